@@ -1,0 +1,1 @@
+"""Shared UI pieces for the page scripts (Streamlit only; the engine lives in sop_core)."""

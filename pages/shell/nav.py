@@ -1,0 +1,59 @@
+"""The app's pages, grouped by the meeting of the S&OP cycle they serve."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+PAGES_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page: its script (whose stem is also its URL path), title, icon and one-line help."""
+
+    script: str
+    title: str
+    icon: str
+    help: str
+
+    @property
+    def url_path(self) -> str:
+        return Path(self.script).stem
+
+
+SECTIONS: dict[str, list[PageSpec]] = {
+    "Prepare": [
+        PageSpec("home.py", "Cycle overview", ":material/home:", "Where this month's S&OP cycle stands."),
+        PageSpec("data.py", "Data", ":material/database:", "Load, validate and check the company's files."),
+    ],
+    "Pre-S&OP meetings": [
+        PageSpec("demand_review.py", "Demand review", ":material/trending_up:",
+                 "Statistical forecast, accuracy and planner overrides: the consensus demand plan."),
+    ],
+    "Executive meeting": [],
+}
+
+
+def all_pages() -> list[PageSpec]:
+    """Every page spec in navigation order."""
+    return [p for specs in SECTIONS.values() for p in specs]
+
+
+def spec(url_path: str) -> PageSpec:
+    """The spec of the page with that URL path."""
+    return next(p for p in all_pages() if p.url_path == url_path)
+
+
+def navigation() -> st.navigation:
+    """Build `st.navigation` from SECTIONS (the first page is the default)."""
+    sections = {
+        name: [
+            st.Page(str(PAGES_DIR / p.script), title=p.title, icon=p.icon, default=(p.script == "home.py"))
+            for p in specs
+        ]
+        for name, specs in SECTIONS.items()
+        if specs
+    }
+    return st.navigation(sections, position="sidebar", expanded=True)

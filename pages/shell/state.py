@@ -1,0 +1,50 @@
+"""Session-wide state for the pages: the shared workspace, the current user, the page header."""
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+from sop_core import demo
+from sop_core.workspace import Workspace
+
+from . import nav
+
+
+@st.cache_resource(show_spinner=False)
+def workspace() -> Workspace:
+    """The one workspace of this server process (opened once, shared by every session)."""
+    ws = Workspace()
+    demo.ensure_demo(ws)
+    return ws
+
+
+def author() -> str:
+    """Who is acting: the signed-in user's e-mail, else the name typed in the sidebar."""
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("email") or st.user.get("name"))
+    except (AttributeError, KeyError):
+        pass
+    return st.session_state.get("author") or "planner"
+
+
+def sidebar() -> None:
+    """The sidebar below the navigation: who you are."""
+    with st.sidebar:
+        st.text_input("Your name", key="author", placeholder="planner",
+                      help="Recorded with every override, scenario and decision you make.")
+
+
+def page_header(url_path: str) -> None:
+    """Title and one-line help of a page; repairs a cold-start deep link first.
+
+    With a `pages/` folder, Streamlit runs a deep link before anyone opened the root URL in
+    its legacy multipage mode: the page script alone, without app.py. The page then hands
+    over to the router by switching legacy mode off and rerunning the same page.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    page = nav.spec(url_path)
+    st.title(page.title, anchor=False)
+    st.caption(page.help)

@@ -1,0 +1,61 @@
+"""Numbers as a finance person reads them: thousands separators, compact money, signed deltas."""
+from __future__ import annotations
+
+import math
+
+CURRENCY = "$"
+
+
+def _bad(x: float | None) -> bool:
+    return x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x)))
+
+
+def money(x: float | None, compact: bool = True, currency: str = CURRENCY) -> str:
+    """$1.23M / $845.2K / $950 (compact) or $1,234,567 (full); negatives as −$1.2M."""
+    if _bad(x):
+        return "—"
+    sign = "−" if x < 0 else ""
+    a = abs(float(x))
+    if compact:
+        for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if a >= size:
+                return f"{sign}{currency}{a / size:,.{2 if a / size < 10 else 1}f}{suffix}"
+        return f"{sign}{currency}{a:,.0f}"
+    return f"{sign}{currency}{a:,.0f}"
+
+
+def units(x: float | None, compact: bool = False) -> str:
+    """12,345 units (or 12.3K compact)."""
+    if _bad(x):
+        return "—"
+    sign = "−" if x < 0 else ""
+    a = abs(float(x))
+    if compact and a >= 1e6:
+        return f"{sign}{a / 1e6:,.2f}M"
+    if compact and a >= 1e4:
+        return f"{sign}{a / 1e3:,.1f}K"
+    return f"{sign}{a:,.0f}"
+
+
+def pct(x: float | None, digits: int = 1, signed: bool = False) -> str:
+    """A fraction as a percentage: 0.123 → 12.3% (+12.3% when signed)."""
+    if _bad(x):
+        return "—"
+    text = f"{abs(x) * 100:,.{digits}f}%"
+    if x < 0:
+        return "−" + text
+    return ("+" + text) if signed and x > 0 else text
+
+
+def delta_money(x: float | None) -> str:
+    """Signed compact money for deltas: +$1.2M / −$300K."""
+    if _bad(x):
+        return "—"
+    return ("+" if x > 0 else "") + money(x)
+
+
+def delta_units(x: float | None) -> str:
+    """Signed units for deltas."""
+    if _bad(x):
+        return "—"
+    return ("+" if x > 0 else "") + units(x)

@@ -1,0 +1,24 @@
+import math
+
+from sop_core import formatting as f
+
+
+def test_money_compact_and_full():
+    assert f.money(1_234_567) == "$1.23M"
+    assert f.money(12_345_678) == "$12.3M"
+    assert f.money(845_200) == "$845.2K"
+    assert f.money(950) == "$950"
+    assert f.money(-1_200_000) == "−$1.20M"
+    assert f.money(1_234_567, compact=False) == "$1,234,567"
+    assert f.money(float("nan")) == "—" and f.money(None) == "—"
+
+
+def test_units_pct_and_deltas():
+    assert f.units(12345.4) == "12,345"
+    assert f.units(123456, compact=True) == "123.5K"
+    assert f.pct(0.1234) == "12.3%"
+    assert f.pct(-0.05) == "−5.0%"
+    assert f.pct(0.05, signed=True) == "+5.0%"
+    assert f.pct(math.inf) == "—"
+    assert f.delta_money(2500) == "+$2.50K"
+    assert f.delta_units(-40) == "−40"
