@@ -44,4 +44,39 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "020_overrides",
+        """
+        CREATE TABLE overrides (
+            override_id VARCHAR PRIMARY KEY,
+            run_key VARCHAR NOT NULL,
+            seq BIGINT NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL,
+            author VARCHAR NOT NULL,
+            family VARCHAR,
+            region VARCHAR,
+            sku VARCHAR,
+            period_from DATE NOT NULL,
+            period_to DATE NOT NULL,
+            kind VARCHAR NOT NULL CHECK (kind IN ('percent', 'units')),
+            value DOUBLE NOT NULL,
+            reason VARCHAR NOT NULL,
+            comment VARCHAR,
+            before_units DOUBLE,
+            after_units DOUBLE,
+            undoes VARCHAR,
+            event_id VARCHAR UNIQUE
+        );
+        CREATE TABLE consensus (
+            run_key VARCHAR NOT NULL,
+            sku VARCHAR NOT NULL,
+            region VARCHAR,
+            family VARCHAR,
+            period DATE NOT NULL,
+            statistical DOUBLE NOT NULL,
+            consensus DOUBLE NOT NULL,
+            overridden BOOLEAN NOT NULL
+        );
+        """,
+    ),
 ]

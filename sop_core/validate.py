@@ -1,0 +1,525 @@
+"""Convert mapped text columns to the contract's types, with row-numbered errors.
+
+Every value arrives as text (see `readers.RawTable`). Numbers, dates and keys are parsed
+explicitly here, never guessed: a column either converts completely or produces an
+`IntakeError` naming the file, the column (its original header), how many rows fail,
+the first of those rows (as the user sees them in the file) and an example value.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from . import contract
+
+ROWS_IN_MESSAGE = 10  # row numbers quoted in a message before "and N more"
+DUPLICATE_ROWS_IN_MESSAGE = 100  # duplicate keys list (nearly) all rows
+MAX_ABS_NUMBER = 1e12  # larger magnitudes are rejected as implausible
+HISTORY_TABLES = frozenset({"sales", "inventory"})  # dates after today are errors here
+MISSING = ""  # an empty cell after trimming
+
+
+class IntakeError(Exception):
+    """A file (or one column of it) that cannot be loaded; str() is the message shown to the user."""
+
+    def __init__(self, file: str, message: str, column: str | None = None,
+                 rows: Iterable[int] | None = None, count: int | None = None, *,
+                 kind: str = "invalid", choices: Sequence[str] | None = None) -> None:
+        self.file = file
+        self.message = message
+        self.column = column
+        self.rows: list[int] = [int(r) for r in rows] if rows is not None else []
+        self.count = count if count is not None else (len(self.rows) if self.rows else None)
+        self.kind = kind  # short code for callers, e.g. "ambiguous_dates", "missing_columns", "sheet_choice"
+        self.choices: list[str] = list(choices or [])  # e.g. sheet names the user can pick from
+        super().__init__(file, message)
+
+    def __str__(self) -> str:
+        where = f"{self.file}, column '{self.column}'" if self.column is not None else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the values being validated came from: display file name and file row numbers."""
+
+    file: str
+    line_numbers: np.ndarray  # file row number of each value, same length as the columns
+    excel: bool = False  # numbers in date columns may be Excel serial dates
+
+
+@dataclass
+class Validated:
+    """Outcome of validating a mapped frame against a contract table."""
+
+    frame: pd.DataFrame | None
+    errors: list[IntakeError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    date_choice_needed: bool = False
+    duplicates_summed: int = 0
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+def format_rows(rows: Sequence[int], limit: int = ROWS_IN_MESSAGE) -> str:
+    """'row 5' / 'rows 5, 9, 12' / 'rows 5, 9, … and 20 more'."""
+    rows = list(rows)
+    shown = ", ".join(str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit:,} more" if len(rows) > limit else ""
+    return f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
+
+
+def rows_error(src: Source, column: str | None, positions: np.ndarray, problem: str, example: object,
+               fix: str, kind: str, limit: int = ROWS_IN_MESSAGE) -> IntakeError:
+    """An error about the rows at `positions` (indexes into the column) of one column."""
+    rows = np.unique(src.line_numbers[positions]).tolist()
+    n = len(rows)
+    verb = "row is" if n == 1 else "rows are"
+    msg = f"{n:,} {verb} {problem} ({format_rows(rows, limit)}), e.g. {str(example)!r}. {fix}"
+    return IntakeError(src.file, msg, column=column, rows=rows, count=n, kind=kind)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Values as trimmed text with '' for missing."""
+    return values.fillna("").astype("str").str.strip()
+
+
+def _first(values: pd.Series, mask: np.ndarray | pd.Series) -> object:
+    """First value where mask is true."""
+    return values[np.asarray(mask)].iloc[0]
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+_PLAIN = {".": r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", ",": r"[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?"}
+_GROUPED = {".": r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", ",": r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"}
+
+
+def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[IntakeError], *,
+                  decimal: str = ".", required: bool = False, minimum: float | None = None) -> pd.Series:
+    """Text -> float64 (NaN where empty); appends errors for non-numbers, empties and values below minimum.
+
+    Accepts `1234.5`, `-3`, `1e3`, and thousands separators only in the full pattern
+    `1,234,567.5` (or `1.234.567,5` when decimal=','). `n/a`, `12 pcs`, `NaN`, `inf` are errors.
+    """
+    if decimal not in _PLAIN:
+        raise ValueError(f"decimal must be '.' or ',', not {decimal!r}")
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        out = pd.Series(values.to_numpy(dtype="float64"), index=values.index)
+        empty = out.isna().to_numpy()
+        text = out.astype("str")
+    else:
+        text = _text(values)
+        empty = text.eq(MISSING).to_numpy()
+        plain = text.str.fullmatch(_PLAIN[decimal]).fillna(False).to_numpy(dtype=bool)
+        grouped = ~plain & ~empty & text.str.fullmatch(_GROUPED[decimal]).fillna(False).to_numpy(dtype=bool)
+        bad = ~empty & ~plain & ~grouped
+        if bad.any():
+            errors.append(rows_error(src, label, np.flatnonzero(bad), "not numbers", _first(text, bad),
+                                     _number_fix(decimal), "not_number"))
+        clean = text.where(plain | grouped, None)
+        if decimal == ".":
+            clean = clean.str.replace(",", "", regex=False)
+        else:
+            clean = clean.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        out = pd.to_numeric(clean, errors="coerce").astype("float64")
+    arr = out.to_numpy()
+    with np.errstate(invalid="ignore"):
+        huge = ~np.isnan(arr) & ~(np.abs(arr) < MAX_ABS_NUMBER)
+    if huge.any():
+        errors.append(rows_error(src, label, np.flatnonzero(huge), "too large or not finite", _first(text, huge),
+                                 f"Values must be finite and below {MAX_ABS_NUMBER:,.0f}.", "too_large"))
+        out = out.where(~huge)
+    if required and empty.any():
+        errors.append(rows_error(src, label, np.flatnonzero(empty), "empty", "", "Fill in a value or remove the rows.",
+                                 "empty"))
+    if minimum is not None:
+        low = (out < minimum).to_numpy(dtype=bool)
+        if low.any():
+            problem = "negative" if minimum == 0 else f"below {minimum:g}"
+            errors.append(rows_error(src, label, np.flatnonzero(low), problem, _first(text, low),
+                                     _minimum_fix(minimum), "below_minimum"))
+    return out
+
+
+def _number_fix(decimal: str) -> str:
+    """How to fix a non-numeric value."""
+    if decimal == ",":
+        return "Use numbers like 1234,5 or 1.234,5 (no units or text). Fix the values or remove the rows."
+    return ("Use plain numbers like 1234.5 or 1,234.5 (no units or text; for 1.234,5 choose the "
+            "comma decimal option). Fix the values or remove the rows.")
+
+
+def _minimum_fix(minimum: float) -> str:
+    """How to fix a value below the contract's minimum."""
+    if minimum == 0:
+        return "Values must be 0 or more (record returns separately, not as negative numbers)."
+    return f"Values must be at least {minimum:g}."
+
+
+# -- dates ---------------------------------------------------------------------------------------
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_MONTHS.update({"sept": 9, "january": 1, "february": 2, "march": 3, "april": 4, "june": 6, "july": 7,
+                "august": 8, "september": 9, "october": 10, "november": 11, "december": 12})
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+
+
+@dataclass(frozen=True)
+class _DateShape:
+    """A recognisable date layout: regex with named groups y, m, d (m may be a month name)."""
+
+    family: str  # shapes of one family may be mixed in a column (e.g. with and without a time)
+    label: str
+    regex: str
+
+
+_SHAPES: tuple[_DateShape, ...] = (
+    _DateShape("ymd", "YYYY-MM-DD", r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})" + _TIME),
+    _DateShape("ymd", "YYYY/MM/DD", r"(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})" + _TIME),
+    _DateShape("ym", "YYYY-MM", r"(?P<y>\d{4})[-/](?P<m>\d{1,2})"),
+    _DateShape("dm", "DD/MM/YYYY or MM/DD/YYYY",
+               r"(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})" + _TIME),
+    _DateShape("mon", "Mon-YY", r"(?P<m>[A-Za-z]{3,9})\.?[-\s/']*(?P<y>\d{4}|\d{2})"),
+    _DateShape("dmon", "DD-Mon-YYYY", r"(?P<d>\d{1,2})[-\s/.]?(?P<m>[A-Za-z]{3,9})\.?[-\s/.,']*(?P<y>\d{4}|\d{2})"),
+    _DateShape("ymd8", "YYYYMMDD", r"(?P<y>(?:19|20)\d{2})(?P<m>\d{2})(?P<d>\d{2})"),
+    _DateShape("serial", "Excel serial number", r"(?P<serial>\d{5})(?:\.\d+)?"),
+)
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+DATE_FORMATS_HELP = "Use YYYY-MM-DD, DD/MM/YYYY, MM/DD/YYYY, Mon-YY or YYYY-MM."
+
+
+def _year(text: pd.Series) -> pd.Series:
+    """Year numbers; two-digit years pivot like Python's %y (00-68 -> 2000s, 69-99 -> 1900s)."""
+    y = pd.to_numeric(text, errors="coerce")
+    two = text.str.len() == 2
+    return y.where(~two, np.where(y < 69, y + 2000, y + 1900))
+
+
+def _month(text: pd.Series) -> pd.Series:
+    """Month numbers from digits or English month names (Jan, January, Sept)."""
+    numeric = pd.to_numeric(text, errors="coerce")
+    named = text.str.lower().map(_MONTHS)
+    return numeric.fillna(named)
+
+
+def _assemble(y: pd.Series, m: pd.Series, d: pd.Series) -> pd.Series:
+    """Dates from year, month, day numbers; NaT where impossible (2026-02-30, month 13)."""
+    frame = pd.DataFrame({"year": y, "month": m, "day": d}).astype("float64")
+    ok = frame.notna().all(axis=1) & frame["month"].between(1, 12) & frame["day"].between(1, 31)
+    out = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    if ok.any():
+        out[ok] = pd.to_datetime(frame[ok].astype("int64"), errors="coerce")
+    return out
+
+
+@dataclass
+class _DateParse:
+    """Parsed unique values of a date column."""
+
+    dates: pd.Series  # datetime64 per unique value (NaT = not a date / impossible)
+    family: pd.Series  # family per unique value ('' when no shape matched)
+    label: pd.Series  # format label per unique value
+
+
+def _classify(uniques: pd.Series, excel: bool) -> pd.Series:
+    """Index into _SHAPES of the first matching shape for each unique value (-1 when none)."""
+    shape = pd.Series(-1, index=uniques.index)
+    for i, s in enumerate(_SHAPES):
+        if s.family == "serial" and not excel:
+            continue
+        todo = shape.eq(-1)
+        if not todo.any():
+            break
+        hit = uniques[todo].str.fullmatch(s.regex).fillna(False).astype(bool)
+        shape[hit[hit].index] = i
+    return shape
+
+
+def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeError], *,
+                required: bool = False, dayfirst: bool | None = None, no_future: bool = False,
+                today: date | None = None, notes: list[str] | None = None) -> tuple[pd.Series, bool]:
+    """Text -> datetime64 (midnight); returns (dates, date_choice_needed) and appends row-numbered errors.
+
+    Formats are recognised explicitly (ISO, DD/MM vs MM/DD with / . - and 2- or 4-digit years,
+    Mon-YY, DD-Mon-YYYY, YYYY-MM, YYYYMMDD, Excel serials for spreadsheets). Day-first versus
+    month-first comes from the values (a first number over 12 means day-first) or from
+    `dayfirst`; when every value could be either, the column is rejected as ambiguous.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        out = pd.to_datetime(values).dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
+        dates = pd.Series(pd.to_datetime(out).dt.normalize().to_numpy(), index=values.index)
+        _check_dates(dates, dates.astype("str"), label, src, errors, required, no_future, today)
+        return dates, False
+    text = _text(values)
+    codes, uniq = pd.factorize(text, sort=False)
+    uniques = pd.Series(pd.Index(uniq).astype("str"), dtype="str")
+    shape = _classify(uniques, src.excel)
+    parsed = pd.Series(pd.NaT, index=uniques.index, dtype="datetime64[ns]")
+    empty_u = uniques.eq(MISSING)
+    unknown_u = shape.eq(-1) & ~empty_u
+    fam = shape.map(lambda i: _SHAPES[i].family if i >= 0 else "")
+    lab = shape.map(lambda i: _SHAPES[i].label if i >= 0 else "")
+    code_arr = np.asarray(codes)
+    if unknown_u.any():
+        bad = np.isin(code_arr, np.flatnonzero(unknown_u.to_numpy()))
+        errors.append(rows_error(src, label, np.flatnonzero(bad), "not dates in a known format",
+                                 _first(text, bad), DATE_FORMATS_HELP + " Fix the values or remove the rows.",
+                                 "not_date"))
+    families = _family_rows(fam, code_arr)
+    if len(families) > 1:
+        errors.append(_mixed_error(families, fam, lab, uniques, code_arr, label, src))
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), False
+    choice_needed = False
+    for i in sorted(set(shape[shape >= 0])):
+        sel = shape.eq(i)
+        sub = uniques[sel].str.extract(_SHAPES[i].regex)
+        if _SHAPES[i].family == "dm":
+            first, needed = _resolve_dayfirst(sub, uniques[sel], dayfirst, label, src, errors, code_arr, notes)
+            choice_needed = choice_needed or needed
+            if first is None:
+                continue
+            day, month = (sub["a"], sub["b"]) if first else (sub["b"], sub["a"])
+            lab[sel] = "DD/MM/YYYY" if first else "MM/DD/YYYY"
+            parsed[sel] = _assemble(_year(sub["y"]), pd.to_numeric(month), pd.to_numeric(day)).to_numpy()
+        elif _SHAPES[i].family == "serial":
+            parsed[sel] = (_EXCEL_EPOCH + pd.to_timedelta(pd.to_numeric(sub["serial"]), unit="D")).to_numpy()
+        else:
+            d = sub["d"] if "d" in sub else pd.Series("1", index=sub.index)
+            parsed[sel] = _assemble(_year(sub["y"]), _month(sub["m"]), pd.to_numeric(d)).to_numpy()
+    impossible_u = shape.ge(0) & parsed.isna()
+    if impossible_u.any() and not choice_needed:
+        bad = np.isin(code_arr, np.flatnonzero(impossible_u.to_numpy()))
+        fmt = lab[impossible_u].iloc[0]
+        errors.append(rows_error(src, label, np.flatnonzero(bad), f"impossible dates (read as {fmt})",
+                                 _first(text, bad), "Check the day and month, or the day-first/month-first choice.",
+                                 "impossible_date"))
+    dates = pd.Series(parsed.to_numpy()[code_arr], index=values.index)
+    dates[code_arr < 0] = pd.NaT
+    _check_dates(dates, text, label, src, errors, required, no_future, today)
+    return dates, choice_needed
+
+
+def _family_rows(fam: pd.Series, codes: np.ndarray) -> dict[str, int]:
+    """Number of rows per date family present (unmatched and empty values excluded)."""
+    counts = np.bincount(codes[codes >= 0], minlength=len(fam))
+    out: dict[str, int] = {}
+    for f, c in zip(fam.tolist(), counts.tolist()):
+        if f and c:
+            out[f] = out.get(f, 0) + c
+    return out
+
+
+def _mixed_error(families: dict[str, int], fam: pd.Series, lab: pd.Series, uniques: pd.Series,
+                 codes: np.ndarray, label: str, src: Source) -> IntakeError:
+    """'mixed date formats' naming the rows written in the minority format(s)."""
+    major = max(families, key=lambda f: families[f])
+    major_label = lab[fam.eq(major)].iloc[0]
+    minority_u = np.flatnonzero((fam.ne(major) & fam.ne("")).to_numpy())
+    bad = np.isin(codes, minority_u)
+    minor_labels = sorted(set(lab.iloc[minority_u]))
+    example = uniques.iloc[codes[np.flatnonzero(bad)[0]]]
+    return rows_error(src, label, np.flatnonzero(bad),
+                      f"in a different date format ({', '.join(minor_labels)}) from the rest of the column "
+                      f"({major_label}) — mixed date formats", example,
+                      "Use one date format in the column.", "mixed_dates")
+
+
+def _resolve_dayfirst(sub: pd.DataFrame, uniques: pd.Series, dayfirst: bool | None, label: str, src: Source,
+                      errors: list[IntakeError], codes: np.ndarray,
+                      notes: list[str] | None) -> tuple[bool | None, bool]:
+    """Decide DD/MM vs MM/DD from the values: (dayfirst or None if undecidable, choice_needed)."""
+    a, b = pd.to_numeric(sub["a"]), pd.to_numeric(sub["b"])
+    day_evidence, month_evidence = (a > 12).to_numpy(), (b > 12).to_numpy()
+    if dayfirst is not None:
+        return dayfirst, False
+    if day_evidence.any() and month_evidence.any():
+        idx = uniques.index.to_numpy()
+        rows_a = np.flatnonzero(np.isin(codes, idx[day_evidence]))
+        rows_b = np.flatnonzero(np.isin(codes, idx[month_evidence]))
+        minority = rows_a if len(rows_a) <= len(rows_b) else rows_b
+        errors.append(rows_error(src, label, minority, "neither day-first nor month-first like the rest of the column",
+                                 uniques.iloc[codes[minority[0]]],
+                                 "Some dates have a day over 12 first, others second: use one order.", "mixed_dates"))
+        return None, False
+    if day_evidence.any() or month_evidence.any():
+        first = bool(day_evidence.any())
+        example = uniques[day_evidence if first else month_evidence].iloc[0]
+        if notes is not None:
+            notes.append(f"column '{label}': dates read as {'day-first (DD/MM)' if first else 'month-first (MM/DD)'},"
+                         f" as values such as {example!r} show")
+        return first, False
+    if (a == b).all():
+        return True, False
+    example = uniques[(a != b).to_numpy()].iloc[0]
+    x, y = example.split(sub["sep"].iloc[0])[:2]
+    errors.append(IntakeError(
+        src.file,
+        f"ambiguous date format — choose day-first (DD/MM) or month-first (MM/DD): {example!r} could be "
+        f"{_day_month(int(x), int(y))} or {_day_month(int(y), int(x))}, and no date in the column settles it.",
+        column=label, kind="ambiguous_dates"))
+    return None, True
+
+
+def _day_month(day: int, month: int) -> str:
+    """'1 February'."""
+    return f"{day} {date(2000, month, 1):%B}"
+
+
+def _check_dates(dates: pd.Series, text: pd.Series, label: str, src: Source, errors: list[IntakeError],
+                 required: bool, no_future: bool, today: date | None) -> None:
+    """Append errors for empty required dates and, in history tables, dates after today."""
+    empty = text.eq(MISSING).to_numpy() | (text.eq("NaT").to_numpy())
+    if required and empty.any():
+        errors.append(rows_error(src, label, np.flatnonzero(empty), "empty", "",
+                                 "Fill in a date or remove the rows.", "empty"))
+    if no_future:
+        limit = pd.Timestamp(today or date.today())
+        future = (dates > limit).to_numpy(dtype=bool)
+        if future.any():
+            errors.append(rows_error(src, label, np.flatnonzero(future),
+                                     f"after today ({limit:%Y-%m-%d}) — future dates in a history table",
+                                     _first(text, future),
+                                     "Remove future rows, or check the day-first/month-first choice.", "future_date"))
+
+
+# -- text ----------------------------------------------------------------------------------------
+
+_FORMULA_LIKE = r"[=@].*|[+-][^\d.\s].*"
+
+
+def parse_text(values: pd.Series, label: str, src: Source, errors: list[IntakeError], warnings: list[str], *,
+               required: bool = False) -> pd.Series:
+    """Trimmed text, exactly as written otherwise (leading zeros kept); missing -> NaN; empty required -> error."""
+    text = _text(values)
+    empty = text.eq(MISSING).to_numpy()
+    if required and empty.any():
+        errors.append(rows_error(src, label, np.flatnonzero(empty), "empty", "",
+                                 "Fill in a value or remove the rows.", "empty"))
+    formula = text.str.fullmatch(_FORMULA_LIKE).fillna(False).to_numpy(dtype=bool)
+    if formula.any():
+        rows = np.unique(src.line_numbers[formula]).tolist()
+        warnings.append(f"column '{label}': {len(rows):,} values start like a spreadsheet formula "
+                        f"({format_rows(rows)}), e.g. {_first(text, formula)!r}; stored as plain text")
+    return text.where(~empty)
+
+
+# -- whole tables --------------------------------------------------------------------------------
+
+def validate_frame(mapped: pd.DataFrame, table: contract.Table, src: Source, labels: dict[str, str], *,
+                   dayfirst: bool | None = None, decimal: str = ".", today: date | None = None) -> Validated:
+    """Convert a frame of mapped text columns (canonical names) to the table's canonical frame.
+
+    `labels` gives the original header of each mapped canonical column (for messages).
+    Returns the canonical frame with exactly the contract columns, or None with errors.
+    """
+    res = Validated(frame=None)
+    missing = _missing_columns(table, mapped.columns)
+    if missing:
+        res.errors.append(IntakeError(src.file, missing, kind="missing_columns"))
+        return res
+    out: dict[str, pd.Series] = {}
+    for col in table.columns:
+        if col.name not in mapped.columns:
+            continue
+        out[col.name] = _convert(mapped[col.name], col, table, src, labels.get(col.name, col.name), res,
+                                 dayfirst, decimal, today)
+    _check_one_of_rows(out, table, src, res)
+    if res.errors:
+        return res
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(mapped)))
+    frame = _handle_duplicates(frame, table, src, labels, res)
+    if res.errors:
+        return res
+    res.frame = canonical_frame(frame, table)
+    return res
+
+
+def _convert(values: pd.Series, col: contract.Column, table: contract.Table, src: Source, label: str,
+             res: Validated, dayfirst: bool | None, decimal: str, today: date | None) -> pd.Series:
+    """Convert one column according to its contract type."""
+    values = values.reset_index(drop=True)
+    if col.type == contract.NUMBER:
+        return parse_numbers(values, label, src, res.errors, decimal=decimal, required=col.required,
+                             minimum=col.minimum)
+    if col.type == contract.DATE:
+        dates, needed = parse_dates(values, label, src, res.errors, required=col.required, dayfirst=dayfirst,
+                                    no_future=table.name in HISTORY_TABLES and col.name == "date", today=today,
+                                    notes=res.notes)
+        res.date_choice_needed = res.date_choice_needed or needed
+        return dates
+    return parse_text(values, label, src, res.errors, res.warnings, required=col.required)
+
+
+def _missing_columns(table: contract.Table, present: Iterable[str]) -> str | None:
+    """'missing: quantity' text when required columns (or one_of groups) are absent, else None."""
+    present = set(present)
+    missing = [c for c in table.required if c not in present]
+    missing += [" or ".join(g) for g in table.one_of if not present.intersection(g)]
+    return f"missing: {', '.join(missing)}" if missing else None
+
+
+def _check_one_of_rows(out: dict[str, pd.Series], table: contract.Table, src: Source, res: Validated) -> None:
+    """Each row needs a value in at least one column of every one_of group."""
+    for group in table.one_of:
+        cols = [out[c] for c in group if c in out]
+        if not cols:
+            continue
+        none = np.logical_and.reduce([c.isna().to_numpy() for c in cols])
+        if none.any():
+            res.errors.append(rows_error(src, None, np.flatnonzero(none), f"without a value for {' or '.join(group)}",
+                                         "", f"Give each row a value in {' or '.join(group)}.", "empty"))
+
+
+def _handle_duplicates(frame: pd.DataFrame, table: contract.Table, src: Source, labels: dict[str, str],
+                       res: Validated) -> pd.DataFrame:
+    """Sum duplicate keys (sum_duplicates tables, with a warning) or reject them listing every row."""
+    keys = [k for k in table.key if k in frame.columns]
+    if not keys:
+        return frame
+    dup = frame.duplicated(keys, keep=False).to_numpy()
+    if not dup.any():
+        return frame
+    key_text = ", ".join(labels.get(k, k) for k in keys)
+    if not table.sum_duplicates:
+        positions = np.flatnonzero(dup)
+        example = " / ".join(str(frame[k].iloc[positions[0]]) for k in keys)
+        column = labels.get(keys[0], keys[0]) if len(keys) == 1 else None
+        res.errors.append(rows_error(src, column, positions, f"duplicates of another row's {key_text}", example,
+                                     f"Each {key_text} may appear only once: remove or merge the duplicates.",
+                                     "duplicate_key", limit=DUPLICATE_ROWS_IN_MESSAGE))
+        return frame
+    numbers = [c.name for c in table.columns if c.type == contract.NUMBER and c.name in frame.columns]
+    others = [c for c in frame.columns if c not in keys and c not in numbers]
+    grouped = frame.groupby(keys, dropna=False, sort=False)
+    summed = grouped[numbers].sum(min_count=1) if numbers else None
+    firsts = grouped[others].first() if others else None
+    parts = [p for p in (summed, firsts) if p is not None]
+    merged = pd.concat(parts, axis=1).reset_index() if parts else grouped.size().reset_index()[keys]
+    n = len(frame) - len(merged)
+    res.duplicates_summed = n
+    res.warnings.append(f"{n:,} duplicate rows (same {key_text}) were summed into the first row of each key")
+    return merged[[c for c in frame.columns]]
+
+
+def canonical_frame(frame: pd.DataFrame, table: contract.Table) -> pd.DataFrame:
+    """Exactly the table's columns in contract order, absent optional columns as typed nulls."""
+    out = {}
+    n = len(frame)
+    for col in table.columns:
+        if col.name in frame.columns:
+            out[col.name] = frame[col.name].reset_index(drop=True)
+        elif col.type == contract.NUMBER:
+            out[col.name] = pd.Series(np.full(n, np.nan), dtype="float64")
+        elif col.type == contract.DATE:
+            out[col.name] = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
+        else:
+            out[col.name] = pd.Series([None] * n, dtype="str")
+    return pd.DataFrame(out)
+
