@@ -1,6 +1,189 @@
+import json
+
+import pandas as pd
 import streamlit as st
 
-from pages.shell.state import page_header, workspace
+from pages.shell.state import author, page_header, workspace
+from sop_core import contract, demo, health, intake
+from sop_core.formatting import units
 
 page_header("data")
-st.write("data page")
+ws = workspace()
+UNMAPPED = "(not in file)"
+DATE_ORDERS = {"Detect from the values": None, "Day first (DD/MM/YYYY)": True, "Month first (MM/DD/YYYY)": False}
+
+# -- the answer first: is last month's data in and clean? ------------------------------------------
+table_health = health.table_health(ws)
+fresh = health.freshness(ws)
+loaded = table_health[table_health["loaded"]]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Tables loaded", f"{len(loaded)} of {len(table_health)}",
+          help="Only sales is required; each view says which table it still needs.")
+if fresh["last_period"] is not None:
+    c2.metric("Sales history through", fresh["last_period"].strftime("%b %Y"),
+              delta="up to date" if fresh["fresh"] else f"{fresh['months_behind']} months behind",
+              delta_color="normal" if fresh["fresh"] else "inverse",
+              help="Up to date when last month's actuals are in.")
+else:
+    c2.metric("Sales history through", "—", help="Load a sales file.")
+last_load = loaded["loaded_at"].max() if len(loaded) else None
+c3.metric("Last load", pd.Timestamp(last_load).strftime("%d %b %Y %H:%M") if last_load is not None else "—")
+n_warn = int(table_health["warnings"].map(len).sum())
+c4.metric("Warnings", f"{n_warn}", help="Warnings don't block a load: they are listed per table below.")
+
+st.subheader("Data health", anchor=False)
+view = table_health.assign(
+    status=table_health["loaded"].map({True: "✅ loaded", False: "— missing"}),
+    warnings=table_health["warnings"].map(lambda w: "; ".join(w) if w else ""),
+    views_waiting=table_health["views_waiting"].map(lambda v: ", ".join(v)),
+)
+st.dataframe(
+    view[["label", "status", "rows", "first_date", "last_date", "file_name", "loaded_at", "warnings", "views_waiting"]],
+    hide_index=True, width="stretch",
+    column_config={
+        "label": "Table", "status": "Status", "rows": st.column_config.NumberColumn("Rows", format="localized"),
+        "first_date": st.column_config.DateColumn("From"), "last_date": st.column_config.DateColumn("To"),
+        "file_name": "Last file", "loaded_at": st.column_config.DatetimeColumn("Loaded", format="D MMM YYYY, HH:mm"),
+        "warnings": "Warnings", "views_waiting": "Views still waiting for it",
+    },
+)
+
+# -- load files -----------------------------------------------------------------------------------
+st.subheader("Load files", anchor=False)
+st.caption("CSV, Excel (.xlsx) or Parquet, one table per file. Columns are matched by name; confirm the "
+           "mapping, check the report, then load. A file with errors is never loaded, and nothing stored changes.")
+uploads = st.file_uploader("Upload files", type=["csv", "txt", "tsv", "xlsx", "parquet"], accept_multiple_files=True,
+                           key="uploads", label_visibility="collapsed")
+
+
+def _options(file_id: str) -> dict:
+    return st.session_state.setdefault(f"intake_opts_{file_id}", {"table": None, "mapping": None, "dayfirst": None,
+                                                                 "sheet": None, "long": False})
+
+
+def _prepared(upload, opts: dict) -> intake.Prepared:
+    """Prepare an upload once per set of options (kept in the session: reruns don't re-read the file)."""
+    cache = st.session_state.setdefault("intake_cache", {})
+    key = (upload.file_id, json.dumps(opts, sort_keys=True, default=str))
+    if key not in cache:
+        mapping = opts["mapping"] if opts["mapping"] is not None else ({} if opts["long"] else None)
+        with st.spinner(f"Reading {upload.name}…"):
+            cache[key] = intake.prepare(upload.name, upload.getvalue(), opts["table"], mapping=mapping,
+                                        dayfirst=opts["dayfirst"], sheet=opts["sheet"], ws=ws)
+    return cache[key]
+
+
+def _set(file_id: str, name: str, widget_key: str, transform=lambda v: v) -> None:
+    opts = _options(file_id)
+    opts[name] = transform(st.session_state[widget_key])
+    if name in ("table", "sheet", "long"):
+        opts["mapping"] = None
+
+
+def _set_mapping(file_id: str, columns: list[str]) -> None:
+    opts = _options(file_id)
+    opts["mapping"] = {c: (None if st.session_state[f"map_{file_id}_{c}"] == UNMAPPED
+                           else st.session_state[f"map_{file_id}_{c}"]) for c in columns}
+
+
+def render_upload(upload) -> None:
+    """Options, mapping, validation report, preview and the load button of one uploaded file."""
+    fid = upload.file_id
+    opts = _options(fid)
+    p = _prepared(upload, opts)
+    done = st.session_state.get(f"intake_loaded_{fid}")
+    st.markdown(f"**{p.file_name}** · {units(upload.size / 1024)} KB")
+    raw = p.raw
+    cols = st.columns([2, 2, 2, 2])
+    tables = list(contract.TABLES)
+    cols[0].selectbox("Table", tables, index=tables.index(p.table) if p.table in tables else None,
+                      format_func=lambda t: f"{contract.TABLES[t].label} ({t})", key=f"table_{fid}",
+                      placeholder="Choose the table", on_change=_set, args=(fid, "table", f"table_{fid}"))
+    if raw is not None and len(raw.sheet_names) > 1:
+        cols[1].selectbox("Sheet", raw.sheet_names, index=raw.sheet_names.index(raw.sheet) if raw.sheet else 0,
+                          key=f"sheet_{fid}", on_change=_set, args=(fid, "sheet", f"sheet_{fid}"))
+    sheet_err = next((e for e in p.errors if e.kind == "sheet_choice" and e.choices), None)
+    if sheet_err is not None:
+        cols[1].selectbox("Sheet", sheet_err.choices, index=None, placeholder="Choose the sheet", key=f"sheet_{fid}",
+                          on_change=_set, args=(fid, "sheet", f"sheet_{fid}"))
+    if p.table and any(c.type == contract.DATE for c in contract.TABLES[p.table].columns):
+        current = next(k for k, v in DATE_ORDERS.items() if v == opts["dayfirst"])
+        cols[2].selectbox("Date order", list(DATE_ORDERS), index=list(DATE_ORDERS).index(current),
+                          key=f"dates_{fid}", on_change=_set, args=(fid, "dayfirst", f"dates_{fid}", DATE_ORDERS.get),
+                          help="Dates like 03/01/19 can be 3 January or March 1: choose when the file can't tell.")
+    if p.wide is not None or opts["long"]:
+        cols[3].toggle("One column per series", value=p.wide is not None, key=f"wide_{fid}",
+                       on_change=_set, args=(fid, "long", f"wide_{fid}", lambda v: not v),
+                       help="Wide layout: a date column, then one column of values per series (each becomes a sku).")
+
+    if p.table and raw is not None and p.wide is None:
+        spec = contract.TABLES[p.table]
+        source = {"remembered": "remembered from an earlier file with this layout", "user": "as you set it",
+                  "proposed": "proposed from the column names"}.get(p.mapping_source, p.mapping_source)
+        with st.expander(f"Column mapping — {source}", expanded=not p.ok and p.mapping_source != "remembered"):
+            options = [UNMAPPED] + list(raw.headers)
+            grid = st.columns(4)
+            for i, col in enumerate(spec.columns):
+                current = p.mapping.get(col.name)
+                grid[i % 4].selectbox(
+                    f"{col.name}{' *' if col.required else ''}", options,
+                    index=options.index(current) if current in options else 0, key=f"map_{fid}_{col.name}",
+                    on_change=_set_mapping, args=(fid, list(spec.column_names)),
+                    help=("required" if col.required else "optional") + f" · {col.type.lower()}",
+                )
+            st.caption("* required. Columns of the file mapped to nothing are ignored.")
+
+    if p.date_choice_needed:
+        st.warning("The dates could be day-first or month-first: choose the date order above.", icon=":material/event:")
+    for err in p.errors:
+        st.error(str(err), icon=":material/error:")
+    for w in p.warnings:
+        st.warning(w, icon=":material/warning:")
+    for n in p.notes:
+        st.caption(n)
+    s = p.stats
+    st.caption(f"Rows read {s.get('rows_read', 0):,} · kept {s.get('rows_kept', 0):,} · blank dropped "
+               f"{s.get('blank_rows', 0):,} · duplicates summed {s.get('duplicates_summed', 0):,} · "
+               f"{p.seconds:.2f} s")
+    if p.ok:
+        with st.expander(f"Preview {p.table} ({len(p.frame):,} rows)"):
+            st.dataframe(p.frame.head(200), hide_index=True, width="stretch")
+    if done:
+        st.success(f"Loaded into {done}.", icon=":material/check_circle:")
+    elif st.button(f"Load into {p.table}" if p.table else "Load", key=f"load_{fid}", type="primary",
+                   disabled=not p.ok):
+        with st.spinner(f"Loading {p.file_name}…"):
+            try:
+                intake.commit(ws, p, author=author())
+            except intake.IntakeError as exc:
+                st.error(str(exc))
+                return
+        st.session_state[f"intake_loaded_{fid}"] = p.table
+        st.toast(f"{p.file_name}: {len(p.frame):,} rows loaded into {p.table}", icon=":material/check_circle:")
+        st.rerun()
+
+
+for up in uploads or []:
+    with st.container(border=True):
+        render_upload(up)
+
+# -- preview what is stored -----------------------------------------------------------------------
+st.subheader("Stored tables", anchor=False)
+if len(loaded):
+    name = st.selectbox("Table", list(loaded["table"]), format_func=lambda t: contract.TABLES[t].label,
+                        key="preview_table")
+    rows = int(loaded.set_index("table").loc[name, "rows"])
+    st.caption(f"{rows:,} rows" + (" · first 1,000 shown" if rows > 1000 else ""))
+    st.dataframe(ws.query(f'SELECT * FROM "{name}" LIMIT 1000'), hide_index=True, width="stretch")
+else:
+    st.info("Nothing is loaded yet. Upload a sales file, or reset to the demo company.")
+
+with st.popover("Reset to the demo company", icon=":material/restart_alt:"):
+    st.write("Replaces every loaded table with the demo company's files. Overrides, scenarios and plan versions stay.")
+    if st.button("Reset now", type="primary", key="reset_demo"):
+        with st.spinner("Loading the demo company…"):
+            ws.drop_contract_tables(author=author())
+            demo.load_demo(ws, author=author())
+        st.session_state.pop("intake_cache", None)
+        st.toast("Demo company loaded", icon=":material/check_circle:")
+        st.rerun()

@@ -77,6 +77,11 @@ class Prepared:
              period_from: Any = None, period_to: Any = None) -> np.ndarray:
         """Boolean array: rows in the scope (None = all) and in period_from..period_to inclusive."""
         n = len(self.statistical)
+        lo = 0 if is_blank(period_from) else int(np.searchsorted(self.periods_ns, _ns(period_from), "left"))
+        hi = (len(self.periods_ns) if is_blank(period_to)
+              else int(np.searchsorted(self.periods_ns, _ns(period_to), "right")))
+        if lo >= hi:
+            return np.zeros(n, dtype=bool)
         m: np.ndarray | None = None
         for col, val in (("family", family), ("region", region), ("sku", sku)):
             if is_blank(val):
@@ -86,11 +91,6 @@ class Prepared:
                 return np.zeros(n, dtype=bool)
             mm = self.codes[col] == code
             m = mm if m is None else m & mm
-        lo = 0 if is_blank(period_from) else int(np.searchsorted(self.periods_ns, _ns(period_from), "left"))
-        hi = (len(self.periods_ns) if is_blank(period_to)
-              else int(np.searchsorted(self.periods_ns, _ns(period_to), "right")))
-        if lo >= hi:
-            return np.zeros(n, dtype=bool)
         if lo > 0 or hi < len(self.periods_ns):
             pm = (self.period_code >= lo) & (self.period_code < hi)
             m = pm if m is None else m & pm
@@ -164,8 +164,11 @@ def apply_one(prepared: Prepared, cons: np.ndarray, mask: np.ndarray, kind: str,
     pc = prepared.period_code[idx]
     n_periods = len(prepared.periods_ns)
     cur = cons[idx]
-    stat = prepared.statistical[idx]
     total = np.bincount(pc, weights=cur, minlength=n_periods)[pc]
+    if (total > 0).all():
+        cons[idx] = value * (cur / total)
+        return
+    stat = prepared.statistical[idx]
     stat_total = np.bincount(pc, weights=stat, minlength=n_periods)[pc]
     count = np.bincount(pc, minlength=n_periods)[pc]
     share = np.where(
@@ -237,17 +240,37 @@ def totals(consensus: pd.DataFrame, by: Sequence[str] = ("family",)) -> pd.DataF
 
 def ordered(overrides: Any) -> list[dict[str, Any]]:
     """Override rows in application order (created_at, then seq), skipping undo entries and undone ones."""
-    rows = _rows(overrides)
-    rows = [r for r in rows if is_blank(r.get("undoes")) and not bool(r.get("undone") or False)]
+    if isinstance(overrides, pd.DataFrame):
+        return _ordered_frame(overrides)
+    rows = [r for r in _rows(overrides) if is_blank(r.get("undoes")) and not bool(r.get("undone") or False)]
     if any(not is_blank(r.get("created_at")) for r in rows):
         def key(item: tuple[int, dict[str, Any]]) -> tuple[Any, ...]:
             i, r = item
-            ca = r.get("created_at")
-            seq = r.get("seq")
+            ca, seq = r.get("created_at"), r.get("seq")
             return (pd.Timestamp.min if is_blank(ca) else pd.Timestamp(ca),
                     float("inf") if is_blank(seq) else float(seq), i)
         rows = [r for _, r in sorted(enumerate(rows), key=key)]
     return rows
+
+
+def _ordered_frame(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """`ordered` for a DataFrame, vectorised (the frame from overrides.active can hold hundreds of rows)."""
+    missing = [c for c in OVERRIDE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"overrides frame is missing column(s) {', '.join(missing)}")
+    keep = np.ones(len(df), dtype=bool)
+    if "undoes" in df.columns:
+        keep &= df["undoes"].map(is_blank).to_numpy(bool)
+    if "undone" in df.columns:
+        keep &= ~df["undone"].fillna(False).astype(bool).to_numpy()
+    df = df[keep]
+    if "created_at" in df.columns and len(df):
+        ca = pd.to_datetime(df["created_at"]).dt.as_unit("ns").to_numpy("int64", na_value=np.iinfo(np.int64).min)
+        seq = (pd.to_numeric(df["seq"], errors="coerce").fillna(np.inf).to_numpy(float) if "seq" in df.columns
+               else np.zeros(len(df)))
+        df = df.iloc[np.lexsort((np.arange(len(df)), seq, ca))]
+    cols = [c for c in (*OVERRIDE_COLUMNS, "created_at", "seq") if c in df.columns]
+    return [dict(zip(cols, vals)) for vals in zip(*(df[c].tolist() for c in cols))]
 
 
 def _rows(overrides: Any) -> list[dict[str, Any]]:
@@ -255,10 +278,7 @@ def _rows(overrides: Any) -> list[dict[str, Any]]:
     if overrides is None:
         return []
     if isinstance(overrides, pd.DataFrame):
-        missing = [c for c in OVERRIDE_COLUMNS if c not in overrides.columns]
-        if missing:
-            raise ValueError(f"overrides frame is missing column(s) {', '.join(missing)}")
-        return overrides.to_dict("records")
+        return _ordered_frame(overrides.drop(columns=["created_at", "seq", "undoes", "undone"], errors="ignore"))
     out = []
     for o in overrides if isinstance(overrides, Iterable) else [overrides]:
         if isinstance(o, dict):
@@ -286,7 +306,9 @@ def is_blank(v: Any) -> bool:
 
 
 def _ns(v: Any) -> int:
-    return int(pd.Timestamp(v).as_unit("ns").value)
+    if isinstance(v, pd.Timestamp):
+        return int(v.as_unit("ns")._value)
+    return int(pd.Timestamp(v).as_unit("ns")._value)
 
 
 # -- persistence -----------------------------------------------------------------------------

@@ -209,14 +209,15 @@ def bridge(budget: pd.DataFrame, outlook_unconstrained: pd.DataFrame, outlook_co
     def year_sum(o: pd.DataFrame) -> pd.DataFrame:
         o = o[pd.to_datetime(o["period"]).dt.year == int(year)]
         cols = ["units", "revenue"] + (["list_revenue"] if "list_revenue" in o.columns else [])
+        o = o.assign(**{c: pd.to_numeric(o[c], errors="coerce").astype(float) for c in cols})
         return o.groupby("family")[cols].sum()
 
     ou = year_sum(outlook_unconstrained)
     fams = sorted(set(ou.index) | set(b.index))
-    V_f = b["volume_plan"].reindex(fams)
-    R_f = b["revenue_plan"].reindex(fams).fillna(0.0)
-    U_f = ou["units"].reindex(fams).fillna(0.0)
-    A_f = ou["revenue"].reindex(fams).fillna(0.0)
+    V_f = b["volume_plan"].reindex(fams).astype(float)
+    R_f = b["revenue_plan"].reindex(fams).fillna(0.0).astype(float)
+    U_f = ou["units"].reindex(fams).fillna(0.0).astype(float)
+    A_f = ou["revenue"].reindex(fams).fillna(0.0).astype(float)
     R, A = float(R_f.sum()), float(A_f.sum())
     notes: list[str] = []
     no_volume = R_f.index[(R_f != 0) & ~(V_f.fillna(0.0) > 0)].tolist()

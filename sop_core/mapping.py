@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,7 +140,7 @@ def recall_for_headers(ws: Workspace, headers: Sequence[str], table: str | None 
     return None
 
 
-def missing_required(mapping: Mapping[str, str], table: str) -> list[str]:
+def missing_required(mapping: Collection[str], table: str) -> list[str]:
     """Required columns (and one_of groups, as 'a or b') the mapping does not cover."""
     spec = contract.TABLES[table]
     missing = [c for c in spec.required if c not in mapping]

@@ -86,7 +86,8 @@ class RawTable:
     sheet_names: list[str] = field(default_factory=list)
     encoding: str | None = None
     delimiter: str | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the file was read (encoding, delimiter)
+    warnings: list[str] = field(default_factory=list)  # what was left out (blank rows, hidden sheets)
     size_bytes: int = 0
     blank_rows: int = 0
 
@@ -174,7 +175,7 @@ def read_csv(file_name: str, data: bytes, *, encoding: str | None = None, delimi
     table = _parse_delimited(file_name, utf8, delim, limits)
     raw = _frame_from_records(file_name, table, first_row=1 + skipped_lines)
     raw.kind, raw.encoding, raw.delimiter, raw.size_bytes = "csv", used_encoding, delim, len(data)
-    raw.notes = notes + raw.notes
+    raw.notes = notes
     if re.search(_CONTROL.encode(), utf8):
         _reject_control_chars(raw)
     return raw
@@ -390,10 +391,10 @@ def _frame_from_records(file_name: str, table: pa.Table, first_row: int) -> RawT
 
 
 def _finish(file_name: str, headers: list[str], body: pd.DataFrame, numbers: np.ndarray,
-            notes: list[str] | None = None) -> RawTable:
+            warnings: list[str] | None = None) -> RawTable:
     """Common tail of every reader: name columns, check headers, drop blank rows and empty unnamed columns."""
-    notes = list(notes or [])
-    headers, body = _drop_empty_unnamed(headers, body, notes)
+    warns = list(warnings or [])
+    headers, body = _drop_empty_unnamed(headers, body, warns)
     _check_headers(file_name, headers)
     body.columns = pd.Index(headers, dtype="object")
     blank = _blank_rows(body)
@@ -402,15 +403,15 @@ def _finish(file_name: str, headers: list[str], body: pd.DataFrame, numbers: np.
         dropped = numbers[blank].tolist()
         body = body[~blank].reset_index(drop=True)
         numbers = numbers[~blank]
-        notes.append(f"{n_blank:,} blank {'row' if n_blank == 1 else 'rows'} dropped ({format_rows(dropped)})")
+        warns.append(f"{n_blank:,} blank {'row' if n_blank == 1 else 'rows'} dropped ({format_rows(dropped)})")
     if len(body) == 0:
         raise IntakeError(file_name, "no data rows" + (f" (only {n_blank:,} blank rows)" if n_blank else ""),
                           kind="no_rows")
     return RawTable(file_name=file_name, kind="", headers=headers, data=body, line_numbers=numbers,
-                    notes=notes, blank_rows=n_blank)
+                    warnings=warns, blank_rows=n_blank)
 
 
-def _drop_empty_unnamed(headers: list[str], body: pd.DataFrame, notes: list[str]) -> tuple[list[str], pd.DataFrame]:
+def _drop_empty_unnamed(headers: list[str], body: pd.DataFrame, warns: list[str]) -> tuple[list[str], pd.DataFrame]:
     """Remove columns with no header and no values; give unnamed columns with values a display name."""
     keep, names = [], []
     for i, h in enumerate(headers):
@@ -419,7 +420,7 @@ def _drop_empty_unnamed(headers: list[str], body: pd.DataFrame, notes: list[str]
             if not col.astype("str").str.strip().ne("").any():
                 continue
             h = f"(unnamed column {i + 1})"
-            notes.append(f"column {i + 1} has values but no header")
+            warns.append(f"column {i + 1} has values but no header")
         keep.append(i)
         names.append(h)
     return names, body.iloc[:, keep].copy()
@@ -484,7 +485,7 @@ def read_xlsx(file_name: str, data: bytes, *, sheet: str | None = None, limits: 
     except Exception as exc:  # openpyxl raises many types for malformed packages
         raise IntakeError(file_name, f"not a valid Excel file ({type(exc).__name__})", kind="wrong_type") from None
     try:
-        notes = [f"hidden sheet '{ws.title}' ignored" for ws in wb.worksheets if ws.sheet_state != "visible"]
+        warns = [f"hidden sheet '{ws.title}' ignored" for ws in wb.worksheets if ws.sheet_state != "visible"]
         visible = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
         ws = choose_sheet(file_name, visible, sheet, [w.title for w in wb.worksheets])
         rows, first_row = _sheet_rows(file_name, ws, limits)
@@ -495,7 +496,7 @@ def read_xlsx(file_name: str, data: bytes, *, sheet: str | None = None, limits: 
         raise IntakeError(file_name, f"not a valid Excel file ({type(exc).__name__})", kind="wrong_type") from None
     finally:
         wb.close()
-    raw = _raw_from_rows(file_name, rows, first_row, notes)
+    raw = _raw_from_rows(file_name, rows, first_row, warns)
     raw.kind, raw.sheet, raw.sheet_names, raw.size_bytes = "xlsx", ws.title, [w.title for w in visible], len(data)
     return raw
 
@@ -639,7 +640,7 @@ def _sheet_has_formulas(data: bytes, path: str, chunk: int = MB) -> bool:
                 tail = block[-16:]
 
 
-def _raw_from_rows(file_name: str, rows: list[list[str]], first_row: int, notes: list[str]) -> RawTable:
+def _raw_from_rows(file_name: str, rows: list[list[str]], first_row: int, warns: list[str]) -> RawTable:
     """RawTable from spreadsheet rows (first = header) numbered from the header's sheet row."""
     width = max(len(r) for r in rows)
     padded = [r + [""] * (width - len(r)) for r in rows]
@@ -647,7 +648,7 @@ def _raw_from_rows(file_name: str, rows: list[list[str]], first_row: int, notes:
     body = pd.DataFrame(padded[1:], columns=range(width), dtype="str") if len(padded) > 1 else \
         pd.DataFrame({i: pd.Series([], dtype="str") for i in range(width)})
     numbers = np.arange(first_row + 1, first_row + len(padded), dtype=np.int64)
-    return _finish(file_name, headers, body, numbers, notes)
+    return _finish(file_name, headers, body, numbers, warns)
 
 
 # -- Parquet ---------------------------------------------------------------------------------------
@@ -676,8 +677,9 @@ def read_parquet(file_name: str, data: bytes, *, limits: Limits = DEFAULT_LIMITS
     if table.num_rows == 0:
         raise IntakeError(file_name, "no data rows", kind="no_rows")
     numbers = np.arange(2, 2 + len(body), dtype=np.int64)
-    raw = _finish(file_name, headers, body, numbers, ["Parquet rows are numbered from 2 (as if below a header row)"])
+    raw = _finish(file_name, headers, body, numbers)
     raw.kind, raw.size_bytes = "parquet", len(data)
+    raw.notes.append("Parquet rows are numbered from 2, as if below a header row")
     return raw
 
 

@@ -79,4 +79,70 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "010_forecast",
+        """
+        CREATE TABLE forecast_runs (
+            run_id VARCHAR PRIMARY KEY,
+            run_key VARCHAR NOT NULL,
+            data_fingerprint VARCHAR NOT NULL,
+            settings_key VARCHAR NOT NULL,
+            settings VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            author VARCHAR,
+            seconds DOUBLE,
+            n_series BIGINT,
+            last_actual DATE,
+            backtest VARCHAR,
+            warnings VARCHAR
+        );
+        CREATE TABLE forecast_values (
+            run_id VARCHAR NOT NULL,
+            series_id VARCHAR NOT NULL,
+            sku VARCHAR,
+            region VARCHAR,
+            family VARCHAR,
+            period DATE NOT NULL,
+            value DOUBLE NOT NULL,
+            lower DOUBLE,
+            upper DOUBLE,
+            model VARCHAR NOT NULL
+        );
+        CREATE TABLE forecast_series (
+            run_id VARCHAR NOT NULL,
+            series_id VARCHAR NOT NULL,
+            sku VARCHAR,
+            region VARCHAR,
+            family VARCHAR,
+            model VARCHAR NOT NULL,
+            candidate VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            interval_source VARCHAR,
+            n_obs BIGINT,
+            n_origins BIGINT,
+            n BIGINT,
+            wape DOUBLE,
+            accuracy DOUBLE,
+            bias DOUBLE,
+            mase DOUBLE,
+            tracking_signal DOUBLE,
+            wape_seasonal_naive DOUBLE,
+            wape_candidate DOUBLE,
+            fva DOUBLE,
+            flags VARCHAR
+        );
+        CREATE TABLE backtest_points (
+            run_id VARCHAR NOT NULL,
+            series_id VARCHAR NOT NULL,
+            origin DATE NOT NULL,
+            step INTEGER NOT NULL,
+            period DATE NOT NULL,
+            actual DOUBLE,
+            forecast DOUBLE,
+            naive DOUBLE,
+            scale DOUBLE,
+            model VARCHAR NOT NULL
+        );
+        """,
+    ),
 ]

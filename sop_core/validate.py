@@ -84,7 +84,7 @@ def rows_error(src: Source, column: str | None, positions: np.ndarray, problem: 
     return IntakeError(src.file, msg, column=column, rows=rows, count=n, kind=kind)
 
 
-def _text(values: pd.Series) -> pd.Series:
+def as_text(values: pd.Series) -> pd.Series:
     """Values as trimmed text with '' for missing."""
     return values.fillna("").astype("str").str.strip()
 
@@ -96,8 +96,8 @@ def _first(values: pd.Series, mask: np.ndarray | pd.Series) -> object:
 
 # -- numbers -------------------------------------------------------------------------------------
 
-_PLAIN = {".": r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", ",": r"[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?"}
-_GROUPED = {".": r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", ",": r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"}
+PLAIN_NUMBER = {".": r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", ",": r"[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?"}
+GROUPED_NUMBER = {".": r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", ",": r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"}
 
 
 def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[IntakeError], *,
@@ -107,17 +107,17 @@ def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[Intak
     Accepts `1234.5`, `-3`, `1e3`, and thousands separators only in the full pattern
     `1,234,567.5` (or `1.234.567,5` when decimal=','). `n/a`, `12 pcs`, `NaN`, `inf` are errors.
     """
-    if decimal not in _PLAIN:
+    if decimal not in PLAIN_NUMBER:
         raise ValueError(f"decimal must be '.' or ',', not {decimal!r}")
     if pd.api.types.is_numeric_dtype(values.dtype):
         out = pd.Series(values.to_numpy(dtype="float64"), index=values.index)
         empty = out.isna().to_numpy()
         text = out.astype("str")
     else:
-        text = _text(values)
+        text = as_text(values)
         empty = text.eq(MISSING).to_numpy()
-        plain = text.str.fullmatch(_PLAIN[decimal]).fillna(False).to_numpy(dtype=bool)
-        grouped = ~plain & ~empty & text.str.fullmatch(_GROUPED[decimal]).fillna(False).to_numpy(dtype=bool)
+        plain = text.str.fullmatch(PLAIN_NUMBER[decimal]).fillna(False).to_numpy(dtype=bool)
+        grouped = ~plain & ~empty & text.str.fullmatch(GROUPED_NUMBER[decimal]).fillna(False).to_numpy(dtype=bool)
         bad = ~empty & ~plain & ~grouped
         if bad.any():
             errors.append(rows_error(src, label, np.flatnonzero(bad), "not numbers", _first(text, bad),
@@ -228,7 +228,7 @@ class _DateParse:
     label: pd.Series  # format label per unique value
 
 
-def _classify(uniques: pd.Series, excel: bool) -> pd.Series:
+def classify_dates(uniques: pd.Series, excel: bool) -> pd.Series:
     """Index into _SHAPES of the first matching shape for each unique value (-1 when none)."""
     shape = pd.Series(-1, index=uniques.index)
     for i, s in enumerate(_SHAPES):
@@ -257,10 +257,10 @@ def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeE
         dates = pd.Series(pd.to_datetime(out).dt.normalize().to_numpy(), index=values.index)
         _check_dates(dates, dates.astype("str"), label, src, errors, required, no_future, today)
         return dates, False
-    text = _text(values)
+    text = as_text(values)
     codes, uniq = pd.factorize(text, sort=False)
     uniques = pd.Series(pd.Index(uniq).astype("str"), dtype="str")
-    shape = _classify(uniques, src.excel)
+    shape = classify_dates(uniques, src.excel)
     parsed = pd.Series(pd.NaT, index=uniques.index, dtype="datetime64[ns]")
     empty_u = uniques.eq(MISSING)
     unknown_u = shape.eq(-1) & ~empty_u
@@ -397,12 +397,14 @@ _FORMULA_LIKE = r"[=@].*|[+-][^\d.\s].*"
 def parse_text(values: pd.Series, label: str, src: Source, errors: list[IntakeError], warnings: list[str], *,
                required: bool = False) -> pd.Series:
     """Trimmed text, exactly as written otherwise (leading zeros kept); missing -> NaN; empty required -> error."""
-    text = _text(values)
+    text = as_text(values)
     empty = text.eq(MISSING).to_numpy()
     if required and empty.any():
         errors.append(rows_error(src, label, np.flatnonzero(empty), "empty", "",
                                  "Fill in a value or remove the rows.", "empty"))
-    formula = text.str.fullmatch(_FORMULA_LIKE).fillna(False).to_numpy(dtype=bool)
+    formula = text.str.startswith(("=", "@", "+", "-")).fillna(False).to_numpy(dtype=bool)
+    if formula.any():
+        formula[formula] = text[formula].str.fullmatch(_FORMULA_LIKE).fillna(False).to_numpy(dtype=bool)
     if formula.any():
         rows = np.unique(src.line_numbers[formula]).tolist()
         warnings.append(f"column '{label}': {len(rows):,} values start like a spreadsheet formula "

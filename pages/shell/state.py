@@ -5,17 +5,21 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from sop_core import demo
-from sop_core.workspace import Workspace
+from sop_core.workspace import Workspace, default_path
 
 from . import nav
 
 
-@st.cache_resource(show_spinner=False)
-def workspace() -> Workspace:
-    """The one workspace of this server process (opened once, shared by every session)."""
-    ws = Workspace()
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _open(path: str) -> Workspace:
+    ws = Workspace(path)
     demo.ensure_demo(ws)
     return ws
+
+
+def workspace() -> Workspace:
+    """The one workspace of this server process (opened once, shared by every session)."""
+    return _open(str(default_path()))
 
 
 def author() -> str:

@@ -1,0 +1,212 @@
+"""Command line: `python -m sop_core <command>` on the same workspace the app uses.
+
+Commands are registered in COMMANDS (name -> Command); to add one, write a `configure(parser)`
+and a `handler(args) -> exit code`, and call `add_command`. Handlers print results on stdout and
+problems on stderr, and return 0 on success, 1 on rejected input, 2 on usage or workspace errors.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import contract
+from .workspace import ENV_VAR, Workspace, WorkspaceLocked
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its help text, how to add its arguments, and what runs it."""
+
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    handler: Handler
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def add_command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None],
+                handler: Handler) -> None:
+    """Register a subcommand (later registrations of the same name replace earlier ones)."""
+    COMMANDS[name] = Command(help, configure, handler)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subparser per registered command (handler in args.func)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sop_core",
+        description=f"S&OP workspace tools. The workspace file is ${ENV_VAR} or data/workspace.duckdb.",
+    )
+    parser.add_argument("--workspace", metavar="PATH", help=f"workspace file (default: ${ENV_VAR} or the app's)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(name, help=cmd.help, description=cmd.help)
+        cmd.configure(p)
+        p.set_defaults(func=cmd.handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the command, return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WorkspaceLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def open_workspace(args: argparse.Namespace) -> Workspace:
+    """The workspace named by --workspace, else the app's default ($SOP_WORKSPACE)."""
+    return Workspace(args.workspace) if getattr(args, "workspace", None) else Workspace()
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+def _configure_load(p: argparse.ArgumentParser) -> None:
+    """Arguments of `load`."""
+    p.add_argument("file", type=Path, help="CSV, Excel (.xlsx) or Parquet file")
+    p.add_argument("--table", choices=list(contract.TABLES), help="contract table (guessed when omitted)")
+    p.add_argument("--map", action="append", default=[], metavar='COLUMN="Header"',
+                   help="map a contract column to a header of the file, e.g. --map sku=\"Item No\"; repeatable; "
+                        "an empty header (--map region=) leaves the column out")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True,
+                       help="read dates like 01/02/2026 as day/month")
+    order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
+                       help="read dates like 01/02/2026 as month/day")
+    p.add_argument("--sheet", help="Excel sheet to read")
+    p.add_argument("--wide-date", metavar="COLUMN",
+                   help="wide layout: COLUMN holds dates, every other column is one series")
+    p.add_argument("--decimal", choices=[".", ","], help="decimal separator of numbers (default '.')")
+    p.add_argument("--encoding", help="text encoding when the file is not UTF-8, e.g. cp1252")
+    p.add_argument("--delimiter", help="column delimiter when detection fails, e.g. ';' or '\\t'")
+    p.add_argument("--default-sku", help="sku for every row of a file without a sku column")
+    p.add_argument("--author", help="name recorded with the load")
+    p.add_argument("--dry-run", action="store_true", help="check the file without storing it")
+
+
+def parse_map(items: Sequence[str]) -> dict[str, str | None]:
+    """['sku=Item No', 'region='] -> {'sku': 'Item No', 'region': None}."""
+    out: dict[str, str | None] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--map {item!r}: use COLUMN=Header, e.g. --map sku=\"Item No\"")
+        column, header = item.split("=", 1)
+        out[column.strip()] = header if header.strip() else None
+    return out
+
+
+def _load(args: argparse.Namespace) -> int:
+    """Check a file and, unless --dry-run, store it as its table."""
+    from .intake import WideSpec, commit, prepare  # local: keeps `status` light
+
+    try:
+        overrides = parse_map(args.map)
+        data = args.file.read_bytes()
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    delimiter = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    wide = WideSpec(date_column=args.wide_date) if args.wide_date else None
+    with open_workspace(args) as ws:
+        prepared = prepare(args.file.name, data, args.table, mapping=overrides or None, dayfirst=args.dayfirst,
+                           sheet=args.sheet, decimal=args.decimal, wide=wide, ws=ws, encoding=args.encoding,
+                           delimiter=delimiter, default_sku=args.default_sku)
+        for note in prepared.notes:
+            print(f"note: {note}")
+        for warning in prepared.warnings:
+            print(f"warning: {warning}")
+        if not prepared.ok:
+            for err in prepared.errors:
+                print(f"error: {err}", file=sys.stderr)
+            if prepared.date_choice_needed:
+                print("hint: add --dayfirst or --monthfirst", file=sys.stderr)
+            if any(e.choices for e in prepared.errors if e.kind == "sheet_choice"):
+                print("hint: add --sheet NAME", file=sys.stderr)
+            print(f"nothing loaded; {prepared.file_name} rejected", file=sys.stderr)
+            return 1
+        mapping = ", ".join(f"{c} <- {h!r}" for c, h in prepared.mapping.items())
+        print(f"mapping ({prepared.mapping_source}): {mapping}")
+        if args.dry_run:
+            print(f"dry run: {prepared.stats['rows_kept']:,} rows for {prepared.table} would be loaded "
+                  f"({prepared.seconds:.2f} s); nothing stored")
+            return 0
+        commit(ws, prepared, author=args.author)
+        print(f"loaded {prepared.stats['rows_kept']:,} rows into {prepared.table} from {prepared.file_name} "
+              f"in {prepared.seconds:.2f} s")
+    return 0
+
+
+# -- status --------------------------------------------------------------------------------------
+
+def _configure_status(p: argparse.ArgumentParser) -> None:
+    """Arguments of `status` (none)."""
+
+
+_DATE_COLUMN = {name: next((c.name for c in t.columns if c.type == contract.DATE), None)
+                for name, t in contract.TABLES.items()}
+
+
+def status_rows(ws: Workspace) -> list[dict[str, str]]:
+    """One row per loaded contract table: table, rows, dates (first – last), file, loaded (UTC), by."""
+    loads = ws.latest_loads()
+    out = []
+    for name in ws.loaded_tables():
+        date_col = _DATE_COLUMN.get(name)
+        rows = ws.scalar(f'SELECT count(*) FROM "{name}"')
+        span = "-"
+        if date_col:
+            lo, hi = ws.query(f'SELECT min("{date_col}") AS lo, max("{date_col}") AS hi FROM "{name}"').iloc[0]
+            span = f"{_day(lo)} – {_day(hi)}" if lo is not None and str(lo) != "NaT" else "-"
+        last = loads[loads["table_name"] == name]
+        file_name = str(last["file_name"].iloc[0]) if len(last) else "-"
+        loaded = f"{last['loaded_at'].iloc[0]:%Y-%m-%d %H:%M}" if len(last) else "-"
+        author = str(last["author"].iloc[0]) if len(last) and last["author"].iloc[0] else "-"
+        out.append({"table": name, "rows": f"{rows:,}", "dates": span, "file": file_name,
+                    "loaded (UTC)": loaded, "by": author})
+    return out
+
+
+def _day(value: object) -> str:
+    """A date value as YYYY-MM-DD."""
+    return str(value)[:10]
+
+
+def format_table(rows: list[dict[str, str]]) -> str:
+    """Rows as a plain aligned text table with a header line."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    lines = ["  ".join(c.ljust(widths[c]) for c in cols), "  ".join("-" * widths[c] for c in cols)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in cols) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _status(args: argparse.Namespace) -> int:
+    """Print the loaded tables with row counts, date ranges and their last load."""
+    with open_workspace(args) as ws:
+        rows = status_rows(ws)
+        print(f"workspace: {ws.path}")
+        if not rows:
+            print("no tables loaded — load one with: python -m sop_core load FILE --table sales")
+            return 0
+        print(format_table(rows))
+        missing = [t for t in contract.TABLE_ORDER if t not in {r["table"] for r in rows}]
+        if missing:
+            print(f"not loaded: {', '.join(missing)}")
+    return 0
+
+
+add_command("load", "check a data file and load it into a workspace table", _configure_load, _load)
+add_command("status", "list loaded tables, rows, date ranges and last loads", _configure_status, _status)

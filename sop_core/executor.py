@@ -1,0 +1,139 @@
+"""Where model fits run: the seam between the forecast engine and its compute backend.
+
+`get_executor()` returns the process-wide `LocalExecutor`: a `multiprocessing` pool with the
+fork context (workers inherit the already-imported Prophet instead of re-importing it), one
+worker per CPU, created on first use and kept alive for the life of the process (shut down at
+exit), so reruns and other sessions reuse it. A later backend (e.g. Dask, `SOP_DASK_SCHEDULER`)
+implements the same `map_chunks`.
+
+Rules for callers: the function must be a top-level (picklable) function, and chunks must hold
+plain data (DataFrames, numpy arrays, dataclasses): never the Workspace or a DuckDB connection.
+Forking after DuckDB is open is fine as long as workers never touch it.
+"""
+from __future__ import annotations
+
+import atexit
+import multiprocessing as mp
+import os
+import threading
+from collections.abc import Callable, Sequence
+from multiprocessing.pool import Pool
+from typing import Any, Protocol
+
+WORKERS_ENV = "SOP_WORKERS"
+
+
+class Executor(Protocol):
+    """Runs a function over chunks and reports each finished chunk."""
+
+    workers: int
+
+    def map_chunks(self, fn: Callable[[Any], Any], chunks: Sequence[Any],
+                   on_done: Callable[[int], None] | None = None) -> list[Any]:
+        """fn(chunk) for every chunk; results in chunk order; on_done(i) as chunk i completes."""
+        ...
+
+
+def _call_indexed(task: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
+    """Worker entry: run fn on one chunk and return it with its index."""
+    fn, i, chunk = task
+    return i, fn(chunk)
+
+
+class SerialExecutor:
+    """Runs chunks one after the other in the calling process (tests, one CPU, debugging)."""
+
+    workers = 1
+
+    def map_chunks(self, fn: Callable[[Any], Any], chunks: Sequence[Any],
+                   on_done: Callable[[int], None] | None = None) -> list[Any]:
+        """fn(chunk) for every chunk in order; on_done(i) after each."""
+        out = []
+        for i, chunk in enumerate(chunks):
+            out.append(fn(chunk))
+            if on_done:
+                on_done(i)
+        return out
+
+
+class LocalExecutor:
+    """A long-lived fork-context process pool on this machine."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, int(workers or default_workers()))
+        self._pool: Pool | None = None
+        self._lock = threading.Lock()
+
+    def _get_pool(self) -> Pool:
+        """The pool, started on first use."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = mp.get_context("fork").Pool(self.workers)
+            return self._pool
+
+    def map_chunks(self, fn: Callable[[Any], Any], chunks: Sequence[Any],
+                   on_done: Callable[[int], None] | None = None) -> list[Any]:
+        """fn(chunk) for every chunk in the pool (imap_unordered); results in chunk order; on_done(i) as each completes.
+
+        With one worker or one chunk it runs in the calling process (no pickling, no pool start).
+        """
+        if self.workers == 1 or len(chunks) <= 1:
+            return SerialExecutor().map_chunks(fn, chunks, on_done)
+        results: list[Any] = [None] * len(chunks)
+        pool = self._get_pool()
+        try:
+            for i, res in pool.imap_unordered(_call_indexed, [(fn, i, c) for i, c in enumerate(chunks)]):
+                results[i] = res
+                if on_done:
+                    on_done(i)
+        except (BrokenPipeError, EOFError, OSError):
+            self.shutdown()  # a worker died: start a fresh pool next time
+            raise
+        return results
+
+    def shutdown(self) -> None:
+        """Stop the pool's workers (a new pool starts on next use)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+    @property
+    def started(self) -> bool:
+        """True when the worker processes are running."""
+        return self._pool is not None
+
+
+def default_workers() -> int:
+    """Worker count: $SOP_WORKERS, else os.cpu_count()."""
+    env = os.environ.get(WORKERS_ENV)
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    return os.cpu_count() or 1
+
+
+_LOCAL: LocalExecutor | None = None
+_LOCAL_LOCK = threading.Lock()
+
+
+def get_executor() -> LocalExecutor:
+    """The process-wide executor (a lazily started LocalExecutor, shut down at exit)."""
+    global _LOCAL
+    with _LOCAL_LOCK:
+        if _LOCAL is None:
+            _LOCAL = LocalExecutor()
+            atexit.register(_LOCAL.shutdown)
+        return _LOCAL
+
+
+def chunked(items: Sequence[Any], workers: int, min_size: int = 5, max_size: int = 25) -> list[list[Any]]:
+    """Split items into chunks of min_size..max_size, about four per worker, to amortise task overhead."""
+    n = len(items)
+    if n == 0:
+        return []
+    size = max(min_size, min(max_size, -(-n // (max(1, workers) * 4))))
+    return [list(items[i:i + size]) for i in range(0, n, size)]

@@ -1,0 +1,42 @@
+"""Shared fixtures: a fresh workspace per test and the public data sets in /work/shared/data."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sop_core.workspace import Workspace  # noqa: E402
+
+SHARED_DATA = Path(os.environ.get("SOP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path):
+    """A Workspace on a fresh file under tmp_path, closed after the test."""
+    ws = Workspace(tmp_path / "workspace.duckdb")
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared public data folder (skips the test when it is not available)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set SOP_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def shared_file(relative: str) -> Path:
+    """A file of the shared data folder, skipping the test when it is missing."""
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"shared data file not found: {path} (set SOP_SHARED_DATA)")
+    return path

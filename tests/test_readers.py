@@ -1,0 +1,273 @@
+"""File-level reading: encodings, delimiters, structure, Excel and Parquet containers, caps."""
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import shared_file
+from sop_core.readers import Limits, read_file, sanitise_name
+from sop_core.validate import IntakeError
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024)
+
+
+def rejected(name: str, data: bytes, **kw) -> IntakeError:
+    """The IntakeError read_file raises for this upload."""
+    with pytest.raises(IntakeError) as info:
+        read_file(name, data, **kw)
+    return info.value
+
+
+def xlsx(sheets: dict[str, list[list]], hidden: tuple[str, ...] = ()) -> bytes:
+    """An .xlsx with the given sheets (rows of values; strings starting '=' are formulas)."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+        if title in hidden:
+            ws.sheet_state = "hidden"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# -- names -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("../../etc/cron.d/x.csv", "x.csv"),
+    ("C:\\Users\\me\\sales.csv", "sales.csv"),
+    ("sa\x00les.csv", "sales.csv"),
+    ("a.exe:x.csv", "a.exe_x.csv"),
+    ("", "upload"),
+])
+def test_file_names_are_sanitised(name: str, expected: str) -> None:
+    assert sanitise_name(name) == expected
+
+
+def test_long_file_name_is_capped_and_keeps_extension() -> None:
+    name = sanitise_name("x" * 300 + ".csv")
+    assert len(name) <= 120 and name.endswith(".csv")
+
+
+def test_malicious_name_never_escapes_and_is_only_displayed() -> None:
+    raw = read_file("../../etc/cron.d/x.csv", b"sku,qty\nA,1\n")
+    assert raw.file_name == "x.csv"
+
+
+# -- CSV ---------------------------------------------------------------------------------------------
+
+def test_plain_csv_keeps_text_and_numbers_rows_from_two() -> None:
+    raw = read_file("s.csv", b"sku,qty\n00123,5\nA1,7\n")
+    assert raw.headers == ["sku", "qty"]
+    assert raw.data["sku"].tolist() == ["00123", "A1"]
+    assert raw.line_numbers.tolist() == [2, 3]
+    assert raw.delimiter == "," and raw.encoding == "utf-8"
+
+
+def test_utf8_bom_is_stripped_from_first_header() -> None:
+    raw = read_file("s.csv", codecs.BOM_UTF8 + b"sku,qty\nA,1\n")
+    assert raw.headers[0] == "sku" and raw.encoding == "utf-8-sig"
+
+
+def test_utf16_with_bom_is_read() -> None:
+    raw = read_file("s.csv", "sku,qty\nCafé,1\n".encode("utf-16"))
+    assert raw.headers == ["sku", "qty"]
+    assert raw.data["sku"].tolist() == ["Café"]
+    assert raw.encoding == "utf-16"
+
+
+def test_latin1_is_rejected_unless_encoding_chosen() -> None:
+    data = "sku,qty\nCafé,1\n".encode("latin-1")
+    err = rejected("s.csv", data)
+    assert "not UTF-8" in str(err) and "re-save as UTF-8 or choose an encoding" in str(err)
+    assert "line 2" in str(err)
+    raw = read_file("s.csv", data, encoding="cp1252")
+    assert raw.data["sku"].tolist() == ["Café"]
+
+
+@pytest.mark.parametrize("delim", [";", "\t", "|"])
+def test_delimiters_are_detected(delim: str) -> None:
+    text = delim.join(["date", "sku", "qty"]) + "\n" + delim.join(["2024-01-01", "A, B", "1,5"]) + "\n"
+    raw = read_file("s.csv", text.encode())
+    assert raw.delimiter == delim
+    assert raw.headers == ["date", "sku", "qty"]
+    assert raw.data["qty"].tolist() == ["1,5"]
+
+
+def test_quoted_commas_and_quotes_survive() -> None:
+    raw = read_file("s.csv", b'sku,name\nA,"Book, Wirebound, 5 1/2"" X 4"""\n')
+    assert raw.data["name"].tolist() == ['Book, Wirebound, 5 1/2" X 4"']
+
+
+def test_cr_only_and_crlf_line_endings() -> None:
+    for eol in (b"\r", b"\r\n"):
+        raw = read_file("s.csv", eol.join([b"ds,y", b"1949-01-01,112", b"1949-02-01,118", b""]))
+        assert raw.data["y"].tolist() == ["112", "118"]
+        assert raw.line_numbers.tolist() == [2, 3]
+
+
+def test_cr_only_prophet_file(shared_data) -> None:
+    path = shared_file("prophet_examples/example_air_passengers.csv")
+    raw = read_file(path.name, path.read_bytes())
+    assert raw.headers == ["ds", "y"] and raw.rows == 144
+
+
+def test_ragged_rows_list_the_lines() -> None:
+    err = rejected("s.csv", b"a,b,c,d\n1,2,3,4\n1,2,3,4,5\n1,2,3\n1,2,3,4\n")
+    text = str(err)
+    assert "line 3: 5 fields, expected 4 (too many columns)" in text
+    assert "line 4: 3 fields, expected 4 (missing columns)" in text
+    assert err.kind == "ragged" and err.count == 2
+
+
+def test_duplicate_column_names_are_rejected_not_renamed() -> None:
+    err = rejected("s.csv", b"sku,qty,qty\nA,1,2\n")
+    assert "duplicate column qty" in str(err)
+
+
+def test_nul_in_a_field_names_row_and_column() -> None:
+    err = rejected("s.csv", b"sku,qty\nA,1\nB\x00X,2\n")
+    assert err.column == "sku" and err.rows == [3]
+    assert "NUL or control character" in str(err)
+
+
+def test_blank_rows_are_dropped_and_counted() -> None:
+    raw = read_file("s.csv", b"sku,qty\nA,1\n,\n\nB,2\n ,  \n")
+    assert raw.data["sku"].tolist() == ["A", "B"]
+    assert raw.line_numbers.tolist() == [2, 5]
+    assert raw.blank_rows == 3
+    assert any("3 blank rows dropped" in w for w in raw.warnings)
+
+
+def test_wine_file_blank_trailing_rows(shared_data) -> None:
+    path = shared_file("australian_wines/AustralianWines_6varieties.csv")
+    raw = read_file(path.name, path.read_bytes())
+    assert raw.rows == 180 and raw.blank_rows == 8
+    assert raw.headers[2] == "Red "  # original header kept for messages
+
+
+def test_empty_and_header_only() -> None:
+    assert "file is empty" in str(rejected("s.csv", b""))
+    assert "file is empty" in str(rejected("s.csv", b"\r\n\n"))
+    assert "no data rows" in str(rejected("s.csv", b"sku,qty\n"))
+    assert "no data rows" in str(rejected("s.csv", b"sku,qty\n,\n"))
+
+
+@pytest.mark.parametrize("data, what", [
+    (PNG, "a PNG image"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "a PDF document"),
+    (b"PK\x03\x04" + bytes(100), "a zip archive or Excel file"),
+    (bytes(range(256)) * 8, "binary data"),
+])
+def test_binary_renamed_csv_is_rejected(data: bytes, what: str) -> None:
+    assert f"not a valid CSV file (looks like {what})" in str(rejected("photo.csv", data))
+
+
+def test_compressed_uploads_are_refused() -> None:
+    bomb = gzip.compress(b"sku,qty\n" + b"A,1\n" * 100_000)
+    assert "compressed uploads are not allowed" in str(rejected("big.csv.gz", bomb))
+    assert "compressed uploads are not allowed" in str(rejected("big.csv", bomb))
+
+
+def test_size_row_and_line_caps() -> None:
+    assert "max 1 MB" in str(rejected("s.csv", b"a,b\n" + b"1,2\n" * 300_000, limits=Limits(max_bytes=1024 * 1024)))
+    err = rejected("s.csv", b"a,b\n" + b"1,2\n" * 1001, limits=Limits(max_rows=1000))
+    assert "max 1,000 rows" in str(err)
+    err = rejected("s.csv", b"a,b\n1," + b"x" * 5000 + b"\n", limits=Limits(max_line_bytes=1000))
+    assert "line 2 too long" in str(err)
+    err = rejected("s.csv", b"a" * 5000 + b"\n1\n", limits=Limits(max_line_bytes=1000))
+    assert "line 1 too long" in str(err)
+
+
+def test_unknown_extension() -> None:
+    assert "unsupported file type '.json'" in str(rejected("x.json", b"{}"))
+
+
+# -- Excel -------------------------------------------------------------------------------------------
+
+def test_xlsx_single_sheet_with_dates_numbers_and_text() -> None:
+    import datetime as dt
+
+    data = xlsx({"Sales": [["date", "sku", "qty"], [dt.datetime(2024, 1, 5), "00123", 5.0], [None, None, None],
+                           [dt.date(2024, 1, 6), 123, 2.5]]})
+    raw = read_file("s.xlsx", data)
+    assert raw.kind == "xlsx" and raw.sheet == "Sales"
+    assert raw.data["date"].tolist() == ["2024-01-05", "2024-01-06"]
+    assert raw.data["sku"].tolist() == ["00123", "123"]
+    assert raw.data["qty"].tolist() == ["5", "2.5"]
+    assert raw.line_numbers.tolist() == [2, 4]
+
+
+def test_xlsx_data_on_second_sheet_asks_for_it() -> None:
+    data = xlsx({"Sheet1": [], "Data": [["sku", "qty"], ["A", 1]]})
+    err = rejected("s.xlsx", data)
+    assert "sheet 'Sheet1' is empty; data found on sheet 'Data' — choose that sheet" in str(err)
+    assert err.choices == ["Data"]
+    assert read_file("s.xlsx", data, sheet="Data").data["sku"].tolist() == ["A"]
+
+
+def test_xlsx_several_sheets_need_a_choice_and_hidden_are_ignored() -> None:
+    data = xlsx({"A": [["sku"], ["x"]], "B": [["sku"], ["y"]], "Secret": [["sku"], ["z"]]}, hidden=("Secret",))
+    err = rejected("s.xlsx", data)
+    assert "several sheets hold data: 'A', 'B' — choose one" in str(err)
+    assert "Secret" not in str(err)
+    assert "hidden" in str(rejected("s.xlsx", data, sheet="Secret"))
+    raw = read_file("s.xlsx", data, sheet="B")
+    assert raw.data["sku"].tolist() == ["y"] and any("hidden sheet 'Secret' ignored" in w for w in raw.warnings)
+
+
+def test_xlsx_only_hidden_extra_sheets_read_the_visible_one() -> None:
+    data = xlsx({"Data": [["sku"], ["x"]], "Calc": [["k"], [1]]}, hidden=("Calc",))
+    assert read_file("s.xlsx", data).sheet == "Data"
+
+
+def test_xlsx_formula_without_cached_value() -> None:
+    data = xlsx({"Sales": [["sku", "qty", "total"], ["A", 1, 2], ["B", 2, "=B3*2"]]})
+    err = rejected("s.xlsx", data)
+    assert "cell C3 contains a formula with no saved value — open and save in Excel" in str(err)
+
+
+def test_encrypted_xlsx_and_wrong_content() -> None:
+    assert "file is encrypted — remove the password" in str(rejected("s.xlsx", OLE))
+    assert "not a valid Excel file" in str(rejected("s.xlsx", b"sku,qty\nA,1\n"))
+    assert "not a valid Excel file" in str(rejected("s.xlsx", PNG))
+    assert "not a valid Excel file" in str(rejected("s.xlsx", b"PK\x03\x04garbage" + bytes(50)))
+
+
+# -- Parquet -----------------------------------------------------------------------------------------
+
+def _parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, write_page_checksum=True)
+    return buf.getvalue()
+
+
+def test_parquet_is_read_as_text() -> None:
+    import datetime as dt
+
+    data = _parquet(pa.table({"date": [dt.date(2024, 1, 1), dt.date(2024, 1, 2)], "sku": ["00123", None],
+                              "qty": [1.5, 2.0], "n": pa.array([1, None], pa.int64())}))
+    raw = read_file("s.parquet", data)
+    assert raw.data["date"].tolist() == ["2024-01-01", "2024-01-02"]
+    assert raw.data["sku"].tolist() == ["00123", ""]
+    assert raw.data["qty"].tolist()[0] == "1.5"
+    assert raw.data["n"].tolist() == ["1", ""]
+
+
+def test_truncated_or_corrupt_parquet() -> None:
+    data = _parquet(pa.table({"sku": [f"S{i}" for i in range(5000)], "qty": list(range(5000))}))
+    assert "corrupt Parquet file" in str(rejected("s.parquet", data[: len(data) // 2]))
+    flipped = bytearray(data)
+    middle = len(flipped) // 3
+    flipped[middle:middle + 64] = bytes(64)
+    assert "corrupt Parquet file" in str(rejected("s.parquet", bytes(flipped)))
+    assert "corrupt Parquet file" in str(rejected("s.parquet", PNG))
