@@ -115,7 +115,8 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
     table = table or (remembered.table if remembered else None)
     dayfirst = dayfirst if dayfirst is not None else remembered_options.get("dayfirst")
     decimal = decimal or remembered_options.get("decimal") or "."
-    wide = wide or _wide_from_options(remembered_options) or _auto_wide(raw, table, mapping, p)
+    recalled_wide = _wide_from_options(remembered_options) if wide is None else None
+    wide = wide or recalled_wide or _auto_wide(raw, table, mapping, p)
     if wide is not None:
         table = table or "sales"
     table = table or guess_table(raw.headers)
@@ -130,6 +131,7 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
                  "encoding": encoding, "delimiter": delimiter, "default_sku": default_sku}
     if wide is not None:
         validated = _prepare_wide(p, raw, wide, dayfirst, decimal, today)
+        p.mapping_source = "remembered" if recalled_wide is not None else "wide"
     else:
         validated = _prepare_long(p, raw, mapping, remembered, dayfirst, decimal, today, default_sku)
     if validated is not None:
@@ -291,7 +293,7 @@ def _prepare_wide(p: Prepared, raw: RawTable, spec: WideSpec, dayfirst: bool | N
     if not series:
         p.errors.append(IntakeError(p.file_name, "wide layout: no value columns besides the dates", kind="mapping"))
         return None
-    p.wide, p.mapping_source = spec, "wide"
+    p.wide = spec
     p.options["wide"] = dataclasses.asdict(spec)
     date_key = next((c.name for c in spec_table.columns if c.type == contract.DATE and c.required), "date")
     p.mapping = {date_key: date_col, spec.id_name: "(column headers)",
@@ -369,7 +371,7 @@ def date_gaps(dates: pd.Series) -> str:
         grain = {1: "month", 3: "quarter", 12: "year"}.get(step, f"{step}-month period")
         expected = pd.date_range(uniq[0], uniq[-1], freq=f"{step}MS")
         fmt = "%Y-%m"
-    elif len(set(uniq.weekday)) == 1:
+    elif len(set(uniq.day_of_week)) == 1:
         step = int((pd.Series(uniq).diff().dropna().dt.days // 7).mode().min())
         grain = "week" if step == 1 else f"{step}-week period"
         expected = pd.date_range(uniq[0], uniq[-1], freq=f"{step}W-{uniq[0].strftime('%a').upper()}")

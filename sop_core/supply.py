@@ -56,7 +56,12 @@ UNKNOWN_MONTH = "no capacity for the month"
 
 # -- inputs --------------------------------------------------------------------------------------
 def normalise_plan(plan: pd.DataFrame, units: str = "units") -> pd.DataFrame:
-    """Plan rows (sku, region, family, period as month start, units float) summed per key; raises on missing columns."""
+    """Plan rows (sku, region, family, period as month start, units float) summed per key; raises on missing columns.
+
+    The consensus engine's frame (a `consensus` column instead of `units`) is accepted as is.
+    """
+    if units == "units" and "units" not in plan.columns and "consensus" in plan.columns:
+        units = "consensus"
     missing = [c for c in ("sku", "period", units) if c not in plan.columns]
     if missing:
         raise ValueError(

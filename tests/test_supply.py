@@ -231,6 +231,12 @@ def test_month_without_capacity_row_is_unknown_not_zero() -> None:
     assert c.loc[M(1), "made_units"] == 50.0  # Jan's spare is not spent on an unknown month
 
 
+def test_the_consensus_engine_frame_is_accepted() -> None:
+    cons = plan_of([("A", "N", "Bikes", 1, 30)]).rename(columns={"units": "consensus"}).assign(statistical=1.0)
+    load = supply.required_load(cons, PRODUCTS)
+    assert load["required_hours"].tolist() == [60.0]
+
+
 def test_plan_missing_columns_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="missing: units"):
         supply.required_load(pd.DataFrame({"sku": ["A"], "period": [M(1)]}), PRODUCTS)
