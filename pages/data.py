@@ -27,7 +27,7 @@ if fresh["last_period"] is not None:
 else:
     c2.metric("Sales history through", "—", help="Load a sales file.")
 last_load = loaded["loaded_at"].max() if len(loaded) else None
-c3.metric("Last load", pd.Timestamp(last_load).strftime("%d %b %Y %H:%M") if last_load is not None else "—")
+c3.metric("Last load", pd.Timestamp(last_load).strftime("%d %b, %H:%M") if last_load is not None else "—")
 n_warn = int(table_health["warnings"].map(len).sum())
 c4.metric("Warnings", f"{n_warn}", help="Warnings don't block a load: they are listed per table below.")
 

@@ -1,6 +1,285 @@
+import uuid
+
+import pandas as pd
 import streamlit as st
 
-from pages.shell.state import page_header, workspace
+from pages.shell import charts
+from pages.shell.demand import consensus_frame, forecast_run, history, prepared_statistical
+from pages.shell.state import author, page_header, workspace
+from sop_core import consensus, forecast, metrics, overrides, review
+from sop_core.formatting import pct, units
+from sop_core.review import Scope
 
 page_header("demand_review")
-st.write("demand page")
+ws = workspace()
+settings = forecast.saved_settings(ws)
+ALL = "All"
+
+if not ws.has_table("sales"):
+    st.info("The demand review needs the **sales** table: load it on the Data page.", icon=":material/database:")
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+    st.stop()
+
+# -- settings and the forecast run -----------------------------------------------------------------
+with st.expander("Forecast settings", icon=":material/tune:"):
+    with st.form("forecast_settings", border=False):
+        c = st.columns(3)
+        bucket = c[0].selectbox("Planning bucket", list(forecast.BUCKETS), index=list(forecast.BUCKETS).index(settings.bucket),
+                                format_func=str.capitalize)
+        horizon = c[1].slider("Horizon (buckets)", *forecast.HORIZON_RANGE, value=settings.horizon)
+        level = c[2].selectbox("Forecast level", list(forecast.LEVELS), index=list(forecast.LEVELS).index(settings.level),
+                               format_func={"sku": "Sku × region", "family": "Family × region, split to skus"}.get,
+                               help="Family level suits sparse sku histories: skus get their share of the last 12 buckets.")
+        c = st.columns(3)
+        mode = c[0].selectbox("Model choice", list(forecast.MODES), index=list(forecast.MODES).index(settings.mode),
+                              format_func={"auto": "Automatic (best on backtest)", "prophet": "Prophet for every series"}.get)
+        seasonality = c[1].selectbox("Seasonality", list(forecast.SEASONALITY_MODES),
+                                     index=list(forecast.SEASONALITY_MODES).index(settings.seasonality_mode),
+                                     format_func=str.capitalize)
+        country = c[2].text_input("Holidays country (ISO code, weekly bucket)", value=settings.holidays_country or "",
+                                  max_chars=3, placeholder="e.g. US")
+        if st.form_submit_button("Apply settings", type="primary"):
+            try:
+                new = forecast.ForecastSettings(bucket=bucket, horizon=horizon, level=level, mode=mode,
+                                                seasonality_mode=seasonality, holidays_country=country.strip() or None)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                forecast.save_settings(ws, new, author())
+                st.rerun()
+
+run = forecast_run(ws, settings)
+if run is None:
+    with st.status("Forecasting demand…", expanded=True) as status:
+        bar = st.progress(0.0, text="Preparing the series")
+
+        def _progress(done: int, total: int) -> None:
+            bar.progress(done / total if total else 1.0, text=f"{done:,} of {total:,} series fitted and backtested")
+
+        try:
+            fitted = forecast.run_forecast(ws, settings, progress=_progress, author=author())
+        except ValueError as exc:
+            status.update(label="Could not forecast", state="error")
+            st.error(str(exc))
+            st.stop()
+        status.update(label=f"Forecast ready: {fitted.n_series:,} series in {fitted.seconds:.1f} s", state="complete",
+                      expanded=False)
+    run = forecast_run(ws, settings)
+for w in run.warnings:
+    st.caption(w)
+
+hist = history(ws, settings.bucket)
+stat = run.forecast
+prepared = prepared_statistical(ws, run)
+cons = consensus_frame(ws, run)
+budget = ws.table("plan") if ws.has_table("plan") else None
+
+# -- filters -------------------------------------------------------------------------------------
+fc = st.columns([1, 1, 1, 2])
+families = sorted(stat["family"].dropna().unique())
+family = fc[0].selectbox("Family", [ALL] + families, key="dr_family")
+regions = sorted(stat["region"].dropna().unique())
+region = fc[1].selectbox("Region", [ALL] + regions, key="dr_region")
+skus = sorted(stat.loc[stat["family"] == family, "sku"].unique()) if family != ALL else sorted(stat["sku"].unique())
+if st.session_state.get("dr_sku") not in [ALL] + skus:
+    st.session_state["dr_sku"] = ALL
+sku = fc[2].selectbox("Sku", [ALL] + skus, key="dr_sku")
+scope = Scope(None if family == ALL else family, None if region == ALL else region, None if sku == ALL else sku)
+fc[3].caption(f"Forecast of {run.created_at:%d %b %Y %H:%M} on data through {run.last_actual:%b %Y} · "
+              f"{run.n_series:,} series · {settings.bucket}ly buckets, horizon {settings.horizon}")
+
+# -- the answer ---------------------------------------------------------------------------------
+head = review.headline(hist, cons, budget, run.last_actual, scope)
+points = forecast.backtest_points(ws, settings)
+acc = metrics.summarise(points[scope.mask(points)], []) if points is not None and len(points) else pd.DataFrame()
+m = st.columns(4)
+m[0].metric("Consensus, next 12 months", f"{units(head.next_12)} units",
+            delta=f"{pct(head.vs_last_12, signed=True)} vs last 12 months" if head.vs_last_12 is not None else None,
+            help=f"Last 12 months: {units(head.last_12)} units. Statistical forecast: {units(head.statistical_next_12)}.")
+if head.plan_next_12 is not None:
+    m[1].metric("Against the annual plan", pct(head.vs_plan, signed=True),
+                delta=f"{units(head.next_12 - head.plan_next_12)} units", help=f"Volume plan: {units(head.plan_next_12)} units "
+                "over the same 12 months.")
+else:
+    m[1].metric("Against the annual plan", "—", help="Needs the plan table with volume_plan covering the next 12 months.")
+if len(acc):
+    a = acc.iloc[0]
+    m[2].metric("Forecast accuracy (1 − WAPE)", pct(a["accuracy"]),
+                delta=f"{pct(a['fva'], signed=True)} vs seasonal naive", help=metrics.FORMULAS["accuracy"] + "; " +
+                metrics.FORMULAS["wape"] + ". Backtest, rolling origins. Delta: " + metrics.FORMULAS["fva"])
+    m[3].metric("Bias", pct(a["bias"], signed=True), help=metrics.FORMULAS["bias"])
+else:
+    m[2].metric("Forecast accuracy (1 − WAPE)", "—", help="Not enough history for a backtest.")
+    m[3].metric("Bias", "—")
+
+# -- chart and overrides (a fragment: a slider move redraws only this) -----------------------------
+future = sorted(stat["period"].unique())
+labels = {p: pd.Timestamp(p).strftime("%b %Y" if settings.bucket == "month" else "%d %b %Y") for p in future}
+snapshot = overrides.history(ws)  # what this screen shows: the stale check compares against it
+
+
+@st.fragment
+def plan_and_overrides() -> None:
+    """The plan chart with the override panel whose slider previews the consensus."""
+    left, right = st.columns([3, 1.25])
+    with right:
+        st.markdown(f"**Override** · {scope.label()}")
+        rng = st.select_slider("Periods", options=future, value=(future[0], future[min(2, len(future) - 1)]),
+                               format_func=labels.get, key="ov_range")
+        change = st.slider("Change %", -50, 100, 0, step=1, key="ov_pct",
+                           help="Applied to every sku × region of the scope in the periods; a family change is split "
+                                "to its skus in proportion to their forecast.")
+        reason = st.selectbox("Reason", overrides.reasons(ws), index=None, placeholder="Required", key="ov_reason")
+        comment = st.text_input("Comment", key="ov_comment", placeholder="Optional")
+        ov = overrides.OverrideInput(period_from=rng[0], period_to=rng[1], kind="percent", value=float(change),
+                                     reason=reason or "", family=scope.family, region=scope.region, sku=scope.sku,
+                                     comment=comment or None, event_id=st.session_state.setdefault("ov_event", uuid.uuid4().hex))
+        active = overrides.active(ws)
+        shown = consensus.preview(prepared, active, ov) if change else cons
+        before = consensus.scope_total(cons, scope.family, scope.region, scope.sku, rng[0], rng[1])
+        after = consensus.scope_total(shown, scope.family, scope.region, scope.sku, rng[0], rng[1])
+        st.metric("Consensus in these periods", f"{units(after)} units",
+                  delta=f"{units(after - before)} units" if change else None)
+        if scope.family is None and scope.sku is None:
+            st.caption("Choose a family or a sku above to save an override.")
+        if st.button("Save override", type="primary", key="ov_save", help="Needs a change, a reason and a family or sku.",
+                     disabled=(change == 0 or not reason or (scope.family is None and scope.sku is None))):
+            expected = overrides.latest_touching_in(prepared, snapshot, ov)
+            try:
+                saved = overrides.save_override(ws, run.run_key, prepared, ov, author(),
+                                                expected_latest=expected.override_id if expected else None)
+            except overrides.StaleOverride as exc:
+                st.error(str(exc), icon=":material/sync_problem:")
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state.pop("ov_event", None)
+                for key in ("ov_pct", "ov_comment"):
+                    st.session_state.pop(key, None)
+                st.toast(f"Override saved: {units(saved.before_units)} → {units(saved.after_units)} units",
+                         icon=":material/check_circle:")
+                st.rerun(scope="app")
+    with left:
+        h, s, c = review.chart_series(hist, stat, shown, scope)
+        st.plotly_chart(charts.plan_chart(h, s, c, run.last_actual), key="plan_chart", config={"displayModeBar": False})
+
+
+st.subheader(f"Demand plan — {scope.label()}", anchor=False)
+plan_and_overrides()
+
+# -- unit edits per sku × period ---------------------------------------------------------------------
+with st.expander("Edit units per sku and period", icon=":material/edit:"):
+    edit_periods = future[:12]
+    grid = review.edit_grid(cons, scope, edit_periods)
+    grid.columns = [labels[p] for p in grid.columns]
+    st.caption(f"Consensus units{' in region ' + scope.region if scope.region else ' (all regions)'}; "
+               "a changed cell becomes a units override, split over regions in proportion to the forecast.")
+    edited = st.data_editor(grid, key="unit_grid", width="stretch",
+                            column_config={c: st.column_config.NumberColumn(c, min_value=0, step=1, format="%d")
+                                           for c in grid.columns})
+    ec = st.columns([1, 2, 1])
+    edit_reason = ec[0].selectbox("Reason", overrides.reasons(ws), index=None, placeholder="Required", key="grid_reason")
+    edit_comment = ec[1].text_input("Comment", key="grid_comment", placeholder="Optional")
+    changed = [(sku_, col, float(edited.loc[sku_, col])) for sku_ in grid.index for col in grid.columns
+               if float(edited.loc[sku_, col]) != float(grid.loc[sku_, col])]
+    if ec[2].button(f"Save {len(changed)} edits", disabled=not changed or not edit_reason, key="grid_save"):
+        by_label = {v: k for k, v in labels.items()}
+        saved_n = 0
+        for sku_, col, value in changed:
+            ov = overrides.OverrideInput(period_from=by_label[col], period_to=by_label[col], kind="units", value=value,
+                                         reason=edit_reason, sku=sku_, region=scope.region, comment=edit_comment or None)
+            expected = overrides.latest_touching_in(prepared, snapshot, ov)
+            try:
+                overrides.save_override(ws, run.run_key, prepared, ov, author(),
+                                        expected_latest=expected.override_id if expected else None)
+                saved_n += 1
+            except (overrides.StaleOverride, ValueError) as exc:
+                st.error(f"{sku_} {col}: {exc}")
+        if saved_n:
+            st.session_state.pop("unit_grid", None)
+            st.toast(f"{saved_n} unit edits saved", icon=":material/check_circle:")
+            st.rerun()
+
+# -- accuracy ----------------------------------------------------------------------------------------
+st.subheader("Forecast accuracy", anchor=False)
+st.caption("Rolling-origin backtest: the model is refitted at several past cut-offs and scored on the buckets that "
+           "followed, against a seasonal naive forecast (same bucket last season). Error e = F − A.")
+mets = run.metrics[scope.mask(run.metrics)] if len(run.metrics) else run.metrics
+if len(mets):
+    fam = forecast.accuracy_summary(ws, settings, by=("family",))
+    if fam is not None and len(fam) and scope.sku is None:
+        fam = fam[scope.mask(fam)] if scope.family else fam
+        st.dataframe(fam, hide_index=True, width="stretch", column_config={
+            "family": "Family", "wape": st.column_config.NumberColumn("WAPE", format="percent", help=metrics.FORMULAS["wape"]),
+            "accuracy": st.column_config.NumberColumn("Accuracy", format="percent", help=metrics.FORMULAS["accuracy"]),
+            "bias": st.column_config.NumberColumn("Bias", format="percent", help=metrics.FORMULAS["bias"]),
+            "mase": st.column_config.NumberColumn("MASE", format="%.2f", help=metrics.FORMULAS["mase"]),
+            "tracking_signal": st.column_config.NumberColumn("Tracking signal", format="%.1f",
+                                                             help=metrics.FORMULAS["tracking_signal"]),
+            "wape_seasonal_naive": st.column_config.NumberColumn("WAPE seasonal naive", format="percent",
+                                                                 help=metrics.FORMULAS["wape_seasonal_naive"]),
+            "fva": st.column_config.NumberColumn("Value added", format="percent", help=metrics.FORMULAS["fva"]),
+            "n": st.column_config.NumberColumn("Points", format="localized"),
+        })
+    flagged = mets["flags"].fillna("").str.len().gt(0).sum()
+    only_flagged = st.toggle(f"Only flagged series ({flagged})", key="dr_flagged",
+                             help="Flags: the seasonal naive forecast beat the model on the backtest; |tracking signal| > 4.")
+    table = mets[mets["flags"].fillna("").str.len() > 0] if only_flagged else mets
+    st.dataframe(
+        table[["sku", "region", "family", "model", "reason", "accuracy", "wape", "wape_seasonal_naive", "fva", "bias",
+               "mase", "tracking_signal", "flags"]],
+        hide_index=True, width="stretch",
+        column_config={
+            "sku": "Sku", "region": "Region", "family": "Family", "model": "Model", "reason": "Why this model",
+            "accuracy": st.column_config.NumberColumn("Accuracy", format="percent", help=metrics.FORMULAS["accuracy"]),
+            "wape": st.column_config.NumberColumn("WAPE", format="percent", help=metrics.FORMULAS["wape"]),
+            "wape_seasonal_naive": st.column_config.NumberColumn("WAPE naive", format="percent",
+                                                                 help=metrics.FORMULAS["wape_seasonal_naive"]),
+            "fva": st.column_config.NumberColumn("Value added", format="percent", help=metrics.FORMULAS["fva"]),
+            "bias": st.column_config.NumberColumn("Bias", format="percent", help=metrics.FORMULAS["bias"]),
+            "mase": st.column_config.NumberColumn("MASE", format="%.2f", help=metrics.FORMULAS["mase"]),
+            "tracking_signal": st.column_config.NumberColumn("TS", format="%.1f", help=metrics.FORMULAS["tracking_signal"]),
+            "flags": "Flags",
+        },
+    )
+    with st.popover("Formulas", icon=":material/function:"):
+        for key in ("error", "wape", "accuracy", "bias", "mase", "tracking_signal", "fva"):
+            st.markdown(f"- {metrics.FORMULAS[key]}")
+
+# -- override history ----------------------------------------------------------------------------------
+st.subheader("Override history", anchor=False)
+if snapshot.empty:
+    st.caption("No overrides yet: the consensus equals the statistical forecast.")
+else:
+    st.dataframe(
+        snapshot[["created_at", "author", "family", "region", "sku", "period_from", "period_to", "kind", "value",
+                  "reason", "comment", "before_units", "after_units", "undone", "undoes"]],
+        hide_index=True, width="stretch",
+        column_config={
+            "created_at": st.column_config.DatetimeColumn("When (UTC)", format="D MMM YYYY, HH:mm"), "author": "Who",
+            "family": "Family", "region": "Region", "sku": "Sku",
+            "period_from": st.column_config.DateColumn("From", format="MMM YYYY"),
+            "period_to": st.column_config.DateColumn("To", format="MMM YYYY"), "kind": "Kind",
+            "value": st.column_config.NumberColumn("Value", format="%.1f"), "reason": "Reason", "comment": "Comment",
+            "before_units": st.column_config.NumberColumn("Before", format="localized"),
+            "after_units": st.column_config.NumberColumn("After", format="localized"),
+            "undone": "Undone", "undoes": "Undoes",
+        },
+    )
+    undoable = snapshot[snapshot["undoes"].isna() & ~snapshot["undone"]]
+    if len(undoable):
+        uc = st.columns([3, 1])
+        pick = uc[0].selectbox(
+            "Undo an override", list(undoable["override_id"]), index=None, placeholder="Choose an override to undo",
+            format_func=lambda i: (lambda r: f"{r['created_at']:%d %b %H:%M} · {r['author']} · "
+                                   f"{overrides.scope_label(r['family'], r['region'], r['sku'], r['period_from'], r['period_to'])}"
+                                   f" · {r['kind']} {r['value']:g}")(undoable.set_index('override_id').loc[i]),
+            key="undo_pick")
+        if uc[1].button("Undo", disabled=pick is None, key="undo_btn"):
+            try:
+                overrides.undo(ws, pick, author(), run_key=run.run_key, statistical=prepared)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.toast("Override undone (recorded as a new entry)", icon=":material/undo:")
+                st.rerun()

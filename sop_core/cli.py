@@ -109,6 +109,7 @@ def parse_map(items: Sequence[str]) -> dict[str, str | None]:
 def _load(args: argparse.Namespace) -> int:
     """Check a file and, unless --dry-run, store it as its table."""
     from .intake import WideSpec, commit, prepare  # local: keeps `status` light
+    from .validate import IntakeError
 
     try:
         overrides = parse_map(args.map)
@@ -141,7 +142,11 @@ def _load(args: argparse.Namespace) -> int:
             print(f"dry run: {prepared.stats['rows_kept']:,} rows for {prepared.table} would be loaded "
                   f"({prepared.seconds:.2f} s); nothing stored")
             return 0
-        commit(ws, prepared, author=args.author)
+        try:
+            commit(ws, prepared, author=args.author)
+        except IntakeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(f"loaded {prepared.stats['rows_kept']:,} rows into {prepared.table} from {prepared.file_name} "
               f"in {prepared.seconds:.2f} s")
     return 0
@@ -210,3 +215,5 @@ def _status(args: argparse.Namespace) -> int:
 
 add_command("load", "check a data file and load it into a workspace table", _configure_load, _load)
 add_command("status", "list loaded tables, rows, date ranges and last loads", _configure_status, _status)
+
+from . import cli_forecast  # noqa: E402,F401  (registers `forecast` and `backtest`)

@@ -372,7 +372,7 @@ def refresh(ws: Workspace, run_key: str, statistical: pd.DataFrame, author: str 
     """
     from .overrides import active_on  # local import: overrides builds on this module
 
-    prepared = prepare(statistical)
+    prepared = statistical if isinstance(statistical, Prepared) else prepare(statistical)
     with ws.transaction() as cur:
         cons = apply_overrides(prepared, active_on(cur, None))
         rows = write_consensus(cur, run_key, cons)

@@ -175,7 +175,7 @@ TABLES: dict[str, Table] = {
                 Column("requested_date", DATE, True, ("requested date", "requested_date", "request date",
                                                       "due date", "order date")),
                 Column("requested_qty", NUMBER, True, ("requested qty", "requested_qty", "ordered qty",
-                                                       "order qty", "quantity"), minimum=0),
+                                                       "order qty", "quantity", "qty"), minimum=0),
                 Column("delivered_date", DATE, synonyms=("delivered date", "delivered_date", "delivery date",
                                                          "ship date", "shipped date")),
                 Column("delivered_qty", NUMBER, synonyms=("delivered qty", "delivered_qty", "shipped qty",

@@ -21,6 +21,7 @@ from multiprocessing.pool import Pool
 from typing import Any, Protocol
 
 WORKERS_ENV = "SOP_WORKERS"
+CHUNK_TIMEOUT = 900.0  # seconds without any finished chunk before the pool is declared broken
 
 
 class Executor(Protocol):
@@ -59,8 +60,9 @@ class SerialExecutor:
 class LocalExecutor:
     """A long-lived fork-context process pool on this machine."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, chunk_timeout: float = CHUNK_TIMEOUT) -> None:
         self.workers = max(1, int(workers or default_workers()))
+        self.chunk_timeout = float(chunk_timeout)
         self._pool: Pool | None = None
         self._lock = threading.Lock()
 
@@ -81,13 +83,19 @@ class LocalExecutor:
             return SerialExecutor().map_chunks(fn, chunks, on_done)
         results: list[Any] = [None] * len(chunks)
         pool = self._get_pool()
+        it = pool.imap_unordered(_call_indexed, [(fn, i, c) for i, c in enumerate(chunks)])
         try:
-            for i, res in pool.imap_unordered(_call_indexed, [(fn, i, c) for i, c in enumerate(chunks)]):
+            for _ in range(len(chunks)):
+                i, res = it.next(timeout=self.chunk_timeout)
                 results[i] = res
                 if on_done:
                     on_done(i)
+        except mp.TimeoutError as exc:
+            self.shutdown()  # a worker died or hangs (its task is lost): start a fresh pool next time
+            raise RuntimeError(f"a worker sent no result for {self.chunk_timeout:.0f} s; the pool was restarted, "
+                               "please run again") from exc
         except (BrokenPipeError, EOFError, OSError):
-            self.shutdown()  # a worker died: start a fresh pool next time
+            self.shutdown()
             raise
         return results
 

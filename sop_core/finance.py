@@ -223,7 +223,8 @@ def bridge(budget: pd.DataFrame, outlook_unconstrained: pd.DataFrame, outlook_co
     no_volume = R_f.index[(R_f != 0) & ~(V_f.fillna(0.0) > 0)].tolist()
     collapse = bool(no_volume) or not (V_f.fillna(0.0).sum() > 0)
 
-    steps: list[tuple[str, str, float, str]] = [("Annual plan", "total", R, f"annual plan revenue {year}")]
+    plan_note = f"annual plan revenue {year}" if len(b) else f"no annual plan loaded for {year}"
+    steps: list[tuple[str, str, float, str]] = [("Annual plan", "total", R, plan_note)]
     if collapse:
         if "list_revenue" in ou.columns:
             L = float(ou["list_revenue"].reindex(fams).fillna(0.0).sum())

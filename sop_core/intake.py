@@ -22,8 +22,8 @@ from . import contract
 from .mapping import (Remembered, apply_overrides, find_header, guess_table, ignored_columns, layout_key,
                       missing_required, propose_mapping, recall_for_headers, remember_mapping)
 from .readers import DEFAULT_LIMITS, Limits, RawTable, read_file, sanitise_name
-from .validate import (GROUPED_NUMBER, PLAIN_NUMBER, IntakeError, Source, Validated, classify_dates, as_text, format_rows,
-                       parse_numbers, validate_frame)
+from .validate import (GROUPED_NUMBER, PLAIN_NUMBER, IntakeError, Source, Validated, as_text, classify_dates,
+                       format_rows, parse_numbers, validate_frame)
 from .workspace import Provenance, Workspace
 
 WIDE_TABLES = ("sales", "supply", "inventory")  # tables a one-column-per-series layout can feed
@@ -92,10 +92,15 @@ class Prepared:
 
 def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[str, str | None] | None = None,
             dayfirst: bool | None = None, sheet: str | None = None, decimal: str | None = None,
-            wide: WideSpec | None = None, ws: Workspace | None = None, encoding: str | None = None,
+            wide: WideSpec | bool | None = None, ws: Workspace | None = None, encoding: str | None = None,
             delimiter: str | None = None, default_sku: str | None = None, today: date | None = None,
             limits: Limits = DEFAULT_LIMITS) -> Prepared:
-    """Read, map and validate an upload; nothing is stored. Errors are returned, not raised."""
+    """Read, map and validate an upload; nothing is stored. Errors are returned, not raised.
+
+    `mapping` overrides {canonical: original header} (None/'' unmaps); passing any mapping, even
+    {}, or wide=False turns off wide-layout detection. `dayfirst`, `decimal` and the wide layout
+    default to what was remembered for this layout in `ws`, when given.
+    """
     started = time.perf_counter()
     p = Prepared(file_name=sanitise_name(name), sha256=hashlib.sha256(data).hexdigest())
     if table is not None and table not in contract.TABLES:
@@ -110,13 +115,17 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
     raw = p.raw
     p.warnings += raw.warnings
     p.notes += raw.notes
-    remembered = _recall(ws, raw, table) if mapping is None else None
+    remembered = _recall(ws, raw, table)
     remembered_options = remembered.options if remembered else {}
     table = table or (remembered.table if remembered else None)
     dayfirst = dayfirst if dayfirst is not None else remembered_options.get("dayfirst")
     decimal = decimal or remembered_options.get("decimal") or "."
-    recalled_wide = _wide_from_options(remembered_options) if wide is None else None
-    wide = wide or recalled_wide or _auto_wide(raw, table, mapping, p)
+    default_sku = default_sku or remembered_options.get("default_sku")
+    recalled_wide = _wide_from_options(remembered_options) if wide is None and mapping is None else None
+    if wide is False:
+        wide = None
+    elif wide is None:
+        wide = recalled_wide or _auto_wide(raw, table, mapping, p)
     if wide is not None:
         table = table or "sales"
     table = table or guess_table(raw.headers)
@@ -201,7 +210,7 @@ def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | N
     table = p.table
     assert table is not None
     base, p.mapping_source = propose_mapping(raw.headers, table), "proposed"
-    if remembered is not None and remembered.table == table:
+    if remembered is not None and remembered.table == table and not remembered.options.get("wide"):
         recalled, problems = apply_overrides({}, remembered.mapping, raw.headers, table)
         if not problems:
             base, p.mapping_source = recalled, "remembered"
@@ -305,7 +314,7 @@ def _prepare_wide(p: Prepared, raw: RawTable, spec: WideSpec, dayfirst: bool | N
         text = as_text(raw.data[h])
         gone = text.isin(spec.missing_markers).to_numpy()
         values.append(parse_numbers(text.where(~gone, ""), h.strip(), src, errors, decimal=decimal,
-                                    minimum=value_col.minimum))
+                                    minimum=value_col.minimum, quantity=True))
         missing.append(gone)
         if gone.any():
             marks = sorted({repr(v) for v in text[gone].unique()})
@@ -397,7 +406,11 @@ def commit(ws: Workspace, prepared: Prepared, author: str | None = None) -> str:
     provenance = Provenance(file_name=prepared.file_name, sha256=prepared.sha256, author=author,
                             seconds=round(prepared.seconds, 3), warnings=list(prepared.warnings),
                             mapping=dict(prepared.mapping))
-    load_id = ws.replace_table(prepared.table, prepared.frame, provenance)
+    try:
+        load_id = ws.replace_table(prepared.table, prepared.frame, provenance)
+    except duckdb.Error as exc:  # rolled back by the workspace: nothing stored changed
+        raise IntakeError(prepared.file_name, f"could not be stored, nothing changed ({type(exc).__name__}: "
+                                              f"{str(exc).splitlines()[0][:200]})", kind="store") from exc
     if prepared.raw is not None and prepared.layout_key:
         try:
             remember_mapping(ws, prepared.layout_key, prepared.table, _rememberable(prepared),

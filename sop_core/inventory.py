@@ -256,14 +256,14 @@ def exceptions(projection: pd.DataFrame, products: pd.DataFrame, excess_cover_mo
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     prod = normalise_products(products).set_index("sku") if products is not None and len(products) else \
         pd.DataFrame(columns=["unit_price", "unit_cost"], dtype=float)
-    pj = projection.sort_values(["sku", "period"])
-    skus = pj["sku"].drop_duplicates().tolist()
-    T = len(pj) // len(skus)
-    closing = pj["closing"].to_numpy(float).reshape(len(skus), T)
-    demand = pj["demand"].to_numpy(float).reshape(len(skus), T)
-    safety = pj["safety_stock"].to_numpy(float).reshape(len(skus), T)
-    periods = pj["period"].to_numpy().reshape(len(skus), T)
-    fams = pj.groupby("sku", sort=False)["family"].first()
+    wide = {c: projection.pivot(index="sku", columns="period", values=c).sort_index(axis=1)
+            for c in ("closing", "demand", "safety_stock")}
+    skus = wide["closing"].index.tolist()
+    closing = wide["closing"].to_numpy(float)
+    demand = np.nan_to_num(wide["demand"].to_numpy(float))
+    safety = np.nan_to_num(wide["safety_stock"].to_numpy(float))
+    periods = np.tile(wide["closing"].columns.to_numpy(), (len(skus), 1))
+    fams = projection.groupby("sku")["family"].first()
     fwd = _forward_demand(demand, excess_cover_months, demand.mean(axis=1))
     excess = np.clip(closing - fwd, 0.0, None)
     rows = []

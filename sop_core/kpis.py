@@ -325,13 +325,18 @@ def normalise_history(history: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def monthly_actuals(history: pd.DataFrame, products: pd.DataFrame | None) -> pd.DataFrame:
+def monthly_actuals(history: pd.DataFrame, products: pd.DataFrame | None,
+                    months_back: int | None = 2 * WINDOW_MONTHS) -> pd.DataFrame:
     """Actuals per month valued by finance: period, units, revenue, cogs, unpriced_units, uncosted_units.
 
-    One row per month from the first to the last month of history (0 where nothing was sold).
+    One row per month from the first month of history (or `months_back` months before the last,
+    whichever is later) to the last month of history, 0 where nothing was sold.
     """
     h = normalise_history(history)
     first, last = h["period"].min(), h["period"].max()
+    if months_back is not None:
+        first = max(first, last - pd.DateOffset(months=months_back - 1))
+        h = h[h["period"] >= first]
     prod = _products(products)
     parts = [finance.outlook(h, None, int(y), last, prod) for y in range(first.year, last.year + 1)]
     o = pd.concat(parts, ignore_index=True)
@@ -340,7 +345,7 @@ def monthly_actuals(history: pd.DataFrame, products: pd.DataFrame | None) -> pd.
     months = pd.date_range(first, last, freq="MS")
     g.index = pd.to_datetime(g.index)
     g = g.reindex(months).fillna({c: 0.0 for c in cols})
-    # a month where every line lacked a cost has NaN cogs from finance; keep 0 only when nothing was sold
+    # COGS leaves out units without a unit_cost (counted in uncosted_units), so a month of only those is 0
     return g.rename_axis("period").reset_index()
 
 
@@ -556,8 +561,8 @@ def inventory_turns(cogs: pd.Series, inventory_value: pd.Series, end: pd.Timesta
 
 def turns_kpi(inventory_frame: pd.DataFrame | None, history: pd.DataFrame | None, products: pd.DataFrame | None,
               targets: Mapping[str, Mapping[str, Threshold]] | None = None,
-              window_months: int = WINDOW_MONTHS) -> KPI:
-    """Inventory turns over the last 12 months, with a rolling-12-month monthly trend."""
+              window_months: int = WINDOW_MONTHS, actuals: pd.DataFrame | None = None) -> KPI:
+    """Inventory turns over the last 12 months, with a rolling-12-month monthly trend (`actuals`: a `monthly_actuals` frame)."""
     targets = targets or merge_targets()
     if _blank(inventory_frame):
         return _missing("inventory_turns", targets, "inventory")
@@ -565,7 +570,7 @@ def turns_kpi(inventory_frame: pd.DataFrame | None, history: pd.DataFrame | None
         return _missing("inventory_turns", targets, "sales")
     if _blank(products) or not _products(products)["unit_cost"].notna().any():
         return _missing("inventory_turns", targets, "products", "needs unit_cost in the products table")
-    act = monthly_actuals(history, products).set_index("period")
+    act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index("period")
     inv = inventory_at_cost(inventory_frame, products).set_index("period")
     cogs = act["cogs"]
     value = inv["value_at_cost"]
@@ -621,7 +626,8 @@ def _valued_plan(plan: pd.DataFrame, cost: pd.Series | None) -> pd.Series:
 
 def days_of_supply_kpi(inventory_frame: pd.DataFrame | None, consensus: pd.DataFrame | None,
                        products: pd.DataFrame | None, history: pd.DataFrame | None = None,
-                       targets: Mapping[str, Mapping[str, Threshold]] | None = None) -> KPI:
+                       targets: Mapping[str, Mapping[str, Threshold]] | None = None,
+                       actuals: pd.DataFrame | None = None) -> KPI:
     """Forward days of supply of the latest on hand against the forecast, with a monthly trend of past snapshots."""
     targets = targets or merge_targets()
     if _blank(inventory_frame):
@@ -635,10 +641,12 @@ def days_of_supply_kpi(inventory_frame: pd.DataFrame | None, consensus: pd.DataF
     trend_p, trend_v = [], []
     if not _blank(history):
         h = normalise_history(history)
-        act = monthly_actuals(history, products).set_index("period")["cogs"] if basis == "cost" else \
+        act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index(
+            "period")["cogs"] if basis == "cost" else \
             h.groupby("period")["quantity"].sum()
-        fut = _valued_plan(consensus, cost) if not _blank(consensus) else pd.Series(dtype=float)
-        fut = fut[fut.index > act.index.max()]
+        fut = _valued_plan(consensus, cost) if not _blank(consensus) else pd.Series(
+            dtype=float, index=pd.DatetimeIndex([], dtype="datetime64[us]"))
+        fut = fut[pd.to_datetime(fut.index) > act.index.max()]
         walk = pd.concat([act, fut])
         for m, row in inv.set_index("period").tail(TREND_POINTS).iterrows():
             stock = row["value_at_cost"] if basis == "cost" else row["on_hand"]
@@ -710,13 +718,13 @@ def utilisation_kpi(utilisation: pd.DataFrame | None, consensus: pd.DataFrame | 
         h = h[h["period"].isin(_months(last, max(window_months, TREND_POINTS)))]
         hist_peak = peak_utilisation(utilisation_of(h, products, capacity, units="quantity"))
         trend = _trend(hist_peak["period"], hist_peak["utilisation"])
-    fwd = utilisation if has_util else (
-        utilisation_of(consensus, products, capacity) if not _blank(consensus) else None)
-    if fwd is not None and len(fwd):
-        f = fwd.copy()
-        f["period"] = pd.to_datetime(f["period"])
+    fwd = utilisation if has_util else consensus
+    if not _blank(fwd):
+        f = fwd.assign(period=period_start(fwd["period"]).to_numpy())
         first = (last + pd.DateOffset(months=1)) if last is not None else f["period"].min()
         f = f[(f["period"] >= first) & (f["period"] < first + pd.DateOffset(months=window_months))]
+        if not has_util:
+            f = utilisation_of(f, products, capacity) if len(f) else f.assign(utilisation=pd.Series(dtype=float))
         peaks = peak_utilisation(f)
         source = f"next {window_months} months of the plan"
     elif hist_peak is not None and len(hist_peak):
@@ -747,7 +755,7 @@ def _budget_by_month(budget: pd.DataFrame) -> pd.Series:
 def revenue_vs_plan_kpi(budget: pd.DataFrame | None, history: pd.DataFrame | None, consensus: pd.DataFrame | None,
                         products: pd.DataFrame | None, outlook: pd.DataFrame | None = None, year: int | None = None,
                         targets: Mapping[str, Mapping[str, Threshold]] | None = None,
-                        window_months: int = WINDOW_MONTHS) -> KPI:
+                        window_months: int = WINDOW_MONTHS, actuals: pd.DataFrame | None = None) -> KPI:
     """(Outlook − annual plan) / annual plan for the outlook year, trend of monthly (actual − plan) / plan."""
     targets = targets or merge_targets()
     if _blank(budget) or "revenue_plan" not in budget.columns:
@@ -761,7 +769,8 @@ def revenue_vs_plan_kpi(budget: pd.DataFrame | None, history: pd.DataFrame | Non
     prod = _products(products)
     trend = empty_trend()
     if last is not None:
-        act = monthly_actuals(history, products).set_index("period")["revenue"]
+        act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index(
+            "period")["revenue"]
         plan_m = _budget_by_month(budget)
         months = _months(last, TREND_POINTS)
         a, p = act.reindex(months), plan_m.reindex(months)
@@ -786,14 +795,14 @@ def revenue_vs_plan_kpi(budget: pd.DataFrame | None, history: pd.DataFrame | Non
 
 def gross_margin_kpi(history: pd.DataFrame | None, products: pd.DataFrame | None,
                      targets: Mapping[str, Mapping[str, Threshold]] | None = None,
-                     window_months: int = WINDOW_MONTHS) -> KPI:
+                     window_months: int = WINDOW_MONTHS, actuals: pd.DataFrame | None = None) -> KPI:
     """Gross margin % of the actuals over the trailing 12 months, with a monthly trend."""
     targets = targets or merge_targets()
     if _blank(history):
         return _missing("gross_margin_pct", targets, "sales")
     if _blank(products) or not _products(products)["unit_cost"].notna().any():
         return _missing("gross_margin_pct", targets, "products", "needs unit_cost in the products table")
-    act = monthly_actuals(history, products).set_index("period")
+    act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index("period")
     last = act.index.max()
     w = act.reindex(_months(last, window_months)).dropna(how="all")
     tr = act.reindex(_months(last, TREND_POINTS)).dropna(how="all")
@@ -802,7 +811,8 @@ def gross_margin_kpi(history: pd.DataFrame | None, products: pd.DataFrame | None
     uncosted = float(w["uncosted_units"].sum())
     if uncosted > 0:
         k = _missing("gross_margin_pct", targets, "products",
-                     f"{uncosted:,.0f} units sold have no unit_cost in products: margin not computed on part of the data")
+                     f"{uncosted:,.0f} units sold have no unit_cost in products: "
+                     "margin not computed on part of the data")
         k.trend = trend
         return k
     gm = finance.margin_pct(float(w["revenue"].sum()), float(w["cogs"].sum()))
@@ -817,14 +827,15 @@ def scorecard(inputs: ScorecardInputs) -> list[KPI]:
     n = inputs.window_months
     acc, bias = accuracy_kpis(inputs.accuracy_points, t, n)
     o, f = service_kpis(inputs.orders, t, inputs.as_of, n)
+    act = None if _blank(inputs.history) else monthly_actuals(inputs.history, inputs.products, max(2 * n, 24))
     return [
         acc, bias, o, f,
-        turns_kpi(inputs.inventory, inputs.history, inputs.products, t, n),
-        days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, inputs.history, t),
+        turns_kpi(inputs.inventory, inputs.history, inputs.products, t, n, actuals=act),
+        days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, inputs.history, t, actuals=act),
         utilisation_kpi(inputs.utilisation, inputs.consensus, inputs.products, inputs.capacity, inputs.history, t, n),
         revenue_vs_plan_kpi(inputs.budget, inputs.history, inputs.consensus, inputs.products, inputs.outlook,
-                            inputs.year, t, n),
-        gross_margin_kpi(inputs.history, inputs.products, t, n),
+                            inputs.year, t, n, actuals=act),
+        gross_margin_kpi(inputs.history, inputs.products, t, n, actuals=act),
     ]
 
 

@@ -36,7 +36,10 @@ def _by_normal(headers: Iterable[str]) -> dict[str, str]:
 
 
 def propose_mapping(headers: Sequence[str], table: str) -> dict[str, str]:
-    """Proposed {canonical: original header}: exact names first, then synonyms by rank; each header used once."""
+    """Proposed {canonical: original header}: exact names, then synonyms (required columns first, by rank).
+
+    Each original header is used at most once.
+    """
     spec = contract.TABLES[table]
     lookup = _by_normal(headers)
     mapping: dict[str, str] = {}
@@ -47,11 +50,11 @@ def propose_mapping(headers: Sequence[str], table: str) -> dict[str, str]:
             mapping[col.name] = h
             used.add(h)
     candidates = sorted(
-        ((rank, i, col.name, normalise_header(syn))
+        ((not col.required, rank, i, col.name, normalise_header(syn))
          for i, col in enumerate(spec.columns) if col.name not in mapping
          for rank, syn in enumerate(col.synonyms)),
     )
-    for _rank, _i, name, syn in candidates:  # pass 2: best-ranked synonym across all columns
+    for _optional, _rank, _i, name, syn in candidates:  # pass 2: required columns first, best synonym rank
         h = lookup.get(syn)
         if name in mapping or h is None or h in used:
             continue

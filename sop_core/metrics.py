@@ -127,9 +127,10 @@ def summarise(points: pd.DataFrame, by: Sequence[str] | str | None = None) -> pd
     scale (the in-sample seasonal naive MAE of the point's training window, for MASE) and origin.
     Output: the `by` columns, then wape, accuracy, bias, mase, tracking_signal,
     wape_seasonal_naive, fva (= wape_seasonal_naive − wape), n (points used). `by` empty or None
-    gives one total row. MASE is the mean of |e| / scale over the points. The tracking signal is
-    the running sum over the most recent origin of each group (the forecast made one horizon ago,
-    tracked against the actuals since), or over all points when there is no origin column.
+    gives one total row. MASE is the mean of |e| / scale over the points. The tracking signal runs
+    over the most recent origin of each group (the forecast made one horizon ago, tracked against
+    the actuals since; all points when there is no origin column), on the group's errors summed
+    per period (so a family's signal is that of its total, not a sum over its skus' points).
     """
     keys = [by] if isinstance(by, str) else list(by or [])
     df = points.copy()
@@ -156,14 +157,18 @@ def summarise(points: pd.DataFrame, by: Sequence[str] | str | None = None) -> pd
         in_ts = (df["origin"] == latest).to_numpy()
     else:
         in_ts = np.ones(len(df), dtype=bool)
-    work["e_ts"] = work["e"].where(in_ts)
-    work["abs_e_ts"] = work["abs_e"].where(in_ts)
+    ts_rows = work.loc[in_ts, grp_keys + ["e"]].copy()
+    ts_rows["_t"] = df.loc[in_ts, "period"].to_numpy() if "period" in df else np.arange(int(in_ts.sum()))
+    per_period = ts_rows.groupby(grp_keys + ["_t"], dropna=False, sort=False)["e"].sum().reset_index()
+    per_period["abs_e"] = per_period["e"].abs()
+    ts = per_period.groupby(grp_keys, dropna=False).agg(ts_sum=("e", "sum"), ts_mad=("abs_e", "mean"))
     g = work.groupby(grp_keys, dropna=False, sort=True)
     out = g.agg(
         sum_a=("a", "sum"), sum_abs=("abs_e", "sum"), sum_e=("e", "sum"),
         sum_a_naive=("a_naive", "sum"), sum_abs_naive=("abs_naive", "sum"), n_naive=("n_naive", "sum"),
-        mase=("scaled", "mean"), ts_sum=("e_ts", "sum"), ts_mad=("abs_e_ts", "mean"), n=("a", "size"),
-    ).reset_index()
+        mase=("scaled", "mean"), n=("a", "size"),
+    )
+    out = out.join(ts, how="left").reset_index()
     den = out["sum_a"].where(out["sum_a"] > 0)
     out["wape"] = out["sum_abs"] / den
     out["accuracy"] = 1.0 - out["wape"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ def quiet_logs() -> None:
             # cmdstanpy installs a DEBUG-level console handler on first use unless one exists
             logger.addHandler(logging.NullHandler())
         logger.setLevel(logging.ERROR)
+    # Prophet 1.5 still uses pandas features deprecated in pandas 3.1 (inplace=True): not ours to fix
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"prophet(\..*)?$")
+    warnings.filterwarnings("ignore", message=r".*inplace keyword.*deprecated", module=r"prophet(\..*)?$")
 
 
 def warm_up() -> None:
@@ -367,7 +371,7 @@ class ProphetModel(Model):
         if not days:
             return None
         df = pd.DataFrame({"holiday": list(days.values()), "ds": pd.to_datetime(list(days.keys()))})
-        df["ds"] = df["ds"] - pd.to_timedelta(df["ds"].dt.weekday, unit="D")
+        df["ds"] = df["ds"] - pd.to_timedelta(df["ds"].dt.day_of_week, unit="D")
         return df.drop_duplicates().reset_index(drop=True)
 
     def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
@@ -406,7 +410,8 @@ def _rms(x: np.ndarray) -> float:
 
 def _is_weekly(periods: pd.DatetimeIndex) -> bool:
     """True when consecutive periods are 7 days apart."""
-    return len(periods) > 1 and bool((np.diff(periods.asi8) == 7 * 86_400 * 10**9).all())
+    days = np.asarray(periods.values, dtype="datetime64[D]").astype(np.int64)
+    return len(days) > 1 and bool((np.diff(days) == 7).all())
 
 
 def prophet_for_bucket(bucket: str, seasonality_mode: str = "additive",

@@ -275,10 +275,10 @@ def latest_touching(ws: Workspace, statistical: pd.DataFrame | cons_mod.Prepared
     Pass its override_id back as ``expected_latest`` when saving.
     """
     prepared = statistical if isinstance(statistical, cons_mod.Prepared) else cons_mod.prepare(statistical)
-    return _latest_touching(prepared, history(ws), override)
+    return latest_touching_in(prepared, history(ws), override)
 
 
-def _latest_touching(prepared: cons_mod.Prepared, stored: pd.DataFrame, ov: OverrideInput) -> Override | None:
+def latest_touching_in(prepared: cons_mod.Prepared, stored: pd.DataFrame, ov: OverrideInput) -> Override | None:
     """Newest entry of `stored` whose sku × region × period rows intersect those of `ov`."""
     if stored.empty:
         return None
@@ -394,7 +394,7 @@ def save_override(ws: Workspace, run_key: str, statistical: pd.DataFrame | cons_
             if existing is not None:
                 return existing
             stored = _query(cur)
-            latest = _latest_touching(prepared, stored, ov)
+            latest = latest_touching_in(prepared, stored, ov)
             if latest is not None and latest.override_id != expected_latest:
                 refused = StaleOverride(
                     f"{scope_label(ov.family, ov.region, ov.sku, ov.period_from, ov.period_to)} was changed by "

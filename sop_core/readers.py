@@ -483,7 +483,7 @@ def read_xlsx(file_name: str, data: bytes, *, sheet: str | None = None, limits: 
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for malformed packages
-        raise IntakeError(file_name, f"not a valid Excel file ({type(exc).__name__})", kind="wrong_type") from None
+        raise _excel_error(file_name, exc) from None
     try:
         warns = [f"hidden sheet '{ws.title}' ignored" for ws in wb.worksheets if ws.sheet_state != "visible"]
         visible = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
@@ -493,12 +493,29 @@ def read_xlsx(file_name: str, data: bytes, *, sheet: str | None = None, limits: 
     except IntakeError:
         raise
     except Exception as exc:
-        raise IntakeError(file_name, f"not a valid Excel file ({type(exc).__name__})", kind="wrong_type") from None
+        raise _excel_error(file_name, exc) from None
     finally:
         wb.close()
     raw = _raw_from_rows(file_name, rows, first_row, warns)
     raw.kind, raw.sheet, raw.sheet_names, raw.size_bytes = "xlsx", ws.title, [w.title for w in visible], len(data)
     return raw
+
+
+def _excel_error(file_name: str, exc: Exception) -> IntakeError:
+    """The user-facing error for an exception raised while parsing a workbook."""
+    try:
+        from defusedxml import DefusedXmlException
+    except ImportError:  # pragma: no cover - defusedxml is a requirement
+        DefusedXmlException = ()  # type: ignore[assignment]  # noqa: N806
+    if isinstance(exc, DefusedXmlException):
+        return IntakeError(file_name, "not a valid Excel file (it contains XML entity or DTD declarations, which "
+                                      "are refused for safety)", kind="wrong_type")
+    return IntakeError(file_name, f"not a valid Excel file ({type(exc).__name__})", kind="wrong_type")
+
+
+def _size(n: int) -> str:
+    """Bytes as '3.2 MB' or '12 KB'."""
+    return f"{n / MB:,.1f} MB" if n >= MB else f"{max(1, round(n / 1024)):,} KB"
 
 
 def _check_xlsx_container(file_name: str, data: bytes, limits: Limits) -> None:
@@ -518,8 +535,8 @@ def _check_xlsx_container(file_name: str, data: bytes, limits: Limits) -> None:
     if "xl/workbook.xml" not in names:
         raise IntakeError(file_name, "not a valid Excel file (a zip archive without a workbook)", kind="wrong_type")
     if expanded > limits.max_unzipped_bytes:
-        raise IntakeError(file_name, f"file expands to {expanded / MB:,.0f} MB when unzipped; max "
-                                     f"{limits.max_unzipped_bytes / MB:,.0f} MB", kind="too_large")
+        raise IntakeError(file_name, f"file expands to {_size(expanded)} when unzipped; max "
+                                     f"{_size(limits.max_unzipped_bytes)}", kind="too_large")
 
 
 def _is_texty(data: bytes) -> bool:

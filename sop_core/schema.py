@@ -145,4 +145,77 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "030_versions_decisions",
+        """
+        CREATE TABLE plan_versions (
+            version_id VARCHAR PRIMARY KEY,
+            number BIGINT NOT NULL UNIQUE,
+            name VARCHAR NOT NULL,
+            approved_by VARCHAR NOT NULL,
+            approved_at TIMESTAMP NOT NULL,
+            scenario_id VARCHAR,
+            fingerprints VARCHAR NOT NULL,
+            note VARCHAR,
+            n_lines BIGINT NOT NULL,
+            total_units DOUBLE,
+            total_revenue DOUBLE,
+            total_cogs DOUBLE,
+            content_sha256 VARCHAR NOT NULL,
+            event_id VARCHAR UNIQUE
+        );
+        CREATE TABLE plan_version_lines (
+            version_id VARCHAR NOT NULL,
+            line_no BIGINT NOT NULL,
+            sku VARCHAR,
+            region VARCHAR,
+            family VARCHAR,
+            period DATE NOT NULL,
+            units DOUBLE NOT NULL,
+            unit_price DOUBLE,
+            revenue DOUBLE,
+            cogs DOUBLE,
+            PRIMARY KEY (version_id, line_no)
+        );
+        CREATE TABLE decisions (
+            decision_id VARCHAR PRIMARY KEY,
+            title VARCHAR NOT NULL,
+            detail VARCHAR,
+            owner VARCHAR NOT NULL,
+            due_date DATE NOT NULL,
+            created_by VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            scenario_id VARCHAR,
+            event_id VARCHAR UNIQUE
+        );
+        CREATE TABLE decision_events (
+            decision_event_id VARCHAR PRIMARY KEY,
+            decision_id VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            "at" TIMESTAMP NOT NULL,
+            author VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL CHECK (kind IN ('created', 'status', 'linked')),
+            old_status VARCHAR,
+            new_status VARCHAR CHECK (new_status IN ('open', 'in progress', 'done', 'dropped')),
+            version_id VARCHAR,
+            UNIQUE (decision_id, seq)
+        );
+        """,
+    ),
+    (
+        "040_scenarios",
+        """
+        CREATE TABLE scenarios (
+            scenario_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            author VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            changes VARCHAR NOT NULL,
+            note VARCHAR,
+            base_fingerprint VARCHAR,
+            event_id VARCHAR UNIQUE,
+            archived_at TIMESTAMP
+        );
+        """,
+    ),
 ]

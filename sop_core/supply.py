@@ -229,8 +229,7 @@ def utilisation(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
     req = ml.groupby(["resource", "period"], as_index=False)["load_qty"].sum().rename(
         columns={"load_qty": "required_hours"})
     tops = (ml.groupby(["resource", "period"])[["family", "load_qty"]].apply(_top_families)
-              .rename("top_families").reset_index()) if len(ml) else \
-        pd.DataFrame(columns=["resource", "period", "top_families"])
+            if len(ml) else pd.Series(dtype=object))
     cap = cap.merge(basis, on="resource", how="left")
     cap = cap[cap["basis"].isin(["hours", "units"])].copy()
     cap["available_hours"] = np.where(cap["basis"] == "hours", cap["available_hours"], cap["capacity_units"])
@@ -238,9 +237,9 @@ def utilisation(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
         lo, hi = load["period"].min(), load["period"].max()
         cap = cap[(cap["period"] >= lo) & (cap["period"] <= hi)]
     out = req.merge(cap[["resource", "period", "available_hours"]], on=["resource", "period"], how="outer")
-    out = out.merge(basis, on="resource", how="left").merge(tops, on=["resource", "period"], how="left")
+    out = out.merge(basis, on="resource", how="left")
     out["required_hours"] = out["required_hours"].fillna(0.0)
-    out["top_families"] = out["top_families"].fillna("")
+    out["top_families"] = [tops.get((r, pd.Timestamp(p)), "") for r, p in zip(out["resource"], out["period"])]
     with np.errstate(divide="ignore", invalid="ignore"):
         u = out["required_hours"].to_numpy() / out["available_hours"].to_numpy()
     u = np.where((out["available_hours"] == 0) & (out["required_hours"] == 0), 0.0, u)

@@ -20,6 +20,7 @@ ROWS_IN_MESSAGE = 10  # row numbers quoted in a message before "and N more"
 DUPLICATE_ROWS_IN_MESSAGE = 100  # duplicate keys list (nearly) all rows
 MAX_ABS_NUMBER = 1e12  # larger magnitudes are rejected as implausible
 HISTORY_TABLES = frozenset({"sales", "inventory"})  # dates after today are errors here
+QUANTITY_COLUMNS = frozenset({"quantity", "on_hand", "requested_qty", "delivered_qty", "volume_plan"})
 MISSING = ""  # an empty cell after trimming
 
 
@@ -74,13 +75,18 @@ def format_rows(rows: Sequence[int], limit: int = ROWS_IN_MESSAGE) -> str:
     return f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
 
 
-def rows_error(src: Source, column: str | None, positions: np.ndarray, problem: str, example: object,
-               fix: str, kind: str, limit: int = ROWS_IN_MESSAGE) -> IntakeError:
-    """An error about the rows at `positions` (indexes into the column) of one column."""
+def rows_error(src: Source, column: str | None, positions: np.ndarray, problem: str | tuple[str, str],
+               example: object, fix: str, kind: str, limit: int = ROWS_IN_MESSAGE) -> IntakeError:
+    """An error about the rows at `positions` (indexes into the column) of one column.
+
+    `problem` is a phrase after 'rows are' (e.g. 'not numbers'), or (singular, plural) forms.
+    """
     rows = np.unique(src.line_numbers[positions]).tolist()
     n = len(rows)
-    verb = "row is" if n == 1 else "rows are"
-    msg = f"{n:,} {verb} {problem} ({format_rows(rows, limit)}), e.g. {str(example)!r}. {fix}"
+    one, many = (problem, problem) if isinstance(problem, str) else problem
+    text = f"1 row is {one}" if n == 1 else f"{n:,} rows are {many}"
+    eg = f", e.g. {str(example)!r}" if str(example) != "" else ""
+    msg = f"{text} ({format_rows(rows, limit)}){eg}. {fix}"
     return IntakeError(src.file, msg, column=column, rows=rows, count=n, kind=kind)
 
 
@@ -96,12 +102,14 @@ def _first(values: pd.Series, mask: np.ndarray | pd.Series) -> object:
 
 # -- numbers -------------------------------------------------------------------------------------
 
-PLAIN_NUMBER = {".": r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", ",": r"[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?"}
+PLAIN_NUMBER = {".": r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?",
+                ",": r"[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?"}
 GROUPED_NUMBER = {".": r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", ",": r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"}
 
 
 def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[IntakeError], *,
-                  decimal: str = ".", required: bool = False, minimum: float | None = None) -> pd.Series:
+                  decimal: str = ".", required: bool = False, minimum: float | None = None,
+                  quantity: bool = False) -> pd.Series:
     """Text -> float64 (NaN where empty); appends errors for non-numbers, empties and values below minimum.
 
     Accepts `1234.5`, `-3`, `1e3`, and thousands separators only in the full pattern
@@ -120,8 +128,8 @@ def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[Intak
         grouped = ~plain & ~empty & text.str.fullmatch(GROUPED_NUMBER[decimal]).fillna(False).to_numpy(dtype=bool)
         bad = ~empty & ~plain & ~grouped
         if bad.any():
-            errors.append(rows_error(src, label, np.flatnonzero(bad), "not numbers", _first(text, bad),
-                                     _number_fix(decimal), "not_number"))
+            errors.append(rows_error(src, label, np.flatnonzero(bad), ("not a number", "not numbers"),
+                                     _first(text, bad), _number_fix(decimal), "not_number"))
         clean = text.where(plain | grouped, None)
         if decimal == ".":
             clean = clean.str.replace(",", "", regex=False)
@@ -143,7 +151,7 @@ def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[Intak
         if low.any():
             problem = "negative" if minimum == 0 else f"below {minimum:g}"
             errors.append(rows_error(src, label, np.flatnonzero(low), problem, _first(text, low),
-                                     _minimum_fix(minimum), "below_minimum"))
+                                     _minimum_fix(minimum, quantity), "below_minimum"))
     return out
 
 
@@ -155,10 +163,11 @@ def _number_fix(decimal: str) -> str:
             "comma decimal option). Fix the values or remove the rows.")
 
 
-def _minimum_fix(minimum: float) -> str:
+def _minimum_fix(minimum: float, quantity: bool = False) -> str:
     """How to fix a value below the contract's minimum."""
     if minimum == 0:
-        return "Values must be 0 or more (record returns separately, not as negative numbers)."
+        return "Values must be 0 or more" + (" (record returns separately, not as negative quantities)."
+                                             if quantity else ".")
     return f"Values must be at least {minimum:g}."
 
 
@@ -257,11 +266,11 @@ def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeE
         dates = pd.Series(pd.to_datetime(out).dt.normalize().to_numpy(), index=values.index)
         _check_dates(dates, dates.astype("str"), label, src, errors, required, no_future, today)
         return dates, False
+    n_before = len(errors)
     text = as_text(values)
     codes, uniq = pd.factorize(text, sort=False)
     uniques = pd.Series(pd.Index(uniq).astype("str"), dtype="str")
     shape = classify_dates(uniques, src.excel)
-    parsed = pd.Series(pd.NaT, index=uniques.index, dtype="datetime64[ns]")
     empty_u = uniques.eq(MISSING)
     unknown_u = shape.eq(-1) & ~empty_u
     fam = shape.map(lambda i: _SHAPES[i].family if i >= 0 else "")
@@ -269,21 +278,42 @@ def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeE
     code_arr = np.asarray(codes)
     if unknown_u.any():
         bad = np.isin(code_arr, np.flatnonzero(unknown_u.to_numpy()))
-        errors.append(rows_error(src, label, np.flatnonzero(bad), "not dates in a known format",
-                                 _first(text, bad), DATE_FORMATS_HELP + " Fix the values or remove the rows.",
-                                 "not_date"))
+        errors.append(rows_error(src, label, np.flatnonzero(bad),
+                                 ("not a date in a known format", "not dates in a known format"), _first(text, bad),
+                                 DATE_FORMATS_HELP + " Fix the values or remove the rows.", "not_date"))
     families = _family_rows(fam, code_arr)
     if len(families) > 1:
         errors.append(_mixed_error(families, fam, lab, uniques, code_arr, label, src))
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), False
-    choice_needed = False
+    parsed, undecided = _parse_shapes(uniques, shape, lab, dayfirst, label, src, errors, code_arr, notes)
+    choice_needed = any(e.kind == "ambiguous_dates" for e in errors[n_before:])
+    impossible_u = shape.ge(0) & parsed.isna() & ~undecided
+    if impossible_u.any():
+        bad = np.isin(code_arr, np.flatnonzero(impossible_u.to_numpy()))
+        fmt = lab[impossible_u].iloc[0]
+        errors.append(rows_error(src, label, np.flatnonzero(bad),
+                                 (f"an impossible date (read as {fmt})", f"impossible dates (read as {fmt})"),
+                                 _first(text, bad), "Check the day and month, or the day-first/month-first choice.",
+                                 "impossible_date"))
+    dates = pd.Series(parsed.to_numpy()[code_arr], index=values.index)
+    dates[code_arr < 0] = pd.NaT
+    _check_dates(dates, text, label, src, errors, required, no_future, today)
+    return dates, choice_needed
+
+
+def _parse_shapes(uniques: pd.Series, shape: pd.Series, lab: pd.Series, dayfirst: bool | None, label: str,
+                  src: Source, errors: list[IntakeError], codes: np.ndarray,
+                  notes: list[str] | None) -> tuple[pd.Series, pd.Series]:
+    """Dates for the unique values of each recognised shape; returns (dates, undecided day/month order)."""
+    parsed = pd.Series(pd.NaT, index=uniques.index, dtype="datetime64[ns]")
+    undecided = pd.Series(False, index=uniques.index)
     for i in sorted(set(shape[shape >= 0])):
         sel = shape.eq(i)
         sub = uniques[sel].str.extract(_SHAPES[i].regex)
         if _SHAPES[i].family == "dm":
-            first, needed = _resolve_dayfirst(sub, uniques[sel], dayfirst, label, src, errors, code_arr, notes)
-            choice_needed = choice_needed or needed
+            first = _resolve_dayfirst(sub, uniques[sel], dayfirst, label, src, errors, codes, notes)
             if first is None:
+                undecided |= sel
                 continue
             day, month = (sub["a"], sub["b"]) if first else (sub["b"], sub["a"])
             lab[sel] = "DD/MM/YYYY" if first else "MM/DD/YYYY"
@@ -293,17 +323,7 @@ def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeE
         else:
             d = sub["d"] if "d" in sub else pd.Series("1", index=sub.index)
             parsed[sel] = _assemble(_year(sub["y"]), _month(sub["m"]), pd.to_numeric(d)).to_numpy()
-    impossible_u = shape.ge(0) & parsed.isna()
-    if impossible_u.any() and not choice_needed:
-        bad = np.isin(code_arr, np.flatnonzero(impossible_u.to_numpy()))
-        fmt = lab[impossible_u].iloc[0]
-        errors.append(rows_error(src, label, np.flatnonzero(bad), f"impossible dates (read as {fmt})",
-                                 _first(text, bad), "Check the day and month, or the day-first/month-first choice.",
-                                 "impossible_date"))
-    dates = pd.Series(parsed.to_numpy()[code_arr], index=values.index)
-    dates[code_arr < 0] = pd.NaT
-    _check_dates(dates, text, label, src, errors, required, no_future, today)
-    return dates, choice_needed
+    return parsed, undecided
 
 
 def _family_rows(fam: pd.Series, codes: np.ndarray) -> dict[str, int]:
@@ -326,19 +346,19 @@ def _mixed_error(families: dict[str, int], fam: pd.Series, lab: pd.Series, uniqu
     minor_labels = sorted(set(lab.iloc[minority_u]))
     example = uniques.iloc[codes[np.flatnonzero(bad)[0]]]
     return rows_error(src, label, np.flatnonzero(bad),
-                      f"in a different date format ({', '.join(minor_labels)}) from the rest of the column "
-                      f"({major_label}) — mixed date formats", example,
-                      "Use one date format in the column.", "mixed_dates")
+                      f"in another date format ({', '.join(minor_labels)}) than the rest of the column "
+                      f"({major_label})", example, "Mixed date formats: use one format in the column.",
+                      "mixed_dates")
 
 
 def _resolve_dayfirst(sub: pd.DataFrame, uniques: pd.Series, dayfirst: bool | None, label: str, src: Source,
                       errors: list[IntakeError], codes: np.ndarray,
-                      notes: list[str] | None) -> tuple[bool | None, bool]:
-    """Decide DD/MM vs MM/DD from the values: (dayfirst or None if undecidable, choice_needed)."""
+                      notes: list[str] | None) -> bool | None:
+    """Decide DD/MM vs MM/DD from the values (or the option); None when it cannot be decided (error added)."""
     a, b = pd.to_numeric(sub["a"]), pd.to_numeric(sub["b"])
     day_evidence, month_evidence = (a > 12).to_numpy(), (b > 12).to_numpy()
     if dayfirst is not None:
-        return dayfirst, False
+        return dayfirst
     if day_evidence.any() and month_evidence.any():
         idx = uniques.index.to_numpy()
         rows_a = np.flatnonzero(np.isin(codes, idx[day_evidence]))
@@ -347,16 +367,16 @@ def _resolve_dayfirst(sub: pd.DataFrame, uniques: pd.Series, dayfirst: bool | No
         errors.append(rows_error(src, label, minority, "neither day-first nor month-first like the rest of the column",
                                  uniques.iloc[codes[minority[0]]],
                                  "Some dates have a day over 12 first, others second: use one order.", "mixed_dates"))
-        return None, False
+        return None
     if day_evidence.any() or month_evidence.any():
         first = bool(day_evidence.any())
         example = uniques[day_evidence if first else month_evidence].iloc[0]
         if notes is not None:
             notes.append(f"column '{label}': dates read as {'day-first (DD/MM)' if first else 'month-first (MM/DD)'},"
                          f" as values such as {example!r} show")
-        return first, False
+        return first
     if (a == b).all():
-        return True, False
+        return True
     example = uniques[(a != b).to_numpy()].iloc[0]
     x, y = example.split(sub["sep"].iloc[0])[:2]
     errors.append(IntakeError(
@@ -364,7 +384,7 @@ def _resolve_dayfirst(sub: pd.DataFrame, uniques: pd.Series, dayfirst: bool | No
         f"ambiguous date format — choose day-first (DD/MM) or month-first (MM/DD): {example!r} could be "
         f"{_day_month(int(x), int(y))} or {_day_month(int(y), int(x))}, and no date in the column settles it.",
         column=label, kind="ambiguous_dates"))
-    return None, True
+    return None
 
 
 def _day_month(day: int, month: int) -> str:
@@ -435,6 +455,8 @@ def validate_frame(mapped: pd.DataFrame, table: contract.Table, src: Source, lab
     _check_one_of_rows(out, table, src, res)
     if res.errors:
         return res
+    if "sku" in out:
+        _warn_case_variants(out["sku"], labels.get("sku", "sku"), res)
     frame = pd.DataFrame(out, index=pd.RangeIndex(len(mapped)))
     frame = _handle_duplicates(frame, table, src, labels, res)
     if res.errors:
@@ -449,7 +471,7 @@ def _convert(values: pd.Series, col: contract.Column, table: contract.Table, src
     values = values.reset_index(drop=True)
     if col.type == contract.NUMBER:
         return parse_numbers(values, label, src, res.errors, decimal=decimal, required=col.required,
-                             minimum=col.minimum)
+                             minimum=col.minimum, quantity=col.name in QUANTITY_COLUMNS)
     if col.type == contract.DATE:
         dates, needed = parse_dates(values, label, src, res.errors, required=col.required, dayfirst=dayfirst,
                                     no_future=table.name in HISTORY_TABLES and col.name == "date", today=today,
@@ -479,6 +501,18 @@ def _check_one_of_rows(out: dict[str, pd.Series], table: contract.Table, src: So
                                          "", f"Give each row a value in {' or '.join(group)}.", "empty"))
 
 
+def _warn_case_variants(skus: pd.Series, label: str, res: Validated) -> None:
+    """Warn about keys that differ only in upper/lower case ('a1' and 'A1'), which are different skus."""
+    uniq = pd.Series(skus.dropna().unique(), dtype="str")
+    lower = uniq.str.lower()
+    clash = lower.duplicated(keep=False)
+    if clash.any():
+        groups = uniq[clash].groupby(lower[clash]).agg(lambda g: "/".join(sorted(g)))
+        shown = ", ".join(groups.iloc[:5])
+        res.warnings.append(f"column '{label}': {len(groups):,} values differ only in upper/lower case ({shown}"
+                            f"{', …' if len(groups) > 5 else ''}); they are kept as different skus")
+
+
 def _handle_duplicates(frame: pd.DataFrame, table: contract.Table, src: Source, labels: dict[str, str],
                        res: Validated) -> pd.DataFrame:
     """Sum duplicate keys (sum_duplicates tables, with a warning) or reject them listing every row."""
@@ -491,11 +525,12 @@ def _handle_duplicates(frame: pd.DataFrame, table: contract.Table, src: Source, 
     key_text = ", ".join(labels.get(k, k) for k in keys)
     if not table.sum_duplicates:
         positions = np.flatnonzero(dup)
-        example = " / ".join(str(frame[k].iloc[positions[0]]) for k in keys)
+        example = " / ".join(_show(frame[k].iloc[positions[0]]) for k in keys)
         column = labels.get(keys[0], keys[0]) if len(keys) == 1 else None
-        res.errors.append(rows_error(src, column, positions, f"duplicates of another row's {key_text}", example,
-                                     f"Each {key_text} may appear only once: remove or merge the duplicates.",
-                                     "duplicate_key", limit=DUPLICATE_ROWS_IN_MESSAGE))
+        problem = (f"a duplicate of another row's {key_text}", f"duplicates of another row's {key_text}")
+        fix = f"Each {key_text} may appear only once: remove or merge the duplicates."
+        res.errors.append(rows_error(src, column, positions, problem, example, fix, "duplicate_key",
+                                     limit=DUPLICATE_ROWS_IN_MESSAGE))
         return frame
     numbers = [c.name for c in table.columns if c.type == contract.NUMBER and c.name in frame.columns]
     others = [c for c in frame.columns if c not in keys and c not in numbers]
@@ -508,6 +543,13 @@ def _handle_duplicates(frame: pd.DataFrame, table: contract.Table, src: Source, 
     res.duplicates_summed = n
     res.warnings.append(f"{n:,} duplicate rows (same {key_text}) were summed into the first row of each key")
     return merged[[c for c in frame.columns]]
+
+
+def _show(value: object) -> str:
+    """A converted value as the user would write it (dates as YYYY-MM-DD, missing as '')."""
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def canonical_frame(frame: pd.DataFrame, table: contract.Table) -> pd.DataFrame:

@@ -241,3 +241,28 @@ def test_demo_company_revenue_and_bridge() -> None:
         b = finance.bridge(t["plan"], o, oc, products, year)
         total = (oc if oc is not None else o)["revenue"].sum()
         assert abs(b.loc[b["kind"] == "effect", "value"].sum() - (total - b["value"].iloc[0])) < 1e-6
+
+
+def test_from_workspace_end_to_end_on_the_demo_company(workspace) -> None:
+    if not (ROOT / "sop_core" / "demo.py").exists() or not (DEMO / "sales.csv").exists():
+        pytest.skip("demo company not present")
+    from sop_core import demo, inventory
+
+    try:
+        from test_supply import naive_plan
+    except ImportError:  # tests imported as a package
+        from tests.test_supply import naive_plan
+
+    demo.load_demo(workspace)
+    plan = naive_plan(pd.read_csv(DEMO / "sales.csv"), pd.read_csv(DEMO / "products.csv"))
+    sr = supply.from_workspace(workspace, plan)
+    assert (sr.constrained["constrained_units"] <= sr.constrained["units"] + 1e-6).all()
+    iv = inventory.from_workspace(workspace, plan, constrained=sr.constrained)
+    pj = iv.projection
+    assert np.allclose(pj["closing"], pj["opening"] + pj["receipts"] - pj["demand"])
+    fv = finance.from_workspace(workspace, plan, constrained=sr.constrained)
+    b = fv.bridge
+    assert abs(b.loc[b["kind"] == "effect", "value"].sum() - (b["value"].iloc[-1] - b["value"].iloc[0])) < 1e-6
+    total = fv.vs_budget.set_index("family").loc["Total"]
+    assert total["outlook_revenue"] == pytest.approx(b["value"].iloc[-1])
+    assert total["plan_revenue"] == pytest.approx(b["value"].iloc[0])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -56,13 +58,29 @@ def snapshot(ws: Workspace) -> dict[str, object]:
     }
 
 
+@pytest.fixture(scope="module")
+def loaded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A closed workspace file holding a small sales and products table (built once per module)."""
+    path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
+    with Workspace(path) as ws:
+        for name, data, table in (("sales.csv", SALES_OK, "sales"), ("products.csv", PRODUCTS_OK, "products")):
+            p = load(ws, name, data, table)
+            assert p.ok, p.errors
+    return path
+
+
 @pytest.fixture
-def loaded(workspace: Workspace) -> Workspace:
-    """A workspace holding a small sales and products table."""
-    for name, data, table in (("sales.csv", SALES_OK, "sales"), ("products.csv", PRODUCTS_OK, "products")):
-        p = load(workspace, name, data, table)
-        assert p.ok, p.errors
-    return workspace
+def loaded(tmp_path: Path, loaded_template: Path):
+    """A fresh copy of the template workspace, open for the test."""
+    for suffix in ("", ".wal"):
+        src = loaded_template.with_name(loaded_template.name + suffix)
+        if src.exists():
+            shutil.copy(src, tmp_path / src.name)
+    ws = Workspace(tmp_path / loaded_template.name)
+    try:
+        yield ws
+    finally:
+        ws.close()
 
 
 def messages(p) -> str:
@@ -161,7 +179,7 @@ BAD_FILES = [
     ("missing required column", "s.csv", b"date,sku,units_shipped\n2024-01-01,A,5\n", "sales", {},
      "missing: quantity; found: date, sku, units_shipped"),
     ("unparseable dates", "s.csv", b"date,sku,quantity\n2024-01-01,A,5\nyesterday,A,3\n", "sales", {},
-     "s.csv, column 'date': 1 row is not dates in a known format (row 3), e.g. 'yesterday'"),
+     "s.csv, column 'date': 1 row is not a date in a known format (row 3), e.g. 'yesterday'"),
     ("negative quantity", "s.csv", b"date,sku,qty\n2024-01-01,A,5\n2024-01-02,A,-3\n2024-01-03,A,-1\n", "sales",
      {}, "s.csv, column 'qty': 2 rows are negative (rows 3, 4), e.g. '-3'"),
     ("text in a numeric column", "s.csv",
@@ -192,7 +210,8 @@ BAD_FILES = [
      "file is encrypted — remove the password"),
     ("mixed date formats", "s.csv",
      b"date,sku,quantity\n2024-01-05,A,1\n2024-01-06,A,1\n05/01/2024,A,1\n2024-01-08,A,1\n", "sales", {},
-     "1 row is in a different date format (DD/MM/YYYY or MM/DD/YYYY) from the rest of the column (YYYY-MM-DD)"),
+     "1 row is in another date format (DD/MM/YYYY or MM/DD/YYYY) than the rest of the column (YYYY-MM-DD) "
+     "(row 4), e.g. '05/01/2024'. Mixed date formats"),
     ("future dates", "s.csv", f"date,sku,quantity\n2024-01-05,A,1\n{_future()},A,1\n".encode(), "sales", {},
      "1 row is after today"),
     ("impossible dates", "s.csv",
@@ -211,7 +230,7 @@ BAD_FILES = [
     ("empty sku", "s.csv", b"date,sku,quantity\n2024-01-01,,1\n2024-01-01,A,1\n", "sales", {},
      "column 'sku': 1 row is empty (row 2)"),
     ("european decimals without option", "s.csv", b"date;sku;quantity\n05.01.2024;A;1.234,5\n", "sales",
-     {"dayfirst": True}, "1 row is not numbers (row 2), e.g. '1.234,5'"),
+     {"dayfirst": True}, "1 row is not a number (row 2), e.g. '1.234,5'"),
     ("gzip upload", "s.csv.gz", b"\x1f\x8b\x08\x00" + bytes(40), "sales", {}, "compressed uploads are not allowed"),
     ("capacity without hours or units", "c.csv", b"period,resource\n2024-01-01,L1\n", "capacity", {},
      "missing: available_hours or capacity_units"),
@@ -261,7 +280,7 @@ def test_thousands_separators_only_in_full_pattern() -> None:
     ok = prepare("s.csv", b'date,sku,quantity\n2024-01-01,A,"1,234.5"\n2024-01-02,A,"12,000"\n', "sales")
     assert ok.frame["quantity"].tolist() == [1234.5, 12000.0]
     bad = prepare("s.csv", b'date,sku,quantity\n2024-01-01,A,"1,5"\n', "sales")
-    assert "not numbers" in messages(bad)
+    assert "1 row is not a number (row 2), e.g. '1,5'" in messages(bad)
 
 
 def test_float_after_many_integers_is_not_rounded() -> None:
@@ -285,7 +304,7 @@ def test_date_formats() -> None:
         "25-12-2024": "2024-12-25", "01/01/68": "2068-01-01", "01/01/69": "1969-01-01",
     }
     for text, expected in cases.items():
-        p = prepare("s.csv", f"date,sku,quantity\n{text},A,1\n".encode(), "sales", dayfirst=True)
+        p = prepare("s.csv", f"date,sku,quantity\n{text},A,1\n".encode(), "supply", dayfirst=True)
         assert p.ok, (text, messages(p))
         assert p.frame["date"].iloc[0] == pd.Timestamp(expected), text
 
@@ -308,7 +327,7 @@ def test_excel_dates_and_serials(workspace: Workspace) -> None:
     mixed = xlsx_bytes({"S": [["date", "sku", "quantity"], [dt.datetime(2024, 1, 5), "A", 1], [45300, "A", 1],
                               [dt.datetime(2024, 1, 7), "A", 1]]})
     p = prepare("s.xlsx", mixed, "sales")
-    assert "mixed date formats" in messages(p) and p.errors[0].rows == [3]
+    assert "Mixed date formats" in messages(p) and p.errors[0].rows == [3]
 
 
 def test_sum_duplicates_in_sales_but_totals_survive() -> None:
@@ -342,7 +361,8 @@ def test_sql_header_is_an_ignored_column_and_tables_survive(loaded: Workspace) -
 
 
 def test_cross_table_warnings(loaded: Workspace) -> None:
-    p = prepare("s.csv", b"date,sku,quantity\n2024-01-01,A1,1\n2024-03-01,ZZ9,1\n", "sales", ws=loaded)
+    p = prepare("s.csv", b"date,sku,quantity\n2024-01-01,A1,1\n2024-03-01,ZZ9,1\n2024-04-01,A1,1\n", "sales",
+                ws=loaded)
     assert p.ok
     assert any("1 skus in this file are not in products, e.g. 'ZZ9'" in w for w in p.warnings)
     assert any("dates have gaps: 1 month with no rows (2024-02)" in w for w in p.warnings)
@@ -375,6 +395,7 @@ def test_mapping_proposals_and_table_guess() -> None:
     assert guess_table(["date", "sku", "quantity"]) == "sales"
     assert guess_table(["date", "sku", "location", "on_hand"]) == "inventory"
     assert guess_table(["order id", "sku", "requested date", "qty"]) == "orders"
+    assert propose_mapping(["order id", "sku", "requested date", "qty"], "orders")["requested_qty"] == "qty"
     assert guess_table(["colour", "size"]) is None
     assert layout_key(["A ", "b"], "sales") == layout_key(["B", "a"], "sales") != layout_key(["a", "b"], "supply")
 
@@ -417,3 +438,26 @@ def test_one_million_rows_prepare_quickly(workspace: Workspace) -> None:
     assert 0 < p.seconds < 30
     commit(workspace, p)
     assert workspace.scalar('SELECT count(*) FROM "sales"') == p.stats["rows_kept"]
+
+
+def test_wide_detection_can_be_turned_off(shared_data) -> None:
+    path = shared_file("australian_wines/AustralianWines_6varieties.csv")
+    for options in ({"wide": False}, {"mapping": {}}):
+        p = prepare(path.name, path.read_bytes(), "sales", **options)
+        assert p.wide is None and not p.ok
+        assert "missing: sku, quantity" in messages(p) or "missing: quantity" in messages(p)
+
+
+def test_failed_store_changes_nothing(loaded: Workspace) -> None:
+    before = snapshot(loaded)
+    p = prepare("s.csv", b"date,sku,quantity\n2024-01-01,A1,1\n", "sales", ws=loaded)
+    assert p.ok
+    p.frame["quantity"] = pd.Series(["not a number"], dtype=object)  # make the CAST inside the transaction fail
+    with pytest.raises(IntakeError, match="could not be stored, nothing changed"):
+        commit(loaded, p)
+    assert snapshot(loaded) == before
+
+
+def test_sku_case_variants_are_flagged() -> None:
+    p = prepare("p.csv", b"sku,family,unit_price,unit_cost\nA1,F,1,1\na1 ,F,1,1\n", "products")
+    assert p.ok and any("differ only in upper/lower case (A1/a1)" in w for w in p.warnings)

@@ -271,3 +271,20 @@ def test_truncated_or_corrupt_parquet() -> None:
     flipped[middle:middle + 64] = bytes(64)
     assert "corrupt Parquet file" in str(rejected("s.parquet", bytes(flipped)))
     assert "corrupt Parquet file" in str(rejected("s.parquet", PNG))
+
+
+def test_xml_bomb_and_zip_expansion_are_refused() -> None:
+    import zipfile
+
+    data = xlsx({"S": [["sku", "qty"], ["A", 1]]})
+    lol = '<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE lolz [{lol}]><worksheet xmlns="http://schemas.openxmlformats.org/'
+            'spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c>'
+            '</row></sheetData></worksheet>').encode()
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item, bomb if item.filename == "xl/worksheets/sheet1.xml" else src.read(item.filename))
+    assert "not a valid Excel file" in str(rejected("bomb.xlsx", out.getvalue()))
+    assert "when unzipped; max 1 KB" in str(rejected("s.xlsx", data, limits=Limits(max_unzipped_bytes=1024)))

@@ -32,6 +32,14 @@ def author() -> str:
     return st.session_state.get("author") or "planner"
 
 
+def run_app() -> None:
+    """The app's frame: page config, navigation grouped by meeting, sidebar, then the chosen page."""
+    st.set_page_config(page_title="S&OP review", page_icon=":material/sync_alt:", layout="wide")
+    page = nav.navigation()
+    sidebar()
+    page.run()
+
+
 def sidebar() -> None:
     """The sidebar below the navigation: who you are."""
     with st.sidebar:
@@ -43,12 +51,14 @@ def page_header(url_path: str) -> None:
     """Title and one-line help of a page; repairs a cold-start deep link first.
 
     With a `pages/` folder, Streamlit runs a deep link before anyone opened the root URL in
-    its legacy multipage mode: the page script alone, without app.py. The page then hands
-    over to the router by switching legacy mode off and rerunning the same page.
+    its legacy multipage mode: the page script alone, without app.py. The page then builds the
+    app's frame itself (the router resolves the same page from the URL and runs it) and stops
+    the legacy run. No rerun: widget events of this run (a click) are kept.
     """
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        run_app()
+        st.stop()
     page = nav.spec(url_path)
     st.title(page.title, anchor=False)
     st.caption(page.help)

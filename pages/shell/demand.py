@@ -1,0 +1,49 @@
+"""Cached reads of the demand plan shared by the pages: keyed by content (run id, data fingerprint)."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from sop_core import consensus, forecast
+from sop_core.history import demand_history
+from sop_core.workspace import Workspace
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _run(_ws: Workspace, path: str, run_id: str) -> forecast.ForecastRun | None:
+    return forecast.load_run(_ws, run_id=run_id)
+
+
+def forecast_run(ws: Workspace, settings: forecast.ForecastSettings) -> forecast.ForecastRun | None:
+    """The stored forecast run for the current data and settings, or None when it must be fitted."""
+    run_id = ws.scalar("SELECT run_id FROM forecast_runs WHERE run_key = ? ORDER BY created_at DESC LIMIT 1",
+                       [forecast.run_key_for(ws, settings)])
+    return None if run_id is None else _run(ws, str(ws.path), run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _history(_ws: Workspace, path: str, fingerprint: str, bucket: str) -> pd.DataFrame:
+    return demand_history(_ws, bucket)
+
+
+def history(ws: Workspace, bucket: str) -> pd.DataFrame:
+    """Demand history at the bucket, cached by the content fingerprint of sales and products."""
+    return _history(ws, str(ws.path), ws.fingerprint(["sales", "products"]), bucket)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _prepared(path: str, run_id: str, _statistical: pd.DataFrame) -> consensus.Prepared:
+    return consensus.prepare(_statistical)
+
+
+def prepared_statistical(ws: Workspace, run: forecast.ForecastRun) -> consensus.Prepared:
+    """The run's statistical forecast indexed for fast override previews (built once per run)."""
+    return _prepared(str(ws.path), run.run_id, run.forecast)
+
+
+def consensus_frame(ws: Workspace, run: forecast.ForecastRun) -> pd.DataFrame:
+    """The persisted consensus of the run (computed and stored on first use)."""
+    cons = consensus.load_consensus(ws, run.run_key)
+    if cons is None:
+        cons = consensus.refresh(ws, run.run_key, prepared_statistical(ws, run))
+    return cons

@@ -1,0 +1,309 @@
+"""Share links: the ONE module that knows the query parameters of a view (like Datasette's url_builder).
+
+A link names a page (the URL path), a scenario, the filters on screen and the data it was made on:
+
+    key      ViewState field  value
+    (path)   page             page URL path, e.g. 'financials' ([a-z0-9_], up to 64); also read from ?page=
+    s        scenario_id      scenario id (the shape of scenarios.new_scenario_id)
+    cmp      compare          up to MAX_COMPARE scenario ids to compare, comma-separated
+    family   family           family filter (text, up to MAX_VALUE characters)
+    region   region           region filter
+    sku      sku              sku filter
+    h        horizon          months shown, 1 to MAX_HORIZON
+    fp       fingerprint      Workspace.fingerprint() when the link was made (16 hex digits)
+
+Reading a link never raises and never trusts it. `from_params` drops, each with a message: unknown
+keys, repeated keys, values over MAX_VALUE characters, control characters, malformed numbers and
+fingerprints. A scenario id that is malformed, repeated, oversized or unknown all give the same
+generic SCENARIO_NOT_FOUND ("showing the baseline"): the page cannot tell a typo from a probe and
+says nothing about which ids exist. Ids are only ever passed to `scenarios.get`, which checks
+their shape before a parameterised query. `check` then looks the scenarios up and compares the
+link's fingerprint with the workspace's: when the data changed it says when the link's data was
+loaded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from . import scenarios
+from .scenarios import Scenario
+from .workspace import Workspace
+
+KEYS: dict[str, str] = {  # query key -> ViewState field, in link order
+    "page": "page", "s": "scenario_id", "cmp": "compare", "family": "family", "region": "region", "sku": "sku",
+    "h": "horizon", "fp": "fingerprint",
+}
+IGNORED_KEYS = frozenset({"embed", "embed_options"})  # Streamlit's own parameters
+MAX_VALUE = 200
+MAX_COMPARE = 4
+MAX_HORIZON = 60
+MAX_PROBLEMS = 12
+PAGE_PATTERN = re.compile(r"[a-z0-9_]{1,64}", re.ASCII)
+HORIZON_PATTERN = re.compile(r"[0-9]{1,3}", re.ASCII)
+FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{16}", re.ASCII)
+BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+SCENARIO_NOT_FOUND = "Scenario not found — showing the baseline."
+COMPARED_NOT_FOUND = "A scenario to compare was not found — it is left out."
+DATA_CHANGED = "This link was made on data loaded {when}; the data has changed since."
+UNKNOWN_WHEN = "earlier (no longer in this workspace)"
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """What a share link shows: page, scenario, compared scenarios, filters, horizon and the data fingerprint."""
+
+    page: str | None = None
+    scenario_id: str | None = None
+    family: str | None = None
+    region: str | None = None
+    sku: str | None = None
+    horizon: int | None = None
+    compare: tuple[str, ...] = ()
+    fingerprint: str | None = None
+
+    def to_params(self) -> dict[str, str]:
+        """Query parameters in link order (page, s, cmp, family, region, sku, h, fp), unset fields left out."""
+        out: dict[str, str] = {}
+        for key, name in KEYS.items():
+            v = getattr(self, name)
+            if name == "compare":
+                v = ",".join(v) if v else None
+            if v is not None and v != "":
+                out[key] = str(v)
+        return out
+
+
+def url(base_url: str, state: ViewState) -> str:
+    """The link: base_url/page?s=...&cmp=...&family=... (page in the path, the rest urlencoded)."""
+    parts = urlsplit(base_url)
+    params = state.to_params()
+    page = params.pop("page", None)
+    path = parts.path.rstrip("/") + "/" + (quote(page, safe="") if page else "")
+    query = urlencode(params, quote_via=quote, safe=",")
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def stamp(ws: Workspace, state: ViewState) -> ViewState:
+    """The state with the workspace's current data fingerprint, ready to share."""
+    return dataclasses.replace(state, fingerprint=ws.fingerprint())
+
+
+# -- reading a link -------------------------------------------------------------------------------
+def _values(params: Mapping[str, Any], key: Any) -> list[Any]:
+    """Every value given for `key` (st.query_params.get_all, a parse_qs list, or a single value)."""
+    get_all = getattr(params, "get_all", None)
+    if callable(get_all):
+        return list(get_all(key))
+    v = params[key]
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _shown(key: Any) -> str:
+    text = str(key)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _bad_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI for ch in text)
+
+
+def _page(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    v = value.strip().strip("/")
+    return v if PAGE_PATTERN.fullmatch(v) else None
+
+
+def from_params(params: Mapping[str, Any], page: str | None = None) -> tuple[ViewState, list[str]]:
+    """ViewState from query parameters plus the problems found (never raises); `page` (the URL path) wins over ?page=."""
+    problems: list[str] = []
+    fields_: dict[str, Any] = {}
+
+    def problem(text: str) -> None:
+        if text not in problems:
+            problems.append(text)
+
+    try:
+        keys = list(params.keys())
+    except Exception:  # noqa: BLE001 - not a mapping at all
+        keys = []
+        problem("the link's parameters could not be read; showing the default view")
+    for key in keys:
+        try:
+            _read_one(params, key, fields_, problem)
+        except Exception:  # noqa: BLE001 - a link must never crash the page
+            problem(f"parameter {_shown(key)} could not be read; ignored")
+    if page is not None:
+        p = _page(page)
+        if p is not None:
+            fields_["page"] = p
+        else:
+            fields_.pop("page", None)
+            problem("the page in the link is not a page of this app; showing the default page")
+    if len(problems) > MAX_PROBLEMS:
+        extra = len(problems) - (MAX_PROBLEMS - 1)
+        problems = problems[:MAX_PROBLEMS - 1] + [f"… and {extra} more problems with the link"]
+    return ViewState(**fields_), problems
+
+
+def _read_one(params: Mapping[str, Any], key: Any, out: dict[str, Any], problem: Any) -> None:
+    """Validate one query key into `out` (a ViewState field) or report a problem."""
+    if key in IGNORED_KEYS:
+        return
+    if not isinstance(key, str) or key not in KEYS:
+        problem(f"unknown parameter {_shown(key)} ignored")
+        return
+    name = KEYS[key]
+    is_scenario = key in ("s", "cmp")
+    generic = SCENARIO_NOT_FOUND if key == "s" else COMPARED_NOT_FOUND
+    values = _values(params, key)
+    if len(values) != 1:
+        problem(generic if is_scenario else f"parameter {key!r} is given {len(values)} times; ignored")
+        return
+    value = values[0]
+    if not isinstance(value, str) or len(value) > MAX_VALUE or _bad_chars(value):
+        why = ("is not text" if not isinstance(value, str) else
+               f"is longer than {MAX_VALUE} characters" if len(value) > MAX_VALUE else "contains control characters")
+        problem(generic if is_scenario else f"parameter {key!r} {why}; ignored")
+        return
+    value = value.strip()
+    if value == "":
+        return
+    if key == "s":
+        if scenarios.is_valid_id(value):
+            out[name] = value
+        else:
+            problem(SCENARIO_NOT_FOUND)
+    elif key == "cmp":
+        ids: list[str] = []
+        for piece in (p.strip() for p in value.split(",")):
+            if not piece:
+                continue
+            if not scenarios.is_valid_id(piece):
+                problem(COMPARED_NOT_FOUND)
+            elif piece not in ids:
+                ids.append(piece)
+        if len(ids) > MAX_COMPARE:
+            problem(f"at most {MAX_COMPARE} scenarios are compared; the rest are left out")
+            ids = ids[:MAX_COMPARE]
+        if ids:
+            out[name] = tuple(ids)
+    elif key == "h":
+        if HORIZON_PATTERN.fullmatch(value) and 1 <= int(value) <= MAX_HORIZON:
+            out[name] = int(value)
+        else:
+            problem(f"parameter 'h' (months shown) must be a whole number from 1 to {MAX_HORIZON}; ignored")
+    elif key == "fp":
+        if FINGERPRINT_PATTERN.fullmatch(value.lower()):
+            out[name] = value.lower()
+        else:
+            problem("parameter 'fp' is not a data fingerprint; cannot tell whether the data changed since the link "
+                    "was made")
+    elif key == "page":
+        p = _page(value)
+        if p is not None:
+            out[name] = p
+        else:
+            problem("the page in the link is not a page of this app; showing the default page")
+    else:
+        out[name] = value
+
+
+# -- checking a link against the workspace ------------------------------------------------------
+@dataclass(frozen=True)
+class LinkStatus:
+    """A link checked against the workspace: what to show and what to tell the user.
+
+    state: the view to render: unknown scenario ids removed, fingerprint = the data now.
+    scenario: the scenario shown (None = baseline); compared: the scenarios found for comparison.
+    scenario_missing: the link named a scenario that is not shown (unknown, malformed or tampered).
+    data_changed: the link's fingerprint differs from the workspace's; link_data_loaded_at: when the
+    link's data was loaded (None when unknown). messages: everything to show, in order.
+    """
+
+    state: ViewState
+    scenario: Scenario | None = None
+    compared: tuple[Scenario, ...] = ()
+    scenario_missing: bool = False
+    data_changed: bool = False
+    link_data_loaded_at: datetime | None = None
+    messages: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when the link opens exactly as it was made, with nothing to say."""
+        return not self.messages
+
+
+def data_loaded_at(ws: Workspace, fingerprint: str) -> datetime | None:
+    """When the data with that fingerprint was loaded (the load that completed it), or None when unknown.
+
+    Replays the workspace's load log, computing the fingerprint after each load the way
+    Workspace.fingerprint does; the replay must end at the current fingerprint, else None.
+    """
+    try:
+        loads = ws.query("SELECT table_name, content_sha256, loaded_at FROM loads ORDER BY loaded_at, load_id")
+    except Exception:  # noqa: BLE001
+        return None
+    latest: dict[str, str] = {}
+    found: datetime | None = None
+    fp = None
+    for name, content, at in loads.itertuples(index=False):
+        latest[str(name)] = str(content)
+        fp = hashlib.sha256("|".join(f"{n}:{latest[n]}" for n in sorted(latest)).encode()).hexdigest()[:16]
+        if fp == fingerprint:
+            found = at.to_pydatetime() if hasattr(at, "to_pydatetime") else at
+    if fp != ws.fingerprint():  # the fingerprint is no longer computed this way: do not guess
+        return None
+    return found
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%d %b %Y %H:%M} UTC" if at is not None else UNKNOWN_WHEN
+
+
+def check(ws: Workspace, state: ViewState) -> LinkStatus:
+    """Look up the link's scenarios and compare its fingerprint with the data now (never raises for a bad link)."""
+    messages: list[str] = []
+    scenario = scenarios.get(ws, state.scenario_id) if state.scenario_id is not None else None
+    missing = state.scenario_id is not None and scenario is None
+    if missing:
+        messages.append(SCENARIO_NOT_FOUND)
+    compared = []
+    for cid in state.compare:
+        sc = scenarios.get(ws, cid)
+        if sc is None:
+            if COMPARED_NOT_FOUND not in messages:
+                messages.append(COMPARED_NOT_FOUND)
+        else:
+            compared.append(sc)
+    now = ws.fingerprint()
+    changed = state.fingerprint is not None and state.fingerprint != now
+    loaded_at = data_loaded_at(ws, state.fingerprint) if changed and state.fingerprint else None
+    if changed:
+        messages.append(DATA_CHANGED.format(when=_when(loaded_at)))
+    shown = dataclasses.replace(state, scenario_id=scenario.scenario_id if scenario else None,
+                                compare=tuple(c.scenario_id for c in compared), fingerprint=now)
+    return LinkStatus(state=shown, scenario=scenario, compared=tuple(compared), scenario_missing=missing,
+                      data_changed=changed, link_data_loaded_at=loaded_at, messages=tuple(messages))
+
+
+def open_link(ws: Workspace, params: Mapping[str, Any], page: str | None = None) -> LinkStatus:
+    """`from_params` then `check`: the link's problems first, then the lookup's messages, each once."""
+    state, problems = from_params(params, page)
+    status = check(ws, state)
+    messages = list(problems)
+    for m in status.messages:
+        if m not in messages:
+            messages.append(m)
+    return dataclasses.replace(status, messages=tuple(messages),
+                               scenario_missing=status.scenario_missing or SCENARIO_NOT_FOUND in problems)

@@ -1,0 +1,77 @@
+"""The command line, run as a user would: `python -m sop_core ...` in a subprocess."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import shared_file
+from sop_core.cli import COMMANDS, build_parser, parse_map
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `python -m sop_core ARGS` on a workspace under tmp_path."""
+    env = {**os.environ, "SOP_WORKSPACE": str(tmp_path / "ws.duckdb"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "sop_core", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_load_good_and_bad_file_then_status(tmp_path: Path) -> None:
+    good = tmp_path / "sales.csv"
+    good.write_text("Posting Date,Item No,Units\n2024-01-01,00123,5\n2024-02-01,00123,7\n")
+    ok = run(tmp_path, "load", str(good), "--table", "sales")
+    assert ok.returncode == 0, ok.stderr
+    assert "loaded 2 rows into sales from sales.csv in" in ok.stdout and " s" in ok.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,sku,quantity\n2024-01-01,A,-5\n")
+    rejected = run(tmp_path, "load", str(bad), "--table", "sales")
+    assert rejected.returncode == 1
+    assert "bad.csv, column 'quantity': 1 row is negative (row 2)" in rejected.stderr
+    assert "nothing loaded" in rejected.stderr
+    status = run(tmp_path, "status")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert any(line.startswith("table") and "rows" in line and "dates" in line for line in lines)
+    row = next(line for line in lines if line.startswith("sales"))
+    assert "2" in row and "2024-01-01 – 2024-02-01" in row and "sales.csv" in row
+
+
+def test_load_with_map_and_dayfirst(tmp_path: Path) -> None:
+    f = tmp_path / "odd.csv"
+    f.write_text("When,Article Code,Shipped\n01/02/2024,A,5\n03/04/2024,B,7\n")
+    ambiguous = run(tmp_path, "load", str(f), "--table", "sales", "--map", "date=When", "--map", "sku=Article Code",
+                    "--map", "quantity=Shipped")
+    assert ambiguous.returncode == 1
+    assert "ambiguous date format" in ambiguous.stderr and "--dayfirst" in ambiguous.stderr
+    ok = run(tmp_path, "load", str(f), "--table", "sales", "--map", "date=When", "--map", "sku=Article Code",
+             "--map", "quantity=Shipped", "--dayfirst")
+    assert ok.returncode == 0, ok.stderr
+    again = run(tmp_path, "load", str(f))  # the layout, table and day-first choice are remembered
+    assert again.returncode == 0, again.stderr
+    assert "mapping (remembered)" in again.stdout
+
+
+def test_load_wide_file(tmp_path: Path, shared_data) -> None:
+    path = shared_file("australian_wines/AustralianWines_6varieties.csv")
+    out = run(tmp_path, "load", str(path), "--table", "sales", "--wide-date", "Month")
+    assert out.returncode == 0, out.stderr
+    assert "loaded 1,078 rows into sales" in out.stdout and "'*'" in out.stdout
+
+
+def test_missing_file_and_bad_map_are_usage_errors(tmp_path: Path) -> None:
+    assert run(tmp_path, "load", str(tmp_path / "nope.csv")).returncode == 2
+    assert run(tmp_path, "load", str(tmp_path / "nope.csv"), "--map", "sku").returncode == 2
+
+
+def test_parser_is_extensible() -> None:
+    assert {"load", "status"} <= set(COMMANDS)
+    args = build_parser().parse_args(["load", "x.csv", "--map", "sku=Item No", "--monthfirst"])
+    assert args.func is COMMANDS["load"].handler and args.dayfirst is False
+    assert parse_map(["sku=Item No", "region="]) == {"sku": "Item No", "region": None}
+    with pytest.raises(ValueError):
+        parse_map(["sku"])

@@ -1,0 +1,193 @@
+"""Share links: round trips, junk that never raises, tampered scenario ids and links to data that changed."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+import pytest
+
+from sop_core import links, scenarios
+from sop_core.links import COMPARED_NOT_FOUND, SCENARIO_NOT_FOUND, ViewState
+from sop_core.workspace import Provenance, Workspace
+
+ID1, ID2, ID3, ID4, ID5 = (scenarios.new_scenario_id() for _ in range(5))
+FULL = ViewState(page="financials", scenario_id=ID1, family="Tents & Shelters, 2P=ü", region="North",
+                 sku="TN-1001", horizon=18, compare=(ID2, ID3), fingerprint="0123456789abcdef")
+
+
+class QueryParams:
+    """Behaves like st.query_params: [] gives the last value, get_all every value."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(k for k, _ in self.pairs))
+
+    def __getitem__(self, key: str) -> str:
+        return [v for k, v in self.pairs if k == key][-1]
+
+    def get_all(self, key: str) -> list[str]:
+        return [v for k, v in self.pairs if k == key]
+
+
+def from_url(u: str, base_path: str = "/app/") -> tuple[ViewState, list[str]]:
+    """Parse a link the way the app does: the path after the app's base for the page, the query for the rest."""
+    parts = urlsplit(u)
+    assert parts.path.startswith(base_path)
+    page = parts.path[len(base_path):] or None
+    return links.from_params(parse_qs(parts.query, keep_blank_values=True), page=page)
+
+
+# -- building and reading -----------------------------------------------------------------------------
+def test_params_are_short_and_stable() -> None:
+    assert FULL.to_params() == {
+        "page": "financials", "s": ID1, "cmp": f"{ID2},{ID3}", "family": "Tents & Shelters, 2P=ü", "region": "North",
+        "sku": "TN-1001", "h": "18", "fp": "0123456789abcdef",
+    }
+    assert ViewState().to_params() == {}
+
+
+@pytest.mark.parametrize("state", [FULL, ViewState(), ViewState(page="home"), ViewState(scenario_id=ID1),
+                                   ViewState(compare=(ID4,), horizon=1), ViewState(family="家族 😀", horizon=60)])
+def test_round_trip_params_and_url(state: ViewState) -> None:
+    assert links.from_params(state.to_params()) == (state, [])
+    assert from_url(links.url("https://sop.example.com/app/", state)) == (state, [])
+    assert links.from_params(QueryParams(list(state.to_params().items()))) == (state, [])
+
+
+def test_url_puts_the_page_in_the_path() -> None:
+    u = links.url("http://localhost:8501/", ViewState(page="financials", scenario_id=ID1, family="A&B"))
+    assert u == f"http://localhost:8501/financials?s={ID1}&family=A%26B"
+    assert links.url("http://localhost:8501", ViewState()) == "http://localhost:8501/"
+    assert links.url("http://localhost:8501/?old=1#x", ViewState(horizon=6)) == "http://localhost:8501/?h=6"
+
+
+def test_the_path_wins_over_a_page_parameter() -> None:
+    state, problems = links.from_params({"page": "inventory"}, page="/financials")
+    assert state.page == "financials" and problems == []
+    state, problems = links.from_params({}, page="../../etc")
+    assert state.page is None and problems == ["the page in the link is not a page of this app; showing the default page"]
+
+
+# -- junk never raises -------------------------------------------------------------------------------
+def test_repeated_keys_are_dropped_with_a_problem() -> None:
+    state, problems = links.from_params({"family": ["Tents", "Bags"], "h": "12"})
+    assert state == ViewState(horizon=12)
+    assert problems == ["parameter 'family' is given 2 times; ignored"]
+    state, problems = links.from_params(QueryParams([("s", ID1), ("s", ID2), ("region", "North")]))
+    assert state == ViewState(region="North") and problems == [SCENARIO_NOT_FOUND]
+
+
+@pytest.mark.parametrize("params, expected, problem", [
+    ({"utm_source": "mail"}, ViewState(), "unknown parameter 'utm_source' ignored"),
+    ({"x" * 500: "1"}, ViewState(), "unknown parameter '" + "x" * 40 + "…' ignored"),
+    ({"family": "x" * 201}, ViewState(), "parameter 'family' is longer than 200 characters; ignored"),
+    ({"region": "North\x00"}, ViewState(), "parameter 'region' contains control characters; ignored"),
+    ({"sku": "A\u202eB"}, ViewState(), "parameter 'sku' contains control characters; ignored"),
+    ({"sku": 5}, ViewState(), "parameter 'sku' is not text; ignored"),
+    ({"sku": None}, ViewState(), "parameter 'sku' is not text; ignored"),
+    ({"family": []}, ViewState(), "parameter 'family' is given 0 times; ignored"),
+    ({"h": "abc"}, ViewState(), "parameter 'h' (months shown) must be a whole number from 1 to 60; ignored"),
+    ({"h": "0"}, ViewState(), "parameter 'h' (months shown) must be a whole number from 1 to 60; ignored"),
+    ({"h": "-5"}, ViewState(), "parameter 'h' (months shown) must be a whole number from 1 to 60; ignored"),
+    ({"h": "1e3"}, ViewState(), "parameter 'h' (months shown) must be a whole number from 1 to 60; ignored"),
+    ({"fp": "' OR 1=1 --"}, ViewState(),
+     "parameter 'fp' is not a data fingerprint; cannot tell whether the data changed since the link was made"),
+    ({"page": "<script>"}, ViewState(), "the page in the link is not a page of this app; showing the default page"),
+    ({"s": "' OR 1=1 --"}, ViewState(), SCENARIO_NOT_FOUND),
+    ({"s": "x" * 10_000}, ViewState(), SCENARIO_NOT_FOUND),
+    ({"s": ID1 + "\n"}, ViewState(), SCENARIO_NOT_FOUND),
+    ({"s": f" {ID1} "}, ViewState(scenario_id=ID1), None),  # surrounding spaces are trimmed
+    ({"s": "é" * 22}, ViewState(), SCENARIO_NOT_FOUND),
+    ({"cmp": f"{ID1},junk,{ID1}"}, ViewState(compare=(ID1,)), COMPARED_NOT_FOUND),
+    ({"cmp": ",".join([ID1, ID2, ID3, ID4, ID5])}, ViewState(compare=(ID1, ID2, ID3, ID4)),
+     "at most 4 scenarios are compared; the rest are left out"),
+    ({"s": "", "family": "  ", "embed": "true"}, ViewState(), None),  # blanks and Streamlit's own keys
+])
+def test_junk_is_dropped_with_a_problem(params, expected, problem) -> None:
+    state, problems = links.from_params(params)
+    assert state == expected
+    assert problems == ([problem] if problem else [])
+
+
+def test_a_params_object_that_misbehaves_never_raises() -> None:
+    class Broken:
+        def keys(self):
+            raise RuntimeError("boom")
+
+    class BrokenValue(dict):
+        def __getitem__(self, key):
+            raise KeyError(key)
+
+    assert links.from_params(Broken()) == (ViewState(), ["the link's parameters could not be read; showing the "
+                                                         "default view"])
+    assert links.from_params(BrokenValue({"family": "x"})) == (ViewState(),
+                                                                ["parameter 'family' could not be read; ignored"])
+    assert links.from_params(None)[0] == ViewState()
+
+
+def test_many_problems_are_summarised() -> None:
+    state, problems = links.from_params({f"k{i}": "1" for i in range(50)})
+    assert len(problems) == links.MAX_PROBLEMS
+    assert problems[-1] == "… and 39 more problems with the link"
+
+
+# -- checking against the workspace -------------------------------------------------------------
+def load(ws: Workspace, price: float) -> None:
+    """Load a one-row products table."""
+    ws.replace_table("products", pd.DataFrame({"sku": ["A"], "family": ["F"], "unit_price": [price],
+                                               "unit_cost": [1.0]}), Provenance("products.csv", str(price)))
+
+
+def test_a_found_scenario_opens_as_made(workspace: Workspace) -> None:
+    load(workspace, 10.0)
+    sc = scenarios.create(workspace, "Up", {"demand": [{"pct": 10}]}, "alice")
+    other = scenarios.create(workspace, "Down", {"demand": [{"pct": -10}]}, "bob")
+    state = links.stamp(workspace, ViewState(page="financials", scenario_id=sc.scenario_id,
+                                             compare=(other.scenario_id,)))
+    status = links.open_link(workspace, parse_qs(urlsplit(links.url("http://h/", state)).query), page="financials")
+    assert status.ok and status.messages == ()
+    assert status.scenario == sc and status.compared == (other,)
+    assert status.state == state and not status.scenario_missing and not status.data_changed
+
+
+@pytest.mark.parametrize("tampered", ["' OR 1=1 --", "x" * 10_000, "AAAAAAAAAAAAAAAAAAAAAA", "é" * 22, "%00",
+                                      "<img src=x onerror=alert(1)>", ["dup", "dup"]])
+def test_every_tampered_scenario_id_gets_the_same_generic_message(workspace: Workspace, tampered) -> None:
+    sc = scenarios.create(workspace, "Real", {"demand": [{"pct": 10}]}, "alice")
+    status = links.open_link(workspace, {"s": tampered, "family": "Tents"})
+    assert status.messages == (SCENARIO_NOT_FOUND,)
+    assert status.scenario is None and status.scenario_missing
+    assert status.state == ViewState(family="Tents", fingerprint=workspace.fingerprint())
+    assert scenarios.get(workspace, sc.scenario_id) == sc  # nothing broken
+
+
+def test_an_unknown_compared_scenario_is_left_out(workspace: Workspace) -> None:
+    sc = scenarios.create(workspace, "Real", {"demand": [{"pct": 10}]}, "alice")
+    status = links.check(workspace, ViewState(compare=(ID5, sc.scenario_id, ID4)))
+    assert status.compared == (sc,) and status.state.compare == (sc.scenario_id,)
+    assert status.messages == (COMPARED_NOT_FOUND,)
+
+
+def test_a_link_to_data_that_changed_says_when_it_was_loaded(workspace: Workspace) -> None:
+    load(workspace, 10.0)
+    loaded_at = workspace.scalar("SELECT max(loaded_at) FROM loads")
+    state = links.stamp(workspace, ViewState(page="financials"))
+    assert links.check(workspace, state).ok
+    load(workspace, 11.0)  # someone uploads new prices
+    status = links.check(workspace, state)
+    assert status.data_changed and status.link_data_loaded_at == loaded_at
+    assert status.messages == (f"This link was made on data loaded {loaded_at:%d %b %Y %H:%M} UTC; "
+                               "the data has changed since.",)
+    assert status.state.fingerprint == workspace.fingerprint()  # what is shown now is the new data
+    load(workspace, 10.0)  # the same content again: the link's data is back
+    assert links.check(workspace, state).ok
+
+
+def test_a_fingerprint_this_workspace_never_had(workspace: Workspace) -> None:
+    load(workspace, 10.0)
+    status = links.check(workspace, ViewState(fingerprint="ffffffffffffffff"))
+    assert status.data_changed and status.link_data_loaded_at is None
+    assert status.messages == ("This link was made on data loaded earlier (no longer in this workspace); "
+                               "the data has changed since.",)

@@ -1,0 +1,90 @@
+"""Every page runs on the demo company with no exception (streamlit.testing.v1.AppTest)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sop_core import consensus, demo, forecast, review
+from sop_core.history import demand_history
+from sop_core.workspace import Workspace
+
+
+@pytest.fixture(scope="session")
+def demo_workspace_file(tmp_path_factory) -> Path:
+    """A workspace with the demo company loaded and its forecast fitted (built once per test run)."""
+    path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
+    with Workspace(path) as ws:
+        demo.load_demo(ws)
+        forecast.run_forecast(ws, forecast.saved_settings(ws))
+    return path
+
+
+@pytest.fixture
+def app(demo_workspace_file, tmp_path, monkeypatch):
+    """An AppTest of app.py on a private copy of the demo workspace."""
+    path = tmp_path / "workspace.duckdb"
+    shutil.copy(demo_workspace_file, path)
+    monkeypatch.setenv("SOP_WORKSPACE", str(path))
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.workspace_path = path
+    return at
+
+
+def _open(at: AppTest, page: str) -> AppTest:
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_home_runs(app):
+    at = app
+    at.run()
+    assert not at.exception
+
+
+def test_data_page_shows_health_of_the_demo(app):
+    at = _open(app, "data")
+    assert _metrics(at)["Tables loaded"] == "7 of 7"
+    assert _metrics(at)["Sales history through"] == "Oct 2026"
+
+
+def test_demand_review_headline_matches_engine(app):
+    at = _open(app, "demand_review")
+    engine = _engine_headline(at)
+    m = _metrics(at)
+    assert m["Consensus, next 12 months"] == f"{engine.next_12:,.0f} units"
+    assert m["Against the annual plan"] == f"{engine.vs_plan * 100:+.1f}%".replace("-", "−")
+
+
+def _engine_headline(at: AppTest, scope: review.Scope = review.Scope()) -> review.DemandHeadline:
+    from pages.shell.state import _open as open_ws
+
+    ws = open_ws(str(at.workspace_path))
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    cons = consensus.load_consensus(ws, run.run_key)
+    return review.headline(demand_history(ws), cons, ws.table("plan"), run.last_actual, scope)
+
+
+def test_demand_review_slider_moves_consensus_and_save_persists(app):
+    at = _open(app, "demand_review")
+    at.selectbox(key="dr_family").set_value("Tents").run()
+    before = _metrics(at)["Consensus in these periods"]
+    at.slider(key="ov_pct").set_value(10).run()
+    preview = _metrics(at)["Consensus in these periods"]
+    assert preview != before
+    total_before = _metrics(at)["Consensus, next 12 months"]
+    at.selectbox(key="ov_reason").set_value("Promotion").run()
+    at.button(key="ov_save").click().run()
+    assert not at.exception
+    assert _metrics(at)["Consensus, next 12 months"] != total_before
+    assert _metrics(at)["Consensus, next 12 months"] == f"{_engine_headline(at, review.Scope('Tents')).next_12:,.0f} units"
+

@@ -1,0 +1,174 @@
+"""Approved plan versions: immutable, numbered, idempotent, comparable, and they survive a reopen."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pandas as pd
+import pytest
+
+from sop_core import versions as V
+from sop_core.workspace import Workspace, frame_sha256
+
+JAN, FEB = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01")
+PRODUCTS = pd.DataFrame({"sku": ["t1", "t2", "b1"], "unit_price": [100.0, 200.0, 50.0],
+                         "unit_cost": [40.0, 90.0, 20.0]})
+
+
+def make_plan(t1: float = 10, t2: float = 5, b1: float = 20) -> pd.DataFrame:
+    """Tents t1, t2 and Backpacks b1, one region, January and February, same units each month."""
+    rows = []
+    for p in (JAN, FEB):
+        rows += [("t1", "North", "Tents", p, t1), ("t2", "North", "Tents", p, t2), ("b1", "North", "Backpacks", p, b1)]
+    return pd.DataFrame(rows, columns=["sku", "region", "family", "period", "units"])
+
+
+def approve(ws: Workspace, plan: pd.DataFrame, name: str = "January S&OP", **kw) -> V.Version:
+    kw.setdefault("scenario_id", None)
+    kw.setdefault("fingerprints", {"sales": "f-sales-1", "forecast_run": "run-1"})
+    kw.setdefault("approved_by", "ceo")
+    return V.approve(ws, plan, name=name, products=PRODUCTS, **kw)
+
+
+def header_hash(ws: Workspace, version_id: str) -> str:
+    """Hash of the stored header row."""
+    return frame_sha256(ws.query("SELECT * FROM plan_versions WHERE version_id = ?", [version_id]))
+
+
+def lines_hash(ws: Workspace, version_id: str) -> str:
+    """Hash of every stored line column, line_no included."""
+    return frame_sha256(ws.query("SELECT * FROM plan_version_lines WHERE version_id = ? ORDER BY line_no",
+                                 [version_id]))
+
+
+def test_approve_stores_lines_with_money_and_totals(workspace):
+    v = approve(workspace, make_plan(), note="base case")
+    assert v.number == 1 and len(v.version_id) == 32 and v.label == "v1 · January S&OP"
+    assert v.fingerprints == {"sales": "f-sales-1", "forecast_run": "run-1"} and v.note == "base case"
+    lines = V.load_version(workspace, v.version_id)
+    assert list(lines.columns) == list(V.LINE_COLUMNS) and len(lines) == 6 == v.n_lines
+    # revenue per month = 10 × 100 + 5 × 200 + 20 × 50 = 3,000; cogs = 400 + 450 + 400 = 1,250
+    assert v.total_units == 70 and v.total_revenue == pytest.approx(6000) and v.total_cogs == pytest.approx(2500)
+    assert lines["unit_price"].tolist() == [100.0, 200.0, 50.0] * 2
+    assert V.verify(workspace, v.version_id)
+    audit = workspace.query("SELECT * FROM audit_log WHERE kind = 'plan_approved'")
+    assert len(audit) == 1 and audit["subject"].iloc[0] == v.version_id and audit["author"].iloc[0] == "ceo"
+    assert json.loads(audit["detail"].iloc[0])["number"] == 1
+
+
+def test_plan_is_stored_as_given(workspace):
+    # revenue given by the caller is kept (a discount), unit_price follows it; no products: cogs stays NULL
+    plan = make_plan().assign(revenue=[900.0, 1000.0, 1000.0] * 2)
+    v = V.approve(workspace, plan, name="given", scenario_id="sc-1", fingerprints={}, approved_by="cfo")
+    lines = V.load_version(workspace, v.version_id)
+    assert lines["revenue"].tolist() == [900.0, 1000.0, 1000.0] * 2
+    assert lines["unit_price"].tolist() == [90.0, 200.0, 50.0] * 2
+    assert lines["cogs"].isna().all() and v.total_cogs is None and v.scenario_id == "sc-1"
+
+
+def test_second_approval_leaves_the_first_byte_identical(workspace):
+    v1 = approve(workspace, make_plan())
+    h1, l1, c1 = header_hash(workspace, v1.version_id), lines_hash(workspace, v1.version_id), v1.content_sha256
+    v2 = approve(workspace, make_plan(t1=12, b1=18), name="February S&OP")
+    assert (v1.number, v2.number) == (1, 2) and v1.version_id != v2.version_id
+    assert header_hash(workspace, v1.version_id) == h1 and lines_hash(workspace, v1.version_id) == l1
+    assert V.get(workspace, v1.version_id).content_sha256 == c1 and V.verify(workspace, v1.version_id)
+    assert V.latest(workspace).version_id == v2.version_id
+    assert V.list_versions(workspace)["number"].tolist() == [2, 1]
+
+
+def test_versions_cannot_be_edited():
+    public = [n for n in dir(V) if not n.startswith("_") and callable(getattr(V, n))]
+    assert not [n for n in public if any(w in n.lower() for w in ("update", "delete", "edit", "remove", "replace"))]
+
+
+def test_event_id_makes_approval_idempotent(workspace):
+    a = approve(workspace, make_plan(), event_id="click-1")
+    b = approve(workspace, make_plan(t1=99), event_id="click-1")  # the double click: nothing new is stored
+    assert a == b
+    assert int(workspace.scalar("SELECT count(*) FROM plan_versions")) == 1
+    assert int(workspace.scalar("SELECT count(*) FROM plan_version_lines")) == 6
+    assert int(workspace.scalar("SELECT count(*) FROM audit_log WHERE kind = 'plan_approved'")) == 1
+    assert approve(workspace, make_plan(), event_id="click-2").number == 2
+
+
+def test_concurrent_approvals_get_distinct_numbers(workspace):
+    out: list[V.Version] = []
+    threads = [threading.Thread(target=lambda i=i: out.append(approve(workspace, make_plan(t1=i), name=f"p{i}")))
+               for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(v.number for v in out) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("plan, kw, message", [
+    (make_plan().iloc[0:0], {}, "empty"),
+    (make_plan().drop(columns="units"), {}, "needs columns units"),
+    (make_plan().assign(units=[1, -1, 1, 1, 1, 1]), {}, "negative units"),
+    (make_plan(), {"name": "  "}, "version name is required"),
+    (make_plan(), {"approved_by": ""}, "approved_by"),
+])
+def test_invalid_approvals_store_nothing(workspace, plan, kw, message):
+    with pytest.raises(ValueError, match=message):
+        approve(workspace, plan, **kw)
+    assert int(workspace.scalar("SELECT count(*) FROM plan_versions")) == 0
+    assert int(workspace.scalar("SELECT count(*) FROM plan_version_lines")) == 0
+
+
+def test_compare_and_bridge_sum_to_the_difference(workspace):
+    old = V.load_version(workspace, approve(workspace, make_plan()).version_id)
+    new = V.load_version(workspace, approve(workspace, make_plan(t1=12, t2=4, b1=26)).version_id)
+    c = V.compare(old, new)
+    assert list(c.columns) == ["family"] + list(V.COMPARE_VALUES)
+    # Tents: old 2 × (10 × 100 + 5 × 200) = 4,000; new 2 × (12 × 100 + 4 × 200) = 4,000 → d 0 (units 30 → 32)
+    # Backpacks: old 2 × 20 × 50 = 2,000; new 2 × 26 × 50 = 2,600 → d +600 (units 40 → 52)
+    got = c.set_index("family")
+    assert got.loc["Tents", ["old_units", "new_units", "d_units"]].tolist() == [30, 32, 2]
+    assert got.loc["Tents", ["old_revenue", "new_revenue", "d_revenue"]].tolist() == [4000, 4000, 0]
+    assert got.loc["Backpacks", ["d_units", "d_revenue"]].tolist() == [12, 600]
+    b = V.change_bridge(old, new)
+    assert b["label"].tolist() == ["Previous plan", "Backpacks", "New plan"]  # Tents did not change
+    assert b["kind"].tolist() == ["total", "relative", "total"]
+    rel = b.loc[b["kind"] == "relative", "value"].sum()
+    assert rel == pytest.approx(b["value"].iloc[-1] - b["value"].iloc[0]) and b["value"].iloc[0] == 6000
+    # by sku: t1 +400, t2 −400, b1 +600: the steps sum exactly to the difference
+    b = V.change_bridge(old, new, by="sku")
+    assert b["label"].tolist() == ["Previous plan", "b1", "t1", "t2", "New plan"]
+    assert b["value"].iloc[1:-1].sum() == pytest.approx(600) == b["value"].iloc[-1] - b["value"].iloc[0]
+    units = V.change_bridge(old, new, measure="units")
+    assert units["value"].iloc[1:-1].sum() == pytest.approx(units["value"].iloc[-1] - units["value"].iloc[0]) == 14
+
+
+def test_compare_against_no_earlier_version(workspace):
+    new = V.load_version(workspace, approve(workspace, make_plan()).version_id)
+    c = V.compare(None, new)
+    assert c["old_revenue"].sum() == 0 and c["d_revenue"].sum() == pytest.approx(6000)
+    b = V.change_bridge(None, new)
+    assert b["value"].iloc[0] == 0 and b["value"].iloc[-1] == pytest.approx(6000)
+
+
+def test_versions_survive_a_reopen(tmp_path):
+    path = tmp_path / "ws.duckdb"
+    with Workspace(path) as ws:
+        v1 = approve(ws, make_plan())
+        v2 = approve(ws, make_plan(t1=11), name="February S&OP", event_id="e-2")
+        l1 = lines_hash(ws, v1.version_id)
+        lines2 = V.load_version(ws, v2.version_id)
+    with Workspace(path) as ws:
+        assert V.list_versions(ws)["version_id"].tolist() == [v2.version_id, v1.version_id]
+        assert V.get(ws, v1.version_id) == v1 and V.latest(ws) == v2
+        assert lines_hash(ws, v1.version_id) == l1 and V.verify(ws, v1.version_id) and V.verify(ws, v2.version_id)
+        pd.testing.assert_frame_equal(V.load_version(ws, v2.version_id), lines2)
+        assert approve(ws, make_plan(), event_id="e-2") == v2  # idempotency holds across a reopen
+        assert approve(ws, make_plan()).number == 3
+
+
+def test_stale_inputs_and_unknown_versions(workspace):
+    v = approve(workspace, make_plan())
+    assert V.stale_inputs(v, {"sales": "f-sales-1", "forecast_run": "run-1"}) == []
+    assert V.stale_inputs(v, {"sales": "f-sales-2"}) == ["forecast_run", "sales"]
+    with pytest.raises(KeyError):
+        V.load_version(workspace, "nope")
+    assert V.get(workspace, "nope") is None
