@@ -124,7 +124,7 @@ class ForecastSettings:
 
     def key(self) -> str:
         """Canonical text of every setting that changes the result (and the engine version)."""
-        country = self.holidays_country if self.bucket == "week" and self.holidays_country else "-"
+        country = self.holidays_country if self.bucket == "week" and self.holidays_country else "none"
         return (f"{self.bucket}.h{self.horizon}.{self.level}.{self.mode}.{self.seasonality_mode}."
                 f"hol-{country}.o{self.origins}.e{ENGINE_VERSION}")
 

@@ -27,7 +27,7 @@ def test_upload_through_the_file_chooser_shows_in_data_health(server, page, tmp_
     page.get_by_role("heading", name="Data").wait_for()
     wait_idle(page)
     with page.expect_file_chooser() as chooser:
-        page.get_by_role("button", name="Upload").click()
+        page.get_by_test_id("stFileUploaderDropzone").get_by_role("button", name="Upload").last.click()
     chooser.value.set_files(str(csv))
     page.get_by_text("erp_inventory.csv").first.wait_for()
     wait_idle(page)
