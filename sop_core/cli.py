@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import contract
+import pandas as pd
+
+from . import contract, health
 from .workspace import ENV_VAR, Workspace, WorkspaceLocked
 
 Handler = Callable[[argparse.Namespace], int]
@@ -158,27 +160,18 @@ def _configure_status(p: argparse.ArgumentParser) -> None:
     """Arguments of `status` (none)."""
 
 
-_DATE_COLUMN = {name: next((c.name for c in t.columns if c.type == contract.DATE), None)
-                for name, t in contract.TABLES.items()}
-
-
 def status_rows(ws: Workspace) -> list[dict[str, str]]:
     """One row per loaded contract table: table, rows, dates (first – last), file, loaded (UTC), by."""
-    loads = ws.latest_loads()
+    loads = ws.latest_loads().set_index("table_name")
     out = []
-    for name in ws.loaded_tables():
-        date_col = _DATE_COLUMN.get(name)
-        rows = ws.scalar(f'SELECT count(*) FROM "{name}"')
-        span = "-"
-        if date_col:
-            lo, hi = ws.query(f'SELECT min("{date_col}") AS lo, max("{date_col}") AS hi FROM "{name}"').iloc[0]
-            span = f"{_day(lo)} – {_day(hi)}" if lo is not None and str(lo) != "NaT" else "-"
-        last = loads[loads["table_name"] == name]
-        file_name = str(last["file_name"].iloc[0]) if len(last) else "-"
-        loaded = f"{last['loaded_at'].iloc[0]:%Y-%m-%d %H:%M}" if len(last) else "-"
-        author = str(last["author"].iloc[0]) if len(last) and last["author"].iloc[0] else "-"
-        out.append({"table": name, "rows": f"{rows:,}", "dates": span, "file": file_name,
-                    "loaded (UTC)": loaded, "by": author})
+    for _, h in health.table_health(ws).iterrows():
+        if not h["loaded"]:
+            continue
+        span = f"{_day(h['first_date'])} – {_day(h['last_date'])}" if pd.notna(h["first_date"]) else "-"
+        by = loads["author"].get(h["table"]) if h["table"] in loads.index else None
+        out.append({"table": h["table"], "rows": f"{h['rows']:,}", "dates": span, "file": h["file_name"] or "-",
+                    "loaded (UTC)": f"{h['loaded_at']:%Y-%m-%d %H:%M}" if pd.notna(h["loaded_at"]) else "-",
+                    "by": str(by) if by else "-"})
     return out
 
 
