@@ -11,7 +11,7 @@ def _bad(x: float | None) -> bool:
 
 
 def money(x: float | None, compact: bool = True, currency: str = CURRENCY) -> str:
-    """$1.23M / $845.2K / $950 (compact) or $1,234,567 (full); negatives as −$1.2M."""
+    """$1.23M / $84.5M / $845K / $950 (compact) or $1,234,567 (full); negatives as −$1.2M."""
     if _bad(x):
         return "—"
     sign = "−" if x < 0 else ""
@@ -19,7 +19,8 @@ def money(x: float | None, compact: bool = True, currency: str = CURRENCY) -> st
     if compact:
         for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
             if a >= size:
-                return f"{sign}{currency}{a / size:,.{2 if a / size < 10 else 1}f}{suffix}"
+                v = a / size
+                return f"{sign}{currency}{v:,.{2 if v < 10 else 1 if v < 100 else 0}f}{suffix}"
         return f"{sign}{currency}{a:,.0f}"
     return f"{sign}{currency}{a:,.0f}"
 

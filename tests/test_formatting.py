@@ -6,7 +6,8 @@ from sop_core import formatting as f
 def test_money_compact_and_full():
     assert f.money(1_234_567) == "$1.23M"
     assert f.money(12_345_678) == "$12.3M"
-    assert f.money(845_200) == "$845.2K"
+    assert f.money(845_200) == "$845K"
+    assert f.money(84_520) == "$84.5K"
     assert f.money(950) == "$950"
     assert f.money(-1_200_000) == "−$1.20M"
     assert f.money(1_234_567, compact=False) == "$1,234,567"

@@ -1,0 +1,146 @@
+"""The monthly S&OP cycle: which step it is at, what each step still has open.
+
+A cycle is named by its month: the month after the last month of actuals (actuals through
+October → the November cycle). Each step's status is computed from the facts, and a planner can
+mark a step complete for the cycle (stored in settings, audited).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .formatting import money, pct, units
+from .workspace import Workspace
+
+STEPS: tuple[tuple[str, str, str], ...] = (
+    ("data", "Data gathering", "data"),
+    ("demand", "Demand review", "demand_review"),
+    ("supply", "Supply review", "supply_review"),
+    ("pre_sop", "Pre-S&OP", "pre_sop"),
+    ("executive", "Executive S&OP", "executive"),
+)
+STATUS_LABELS = {"complete": "Complete", "in_progress": "In progress", "waiting": "Waiting"}
+
+
+@dataclass
+class CycleFacts:
+    """Plain facts about the workspace the cycle status is computed from (None = not known / table missing)."""
+
+    cycle_month: pd.Timestamp | None
+    tables_loaded: list[str]
+    months_behind: int | None
+    forecast_ready: bool = False
+    flagged_series: int = 0
+    overrides_this_cycle: int = 0
+    overloaded_resource_months: int | None = None
+    units_short: float | None = None
+    stockouts: int | None = None
+    gap_to_plan: float | None = None
+    gap_to_plan_pct: float | None = None
+    scenarios: int = 0
+    open_decisions: int = 0
+    approved_this_cycle: str | None = None  # label of the version approved in this cycle
+    marked_complete: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the cycle with its status and what is still open."""
+
+    key: str
+    title: str
+    page: str
+    status: str  # 'complete' | 'in_progress' | 'waiting'
+    summary: str
+    open_items: tuple[str, ...] = ()
+
+
+def cycle_month(last_actual: pd.Timestamp | None) -> pd.Timestamp | None:
+    """The cycle month: the month after the last month of actuals."""
+    if last_actual is None or pd.isna(last_actual):
+        return None
+    return (pd.Timestamp(last_actual).to_period("M") + 1).start_time
+
+
+def steps(f: CycleFacts) -> list[Step]:
+    """The five steps of the cycle, each with its status and open items."""
+    out: list[Step] = []
+    missing = [t for t in ("sales", "products", "inventory", "capacity", "supply", "plan", "orders")
+               if t not in f.tables_loaded]
+    data_open = []
+    if f.months_behind:
+        data_open.append(f"sales history is {f.months_behind} month{'s' if f.months_behind > 1 else ''} behind")
+    if missing:
+        data_open.append("not loaded: " + ", ".join(missing))
+    out.append(_step("data", f, "sales" in f.tables_loaded and not f.months_behind,
+                     "sales" in f.tables_loaded,
+                     f"{len(f.tables_loaded)} of 7 tables loaded" + ("" if not f.months_behind else ", history behind"),
+                     data_open))
+
+    demand_open = []
+    if not f.forecast_ready:
+        demand_open.append("statistical forecast not yet run on this data")
+    if f.flagged_series:
+        demand_open.append(f"{f.flagged_series} series flagged for review (naive beats model or |TS| > 4)")
+    out.append(_step("demand", f, f.forecast_ready and not f.flagged_series, f.forecast_ready,
+                     f"{f.overrides_this_cycle} override{'s' if f.overrides_this_cycle != 1 else ''} this cycle"
+                     if f.forecast_ready else "waiting for the forecast", demand_open))
+
+    supply_open = []
+    if f.overloaded_resource_months is None:
+        supply_open.append("capacity table not loaded")
+    elif f.overloaded_resource_months:
+        supply_open.append(f"{f.overloaded_resource_months} overloaded resource-months")
+    if f.units_short:
+        supply_open.append(f"{units(f.units_short)} units short after pre-build")
+    if f.stockouts:
+        supply_open.append(f"{f.stockouts} projected stockouts")
+    known = f.forecast_ready and f.overloaded_resource_months is not None
+    out.append(_step("supply", f, known and not supply_open, f.forecast_ready,
+                     "load within capacity" if known and not supply_open else
+                     ("gaps to resolve" if known else "waiting for the consensus and capacity"), supply_open))
+
+    pre_open = []
+    if f.gap_to_plan is not None and f.gap_to_plan < 0:
+        pre_open.append(f"revenue gap to plan {money(f.gap_to_plan)} ({pct(f.gap_to_plan_pct, signed=True)})")
+    if f.open_decisions:
+        pre_open.append(f"{f.open_decisions} open decision{'s' if f.open_decisions != 1 else ''}")
+    if (pre_open or supply_open) and not f.scenarios:
+        pre_open.append("no scenario prepared for the gaps")
+    out.append(_step("pre_sop", f, f.forecast_ready and f.scenarios > 0 and not f.open_decisions, f.forecast_ready,
+                     f"{f.scenarios} scenario{'s' if f.scenarios != 1 else ''} prepared", pre_open))
+
+    exec_open = [] if f.approved_this_cycle else ["plan not yet approved for this cycle"]
+    out.append(_step("executive", f, bool(f.approved_this_cycle), f.forecast_ready,
+                     f"approved: {f.approved_this_cycle}" if f.approved_this_cycle else "awaiting approval", exec_open))
+    return out
+
+
+def _step(key: str, f: CycleFacts, done: bool, started: bool, summary: str, open_items: list[str]) -> Step:
+    title, page = next((t, p) for k, t, p in STEPS if k == key)
+    status = "complete" if done or key in f.marked_complete else ("in_progress" if started else "waiting")
+    return Step(key, title, page, status, summary, tuple(open_items))
+
+
+def current_step(all_steps: list[Step]) -> Step | None:
+    """The first step not complete (None when the whole cycle is complete)."""
+    return next((s for s in all_steps if s.status != "complete"), None)
+
+
+def _marks_key(month: pd.Timestamp) -> str:
+    return f"cycle_marks:{month:%Y-%m}"
+
+
+def marked_complete(ws: Workspace, month: pd.Timestamp | None) -> set[str]:
+    """Steps marked complete by hand for the cycle month."""
+    return set(ws.get_setting(_marks_key(month), [])) if month is not None else set()
+
+
+def mark_complete(ws: Workspace, month: pd.Timestamp, step: str, done: bool, author: str | None) -> None:
+    """Mark (or unmark) a step complete for the cycle month; audited as a setting change."""
+    if step not in {k for k, _, _ in STEPS}:
+        raise ValueError(f"unknown cycle step {step!r}")
+    marks = marked_complete(ws, month)
+    marks = (marks | {step}) if done else (marks - {step})
+    ws.set_setting(_marks_key(month), sorted(marks), author)
