@@ -237,13 +237,32 @@ def fit_series(task: SeriesTask, cfg: FitConfig) -> tuple[pd.DataFrame, pd.DataF
     return fc_frame, points, choice
 
 
+def _failed_series(task: SeriesTask, cfg: FitConfig, exc: Exception) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                              dict[str, Any]]:
+    """A naive forecast for a series whose pipeline raised, with the error in the reason."""
+    y = np.nan_to_num(np.asarray(task.y, dtype=float))
+    periods = pd.date_range(task.start, periods=max(len(y), 1), freq=cfg.freq)
+    future = future_periods(periods[-1], cfg.horizon, cfg.freq)
+    value, lower, upper = NaiveModel().predict(y if len(y) else np.zeros(1), periods, future)
+    fc = pd.DataFrame({"series_id": task.series_id, "period": future, "value": value, "lower": lower,
+                       "upper": upper, "model": NaiveModel.name})
+    choice = {"series_id": task.series_id, "model": NaiveModel.name, "candidate": NaiveModel.name,
+              "reason": f"could not be forecast ({type(exc).__name__}: {exc}): naive (repeats the last bucket)",
+              "wape_candidate": np.nan, "wape_naive": np.nan, "n_origins": 0, "n_obs": len(y),
+              "interval_source": "model"}
+    return fc, empty_points(), choice
+
+
 def fit_chunk(payload: tuple[FitConfig, list[SeriesTask]]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
     """Worker entry point: fit a chunk of series -> (forecast rows, backtest points, choices)."""
     cfg, tasks = payload
     warm_up()
     forecasts, points, choices = [], [], []
     for task in tasks:
-        f, p, c = fit_series(task, cfg)
+        try:
+            f, p, c = fit_series(task, cfg)
+        except Exception as exc:  # one bad series must not sink the run: it gets a naive forecast and says why
+            f, p, c = _failed_series(task, cfg, exc)
         forecasts.append(f)
         if len(p):
             points.append(p)

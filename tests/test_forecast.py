@@ -275,3 +275,15 @@ def test_weekly_bucket_with_country_holidays(tmp_path: Path) -> None:
     assert run.forecast["period"].min() == pd.Timestamp("2026-11-02")  # the Monday after the last week
     assert (run.forecast["period"].dt.day_of_week == 0).all() and len(run.forecast) == 8
     assert run.metrics["n_origins"].iloc[0] == 3
+
+
+def test_a_failing_series_gets_a_naive_forecast_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(task, cfg):  # type: ignore[no-untyped-def]
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(F, "fit_series", boom)
+    plan = F.plan_backtest(LAST, 12, 6, 12, "MS")
+    cfg = F.FitConfig("month", "MS", 12, 6, "auto", "additive", None, plan)
+    fc, pts, choices = F.fit_chunk((cfg, [F.SeriesTask("x | N", pd.Timestamp("2026-01-01"), np.arange(10.0))]))
+    assert len(fc) == 6 and (fc["value"] == 9.0).all() and pts.empty
+    assert choices[0]["model"] == "naive" and "solver exploded" in choices[0]["reason"]

@@ -88,3 +88,30 @@ def test_demand_review_slider_moves_consensus_and_save_persists(app):
     assert _metrics(at)["Consensus, next 12 months"] != total_before
     assert _metrics(at)["Consensus, next 12 months"] == f"{_engine_headline(at, review.Scope('Tents')).next_12:,.0f} units"
 
+
+
+def test_data_page_upload_shows_the_validation_report_and_loads(app):
+    at = _open(app, "data")
+    good = b"Order Date,Product ID,Region,Qty\n03/01/26,TN-1001,North,5\n15/01/26,TN-1002,South,7\n"
+    at.file_uploader(key="uploads").set_value(("erp_sales.csv", good, "text/csv")).run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    load = next(b for b in at.button if b.label == "Load into sales")
+    assert not load.disabled
+    assert any("Rows read 2 · kept 2" in c.value for c in at.caption)
+    load.click().run()
+    assert not at.exception
+    assert any("Loaded into sales" in s.value for s in at.success)
+    assert _metrics(at)["Sales history through"] == "Jan 2026"
+
+
+def test_data_page_rejects_a_bad_file_and_changes_nothing(app):
+    at = _open(app, "data")
+    bad = b"Order Date,Product ID,Qty\n2026-01-03,TN-1001,-5\n2026-01-04,TN-1002,n/a\n"
+    at.file_uploader(key="uploads").set_value(("bad.csv", bad, "text/csv")).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("bad.csv" in e and "Qty" in e for e in errors), errors
+    load = next(b for b in at.button if b.label == "Load into sales")
+    assert load.disabled
+    assert _metrics(at)["Sales history through"] == "Oct 2026"

@@ -103,3 +103,90 @@ def waterfall(steps: pd.DataFrame, *, label: str = "step", value: str = "value",
         totals=dict(marker=dict(color=BLUE)), connector=dict(line=dict(color=GREY, width=1)),
     ))
     return _layout(fig, height, "")
+
+
+# -- supply, inventory and financials ---------------------------------------------------------------
+LIGHT_BLUE, LIGHT_ORANGE, LIGHT_GREEN, BAND_RED = "#9dbde3", "#f2c49b", "#a7d9bf", "rgba(194,65,12,0.12)"
+
+
+def supply_chart(frame: pd.DataFrame, *, height: int = 360) -> go.Figure:
+    """Constrained vs unconstrained plan: supplied units (pre-built part shaded) and short units stacked, demand line.
+
+    frame: period, units (demand), constrained_units, prebuilt_units, short_units.
+    """
+    made_in_month = (frame["constrained_units"] - frame["prebuilt_units"]).clip(lower=0)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=frame["period"], y=made_in_month, name="Supplied in the month", marker_color=BLUE,
+                         hovertemplate="%{y:,.0f}"))
+    if (frame["prebuilt_units"] > 0.5).any():
+        fig.add_trace(go.Bar(x=frame["period"], y=frame["prebuilt_units"], name="Supplied from pre-build",
+                             marker_color=LIGHT_BLUE, hovertemplate="%{y:,.0f}"))
+    fig.add_trace(go.Bar(x=frame["period"], y=frame["short_units"], name="Short", marker_color=RED,
+                         hovertemplate="%{y:,.0f}"))
+    fig.add_trace(go.Scatter(x=frame["period"], y=frame["units"], name="Consensus demand (unconstrained)",
+                             mode="lines+markers", line=dict(color="#1b2430", width=2, dash="dot"),
+                             marker=dict(size=5), hovertemplate="%{y:,.0f}"))
+    fig.update_layout(barmode="stack", bargap=0.25)
+    return _layout(fig, height, "Units")
+
+
+def projection_chart(frame: pd.DataFrame, *, safety_label: str = "Safety stock", height: int = 380) -> go.Figure:
+    """Projected available balance: demand and receipts bars, closing balance line, safety stock as a shaded band.
+
+    frame: period, receipts, demand, closing, safety_stock.
+    """
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=frame["period"], y=frame["safety_stock"], name=safety_label, mode="lines",
+                             line=dict(color="rgba(194,65,12,0.45)", width=1, shape="hv"), fill="tozeroy",
+                             fillcolor=BAND_RED, hovertemplate="%{y:,.0f}"))
+    fig.add_trace(go.Bar(x=frame["period"], y=frame["demand"], name="Demand (consensus)",
+                         marker_color=LIGHT_ORANGE, hovertemplate="%{y:,.0f}"))
+    fig.add_trace(go.Bar(x=frame["period"], y=frame["receipts"], name="Receipts (production and orders)",
+                         marker_color=LIGHT_GREEN, hovertemplate="%{y:,.0f}"))
+    fig.add_trace(go.Scatter(x=frame["period"], y=frame["closing"], name="Projected balance (closing)",
+                             mode="lines+markers", line=dict(color=BLUE, width=3), marker=dict(size=6),
+                             hovertemplate="%{y:,.0f}"))
+    fig.update_layout(barmode="group", bargap=0.3)
+    fig = _layout(fig, height, "Units")
+    if (frame["closing"] < 0).any():
+        fig.add_hline(y=0, line=dict(color=RED, width=1))
+        fig.update_yaxes(rangemode="normal")
+    return fig
+
+
+def outlook_chart(frame: pd.DataFrame, *, height: int = 360) -> go.Figure:
+    """Revenue per month: actual months and plan months as differently coloured bars, the annual plan as a line.
+
+    frame: period, source ('actual' | 'plan'), revenue, plan_revenue.
+    """
+    fig = go.Figure()
+    for source, name, color in (("actual", "Actual", BLUE), ("plan", "Outlook (constrained plan)", LIGHT_BLUE)):
+        part = frame[frame["source"] == source]
+        if len(part):
+            fig.add_trace(go.Bar(x=part["period"], y=part["revenue"], name=name, marker_color=color,
+                                 hovertemplate="$%{y:,.0f}"))
+    if frame["plan_revenue"].notna().any():
+        fig.add_trace(go.Scatter(x=frame["period"], y=frame["plan_revenue"], name="Annual plan", mode="lines+markers",
+                                 line=dict(color=ORANGE, width=2, dash="dash"), marker=dict(size=6),
+                                 hovertemplate="$%{y:,.0f}"))
+    fig.update_layout(bargap=0.25)
+    fig = _layout(fig, height, "Revenue")
+    fig.update_yaxes(tickprefix="$")
+    return fig
+
+
+def bridge_chart(steps: pd.DataFrame, *, height: int = 400) -> go.Figure:
+    """The gap bridge (`waterfall`) with each bar labelled in compact money (+$1.2M / −$300K)."""
+    from sop_core.formatting import delta_money, money
+
+    fig = waterfall(steps, height=height)
+    text = [money(v) if k == "total" else delta_money(v) for v, k in zip(steps["value"], steps["kind"])]
+    fig.update_traces(text=text, textposition="outside", cliponaxis=False)
+    fig.update_yaxes(tickprefix="$", rangemode="normal")
+    fig.update_layout(showlegend=False, margin=dict(l=10, r=10, t=40, b=10))
+    totals = steps.loc[steps["kind"] == "total", "value"].astype(float)
+    running = steps["cumulative"].astype(float) if "cumulative" in steps.columns else totals
+    lo, hi = float(min(totals.min(), running.min())), float(max(totals.max(), running.max()))
+    pad = max(hi - lo, abs(hi) * 0.02, 1.0)
+    fig.update_yaxes(range=[max(0.0, lo - pad * 0.6), hi + pad * 0.35])
+    return fig

@@ -1,0 +1,335 @@
+"""The plan behind the Supply review, Inventory and Financials pages: one `sop_core.plan.evaluate`, cached by content.
+
+Every number on those pages comes from `plan.evaluate(plan.PlanInputs.from_workspace(ws, consensus, ...))`,
+the function the scenario comparison runs too, so a page and a scenario baseline never disagree.
+The result is cached per (workspace file, data fingerprint + loaded tables, forecast run key, content
+hash of the consensus, plan settings): a rerun that changes none of them costs a few small queries
+and an unpickle, never the engines.
+
+Also here: the "this page needs table X" and "run the demand review first" empty states, the plan
+settings that live in the session (pre-build months, excess cover), and small reshapes of the
+result frames for the pages' charts and tables.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from sop_core import contract, finance, forecast, plan
+from sop_core.demo import DEMO_DIR
+from sop_core.formatting import units as fmt_units
+from sop_core.workspace import Workspace, frame_sha256
+
+from .demand import consensus_frame, forecast_run
+
+PREBUILD_KEY = "plan_prebuild_months"  # session keys shared by the three pages
+EXCESS_KEY = "plan_excess_cover_months"
+PREBUILD_RANGE = (0, 6)
+EXCESS_RANGE = (1, 24)
+ALL = "All"
+
+
+# -- empty states ----------------------------------------------------------------------------------
+def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> None:
+    """Say plainly which table the page still needs (with the demo company's file as an example) and stop."""
+    missing = [t for t in tables if not ws.has_table(t)]
+    if not missing:
+        return
+    names = " and ".join(missing)
+    plural = len(missing) > 1
+    st.info(f"The {page} needs the {names} table{'s' if plural else ''} — load {'them' if plural else 'it'} "
+            "on the Data page.", icon=":material/database:")
+    for name in missing:
+        spec = contract.TABLES[name]
+        cols = ", ".join(f"**{c}**" if c in spec.required else c for c in spec.column_names)
+        either = "".join(f" (at least one of {' or '.join(g)})" for g in spec.one_of)
+        st.markdown(f"**{spec.label}** (`{name}`), {spec.grain}: {cols}{either}. Bold columns are required.")
+        example = DEMO_DIR / f"{name}.csv"
+        if example.is_file():
+            st.download_button(f"Example: the demo company's {name}.csv", example.read_bytes(),
+                               file_name=f"{name}.csv", mime="text/csv", icon=":material/download:",
+                               key=f"example_{name}", on_click="ignore")
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+    st.stop()
+
+
+def demand_plan(ws: Workspace) -> tuple[forecast.ForecastRun, pd.DataFrame]:
+    """The forecast run and consensus of the current data and settings; stops with a link when there is none.
+
+    These pages never fit: the Demand review runs the forecast.
+    """
+    run = forecast_run(ws, forecast.saved_settings(ws))
+    if run is None:
+        st.info("Run the demand review first: these numbers start from its consensus demand plan, and there is "
+                "no forecast yet for the current data and forecast settings.", icon=":material/trending_up:")
+        st.page_link("pages/demand_review.py", label="Go to the Demand review", icon=":material/trending_up:")
+        st.stop()
+    return run, consensus_frame(ws, run)
+
+
+# -- settings in the session ------------------------------------------------------------------------
+def _saved(ws: Workspace) -> dict[str, Any]:
+    return ws.get_setting(plan.PLAN_SETTINGS, {}) or {}
+
+
+def settings(ws: Workspace) -> dict[str, Any]:
+    """The plan settings of this session: pre-build and excess cover as set on the pages, else saved, else defaults."""
+    saved = _saved(ws)
+
+    def pick(name: str) -> Any:
+        return saved.get(name, plan.DEFAULTS[name])
+
+    return {
+        "prebuild_months": int(st.session_state.get(PREBUILD_KEY, pick("prebuild_months"))),
+        "service_level": float(pick("service_level")),
+        "excess_cover_months": float(st.session_state.get(EXCESS_KEY, pick("excess_cover_months"))),
+    }
+
+
+def _copy(src: str, dst: str) -> None:
+    st.session_state[dst] = st.session_state[src]
+
+
+def _session_slider(container: Any, label: str, key: str, widget_key: str, default: int, bounds: tuple[int, int],
+                    help: str) -> int:
+    """A slider whose value outlives page switches (Streamlit drops the state of widgets not on the page)."""
+    st.session_state.setdefault(key, int(default))
+    if widget_key not in st.session_state:
+        st.session_state[widget_key] = int(st.session_state[key])
+    container.slider(label, *bounds, key=widget_key, on_change=_copy, args=(widget_key, key), help=help)
+    return int(st.session_state[key])
+
+
+def prebuild_input(ws: Workspace, container: Any = st) -> int:
+    """Pre-build horizon in months (0–6, default 2), kept in the session for every plan page."""
+    return _session_slider(
+        container, "Pre-build horizon (months)", PREBUILD_KEY, "sr_prebuild", settings(ws)["prebuild_months"],
+        PREBUILD_RANGE, "When a month is short of capacity, spare capacity of up to this many earlier months "
+        "builds ahead (nearest month first). 0 = no pre-build.")
+
+
+def excess_input(ws: Workspace, container: Any = st) -> int:
+    """Excess-cover threshold in months (default 6), kept in the session for every plan page."""
+    return _session_slider(
+        container, "Excess beyond (months of cover)", EXCESS_KEY, "inv_excess_cover",
+        int(round(settings(ws)["excess_cover_months"])), EXCESS_RANGE,
+        "Stock beyond the next this-many months of demand is excess (valued at cost).")
+
+
+# -- the cached plan ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlanView:
+    """One evaluated plan and what the pages need beside it (read-only)."""
+
+    result: plan.PlanResult
+    settings: dict[str, Any]
+    last_actual: pd.Timestamp | None
+    budget_monthly: pd.DataFrame  # family, period, volume_plan, revenue_plan, margin_plan of result.year
+    unit_price: pd.Series  # sku → unit_price
+    seconds: float
+
+    @property
+    def kpis(self) -> dict[str, float]:
+        return self.result.kpis
+
+
+def data_key(ws: Workspace) -> str:
+    """Content key of the loaded tables: their content fingerprint and which are present now."""
+    return f"{ws.fingerprint()}|{','.join(ws.loaded_tables())}"
+
+
+def _budget_monthly(budget: pd.DataFrame, year: int, products: pd.DataFrame) -> pd.DataFrame:
+    """The annual plan of `year` per family × month (sku rows mapped to their family, as finance does)."""
+    cols = ["family", "period", "volume_plan", "revenue_plan", "margin_plan"]
+    if budget is None or budget.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    b = budget.assign(_month=pd.to_datetime(budget["period"]).dt.to_period("M").dt.to_timestamp())
+    parts = [finance.budget_by_family(g.drop(columns="_month"), year, products).assign(period=m)
+             for m, g in b.groupby("_month") if m.year == int(year)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+@st.cache_data(show_spinner="Assembling the plan…", max_entries=16, ttl=6 * 3600)
+def _evaluate(path: str, data: str, run_key: str, consensus_sha: str, prebuild_months: int, service_level: float,
+              excess_cover_months: float, _ws: Workspace, _consensus: pd.DataFrame) -> PlanView:
+    import time
+
+    t0 = time.perf_counter()
+    inputs = plan.PlanInputs.from_workspace(_ws, _consensus, prebuild_months=prebuild_months,
+                                            service_level=service_level, excess_cover_months=excess_cover_months)
+    result = plan.evaluate(inputs)
+    hist = inputs.history
+    last = pd.Timestamp(hist["period"].max()) if len(hist) else None
+    prices = inputs.products.drop_duplicates("sku", keep="last").set_index("sku")["unit_price"]
+    return PlanView(result=result, settings={"prebuild_months": prebuild_months, "service_level": service_level,
+                                             "excess_cover_months": excess_cover_months},
+                    last_actual=last, budget_monthly=_budget_monthly(inputs.budget, result.year, inputs.products),
+                    unit_price=pd.to_numeric(prices, errors="coerce").astype(float),
+                    seconds=time.perf_counter() - t0)
+
+
+def plan_view(ws: Workspace, run: forecast.ForecastRun, consensus: pd.DataFrame) -> PlanView:
+    """The evaluated baseline plan for this data, run, consensus and session settings (cached by content)."""
+    s = settings(ws)
+    try:
+        return _evaluate(str(ws.path), data_key(ws), run.run_key, frame_sha256(consensus), s["prebuild_months"],
+                         s["service_level"], s["excess_cover_months"], ws, consensus)
+    except ValueError as exc:
+        st.error(f"The plan could not be assembled: {exc}", icon=":material/error:")
+        st.stop()
+
+
+def run_caption(run: forecast.ForecastRun, view: PlanView) -> str:
+    """One line saying what the numbers are built on."""
+    r = view.result
+    months = sorted(pd.to_datetime(r.constrained["period"]).unique())
+    span = f"{pd.Timestamp(months[0]):%b %Y}–{pd.Timestamp(months[-1]):%b %Y}" if months else "—"
+    return (f"Consensus of the demand review (forecast of {run.created_at:%d %b %Y}, data through "
+            f"{run.last_actual:%b %Y}) · plan horizon {span} · pre-build {view.settings['prebuild_months']} "
+            f"month{'s' if view.settings['prebuild_months'] != 1 else ''}")
+
+
+# -- reshapes for the pages ----------------------------------------------------------------------------
+def peak_utilisation(util: pd.DataFrame) -> pd.Series | None:
+    """The resource × month row with the highest finite utilisation, or None."""
+    u = pd.to_numeric(util["utilisation"], errors="coerce").astype(float)
+    ok = np.isfinite(u)
+    if not ok.any():
+        return None
+    return util.loc[u[ok].idxmax()]
+
+
+def utilisation_matrix(util: pd.DataFrame) -> pd.DataFrame:
+    """Resource × month utilisation (NaN where capacity is unknown or zero)."""
+    u = util.assign(utilisation=pd.to_numeric(util["utilisation"], errors="coerce").astype(float)
+                    .replace([np.inf, -np.inf], np.nan))
+    return u.pivot_table(index="resource", columns="period", values="utilisation", aggfunc="max", dropna=False)
+
+
+def shortage_revenue(view: PlanView) -> float:
+    """Revenue of the units capacity cannot supply over the horizon: Σ short units × unit_price."""
+    k = view.kpis
+    return float(k["horizon_revenue_unconstrained"] - k["horizon_revenue"])
+
+
+def gap_matrix(shortfall: pd.DataFrame) -> pd.DataFrame:
+    """Short units per family × month, only families and months with a shortage."""
+    s = shortfall[shortfall["short_units"] > 1e-6]
+    if s.empty:
+        return pd.DataFrame()
+    m = s.pivot_table(index="family", columns="period", values="short_units", aggfunc="sum", fill_value=0.0)
+    m["Total"] = m.sum(axis=1)
+    return m.sort_values("Total", ascending=False)
+
+
+def unloaded_caption(unloaded: pd.DataFrame) -> str | None:
+    """'The capacity check can't see ...' for skus without resource or hours, or None."""
+    if unloaded.empty:
+        return None
+    g = unloaded.groupby(["sku", "reason"], as_index=False)["units"].sum().sort_values("units", ascending=False)
+    items = ", ".join(f"{r.sku} ({r.reason})" for r in g.head(8).itertuples())
+    more = f" and {len(g) - 8} more" if len(g) > 8 else ""
+    n = g["sku"].nunique()
+    return (f"The capacity check can't see {n} sku{'s' if n != 1 else ''}: {items}{more} — "
+            f"{fmt_units(g['units'].sum())} units over the horizon, planned as if capacity were unlimited. "
+            "Give them a resource and hours_per_unit in the products table.")
+
+
+def constrained_series(constrained: pd.DataFrame, family: str | None) -> pd.DataFrame:
+    """Demand, supply and shortage per month (one family, or all): period, units, constrained_units, prebuilt_units, short_units."""
+    c = constrained if family in (None, ALL) else constrained[constrained["family"] == family]
+    return c.groupby("period", as_index=False)[["units", "constrained_units", "prebuilt_units", "short_units"]].sum()
+
+
+def projection_series(projection: pd.DataFrame, family: str | None, sku: str | None) -> pd.DataFrame:
+    """Projected balance per month for a sku, a family or everything: period, opening, receipts, demand, closing, safety_stock."""
+    p = projection
+    if sku not in (None, ALL):
+        p = p[p["sku"] == sku]
+    elif family not in (None, ALL):
+        p = p[p["family"] == family]
+    return p.groupby("period", as_index=False)[["opening", "receipts", "demand", "closing", "safety_stock"]].sum()
+
+
+def exception_table(view: PlanView) -> pd.DataFrame:
+    """The exception list with each sku's safety stock and where it comes from."""
+    r = view.result
+    ex = r.exceptions
+    cols = ["sku", "family", "kind", "first_period", "units", "value", "value_basis", "safety_stock_units",
+            "safety_source"]
+    if ex.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    ss = r.safety[["sku", "safety_stock_units", "source"]].rename(columns={"source": "safety_source"})
+    out = ex.merge(ss, on="sku", how="left")
+    out["units"] = pd.to_numeric(out["units"], errors="coerce").astype(float)
+    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
+    return out[cols]
+
+
+def exception_counts(view: PlanView) -> dict[str, float]:
+    """Counts and money of the exceptions by kind: stockouts, breaches, excess (count and value)."""
+    ex = view.result.exceptions
+    by = {k: ex[ex["kind"] == k] if len(ex) else ex for k in ("stockout", "below safety stock", "excess")}
+    return {
+        "stockouts": float(len(by["stockout"])),
+        "revenue_at_risk": float(pd.to_numeric(by["stockout"]["value"], errors="coerce").sum()) if len(ex) else 0.0,
+        "breaches": float(len(by["below safety stock"])),
+        "breach_value": float(pd.to_numeric(by["below safety stock"]["value"], errors="coerce").sum())
+        if len(ex) else 0.0,
+        "excess": float(len(by["excess"])),
+        "excess_value": float(pd.to_numeric(by["excess"]["value"], errors="coerce").sum()) if len(ex) else 0.0,
+    }
+
+
+def monthly_outlook(view: PlanView, family: str | None) -> pd.DataFrame:
+    """Outlook (constrained) vs annual plan per month of the outlook year: period, source, revenue, plan_revenue."""
+    r = view.result
+    o = r.outlook_constrained
+    b = view.budget_monthly
+    if family not in (None, ALL):
+        o = o[o["family"] == family]
+        b = b[b["family"] == family]
+    g = o.groupby(["period", "source"], as_index=False)["revenue"].sum()
+    plan_m = b.groupby("period")["revenue_plan"].sum(min_count=1) if len(b) else pd.Series(dtype=float)
+    g["plan_revenue"] = g["period"].map(plan_m).astype(float)
+    return g.sort_values("period").reset_index(drop=True)
+
+
+def family_finance(view: PlanView) -> pd.DataFrame:
+    """Per family plus a Total row: family, outlook_revenue, plan_revenue, gap, gap_pct, margin_pct, is_total."""
+    r = view.result
+    vb = r.vs_budget.copy()
+    oc = r.outlook_constrained
+    oc = oc[pd.to_datetime(oc["period"]).dt.year == r.year]
+    g = oc.groupby("family")[["revenue", "cogs", "unpriced_units", "uncosted_units"]].sum()
+    total = g.sum().rename(finance.TOTAL)
+    g = pd.concat([g, total.to_frame().T])
+    complete = (g["unpriced_units"] <= 0) & (g["uncosted_units"] <= 0)
+    g["margin_pct"] = pd.Series(finance.margin_pct(g["revenue"], g["cogs"]), index=g.index).where(complete)
+    vb["margin_pct"] = vb["family"].map(g["margin_pct"]).astype(float)
+    return vb[["family", "outlook_revenue", "plan_revenue", "gap", "gap_pct", "margin_pct", "is_total"]]
+
+
+def plan_margin_pct(view: PlanView) -> float:
+    """Gross margin % of the annual plan (Σ margin_plan / Σ revenue_plan of the year), NaN without margin_plan."""
+    b = view.budget_monthly
+    if b.empty or not b["margin_plan"].notna().any():
+        return float("nan")
+    rev = float(b.loc[b["margin_plan"].notna(), "revenue_plan"].sum())
+    return float(b["margin_plan"].sum()) / rev if rev else float("nan")
+
+
+def rules(module: Any) -> str:
+    """The 'Rules' section of an engine module's docstring, as the page prints it."""
+    doc = module.__doc__ or ""
+    i = doc.find("Rules")
+    text = doc[i:] if i >= 0 else doc
+    lines = text.splitlines()[1:] if i >= 0 else text.splitlines()
+    return "\n".join(line[2:] if line.startswith("  ") else line for line in lines).strip()

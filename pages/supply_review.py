@@ -1,0 +1,139 @@
+import pandas as pd
+import streamlit as st
+
+from pages.shell import charts
+from pages.shell import plan_view as pv
+from pages.shell.state import page_header, workspace
+from sop_core import plan, supply
+from sop_core.formatting import money, pct, units
+
+page_header("supply_review")
+ws = workspace()
+pv.require_tables(ws, "supply review", ["sales", "products", "capacity"])
+run, cons = pv.demand_plan(ws)
+
+top = st.columns([3, 1])
+with top[1].popover(f"Pre-build: {pv.settings(ws)['prebuild_months']} months", icon=":material/tune:",
+                    width="stretch"):
+    pv.prebuild_input(ws)
+view = pv.plan_view(ws, run, cons)
+r, k = view.result, view.kpis
+top[0].caption(pv.run_caption(run, view))
+
+# -- the answer -------------------------------------------------------------------------------------
+util = r.utilisation
+peak = pv.peak_utilisation(util)
+n_over = int(k["overloaded_resource_months"])
+short_units = k["units_short"]
+at_risk = pv.shortage_revenue(view)
+m = st.columns(4)
+m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}",
+            help=plan.KPI_INFO["overloaded_resource_months"].formula + " (before pre-build).")
+m[1].metric("Peak utilisation", pct(peak["utilisation"], 0) if peak is not None else "—",
+            delta=f"{peak['resource']} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None else None,
+            delta_color="off", delta_arrow="off", help=plan.KPI_INFO["peak_utilisation"].formula)
+m[2].metric("Units short after pre-build", units(short_units),
+            delta=f"{pct(short_units / k['units_demand'], 1)} of demand" if short_units > 0.5 and k["units_demand"]
+            else None, delta_color="inverse", delta_arrow="off",
+            help=plan.KPI_INFO["units_short"].formula + f", with {view.settings['prebuild_months']} months of pre-build.")
+m[3].metric("Revenue at risk from shortage", money(at_risk),
+            help="Σ short units × unit_price over the plan horizon (demand revenue − constrained plan revenue).")
+
+if short_units > 0.5:
+    st.warning(f"Capacity cannot make the whole consensus: **{units(short_units)} units** "
+               f"({money(at_risk)} of revenue) are short after {view.settings['prebuild_months']} months of "
+               "pre-build. The gap table below shows which families and months.", icon=":material/warning:")
+elif n_over:
+    st.info(f"{n_over} resource-months are overloaded, but pre-building in earlier months covers the whole "
+            "consensus: nothing is short.", icon=":material/info:")
+else:
+    where = f" (peak {pct(peak['utilisation'], 0)} on {peak['resource']} in {pd.Timestamp(peak['period']):%b %Y})" \
+        if peak is not None else ""
+    st.success(f"Capacity covers the consensus: no resource is overloaded in any month{where}.",
+               icon=":material/check_circle:")
+
+# -- load vs capacity ----------------------------------------------------------------------------------
+st.subheader("Utilisation by resource and month", anchor=False)
+matrix = pv.utilisation_matrix(util)
+if matrix.empty:
+    st.caption("No resource could be loaded: see the skus the capacity check can't see below.")
+else:
+    st.plotly_chart(charts.heatmap(matrix, height=90 + 46 * len(matrix), colorbar_title="Load"),
+                    key="util_heatmap", config={"displayModeBar": False})
+    basis = util.groupby("resource")["basis"].first()
+    in_units = sorted(basis[basis == "units"].index)
+    st.caption("Required / available per resource × month; red above 100%. Blank: no capacity given for the month."
+               + (f" Measured in units (capacity_units): {', '.join(in_units)}." if in_units else
+                  " Measured in hours (units × hours_per_unit vs available_hours)."))
+note = pv.unloaded_caption(r.unloaded)
+if note:
+    st.caption(f":material/visibility_off: {note}")
+
+# -- the gap --------------------------------------------------------------------------------------------
+st.subheader("Supply gap", anchor=False)
+gaps = pv.gap_matrix(r.shortfall)
+if gaps.empty:
+    st.caption(f"No family is short in any month with {view.settings['prebuild_months']} months of pre-build.")
+else:
+    st.caption("Units short per family and month, after pre-build.")
+    labels = {c: (pd.Timestamp(c).strftime("%b %Y") if c != "Total" else c) for c in gaps.columns}
+    st.dataframe(gaps.rename(columns=labels), width="stretch",
+                 column_config={"family": "Family"} | {v: st.column_config.NumberColumn(v, format="%,.0f")
+                                                       for v in labels.values()})
+loaded = util[util["overloaded"]] if n_over else util
+title = "Overloaded resource-months and the families causing the load" if n_over else \
+    "Tightest resource-months and the families causing the load"
+tight = loaded.assign(u=pd.to_numeric(loaded["utilisation"], errors="coerce")).sort_values(
+    "u", ascending=False).head(12 if n_over else 5)
+st.markdown(f"**{title}**")
+st.dataframe(
+    tight[["resource", "period", "utilisation", "required_hours", "available_hours", "over_hours", "top_families"]],
+    hide_index=True, width="stretch",
+    column_config={
+        "resource": "Resource", "period": st.column_config.DateColumn("Month", format="MMM YYYY"),
+        "utilisation": st.column_config.NumberColumn("Utilisation", format="percent"),
+        "required_hours": st.column_config.NumberColumn("Required", format="%,.0f", help="Hours (or units)"),
+        "available_hours": st.column_config.NumberColumn("Available", format="%,.0f", help="Hours (or units)"),
+        "over_hours": st.column_config.NumberColumn("Over capacity", format="%,.0f"),
+        "top_families": st.column_config.TextColumn("Families causing the load", width="large"),
+    },
+)
+
+# -- constrained vs unconstrained plan (a fragment: the family filter redraws only this) -----------------
+families = sorted(r.constrained["family"].dropna().astype(str).unique())
+
+
+@st.fragment
+def plan_chart() -> None:
+    """Constrained vs unconstrained plan for one family or all."""
+    st.subheader("Constrained vs unconstrained plan", anchor=False)
+    c = st.columns([1, 3])
+    family = c[0].selectbox("Family", [pv.ALL] + families, key="sr_family")
+    series = pv.constrained_series(r.constrained, family)
+    short = float(series["short_units"].sum())
+    c[1].caption(f"{family if family != pv.ALL else 'All families'}: demand {units(series['units'].sum())} units, "
+                 f"supplied {units(series['constrained_units'].sum())}, short {units(short)}, of which "
+                 f"{units(series['prebuilt_units'].sum())} made ahead in earlier months.")
+    st.plotly_chart(charts.supply_chart(series), key="sr_plan_chart", config={"displayModeBar": False})
+
+
+plan_chart()
+
+with st.expander("Load vs capacity, every resource-month", icon=":material/table:"):
+    st.dataframe(
+        util[["resource", "period", "basis", "required_hours", "available_hours", "utilisation", "spare_hours",
+              "over_hours", "top_families"]],
+        hide_index=True, width="stretch",
+        column_config={
+            "resource": "Resource", "period": st.column_config.DateColumn("Month", format="MMM YYYY"),
+            "basis": "Measured in",
+            "required_hours": st.column_config.NumberColumn("Required", format="%,.0f"),
+            "available_hours": st.column_config.NumberColumn("Available", format="%,.0f"),
+            "utilisation": st.column_config.NumberColumn("Utilisation", format="percent"),
+            "spare_hours": st.column_config.NumberColumn("Spare", format="%,.0f"),
+            "over_hours": st.column_config.NumberColumn("Over", format="%,.0f"),
+            "top_families": "Families causing the load",
+        },
+    )
+with st.expander("How the capacity check works", icon=":material/function:"):
+    st.markdown(pv.rules(supply))
