@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell import charts
-from pages.shell.demand import consensus_frame, forecast_run, history, prepared_statistical
+from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, page_header, workspace
 from sop_core import consensus, forecast, metrics, overrides, review
 from sop_core.formatting import pct, units
@@ -48,23 +48,7 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                 forecast.save_settings(ws, new, author())
                 st.rerun()
 
-run = forecast_run(ws, settings)
-if run is None:
-    with st.status("Forecasting demand…", expanded=True) as status:
-        bar = st.progress(0.0, text="Preparing the series")
-
-        def _progress(done: int, total: int) -> None:
-            bar.progress(done / total if total else 1.0, text=f"{done:,} of {total:,} series fitted and backtested")
-
-        try:
-            fitted = forecast.run_forecast(ws, settings, progress=_progress, author=author())
-        except ValueError as exc:
-            status.update(label="Could not forecast", state="error")
-            st.error(str(exc))
-            st.stop()
-        status.update(label=f"Forecast ready: {fitted.n_series:,} series in {fitted.seconds:.1f} s", state="complete",
-                      expanded=False)
-    run = forecast_run(ws, settings)
+run = ensure_forecast(ws, settings, author())
 for w in run.warnings:
     st.caption(w)
 

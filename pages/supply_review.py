@@ -9,23 +9,23 @@ from sop_core.formatting import money, pct, units
 
 page_header("supply_review")
 ws = workspace()
-pv.require_tables(ws, "supply review", ["sales", "products", "capacity"])
+present = pv.require_tables(ws, "supply review", ["sales", "products", "capacity"])
 run, cons = pv.demand_plan(ws)
 
 top = st.columns([3, 1])
 with top[1].popover(f"Pre-build: {pv.settings(ws)['prebuild_months']} months", icon=":material/tune:",
                     width="stretch"):
     pv.prebuild_input(ws)
-view = pv.plan_view(ws, run, cons)
+view = pv.plan_view(ws, run, cons, present)
 r, k = view.result, view.kpis
 top[0].caption(pv.run_caption(run, view))
 
 # -- the answer -------------------------------------------------------------------------------------
 util = r.utilisation
-peak = pv.peak_utilisation(util)
+peak = view.peak
 n_over = int(k["overloaded_resource_months"])
 short_units = k["units_short"]
-at_risk = pv.shortage_revenue(view)
+at_risk = view.shortage_revenue
 m = st.columns(4)
 m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}",
             help=plan.KPI_INFO["overloaded_resource_months"].formula + " (before pre-build).")
@@ -54,7 +54,7 @@ else:
 
 # -- load vs capacity ----------------------------------------------------------------------------------
 st.subheader("Utilisation by resource and month", anchor=False)
-matrix = pv.utilisation_matrix(util)
+matrix = view.util_matrix
 if matrix.empty:
     st.caption("No resource could be loaded: see the skus the capacity check can't see below.")
 else:
@@ -65,13 +65,12 @@ else:
     st.caption("Required / available per resource × month; red above 100%. Blank: no capacity given for the month."
                + (f" Measured in units (capacity_units): {', '.join(in_units)}." if in_units else
                   " Measured in hours (units × hours_per_unit vs available_hours)."))
-note = pv.unloaded_caption(r.unloaded)
-if note:
-    st.caption(f":material/visibility_off: {note}")
+if view.unloaded_note:
+    st.caption(f":material/visibility_off: {view.unloaded_note}")
 
 # -- the gap --------------------------------------------------------------------------------------------
 st.subheader("Supply gap", anchor=False)
-gaps = pv.gap_matrix(r.shortfall)
+gaps = view.gaps
 if gaps.empty:
     st.caption(f"No family is short in any month with {view.settings['prebuild_months']} months of pre-build.")
 else:
@@ -80,14 +79,11 @@ else:
     st.dataframe(gaps.rename(columns=labels), width="stretch",
                  column_config={"family": "Family"} | {v: st.column_config.NumberColumn(v, format="%,.0f")
                                                        for v in labels.values()})
-loaded = util[util["overloaded"]] if n_over else util
 title = "Overloaded resource-months and the families causing the load" if n_over else \
     "Tightest resource-months and the families causing the load"
-tight = loaded.assign(u=pd.to_numeric(loaded["utilisation"], errors="coerce")).sort_values(
-    "u", ascending=False).head(12 if n_over else 5)
 st.markdown(f"**{title}**")
 st.dataframe(
-    tight[["resource", "period", "utilisation", "required_hours", "available_hours", "over_hours", "top_families"]],
+    view.tight[["resource", "period", "utilisation", "required_hours", "available_hours", "over_hours", "top_families"]],
     hide_index=True, width="stretch",
     column_config={
         "resource": "Resource", "period": st.column_config.DateColumn("Month", format="MMM YYYY"),

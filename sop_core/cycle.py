@@ -88,7 +88,7 @@ def steps(f: CycleFacts) -> list[Step]:
                      if f.forecast_ready else "waiting for the forecast", demand_open))
 
     supply_open = []
-    if f.overloaded_resource_months is None:
+    if "capacity" not in f.tables_loaded:
         supply_open.append("capacity table not loaded")
     elif f.overloaded_resource_months:
         supply_open.append(f"{f.overloaded_resource_months} overloaded resource-months")
@@ -144,3 +144,39 @@ def mark_complete(ws: Workspace, month: pd.Timestamp, step: str, done: bool, aut
     marks = marked_complete(ws, month)
     marks = (marks | {step}) if done else (marks - {step})
     ws.set_setting(_marks_key(month), sorted(marks), author)
+
+
+def cycle_start(ws: Workspace) -> pd.Timestamp | None:
+    """When this cycle's data arrived: the time of the latest sales load."""
+    at = ws.scalar("SELECT max(loaded_at) FROM loads WHERE table_name = 'sales'")
+    return None if at is None else pd.Timestamp(at)
+
+
+def facts_from_workspace(ws: Workspace, run_metrics: pd.DataFrame | None, plan_kpis: dict | None) -> CycleFacts:
+    """Gather the cycle facts: data health, the forecast run's flags, the plan's KPIs, scenarios, decisions, versions."""
+    from . import decisions, health, scenarios, versions  # local: these build on the workspace only
+
+    fresh = health.freshness(ws)
+    month = cycle_month(fresh["last_period"])
+    started = cycle_start(ws)
+    overrides_n = 0
+    if started is not None and ws.has_table("overrides"):
+        overrides_n = int(ws.scalar("SELECT count(*) FROM overrides WHERE created_at >= ? AND undoes IS NULL",
+                                    [started.to_pydatetime()]))
+    flagged = 0
+    if run_metrics is not None and len(run_metrics):
+        flagged = int(run_metrics["flags"].fillna("").str.contains("naive beats model|TS", regex=True).sum())
+    k = plan_kpis or {}
+    capacity = ws.has_table("capacity") and plan_kpis is not None
+    latest = versions.latest(ws)
+    approved = latest.label if latest is not None and started is not None and latest.approved_at >= started else None
+    open_dec = decisions.log(ws, status=("open", "in progress"))
+    return CycleFacts(
+        cycle_month=month, tables_loaded=ws.loaded_tables(), months_behind=fresh["months_behind"],
+        forecast_ready=run_metrics is not None, flagged_series=flagged, overrides_this_cycle=overrides_n,
+        overloaded_resource_months=int(k.get("overloaded_resource_months", 0)) if capacity else None,
+        units_short=k.get("units_short"), stockouts=int(k["stockouts"]) if "stockouts" in k else None,
+        gap_to_plan=k.get("gap_to_plan"), gap_to_plan_pct=k.get("gap_to_plan_pct"),
+        scenarios=len(scenarios.list_scenarios(ws)), open_decisions=len(open_dec),
+        approved_this_cycle=approved, marked_complete=marked_complete(ws, month),
+    )

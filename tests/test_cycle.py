@@ -57,3 +57,16 @@ def test_marking_a_step_complete_persists(tmp_path):
         assert steps["supply"].status == "complete" and steps["supply"].open_items  # still shows what was open
         cycle.mark_complete(ws, month, "supply", False, "ana")
         assert cycle.marked_complete(ws, month) == set()
+
+
+def test_facts_from_a_fresh_demo_workspace(tmp_path):
+    from sop_core import demo
+
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        demo.load_demo(ws)
+        f = cycle.facts_from_workspace(ws, None, None)
+        assert f.cycle_month == pd.Timestamp("2026-11-01")
+        assert f.tables_loaded == ALL and not f.forecast_ready
+        assert f.overloaded_resource_months is None and f.scenarios == 0 and f.open_decisions == 0
+        steps = {s.key: s for s in cycle.steps(f)}
+        assert steps["demand"].status == "waiting" and steps["data"].status == "complete"

@@ -41,6 +41,28 @@ def prepared_statistical(ws: Workspace, run: forecast.ForecastRun) -> consensus.
     return _prepared(str(ws.path), run.run_id, run.forecast)
 
 
+def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: str | None) -> forecast.ForecastRun:
+    """The stored run for the current data and settings; fits it first (with a progress bar) when there is none."""
+    run = forecast_run(ws, settings)
+    if run is not None:
+        return run
+    with st.status("Forecasting demand on the new data…", expanded=True) as status:
+        bar = st.progress(0.0, text="Preparing the series")
+
+        def _progress(done: int, total: int) -> None:
+            bar.progress(done / total if total else 1.0, text=f"{done:,} of {total:,} series fitted and backtested")
+
+        try:
+            fitted = forecast.run_forecast(ws, settings, progress=_progress, author=author)
+        except ValueError as exc:
+            status.update(label="Could not forecast", state="error")
+            st.error(str(exc))
+            st.stop()
+        status.update(label=f"Forecast ready: {fitted.n_series:,} series in {fitted.seconds:.1f} s",
+                      state="complete", expanded=False)
+    return forecast_run(ws, settings)
+
+
 def consensus_frame(ws: Workspace, run: forecast.ForecastRun) -> pd.DataFrame:
     """The persisted consensus of the run (computed and stored on first use)."""
     cons = consensus.load_consensus(ws, run.run_key)

@@ -31,6 +31,12 @@ SECTIONS: dict[str, list[PageSpec]] = {
     "Pre-S&OP meetings": [
         PageSpec("demand_review.py", "Demand review", ":material/trending_up:",
                  "Statistical forecast, accuracy and planner overrides: the consensus demand plan."),
+        PageSpec("supply_review.py", "Supply review", ":material/factory:",
+                 "Can we make the consensus? Load vs capacity per resource, supply gaps and the constrained plan."),
+        PageSpec("inventory.py", "Inventory", ":material/inventory_2:",
+                 "Projected stock against safety stock: stockouts, breaches and excess, sku by sku."),
+        PageSpec("financials.py", "Financials", ":material/payments:",
+                 "The plan in money: full-year outlook against the annual plan, and the bridge between them."),
     ],
     "Executive meeting": [],
 }

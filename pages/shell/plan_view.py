@@ -35,11 +35,21 @@ ALL = "All"
 
 
 # -- empty states ----------------------------------------------------------------------------------
-def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> None:
-    """Say plainly which table the page still needs (with the demo company's file as an example) and stop."""
-    missing = [t for t in tables if not ws.has_table(t)]
+def present_tables(ws: Workspace) -> frozenset[str]:
+    """The contract tables loaded now (one query; `Workspace.has_table` costs a query per table)."""
+    names = ws.query("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")["table_name"]
+    return frozenset(t for t in names if t in contract.TABLES)
+
+
+def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> frozenset[str]:
+    """Say plainly which table the page still needs (with the demo company's file as an example) and stop.
+
+    Returns the contract tables present, for the page's own "without table X" notes.
+    """
+    present = present_tables(ws)
+    missing = [t for t in tables if t not in present]
     if not missing:
-        return
+        return present
     names = " and ".join(missing)
     plural = len(missing) > 1
     st.info(f"The {page} needs the {names} table{'s' if plural else ''} — load {'them' if plural else 'it'} "
@@ -124,36 +134,78 @@ def excess_input(ws: Workspace, container: Any = st) -> int:
 # -- the cached plan ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PlanView:
-    """One evaluated plan and what the pages need beside it (read-only)."""
+    """One evaluated plan and the page-ready frames derived from it (read-only; built once per cache key)."""
 
     result: plan.PlanResult
     settings: dict[str, Any]
-    last_actual: pd.Timestamp | None
     budget_monthly: pd.DataFrame  # family, period, volume_plan, revenue_plan, margin_plan of result.year
-    unit_price: pd.Series  # sku → unit_price
     seconds: float
+    # supply review
+    util_matrix: pd.DataFrame  # resource × month utilisation
+    peak: dict[str, Any] | None  # resource, period, utilisation of the highest finite utilisation
+    tight: pd.DataFrame  # overloaded resource-months (else the 5 tightest), highest first
+    gaps: pd.DataFrame  # short units per family × month (+ Total), only where short
+    unloaded_note: str | None
+    shortage_revenue: float
+    # inventory
+    exception_rows: pd.DataFrame
+    exception_counts: dict[str, float]
+    # financials
+    family_table: pd.DataFrame
+    plan_margin_pct: float
 
     @property
     def kpis(self) -> dict[str, float]:
         return self.result.kpis
 
 
-def data_key(ws: Workspace) -> str:
+def data_key(ws: Workspace, present: frozenset[str] | None = None) -> str:
     """Content key of the loaded tables: their content fingerprint and which are present now."""
-    return f"{ws.fingerprint()}|{','.join(ws.loaded_tables())}"
+    present = present_tables(ws) if present is None else present
+    return f"{ws.fingerprint()}|{','.join(sorted(present))}"
 
 
 def _budget_monthly(budget: pd.DataFrame, year: int, products: pd.DataFrame) -> pd.DataFrame:
     """The annual plan of `year` per family × month (sku rows mapped to their family, as finance does)."""
     cols = ["family", "period", "volume_plan", "revenue_plan", "margin_plan"]
+    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
     if budget is None or budget.empty:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+        return empty
     b = budget.assign(_month=pd.to_datetime(budget["period"]).dt.to_period("M").dt.to_timestamp())
     parts = [finance.budget_by_family(g.drop(columns="_month"), year, products).assign(period=m)
              for m, g in b.groupby("_month") if m.year == int(year)]
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    return pd.concat(parts, ignore_index=True)[cols]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else empty
+
+
+def build_view(inputs: plan.PlanInputs, seconds_start: float | None = None) -> PlanView:
+    """Evaluate the inputs with `plan.evaluate` and derive what the pages show."""
+    import time
+
+    t0 = seconds_start if seconds_start is not None else time.perf_counter()
+    r = plan.evaluate(inputs)
+    budget_monthly = _budget_monthly(inputs.budget, r.year, inputs.products)
+    n_over = int(r.kpis["overloaded_resource_months"])
+    util = r.utilisation.assign(_u=pd.to_numeric(r.utilisation["utilisation"], errors="coerce").astype(float))
+    tight = (util[util["overloaded"]] if n_over else util).sort_values("_u", ascending=False)
+    tight = tight.head(12 if n_over else 5).drop(columns="_u").reset_index(drop=True)
+    k = r.kpis
+    return PlanView(
+        result=r,
+        settings={"prebuild_months": inputs.prebuild_months, "service_level": inputs.service_level,
+                  "excess_cover_months": inputs.excess_cover_months},
+        budget_monthly=budget_monthly,
+        seconds=time.perf_counter() - t0,
+        util_matrix=utilisation_matrix(r.utilisation),
+        peak=peak_utilisation(r.utilisation),
+        tight=tight,
+        gaps=gap_matrix(r.shortfall),
+        unloaded_note=unloaded_caption(r.unloaded),
+        shortage_revenue=float(k["horizon_revenue_unconstrained"] - k["horizon_revenue"]),
+        exception_rows=exception_table(r),
+        exception_counts=exception_counts(r.exceptions),
+        family_table=family_finance(r),
+        plan_margin_pct=plan_margin_pct(budget_monthly),
+    )
 
 
 @st.cache_data(show_spinner="Assembling the plan…", max_entries=16, ttl=6 * 3600)
@@ -164,23 +216,16 @@ def _evaluate(path: str, data: str, run_key: str, consensus_sha: str, prebuild_m
     t0 = time.perf_counter()
     inputs = plan.PlanInputs.from_workspace(_ws, _consensus, prebuild_months=prebuild_months,
                                             service_level=service_level, excess_cover_months=excess_cover_months)
-    result = plan.evaluate(inputs)
-    hist = inputs.history
-    last = pd.Timestamp(hist["period"].max()) if len(hist) else None
-    prices = inputs.products.drop_duplicates("sku", keep="last").set_index("sku")["unit_price"]
-    return PlanView(result=result, settings={"prebuild_months": prebuild_months, "service_level": service_level,
-                                             "excess_cover_months": excess_cover_months},
-                    last_actual=last, budget_monthly=_budget_monthly(inputs.budget, result.year, inputs.products),
-                    unit_price=pd.to_numeric(prices, errors="coerce").astype(float),
-                    seconds=time.perf_counter() - t0)
+    return build_view(inputs, t0)
 
 
-def plan_view(ws: Workspace, run: forecast.ForecastRun, consensus: pd.DataFrame) -> PlanView:
+def plan_view(ws: Workspace, run: forecast.ForecastRun, consensus: pd.DataFrame,
+              present: frozenset[str] | None = None) -> PlanView:
     """The evaluated baseline plan for this data, run, consensus and session settings (cached by content)."""
     s = settings(ws)
     try:
-        return _evaluate(str(ws.path), data_key(ws), run.run_key, frame_sha256(consensus), s["prebuild_months"],
-                         s["service_level"], s["excess_cover_months"], ws, consensus)
+        return _evaluate(str(ws.path), data_key(ws, present), run.run_key, frame_sha256(consensus),
+                         s["prebuild_months"], s["service_level"], s["excess_cover_months"], ws, consensus)
     except ValueError as exc:
         st.error(f"The plan could not be assembled: {exc}", icon=":material/error:")
         st.stop()
@@ -197,26 +242,22 @@ def run_caption(run: forecast.ForecastRun, view: PlanView) -> str:
 
 
 # -- reshapes for the pages ----------------------------------------------------------------------------
-def peak_utilisation(util: pd.DataFrame) -> pd.Series | None:
-    """The resource × month row with the highest finite utilisation, or None."""
+def peak_utilisation(util: pd.DataFrame) -> dict[str, Any] | None:
+    """Resource, period and utilisation of the highest finite utilisation, or None."""
     u = pd.to_numeric(util["utilisation"], errors="coerce").astype(float)
     ok = np.isfinite(u)
     if not ok.any():
         return None
-    return util.loc[u[ok].idxmax()]
+    row = util.loc[u[ok].idxmax()]
+    return {"resource": str(row["resource"]), "period": pd.Timestamp(row["period"]),
+            "utilisation": float(row["utilisation"])}
 
 
 def utilisation_matrix(util: pd.DataFrame) -> pd.DataFrame:
     """Resource × month utilisation (NaN where capacity is unknown or zero)."""
     u = util.assign(utilisation=pd.to_numeric(util["utilisation"], errors="coerce").astype(float)
                     .replace([np.inf, -np.inf], np.nan))
-    return u.pivot_table(index="resource", columns="period", values="utilisation", aggfunc="max", dropna=False)
-
-
-def shortage_revenue(view: PlanView) -> float:
-    """Revenue of the units capacity cannot supply over the horizon: Σ short units × unit_price."""
-    k = view.kpis
-    return float(k["horizon_revenue_unconstrained"] - k["horizon_revenue"])
+    return u.pivot(index="resource", columns="period", values="utilisation").sort_index(axis=1)
 
 
 def gap_matrix(shortfall: pd.DataFrame) -> pd.DataFrame:
@@ -258,9 +299,8 @@ def projection_series(projection: pd.DataFrame, family: str | None, sku: str | N
     return p.groupby("period", as_index=False)[["opening", "receipts", "demand", "closing", "safety_stock"]].sum()
 
 
-def exception_table(view: PlanView) -> pd.DataFrame:
+def exception_table(r: plan.PlanResult) -> pd.DataFrame:
     """The exception list with each sku's safety stock and where it comes from."""
-    r = view.result
     ex = r.exceptions
     cols = ["sku", "family", "kind", "first_period", "units", "value", "value_basis", "safety_stock_units",
             "safety_source"]
@@ -273,9 +313,8 @@ def exception_table(view: PlanView) -> pd.DataFrame:
     return out[cols]
 
 
-def exception_counts(view: PlanView) -> dict[str, float]:
+def exception_counts(ex: pd.DataFrame) -> dict[str, float]:
     """Counts and money of the exceptions by kind: stockouts, breaches, excess (count and value)."""
-    ex = view.result.exceptions
     by = {k: ex[ex["kind"] == k] if len(ex) else ex for k in ("stockout", "below safety stock", "excess")}
     return {
         "stockouts": float(len(by["stockout"])),
@@ -302,9 +341,8 @@ def monthly_outlook(view: PlanView, family: str | None) -> pd.DataFrame:
     return g.sort_values("period").reset_index(drop=True)
 
 
-def family_finance(view: PlanView) -> pd.DataFrame:
+def family_finance(r: plan.PlanResult) -> pd.DataFrame:
     """Per family plus a Total row: family, outlook_revenue, plan_revenue, gap, gap_pct, margin_pct, is_total."""
-    r = view.result
     vb = r.vs_budget.copy()
     oc = r.outlook_constrained
     oc = oc[pd.to_datetime(oc["period"]).dt.year == r.year]
@@ -317,9 +355,8 @@ def family_finance(view: PlanView) -> pd.DataFrame:
     return vb[["family", "outlook_revenue", "plan_revenue", "gap", "gap_pct", "margin_pct", "is_total"]]
 
 
-def plan_margin_pct(view: PlanView) -> float:
+def plan_margin_pct(b: pd.DataFrame) -> float:
     """Gross margin % of the annual plan (Σ margin_plan / Σ revenue_plan of the year), NaN without margin_plan."""
-    b = view.budget_monthly
     if b.empty or not b["margin_plan"].notna().any():
         return float("nan")
     rev = float(b.loc[b["margin_plan"].notna(), "revenue_plan"].sum())

@@ -1,0 +1,94 @@
+import pandas as pd
+import streamlit as st
+
+from pages.shell import charts
+from pages.shell import plan_view as pv
+from pages.shell.state import page_header, workspace
+from sop_core import finance, plan
+from sop_core.formatting import delta_money, money, pct
+
+page_header("financials")
+ws = workspace()
+present = pv.require_tables(ws, "financial view", ["sales", "plan"])
+run, cons = pv.demand_plan(ws)
+view = pv.plan_view(ws, run, cons, present)
+r, k = view.result, view.kpis
+year = r.year
+actual_months = r.outlook_constrained.loc[r.outlook_constrained["source"] == "actual", "period"]
+last_actual = pd.Timestamp(actual_months.max()) if len(actual_months) else None
+through = f"actuals Jan–{last_actual:%b} + constrained plan for the rest" if last_actual is not None \
+    else "constrained plan for every month"
+st.caption(f"Full year {year}: {through} · {pv.run_caption(run, view)} (set on the Supply review)")
+if "products" not in present:
+    st.caption(":material/info: No products table: prices are derived from sales revenue and costs are unknown, "
+               "so gross margin can't be computed. Load the products table on the Data page.")
+
+# -- the answer ---------------------------------------------------------------------------------------------
+gap, gap_pct = k["gap_to_plan"], k["gap_to_plan_pct"]
+gm, gm_plan = k["gross_margin_pct"], view.plan_margin_pct
+m = st.columns(4)
+m[0].metric(f"Full-year outlook {year}", money(k["revenue"]),
+            delta=f"{pct(gap_pct, 1, signed=True)} vs annual plan" if pd.notna(gap_pct) else None,
+            help=plan.KPI_INFO["revenue"].formula)
+m[1].metric(f"Annual plan {year}", money(k["plan_revenue"]), help=plan.KPI_INFO["plan_revenue"].formula)
+m[2].metric("Gap to annual plan", delta_money(gap),
+            delta=pct(gap_pct, 1, signed=True) if pd.notna(gap_pct) else None,
+            help=plan.KPI_INFO["gap_to_plan"].formula + "; % = " + plan.KPI_INFO["gap_to_plan_pct"].formula)
+m[3].metric("Gross margin %", pct(gm),
+            delta=f"{(gm - gm_plan) * 100:+.1f} pts vs plan".replace("-", "−") if pd.notna(gm) and pd.notna(gm_plan)
+            else None,
+            help=plan.KPI_INFO["gross_margin_pct"].formula + (f"; annual plan {pct(gm_plan)} (Σ margin_plan / "
+                                                             "Σ revenue_plan)" if pd.notna(gm_plan) else ""))
+
+bridge = r.bridge.set_index("step")["value"]
+if pd.notna(gap) and abs(gap) >= 0.5:
+    effects = bridge.drop(["Annual plan", "Outlook"], errors="ignore")
+    effects = effects[effects.abs() >= 0.5].sort_values(key=lambda s: s.abs(), ascending=False)
+    drivers = ", ".join(f"{step.lower()} {delta_money(v)}" for step, v in effects.head(3).items())
+    text = (f"The outlook is **{delta_money(gap)} ({pct(gap_pct, 1, signed=True)})** "
+            f"{'below' if gap < 0 else 'above'} the annual plan for {year}" + (f": {drivers}." if drivers else "."))
+    (st.warning if gap < 0 else st.success)(text, icon=":material/warning:" if gap < 0 else ":material/check_circle:")
+
+# -- plan vs outlook by month (a fragment: the family filter redraws only this) ------------------------------
+families = sorted(r.outlook_constrained["family"].dropna().astype(str).unique())
+
+
+@st.fragment
+def monthly() -> None:
+    """Revenue per month of the year: actual and outlook months against the annual plan."""
+    st.subheader(f"Revenue by month, {year}", anchor=False)
+    c = st.columns([1, 3])
+    family = c[0].selectbox("Family", [pv.ALL] + families, key="fin_family")
+    frame = pv.monthly_outlook(view, family)
+    done = frame[frame["source"] == "actual"]
+    c[1].caption(f"{family if family != pv.ALL else 'All families'}: actual {money(done['revenue'].sum())} "
+                 f"vs plan {money(done['plan_revenue'].sum())} to date; full year {money(frame['revenue'].sum())} "
+                 f"vs plan {money(frame['plan_revenue'].sum())}. Dark bars: actual months; light bars: plan months.")
+    st.plotly_chart(charts.outlook_chart(frame), key="fin_monthly", config={"displayModeBar": False})
+
+
+monthly()
+
+# -- bridge -----------------------------------------------------------------------------------------------
+st.subheader("From the annual plan to the outlook", anchor=False)
+st.plotly_chart(charts.bridge_chart(r.bridge), key="fin_bridge", config={"displayModeBar": False})
+notes = r.bridge[r.bridge["kind"] == "effect"]
+st.caption(" · ".join(f"**{s}**: {n}" for s, n in zip(notes["step"], notes["note"])))
+
+# -- by family ----------------------------------------------------------------------------------------------
+st.subheader("By family", anchor=False)
+fam = view.family_table
+st.dataframe(
+    fam.drop(columns="is_total"), hide_index=True, width="stretch",
+    column_config={
+        "family": "Family",
+        "outlook_revenue": st.column_config.NumberColumn(f"Outlook {year}", format="$%,.0f"),
+        "plan_revenue": st.column_config.NumberColumn(f"Annual plan {year}", format="$%,.0f"),
+        "gap": st.column_config.NumberColumn("Gap ($)", format="%+,.0f", help="outlook − annual plan"),
+        "gap_pct": st.column_config.NumberColumn("Gap %", format="percent", help="gap / annual plan"),
+        "margin_pct": st.column_config.NumberColumn("Gross margin %", format="percent",
+                                                    help="(revenue − COGS) / revenue of the outlook"),
+    },
+)
+with st.expander("How the outlook and the bridge are computed", icon=":material/function:"):
+    st.markdown(pv.rules(finance))

@@ -1,0 +1,137 @@
+import pandas as pd
+import streamlit as st
+
+from pages.shell import charts
+from pages.shell import plan_view as pv
+from pages.shell.state import page_header, workspace
+from sop_core import inventory, plan
+from sop_core.export import csv_bytes
+from sop_core.formatting import money, units
+
+page_header("inventory")
+ws = workspace()
+present = pv.require_tables(ws, "inventory projection", ["sales", "products", "inventory"])
+run, cons = pv.demand_plan(ws)
+
+top = st.columns([3, 1])
+with top[1].popover(f"Excess beyond {int(pv.settings(ws)['excess_cover_months'])} months", icon=":material/tune:",
+                    width="stretch"):
+    pv.excess_input(ws)
+    st.caption("Pre-build horizon of the constrained production: set on the Supply review.")
+view = pv.plan_view(ws, run, cons, present)
+r = view.result
+top[0].caption(pv.run_caption(run, view) + " · receipts = constrained production + planned receipts")
+if "supply" not in present:
+    st.caption(":material/info: No planned receipts table (supply): receipts are the constrained production only.")
+if "capacity" not in present:
+    st.caption(":material/info: No capacity table: production is assumed to make the whole consensus.")
+
+# -- the answer -------------------------------------------------------------------------------------------
+c = view.exception_counts
+excess_months = view.settings["excess_cover_months"]
+m = st.columns(4)
+m[0].metric("Projected stockouts", f"{int(c['stockouts'])} skus", help=plan.KPI_INFO["stockouts"].formula)
+m[1].metric("Revenue at risk", money(c["revenue_at_risk"]), help=plan.KPI_INFO["revenue_at_risk"].formula)
+m[2].metric("Safety-stock breaches", f"{int(c['breaches'])} skus",
+            delta=f"{money(c['breach_value'])} at cost to restore" if c["breaches"] else None,
+            delta_color="off", delta_arrow="off",
+            help="Skus whose projected balance goes below safety stock without a stockout; value = the largest gap "
+                 "× unit_cost.")
+m[3].metric("Excess stock at cost", money(c["excess_value"]),
+            delta=f"{int(c['excess'])} skus" if c["excess"] else None, delta_color="off", delta_arrow="off",
+            help=f"Stock beyond the next {excess_months:g} months of demand, at its largest, × unit_cost.")
+
+if c["stockouts"]:
+    st.warning(f"**{int(c['stockouts'])} skus** run out of stock in the projection: {money(c['revenue_at_risk'])} "
+               "of revenue at risk. They lead the exception list below.", icon=":material/warning:")
+elif c["breaches"]:
+    st.info(f"No stockout is projected, but {int(c['breaches'])} skus dip below safety stock.",
+            icon=":material/info:")
+else:
+    st.success("No stockout and no safety-stock breach is projected.", icon=":material/check_circle:")
+
+# -- projection chart (a fragment: the filters redraw only this) --------------------------------------------
+proj = r.projection
+safety = r.safety.set_index("sku")
+families = sorted(proj["family"].dropna().astype(str).unique())
+
+
+@st.fragment
+def projection() -> None:
+    """Projected available balance for a family, a sku or everything, with the safety-stock band."""
+    st.subheader("Projected available balance", anchor=False)
+    f = st.columns([1, 1, 2])
+    family = f[0].selectbox("Family", [pv.ALL] + families, key="inv_family")
+    skus = sorted(proj.loc[proj["family"] == family, "sku"].unique()) if family != pv.ALL else sorted(proj["sku"].unique())
+    if st.session_state.get("inv_sku") not in [pv.ALL] + skus:
+        st.session_state["inv_sku"] = pv.ALL
+    sku = f[1].selectbox("Sku", [pv.ALL] + skus, key="inv_sku")
+    shown = [sku] if sku != pv.ALL else skus
+    sources = safety["source"].reindex(shown).fillna("none")
+    n_computed = int((sources == "computed").sum())
+    label = ("Safety stock (computed)" if n_computed == len(shown) else
+             f"Safety stock ({n_computed} of {len(shown)} computed)" if n_computed else "Safety stock")
+    series = pv.projection_series(proj, family, sku)
+    low = series.loc[series["closing"].idxmin()] if len(series) else None
+    scope = sku if sku != pv.ALL else (family if family != pv.ALL else "All skus")
+    if low is not None:
+        f[2].caption(f"{scope}: on hand {units(series['opening'].iloc[0])} units at the start; lowest projected "
+                     f"balance {units(low['closing'])} in {pd.Timestamp(low['period']):%b %Y} against safety stock "
+                     f"{units(low['safety_stock'])}.")
+    st.plotly_chart(charts.projection_chart(series, safety_label=label), key="inv_chart",
+                    config={"displayModeBar": False})
+    if n_computed:
+        st.caption("Computed safety stock = z(service level "
+                   f"{view.settings['service_level']:.0%}) × σ(monthly demand) × √(lead time in months), for skus "
+                   "without safety_stock_units in the products table.")
+
+
+projection()
+
+# -- exceptions ------------------------------------------------------------------------------------------
+st.subheader("Exceptions", anchor=False)
+table = view.exception_rows
+if table.empty:
+    st.caption("No exception: every sku stays above safety stock and within "
+               f"{excess_months:g} months of cover.")
+else:
+    st.caption("One row per sku and kind, largest money first; click a column to sort. Stockout value = revenue at "
+               "risk (unit_price); breach and excess values at unit_cost.")
+    shown_table = table.assign(first_period=pd.to_datetime(table["first_period"]))
+    st.dataframe(
+        shown_table, hide_index=True, width="stretch", key="inv_exceptions",
+        column_config={
+            "sku": "Sku", "family": "Family", "kind": "Exception",
+            "first_period": st.column_config.DateColumn("From", format="MMM YYYY",
+                                                        help="First month the condition holds"),
+            "units": st.column_config.NumberColumn("Units", format="%,.0f",
+                                                   help="Deepest shortage, largest gap to safety stock, or largest excess"),
+            "value": st.column_config.NumberColumn("Value", format="$%,.0f"),
+            "value_basis": "Valued as",
+            "safety_stock_units": st.column_config.NumberColumn("Safety stock", format="%,.0f"),
+            "safety_source": st.column_config.TextColumn(
+                "Safety stock source", help="products: from the products table; computed: z × σ × √lead time"),
+        },
+    )
+    export = table.assign(first_period=pd.to_datetime(table["first_period"]).dt.strftime("%Y-%m"),
+                          units=table["units"].round(0), value=table["value"].round(2),
+                          safety_stock_units=pd.to_numeric(table["safety_stock_units"]).round(0))
+    st.download_button("Download the exception list (CSV)", csv_bytes(export), file_name="inventory_exceptions.csv",
+                       mime="text/csv", icon=":material/download:", key="inv_download", on_click="ignore")
+
+with st.expander("Safety stock by sku", icon=":material/shield:"):
+    ss = r.safety.merge(r.on_hand, on="sku", how="left")
+    st.dataframe(
+        ss[["sku", "on_hand", "as_of", "safety_stock_units", "source", "demand_sd", "lead_time_weeks"]],
+        hide_index=True, width="stretch",
+        column_config={
+            "sku": "Sku", "on_hand": st.column_config.NumberColumn("On hand", format="%,.0f"),
+            "as_of": st.column_config.DateColumn("As of", format="D MMM YYYY"),
+            "safety_stock_units": st.column_config.NumberColumn("Safety stock", format="%,.0f"),
+            "source": st.column_config.TextColumn("Source", help="products: given; computed: z × σ × √lead time"),
+            "demand_sd": st.column_config.NumberColumn("σ monthly demand", format="%,.0f"),
+            "lead_time_weeks": st.column_config.NumberColumn("Lead time (weeks)", format="%.0f"),
+        },
+    )
+with st.expander("How the projection works", icon=":material/function:"):
+    st.markdown(pv.rules(inventory))

@@ -1,0 +1,190 @@
+"""Files the app hands out (CSV and Excel) that never let a cell of uploaded data run as a formula.
+
+The rule itself lives in `sop_core.export` and is re-exported here, so every export goes through
+ONE function: a text cell that starts with = + - @ (or a tab / carriage return) gets a leading
+apostrophe ("'=HYPERLINK(...)"), which spreadsheets show as text; numbers, negative ones included,
+stay numbers (-5 is written as the number -5).
+
+`to_xlsx_bytes` writes values only, with openpyxl:
+
+* every text cell is neutralised (`safe_frame`) and then written as an explicit string cell, so
+  openpyxl never turns "=..." into a formula nor "#N/A" into an error value;
+* NaN, NaT, None and ±inf are left blank (Excel has no NaN); numpy scalars become Python numbers;
+  timestamps become Excel dates (timezone-aware ones in UTC); control characters Excel refuses are
+  removed and text over Excel's 32,767 characters is cut;
+* the finished file is checked: if any sheet's XML holds an `<f>` element (a formula), it raises
+  `FormulaInExport` instead of returning the bytes.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+import zipfile
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from .export import FORMULA_PREFIXES, csv_bytes, neutralise, neutralise_formulas
+
+__all__ = ["FORMULA_PREFIXES", "FormulaInExport", "neutralise", "safe_frame", "to_csv_bytes", "to_xlsx_bytes",
+           "formula_cells", "MAX_CELL_TEXT"]
+
+MAX_CELL_TEXT = 32_767  # Excel's limit on the characters of one cell
+MAX_SHEET_NAME = 31
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+_FORMULA_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_HEADER_FONT = Font(bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="E8EEF6")
+DATE_FORMAT = "yyyy-mm-dd"
+MONTH_FORMAT = "mmm yyyy"
+
+
+class FormulaInExport(RuntimeError):
+    """A workbook about to be handed out contains a formula element."""
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose text cells and column names cannot be read as formulas (numbers untouched)."""
+    return neutralise_formulas(frame)
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """`frame` as UTF-8 CSV (with BOM, so Excel reads accents right), formula-like text neutralised."""
+    return csv_bytes(frame)
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    """A valid, unique Excel sheet name: no []:*?/\\, at most 31 characters, not blank."""
+    clean = _BAD_SHEET_CHARS.sub(" ", str(name)).strip().strip("'") or "Sheet"
+    clean = clean[:MAX_SHEET_NAME]
+    out, n = clean, 2
+    while out.lower() in used:
+        suffix = f" ({n})"
+        out, n = clean[:MAX_SHEET_NAME - len(suffix)] + suffix, n + 1
+    used.add(out.lower())
+    return out
+
+
+def _excel_value(value: Any) -> Any:
+    """A cell value openpyxl writes as a plain value: None for missing, Python scalars, naive datetimes."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is not None:
+            value = value.tz_convert("UTC").tz_localize(None)
+        return value.to_pydatetime()
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = pd.Timestamp(value).tz_convert("UTC").tz_localize(None).to_pydatetime()
+        return value
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (pd.Timedelta, np.timedelta64)):
+        return str(pd.Timedelta(value))
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _text(value: str) -> str:
+    """Text Excel accepts: illegal control characters removed, at most MAX_CELL_TEXT characters."""
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return value[:MAX_CELL_TEXT]
+
+
+def _cell(ws: Any, value: Any, number_format: str | None) -> WriteOnlyCell:
+    """A write-only cell holding `value` as a value, never as a formula or error code."""
+    v = _excel_value(value)
+    if isinstance(v, str):
+        v = neutralise(_text(v))[:MAX_CELL_TEXT]  # clean first: "\x01=x" must not end up as "=x"
+        cell = WriteOnlyCell(ws, value=v)
+        cell.data_type = "s"  # openpyxl would read "=..." as a formula and "#N/A" as an error value
+        return cell
+    cell = WriteOnlyCell(ws, value=v)
+    if number_format and v is not None and not isinstance(v, bool):
+        cell.number_format = number_format
+    return cell
+
+
+def _default_format(series: pd.Series) -> str | None:
+    """Number format for a column: dates as yyyy-mm-dd (month starts as 'mmm yyyy'), none otherwise."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        s = series.dropna()
+        if len(s) and (s.dt.day == 1).all() and (s.dt.normalize() == s).all():
+            return MONTH_FORMAT
+        return DATE_FORMAT
+    return None
+
+
+def _width(frame: pd.DataFrame, i: int) -> float:
+    """A width for column `i` that fits the header and the first 200 cells (8 to 60 characters)."""
+    cells = [len(str(v)) for v in frame.iloc[:200, i] if _excel_value(v) is not None]
+    longest = max([len(str(frame.columns[i]))] + cells)
+    return float(min(max(longest + 2, 8), 60))
+
+
+def to_xlsx_bytes(sheets: Mapping[str, pd.DataFrame],
+                  number_formats: Mapping[str, Mapping[str, str]] | None = None) -> bytes:
+    """An .xlsx workbook with one sheet per frame (in the given order), values only.
+
+    number_formats: {sheet name: {column: Excel number format}}, e.g. {'Plan': {'units': '#,##0'}};
+    date columns default to yyyy-mm-dd ('mmm yyyy' when every value is a month start). The header
+    row is bold and frozen. Raises FormulaInExport if the result would hold a formula.
+    """
+    if not sheets:
+        raise ValueError("to_xlsx_bytes needs at least one sheet")
+    wb = Workbook(write_only=True)
+    used: set[str] = set()
+    for name, frame in sheets.items():
+        ws = wb.create_sheet(_sheet_name(name, used))
+        safe = safe_frame(frame.reset_index(drop=True))
+        formats = dict((number_formats or {}).get(name, {}))
+        col_formats = [formats.get(str(c)) or _default_format(frame.iloc[:, i]) for i, c in enumerate(frame.columns)]
+        for i in range(safe.shape[1]):
+            ws.column_dimensions[get_column_letter(i + 1)].width = _width(safe, i)
+        ws.freeze_panes = "A2"
+        header = []
+        for c in safe.columns:
+            cell = _cell(ws, str(c), None)
+            cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+            cell.alignment = Alignment(vertical="top")
+            header.append(cell)
+        ws.append(header)
+        for row in safe.itertuples(index=False, name=None):
+            ws.append([_cell(ws, v, f) for v, f in zip(row, col_formats)])
+    buf = io.BytesIO()
+    wb.save(buf)
+    data = buf.getvalue()
+    found = formula_cells(data)
+    if found:
+        raise FormulaInExport(f"the workbook would contain formula elements in {', '.join(found)}; not exported")
+    return data
+
+
+def formula_cells(xlsx: bytes) -> list[str]:
+    """Names of the worksheet XML parts of an .xlsx that contain an `<f>` (formula) element; [] when none."""
+    out = []
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as z:
+        for info in z.infolist():
+            if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                if _FORMULA_ELEMENT.search(z.read(info.filename)):
+                    out.append(info.filename)
+    return out
