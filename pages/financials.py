@@ -9,9 +9,9 @@ from sop_core.formatting import delta_money, money, pct
 
 page_header("financials")
 ws = workspace()
-present = pv.require_tables(ws, "financial view", ["sales", "plan"])
+data = pv.require_tables(ws, "financial view", ["sales", "plan"])
 run, cons = pv.demand_plan(ws)
-view = pv.plan_view(ws, run, cons, present)
+view = pv.plan_view(ws, run, cons, data, pv.settings(ws))
 r, k = view.result, view.kpis
 year = r.year
 actual_months = r.outlook_constrained.loc[r.outlook_constrained["source"] == "actual", "period"]
@@ -19,7 +19,7 @@ last_actual = pd.Timestamp(actual_months.max()) if len(actual_months) else None
 through = f"actuals Jan–{last_actual:%b} + constrained plan for the rest" if last_actual is not None \
     else "constrained plan for every month"
 st.caption(f"Full year {year}: {through} · {pv.run_caption(run, view)} (set on the Supply review)")
-if "products" not in present:
+if "products" not in data.present:
     st.caption(":material/info: No products table: prices are derived from sales revenue and costs are unknown, "
                "so gross margin can't be computed. Load the products table on the Data page.")
 

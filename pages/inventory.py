@@ -5,25 +5,25 @@ from pages.shell import charts
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
 from sop_core import inventory, plan
-from sop_core.export import csv_bytes
 from sop_core.formatting import money, units
 
 page_header("inventory")
 ws = workspace()
-present = pv.require_tables(ws, "inventory projection", ["sales", "products", "inventory"])
+data = pv.require_tables(ws, "inventory projection", ["sales", "products", "inventory"])
 run, cons = pv.demand_plan(ws)
 
+current = pv.settings(ws)
 top = st.columns([3, 1])
-with top[1].popover(f"Excess beyond {int(pv.settings(ws)['excess_cover_months'])} months", icon=":material/tune:",
+with top[1].popover(f"Excess beyond {current['excess_cover_months']:g} months", icon=":material/tune:",
                     width="stretch"):
-    pv.excess_input(ws)
-    st.caption("Pre-build horizon of the constrained production: set on the Supply review.")
-view = pv.plan_view(ws, run, cons, present)
+    pv.excess_input(current)
+    st.caption("The pre-build horizon of the constrained production is set on the Supply review.")
+view = pv.plan_view(ws, run, cons, data, current)
 r = view.result
 top[0].caption(pv.run_caption(run, view) + " · receipts = constrained production + planned receipts")
-if "supply" not in present:
+if "supply" not in data.present:
     st.caption(":material/info: No planned receipts table (supply): receipts are the constrained production only.")
-if "capacity" not in present:
+if "capacity" not in data.present:
     st.caption(":material/info: No capacity table: production is assumed to make the whole consensus.")
 
 # -- the answer -------------------------------------------------------------------------------------------
@@ -113,10 +113,8 @@ else:
                 "Safety stock source", help="products: from the products table; computed: z × σ × √lead time"),
         },
     )
-    export = table.assign(first_period=pd.to_datetime(table["first_period"]).dt.strftime("%Y-%m"),
-                          units=table["units"].round(0), value=table["value"].round(2),
-                          safety_stock_units=pd.to_numeric(table["safety_stock_units"]).round(0))
-    st.download_button("Download the exception list (CSV)", csv_bytes(export), file_name="inventory_exceptions.csv",
+    st.download_button("Download the exception list (CSV)", lambda: pv.exception_csv(table),
+                       file_name="inventory_exceptions.csv",
                        mime="text/csv", icon=":material/download:", key="inv_download", on_click="ignore")
 
 with st.expander("Safety stock by sku", icon=":material/shield:"):

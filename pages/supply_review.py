@@ -9,14 +9,14 @@ from sop_core.formatting import money, pct, units
 
 page_header("supply_review")
 ws = workspace()
-present = pv.require_tables(ws, "supply review", ["sales", "products", "capacity"])
+data = pv.require_tables(ws, "supply review", ["sales", "products", "capacity"])
 run, cons = pv.demand_plan(ws)
 
+current = pv.settings(ws)
 top = st.columns([3, 1])
-with top[1].popover(f"Pre-build: {pv.settings(ws)['prebuild_months']} months", icon=":material/tune:",
-                    width="stretch"):
-    pv.prebuild_input(ws)
-view = pv.plan_view(ws, run, cons, present)
+with top[1].popover(f"Pre-build: {current['prebuild_months']} months", icon=":material/tune:", width="stretch"):
+    pv.prebuild_input(current)
+view = pv.plan_view(ws, run, cons, data, current)
 r, k = view.result, view.kpis
 top[0].caption(pv.run_caption(run, view))
 

@@ -53,6 +53,10 @@ MAINTENANCE: tuple[tuple[str, int, float], ...] = (
     ("PRESS-3", 9, 0.70),
 )
 
+# A planned line upgrade takes hours off ASSY-2 in next year's peak (May–July), on top of the sizing
+# above: the overload then shows against any reasonable forecast, not only against the trend projection.
+PEAK_UPGRADE: tuple[str, tuple[int, ...], float] = ("ASSY-2", (6, 7, 8), 0.85)
+
 PROMOTIONS: tuple[tuple[str, int, float, str | None], ...] = (
     # sku, month index from the start of history, lift, channel (None = all channels)
     ("SB-4001", 9, 0.40, None),
@@ -317,6 +321,10 @@ def _capacity(cal: _Calendar, units: np.ndarray) -> pd.DataFrame:
             if len(shift):
                 later = per_day[shift[0]:].max() / 0.92
                 daily[shift[0]:] = float(np.ceil(max(hours, later)))
+        if res == PEAK_UPGRADE[0]:
+            for offset in PEAK_UPGRADE[1]:
+                if 0 <= h + offset < n:
+                    factor[h + offset] *= PEAK_UPGRADE[2]
         available = np.round(daily * workdays * factor, 1)
         for m in range(n):
             rows.append((cal.months[m], res, float(available[m]), None))

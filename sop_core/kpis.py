@@ -45,6 +45,7 @@ t, |value| ≤ t (bias); with a pair (lo, hi), lo ≤ value ≤ hi (days of supp
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -865,3 +866,15 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
         capacity=table("capacity"), utilisation=utilisation, outlook=outlook, budget=table("plan"),
         targets=ws.get_setting(TARGETS_SETTING, {}) or {},
     )
+
+
+def plan_scorecard(ws: Workspace, accuracy_points: pd.DataFrame | None, result: Any | None) -> list[KPI]:
+    """The scorecard the app and the board pack show: loaded tables, forecast accuracy points and an evaluated plan.
+
+    result: a `plan.PlanResult` (its consensus, utilisation and constrained outlook), or None before a forecast exists.
+    """
+    if result is None:
+        return scorecard(inputs_from_workspace(ws, accuracy_points=accuracy_points))
+    inputs = inputs_from_workspace(ws, consensus=result.consensus, accuracy_points=accuracy_points,
+                                   utilisation=result.utilisation, outlook=result.outlook_constrained)
+    return scorecard(dataclasses.replace(inputs, year=result.year))

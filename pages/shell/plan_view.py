@@ -22,6 +22,7 @@ import streamlit as st
 
 from sop_core import contract, finance, forecast, plan
 from sop_core.demo import DEMO_DIR
+from sop_core.export import csv_bytes
 from sop_core.formatting import units as fmt_units
 from sop_core.workspace import Workspace, frame_sha256
 
@@ -35,21 +36,39 @@ ALL = "All"
 
 
 # -- empty states ----------------------------------------------------------------------------------
-def present_tables(ws: Workspace) -> frozenset[str]:
-    """The contract tables loaded now (one query; `Workspace.has_table` costs a query per table)."""
-    names = ws.query("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")["table_name"]
-    return frozenset(t for t in names if t in contract.TABLES)
+@dataclass(frozen=True)
+class DataState:
+    """Which contract tables are loaded now and a content key of them (one query, every rerun)."""
+
+    present: frozenset[str]
+    key: str
 
 
-def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> frozenset[str]:
+def data_state(ws: Workspace) -> DataState:
+    """The loaded contract tables with the content hash of their latest load, in one query.
+
+    (`Workspace.has_table` and `fingerprint` cost a query each; a table dropped outside a load stays
+    in the loads log, so presence is read from the catalog, not from the log.)
+    """
+    rows = ws.query(
+        "SELECT t.table_name, l.content_sha256 FROM duckdb_tables() t LEFT JOIN ("
+        "  SELECT table_name, content_sha256 FROM loads"
+        "  QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY loaded_at DESC) = 1"
+        ") l USING (table_name) WHERE t.schema_name = 'main' ORDER BY t.table_name")
+    rows = rows[rows["table_name"].isin(list(contract.TABLES))]
+    key = "|".join(f"{t}:{h if isinstance(h, str) else '-'}" for t, h in zip(rows["table_name"], rows["content_sha256"]))
+    return DataState(present=frozenset(rows["table_name"]), key=key)
+
+
+def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> DataState:
     """Say plainly which table the page still needs (with the demo company's file as an example) and stop.
 
-    Returns the contract tables present, for the page's own "without table X" notes.
+    Returns the data state (tables present, content key) for the page's notes and `plan_view`.
     """
-    present = present_tables(ws)
-    missing = [t for t in tables if t not in present]
+    data = data_state(ws)
+    missing = [t for t in tables if t not in data.present]
     if not missing:
-        return present
+        return data
     names = " and ".join(missing)
     plural = len(missing) > 1
     st.info(f"The {page} needs the {names} table{'s' if plural else ''} — load {'them' if plural else 'it'} "
@@ -115,19 +134,25 @@ def _session_slider(container: Any, label: str, key: str, widget_key: str, defau
     return int(st.session_state[key])
 
 
-def prebuild_input(ws: Workspace, container: Any = st) -> int:
-    """Pre-build horizon in months (0–6, default 2), kept in the session for every plan page."""
+def prebuild_input(current: dict[str, Any], container: Any = st) -> int:
+    """Pre-build horizon in months (0–6, default 2), kept in the session for every plan page.
+
+    `current`: `settings(ws)` of this rerun.
+    """
     return _session_slider(
-        container, "Pre-build horizon (months)", PREBUILD_KEY, "sr_prebuild", settings(ws)["prebuild_months"],
+        container, "Pre-build horizon (months)", PREBUILD_KEY, "sr_prebuild", current["prebuild_months"],
         PREBUILD_RANGE, "When a month is short of capacity, spare capacity of up to this many earlier months "
         "builds ahead (nearest month first). 0 = no pre-build.")
 
 
-def excess_input(ws: Workspace, container: Any = st) -> int:
-    """Excess-cover threshold in months (default 6), kept in the session for every plan page."""
+def excess_input(current: dict[str, Any], container: Any = st) -> int:
+    """Excess-cover threshold in months (default 6), kept in the session for every plan page.
+
+    `current`: `settings(ws)` of this rerun.
+    """
     return _session_slider(
         container, "Excess beyond (months of cover)", EXCESS_KEY, "inv_excess_cover",
-        int(round(settings(ws)["excess_cover_months"])), EXCESS_RANGE,
+        int(round(current["excess_cover_months"])), EXCESS_RANGE,
         "Stock beyond the next this-many months of demand is excess (valued at cost).")
 
 
@@ -157,12 +182,6 @@ class PlanView:
     @property
     def kpis(self) -> dict[str, float]:
         return self.result.kpis
-
-
-def data_key(ws: Workspace, present: frozenset[str] | None = None) -> str:
-    """Content key of the loaded tables: their content fingerprint and which are present now."""
-    present = present_tables(ws) if present is None else present
-    return f"{ws.fingerprint()}|{','.join(sorted(present))}"
 
 
 def _budget_monthly(budget: pd.DataFrame, year: int, products: pd.DataFrame) -> pd.DataFrame:
@@ -220,11 +239,12 @@ def _evaluate(path: str, data: str, run_key: str, consensus_sha: str, prebuild_m
 
 
 def plan_view(ws: Workspace, run: forecast.ForecastRun, consensus: pd.DataFrame,
-              present: frozenset[str] | None = None) -> PlanView:
+              data: DataState | None = None, current: dict[str, Any] | None = None) -> PlanView:
     """The evaluated baseline plan for this data, run, consensus and session settings (cached by content)."""
-    s = settings(ws)
+    s = settings(ws) if current is None else current
+    data = data_state(ws) if data is None else data
     try:
-        return _evaluate(str(ws.path), data_key(ws, present), run.run_key, frame_sha256(consensus),
+        return _evaluate(str(ws.path), data.key, run.run_key, frame_sha256(consensus),
                          s["prebuild_months"], s["service_level"], s["excess_cover_months"], ws, consensus)
     except ValueError as exc:
         st.error(f"The plan could not be assembled: {exc}", icon=":material/error:")
@@ -311,6 +331,14 @@ def exception_table(r: plan.PlanResult) -> pd.DataFrame:
     out["units"] = pd.to_numeric(out["units"], errors="coerce").astype(float)
     out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
     return out[cols]
+
+
+def exception_csv(table: pd.DataFrame) -> bytes:
+    """The exception list as a CSV file (months as YYYY-MM, units rounded, formula-like text neutralised)."""
+    export = table.assign(first_period=pd.to_datetime(table["first_period"]).dt.strftime("%Y-%m"),
+                          units=pd.to_numeric(table["units"]).round(0), value=pd.to_numeric(table["value"]).round(2),
+                          safety_stock_units=pd.to_numeric(table["safety_stock_units"]).round(0))
+    return csv_bytes(export)
 
 
 def exception_counts(ex: pd.DataFrame) -> dict[str, float]:

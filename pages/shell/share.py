@@ -1,0 +1,240 @@
+"""Share links on the pages: read a link once per page visit, keep the address bar a shareable link, the Share button.
+
+`sop_core.links` is the ONE module that knows the query parameters; this module only moves a
+`links.ViewState` between `st.query_params`, the session and the page's widgets:
+
+    link = share.link_state("demand_review")          # right after page_header: reads and checks the link once
+    share.init_widget("dr_family", link.family, [ALL] + families, ALL, "family")   # before the widget
+    family = st.selectbox("Family", [ALL] + families, key="dr_family")
+    state = dataclasses.replace(link, family=..., region=..., sku=...)
+    share.sync_url(state)                               # the address bar is always a link to what is on screen
+    share.share_button(state)                           # a popover with the full link and its copy button
+
+What a link can say, and how the page answers (the messages are links.py's):
+
+* a malformed, tampered, repeated, oversized or unknown scenario id: "Scenario not found — showing the
+  baseline." and the baseline, never an exception;
+* data changed since the link was made (its `fp` differs): a warning, what the link shows, and a
+  "Show on today's data" button; the view is not shown until it is pressed, because the numbers
+  would not be the ones the sender saw;
+* a filter value the data does not have: a note next to the filters, and the filter's default.
+
+User text (scenario names, filter values from a link) is escaped with `plain` before it reaches
+Markdown, and never reaches `unsafe_allow_html` or `st.html`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import streamlit as st
+
+from sop_core import links
+from sop_core.links import LinkStatus, ViewState
+from sop_core.scenarios import Scenario
+
+from .state import workspace
+
+VISIT_KEY = "_share_visit"
+TODAY_BUTTON = "Show on today's data"
+_DATA_CHANGED_START = links.DATA_CHANGED.split("{", 1)[0]
+_SCENARIO_MESSAGES = (links.SCENARIO_NOT_FOUND, links.COMPARED_NOT_FOUND)
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&])")
+
+
+def plain(text: Any) -> str:
+    """`text` escaped for Markdown (st.markdown, st.info, labels): shown exactly as typed, on one line."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
+
+@dataclass
+class Visit:
+    """One visit of a page: the link it was opened with, checked once, and what the page has written since."""
+
+    page: str
+    params: dict[str, list[str]]  # the query parameters as last read or written by this visit
+    status: LinkStatus
+    state: ViewState
+    accepted: bool  # the data has not changed since the link was made, or "Show on today's data" was pressed
+    initialised: set[str] = field(default_factory=set)  # widget keys set from the link
+    notes: dict[str, str] = field(default_factory=dict)  # widget key -> why the link's value was not used
+
+
+def _params() -> dict[str, list[str]]:
+    qp = st.query_params
+    return {str(k): [str(v) for v in qp.get_all(k)] for k in qp.keys()}
+
+
+def visit() -> Visit | None:
+    """The current page visit (None before `link_state` ran in this session)."""
+    return st.session_state.get(VISIT_KEY)
+
+
+def link_state(page: str, *, scenario_banner: bool = False) -> ViewState:
+    """The view the page was opened with: its link read from st.query_params ONCE per page visit, and checked.
+
+    A visit starts when the page differs from the last one that called this, or when the query
+    parameters differ from what this visit last read or wrote (another link opened in this session).
+    Shows the link's messages; stops the page behind a "Show on today's data" button when the data
+    changed since the link was made. With `scenario_banner`, a page that shows the scenario's numbers
+    says so ("Scenario: <name>") with a button back to the baseline.
+    """
+    params = _params()
+    v = visit()
+    if v is None or v.page != page or v.params != params:
+        status = links.open_link(workspace(), st.query_params, page)
+        v = Visit(page=page, params=params, status=status, state=dataclasses.replace(status.state, page=page),
+                  accepted=not status.data_changed)
+        st.session_state[VISIT_KEY] = v
+    _show_messages(v)
+    if scenario_banner:
+        _scenario_banner(v)
+    return v.state
+
+
+def _describe(state: ViewState, status: LinkStatus) -> str:
+    """What a link shows, in words (escaped)."""
+    parts = []
+    if status.scenario is not None:
+        parts.append(f"scenario {plain(status.scenario.name)}")
+    if status.compared:
+        parts.append("comparing " + ", ".join(plain(s.name) for s in status.compared) + " with the baseline")
+    for name in ("family", "region", "sku"):
+        value = getattr(state, name)
+        if value:
+            parts.append(f"{name} {plain(value)}")
+    if state.horizon:
+        parts.append(f"{state.horizon} months")
+    return " · ".join(parts) if parts else "the page's default view"
+
+
+def _show_messages(v: Visit) -> None:
+    status = v.status
+    ignored = []
+    for message in status.messages:
+        if message.startswith(_DATA_CHANGED_START):
+            continue
+        if message in _SCENARIO_MESSAGES:
+            st.info(plain(message), icon=":material/search_off:")
+        else:
+            ignored.append(message)
+    if ignored:
+        st.caption(":material/link_off: Parts of the link were ignored: " + "; ".join(plain(m) for m in ignored))
+    if status.data_changed and not v.accepted:
+        text = next((m for m in status.messages if m.startswith(_DATA_CHANGED_START)),
+                    links.DATA_CHANGED.format(when=links.UNKNOWN_WHEN))
+        with st.container(border=True):
+            st.warning(f"{plain(text)} The numbers it showed were computed on that data and can't be shown again: "
+                       "opened now, the view shows today's data, so its numbers can differ from the sender's.",
+                       icon=":material/update:")
+            st.markdown(f"The link shows: {_describe(v.state, status)}.")
+            if st.button(TODAY_BUTTON, type="primary", icon=":material/refresh:", key="share_today"):
+                v.accepted = True
+                st.rerun()
+        st.stop()
+
+
+def scenario() -> Scenario | None:
+    """The scenario the current visit shows (None = the baseline)."""
+    v = visit()
+    if v is None or v.state.scenario_id is None or v.status.scenario is None:
+        return None
+    return v.status.scenario if v.status.scenario.scenario_id == v.state.scenario_id else None
+
+
+def _to_baseline() -> None:
+    v = visit()
+    if v is not None:
+        v.state = dataclasses.replace(v.state, scenario_id=None)
+
+
+def _scenario_banner(v: Visit) -> None:
+    sc = scenario()
+    if sc is None:
+        return
+    changes = "; ".join(plain(line) for line in sc.describe()) or "no changes"
+    c = st.columns([5, 1], vertical_alignment="center")
+    c[0].info(f"**Scenario: {plain(sc.name)}** — {changes}. The numbers on this page are the baseline plan with "
+              "these changes.", icon=":material/science:")
+    c[1].button("Show the baseline", key="share_baseline", on_click=_to_baseline, icon=":material/undo:",
+                width="stretch")
+
+
+def init_widget(key: str, value: Any, options: Sequence[Any], default: Any, what: str) -> None:
+    """Set widget `key` from the link's `value` once per visit, before the widget is created.
+
+    A value (or, for a list, each value) the options do not have is left out, with a note shown
+    below the widget's row for the rest of the visit. Later reruns keep what the user chose.
+    """
+    v = visit()
+    if v is None:
+        return
+    if key not in v.initialised:
+        v.initialised.add(key)
+        if isinstance(default, list):
+            wanted = list(value or [])
+            kept = [x for x in wanted if x in options]
+            st.session_state[key] = kept if wanted else list(default)
+            if len(kept) < len(wanted):
+                v.notes[key] = f"Some {what} in the link are not available here; they are left out."
+        elif value is None:
+            st.session_state[key] = default
+        elif value in options:
+            st.session_state[key] = value
+        else:
+            st.session_state[key] = default
+            v.notes[key] = f"The link's {what} {value!r} is not in the data; showing {default}."
+    if key in v.notes:
+        st.caption(f":material/link_off: {plain(v.notes[key])}")
+
+
+def sync_url(state: ViewState) -> ViewState:
+    """Write the view into st.query_params (stamped with today's data fingerprint): the address bar is its link."""
+    state = links.stamp(workspace(), state)
+    params = state.to_params()
+    params.pop("page", None)  # the page is the URL path
+    want = {k: [v] for k, v in params.items()}
+    if _params() != want:
+        st.query_params.from_dict(params)
+    v = visit()
+    if v is not None:
+        v.params = want
+        v.state = state
+    return state
+
+
+def _base_url(page: str | None) -> str:
+    """The app's address without the page path (from the browser's URL; '' when unknown, e.g. in tests)."""
+    try:
+        url = st.context.url
+    except Exception:  # noqa: BLE001 - no browser context
+        url = None
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if page and path.endswith("/" + page):
+        path = path[: -len(page) - 1]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def share_url(state: ViewState) -> str:
+    """The full link to `state`, stamped with today's data fingerprint."""
+    state = links.stamp(workspace(), state)
+    return links.url(_base_url(state.page), state)
+
+
+def share_button(state: ViewState, container: Any = None, *, key: str = "share") -> str:
+    """A "Share" popover with the link to `state` in a code box whose copy button copies it; returns the link."""
+    url = share_url(state)
+    box = container if container is not None else st
+    with box.popover("Share", icon=":material/link:", help="A link that opens exactly this view", key=key):
+        st.markdown("**Copy link** — press the copy button at the top right of the box:")
+        st.code(url, language=None, wrap_lines=True)
+        st.caption("Anyone who can open this app sees this page with these scenarios, filters and months — also "
+                   "after a restart. If the data changes before they open it, the page tells them.")
+    return url

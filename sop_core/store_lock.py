@@ -1,0 +1,118 @@
+"""One server per workspace: an advisory lock file `<workspace>.lock` holding the owner's PID and host.
+
+`acquire(path)` takes an exclusive `fcntl.flock` on the lock file and writes "PID host" into it.
+A second process gets `WorkspaceLocked("store locked by PID 1234 on host … — stop it, or set
+SOP_WORKSPACE to another file")`. The kernel drops the lock when its holder dies, so a lock file
+left behind by a killed process (a dead PID) is simply taken over. Several Workspace objects in
+one process share the process's lock (reference counted). On systems without `fcntl` only
+DuckDB's own file lock applies (mapped to the same message by the Workspace).
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+class WorkspaceLocked(RuntimeError):
+    """Another process holds the workspace file open for writing."""
+
+
+_HELD: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, reference count)
+_GUARD = threading.Lock()
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of a workspace file: `<workspace>.lock`."""
+    p = Path(path)
+    return p.with_name(p.name + ".lock")
+
+
+def locked_message(path: str | Path, pid: int | str | None, host: str | None) -> str:
+    """The user-facing text of WorkspaceLocked."""
+    who = f"PID {pid}" if pid else "another process"
+    return (f"store locked by {who} on host {host or socket.gethostname()} — stop it, or set SOP_WORKSPACE to "
+            f"another file (workspace {path})")
+
+
+def holder(path: str | Path) -> tuple[int | None, str | None]:
+    """(PID, host) written in the lock file of a workspace, or (None, None)."""
+    try:
+        text = lock_path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None, None
+    m = re.match(r"\s*(\d+)\s+(\S+)", text)
+    return (int(m.group(1)), m.group(2)) if m else (None, None)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with that PID exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StoreLock:
+    """This process's hold on a workspace's lock file; `release()` once per `acquire()`."""
+
+    def __init__(self, key: str | None) -> None:
+        self._key = key
+
+    def release(self) -> None:
+        """Drop this reference; the file lock is released with the last one in the process."""
+        key, self._key = self._key, None
+        if key is None:
+            return
+        with _GUARD:
+            fd, count = _HELD[key]
+            if count > 1:
+                _HELD[key] = (fd, count - 1)
+                return
+            del _HELD[key]
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
+            os.close(fd)  # closing the descriptor releases the flock
+
+
+def acquire(path: str | Path) -> StoreLock:
+    """Take the workspace's lock (shared within this process); WorkspaceLocked when another process holds it."""
+    if fcntl is None:  # pragma: no cover - Windows: DuckDB's file lock is the only guard
+        return StoreLock(None)
+    lp = lock_path(path)
+    key = str(lp.resolve())
+    with _GUARD:
+        if key in _HELD:
+            fd, count = _HELD[key]
+            _HELD[key] = (fd, count + 1)
+            return StoreLock(key)
+        fd = os.open(lp, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            pid, host = holder(path)
+            raise WorkspaceLocked(locked_message(path, pid, host)) from None
+        # we hold it: whatever PID the file names is gone (a stale lock), so take it over
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        _HELD[key] = (fd, 1)
+        return StoreLock(key)
+
+
+def duckdb_lock_holder(message: str) -> int | None:
+    """The PID named in DuckDB's 'Conflicting lock is held in … (PID 1234)' error, if any."""
+    m = re.search(r"PID\s+(\d+)", message)
+    return int(m.group(1)) if m else None

@@ -1,0 +1,69 @@
+"""AppTest helpers for page tests: the demo workspace with its forecast fitted, and page runners.
+
+Import the fixtures into a test module (`from apptest_support import app, demo_workspace_file`) to
+use them there; the helpers are plain functions.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sop_core import demo, forecast
+from sop_core.workspace import Workspace
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+@pytest.fixture(scope="session")
+def demo_workspace_file(tmp_path_factory) -> Path:
+    """A workspace with the demo company loaded and its forecast fitted (built once per test run)."""
+    path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
+    with Workspace(path) as ws:
+        demo.load_demo(ws)
+        forecast.run_forecast(ws, forecast.saved_settings(ws))
+    return path
+
+
+@pytest.fixture
+def app(demo_workspace_file, tmp_path, monkeypatch):
+    """An AppTest of app.py on a private copy of the demo workspace (`at.workspace_path`).
+
+    To change the copy before the app opens it, use `with Workspace(app.workspace_path) as ws: ...`
+    before the first `run`.
+    """
+    path = tmp_path / "workspace.duckdb"
+    shutil.copy(demo_workspace_file, path)
+    monkeypatch.setenv("SOP_WORKSPACE", str(path))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.workspace_path = path
+    return at
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    """Run the app, switch to pages/<page>.py, run it, and assert it raised nothing."""
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    """Label → displayed value of every st.metric on the page."""
+    return {m.label: m.value for m in at.metric}
+
+
+def app_workspace(at: AppTest) -> Workspace:
+    """The workspace the app under test has open (the same connection, so reads see its writes)."""
+    from pages.shell.state import _open
+
+    return _open(str(at.workspace_path))
+
+
+def texts(at: AppTest) -> str:
+    """Every info, warning, success, error, markdown and caption text of the page, one per line."""
+    parts = [e.value for kind in ("info", "warning", "success", "error", "markdown", "caption") for e in at.get(kind)]
+    return "\n".join(str(p) for p in parts)

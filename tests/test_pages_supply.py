@@ -1,0 +1,209 @@
+"""Supply review, Inventory and Financials pages on the demo company (streamlit.testing.v1.AppTest).
+
+Each headline number is recomputed here through the plan engine (`sop_core.plan.evaluate`) and
+compared as the page formats it; each page says which table it needs when the data lacks it.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from apptest_support import app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
+from sop_core import consensus, forecast, plan
+from sop_core.export import csv_bytes, neutralise, neutralise_formulas
+from sop_core.formatting import delta_money, money, pct, units
+from sop_core.workspace import Workspace
+
+
+def engine(at, prebuild_months: int = 2, excess_cover_months: float = 6.0) -> plan.PlanResult:
+    """The baseline plan of the app's workspace, evaluated here the way the pages should."""
+    ws = app_workspace(at)
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    cons = consensus.load_consensus(ws, run.run_key)
+    inputs = plan.PlanInputs.from_workspace(ws, cons, prebuild_months=prebuild_months,
+                                            excess_cover_months=excess_cover_months)
+    return plan.evaluate(inputs)
+
+
+def supply_headline(r: plan.PlanResult) -> dict[str, str]:
+    k = r.kpis
+    u = pd.to_numeric(r.utilisation["utilisation"], errors="coerce").astype(float)
+    return {
+        "Overloaded resource-months": f"{int(k['overloaded_resource_months'])} of {len(r.utilisation)}",
+        "Peak utilisation": pct(float(u[np.isfinite(u)].max()), 0),
+        "Units short after pre-build": units(k["units_short"]),
+        "Revenue at risk from shortage": money(k["horizon_revenue_unconstrained"] - k["horizon_revenue"]),
+    }
+
+
+def inventory_headline(r: plan.PlanResult) -> dict[str, str]:
+    ex = r.exceptions
+    kind = ex["kind"] if len(ex) else pd.Series(dtype=object)
+    return {
+        "Projected stockouts": f"{int(r.kpis['stockouts'])} skus",
+        "Revenue at risk": money(r.kpis["revenue_at_risk"]),
+        "Safety-stock breaches": f"{int((kind == 'below safety stock').sum())} skus",
+        "Excess stock at cost": money(float(ex.loc[kind == "excess", "value"].sum()) if len(ex) else 0.0),
+    }
+
+
+def shrink_capacity(at, factor: float) -> None:
+    """Scale the copied workspace's capacity before the app opens it (a bottleneck on the demo)."""
+    with Workspace(at.workspace_path) as ws:
+        ws.execute("UPDATE capacity SET available_hours = available_hours * ?", [factor])
+
+
+# -- supply review -----------------------------------------------------------------------------------
+def test_supply_review_headline_matches_engine(app):
+    at = open_page(app, "supply_review")
+    shown = metrics(at)
+    expected = supply_headline(engine(at))
+    for label, value in expected.items():
+        assert shown[label] == value, label
+    assert "The capacity check can't see" in texts(at)  # two demo skus have no resource
+    assert len(at.get("plotly_chart")) >= 2  # heatmap and constrained-plan chart
+
+
+def test_supply_review_shortage_follows_prebuild_setting_across_pages(app):
+    shrink_capacity(app, 0.7)
+    at = open_page(app, "supply_review")
+    two = supply_headline(engine(at, prebuild_months=2))
+    assert metrics(at)["Units short after pre-build"] == two["Units short after pre-build"] != "0"
+    assert "Capacity cannot make the whole consensus" in texts(at)
+    assert at.dataframe[0].value.shape[0] >= 1  # the gap table: families short
+
+    at.slider(key="sr_prebuild").set_value(0).run()
+    assert not at.exception
+    zero = engine(at, prebuild_months=0)
+    assert metrics(at) == {**metrics(at), **supply_headline(zero)}
+    assert zero.kpis["units_short"] > engine(at, prebuild_months=2).kpis["units_short"]
+
+    # the setting lives in the session: the Inventory page uses the same constrained plan
+    at.switch_page("pages/inventory.py").run()
+    assert not at.exception
+    assert metrics(at) == {**metrics(at), **inventory_headline(zero)}
+    at.switch_page("pages/supply_review.py").run()
+    assert at.slider(key="sr_prebuild").value == 0
+
+
+def test_supply_review_family_filter_redraws_chart(app):
+    at = open_page(app, "supply_review")
+    at.selectbox(key="sr_family").set_value("Tents").run()
+    assert not at.exception
+    r = engine(at)
+    demand = r.constrained.loc[r.constrained["family"] == "Tents", "units"].sum()
+    assert any(f"Tents: demand {units(demand)} units" in c.value for c in at.caption)
+
+
+# -- inventory -----------------------------------------------------------------------------------------
+def test_inventory_headline_matches_engine(app):
+    at = open_page(app, "inventory")
+    shown = metrics(at)
+    r = engine(at)
+    for label, value in inventory_headline(r).items():
+        assert shown[label] == value, label
+    table = at.dataframe[0].value
+    assert len(table) == len(r.exceptions)
+    assert "safety_source" in table.columns
+
+
+def test_inventory_excess_setting_and_sku_chart(app):
+    at = open_page(app, "inventory")
+    at.slider(key="inv_excess_cover").set_value(3).run()
+    assert not at.exception
+    r = engine(at, excess_cover_months=3)
+    assert metrics(at)["Excess stock at cost"] == inventory_headline(r)["Excess stock at cost"]
+    computed = r.safety.loc[r.safety["source"] == "computed", ["sku"]].merge(
+        r.projection[["sku", "family"]].drop_duplicates(), on="sku").iloc[0]
+    at.selectbox(key="inv_family").set_value(computed["family"]).run()
+    at.selectbox(key="inv_sku").set_value(computed["sku"]).run()
+    assert not at.exception
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert "Safety stock (computed)" in chart
+
+
+def test_exception_csv_neutralises_formula_text():
+    from pages.shell.plan_view import exception_csv
+
+    table = pd.DataFrame({
+        "sku": ["=HYPERLINK(\"http://x\")", "+SUM(A1)", "-1+2", "@cmd", "TN-1001"], "family": ["F"] * 5,
+        "kind": ["excess"] * 5, "first_period": pd.to_datetime(["2027-01-01"] * 5), "units": [1.4, 2, 3, 4, -5],
+        "value": [1.234, 2, 3, 4, -5], "value_basis": ["excess at cost"] * 5, "safety_stock_units": [0] * 5,
+        "safety_source": ["computed"] * 5,
+    })
+    back = pd.read_csv(io.BytesIO(exception_csv(table)), encoding="utf-8-sig", dtype=str)
+    assert back["sku"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+SUM(A1)", "'-1+2", "'@cmd", "TN-1001"]
+    assert back["units"].tolist() == ["1.0", "2.0", "3.0", "4.0", "-5.0"]  # numbers stay numbers
+    assert back["first_period"].iloc[0] == "2027-01"
+
+
+def test_neutralise_helpers():
+    assert neutralise("=1+1") == "'=1+1" and neutralise("\tx") == "'\tx" and neutralise("a=b") == "a=b"
+    assert neutralise(-3.0) == -3.0 and neutralise(None) is None
+    df = neutralise_formulas(pd.DataFrame({"=col": ["@x", "ok"], "n": [-1, 2]}))
+    assert list(df.columns) == ["'=col", "n"] and df["=col" if False else "'=col"].tolist() == ["'@x", "ok"]
+    assert csv_bytes(pd.DataFrame({"a": ["é"]})).startswith("\ufeff".encode())
+
+
+# -- financials --------------------------------------------------------------------------------------------
+def test_financials_headline_matches_engine(app):
+    at = open_page(app, "financials")
+    shown = metrics(at)
+    r = engine(at)
+    k = r.kpis
+    assert shown[f"Full-year outlook {r.year}"] == money(k["revenue"])
+    assert shown[f"Annual plan {r.year}"] == money(k["plan_revenue"])
+    assert shown["Gap to annual plan"] == delta_money(k["gap_to_plan"])
+    assert shown["Gross margin %"] == pct(k["gross_margin_pct"])
+    assert k["gap_to_plan"] < 0 and "below the annual plan" in texts(at)
+    table = at.dataframe[0].value
+    total = table[table["family"] == "Total"].iloc[0]
+    assert total["outlook_revenue"] == pytest.approx(k["revenue"])
+    assert total["gap_pct"] == pytest.approx(k["gap_to_plan_pct"])
+    assert total["margin_pct"] == pytest.approx(k["gross_margin_pct"])
+    steps = r.bridge["step"].tolist()
+    assert steps[0] == "Annual plan" and steps[-1] == "Outlook" and "Supply constraint" in steps
+
+
+def test_financials_family_filter(app):
+    at = open_page(app, "financials")
+    at.selectbox(key="fin_family").set_value("Cookware").run()
+    assert not at.exception
+
+
+# -- shared: one evaluation for the three pages, and the empty states --------------------------------------
+def test_three_pages_share_one_cached_evaluation(app, monkeypatch):
+    calls = []
+    real = plan.evaluate
+    monkeypatch.setattr(plan, "evaluate", lambda inputs, *a, **kw: calls.append(1) or real(inputs, *a, **kw))
+    at = open_page(app, "supply_review")
+    at.run()
+    for page in ("inventory", "financials", "supply_review"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("page, table", [("supply_review", "capacity"), ("inventory", "inventory"),
+                                         ("financials", "plan"), ("supply_review", "products")])
+def test_page_says_which_table_is_missing(app, page, table):
+    with Workspace(app.workspace_path) as ws:
+        ws.execute(f'DROP TABLE "{table}"')
+    at = open_page(app, page)
+    assert f"needs the {table} table — load it on the Data page" in at.info[0].value
+    assert at.download_button[0].proto.label == f"Example: the demo company's {table}.csv"
+    assert at.get("page_link")[0].proto.page.endswith("data.py")
+    assert not at.metric
+
+
+@pytest.mark.parametrize("page", ["supply_review", "inventory", "financials"])
+def test_page_without_forecast_run_sends_to_demand_review(app, page):
+    with Workspace(app.workspace_path) as ws:
+        forecast.save_settings(ws, forecast.ForecastSettings(horizon=12))  # no run for these settings
+    at = open_page(app, page)
+    assert "Run the demand review first" in at.info[0].value
+    assert at.get("page_link")[0].proto.page.endswith("demand_review.py")
+    assert not at.metric
