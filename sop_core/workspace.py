@@ -21,14 +21,16 @@ import duckdb
 import pandas as pd
 
 from . import contract
+from .ledger import Ledger, ledger_path
 from .schema import MIGRATIONS
+from .store_lock import WorkspaceLocked, acquire, duckdb_lock_holder, locked_message
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "SOP_WORKSPACE"
 
 
-class WorkspaceLocked(RuntimeError):
-    """Another process holds the workspace file open for writing."""
+class WorkspaceDamaged(RuntimeError):
+    """The workspace's write-ahead log cannot be replayed: the file does not open."""
 
 
 def default_path() -> Path:
@@ -74,23 +76,32 @@ class Workspace:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._store_lock = acquire(self.path)  # WorkspaceLocked when another process serves this file
         try:
             self._con = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise WorkspaceLocked(
-                    f"workspace {self.path} is in use by another process ({exc}). "
-                    "Stop the other app or command, or set SOP_WORKSPACE to another file."
-                ) from exc
-            raise
+        except duckdb.Error as exc:
+            self._store_lock.release()
+            mapped = _open_error(self.path, exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         self._write_lock = threading.RLock()
-        self._migrate()
+        self._pending: dict[int, list[dict[str, Any]]] = {}  # audit events per open transaction cursor
+        self.ledger = Ledger(ledger_path(self.path))
+        self.startup_messages: list[str] = []  # set by the app's start-up check (ledger.startup_check)
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the connection (checkpointing the write-ahead log)."""
+        """Close the connection (checkpointing the write-ahead log) and release the workspace lock."""
         with self._write_lock:
             self._con.close()
+            self.ledger.close()
+            self._store_lock.release()
 
     def __enter__(self) -> Workspace:
         return self
@@ -168,9 +179,13 @@ class Workspace:
     # -- writes ------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A serialised write transaction; commits on success, rolls back on any error."""
+        """A serialised write transaction; commits on success, rolls back on any error.
+
+        Audit events written inside it go to the ledger after the COMMIT succeeds, before returning.
+        """
         with self._write_lock:
             cur = self._con.cursor()
+            events = self._pending[id(cur)] = []
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
@@ -180,7 +195,9 @@ class Workspace:
                     raise
                 cur.execute("COMMIT")
             finally:
+                self._pending.pop(id(cur), None)
                 cur.close()
+            self.ledger.append(events)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
         """Run one write statement in its own transaction."""
@@ -190,11 +207,12 @@ class Workspace:
     def audit(self, cur: duckdb.DuckDBPyConnection, kind: str, subject: str, detail: dict[str, Any],
               author: str | None = None) -> str:
         """Append an event to the audit log inside the caller's transaction."""
-        event_id = new_id()
-        cur.execute(
-            "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?)",
-            [event_id, utcnow(), author, kind, subject, json.dumps(detail, default=str)],
-        )
+        event_id, at, text = new_id(), utcnow(), json.dumps(detail, default=str)
+        cur.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?)", [event_id, at, author, kind, subject, text])
+        pending = self._pending.get(id(cur))
+        if pending is not None:  # recorded in the ledger once the transaction commits
+            pending.append({"event_id": event_id, "at": at, "author": author, "kind": kind, "subject": subject,
+                            "detail": text})
         return event_id
 
     def replace_table(self, name: str, df: pd.DataFrame, provenance: Provenance) -> str:
@@ -246,6 +264,21 @@ class Workspace:
                 [key, json.dumps(value, default=str), utcnow(), author],
             )
             self.audit(cur, "setting", key, {"value": value}, author)
+
+
+def _open_error(path: Path, exc: duckdb.Error) -> Exception:
+    """WorkspaceLocked for DuckDB's file lock, WorkspaceDamaged for an unreadable WAL, else the error itself."""
+    text = str(exc)
+    if isinstance(exc, duckdb.IOException) and "lock" in text.lower():
+        return WorkspaceLocked(locked_message(path, duckdb_lock_holder(text), None))
+    if "replaying WAL" in text or "Corrupt WAL" in text:
+        return WorkspaceDamaged(
+            f"the write-ahead log of {path} is damaged and cannot be replayed ({text.splitlines()[0][:200]}). "
+            "Run `python -m sop_core check --recover-wal` to set it aside, open the last checkpoint and list the "
+            "saves the audit ledger says are missing; or restore a backup (`python -m sop_core restore DIR --to "
+            "NEW_FILE`)."
+        )
+    return exc
 
 
 def _pandas_dtype(sql_type: str) -> str:

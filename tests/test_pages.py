@@ -115,3 +115,20 @@ def test_data_page_rejects_a_bad_file_and_changes_nothing(app):
     load = next(b for b in at.button if b.label == "Load into sales")
     assert load.disabled
     assert _metrics(at)["Sales history through"] == "Oct 2026"
+
+
+def test_scorecard_page_shows_every_kpi_against_the_engine(app):
+    at = _open(app, "scorecard")
+    m = _metrics(at)
+    from pages.shell.scorecard import value_text
+    from pages.shell.state import _open as open_ws
+    from sop_core import kpis, plan
+
+    ws = open_ws(str(at.workspace_path))
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    result = plan.evaluate(plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key)))
+    cards = kpis.plan_scorecard(ws, forecast.backtest_points(ws, forecast.saved_settings(ws)), result)
+    for k in cards:
+        assert m[k.label] == value_text(k), k.key
+    assert m["No data"] == "0"
+    assert m["OTIF"] == "91.4%"

@@ -37,8 +37,13 @@ SECTIONS: dict[str, list[PageSpec]] = {
                  "Projected stock against safety stock: stockouts, breaches and excess, sku by sku."),
         PageSpec("financials.py", "Financials", ":material/payments:",
                  "The plan in money: full-year outlook against the annual plan, and the bridge between them."),
+        PageSpec("scenarios.py", "Scenarios", ":material/science:",
+                 "What if demand, price or capacity changed? Build scenarios and compare them with the baseline."),
     ],
-    "Executive meeting": [],
+    "Executive meeting": [
+        PageSpec("scorecard.py", "Scorecard", ":material/speed:",
+                 "Performance control: the KPIs against their targets, with 12-month trends."),
+    ],
 }
 
 

@@ -1,0 +1,58 @@
+import pandas as pd
+import streamlit as st
+
+from pages.shell import scorecard as sc
+from pages.shell.demand import consensus_frame, forecast_run
+from pages.shell.plan_view import plan_view
+from pages.shell.state import author, page_header, workspace
+from sop_core import forecast, kpis
+
+page_header("scorecard")
+ws = workspace()
+run = forecast_run(ws, forecast.saved_settings(ws)) if ws.has_table("sales") else None
+view = plan_view(ws, run, consensus_frame(ws, run)) if run is not None and ws.has_table("products") else None
+if run is None:
+    st.info("Forecast accuracy and the forward-looking KPIs need the demand review's forecast: open the Demand "
+            "review once.", icon=":material/trending_up:")
+cards = sc.scorecard(ws, run, view)
+
+counts = pd.Series([k.status for k in cards]).value_counts()
+m = st.columns(4)
+m[0].metric("On target", int(counts.get("green", 0)))
+m[1].metric("Watch", int(counts.get("amber", 0)))
+m[2].metric("Off target", int(counts.get("red", 0)))
+m[3].metric("No data", int(counts.get("missing", 0)), help="A KPI without data names the table it needs.")
+sc.render(cards)
+
+with st.expander("Targets", icon=":material/flag:"):
+    st.caption("Green when the value meets the first threshold, amber when it meets the second, red otherwise. "
+               "Days of supply and bias are bands (bias: |bias| within the threshold).")
+    targets = kpis.load_targets(ws)
+    rows = []
+    for key in kpis.KPI_KEYS:
+        label, unit, direction, _ = kpis.SPECS[key]
+        g, a = targets[key]["green"], targets[key]["amber"]
+        band = isinstance(g, tuple)
+        rows.append({"key": key, "KPI": label, "direction": direction,
+                     "green": g[0] if band else g, "green_high": g[1] if band else None,
+                     "amber": a[0] if band else a, "amber_high": a[1] if band else None})
+    frame = pd.DataFrame(rows).set_index("key")
+    edited = st.data_editor(frame, key="targets_editor", width="stretch", disabled=["KPI", "direction"],
+                            column_config={"green": st.column_config.NumberColumn("Green", format="%.3g"),
+                                           "green_high": st.column_config.NumberColumn("Green (high)", format="%.3g"),
+                                           "amber": st.column_config.NumberColumn("Amber", format="%.3g"),
+                                           "amber_high": st.column_config.NumberColumn("Amber (high)", format="%.3g")})
+    if st.button("Save targets", key="targets_save", disabled=edited.equals(frame)):
+        new = {}
+        for key, r in edited.iterrows():
+            if pd.notna(r["green_high"]):
+                new[key] = {"green": (r["green"], r["green_high"]), "amber": (r["amber"], r["amber_high"])}
+            else:
+                new[key] = {"green": r["green"], "amber": r["amber"]}
+        try:
+            kpis.save_targets(ws, new, author())
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            st.toast("Targets saved", icon=":material/check_circle:")
+            st.rerun()

@@ -1,0 +1,416 @@
+"""The append-only audit ledger kept OUTSIDE the database, and the start-up check against it.
+
+Every audit event (override, undo, scenario, approval, decision, load, setting, …) is written by
+`Workspace.audit` inside its transaction; after the COMMIT succeeds, the workspace hands the
+events of that transaction to its `Ledger`, which appends one JSON line per event to
+`<workspace>.ledger.jsonl` and fsyncs before the save returns. So every acknowledged change is in
+two places: the database and the ledger.
+
+Line fields: v, event_id, at, author, kind, subject, detail (the audit detail JSON as stored),
+digest (SHA-256 of event_id, at, author, kind, subject and detail) and logged_at (wall clock of
+the append). `source` is "adopted" for events copied from the database by `adopt`.
+
+`check(ws)` compares the ledger with the `audit_log` table:
+- missing: in the ledger but not in the database — acknowledged changes that were lost (e.g. a
+  damaged write-ahead log that DuckDB replays only partly, silently). This is an error.
+- altered: in both, but the database row no longer matches the ledger digest. An error.
+- not_in_ledger: in the database only — events from before the ledger existed, or a crash
+  between COMMIT and the ledger append (the save was never acknowledged). Reported, not an error.
+- damaged_lines: ledger lines that do not parse or whose digest does not match (a torn last
+  line after a crash is normal and counted separately as `torn_tail`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .workspace import Workspace
+
+log = logging.getLogger(__name__)
+VERSION = 1
+EXAMPLES = 20  # events listed one by one in messages
+
+
+def ledger_path(workspace_path: str | Path) -> Path:
+    """The ledger file of a workspace file: `<workspace>.ledger.jsonl`."""
+    p = Path(workspace_path)
+    return p.with_name(p.name + ".ledger.jsonl")
+
+
+def _at_text(at: Any) -> str:
+    """A timestamp as 'YYYY-MM-DD HH:MM:SS.ffffff' (the same text for Python and DuckDB values)."""
+    if isinstance(at, datetime):
+        return at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return str(at)
+
+
+def digest(event_id: str, at: Any, author: str | None, kind: str, subject: str | None, detail: str | None) -> str:
+    """SHA-256 of an audit event's content, as stored in the database."""
+    canon = json.dumps([event_id, _at_text(at), author, kind, subject, detail], ensure_ascii=False,
+                       separators=(",", ":"))
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One event as recorded in the ledger."""
+
+    event_id: str
+    at: str
+    author: str | None
+    kind: str
+    subject: str | None
+    detail: str | None
+    digest: str
+    line: int
+    source: str = "commit"
+
+    def label(self) -> str:
+        """'override a1b2… by alice at 2026-05-02 10:02' for messages."""
+        who = f" by {self.author}" if self.author else ""
+        subject = f" {self.subject}" if self.subject else ""
+        return f"{self.kind}{subject}{who} at {self.at[:16]} (event {self.event_id})"
+
+
+@dataclass
+class LedgerScan:
+    """Everything read from a ledger file."""
+
+    entries: list[LedgerEntry] = field(default_factory=list)
+    damaged_lines: list[int] = field(default_factory=list)
+    torn_tail: bool = False
+    exists: bool = False
+
+
+class Ledger:
+    """Appends committed audit events to the workspace's ledger file (thread-safe, fsynced)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._fh: Any = None
+        self.failures = 0  # appends that failed after a successful COMMIT (logged)
+
+    def _open(self) -> Any:
+        if self._fh is None:
+            new = not self.path.exists()
+            self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the workspace's life
+            if self._fh.tell() > 0:
+                self._repair_tail()
+            if new:
+                _fsync_dir(self.path.parent)
+        return self._fh
+
+    def _repair_tail(self) -> None:
+        """End a torn last line (a crash mid-append) with a newline so the next line stands alone."""
+        with open(self.path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            last = fh.read(1)
+        if last != b"\n":
+            self._fh.write(b"\n")
+            self._fh.flush()
+
+    def append(self, events: Sequence[dict[str, Any]], source: str = "commit") -> None:
+        """Write one line per event and fsync; errors are logged and counted, never raised."""
+        if not events:
+            return
+        lines = []
+        logged = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        for e in events:
+            rec = {"v": VERSION, "event_id": e["event_id"], "at": _at_text(e["at"]), "author": e.get("author"),
+                   "kind": e["kind"], "subject": e.get("subject"), "detail": e.get("detail"),
+                   "digest": digest(e["event_id"], e["at"], e.get("author"), e["kind"], e.get("subject"),
+                                    e.get("detail")),
+                   "logged_at": logged}
+            if source != "commit":
+                rec["source"] = source
+            lines.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+        data = "".join(lines).encode("utf-8")
+        with self._lock:
+            try:
+                fh = self._open()
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                self.failures += 1
+                log.error("ledger %s: could not record %d committed event(s) %s: %s", self.path, len(events),
+                          ", ".join(e["event_id"] for e in events[:5]), exc)
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def copy_to(self, dest: str | Path) -> int:
+        """Copy the ledger as it is now to `dest` (fsynced); returns the bytes copied (0 when none)."""
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+            if not self.path.exists():
+                Path(dest).write_bytes(b"")
+                return 0
+            data = self.path.read_bytes()
+        with open(dest, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return len(data)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a new directory entry durable (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read(path: str | Path) -> LedgerScan:
+    """Parse a ledger file; damaged lines are listed, a torn last line is flagged, nothing raises."""
+    scan = LedgerScan()
+    p = Path(path)
+    if not p.exists():
+        return scan
+    scan.exists = True
+    with open(p, "rb") as fh:
+        raw_lines = fh.read().split(b"\n")
+    ends_clean = raw_lines[-1] == b""
+    if ends_clean:
+        raw_lines.pop()
+    for number, raw in enumerate(raw_lines, start=1):
+        if not raw.strip():
+            continue
+        entry = _parse(raw, number)
+        if entry is None:
+            if number == len(raw_lines) and not ends_clean:
+                scan.torn_tail = True
+            else:
+                scan.damaged_lines.append(number)
+            continue
+        scan.entries.append(entry)
+    return scan
+
+
+def _parse(raw: bytes, number: int) -> LedgerEntry | None:
+    """One ledger line, or None when it does not parse or its digest does not match its content."""
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+        entry = LedgerEntry(event_id=str(rec["event_id"]), at=str(rec["at"]), author=rec.get("author"),
+                            kind=str(rec["kind"]), subject=rec.get("subject"), detail=rec.get("detail"),
+                            digest=str(rec["digest"]), line=number, source=str(rec.get("source", "commit")))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    if digest(entry.event_id, entry.at, entry.author, entry.kind, entry.subject, entry.detail) != entry.digest:
+        return None
+    return entry
+
+
+@dataclass
+class LedgerReport:
+    """Ledger vs database: what is missing, altered, or only on one side."""
+
+    ledger_path: Path
+    ledger_exists: bool
+    ledger_events: int
+    db_events: int
+    missing: list[LedgerEntry] = field(default_factory=list)
+    altered: list[LedgerEntry] = field(default_factory=list)
+    not_in_ledger: list[str] = field(default_factory=list)
+    damaged_lines: list[int] = field(default_factory=list)
+    torn_tail: bool = False
+    restorable_from: dict[str, list[str]] = field(default_factory=dict)  # event_id -> backup folders holding it
+
+    @property
+    def ok(self) -> bool:
+        """True when every acknowledged change in the ledger is in the database, unchanged."""
+        return not self.missing and not self.altered and not self.damaged_lines
+
+    def problems(self) -> list[str]:
+        """Messages about lost or altered changes and a damaged ledger (empty when ok)."""
+        out: list[str] = []
+        if self.missing:
+            n = len(self.missing)
+            out.append(f"{n:,} saved {'change is' if n == 1 else 'changes are'} in the audit ledger "
+                       f"({self.ledger_path}) but missing from the database — the database lost "
+                       f"{'it' if n == 1 else 'them'} (e.g. a damaged write-ahead log):")
+            out += [f"  missing: {e.label()} — {self._where(e)}" for e in self.missing[:EXAMPLES]]
+            if n > EXAMPLES:
+                out.append(f"  … and {n - EXAMPLES:,} more (run `python -m sop_core check` for the list)")
+        if self.altered:
+            n = len(self.altered)
+            out.append(f"{n:,} audit {'event differs' if n == 1 else 'events differ'} between the database and the "
+                       "ledger (changed after they were saved):")
+            out += [f"  altered: {e.label()}" for e in self.altered[:EXAMPLES]]
+        if self.damaged_lines:
+            lines = ", ".join(map(str, self.damaged_lines[:EXAMPLES]))
+            out.append(f"the audit ledger {self.ledger_path} has {len(self.damaged_lines):,} damaged "
+                       f"line(s) (line {lines}) — it was edited or the disk is failing")
+        return out
+
+    def notes(self) -> list[str]:
+        """Information that needs no action."""
+        out: list[str] = []
+        if not self.ledger_exists and self.db_events:
+            out.append(f"no audit ledger yet at {self.ledger_path}: {self.db_events:,} earlier events are only in "
+                       "the database")
+        elif self.not_in_ledger:
+            out.append(f"{len(self.not_in_ledger):,} database events are not in the ledger (recorded before the "
+                       "ledger existed, or a save cut off between commit and ledger — never acknowledged); "
+                       "not an error")
+        if self.torn_tail:
+            out.append("the ledger's last line was cut off by a crash while it was written (that save was not "
+                       "acknowledged); ignored")
+        return out
+
+    def messages(self) -> list[str]:
+        """Problems, then notes, then a one-line summary."""
+        summary = (f"ledger check: {self.ledger_events:,} events in the ledger, {self.db_events:,} in the database, "
+                   f"{len(self.missing):,} missing, {len(self.altered):,} altered")
+        return self.problems() + self.notes() + [summary]
+
+    def _where(self, e: LedgerEntry) -> str:
+        backups = self.restorable_from.get(e.event_id)
+        if backups:
+            return (f"in backup {backups[-1]} (restore it with `python -m sop_core restore {backups[-1]} --to "
+                    "NEW_FILE`)")
+        return f"not in any backup; its full detail is in the ledger line {e.line}"
+
+
+def db_events(ws: Workspace) -> list[tuple[str, str]]:
+    """(event_id, digest) of every audit_log row."""
+    rows = ws.query('SELECT event_id, "at", author, kind, subject, detail FROM audit_log')
+    out = []
+    for event_id, at, author, kind, subject, detail in rows.itertuples(index=False, name=None):
+        at_py = at.to_pydatetime() if hasattr(at, "to_pydatetime") else at
+        out.append((str(event_id), digest(str(event_id), at_py, _none(author), str(kind), _none(subject),
+                                          _none(detail))))
+    return out
+
+
+def _none(v: Any) -> Any:
+    """None for NULL/NaN cells."""
+    if v is None:
+        return None
+    try:
+        if v != v:  # NaN
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def check(ws: Workspace, ledger_file: str | Path | None = None,
+          backups: Iterable[str | Path] | None = None) -> LedgerReport:
+    """Compare the ledger (the workspace's, or `ledger_file`) with the database's audit_log.
+
+    `backups`: backup folders to search for the missing events (default: `<workspace dir>/backups`).
+    """
+    path = Path(ledger_file) if ledger_file is not None else ledger_path(ws.path)
+    scan = read(path)
+    in_db = dict(db_events(ws))
+    ledger_ids: dict[str, LedgerEntry] = {}
+    for e in scan.entries:
+        ledger_ids.setdefault(e.event_id, e)
+    report = LedgerReport(ledger_path=path, ledger_exists=scan.exists, ledger_events=len(ledger_ids),
+                          db_events=len(in_db), damaged_lines=scan.damaged_lines, torn_tail=scan.torn_tail)
+    for event_id, e in ledger_ids.items():
+        stored = in_db.get(event_id)
+        if stored is None:
+            report.missing.append(e)
+        elif stored != e.digest:
+            report.altered.append(e)
+    report.not_in_ledger = [i for i in in_db if i not in ledger_ids]
+    if report.missing:
+        from . import backup as backup_mod  # local: backup imports this module
+
+        folders = list(backups) if backups is not None else backup_mod.list_backups(backup_mod.default_dir(ws.path))
+        wanted = {e.event_id for e in report.missing}
+        for folder in folders:
+            held = backup_mod.event_ids(folder) & wanted
+            for event_id in held:
+                report.restorable_from.setdefault(event_id, []).append(str(folder))
+    return report
+
+
+def adopt(ws: Workspace, report: LedgerReport) -> int:
+    """Append database events absent from the ledger to it (source 'adopted'); returns how many."""
+    if not report.not_in_ledger:
+        return 0
+    wanted = set(report.not_in_ledger)
+    rows = ws.query('SELECT event_id, "at", author, kind, subject, detail FROM audit_log ORDER BY "at", event_id')
+    events = []
+    for event_id, at, author, kind, subject, detail in rows.itertuples(index=False, name=None):
+        if event_id in wanted:
+            events.append({"event_id": str(event_id), "at": at.to_pydatetime() if hasattr(at, "to_pydatetime") else at,
+                           "author": _none(author), "kind": str(kind), "subject": _none(subject),
+                           "detail": _none(detail)})
+    ws.ledger.append(events, source="adopted")
+    return len(events)
+
+
+def startup_check(ws: Workspace) -> list[str]:
+    """Check the database against the ledger when the app opens the workspace; the problems ([] when none).
+
+    Events found only in the database are adopted into the ledger, so a later loss of them is
+    detected too. Never raises: a failing check is itself reported.
+    """
+    try:
+        report = check(ws)
+        if report.ok and report.not_in_ledger:
+            adopt(ws, report)
+        for note in report.notes():
+            log.info("%s", note)
+        problems = report.problems()
+        for line in problems:
+            log.error("%s", line)
+        return problems
+    except Exception as exc:  # noqa: BLE001 - the app must open; the failure is shown instead
+        log.exception("start-up ledger check failed")
+        return [f"the start-up check of the database against the audit ledger failed: {type(exc).__name__}: {exc}"]
+
+
+def iter_missing(report: LedgerReport) -> Iterator[dict[str, Any]]:
+    """The missing events as dicts (with their recorded detail) for printing or re-entry."""
+    for e in report.missing:
+        detail: Any = e.detail
+        try:
+            detail = json.loads(e.detail) if e.detail else None
+        except ValueError:
+            pass
+        yield {"event_id": e.event_id, "at": e.at, "author": e.author, "kind": e.kind, "subject": e.subject,
+               "detail": detail, "ledger_line": e.line, "backups": report.restorable_from.get(e.event_id, [])}
+
+
+def set_aside_wal(workspace_path: str | Path) -> Path | None:
+    """Move a damaged `<workspace>.wal` aside (kept, renamed) so the last checkpoint opens; its new path or None."""
+    p = Path(workspace_path)
+    wal = p.with_name(p.name + ".wal")
+    if not wal.exists():
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    dest = wal.with_name(f"{wal.name}.damaged-{stamp}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = wal.with_name(f"{wal.name}.damaged-{stamp}-{n}")
+    os.replace(wal, dest)
+    _fsync_dir(p.parent)
+    return dest
