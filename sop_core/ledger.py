@@ -107,7 +107,7 @@ class Ledger:
             if self._fh.tell() > 0:
                 self._repair_tail()
             if new:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
         return self._fh
 
     def _repair_tail(self) -> None:
@@ -169,7 +169,7 @@ class Ledger:
         return len(data)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a new directory entry durable (best effort)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -412,5 +412,5 @@ def set_aside_wal(workspace_path: str | Path) -> Path | None:
         n += 1
         dest = wal.with_name(f"{wal.name}.damaged-{stamp}-{n}")
     os.replace(wal, dest)
-    _fsync_dir(p.parent)
+    fsync_dir(p.parent)
     return dest

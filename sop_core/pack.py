@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -492,6 +493,9 @@ def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
     if len(content.bridge):
         w, h = CHART_SIZES["bridge"]
         fig = charts.bridge_chart(content.bridge)
+        # plotly's 'total' bar is the running sum so far, which is 0 for the opening 'Annual plan' bar:
+        # totals are drawn as 'absolute' (their own value), which is also right for the closing outlook
+        fig.update_traces(measure=["absolute" if k == "total" else "relative" for k in content.bridge["kind"]])
         fig.update_layout(font=font, title=dict(text=f"From the annual plan to the outlook, {content.year}",
                                                 x=0.01, font=dict(size=15)), margin=dict(t=50))
         out["bridge"] = (fig, w, h)
@@ -563,7 +567,8 @@ def export_pngs(figs: Mapping[str, tuple[go.Figure, float, float]], timeout: flo
             for name, (fig, w_mm, h_mm) in figs.items():
                 opts = {"format": "png", "width": int(round(w_mm * PX_PER_MM)),
                         "height": int(round(h_mm * PX_PER_MM)), "scale": scale}
-                images[name] = await k.calc_fig(fig.to_dict(), opts=opts)
+                # through JSON: kaleido str()s numpy object arrays (pandas str columns) instead of listing them
+                images[name] = await k.calc_fig(json.loads(fig.to_json()), opts=opts)
 
     def run() -> None:
         try:

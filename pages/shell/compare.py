@@ -58,23 +58,28 @@ def fmt_value(kpi: str, x: float | None) -> str:
 
 
 def fmt_delta(kpi: str, x: float | None) -> str:
-    """A change of a KPI against the baseline (+$243K, −0.2 pp, +4,215); '—' when unknown, '0' when none."""
+    """A change of a KPI against the baseline (+$243K, −0.02 pp, +4,215); '—' when unknown, '0' for no change."""
+    unit = KPI_INFO[kpi].unit
     if _bad(x):
         return "—"
-    if tone(kpi, x) is None and KPI_INFO[kpi].unit != "money" and abs(x) < _TOLERANCE[KPI_INFO[kpi].unit]:
-        return "0"
-    unit = KPI_INFO[kpi].unit
+    if abs(x) < _TOLERANCE[unit]:
+        return "$0" if unit == "money" else "0 pp" if unit in ("pct", "ratio") else "0"
     if unit == "money":
-        return delta_money(x) if abs(x) >= _TOLERANCE["money"] else "$0"
+        return delta_money(x)
     if unit in ("pct", "ratio"):
-        return pct(x, signed=True).replace("%", " pp")
+        return pct(x, 1 if abs(x) >= 5e-4 else 2, signed=True).replace("%", " pp")
     return delta_units(x)
+
+
+def changed(kpi: str, delta: float | None) -> bool:
+    """True when the change is known and not negligible."""
+    return not _bad(delta) and abs(delta) >= _TOLERANCE[KPI_INFO[kpi].unit]
 
 
 def tone(kpi: str, delta: float | None) -> str | None:
     """'better', 'worse' or None (no change, unknown, or a KPI without a better direction)."""
     info = KPI_INFO[kpi]
-    if info.better is None or _bad(delta) or abs(delta) < _TOLERANCE[info.unit]:
+    if info.better is None or not changed(kpi, delta):
         return None
     return "better" if (delta > 0) == (info.better == "higher") else "worse"
 
@@ -156,8 +161,7 @@ def _card(name: str, sc: Scenario | None, r: plan.PlanResult, base: plan.PlanRes
             value = r.kpis.get(k, float("nan"))
             delta = None if sc is None else value - base.kpis.get(k, float("nan"))
             st.metric(info.label, fmt_value(k, value),
-                      delta=None if delta is None or tone(k, delta) is None and fmt_delta(k, delta) in ("0", "$0", "—")
-                      else f"{fmt_delta(k, delta)} vs baseline",
+                      delta=f"{fmt_delta(k, delta)} vs baseline" if delta is not None and changed(k, delta) else None,
                       delta_color=_delta_color(k), help=f"{info.formula} ({'outlook year' if info.scope == 'year' else 'plan horizon'})")
         if sc is not None:
             pages = {p.url_path: p for p in nav.all_pages()}
@@ -202,10 +206,12 @@ def bottleneck(results: dict[str, plan.PlanResult]) -> str | None:
 
 
 def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Sequence[str], *,
-                      horizon: int | None = None, key: str = "cmp") -> dict[str, plan.PlanResult]:
+                      horizon: int | None = None, key: str = "cmp",
+                      fingerprint: str | None = None) -> dict[str, plan.PlanResult]:
     """Draw the baseline and the scenarios `scenario_ids` (up to links.MAX_COMPARE; unknown ids left out) side by side.
 
-    horizon: months shown in the charts (None = the whole plan). Returns display name → result.
+    horizon: months shown in the charts (None = the whole plan); key: prefix of the widget keys;
+    fingerprint: `ws.fingerprint()` when the page has it (for the "Open on…" links). Returns display name → result.
     """
     items = [sc for sc in (scenarios.get(ws, i) for i in list(dict.fromkeys(scenario_ids))[:links.MAX_COMPARE])
              if sc is not None]
@@ -214,7 +220,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
     names = list(results)
     base = results[BASELINE]
     by_name = dict(zip(names[1:], items))
-    fingerprint = ws.fingerprint()
+    fingerprint = fingerprint or ws.fingerprint()
 
     # the answer: headline KPIs per plan
     cols = st.columns(len(results))

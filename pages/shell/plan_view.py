@@ -24,6 +24,7 @@ from sop_core import contract, finance, forecast, plan
 from sop_core.demo import DEMO_DIR
 from sop_core.export import csv_bytes
 from sop_core.formatting import units as fmt_units
+from sop_core.scenarios import Scenario
 from sop_core.workspace import Workspace, frame_sha256
 
 from .demand import consensus_frame, forecast_run
@@ -229,23 +230,29 @@ def build_view(inputs: plan.PlanInputs, seconds_start: float | None = None) -> P
 
 @st.cache_data(show_spinner="Assembling the plan…", max_entries=16, ttl=6 * 3600)
 def _evaluate(path: str, data: str, run_key: str, consensus_sha: str, prebuild_months: int, service_level: float,
-              excess_cover_months: float, _ws: Workspace, _consensus: pd.DataFrame) -> PlanView:
+              excess_cover_months: float, _ws: Workspace, _consensus: pd.DataFrame, scenario_id: str | None = None,
+              _scenario: Scenario | None = None) -> PlanView:
     import time
 
     t0 = time.perf_counter()
     inputs = plan.PlanInputs.from_workspace(_ws, _consensus, prebuild_months=prebuild_months,
                                             service_level=service_level, excess_cover_months=excess_cover_months)
-    return build_view(inputs, t0)
+    return build_view(plan.apply_scenario(inputs, _scenario), t0)  # a stored scenario never changes: its id keys it
 
 
 def plan_view(ws: Workspace, run: forecast.ForecastRun, consensus: pd.DataFrame,
-              data: DataState | None = None, current: dict[str, Any] | None = None) -> PlanView:
-    """The evaluated baseline plan for this data, run, consensus and session settings (cached by content)."""
+              data: DataState | None = None, current: dict[str, Any] | None = None,
+              scenario: Scenario | None = None) -> PlanView:
+    """The evaluated plan for this data, run, consensus and session settings (cached by content).
+
+    The baseline, or with `scenario` the baseline with the scenario's changes (`plan.apply_scenario`).
+    """
     s = settings(ws) if current is None else current
     data = data_state(ws) if data is None else data
     try:
         return _evaluate(str(ws.path), data.key, run.run_key, frame_sha256(consensus),
-                         s["prebuild_months"], s["service_level"], s["excess_cover_months"], ws, consensus)
+                         s["prebuild_months"], s["service_level"], s["excess_cover_months"], ws, consensus,
+                         scenario.scenario_id if scenario is not None else None, scenario)
     except ValueError as exc:
         st.error(f"The plan could not be assembled: {exc}", icon=":material/error:")
         st.stop()

@@ -8,7 +8,7 @@ from sop_core import forecast, kpis
 from sop_core.formatting import money, pct
 from sop_core.workspace import Workspace, frame_sha256
 
-from .plan_view import PlanView, data_key
+from .plan_view import PlanView, data_state
 
 STATUS = {"green": ("green", ":material/check_circle:", "On target"),
           "amber": ("orange", ":material/error:", "Watch"),
@@ -39,7 +39,7 @@ def _scorecard(path: str, key: str, _ws: Workspace, _view: PlanView | None) -> l
 def scorecard(ws: Workspace, run: forecast.ForecastRun | None, view: PlanView | None) -> list[kpis.KPI]:
     """The scorecard for the current data, forecast run and plan (cached by content)."""
     targets = ws.get_setting(kpis.TARGETS_SETTING, {})
-    key = "|".join([data_key(ws), run.run_key if run else "-",
+    key = "|".join([data_state(ws).key, run.run_key if run else "-",
                     frame_sha256(view.result.consensus) if view is not None else "-", str(targets)])
     return _scorecard(str(ws.path), key, ws, view)
 

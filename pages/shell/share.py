@@ -223,8 +223,9 @@ def _base_url(page: str | None) -> str:
 
 
 def share_url(state: ViewState) -> str:
-    """The full link to `state`, stamped with today's data fingerprint."""
-    state = links.stamp(workspace(), state)
+    """The full link to `state`; stamped with today's data fingerprint unless it has one (as `sync_url` returns it)."""
+    if state.fingerprint is None:
+        state = links.stamp(workspace(), state)
     return links.url(_base_url(state.page), state)
 
 

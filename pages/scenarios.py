@@ -1,0 +1,158 @@
+import dataclasses
+import uuid
+
+import pandas as pd
+import streamlit as st
+
+from pages.shell import compare, share
+from pages.shell import plan_view as pv
+from pages.shell.state import author, page_header, workspace
+from sop_core import links, scenarios
+
+page_header("scenarios")
+link = share.link_state("scenarios")
+ws = workspace()
+pv.require_tables(ws, "scenario comparison", ["sales", "products"])
+run, cons = pv.demand_plan(ws)
+ALL = "All"
+PICK = "sc_compare"
+MONTHS = "sc_months"
+
+saved = scenarios.list_scenarios(ws)
+status = share.visit().status
+known = {s.scenario_id: s for s in saved}
+for sc in (status.scenario, *status.compared):  # a link may name an archived scenario: still shown
+    if sc is not None:
+        known.setdefault(sc.scenario_id, sc)
+plan_months = sorted(pd.to_datetime(cons["period"]).unique())
+month_label = {pd.Timestamp(m): f"{pd.Timestamp(m):%b %Y}" for m in plan_months}
+plan_months = list(month_label)
+
+# -- what to compare (the view a link names) --------------------------------------------------------------
+linked = list(dict.fromkeys(([link.scenario_id] if link.scenario_id else []) + list(link.compare)))
+top = st.columns([5, 2, 1], vertical_alignment="bottom")
+share.init_widget(PICK, linked[:links.MAX_COMPARE], list(known), [], "scenarios")
+added = st.session_state.pop("_sc_added", None)  # a scenario saved by the form below: compare it straight away
+if added in known:
+    chosen = [i for i in st.session_state.get(PICK, []) if i in known and i != added]
+    st.session_state[PICK] = (chosen + [added])[-links.MAX_COMPARE:]
+
+
+def _label(sid: str) -> str:
+    sc = known[sid]
+    return f"{sc.name} · {sc.author} · {sc.created_at:%d %b %Y}"
+
+
+selected = top[0].multiselect("Compare with the baseline", list(known), key=PICK, format_func=_label,
+                              max_selections=links.MAX_COMPARE, placeholder="Choose one to four scenarios",
+                              help="Scenarios are changes over the consensus plan; they never edit the data.")
+share.init_widget(MONTHS, link.horizon, range(1, len(plan_months) + 1), len(plan_months), "months")
+months = top[1].slider("Months in the charts", 1, len(plan_months), key=MONTHS,
+                       help="The KPIs cover the outlook year or the whole plan, as the table says.")
+state = share.sync_url(dataclasses.replace(link, scenario_id=None, compare=tuple(selected), horizon=months,
+                                           family=None, region=None, sku=None))
+share.share_button(state, top[2])
+
+for w in st.session_state.pop("_sc_warnings", []):
+    st.warning(share.plain(w), icon=":material/warning:")
+if selected:
+    compare.render_comparison(ws, run, selected, horizon=months, key="sc", fingerprint=state.fingerprint)
+elif known:
+    st.info("Choose one to four scenarios above to compare them with the baseline, or build one below.",
+            icon=":material/compare_arrows:")
+else:
+    st.info("No scenario yet: build the first one below. It is compared with the baseline as soon as it is saved.",
+            icon=":material/science:")
+
+# -- build a scenario ------------------------------------------------------------------------------------
+st.subheader("Build a scenario", anchor=False)
+names = scenarios.known_names(ws)
+families = names["families"] or []
+regions = names["regions"] or []
+resources = names["resources"] or []
+whole = (plan_months[0], plan_months[-1])
+
+
+def _span(rng: tuple[pd.Timestamp, pd.Timestamp]) -> tuple[str | None, str | None]:
+    """A month range as the engine reads it; the whole plan is 'all months' (open ends)."""
+    return (None, None) if tuple(rng) == whole else (f"{rng[0]:%Y-%m}", f"{rng[1]:%Y-%m}")
+
+
+with st.form("sc_form", border=True):
+    c = st.columns([2, 3])
+    name = c[0].text_input("Name", max_chars=scenarios.MAX_NAME, key="sc_name",
+                           placeholder="e.g. Tents +10%, ASSY-2 at 80%")
+    note = c[1].text_input("Note", max_chars=scenarios.MAX_NOTE, key="sc_note",
+                           placeholder="Why, and what it assumes (optional)")
+    st.markdown("**Demand change** · consensus units of a family and region over a range of months")
+    d = st.columns([1, 1, 2, 1])
+    d_family = d[0].selectbox("Family", [ALL] + families, key="sc_d_family")
+    d_region = d[1].selectbox("Region", [ALL] + regions, key="sc_d_region")
+    d_months = d[2].select_slider("Months", plan_months, value=whole, format_func=month_label.get, key="sc_d_months")
+    d_pct = d[3].number_input("Demand change %", *scenarios.DEMAND_PCT, value=0.0, step=1.0, key="sc_d_pct",
+                              help="10 = +10% of the consensus units; 0 = no demand change.")
+    st.markdown("**Price change** · list price (unit_price) of a family's skus for the plan months")
+    p = st.columns([1, 1, 2, 1])
+    p_family = p[0].selectbox("Family", [ALL] + families, key="sc_p_family")
+    p_pct = p[3].number_input("Price change %", -99.0, scenarios.PRICE_PCT[1], value=0.0, step=0.5, key="sc_p_pct",
+                              help="−3 = prices 3% lower; actual months keep their recorded revenue.")
+    st.markdown("**Capacity change** · available hours of a resource over a range of months")
+    k = st.columns([2, 2, 1])
+    k_resource = k[0].selectbox("Resource", [ALL] + resources, key="sc_k_resource")
+    k_months = k[1].select_slider("Months", plan_months, value=whole, format_func=month_label.get, key="sc_k_months")
+    k_pct = k[2].number_input("Capacity change %", *scenarios.CAPACITY_PCT, value=0.0, step=5.0, key="sc_k_pct",
+                              help="−20 = the line at 80% of its hours; +50 = a partial second shift.")
+    submitted = st.form_submit_button("Save scenario", type="primary", icon=":material/save:")
+
+if submitted:
+    d_from, d_to = _span(d_months)
+    k_from, k_to = _span(k_months)
+    changes = {
+        "demand": [{"pct": d_pct, "family": None if d_family == ALL else d_family,
+                    "region": None if d_region == ALL else d_region, "period_from": d_from, "period_to": d_to}]
+        if d_pct else [],
+        "price": [{"pct": p_pct, "family": None if p_family == ALL else p_family}] if p_pct else [],
+        "capacity": [{"pct": k_pct, "resource": None if k_resource == ALL else k_resource, "period_from": k_from,
+                      "period_to": k_to}] if k_pct else [],
+    }
+    if not (name or "").strip():
+        st.error("Give the scenario a name: it is how the meeting will refer to it.", icon=":material/edit:")
+    elif not any(changes.values()):
+        st.error("Set at least one change (a percentage other than 0): a scenario without changes is the baseline.",
+                 icon=":material/edit:")
+    else:
+        try:
+            created = scenarios.create(ws, name, changes, author(), note,
+                                       event_id=st.session_state.setdefault("sc_event", uuid.uuid4().hex))
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            for key in ("sc_event", "sc_name", "sc_note", "sc_d_pct", "sc_p_pct", "sc_k_pct"):
+                st.session_state.pop(key, None)
+            st.session_state["_sc_added"] = created.scenario_id
+            st.session_state["_sc_warnings"] = [w for w in created.warnings]
+            st.toast(f"Scenario saved: {created.name}", icon=":material/check_circle:")
+            st.rerun()
+
+# -- saved scenarios ------------------------------------------------------------------------------------
+st.subheader("Saved scenarios", anchor=False)
+if not saved:
+    st.caption("None yet.")
+else:
+    fp = state.fingerprint
+    table = pd.DataFrame({
+        "name": [s.name for s in saved],
+        "changes": ["; ".join(s.describe()) for s in saved],
+        "note": [s.note for s in saved],
+        "author": [s.author for s in saved],
+        "created_at": [s.created_at for s in saved],
+        "data": ["today's data" if s.base_fingerprint == fp else "earlier data" for s in saved],
+        "compared": [s.scenario_id in selected for s in saved],
+    })
+    st.dataframe(table, hide_index=True, width="stretch", key="sc_saved", column_config={
+        "name": "Scenario", "changes": st.column_config.TextColumn("Changes", width="large"), "note": "Note",
+        "author": "By", "created_at": st.column_config.DatetimeColumn("Saved (UTC)", format="D MMM YYYY, HH:mm"),
+        "data": st.column_config.TextColumn("Built on", help="A scenario is a set of changes: it applies to today's "
+                                            "data either way; 'earlier data' says the data changed since it was saved."),
+        "compared": st.column_config.CheckboxColumn("Compared"),
+    })
