@@ -1,9 +1,10 @@
+import dataclasses
 import uuid
 
 import pandas as pd
 import streamlit as st
 
-from pages.shell import charts
+from pages.shell import charts, share
 from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, page_header, workspace
 from sop_core import consensus, forecast, metrics, overrides, review
@@ -11,6 +12,7 @@ from sop_core.formatting import pct, units
 from sop_core.review import Scope
 
 page_header("demand_review")
+link = share.link_state("demand_review")
 ws = workspace()
 settings = forecast.saved_settings(ws)
 ALL = "All"
@@ -61,16 +63,25 @@ budget = ws.table("plan") if ws.has_table("plan") else None
 # -- filters -------------------------------------------------------------------------------------
 fc = st.columns([1, 1, 1, 2])
 families = sorted(stat["family"].dropna().unique())
+share.init_widget("dr_family", link.family, [ALL] + families, ALL, "family")
 family = fc[0].selectbox("Family", [ALL] + families, key="dr_family")
 regions = sorted(stat["region"].dropna().unique())
+share.init_widget("dr_region", link.region, [ALL] + regions, ALL, "region")
 region = fc[1].selectbox("Region", [ALL] + regions, key="dr_region")
 skus = sorted(stat.loc[stat["family"] == family, "sku"].unique()) if family != ALL else sorted(stat["sku"].unique())
+share.init_widget("dr_sku", link.sku, [ALL] + skus, ALL, "sku")
 if st.session_state.get("dr_sku") not in [ALL] + skus:
     st.session_state["dr_sku"] = ALL
 sku = fc[2].selectbox("Sku", [ALL] + skus, key="dr_sku")
 scope = Scope(None if family == ALL else family, None if region == ALL else region, None if sku == ALL else sku)
 fc[3].caption(f"Forecast of {run.created_at:%d %b %Y %H:%M} on data through {run.last_actual:%b %Y} · "
               f"{run.n_series:,} series · {settings.bucket}ly buckets, horizon {settings.horizon}")
+if link.horizon and link.horizon != settings.horizon:
+    st.caption(f":material/link: The link was made with a horizon of {link.horizon} buckets; the forecast settings "
+               f"now use {settings.horizon}.")
+view = share.sync_url(dataclasses.replace(link, family=scope.family, region=scope.region, sku=scope.sku,
+                                          horizon=settings.horizon))
+share.share_button(view, fc[3])
 
 # -- the answer ---------------------------------------------------------------------------------
 head = review.headline(hist, cons, budget, run.last_actual, scope)

@@ -55,14 +55,12 @@ share.share_button(state, top[2])
 
 for w in st.session_state.pop("_sc_warnings", []):
     st.warning(share.plain(w), icon=":material/warning:")
-if selected:
-    compare.render_comparison(ws, run, selected, horizon=months, key="sc", fingerprint=state.fingerprint)
-elif known:
-    st.info("Choose one to four scenarios above to compare them with the baseline, or build one below.",
+if not selected:
+    st.info("Choose one to four scenarios above to compare them with the baseline, or build one below: it is "
+            "compared as soon as it is saved." if known else
+            "No scenario yet: build the first one below. It is compared with the baseline as soon as it is saved.",
             icon=":material/compare_arrows:")
-else:
-    st.info("No scenario yet: build the first one below. It is compared with the baseline as soon as it is saved.",
-            icon=":material/science:")
+compare.render_comparison(ws, run, selected, horizon=months, key="sc", fingerprint=state.fingerprint)
 
 # -- build a scenario ------------------------------------------------------------------------------------
 st.subheader("Build a scenario", anchor=False)

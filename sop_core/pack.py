@@ -33,6 +33,7 @@ PDF shows a note in place of each chart; the tables carry the same numbers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import json
 import math
@@ -400,6 +401,15 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
         lines = versions.prepare_lines(c.assign(units=c["consensus"]), products if len(products) else None)
         label = CONSENSUS_LABEL
     inputs = plan.PlanInputs.from_workspace(ws, _plan_frame(lines))
+    scenario = None
+    sid = version.scenario_id if version is not None else None
+    if sid:
+        scenario = scenarios.get(ws, sid)
+        if scenario is None:
+            notes.append("The scenario this version was built on is no longer in the workspace: capacity and "
+                         "prices are the loaded ones.")
+        else:  # its demand changes are in the approved units already; its capacity and prices apply
+            inputs = plan.apply_scenario(inputs, dataclasses.replace(scenario.changes, demand=(), overrides=()))
     r = plan.evaluate(inputs)
     k = dict(r.kpis)
 
@@ -415,12 +425,6 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
         n = r.unloaded["sku"].nunique()
         notes.append(f"The capacity check can't see {n} sku{'s' if n != 1 else ''} (no resource or hours per unit): "
                      f"{units(float(r.unloaded['units'].sum()))} units planned as if capacity were unlimited.")
-    scenario = None
-    sid = version.scenario_id if version is not None else None
-    if sid:
-        scenario = scenarios.get(ws, sid)
-        if scenario is None:
-            notes.append("The scenario this version was built on is no longer in the workspace.")
     from .cycle import cycle_month
     from .history import last_actual_period
 

@@ -223,7 +223,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
     fingerprint = fingerprint or ws.fingerprint()
 
     # the answer: headline KPIs per plan
-    cols = st.columns(len(results))
+    cols = st.columns(max(len(results), 3))  # cards keep their width: baseline alone takes a third
     for col, name in zip(cols, names):
         with col:
             _card(name, by_name.get(name), results[name], base, fingerprint)
