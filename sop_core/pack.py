@@ -311,10 +311,12 @@ def _capacity_text(k: Mapping[str, float], cap: pd.DataFrame) -> str:
         share = f", {pct(short / demand, 1)} of demand" if demand > 0 else ""
         at_risk = float(k["horizon_revenue_unconstrained"] - k["horizon_revenue"])
         return (f"Capacity cannot make the whole plan: {units(short)} units short after pre-build{share} "
-                f"({money(at_risk)} of revenue); {n_over} resource-months overloaded; {where}.")
+                f"({money(at_risk)} of revenue); {n_over} resource-month{'s' if n_over != 1 else ''} "
+                f"overloaded; {where}.")
     if n_over:
-        return (f"{n_over} resource-months are overloaded, but pre-building in earlier months covers the whole "
-                f"plan: nothing is short; {where}.")
+        months = "1 resource-month is" if n_over == 1 else f"{n_over} resource-months are"
+        return (f"{months} overloaded, but pre-building in earlier months covers the whole plan: nothing is "
+                f"short; {where}.")
     return f"Capacity covers the plan: no resource is overloaded in any month ({where})."
 
 
@@ -501,7 +503,7 @@ def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
         # totals are drawn as 'absolute' (their own value), which is also right for the closing outlook
         fig.update_traces(measure=["absolute" if k == "total" else "relative" for k in content.bridge["kind"]])
         fig.update_layout(font=font, title=dict(text=f"From the annual plan to the outlook, {content.year}",
-                                                x=0.01, font=dict(size=15)), margin=dict(t=50))
+                                                x=0.01, font=dict(size=15)), margin=dict(t=80))
         out["bridge"] = (fig, w, h)
     mo = content.monthly_outlook
     if len(mo):
@@ -524,6 +526,7 @@ def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
         if not matrix.empty:
             w = CHART_SIZES["capacity"][0]
             fig = charts.heatmap(matrix, colorbar_title="Load")
+            fig.update_traces(colorbar=dict(tickformat=".0%"))
             fig.update_layout(font=dict(size=12))
             out["capacity"] = (fig, w, _capacity_height(content))
     return out
@@ -561,10 +564,10 @@ def export_pngs(figs: Mapping[str, tuple[go.Figure, float, float]], timeout: flo
         return ChartImages(error=f"kaleido is not installed ({exc}): pip install kaleido")
     images: dict[str, bytes] = {}
     failure: list[str] = []
+    path = browser_path()
 
     async def render() -> None:
         kw: dict[str, Any] = {"n": 1, "timeout": timeout}
-        path = browser_path()
         if path:
             kw["path"] = path
         async with kaleido.Kaleido(**kw) as k:
@@ -580,7 +583,11 @@ def export_pngs(figs: Mapping[str, tuple[go.Figure, float, float]], timeout: flo
         except asyncio.TimeoutError:
             failure.append(f"the chart export took longer than {timeout:g} s")
         except BaseException as exc:  # noqa: BLE001 - any failure of the browser becomes a note in the pack
-            failure.append(_first_line(exc))
+            if type(exc).__name__ == "ChromeNotFoundError":
+                failure.append(f"no Chrome/Chromium browser found{f' at {path}' if path else ''}: install Chromium "
+                               "(e.g. apt-get install chromium) or set BROWSER_PATH to its binary")
+            else:
+                failure.append(_first_line(exc))
 
     worker = threading.Thread(target=run, name="pack-charts", daemon=True)
     worker.start()
@@ -590,8 +597,6 @@ def export_pngs(figs: Mapping[str, tuple[go.Figure, float, float]], timeout: flo
     error = None
     if failure or len(images) < len(figs):
         error = failure[0] if failure else "some charts could not be exported"
-        if "ChromeNotFound" in error or "No browser found" in error:
-            error += " — install Chromium (apt-get install chromium) or set BROWSER_PATH to a Chrome/Chromium binary"
     return ChartImages(images=dict(images), error=error)
 
 
@@ -820,6 +825,8 @@ def _title_page(pdf: Any, c: PackContent) -> None:
     rows, fills = [], {}
     for i, kp in enumerate(c.scorecard):
         how = kp.formula
+        if kp.key == "revenue_vs_plan":
+            how += " (in this pack the outlook uses the constrained plan, as in the bridge)"
         if kp.status == "missing" and kp.missing_message:
             how = f"Not computed: {kp.missing_message}. {how}"
         rows.append([kp.label, kpi_value_text(kp), kp.target_text or "—", kp.status, how])
@@ -949,9 +956,13 @@ def _decisions_page(pdf: Any, c: PackContent) -> None:
     pdf.add_page()
     d = c.decisions
     open_n = int((~d["status"].isin(decisions.CLOSED)).sum()) if len(d) else 0
-    lead = (f"{open_n} open" + (f", {int(d['overdue'].sum())} overdue" if len(d) and d["overdue"].any() else "")
-            + (" — and the decisions linked to this plan version." if c.approved else ".")) if len(d) else \
-        "No open decisions, and none linked to this plan."
+    overdue = int(d["overdue"].sum()) if len(d) else 0
+    if len(d):
+        lead = (f"{open_n} open decision{'s' if open_n != 1 else ''}" + (f", {overdue} overdue" if overdue else "")
+                + "." + (" Decisions linked to this plan version are listed whatever their status." if c.approved
+                         else ""))
+    else:
+        lead = "No open decisions" + (", and none linked to this plan version." if c.approved else ".")
     _heading(pdf, "Decisions", lead)
     if len(d):
         rows, fills = [], {}

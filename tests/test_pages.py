@@ -132,3 +132,14 @@ def test_scorecard_page_shows_every_kpi_against_the_engine(app):
         assert m[k.label] == value_text(k), k.key
     assert m["No data"] == "0"
     assert m["OTIF"] == "91.4%"
+
+
+def test_pre_sop_page_ranks_exceptions_and_records_a_decision(app):
+    at = _open(app, "pre_sop")
+    m = _metrics(at)
+    assert m["Exceptions to decide"] != "0"  # the demo has a revenue gap and a tent shortfall
+    at.text_input[0].set_value("Approve overtime on ASSY-2")
+    at.text_input[1].set_value("COO")
+    next(b for b in at.button if b.label == "Add decision").click().run()
+    assert not at.exception, at.exception
+    assert _metrics(at)["Open decisions"] == "1"

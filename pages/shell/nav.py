@@ -39,6 +39,8 @@ SECTIONS: dict[str, list[PageSpec]] = {
                  "The plan in money: full-year outlook against the annual plan, and the bridge between them."),
         PageSpec("scenarios.py", "Scenarios", ":material/science:",
                  "What if demand, price or capacity changed? Build scenarios and compare them with the baseline."),
+        PageSpec("pre_sop.py", "Pre-S&OP", ":material/fact_check:",
+                 "Reconciliation: the exceptions that need a decision, the options prepared, the decisions to ask for."),
     ],
     "Executive meeting": [
         PageSpec("scorecard.py", "Scorecard", ":material/speed:",

@@ -1,0 +1,120 @@
+import dataclasses
+import uuid
+from datetime import date, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from pages.shell import compare, share
+from pages.shell import plan_view as pv
+from pages.shell.state import author, page_header, workspace
+from sop_core import agenda, decisions, links, overrides, scenarios
+from sop_core.formatting import money, units
+
+page_header("pre_sop")
+link = share.link_state("pre_sop")
+ws = workspace()
+pv.require_tables(ws, "pre-S&OP", ["sales", "products"])
+run, cons = pv.demand_plan(ws)
+view = pv.plan_view(ws, run, cons)
+result = view.result
+items = agenda.agenda(result, overrides.history(ws), ws.table("products"))
+open_log = decisions.log(ws, status=("open", "in progress"))
+
+# -- the answer: what is at stake, what needs deciding -------------------------------------------------------
+k = result.kpis
+m = st.columns(4)
+gap = k.get("gap_to_plan")
+m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "—",
+            delta=None if gap is None else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%".replace("-", "−"),
+            help="Outlook (actuals to date + constrained plan) − annual plan.")
+m[1].metric("Money at stake", money(items["money"].sum()) if len(items) else "$0",
+            help="Sum of the money at stake of every exception below (revenue gap, revenue at risk from supply gaps "
+                 "and stockouts, value of large overrides).")
+m[2].metric("Exceptions to decide", f"{len(items)}")
+m[3].metric("Open decisions", f"{len(open_log)}")
+
+# -- the exceptions, ranked by money ----------------------------------------------------------------------------
+st.subheader("Exceptions that need a decision", anchor=False)
+if items.empty:
+    st.success("No exception: the plan meets the annual plan, within capacity, with no stockout.",
+               icon=":material/verified:")
+else:
+    shown = items.assign(where=items["page"].map(lambda p: f"/{p}"))
+    st.dataframe(
+        shown[["kind", "subject", "detail", "period", "units", "money", "where"]], hide_index=True, width="stretch",
+        column_config={
+            "kind": "Kind", "subject": "Exception", "detail": "Detail",
+            "period": st.column_config.DateColumn("From", format="MMM YYYY"),
+            "units": st.column_config.NumberColumn("Units", format="localized"),
+            "money": st.column_config.NumberColumn("At stake", format="dollar", help="Revenue at risk, the gap, or "
+                                                   "the value of the override's change"),
+            "where": st.column_config.LinkColumn("Detail page", display_text=r"/(\w+)$"),
+        })
+
+# -- the options prepared for them -------------------------------------------------------------------------------
+st.subheader("Options prepared", anchor=False)
+saved = scenarios.list_scenarios(ws)
+known = {s.scenario_id: s for s in saved}
+linked = list(dict.fromkeys(([link.scenario_id] if link.scenario_id else []) + list(link.compare)))
+share.init_widget("presop_cmp", linked[:links.MAX_COMPARE], list(known), [], "scenarios")
+c = st.columns([6, 1], vertical_alignment="bottom")
+chosen = c[0].multiselect("Scenarios to compare with the baseline", list(known), key="presop_cmp",
+                          max_selections=links.MAX_COMPARE,
+                          format_func=lambda i: f"{known[i].name} · {known[i].author}",
+                          placeholder="Choose up to four scenarios (build them on the Scenarios page)")
+state = share.sync_url(dataclasses.replace(link, scenario_id=None, compare=tuple(chosen), family=None, region=None,
+                                           sku=None))
+share.share_button(state, c[1])
+if chosen:
+    compare.render_comparison(ws, run, chosen, key="presop")
+else:
+    st.caption("No scenario chosen." if saved else "No scenario yet.")
+    st.page_link("pages/scenarios.py", label="Build a scenario", icon=":material/alt_route:")
+
+# -- decisions to ask for ------------------------------------------------------------------------------------------
+st.subheader("Decisions to ask for", anchor=False)
+with st.form("new_decision", clear_on_submit=True):
+    f = st.columns([3, 1.2, 1, 1.5])
+    title = f[0].text_input("Decision to ask for", placeholder="e.g. Approve overtime on ASSY-2 in June–July")
+    owner = f[1].text_input("Owner", placeholder="Who decides")
+    due = f[2].date_input("Due", value=date.today() + timedelta(days=14), min_value=date.today())
+    options = [None] + list(known)
+    scenario_id = f[3].selectbox("Option (scenario)", options, format_func=lambda i: "—" if i is None else known[i].name)
+    detail = st.text_input("Detail", placeholder="Optional: what is at stake, what the options cost")
+    if st.form_submit_button("Add decision", type="primary"):
+        try:
+            decisions.record(ws, title=title, owner=owner, due_date=due, detail=detail, scenario_id=scenario_id,
+                             author=author(), event_id=st.session_state.setdefault("presop_dec_event", uuid.uuid4().hex))
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state.pop("presop_dec_event", None)
+            st.toast("Decision added", icon=":material/check_circle:")
+            st.rerun()
+
+log = decisions.log(ws)
+if log.empty:
+    st.caption("No decision recorded yet.")
+else:
+    st.dataframe(
+        log[["title", "owner", "due_date", "status", "overdue", "scenario_id", "version_id", "created_by"]]
+        .assign(scenario_id=log["scenario_id"].map(lambda i: known[i].name if i in known else (i or ""))),
+        hide_index=True, width="stretch",
+        column_config={"title": "Decision", "owner": "Owner",
+                       "due_date": st.column_config.DateColumn("Due", format="D MMM YYYY"), "status": "Status",
+                       "overdue": st.column_config.CheckboxColumn("Overdue"), "scenario_id": "Option",
+                       "version_id": "Plan version", "created_by": "Raised by"})
+    s = st.columns([3, 1.5, 1], vertical_alignment="bottom")
+    pick = s[0].selectbox("Update a decision's status", list(log["decision_id"]), index=None, key="presop_dec_pick",
+                          format_func=lambda i: log.set_index("decision_id").loc[i, "title"],
+                          placeholder="Choose a decision")
+    new_status = s[1].selectbox("Status", list(decisions.STATUSES), key="presop_dec_status")
+    if s[2].button("Update", disabled=pick is None, key="presop_dec_update"):
+        current = log.set_index("decision_id").loc[pick, "status"]
+        try:
+            decisions.set_status(ws, pick, new_status, author(), expected_status=current)
+        except (ValueError, decisions.StaleDecision) as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
