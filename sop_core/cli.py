@@ -210,3 +210,4 @@ add_command("load", "check a data file and load it into a workspace table", _con
 add_command("status", "list loaded tables, rows, date ranges and last loads", _configure_status, _status)
 
 from . import cli_forecast  # noqa: E402,F401  (registers `forecast` and `backtest`)
+from . import cli_admin  # noqa: E402,F401  (registers `backup`, `restore` and `check`)

@@ -3,8 +3,9 @@
 `get_executor()` returns the process-wide `LocalExecutor`: a `multiprocessing` pool with the
 fork context (workers inherit the already-imported Prophet instead of re-importing it), one
 worker per CPU, created on first use and kept alive for the life of the process (shut down at
-exit), so reruns and other sessions reuse it. A later backend (e.g. Dask, `SOP_DASK_SCHEDULER`)
-implements the same `map_chunks`.
+exit), so reruns and other sessions reuse it. With a scheduler address (`SOP_DASK_SCHEDULER`, the
+CLI's --scheduler, the app setting) it returns `dask_executor.DaskExecutor`, the same `map_chunks`
+on a Dask cluster.
 
 Rules for callers: the function must be a top-level (picklable) function, and chunks must hold
 plain data (DataFrames, numpy arrays, dataclasses): never the Workspace or a DuckDB connection.
@@ -128,8 +129,18 @@ _LOCAL: LocalExecutor | None = None
 _LOCAL_LOCK = threading.Lock()
 
 
-def get_executor() -> LocalExecutor:
-    """The process-wide executor (a lazily started LocalExecutor, shut down at exit)."""
+def get_executor(address: str | None = None) -> Executor:
+    """The process-wide executor: a DaskExecutor for `address` or $SOP_DASK_SCHEDULER, else the local pool.
+
+    The local pool (a lazily started LocalExecutor, shut down at exit) needs no configuration;
+    a scheduler address (`address` from the CLI flag or the app setting, before the environment)
+    selects `dask_executor.shared_executor(address)`, which never starts a cluster itself.
+    """
+    from .dask_executor import scheduler_address, shared_executor
+
+    scheduler = scheduler_address(address)
+    if scheduler:
+        return shared_executor(scheduler)
     global _LOCAL
     with _LOCAL_LOCK:
         if _LOCAL is None:

@@ -33,7 +33,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .export import FORMULA_PREFIXES, csv_bytes, neutralise, neutralise_formulas
+from .export import FORMULA_PREFIXES, neutralise, neutralise_formulas
 
 __all__ = ["FORMULA_PREFIXES", "FormulaInExport", "neutralise", "safe_frame", "to_csv_bytes", "to_xlsx_bytes",
            "formula_cells", "MAX_CELL_TEXT"]
@@ -58,8 +58,12 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """`frame` as UTF-8 CSV (with BOM, so Excel reads accents right), formula-like text neutralised."""
-    return csv_bytes(frame)
+    """`frame` as UTF-8 CSV (with BOM, so Excel reads accents right), formula-like text neutralised.
+
+    Rows end in CRLF (RFC 4180), so a cell holding a carriage return or a line feed is quoted and
+    stays one cell.
+    """
+    return safe_frame(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def _sheet_name(name: str, used: set[str]) -> str:

@@ -620,6 +620,7 @@ STATUS_FILL = {"green": (220, 242, 228), "amber": (255, 240, 204), "red": (252, 
 INK, MUTED, RULE = (27, 36, 48), (96, 104, 118), (214, 219, 227)
 HEAD_FILL = (232, 238, 246)
 PAGE_W, MARGIN = 297.0, 10.0
+NOTE_H = 22.0  # height of the note that stands in for a chart that could not be exported
 BODY_W = PAGE_W - 2 * MARGIN
 
 
@@ -748,8 +749,8 @@ def _table(pdf: Any, headers: list[str], rows: list[list[str]], widths: list[flo
 
 
 def _chart(pdf: Any, images: ChartImages, name: str, w: float, h: float, x: float | None = None,
-           y: float | None = None) -> None:
-    """The chart image at (x, y), or a framed note saying why it is missing."""
+           y: float | None = None) -> float:
+    """The chart image at (x, y), or a framed note saying why it is missing; returns the height used (mm)."""
     x = MARGIN if x is None else x
     y = pdf.get_y() if y is None else y
     png = images.images.get(name)
@@ -757,14 +758,16 @@ def _chart(pdf: Any, images: ChartImages, name: str, w: float, h: float, x: floa
         from io import BytesIO
 
         pdf.image(BytesIO(png), x=x, y=y, w=w, h=h)
-        return
+        return h
+    box = min(h, NOTE_H)
     pdf.set_draw_color(*RULE)
     pdf.set_fill_color(246, 247, 249)
-    pdf.rect(x, y, w, min(h, 30.0), style="DF")
+    pdf.rect(x, y, w, box, style="DF")
     pdf.set_xy(x + 4, y + 4)
     _font(pdf, 9, color=MUTED)
     why = images.error or "the chart export was not run"
-    pdf.multi_cell(w - 8, 4.6, pdf.t(f"Chart not available: {why}. The table below has the same numbers."))
+    pdf.multi_cell(w - 8, 4.6, pdf.t(f"Chart not available: {why}. The tables have the same numbers."), align="L")
+    return box
 
 
 def _fmt_pct(v: Any, signed: bool = False, digits: int = 1) -> str:
@@ -846,10 +849,9 @@ def _gap_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
     y = pdf.get_y()
     bw, bh = CHART_SIZES["bridge"]
     ow, oh = CHART_SIZES["outlook"]
-    _chart(pdf, images, "bridge", bw, bh, x=MARGIN, y=y)
-    _chart(pdf, images, "outlook", ow, oh, x=MARGIN + bw + (BODY_W - bw - ow), y=y)
-    has_chart = "bridge" in images.images or "outlook" in images.images
-    pdf.set_y(y + (max(bh, oh) if has_chart else 32) + 3)
+    used = _chart(pdf, images, "bridge", bw, bh, x=MARGIN, y=y)
+    used = max(used, _chart(pdf, images, "outlook", ow, oh, x=MARGIN + bw + (BODY_W - bw - ow), y=y))
+    pdf.set_y(y + used + 3)
     _subheading(pdf, "Bridge from the annual plan to the outlook")
     rows, bold = [], set()
     for i, s in enumerate(c.bridge.itertuples()):
@@ -888,8 +890,8 @@ def _family_pages(pdf: Any, c: PackContent, images: ChartImages) -> None:
         w, h = CHART_SIZES["family_plan"]
         if pdf.get_y() + h > pdf.h - 14:
             pdf.add_page()
-        _chart(pdf, images, "family_plan", w, h)
-        pdf.set_y(pdf.get_y() + (h if "family_plan" in images.images else 32) + 2)
+        y = pdf.get_y()
+        pdf.set_y(y + _chart(pdf, images, "family_plan", w, h, y=y) + 2)
     # the monthly table, 12 months per block
     if periods:
         wide = fam.pivot_table(index="family", columns="period", values="units", aggfunc="sum").fillna(0.0)
@@ -929,8 +931,8 @@ def _capacity_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
     if len(c.utilisation):
         h = _capacity_height(c)
         _subheading(pdf, "Utilisation by resource and month (required / available; red above 100%)")
-        _chart(pdf, images, "capacity", BODY_W, h)
-        pdf.set_y(pdf.get_y() + (h if "capacity" in images.images else 32) + 3)
+        y = pdf.get_y()
+        pdf.set_y(y + _chart(pdf, images, "capacity", BODY_W, h, y=y) + 3)
     cap = c.capacity
     if len(cap):
         rows, fills = [], {}

@@ -232,7 +232,10 @@ class Workspace:
                 cur.execute(f'DROP TABLE IF EXISTS "{name}"')
                 cur.execute(f'CREATE TABLE "{name}" AS SELECT {select} FROM _incoming')
             finally:
-                cur.unregister("_incoming")
+                try:
+                    cur.unregister("_incoming")
+                except duckdb.Error:
+                    pass  # the transaction already failed (e.g. disk full): keep that error, not this one
             cur.execute(
                 "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [load_id, name, provenance.file_name, provenance.sha256, content, len(frame), utcnow(),

@@ -43,8 +43,7 @@ def app(demo_workspace_file, tmp_path, monkeypatch):
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
-    """Run the app, switch to pages/<page>.py, run it, and assert it raised nothing."""
-    at.run()
+    """Open the app on pages/<page>.py (a deep link: the Cycle overview does not run first) and assert it raised nothing."""
     at.switch_page(f"pages/{page}.py")
     at.run()
     assert not at.exception, at.exception

@@ -143,3 +143,25 @@ def test_pre_sop_page_ranks_exceptions_and_records_a_decision(app):
     next(b for b in at.button if b.label == "Add decision").click().run()
     assert not at.exception, at.exception
     assert _metrics(at)["Open decisions"] == "1"
+
+
+def test_executive_page_approves_a_version_and_links_the_decision(app):
+    at = _open(app, "pre_sop")
+    at.text_input[0].set_value("Approve overtime on ASSY-2")
+    at.text_input[1].set_value("COO")
+    next(b for b in at.button if b.label == "Add decision").click().run()
+    at.switch_page("pages/executive.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("No plan approved yet" in c.value for c in at.caption)
+    at.multiselect[1].set_value([at.multiselect[1].options[0]])  # the open decision
+    next(b for b in at.button if b.label == "Approve and freeze this plan").click().run()
+    assert not at.exception, at.exception
+    from pages.shell.state import _open as open_ws
+    from sop_core import decisions, versions
+
+    ws = open_ws(str(at.workspace_path))
+    v = versions.latest(ws)
+    assert v.number == 1 and v.name == "November 2026 S&OP"
+    assert any(v.label in c.value for c in at.caption)
+    assert decisions.log(ws)["version_id"].iloc[0] == v.version_id

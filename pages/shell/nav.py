@@ -43,6 +43,8 @@ SECTIONS: dict[str, list[PageSpec]] = {
                  "Reconciliation: the exceptions that need a decision, the options prepared, the decisions to ask for."),
     ],
     "Executive meeting": [
+        PageSpec("executive.py", "Executive S&OP", ":material/gavel:",
+                 "The decision meeting: scorecard, gap to plan, the options, and the plan to approve."),
         PageSpec("scorecard.py", "Scorecard", ":material/speed:",
                  "Performance control: the KPIs against their targets, with 12-month trends."),
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from sop_core import demo
+from sop_core import demo, ledger
 from sop_core.workspace import Workspace, default_path
 
 from . import nav
@@ -14,6 +14,7 @@ from . import nav
 def _open(path: str) -> Workspace:
     ws = Workspace(path)
     demo.ensure_demo(ws)
+    ws.startup_messages = ledger.startup_check(ws)  # acknowledged saves the database lost, if any
     return ws
 
 

@@ -1,0 +1,163 @@
+import dataclasses
+import uuid
+
+import pandas as pd
+import streamlit as st
+
+from pages.shell import charts, compare, share
+from pages.shell import plan_view as pv
+from pages.shell import scorecard as sc
+from pages.shell.state import author, page_header, workspace
+from sop_core import decisions, links, pack, scenarios, versions
+from sop_core.formatting import money, pct, units
+
+page_header("executive")
+link = share.link_state("executive")
+ws = workspace()
+pv.require_tables(ws, "executive S&OP", ["sales", "products"])
+run, cons = pv.demand_plan(ws)
+view = pv.plan_view(ws, run, cons)
+k = view.kpis
+latest = versions.latest(ws)
+products = ws.table("products")
+
+# -- the answer, readable from across the room --------------------------------------------------------------
+m = st.columns(4)
+m[0].metric(f"{view.result.year} revenue outlook", money(k.get("revenue")),
+            delta=f"{money(k.get('gap_to_plan'))} vs plan" if k.get("plan_revenue") else None,
+            help="Actuals to date + the constrained plan for the rest of the year, against the annual plan.")
+m[1].metric("Gap to the annual plan", pct(k.get("gap_to_plan_pct"), signed=True),
+            help="(outlook − annual plan) / annual plan")
+m[2].metric("Gross margin", pct(k.get("gross_margin_pct")), help="(revenue − COGS) / revenue, outlook year")
+m[3].metric("Units short", units(k.get("units_short")),
+            delta=f"{int(k.get('overloaded_resource_months', 0))} overloaded resource-months", delta_color="off",
+            help="Demand the constrained plan cannot make, after pre-build.")
+st.caption(("Plan of record: " + latest.label + f", approved by {latest.approved_by} on {latest.approved_at:%d %b %Y}")
+           if latest else "No plan approved yet.")
+
+st.subheader("Scorecard", anchor=False)
+sc.render(sc.scorecard(ws, run, view), columns=3, key="exec_sc")
+
+# -- the options to choose between ------------------------------------------------------------------------------
+st.subheader("Options", anchor=False)
+saved = scenarios.list_scenarios(ws)
+known = {s.scenario_id: s for s in saved}
+linked = list(dict.fromkeys(([link.scenario_id] if link.scenario_id else []) + list(link.compare)))
+share.init_widget("exec_cmp", linked[:links.MAX_COMPARE], list(known), [], "scenarios")
+c = st.columns([6, 1], vertical_alignment="bottom")
+chosen = c[0].multiselect("Options to compare with the baseline", list(known), key="exec_cmp",
+                          max_selections=links.MAX_COMPARE, format_func=lambda i: known[i].name,
+                          placeholder="Choose the scenarios prepared in pre-S&OP")
+state = share.sync_url(dataclasses.replace(link, scenario_id=None, compare=tuple(chosen), family=None, region=None,
+                                           sku=None))
+share.share_button(state, c[1])
+results = compare.render_comparison(ws, run, chosen, key="exec") if chosen else {}
+
+# -- approve the plan ----------------------------------------------------------------------------------------------
+st.subheader("Approve the plan", anchor=False)
+options = ["Baseline"] + chosen
+open_log = decisions.log(ws, status=("open", "in progress"))
+unlinked = open_log[open_log["version_id"].isna()]
+with st.form("approve", clear_on_submit=True):
+    a = st.columns([2, 2, 3])
+    pick = a[0].selectbox("Plan to approve", options, format_func=lambda o: o if o == "Baseline" else known[o].name)
+    cycle = run.last_actual + pd.DateOffset(months=1) if run.last_actual is not None else None
+    name = a[1].text_input("Version name", value=f"{cycle:%B %Y} S&OP" if cycle is not None else "S&OP plan")
+    note = a[2].text_input("Note", placeholder="What was decided, in a line")
+    link_ids = st.multiselect("Decisions taken with it", list(unlinked["decision_id"]),
+                              format_func=lambda i: unlinked.set_index("decision_id").loc[i, "title"])
+    if st.form_submit_button("Approve and freeze this plan", type="primary"):
+        sc_obj = None if pick == "Baseline" else known[pick]
+        chosen_view = view if sc_obj is None else pv.plan_view(ws, run, cons, scenario=sc_obj)
+        plan_lines = chosen_view.result.consensus.rename(columns={"consensus": "units"})
+        try:
+            version = versions.approve(
+                ws, plan_lines, name=name, scenario_id=None if sc_obj is None else sc_obj.scenario_id,
+                fingerprints={"data": ws.fingerprint(), "forecast_run": run.run_key}, approved_by=author(),
+                note=note, event_id=st.session_state.setdefault("exec_approve_event", uuid.uuid4().hex),
+                products=products)
+            if link_ids:
+                decisions.link_version(ws, link_ids, version.version_id, author())
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state.pop("exec_approve_event", None)
+            st.toast(f"{version.label} approved and frozen", icon=":material/verified:")
+            st.rerun()
+
+# -- what changed since the last approved plan ------------------------------------------------------------------
+st.subheader("What changed since the last approved plan", anchor=False)
+current = versions.prepare_lines(cons.rename(columns={"consensus": "units"}), products)
+if latest is None:
+    st.caption("No approved plan yet: approving one above makes it the reference for next month's meeting.")
+else:
+    old = versions.load_version(ws, latest.version_id)
+    left, right = st.columns([3, 2])
+    with left:
+        steps = versions.change_bridge(old, current, by="family", old_label=latest.label, new_label="Current plan")
+        st.plotly_chart(charts.waterfall(steps, label="label", value="value", kind="kind"), key="exec_bridge",
+                        config={"displayModeBar": False})
+    with right:
+        diff = versions.compare(old, current, by="family")
+        st.dataframe(diff, hide_index=True, width="stretch", column_config={
+            "family": "Family",
+            "old_units": st.column_config.NumberColumn("Approved units", format="localized"),
+            "new_units": st.column_config.NumberColumn("Current units", format="localized"),
+            "d_units": st.column_config.NumberColumn("Δ units", format="localized"),
+            "old_revenue": st.column_config.NumberColumn("Approved revenue", format="dollar"),
+            "new_revenue": st.column_config.NumberColumn("Current revenue", format="dollar"),
+            "d_revenue": st.column_config.NumberColumn("Δ revenue", format="dollar")})
+    with st.expander("Approved versions"):
+        st.dataframe(versions.list_versions(ws), hide_index=True, width="stretch")
+
+# -- decision log -----------------------------------------------------------------------------------------------------
+st.subheader("Decision log", anchor=False)
+log = decisions.log(ws)
+if log.empty:
+    st.caption("No decision recorded yet: the pre-S&OP page lists the decisions to ask for.")
+else:
+    version_label = {r["version_id"]: f"v{r['number']}" for _, r in versions.list_versions(ws).iterrows()}
+    st.dataframe(
+        log.assign(version=log["version_id"].map(version_label))[["title", "owner", "due_date", "status", "overdue",
+                                                                    "version"]],
+        hide_index=True, width="stretch",
+        column_config={"title": "Decision", "owner": "Owner",
+                       "due_date": st.column_config.DateColumn("Due", format="D MMM YYYY"), "status": "Status",
+                       "overdue": st.column_config.CheckboxColumn("Overdue"), "version": "Plan version"})
+    s = st.columns([3, 1.5, 1], vertical_alignment="bottom")
+    dec = s[0].selectbox("Update a decision's status", list(log["decision_id"]), index=None, key="exec_dec_pick",
+                         format_func=lambda i: log.set_index("decision_id").loc[i, "title"], placeholder="Choose")
+    new_status = s[1].selectbox("Status", list(decisions.STATUSES), key="exec_dec_status")
+    if s[2].button("Update", disabled=dec is None, key="exec_dec_update"):
+        try:
+            decisions.set_status(ws, dec, new_status, author(),
+                                 expected_status=log.set_index("decision_id").loc[dec, "status"])
+        except (ValueError, decisions.StaleDecision) as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
+
+# -- the board pack -------------------------------------------------------------------------------------------------------
+st.subheader("Board pack", anchor=False)
+st.caption("The executive pack as a PDF (scorecard, gap and bridge, family plans, capacity, decisions, this view's "
+           "link) and the approved plan as an Excel workbook (values only). "
+           + ("Built from " + latest.label + "." if latest else "Built from the current consensus (not yet approved)."))
+if st.button("Prepare the board pack", icon=":material/picture_as_pdf:", key="exec_pack"):
+    with st.status("Preparing the board pack…", expanded=True) as status:
+        st.write("Gathering the plan, scorecard and decisions")
+        content = pack.gather(ws, latest.version_id if latest else None, link=share.share_url(state))
+        st.write("Drawing the charts and the PDF")
+        pdf = pack.build_pdf(content)
+        st.write("Writing the workbook")
+        xlsx = pack.build_xlsx(content)
+        stem = f"sop-pack-{content.cycle_month:%Y-%m}" if content.cycle_month is not None else "sop-pack"
+        st.session_state["exec_pack_files"] = (pdf, xlsx, stem)
+        status.update(label="Board pack ready", state="complete", expanded=False)
+files = st.session_state.get("exec_pack_files")
+if files:
+    d = st.columns(2)
+    d[0].download_button("Download the PDF", files[0], file_name=f"{files[2]}.pdf", mime="application/pdf",
+                         icon=":material/download:", key="exec_pdf", on_click="ignore")
+    d[1].download_button("Download the Excel plan", files[1], file_name=f"{files[2]}.xlsx", icon=":material/download:",
+                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="exec_xlsx",
+                         on_click="ignore")

@@ -1,0 +1,139 @@
+"""Exports (bad inputs case 31): formula-like text never becomes a formula in CSV or XLSX; numbers stay numbers."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from datetime import datetime
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from openpyxl.cell import WriteOnlyCell
+
+from sop_core import exports
+
+FORMULA_LIKE = ['=HYPERLINK("http://evil.example","click")', "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "-cmd", "\t=1+1",
+                "\r=1+1"]
+F_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def sample() -> pd.DataFrame:
+    """Uploaded-looking text in a sku column, numbers (negative too), a date, a missing value."""
+    return pd.DataFrame({
+        "sku": FORMULA_LIKE + ["TN-1001", "#N/A"],
+        "units": [-5, 3, 0, 12, 7, 1, -2, 4],
+        "revenue": [-5.5, 1.25, np.nan, np.inf, 2.0, 3.0, 4.0, 5.0],
+        "period": pd.to_datetime(["2026-11-01"] * 7 + [None]),
+    })
+
+
+def sheet_xml(xlsx: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as z:
+        return {n: z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")}
+
+
+@pytest.mark.parametrize("text", FORMULA_LIKE)
+def test_formula_like_text_gets_an_apostrophe(text):
+    assert exports.neutralise(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", [-5, -5.0, np.int64(-5), np.float64(-2.5), 0, None, "TN-1001", "", "a=b", "'=x"])
+def test_numbers_and_plain_text_are_unchanged(value):
+    out = exports.neutralise(value)
+    assert out is value or out == value
+    if isinstance(value, (int, float, np.number)):
+        assert not isinstance(out, str)
+
+
+def test_safe_frame_neutralises_text_cells_and_headers_but_keeps_number_columns():
+    df = sample().rename(columns={"sku": "=sku"})
+    safe = exports.safe_frame(df)
+    assert list(safe.columns) == ["'=sku", "units", "revenue", "period"]
+    assert safe["'=sku"].tolist()[:6] == ["'" + t for t in FORMULA_LIKE]
+    assert safe["'=sku"].tolist()[6:] == ["TN-1001", "#N/A"]
+    assert pd.api.types.is_integer_dtype(safe["units"]) and safe["units"].iloc[0] == -5
+    assert df.columns[0] == "=sku" and df.iloc[0, 0] == FORMULA_LIKE[0]  # the input is not changed
+
+
+def test_csv_export_prefixes_text_and_keeps_negative_numbers():
+    rows = list(csv.reader(io.StringIO(exports.to_csv_bytes(sample()).decode("utf-8-sig"), newline="")))
+    assert rows[0] == ["sku", "units", "revenue", "period"]
+    skus = [r[0] for r in rows[1:]]
+    assert skus[:6] == ["'" + t for t in FORMULA_LIKE]
+    assert len(rows) == 1 + len(sample()) and all(len(r) == 4 for r in rows)  # "\r=1+1" stays one quoted cell
+    assert rows[1][1] == "-5"  # the number -5, not text
+    assert rows[1][2] == "-5.5" and rows[3][2] == ""
+
+
+def test_xlsx_has_values_only_no_formula_elements():
+    data = exports.to_xlsx_bytes({"Plan": sample(), "Second": sample().head(2)})
+    xml = sheet_xml(data)
+    assert len(xml) == 2
+    for name, body in xml.items():
+        assert not F_ELEMENT.search(body), name
+    assert exports.formula_cells(data) == []
+    ws = openpyxl.load_workbook(io.BytesIO(data))["Plan"]
+    assert [c.value for c in ws[1]] == ["sku", "units", "revenue", "period"]
+    col_a = [ws.cell(row=i, column=1) for i in range(2, 10)]
+    # XML reads a raw carriage return back as a line feed: compare with line ends normalised
+    assert [c.value for c in col_a[:6]] == ["'" + t.replace("\r", "\n") for t in FORMULA_LIKE]
+    assert all(c.data_type == "s" for c in col_a)  # text, never 'f' (formula) or 'e' (error)
+    assert col_a[7].value == "#N/A" and col_a[7].data_type == "s"
+    b2 = ws["B2"]
+    assert b2.value == -5 and b2.data_type == "n"  # the number -5 stays a number
+    assert ws["C2"].value == -5.5 and ws["C4"].value is None and ws["C5"].value is None  # NaN and inf left blank
+    assert ws["D2"].value == datetime(2026, 11, 1) and ws["D2"].number_format == exports.MONTH_FORMAT
+    assert ws["D9"].value is None
+    assert ws.freeze_panes == "A2"
+
+
+def test_xlsx_text_is_never_a_formula_even_without_the_apostrophe(monkeypatch):
+    """Defence in depth: text cells are written as strings, so '=...' cannot become a formula element."""
+    monkeypatch.setattr(exports, "neutralise", lambda v: v)
+    monkeypatch.setattr(exports, "safe_frame", lambda df: df)
+    data = exports.to_xlsx_bytes({"Plan": sample()})
+    assert exports.formula_cells(data) == []
+    ws = openpyxl.load_workbook(io.BytesIO(data))["Plan"]
+    assert ws["A2"].value == FORMULA_LIKE[0] and ws["A2"].data_type == "s"
+
+
+def test_formula_scanner_detects_a_formula_and_the_export_refuses_it(monkeypatch):
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "=SUM(1,2)"
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert exports.formula_cells(buf.getvalue()) == ["xl/worksheets/sheet1.xml"]
+
+    def formula_cell(ws, value, number_format):
+        return WriteOnlyCell(ws, value="=1+1")  # openpyxl infers a formula
+
+    monkeypatch.setattr(exports, "_cell", formula_cell)
+    with pytest.raises(exports.FormulaInExport):
+        exports.to_xlsx_bytes({"Plan": sample()})
+
+
+def test_control_characters_cannot_hide_a_formula():
+    data = exports.to_xlsx_bytes({"Plan": pd.DataFrame({"note": ["\x01=HYPERLINK(\"x\")", "ok\x07"]})})
+    ws = openpyxl.load_workbook(io.BytesIO(data))["Plan"]
+    assert ws["A2"].value == "'=HYPERLINK(\"x\")" and ws["A3"].value == "ok"
+    assert exports.formula_cells(data) == []
+
+
+def test_sheet_names_are_made_valid_and_unique():
+    data = exports.to_xlsx_bytes({"Plan/2026: [draft]": pd.DataFrame({"a": [1]}), "plan/2026: [draft]":
+                                  pd.DataFrame({"a": [2]}), "x" * 40: pd.DataFrame({"a": [3]})})
+    names = openpyxl.load_workbook(io.BytesIO(data)).sheetnames
+    assert names == ["Plan 2026   draft", "plan 2026   draft (2)", "x" * 31]
+    with pytest.raises(ValueError):
+        exports.to_xlsx_bytes({})
+
+
+def test_number_formats_are_applied_per_column():
+    df = pd.DataFrame({"units": [1234.0], "share": [0.123]})
+    data = exports.to_xlsx_bytes({"S": df}, {"S": {"units": "#,##0", "share": "0.0%"}})
+    ws = openpyxl.load_workbook(io.BytesIO(data))["S"]
+    assert ws["A2"].number_format == "#,##0" and ws["B2"].number_format == "0.0%"
+    assert ws["A2"].value == 1234 and ws["B2"].value == pytest.approx(0.123)

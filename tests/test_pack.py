@@ -1,0 +1,320 @@
+"""The executive pack on the demo company: gather, PDF (text checked with pypdf), XLSX (values only), CLI.
+
+The charts go through kaleido and the system Chromium once for the module (`images`); the other
+PDFs are built without a chart export. No Prophet: the consensus is a seasonal naive forecast.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from sop_core import consensus, decisions, exports, forecast, history, kpis, pack, plan, scenarios, versions
+from sop_core.demo import COMPANY, load_demo
+from sop_core.formatting import delta_money, money, pct
+from sop_core.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+F_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
+EVIL = '=HYPERLINK("http://evil.example","Add a second shift on ASSY-2")'
+
+
+def seasonal_naive(hist: pd.DataFrame, horizon: int = 18) -> pd.DataFrame:
+    """Statistical forecast frame: each series' same month of the last year (0 where there was none)."""
+    last = hist["period"].max()
+    y = hist.set_index(["sku", "region", "period"])["quantity"]
+    rows = []
+    for (sku, region, family), _ in hist.groupby(["sku", "region", "family"]):
+        for k in range(1, horizon + 1):
+            p = last + pd.DateOffset(months=k)
+            src = p - pd.DateOffset(months=12 * ((k - 1) // 12 + 1))
+            rows.append((sku, region, family, p, float(y.get((sku, region, src), 0.0))))
+    return pd.DataFrame(rows, columns=["sku", "region", "family", "period", "value"])
+
+
+def naive_points(hist: pd.DataFrame) -> pd.DataFrame:
+    """Backtest-like points for the last 12 months: forecast = the same month a year earlier."""
+    s = hist.groupby(["sku", "region", "family", "period"], as_index=False)["quantity"].sum()
+    last = s["period"].max()
+    recent = s[s["period"] > last - pd.DateOffset(months=12)]
+    naive = s.assign(period=s["period"] + pd.DateOffset(months=12)).rename(columns={"quantity": "forecast"})
+    pts = recent.merge(naive, on=["sku", "region", "family", "period"], how="left").fillna({"forecast": 0.0})
+    return pts.rename(columns={"quantity": "actual"})
+
+
+def demo_workspace(path: Path) -> tuple[Workspace, pd.DataFrame]:
+    ws = Workspace(path)
+    load_demo(ws)
+    return ws, consensus.apply_overrides(seasonal_naive(history.demand_history(ws)))
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages)
+
+
+def flat(text: str) -> str:
+    """PDF text with line breaks and repeated spaces folded, to find phrases wrapped across lines."""
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    ws, cons = demo_workspace(Path(tmp_path_factory.mktemp("pack")) / "ws.duckdb")
+    yield ws, cons
+    ws.close()
+
+
+@pytest.fixture(scope="module")
+def content(demo) -> pack.PackContent:
+    ws, cons = demo
+    return pack.gather(ws, consensus=cons, accuracy_points=naive_points(history.demand_history(ws)))
+
+
+@pytest.fixture(scope="module")
+def images(content) -> pack.ChartImages:
+    """The charts, exported once for the module through kaleido and the system Chromium."""
+    if pack.browser_path() is None:
+        pytest.skip("no Chrome/Chromium on this machine (install chromium or set BROWSER_PATH)")
+    return pack.render_charts(content)
+
+
+@pytest.fixture(scope="module")
+def pdf_bytes(content, images) -> bytes:
+    return pack.build_pdf(content, images)
+
+
+# -- gather ----------------------------------------------------------------------------------------------
+def test_gather_takes_the_consensus_when_nothing_is_approved(demo, content):
+    ws, cons = demo
+    assert content.version is None and not content.approved
+    assert content.plan_label == pack.CONSENSUS_LABEL == "current consensus (not yet approved)"
+    assert content.company == COMPANY and content.cycle_month == pd.Timestamp("2026-11-01")
+    assert content.title == f"{COMPANY} · S&OP executive pack · November 2026 cycle"
+    assert list(content.plan_lines.columns) == list(versions.LINE_COLUMNS)
+    assert content.plan_lines["units"].sum() == pytest.approx(cons["consensus"].sum())
+    # the same plan as the pages: plan.evaluate on the consensus
+    r = plan.evaluate(plan.PlanInputs.from_workspace(ws, cons))
+    for key in ("revenue", "plan_revenue", "gap_to_plan", "gap_to_plan_pct", "peak_utilisation", "units_short"):
+        assert content.plan_kpis[key] == pytest.approx(r.kpis[key]), key
+    assert content.headline.gap == pytest.approx(r.kpis["gap_to_plan"]) and content.headline.gap < 0
+    assert content.headline.text.startswith(f"Outlook {content.year}: ")
+
+
+def test_scorecard_bridge_family_and_capacity_agree(content):
+    card = {k.key: k for k in content.scorecard}
+    assert list(card) == list(kpis.KPI_KEYS)
+    assert card["otif"].value == pytest.approx(0.914, abs=0.001) and card["forecast_accuracy"].status != "missing"
+    # the scorecard's revenue vs plan is the headline gap (both on the constrained outlook)
+    assert card["revenue_vs_plan"].value == pytest.approx(content.headline.gap_pct)
+    assert card["capacity_utilisation"].value <= content.plan_kpis["peak_utilisation"] + 1e-9
+    b = content.bridge
+    assert b["step"].iloc[0] == "Annual plan" and b["step"].iloc[-1] == "Outlook"
+    assert b.loc[b["kind"] == "effect", "value"].sum() == pytest.approx(content.headline.gap)
+    fs = content.family_summary
+    total = fs[fs["is_total"]].iloc[0]
+    assert total["revenue"] == pytest.approx(content.plan_lines["revenue"].sum())
+    assert total["units"] == pytest.approx(content.plan_lines["units"].sum())
+    assert total["gap"] == pytest.approx(content.headline.gap)
+    assert sorted(fs.loc[~fs["is_total"], "family"]) == ["Backpacks", "Cookware", "Sleeping Bags", "Tents"]
+    assert content.capacity["peak_utilisation"].max() == pytest.approx(content.plan_kpis["peak_utilisation"])
+    assert set(content.capacity["resource"]) == {"ASSY-2", "PRESS-3", "SEW-1"}
+    assert content.decisions.empty and content.scenario is None
+    assert content.link.startswith("/executive?") and f"fp={content.fingerprint}" in content.link
+
+
+def test_unknown_version_and_no_plan_are_clear_errors(tmp_path, demo):
+    ws, _ = demo
+    with pytest.raises(KeyError, match="no approved plan version"):
+        pack.gather(ws, "no-such-version")
+    empty = Workspace(tmp_path / "empty.duckdb")
+    try:
+        load_demo(empty)
+        with pytest.raises(ValueError, match="run the forecast"):
+            pack.gather(empty)
+    finally:
+        empty.close()
+
+
+# -- the PDF -----------------------------------------------------------------------------------------------
+def test_charts_are_exported_through_kaleido(images):
+    assert images.error is None, images.error
+    assert set(images.images) == {"bridge", "outlook", "family_plan", "capacity"}
+    assert all(png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000 for png in images.images.values())
+
+
+def test_pdf_has_every_section_with_formatted_numbers(content, pdf_bytes):
+    reader = PdfReader(io.BytesIO(pdf_bytes))
+    assert pdf_bytes[:5] == b"%PDF-" and len(reader.pages) >= 5
+    text = pdf_text(pdf_bytes)
+    one_line = flat(text)
+    card = {k.key: k for k in content.scorecard}
+    # scorecard numbers exactly as formatted
+    assert pack.kpi_value_text(card["otif"]) == "91.4%" and "91.4%" in text
+    for key in ("fill_rate", "gross_margin_pct", "revenue_vs_plan", "capacity_utilisation", "forecast_accuracy"):
+        assert pct(card[key].value, 1) in text, key
+    # the headline gap to plan and the bridge
+    h = content.headline
+    assert f"Gap to the annual plan {content.year}: {delta_money(h.gap)} ({pct(h.gap_pct, 1, signed=True)})" in text
+    assert money(h.plan_revenue) in text and money(h.revenue) in text
+    assert "−$" in text  # negative money printed with a real minus sign
+    for step in content.bridge["step"]:
+        assert step in text
+    # title line, plan, family plans, capacity, decisions, scenario link
+    for phrase in (content.title, "Plan: current consensus (not yet approved)", "Scorecard", "Family plans",
+                   "Plan units by month", "Capacity (rough-cut)", "ASSY-2", "Decisions", "No open decisions",
+                   "Scenario and link", content.link, "Backpacks", "Sleeping Bags"):
+        assert phrase in one_line, phrase
+    assert "Chart not available" not in text
+    n_images = sum(len(p.images) for p in reader.pages)
+    assert n_images == 4
+
+
+def test_pdf_still_builds_without_a_browser(content, monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
+    imgs = pack.render_charts(content, timeout=30)
+    assert imgs.images == {} and "no Chrome/Chromium browser found" in imgs.error
+    text = flat(pdf_text(pack.build_pdf(content, imgs)))
+    assert "Chart not available: no Chrome/Chromium browser found" in text
+    assert "91.4%" in text and "Bridge from the annual plan to the outlook" in text
+
+
+# -- the workbook ------------------------------------------------------------------------------------------
+def test_xlsx_is_the_plan_in_values(content):
+    data = pack.build_xlsx(content)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/"):
+                assert not F_ELEMENT.search(z.read(name)), name
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    assert wb.sheetnames[:1] == ["Plan"] and {"Family summary", "Scorecard", "Decisions"} <= set(wb.sheetnames)
+    ws = wb["Plan"]
+    rows = list(ws.iter_rows(values_only=True))
+    assert list(rows[0]) == ["sku", "region", "family", "period", "units", "revenue", "cogs"]
+    assert len(rows) - 1 == len(content.plan_lines)
+    assert sum(r[4] for r in rows[1:]) == pytest.approx(content.plan_lines["units"].sum())
+    assert sum(r[5] for r in rows[1:]) == pytest.approx(content.plan_lines["revenue"].sum())
+    assert ws["E2"].data_type == "n" and ws["D2"].is_date
+    card = {r[0]: r for r in wb["Scorecard"].iter_rows(values_only=True)}
+    assert card["otif"][2] == pytest.approx(0.914, abs=0.001) and card["otif"][3] == "91.4%"
+
+
+# -- an approved version with a scenario and decisions -------------------------------------------------------
+@pytest.fixture(scope="module")
+def approved(tmp_path_factory: pytest.TempPathFactory):
+    """Two approved versions (v2 built on a scenario) and decisions, one with formula-like text."""
+    ws, cons = demo_workspace(Path(tmp_path_factory.mktemp("approved")) / "ws.duckdb")
+    prod = history.products(ws)
+    v1 = versions.approve(ws, cons.assign(units=cons["consensus"]), name="Oct S&OP", scenario_id=None,
+                          fingerprints={"sales": ws.fingerprint(["sales"])}, approved_by="ceo", products=prod)
+    sc = scenarios.create(ws, "Tents push", {"demand": [{"family": "Tents", "pct": 10}]}, "alice")
+    r = plan.evaluate_scenario(plan.PlanInputs.from_workspace(ws, cons), sc)
+    v2 = versions.approve(ws, r.consensus.assign(units=r.consensus["consensus"]), name="Nov S&OP",
+                          scenario_id=sc.scenario_id, fingerprints={"sales": ws.fingerprint(["sales"])},
+                          approved_by="ceo", products=prod)
+    today = date.today()
+    decisions.record(ws, title=EVIL, owner="ops director", due_date=today + timedelta(days=30),
+                     detail="+cmd overtime first", version_id=v2.version_id, scenario_id=sc.scenario_id, author="ceo")
+    decisions.record(ws, title="Price Tents +3% from January", owner="CFO", due_date=today + timedelta(days=10),
+                     author="ceo")
+    yield ws, v1, v2, sc
+    ws.close()
+
+
+def test_pack_of_the_latest_approved_version(approved):
+    ws, v1, v2, sc = approved
+    c = pack.gather(ws, base_url="https://sop.example.com")
+    assert c.version.version_id == v2.version_id and c.plan_label.startswith("v2 · Nov S&OP (approved by ceo")
+    assert c.plan_lines["units"].sum() == pytest.approx(v2.total_units)
+    assert c.scenario.scenario_id == sc.scenario_id and c.scenario_lines == sc.describe()
+    assert c.link.startswith("https://sop.example.com/executive?s=") and sc.scenario_id in c.link
+    assert c.previous_label == v1.label
+    tents = c.changes.set_index("family").loc["Tents"]
+    assert tents["d_units"] > 0 and c.changes.set_index("family").loc["Cookware", "d_units"] == pytest.approx(0)
+    assert list(c.decisions["title"]) == ["Price Tents +3% from January", EVIL]
+    old = pack.gather(ws, v1.version_id)
+    assert old.version.number == 1 and old.changes is None and old.scenario is None
+
+    text = flat(pdf_text(pack.build_pdf(c, pack.ChartImages(error="not exported in this test"))))
+    for phrase in ("Plan: v2 · Nov S&OP", f"What changed since {v1.label}", "Tents push", sc.describe()[0],
+                   "2 open decisions", EVIL, "Price Tents +3% from January", "ops director", c.link):
+        assert phrase in text, phrase
+
+    wb = openpyxl.load_workbook(io.BytesIO(pack.build_xlsx(c)))
+    titles = [r[1] for r in wb["Decisions"].iter_rows(min_row=2, values_only=True)]
+    assert "'" + EVIL in titles  # a formula-like title is text in the workbook
+    details = [r[5] for r in wb["Decisions"].iter_rows(min_row=2, values_only=True)]
+    assert "'+cmd overtime first" in details
+    assert all(c.data_type != "f" for row in wb["Decisions"].iter_rows() for c in row)
+    assert exports.formula_cells(pack.build_xlsx(c)) == []
+
+
+# -- command line ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cli_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A closed workspace with the demo and a consensus stored for the saved forecast settings (no version)."""
+    path = Path(tmp_path_factory.mktemp("cli")) / "ws.duckdb"
+    ws, cons = demo_workspace(path)
+    try:
+        consensus.persist_consensus(ws, forecast.run_key_for(ws, forecast.saved_settings(ws)), cons)
+        assert pack.current_consensus(ws) is not None
+    finally:
+        ws.close()
+    return path
+
+
+def run_cli(args: list[str], workspace: Path, **env: str) -> subprocess.CompletedProcess:
+    e = {**os.environ, "SOP_WORKSPACE": str(workspace), "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=e, capture_output=True, text=True,
+                          timeout=300)
+
+
+def check_outputs(pdf: Path, xlsx: Path) -> str:
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert exports.formula_cells(xlsx.read_bytes()) == []
+    assert openpyxl.load_workbook(xlsx).sheetnames[0] == "Plan"
+    return flat(pdf_text(pdf.read_bytes()))
+
+
+def test_cli_pack_writes_pdf_and_xlsx(cli_workspace, tmp_path):
+    """`python -m sop_core pack --pdf out.pdf --xlsx out.xlsx` (charts through Chromium)."""
+    if run_cli(["sop_core", "pack", "--help"], cli_workspace).returncode != 0:
+        pytest.xfail("`pack` is not registered: sop_core/cli.py must `from . import cli_pack`")
+    pdf, xlsx = tmp_path / "out.pdf", tmp_path / "out.xlsx"
+    res = run_cli(["sop_core", "pack", "--pdf", str(pdf), "--xlsx", str(xlsx)], cli_workspace)
+    assert res.returncode == 0, res.stderr
+    assert f"wrote {pdf}" in res.stdout and f"wrote {xlsx}" in res.stdout
+    assert "exporting the charts" in res.stderr and "warning" not in res.stderr
+    text = check_outputs(pdf, xlsx)
+    assert "Plan: current consensus (not yet approved)" in text and "Chart not available" not in text
+
+
+def test_cli_without_a_browser_warns_and_still_writes_both_files(cli_workspace, tmp_path):
+    pdf, xlsx = tmp_path / "sub" / "pack.pdf", tmp_path / "sub" / "plan.xlsx"
+    res = run_cli(["sop_core.cli_pack", "pack", "--pdf", str(pdf), "--xlsx", str(xlsx)], cli_workspace,
+                  BROWSER_PATH="/nonexistent/chromium")
+    assert res.returncode == 0, res.stderr
+    assert "warning: charts not exported: no Chrome/Chromium browser found" in res.stderr
+    text = check_outputs(pdf, xlsx)
+    assert "Chart not available" in text and "91.4%" in text
+    bad = run_cli(["sop_core.cli_pack", "pack", "--pdf", str(pdf), "--version", "nope", "--no-charts"],
+                  cli_workspace)
+    assert bad.returncode == 1 and "no approved plan version 'nope'" in bad.stderr
+
+
+def test_pack_modules_never_import_streamlit():
+    code = ("import sys; import sop_core.pack, sop_core.cli_pack, sop_core.exports, pages.shell.charts; "
+            "sys.exit(1 if 'streamlit' in sys.modules else 0)")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr or "streamlit was imported"
