@@ -10,8 +10,8 @@ tests/test_faults.py runs the same functions and asserts on their results.
   table replacement = DDL) printing each acknowledged id; the parent SIGKILLs it at a random time,
   reopens the workspace and checks every acknowledged save is present, nothing is half-applied
   and the ledger check finds nothing missing.
-- ``crash_bulk_loads``: the same during 200k-row table replacements that cross DuckDB's
-  auto-checkpoint: the table is always one complete load.
+- ``crash_bulk_loads``: the same during 100k-row table replacements, each crossing an automatic
+  checkpoint (threshold lowered to 1 MB): the table is always one complete load.
 - ``wal_damage``: commits in a child killed with -9 (the WAL stays), then one byte of the WAL
   flipped (or its tail cut); DuckDB opens silently with fewer commits (or refuses to open), and
   the start-up check reports the missing events.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import struct
@@ -75,8 +76,12 @@ def _override(ws: Workspace, prepared: C.Prepared, sku: str, period: pd.Timestam
 
 # -- 1. concurrent writers ------------------------------------------------------------------------
 
-def concurrent_saves(path: str | Path, writers: int = 8, saves: int = 200) -> dict[str, Any]:
-    """`writers` threads × `saves` saves through one Workspace; counts and throughput."""
+def concurrent_saves(path: str | Path, writers: int = 8, saves: int = 200, override_every: int = 8) -> dict[str, Any]:
+    """`writers` threads × `saves` saves through one Workspace; counts and throughput.
+
+    Saves rotate through decision records, status changes (with the expected status) and setting
+    upserts; every `override_every`-th save is an override (the costliest: it refreshes the consensus).
+    """
     prepared = C.prepare(tiny_statistical())
     acked: list[tuple[str, Any]] = []
     errors: list[BaseException] = []
@@ -92,12 +97,14 @@ def concurrent_saves(path: str | Path, writers: int = 8, saves: int = 200) -> di
         barrier.wait()
         for i in range(saves):
             try:
-                kind = i % 4
+                kind = 3 if i % override_every == override_every - 1 else (0, 1, 2)[(i % override_every) % 3]
+                if kind == 1 and decision is None:
+                    kind = 0
                 if kind == 0:
                     decision = D.record(ws, title=f"w{t} save {i}", owner="ops", due_date=DUE, author=f"w{t}",
                                         event_id=f"w{t}-{i}")
                     item: tuple[str, Any] = ("decision", decision)
-                    if i % 25 == 0:  # a double click: same event id again
+                    if i % 24 == 0:  # a double click: same event id again
                         again = D.record(ws, title=f"w{t} save {i}", owner="ops", due_date=DUE, author=f"w{t}",
                                          event_id=f"w{t}-{i}")
                         assert again == decision
@@ -110,7 +117,8 @@ def concurrent_saves(path: str | Path, writers: int = 8, saves: int = 200) -> di
                     ws.set_setting(f"bench.w{t}.{i}", i, author=f"w{t}")
                     item = ("setting", (f"bench.w{t}.{i}", i))
                 else:
-                    o = _override(ws, prepared, sku, PERIODS[(i // 4) % len(PERIODS)], float(i), f"o{t}-{i}", f"w{t}")
+                    o = _override(ws, prepared, sku, PERIODS[(i // override_every) % len(PERIODS)], float(i),
+                                  f"o{t}-{i}", f"w{t}")
                     item = ("override", o.override_id)
                 with guard:
                     acked.append(item)
@@ -231,23 +239,33 @@ def half_applied(ws: Workspace, prepared: C.Prepared | None = None) -> list[str]
 # -- 2. kill -9 during saves ----------------------------------------------------------------------
 
 def _child_env() -> dict[str, str]:
-    """The child's environment: this one, with the project importable."""
+    """The children's environment: this one, with the project importable and single-threaded BLAS."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
 
 
 def _child_saves(path: str, iteration: int, mode: str) -> None:
     """Child process: open the workspace and save forever, printing 'ack KIND ID' after each acknowledged save."""
     ws = Workspace(path)
+    if mode == "wal":
+        for i in range(iteration):  # `iteration` = number of commits; then wait to be killed (the WAL stays)
+            d = D.record(ws, title=f"wal {i}", owner="ops", due_date=DUE, author="wal", event_id=f"wal-{i}")
+            print(f"ack decision {d}", flush=True)
+        print(f"done {os.getpid()}", flush=True)
+        time.sleep(600)
+        return
+    if mode == "bulk":
+        ws.execute("SET checkpoint_threshold = '1MB'")  # every bulk commit crosses an automatic checkpoint
     prepared = C.prepare(tiny_statistical())
     rng = random.Random(iteration)
-    print("ready", flush=True)
+    print(f"ready {os.getpid()}", flush=True)
     i = 0
     while True:
         tag = f"c{iteration}-{i}"
         if mode == "bulk":
-            n = 200_000 + iteration * 100 + i
+            n = 100_000 + iteration * 100 + i  # the row count tells which load is stored
             frame = pd.DataFrame({"sku": [f"b{k}" for k in range(n)], "family": "F", "unit_price": 1.0,
                                   "unit_cost": 0.5})
             load_id = ws.replace_table("products", frame, Provenance(f"bulk-{tag}.csv", tag, author="crash"))
@@ -276,42 +294,111 @@ def _child_saves(path: str, iteration: int, mode: str) -> None:
         i += 1
 
 
-def _run_and_kill(path: Path, iteration: int, mode: str, delay: float) -> list[list[str]]:
-    """Start a saving child, SIGKILL it `delay` s after it is ready; the acknowledged lines it printed."""
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", str(path), str(iteration),
-                             mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env(),
-                            cwd=str(ROOT))
-    lines: list[str] = []
-    ready = threading.Event()
+def _zygote() -> None:
+    """Zygote process: modules imported once; per 'start PATH N MODE' line, fork a child running _child_saves.
 
-    def pump() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            text = raw.decode()
-            if not text.endswith("\n"):
-                break  # a torn line was never fully acknowledged
-            if text.strip() == "ready":
-                ready.set()
-            lines.append(text.strip())
-        ready.set()
+    Prints 'exit PID STATUS' when the child is gone. Forking a process that has imported but never
+    connected to DuckDB avoids ~2 s of imports per crash iteration; the child is a real process
+    that opens the workspace itself and dies by SIGKILL like any other.
+    """
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts or parts[0] != "start":
+            continue
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                _child_saves(parts[1], int(parts[2]), parts[3])
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                print(f"child error {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+                code = 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        print(f"\nexit {pid} {status}", flush=True)
 
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    if not ready.wait(60):
-        proc.kill()
-        raise RuntimeError("crash child did not start")
-    time.sleep(delay)
-    if proc.poll() is not None:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise RuntimeError(f"crash child exited early ({proc.returncode}): {err[-2000:]}")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    reader.join(10)
-    return [line.split() for line in lines if line.startswith("ack ")]
+
+ACK = re.compile(r"^ack (override|decision|version|setting|load) (\S+)(?: (\S+))?$")
+
+
+class Crasher:
+    """Runs saving children (forked from a zygote) and kills them with SIGKILL."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--zygote"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=_child_env(), cwd=str(ROOT), text=True, bufsize=1)
+        self._lines: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self._lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._lines.append("zygote gone")
+            self._cond.notify_all()
+
+    def _wait_for(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self._lines:
+                    if line.startswith(prefix) or line == "zygote gone":
+                        if line == "zygote gone":
+                            err = self.proc.stderr.read() if self.proc.stderr else ""
+                            raise RuntimeError(f"crash zygote exited: {err[-2000:]}")
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"no {prefix!r} from the crash child within {timeout:.0f} s")
+                self._cond.wait(left)
+
+    def run(self, path: Path, n: int, mode: str, delay: float | None) -> list[list[str]]:
+        """Start a child; kill it `delay` s after 'ready' (mode wal: once 'done'); its acknowledged lines."""
+        with self._cond:
+            self._lines.clear()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"start {path.resolve()} {n} {mode}\n")
+        self.proc.stdin.flush()
+        first = self._wait_for("done" if mode == "wal" else "ready", 120)
+        pid = int(first.split()[1])
+        if delay:
+            time.sleep(delay)
+        with self._cond:
+            early = any(line.startswith("exit ") for line in self._lines)
+        if early:
+            raise RuntimeError("crash child exited before it was killed; see the zygote's stderr")
+        os.kill(pid, signal.SIGKILL)
+        self._wait_for("exit ", 60)
+        with self._cond:
+            lines = list(self._lines)
+        return [line.split() for line in lines if ACK.match(line)]
+
+    def close(self) -> None:
+        """Stop the zygote."""
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> Crasher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def crash_saves(path: str | Path, iterations: int = 20, seed: int = 7, mode: str = "saves",
-                delays: tuple[float, float] = (0.05, 0.6)) -> dict[str, Any]:
+                delays: tuple[float, float] = (0.1, 1.2)) -> dict[str, Any]:
     """`iterations` × (child saving in a loop, kill -9 at a random time, reopen and verify)."""
     path = Path(path)
     rng = random.Random(seed)
@@ -320,8 +407,9 @@ def crash_saves(path: str | Path, iterations: int = 20, seed: int = 7, mode: str
     half: list[str] = []
     missing_events = 0
     bulk_ok = True
+    crasher = Crasher()
     for it in range(iterations):
-        acks = _run_and_kill(path, it, mode, rng.uniform(*delays))
+        acks = crasher.run(path, it, mode, rng.uniform(*delays))
         with Workspace(path) as ws:
             for ack in acks:
                 kind = ack[1]
@@ -340,39 +428,13 @@ def crash_saves(path: str | Path, iterations: int = 20, seed: int = 7, mode: str
             half += [f"iteration {it}: {b}" for b in half_applied(ws, prepared if mode != "bulk" else None)]
             report = ledger.check(ws)
             missing_events += len(report.missing) + len(report.altered)
+    crasher.close()
     return {"iterations": iterations, "acknowledged": acked_total, "present": present, "lost": acked_total - present,
             "half_applied": len(half), "half_examples": half[:5], "ledger_missing": missing_events,
             "bulk_all_or_nothing": bulk_ok}
 
 
 # -- 3. damaged write-ahead log ---------------------------------------------------------------------
-
-def _child_commits(path: str, n: int) -> None:
-    """Child process: n decision records, each acknowledged on stdout, then wait to be killed (WAL kept)."""
-    ws = Workspace(path)
-    for i in range(n):
-        d = D.record(ws, title=f"wal {i}", owner="ops", due_date=DUE, author="wal", event_id=f"wal-{i}")
-        print(f"ack decision {d}", flush=True)
-    print("done", flush=True)
-    time.sleep(600)
-
-
-def _commit_and_kill(path: Path, n: int) -> list[str]:
-    """Run _child_commits, SIGKILL it once done; the acknowledged decision ids."""
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--wal-child", str(path), str(n)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env(), cwd=str(ROOT))
-    ids = []
-    assert proc.stdout is not None
-    for raw in proc.stdout:
-        text = raw.decode().strip()
-        if text == "done":
-            break
-        if text.startswith("ack "):
-            ids.append(text.split()[2])
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return ids
-
 
 def _wal_entries(data: bytes) -> list[int]:
     """Offsets of the WAL's [u64 size][u64 checksum][payload] entries, if the layout is recognised."""
@@ -409,44 +471,58 @@ def _opens_silently(db: Path, wal: Path, position: int, probe: Path) -> int | No
         con.close()
 
 
-def find_silent_flip(db: Path, wal: Path, events_in_full: int) -> int | None:
-    """A WAL byte near the middle whose flip DuckDB accepts silently while dropping commits; None if none found."""
+def find_flip(db: Path, wal: Path, events_in_full: int, want: str = "silent") -> int | None:
+    """A WAL byte near the middle whose flip DuckDB accepts silently while dropping commits (want='silent') or
+    refuses to replay (want='refuse'); None if none found."""
     data = wal.read_bytes()
     middle = len(data) // 2
     entries = sorted(_wal_entries(data), key=lambda off: abs(off - middle))
-    candidates = [off + 7 for off in entries[:20]]  # most significant byte of an entry's size field
+    if want == "silent":
+        candidates = [off + 7 for off in entries[:20]]  # most significant byte of an entry's size field
+    else:
+        candidates = [off + 20 for off in entries[:20]]  # inside an entry's payload
     candidates += sorted(range(len(data) // 3, 2 * len(data) // 3), key=lambda p: abs(p - middle))[:400]
     with tempfile.TemporaryDirectory() as tmp:
         for pos in candidates:
             seen = _opens_silently(db, wal, pos, Path(tmp) / "probe")
-            if seen is not None and 0 < seen < events_in_full:
+            if want == "silent" and seen is not None and 0 < seen < events_in_full:
+                return pos
+            if want == "refuse" and seen is None:
                 return pos
     return None
 
 
-def wal_damage(folder: str | Path, commits: int = 40, how: str = "flip") -> dict[str, Any]:
-    """Commit in a child killed with -9, damage the WAL (`flip` silently, `refuse` flip, `truncate`), check."""
+def damage_wal(folder: str | Path, commits: int = 40, how: str = "flip") -> tuple[Path, list[str], dict[str, Any]]:
+    """Commit in a child killed with -9 and damage its WAL (`flip` silently, `refuse` flip, `truncate`).
+
+    Returns the workspace path, the acknowledged decision ids and what was done.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"wal-{how}.duckdb"
     Workspace(path).close()  # schema checkpointed into the file: the WAL will hold only the commits
-    ids = _commit_and_kill(path, commits)
+    with Crasher() as crasher:
+        ids = [ack[2] for ack in crasher.run(path, commits, "wal", None)]
     wal = path.with_name(path.name + ".wal")
-    result: dict[str, Any] = {"how": how, "committed": len(ids), "wal_bytes": wal.stat().st_size if wal.exists() else 0}
+    result: dict[str, Any] = {"how": how, "committed": len(ids),
+                              "wal_bytes": wal.stat().st_size if wal.exists() else 0}
     data = bytearray(wal.read_bytes())
-    if how == "flip":
-        pos = find_silent_flip(path, wal, len(ids))
+    if how in ("flip", "refuse"):
+        pos = find_flip(path, wal, len(ids), "silent" if how == "flip" else "refuse")
         if pos is None:
-            raise RuntimeError("no WAL byte found whose flip DuckDB accepts silently")
+            what = "accepts silently" if how == "flip" else "refuses"
+            raise RuntimeError(f"no WAL byte found whose flip DuckDB {what}")
         data[pos] ^= 0xFF
-        result["position"] = pos
-    elif how == "refuse":
-        pos = len(data) // 2
-        data[pos] ^= 0x01
         result["position"] = pos
     else:
         data = data[: len(data) - 100]
     wal.write_bytes(bytes(data))
+    return path, ids, result
+
+
+def wal_damage(folder: str | Path, commits: int = 40, how: str = "flip") -> dict[str, Any]:
+    """damage_wal, then open the workspace as the app does (setting a refused WAL aside) and run the start-up check."""
+    path, ids, result = damage_wal(folder, commits, how)
     refused = False
     try:
         ws = Workspace(path)
@@ -479,12 +555,12 @@ def run_all(quick: bool = False) -> list[tuple[str, str]]:
                  ("  double clicks (same event id) / duplicate rows", f"{c['double_clicks']} / {c['duplicate_rows']}"),
                  ("  saves per second", f"{c['saves_per_s']:,.0f}")]
         k = crash_saves(Path(tmp) / "crash.duckdb", iterations=5 if quick else 20)
-        rows += [(f"kill -9 during saves: iterations", f"{k['iterations']}"),
+        rows += [("kill -9 during saves: iterations", f"{k['iterations']}"),
                  ("  acknowledged", f"{k['acknowledged']:,}"), ("  present after reopen", f"{k['present']:,}"),
                  ("  lost", f"{k['lost']:,}"), ("  half-applied", f"{k['half_applied']:,}"),
                  ("  ledger events missing from the DB", f"{k['ledger_missing']:,}")]
         b = crash_bulk_loads(Path(tmp) / "bulk.duckdb", iterations=2 if quick else 4)
-        rows += [(f"kill -9 during 200k-row loads: iterations", f"{b['iterations']}"),
+        rows += [("kill -9 during 100k-row loads: iterations", f"{b['iterations']}"),
                  ("  acknowledged / present / lost", f"{b['acknowledged']} / {b['present']} / {b['lost']}"),
                  ("  table always one complete load", "yes" if b["bulk_all_or_nothing"] else "NO")]
         for how, label in (("flip", "flipped WAL byte (DuckDB opens silently)"),
@@ -492,14 +568,15 @@ def run_all(quick: bool = False) -> list[tuple[str, str]]:
             w = wal_damage(Path(tmp) / "wal", how=how)
             rows += [(f"{label}: commits acknowledged", f"{w['committed']}"),
                      ("  DuckDB refused to open", "yes" if w["duckdb_refused_open"] else "no"),
-                     ("  commits lost", f"{w['lost']}"), ("  reported missing by the start-up check", f"{w['reported_missing']}"),
+                     ("  commits lost", f"{w['lost']}"),
+                     ("  reported missing by the start-up check", f"{w['reported_missing']}"),
                      ("  loss detected", "yes" if w["detected"] else "NO")]
     return rows
 
 
 def crash_bulk_loads(path: str | Path, iterations: int = 4, seed: int = 11) -> dict[str, Any]:
-    """kill -9 during 200k-row table replacements (crossing DuckDB's auto-checkpoint)."""
-    return crash_saves(path, iterations=iterations, seed=seed, mode="bulk", delays=(0.5, 2.5))
+    """kill -9 during 100k-row table replacements (each crossing an automatic checkpoint)."""
+    return crash_saves(path, iterations=iterations, seed=seed, mode="bulk", delays=(0.8, 3.0))
 
 
 def format_rows(rows: list[tuple[str, str]]) -> str:
@@ -513,13 +590,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--child", nargs=3, metavar=("PATH", "ITERATION", "MODE"), help=argparse.SUPPRESS)
-    parser.add_argument("--wal-child", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--zygote", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child_saves(args.child[0], int(args.child[1]), args.child[2])
         return 0
-    if args.wal_child:
-        _child_commits(args.wal_child[0], int(args.wal_child[1]))
+    if args.zygote:
+        _zygote()
         return 0
     started = time.perf_counter()
     rows = run_all(quick=args.quick)

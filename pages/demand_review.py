@@ -7,7 +7,7 @@ import streamlit as st
 from pages.shell import charts, share
 from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, page_header, workspace
-from sop_core import consensus, forecast, metrics, overrides, review
+from sop_core import consensus, dask_executor, forecast, metrics, overrides, review
 from sop_core.formatting import pct, units
 from sop_core.review import Scope
 
@@ -40,14 +40,21 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                                      format_func=str.capitalize)
         country = c[2].text_input("Holidays country (ISO code, weekly bucket)", value=settings.holidays_country or "",
                                   max_chars=3, placeholder="e.g. US")
+        scheduler = st.text_input("Dask scheduler (optional)", value=ws.get_setting(dask_executor.SCHEDULER_SETTING) or "",
+                                  placeholder="tcp://scheduler-host:8786",
+                                  help="Fit on a running Dask cluster (same results as this machine). Empty: "
+                                       f"${dask_executor.SCHEDULER_ENV} if set, else this machine's processes.")
         if st.form_submit_button("Apply settings", type="primary"):
             try:
                 new = forecast.ForecastSettings(bucket=bucket, horizon=horizon, level=level, mode=mode,
                                                 seasonality_mode=seasonality, holidays_country=country.strip() or None)
+                address = dask_executor.normalize_address(scheduler)
             except ValueError as exc:
                 st.error(str(exc))
             else:
                 forecast.save_settings(ws, new, author())
+                if address != ws.get_setting(dask_executor.SCHEDULER_SETTING):
+                    ws.set_setting(dask_executor.SCHEDULER_SETTING, address, author())
                 st.rerun()
 
 run = ensure_forecast(ws, settings, author())

@@ -11,14 +11,22 @@ page_header("financials")
 ws = workspace()
 data = pv.require_tables(ws, "financial view", ["sales", "plan"])
 run, cons = pv.demand_plan(ws)
-view = pv.plan_view(ws, run, cons, data, pv.settings(ws))
+current = pv.settings(ws)
+view = pv.plan_view(ws, run, cons, data, current)
+head = st.columns([3, 1])
+if len(view.outlook_years) > 1:
+    year = head[1].radio("Outlook year", view.outlook_years, index=view.outlook_years.index(view.result.year),
+                         horizontal=True, key="fin_year",
+                         help="Years the actuals and the plan cover in full, with an annual plan.")
+    if year != view.result.year:
+        view = pv.plan_view(ws, run, cons, data, current, year=year)
 r, k = view.result, view.kpis
 year = r.year
 actual_months = r.outlook_constrained.loc[r.outlook_constrained["source"] == "actual", "period"]
 last_actual = pd.Timestamp(actual_months.max()) if len(actual_months) else None
 through = f"actuals Jan–{last_actual:%b} + constrained plan for the rest" if last_actual is not None \
     else "constrained plan for every month"
-st.caption(f"Full year {year}: {through} · {pv.run_caption(run, view)} (set on the Supply review)")
+head[0].caption(f"Full year {year}: {through} · {pv.run_caption(run, view)} (set on the Supply review)")
 if "products" not in data.present:
     st.caption(":material/info: No products table: prices are derived from sales revenue and costs are unknown, "
                "so gross margin can't be computed. Load the products table on the Data page.")
@@ -29,14 +37,15 @@ gm, gm_plan = k["gross_margin_pct"], view.plan_margin_pct
 m = st.columns(4)
 m[0].metric(f"Full-year outlook {year}", money(k["revenue"]),
             delta=f"{pct(gap_pct, 1, signed=True)} vs annual plan" if pd.notna(gap_pct) else None,
-            help=plan.KPI_INFO["revenue"].formula)
+            help=plan.KPI_INFO["revenue"].formula, **pv.trend(gap_pct))
 m[1].metric(f"Annual plan {year}", money(k["plan_revenue"]), help=plan.KPI_INFO["plan_revenue"].formula)
 m[2].metric("Gap to annual plan", delta_money(gap),
-            delta=pct(gap_pct, 1, signed=True) if pd.notna(gap_pct) else None,
+            delta=pct(gap_pct, 1, signed=True) if pd.notna(gap_pct) else None, **pv.trend(gap_pct),
             help=plan.KPI_INFO["gap_to_plan"].formula + "; % = " + plan.KPI_INFO["gap_to_plan_pct"].formula)
+gm_delta = gm - gm_plan if pd.notna(gm) and pd.notna(gm_plan) else None
 m[3].metric("Gross margin %", pct(gm),
-            delta=f"{(gm - gm_plan) * 100:+.1f} pts vs plan".replace("-", "−") if pd.notna(gm) and pd.notna(gm_plan)
-            else None,
+            delta=f"{gm_delta * 100:+.1f} pts vs plan".replace("-", "−") if gm_delta is not None else None,
+            **pv.trend(gm_delta),
             help=plan.KPI_INFO["gross_margin_pct"].formula + (f"; annual plan {pct(gm_plan)} (Σ margin_plan / "
                                                              "Σ revenue_plan)" if pd.notna(gm_plan) else ""))
 
@@ -45,7 +54,7 @@ if pd.notna(gap) and abs(gap) >= 0.5:
     effects = bridge.drop(["Annual plan", "Outlook"], errors="ignore")
     effects = effects[effects.abs() >= 0.5].sort_values(key=lambda s: s.abs(), ascending=False)
     drivers = ", ".join(f"{step.lower()} {delta_money(v)}" for step, v in effects.head(3).items())
-    text = (f"The outlook is **{delta_money(gap)} ({pct(gap_pct, 1, signed=True)})** "
+    text = (f"The outlook is **{money(abs(gap))} ({pct(abs(gap_pct), 1)})** "
             f"{'below' if gap < 0 else 'above'} the annual plan for {year}" + (f": {drivers}." if drivers else "."))
     (st.warning if gap < 0 else st.success)(text, icon=":material/warning:" if gap < 0 else ":material/check_circle:")
 
@@ -61,9 +70,11 @@ def monthly() -> None:
     family = c[0].selectbox("Family", [pv.ALL] + families, key="fin_family")
     frame = pv.monthly_outlook(view, family)
     done = frame[frame["source"] == "actual"]
-    c[1].caption(f"{family if family != pv.ALL else 'All families'}: actual {money(done['revenue'].sum())} "
-                 f"vs plan {money(done['plan_revenue'].sum())} to date; full year {money(frame['revenue'].sum())} "
-                 f"vs plan {money(frame['plan_revenue'].sum())}. Dark bars: actual months; light bars: plan months.")
+    to_date = (f"actual {money(done['revenue'].sum())} vs plan {money(done['plan_revenue'].sum())} to date; "
+               if len(done) else "")
+    c[1].caption(f"{family if family != pv.ALL else 'All families'}: {to_date}full year "
+                 f"{money(frame['revenue'].sum())} vs plan {money(frame['plan_revenue'].sum())}. "
+                 + ("Dark bars: actual months; light bars: plan months." if len(done) else "Every month is plan."))
     st.plotly_chart(charts.outlook_chart(frame), key="fin_monthly", config={"displayModeBar": False})
 
 
@@ -73,20 +84,22 @@ monthly()
 st.subheader("From the annual plan to the outlook", anchor=False)
 st.plotly_chart(charts.bridge_chart(r.bridge), key="fin_bridge", config={"displayModeBar": False})
 notes = r.bridge[r.bridge["kind"] == "effect"]
-st.caption(" · ".join(f"**{s}**: {n}" for s, n in zip(notes["step"], notes["note"])))
+st.caption("The axis does not start at zero, so the steps can be read. "
+           + " · ".join(f"**{s}**: {n}" for s, n in zip(notes["step"], notes["note"])))
 
 # -- by family ----------------------------------------------------------------------------------------------
 st.subheader("By family", anchor=False)
-fam = view.family_table
+fam = view.family_table.drop(columns="is_total")
+fam[["gap_pct", "margin_pct"]] = fam[["gap_pct", "margin_pct"]] * 100
 st.dataframe(
-    fam.drop(columns="is_total"), hide_index=True, width="stretch",
+    fam, hide_index=True, width="stretch",
     column_config={
         "family": "Family",
         "outlook_revenue": st.column_config.NumberColumn(f"Outlook {year}", format="$%,.0f"),
         "plan_revenue": st.column_config.NumberColumn(f"Annual plan {year}", format="$%,.0f"),
         "gap": st.column_config.NumberColumn("Gap ($)", format="%+,.0f", help="outlook − annual plan"),
-        "gap_pct": st.column_config.NumberColumn("Gap %", format="percent", help="gap / annual plan"),
-        "margin_pct": st.column_config.NumberColumn("Gross margin %", format="percent",
+        "gap_pct": st.column_config.NumberColumn("Gap %", format="%+.1f%%", help="gap / annual plan"),
+        "margin_pct": st.column_config.NumberColumn("Gross margin %", format="%.1f%%",
                                                     help="(revenue − COGS) / revenue of the outlook"),
     },
 )

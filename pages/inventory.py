@@ -54,6 +54,10 @@ else:
 proj = r.projection
 safety = r.safety.set_index("sku")
 families = sorted(proj["family"].dropna().astype(str).unique())
+urgent = view.exception_rows[view.exception_rows["kind"].isin(["stockout", "below safety stock"])].sort_values(
+    "kind", key=lambda k: k.ne("stockout"), kind="stable")  # stockouts first, then by money
+if "inv_family" not in st.session_state and len(urgent):  # open the chart on the most costly stockout or breach
+    st.session_state["inv_family"], st.session_state["inv_sku"] = str(urgent["family"].iloc[0]), str(urgent["sku"].iloc[0])
 
 
 @st.fragment

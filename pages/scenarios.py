@@ -76,29 +76,46 @@ def _span(rng: tuple[pd.Timestamp, pd.Timestamp]) -> tuple[str | None, str | Non
     return (None, None) if tuple(rng) == whole else (f"{rng[0]:%Y-%m}", f"{rng[1]:%Y-%m}")
 
 
+# Widget keys end in a form generation: a save (or new data, which changes the choices) starts a fresh, empty form.
+signature = hash((tuple(families), tuple(regions), tuple(resources), tuple(plan_months)))
+if st.session_state.get("_sc_form_sig") != signature:
+    st.session_state["_sc_form_sig"] = signature
+    st.session_state["_sc_form_gen"] = st.session_state.get("_sc_form_gen", 0) + 1
+gen = st.session_state["_sc_form_gen"]
+
+
+def fk(name: str) -> str:
+    """The key of form widget `name` in this form generation (tests find widgets by the prefix)."""
+    return f"{name}_{gen}"
+
+
 with st.form("sc_form", border=True):
     c = st.columns([2, 3])
-    name = c[0].text_input("Name", max_chars=scenarios.MAX_NAME, key="sc_name",
+    name = c[0].text_input("Name", max_chars=scenarios.MAX_NAME, key=fk("sc_name"),
                            placeholder="e.g. Tents +10%, ASSY-2 at 80%")
-    note = c[1].text_input("Note", max_chars=scenarios.MAX_NOTE, key="sc_note",
+    note = c[1].text_input("Note", max_chars=scenarios.MAX_NOTE, key=fk("sc_note"),
                            placeholder="Why, and what it assumes (optional)")
     st.markdown("**Demand change** · consensus units of a family and region over a range of months")
     d = st.columns([1, 1, 2, 1])
-    d_family = d[0].selectbox("Family", [ALL] + families, key="sc_d_family")
-    d_region = d[1].selectbox("Region", [ALL] + regions, key="sc_d_region")
-    d_months = d[2].select_slider("Months", plan_months, value=whole, format_func=month_label.get, key="sc_d_months")
-    d_pct = d[3].number_input("Demand change %", *scenarios.DEMAND_PCT, value=0.0, step=1.0, key="sc_d_pct",
+    d_family = d[0].selectbox("Family", [ALL] + families, key=fk("sc_d_family"))
+    d_region = d[1].selectbox("Region", [ALL] + regions, key=fk("sc_d_region"))
+    d_months = d[2].select_slider("Months", plan_months, value=whole, format_func=month_label.get,
+                                  key=fk("sc_d_months"))
+    d_pct = d[3].number_input("Demand change %", *scenarios.DEMAND_PCT, value=0.0, step=1.0, key=fk("sc_d_pct"),
                               help="10 = +10% of the consensus units; 0 = no demand change.")
     st.markdown("**Price change** · list price (unit_price) of a family's skus for the plan months")
     p = st.columns([1, 1, 2, 1])
-    p_family = p[0].selectbox("Family", [ALL] + families, key="sc_p_family")
-    p_pct = p[3].number_input("Price change %", -99.0, scenarios.PRICE_PCT[1], value=0.0, step=0.5, key="sc_p_pct",
+    p_family = p[0].selectbox("Family", [ALL] + families, key=fk("sc_p_family"))
+    p_pct = p[3].number_input("Price change %", -99.0, scenarios.PRICE_PCT[1], value=0.0, step=0.5,
+                              key=fk("sc_p_pct"),
                               help="−3 = prices 3% lower; actual months keep their recorded revenue.")
     st.markdown("**Capacity change** · available hours of a resource over a range of months")
     k = st.columns([2, 2, 1])
-    k_resource = k[0].selectbox("Resource", [ALL] + resources, key="sc_k_resource")
-    k_months = k[1].select_slider("Months", plan_months, value=whole, format_func=month_label.get, key="sc_k_months")
-    k_pct = k[2].number_input("Capacity change %", *scenarios.CAPACITY_PCT, value=0.0, step=5.0, key="sc_k_pct",
+    k_resource = k[0].selectbox("Resource", [ALL] + resources, key=fk("sc_k_resource"))
+    k_months = k[1].select_slider("Months", plan_months, value=whole, format_func=month_label.get,
+                                  key=fk("sc_k_months"))
+    k_pct = k[2].number_input("Capacity change %", *scenarios.CAPACITY_PCT, value=0.0, step=5.0,
+                              key=fk("sc_k_pct"),
                               help="−20 = the line at 80% of its hours; +50 = a partial second shift.")
     submitted = st.form_submit_button("Save scenario", type="primary", icon=":material/save:")
 
@@ -125,8 +142,8 @@ if submitted:
         except ValueError as exc:
             st.error(str(exc))
         else:
-            for key in ("sc_event", "sc_name", "sc_note", "sc_d_pct", "sc_p_pct", "sc_k_pct"):
-                st.session_state.pop(key, None)
+            st.session_state.pop("sc_event", None)
+            st.session_state["_sc_form_gen"] = gen + 1
             st.session_state["_sc_added"] = created.scenario_id
             st.session_state["_sc_warnings"] = [w for w in created.warnings]
             st.toast(f"Scenario saved: {created.name}", icon=":material/check_circle:")

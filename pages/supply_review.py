@@ -31,7 +31,8 @@ m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}",
             help=plan.KPI_INFO["overloaded_resource_months"].formula + " (before pre-build).")
 m[1].metric("Peak utilisation", pct(peak["utilisation"], 0) if peak is not None else "—",
             delta=f"{peak['resource']} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None else None,
-            delta_color="off", delta_arrow="off", help=plan.KPI_INFO["peak_utilisation"].formula)
+            delta_color="red" if peak is not None and peak["utilisation"] > 1 else "gray", delta_arrow="off",
+            help=plan.KPI_INFO["peak_utilisation"].formula)
 m[2].metric("Units short after pre-build", units(short_units),
             delta=f"{pct(short_units / k['units_demand'], 1)} of demand" if short_units > 0.5 and k["units_demand"]
             else None, delta_color="inverse", delta_arrow="off",
@@ -58,11 +59,11 @@ matrix = view.util_matrix
 if matrix.empty:
     st.caption("No resource could be loaded: see the skus the capacity check can't see below.")
 else:
-    st.plotly_chart(charts.heatmap(matrix, height=90 + 46 * len(matrix), colorbar_title="Load"),
-                    key="util_heatmap", config={"displayModeBar": False})
+    st.plotly_chart(charts.utilisation_heatmap(matrix), key="util_heatmap", config={"displayModeBar": False})
     basis = util.groupby("resource")["basis"].first()
     in_units = sorted(basis[basis == "units"].index)
-    st.caption("Required / available per resource × month; red above 100%. Blank: no capacity given for the month."
+    st.caption("Required / available per resource × month; amber from 85%, red above 100%. Blank: no capacity "
+               "given for the month."
                + (f" Measured in units (capacity_units): {', '.join(in_units)}." if in_units else
                   " Measured in hours (units × hours_per_unit vs available_hours)."))
 if view.unloaded_note:
@@ -83,11 +84,12 @@ title = "Overloaded resource-months and the families causing the load" if n_over
     "Tightest resource-months and the families causing the load"
 st.markdown(f"**{title}**")
 st.dataframe(
-    view.tight[["resource", "period", "utilisation", "required_hours", "available_hours", "over_hours", "top_families"]],
+    view.tight[["resource", "period", "utilisation", "required_hours", "available_hours", "over_hours", "top_families"]]
+    .assign(utilisation=lambda d: pd.to_numeric(d["utilisation"], errors="coerce") * 100),
     hide_index=True, width="stretch",
     column_config={
         "resource": "Resource", "period": st.column_config.DateColumn("Month", format="MMM YYYY"),
-        "utilisation": st.column_config.NumberColumn("Utilisation", format="percent"),
+        "utilisation": st.column_config.NumberColumn("Utilisation", format="%.0f%%"),
         "required_hours": st.column_config.NumberColumn("Required", format="%,.0f", help="Hours (or units)"),
         "available_hours": st.column_config.NumberColumn("Available", format="%,.0f", help="Hours (or units)"),
         "over_hours": st.column_config.NumberColumn("Over capacity", format="%,.0f"),
@@ -97,6 +99,8 @@ st.dataframe(
 
 # -- constrained vs unconstrained plan (a fragment: the family filter redraws only this) -----------------
 families = sorted(r.constrained["family"].dropna().astype(str).unique())
+if "sr_family" not in st.session_state and len(gaps):  # open the chart on the family with the largest gap
+    st.session_state["sr_family"] = str(gaps.index[0])
 
 
 @st.fragment
@@ -108,8 +112,8 @@ def plan_chart() -> None:
     series = pv.constrained_series(r.constrained, family)
     short = float(series["short_units"].sum())
     c[1].caption(f"{family if family != pv.ALL else 'All families'}: demand {units(series['units'].sum())} units, "
-                 f"supplied {units(series['constrained_units'].sum())}, short {units(short)}, of which "
-                 f"{units(series['prebuilt_units'].sum())} made ahead in earlier months.")
+                 f"supplied {units(series['constrained_units'].sum())} ({units(series['prebuilt_units'].sum())} of "
+                 f"them built ahead in earlier months), short {units(short)}.")
     st.plotly_chart(charts.supply_chart(series), key="sr_plan_chart", config={"displayModeBar": False})
 
 
@@ -118,14 +122,15 @@ plan_chart()
 with st.expander("Load vs capacity, every resource-month", icon=":material/table:"):
     st.dataframe(
         util[["resource", "period", "basis", "required_hours", "available_hours", "utilisation", "spare_hours",
-              "over_hours", "top_families"]],
+              "over_hours", "top_families"]].assign(utilisation=lambda d: pd.to_numeric(d["utilisation"],
+                                                                                    errors="coerce") * 100),
         hide_index=True, width="stretch",
         column_config={
             "resource": "Resource", "period": st.column_config.DateColumn("Month", format="MMM YYYY"),
             "basis": "Measured in",
             "required_hours": st.column_config.NumberColumn("Required", format="%,.0f"),
             "available_hours": st.column_config.NumberColumn("Available", format="%,.0f"),
-            "utilisation": st.column_config.NumberColumn("Utilisation", format="percent"),
+            "utilisation": st.column_config.NumberColumn("Utilisation", format="%.0f%%"),
             "spare_hours": st.column_config.NumberColumn("Spare", format="%,.0f"),
             "over_hours": st.column_config.NumberColumn("Over", format="%,.0f"),
             "top_families": "Families causing the load",

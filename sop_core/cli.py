@@ -211,3 +211,4 @@ add_command("status", "list loaded tables, rows, date ranges and last loads", _c
 
 from . import cli_forecast  # noqa: E402,F401  (registers `forecast` and `backtest`)
 from . import cli_admin  # noqa: E402,F401  (registers `backup`, `restore` and `check`)
+from . import cli_pack  # noqa: E402,F401  (registers `pack`)

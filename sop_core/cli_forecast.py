@@ -1,6 +1,8 @@
 """`forecast` and `backtest` subcommands of `python -m sop_core` (registered from sop_core.cli).
 
 forecast: fit (or reuse) and store the statistical forecast; progress on stderr, summary on stdout.
+`--scheduler tcp://host:8786` (or $SOP_DASK_SCHEDULER) fits on a running Dask cluster instead of
+this machine's process pool (sop_core.dask_executor); the result is the same.
 backtest: the same run, then per-series metrics, the model chosen and a `total` object
 (wape, accuracy, bias, mase, tracking_signal, wape_seasonal_naive, fva, n: fractions) as JSON.
 """
@@ -31,6 +33,9 @@ def _configure_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holidays", metavar="COUNTRY", help="country holidays for weekly buckets, e.g. US")
     p.add_argument("--origins", type=int, default=3, help="backtest origins (default 3)")
     p.add_argument("--force", action="store_true", help="refit even when a stored run matches")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="fit on the running Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
+                        "default $SOP_DASK_SCHEDULER, else this machine's process pool")
     p.add_argument("--author", help="name recorded with the run")
 
 
@@ -69,20 +74,31 @@ def _progress() -> Any:
 
 def _run(args: argparse.Namespace) -> tuple[Any, Any] | int:
     """Open the workspace and run (or reuse) the forecast; an exit code on error."""
+    from .dask_executor import ClusterError, DaskExecutor, scheduler_address
     from .forecast import run_forecast
 
     try:
         settings = _settings(args)
+        address = scheduler_address(args.scheduler)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ws = open_workspace(args)
+    executor = None
     try:
-        run = run_forecast(ws, settings, progress=_progress(), force=args.force, author=args.author)
-    except ValueError as exc:
+        if address:
+            executor = DaskExecutor(address)
+            print(f"fits run on the Dask cluster at {address}", file=sys.stderr)
+        run = run_forecast(ws, settings, progress=_progress(), executor=executor, force=args.force,
+                           author=args.author)
+    except (ValueError, ImportError, ClusterError) as exc:
         ws.close()
-        print(f"error: {exc}", file=sys.stderr)
+        lead = "\n" if isinstance(exc, ClusterError) else ""  # end a progress line cut short
+        print(f"{lead}error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if executor is not None:
+            executor.close()
     return ws, run
 
 

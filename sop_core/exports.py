@@ -5,7 +5,8 @@ ONE function: a text cell that starts with = + - @ (or a tab / carriage return) 
 apostrophe ("'=HYPERLINK(...)"), which spreadsheets show as text; numbers, negative ones included,
 stay numbers (-5 is written as the number -5).
 
-`to_xlsx_bytes` writes values only, with openpyxl:
+`to_csv_bytes` writes UTF-8 with a BOM and CRLF row ends, so a cell holding a line break is quoted
+and stays one cell. `to_xlsx_bytes` writes values only, with openpyxl:
 
 * every text cell is neutralised (`safe_frame`) and then written as an explicit string cell, so
   openpyxl never turns "=..." into a formula nor "#N/A" into an error value;

@@ -84,7 +84,8 @@ def hardened_connection(temp_dir: str | Path, memory_limit_mb: int = 256) -> duc
         "max_temp_directory_size": f"{int(memory_limit_mb) * 4}MB",
         "threads": 1,
         "temp_directory": str(folder),
-        "extension_directory": str(folder / "extensions"),
+        "extension_directory": f"{os.devnull}/no-extensions",  # an impossible path: INSTALL can never write
+        "allow_extension_repositories": "forbidden",
     })
     literal = "'" + str(folder).replace("'", "''") + "'"
     con.execute(f"SET allowed_directories = [{literal}]")

@@ -223,7 +223,8 @@ def _family_summary(fam: pd.DataFrame, vs_budget: pd.DataFrame) -> pd.DataFrame:
     g = fam.groupby("family").agg(units=("units", "sum"), revenue=("revenue", total), cogs=("cogs", total))
     vb = vs_budget[~vs_budget["is_total"]].set_index("family")[["outlook_revenue", "plan_revenue", "gap", "gap_pct"]]
     out = g.join(vb, how="outer").rename_axis("family").reset_index()
-    out[["units"]] = out[["units"]].fillna(0.0)
+    not_planned = ~out["family"].isin(g.index)  # in the annual plan only: nothing planned
+    out.loc[not_planned, ["units", "revenue", "cogs"]] = 0.0
     out = out.sort_values("family").reset_index(drop=True)
     tot = vs_budget[vs_budget["is_total"]]
     row = {"family": finance.TOTAL, "units": float(out["units"].sum()), "revenue": total(out["revenue"]),
@@ -277,7 +278,8 @@ def utilisation_matrix(util: pd.DataFrame) -> pd.DataFrame:
 
 
 def capacity_summary(util: pd.DataFrame) -> pd.DataFrame:
-    """Per resource: basis, months, peak_utilisation, peak_period, average_utilisation, overloaded_months, over_hours, top_families (at the peak)."""
+    """Per resource: basis, months, peak_utilisation, peak_period, average_utilisation, overloaded_months,
+    over_hours, top_families (at the peak); highest peak first."""
     cols = ["resource", "basis", "months", "peak_utilisation", "peak_period", "average_utilisation",
             "overloaded_months", "over_hours", "top_families"]
     if util is None or util.empty:
@@ -304,6 +306,9 @@ def _capacity_text(k: Mapping[str, float], cap: pd.DataFrame) -> str:
     """The supply answer in one sentence, as the Supply review says it."""
     short, n_over = float(k["units_short"]), int(k["overloaded_resource_months"])
     peak = cap.dropna(subset=["peak_utilisation"]).head(1)
+    if peak.empty:
+        return ("Capacity is not checked: it needs the capacity table and a resource and hours per unit for the "
+                "skus in the products table.")
     where = (f"peak {pct(peak['peak_utilisation'].iloc[0], 0)} on {peak['resource'].iloc[0]} in "
              f"{pd.Timestamp(peak['peak_period'].iloc[0]):%b %Y}") if len(peak) else "no resource could be loaded"
     if short > 0.5:
@@ -423,7 +428,7 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
 
     fam = family_plan(lines)
     cap = capacity_summary(r.utilisation)
-    if len(r.unloaded):
+    if len(r.unloaded) and cap["peak_utilisation"].notna().any():
         n = r.unloaded["sku"].nunique()
         notes.append(f"The capacity check can't see {n} sku{'s' if n != 1 else ''} (no resource or hours per unit): "
                      f"{units(float(r.unloaded['units'].sum()))} units planned as if capacity were unlimited.")
@@ -663,7 +668,7 @@ def _pdf_class() -> type:
             if self.page_no() > 1:
                 self.set_font(self.family_name, "", 7.5)
                 self.set_text_color(*MUTED)
-                self.cell(0, 4, self.t(self.running_title), new_x="LMARGIN", new_y="NEXT")
+                self.cell(0, 4, self.t(self.running_title), new_x="LMARGIN", new_y="NEXT", align="L")
                 self.ln(2)
                 self.set_text_color(*INK)
 
@@ -702,22 +707,22 @@ def _font(pdf: Any, size: float, bold: bool = False, color: tuple[int, int, int]
 
 def _heading(pdf: Any, text: str, lead: str | None = None) -> None:
     _font(pdf, 15, True)
-    pdf.multi_cell(BODY_W, 7.5, pdf.t(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(BODY_W, 7.5, pdf.t(text), new_x="LMARGIN", new_y="NEXT", align="L")
     if lead:
         _font(pdf, 10.5)
-        pdf.multi_cell(BODY_W, 5.2, pdf.t(lead), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(BODY_W, 5.2, pdf.t(lead), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.ln(2)
 
 
 def _subheading(pdf: Any, text: str) -> None:
     _font(pdf, 11.5, True)
-    pdf.multi_cell(BODY_W, 6, pdf.t(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(BODY_W, 6, pdf.t(text), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.ln(0.5)
 
 
 def _small(pdf: Any, text: str, color: tuple[int, int, int] = MUTED) -> None:
     _font(pdf, 8.5, color=color)
-    pdf.multi_cell(BODY_W, 4.2, pdf.t(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(BODY_W, 4.2, pdf.t(text), new_x="LMARGIN", new_y="NEXT", align="L")
 
 
 def _table(pdf: Any, headers: list[str], rows: list[list[str]], widths: list[float], align: list[str],
@@ -770,6 +775,32 @@ def _chart(pdf: Any, images: ChartImages, name: str, w: float, h: float, x: floa
     return box
 
 
+def _month_tables(pdf: Any, title: str, label: str, wide: pd.DataFrame, fmt: Any, *, row_totals: bool,
+                  total_row: bool) -> None:
+    """A rows × months table in blocks of MONTHS_PER_TABLE months, optionally with a Total column and row."""
+    periods = list(wide.columns)
+    for b in range(0, len(periods), MONTHS_PER_TABLE):
+        block = periods[b:b + MONTHS_PER_TABLE]
+        if pdf.get_y() + 8 + 5.2 * (len(wide) + 2) > pdf.h - 14:
+            pdf.add_page()
+        _subheading(pdf, f"{title}, {_month(block[0])} – {_month(block[-1])}")
+        rows = [[str(i)] + [fmt(_num(wide.at[i, p])) for p in block]
+                + ([fmt(float(wide.loc[i, block].sum()))] if row_totals else []) for i in wide.index]
+        if total_row:
+            rows.append(["Total"] + [fmt(float(wide[p].sum())) for p in block]
+                        + ([fmt(float(wide[block].to_numpy().sum()))] if row_totals else []))
+        extra = 22 if row_totals else 0
+        mw = min(18.5, (BODY_W - 44 - extra) / len(block))
+        _table(pdf, [label] + [f"{pd.Timestamp(p):%b %y}" for p in block] + (["Total"] if row_totals else []), rows,
+               [44] + [mw] * len(block) + ([extra] if row_totals else []),
+               ["LEFT"] + ["RIGHT"] * (len(block) + (1 if row_totals else 0)), size=7.5,
+               bold_rows={len(rows) - 1} if total_row else None)
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
 def _fmt_pct(v: Any, signed: bool = False, digits: int = 1) -> str:
     return pct(None if v is None or pd.isna(v) else float(v), digits, signed=signed)
 
@@ -785,11 +816,11 @@ def _fmt_delta(v: Any) -> str:
 def _title_page(pdf: Any, c: PackContent) -> None:
     pdf.add_page()
     _font(pdf, 20, True)
-    pdf.multi_cell(BODY_W, 10, pdf.t(c.title), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(BODY_W, 10, pdf.t(c.title), new_x="LMARGIN", new_y="NEXT", align="L")
     _font(pdf, 10.5, color=MUTED)
     pdf.multi_cell(BODY_W, 5.5, pdf.t(
         f"Plan: {c.plan_label} · outlook year {c.year} · generated {c.generated_at:%d %b %Y %H:%M} UTC · "
-        f"data {c.fingerprint}"), new_x="LMARGIN", new_y="NEXT")
+        f"data {c.fingerprint}"), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.ln(3)
     # the answers first
     k = c.plan_kpis
@@ -809,7 +840,8 @@ def _title_page(pdf: Any, c: PackContent) -> None:
     pdf.set_draw_color(*RULE)
     # measure, then draw the box behind the lines
     _font(pdf, 10.5)
-    heights = [len(pdf.multi_cell(BODY_W - 36, 5.4, pdf.t(t), dry_run=True, output="LINES")) * 5.4 for _, t in lines]
+    heights = [len(pdf.multi_cell(BODY_W - 36, 5.4, pdf.t(t), dry_run=True, output="LINES", align="L")) * 5.4
+               for _, t in lines]
     box_h = sum(heights) + 2.5 * len(lines) + 4
     pdf.rect(MARGIN, top, BODY_W, box_h, style="DF")
     pdf.set_y(top + 3)
@@ -820,7 +852,7 @@ def _title_page(pdf: Any, c: PackContent) -> None:
         pdf.cell(28, 5.4, pdf.t(label))
         pdf.set_xy(MARGIN + 32, y)
         _font(pdf, 10.5)
-        pdf.multi_cell(BODY_W - 36, 5.4, pdf.t(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(BODY_W - 36, 5.4, pdf.t(text), new_x="LMARGIN", new_y="NEXT", align="L")
         pdf.set_y(y + hh + 2.5)
     pdf.set_y(top + box_h + 5)
     # scorecard
@@ -852,6 +884,13 @@ def _gap_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
     used = _chart(pdf, images, "bridge", bw, bh, x=MARGIN, y=y)
     used = max(used, _chart(pdf, images, "outlook", ow, oh, x=MARGIN + bw + (BODY_W - bw - ow), y=y))
     pdf.set_y(y + used + 3)
+    mo = c.monthly_outlook
+    if "outlook" not in images.images and len(mo):
+        by = mo.groupby("period").agg(revenue=("revenue", "sum"), plan_revenue=("plan_revenue", "first"),
+                                      source=("source", "last"))
+        wide = pd.DataFrame([by["revenue"], by["plan_revenue"]],
+                            index=["Outlook (actual, then plan)", "Annual plan"])
+        _month_tables(pdf, f"Revenue by month {c.year}", "", wide, money, row_totals=True, total_row=False)
     _subheading(pdf, "Bridge from the annual plan to the outlook")
     rows, bold = [], set()
     for i, s in enumerate(c.bridge.itertuples()):
@@ -892,31 +931,19 @@ def _family_pages(pdf: Any, c: PackContent, images: ChartImages) -> None:
             pdf.add_page()
         y = pdf.get_y()
         pdf.set_y(y + _chart(pdf, images, "family_plan", w, h, y=y) + 2)
-    # the monthly table, 12 months per block
     if periods:
         wide = fam.pivot_table(index="family", columns="period", values="units", aggfunc="sum").fillna(0.0)
-        for b in range(0, len(periods), MONTHS_PER_TABLE):
-            block = periods[b:b + MONTHS_PER_TABLE]
-            need = 8 + 5.2 * (len(wide) + 2)
-            if pdf.get_y() + need > pdf.h - 14:
-                pdf.add_page()
-            _subheading(pdf, f"Plan units by month, {_month(block[0])} – {_month(block[-1])}")
-            rows = [[str(f)] + [units(wide.at[f, p]) for p in block] + [units(float(wide.loc[f, block].sum()))]
-                    for f in wide.index]
-            rows.append(["Total"] + [units(float(wide[p].sum())) for p in block]
-                        + [units(float(wide[block].to_numpy().sum()))])
-            mw = min(18.5, (BODY_W - 44 - 22) / len(block))
-            _table(pdf, ["Family"] + [f"{pd.Timestamp(p):%b %y}" for p in block] + ["Total"], rows,
-                   [44] + [mw] * len(block) + [22], ["LEFT"] + ["RIGHT"] * (len(block) + 1), size=7.5,
-                   bold_rows={len(rows) - 1})
+        _month_tables(pdf, "Plan units by month", "Family", wide, units, row_totals=True, total_row=True)
     if c.changes is not None and len(c.changes):
         if pdf.get_y() + 8 + 5.2 * (len(c.changes) + 2) > pdf.h - 14:
             pdf.add_page()
         _subheading(pdf, f"What changed since {c.previous_label}")
         ch = c.changes
-        rows = [[str(s.family), units(s.old_units), units(s.new_units), delta_units(s.d_units), _fmt_money(s.old_revenue),
-                 _fmt_money(s.new_revenue), _fmt_delta(s.d_revenue)] for s in ch.itertuples()]
-        rows.append(["Total", units(ch["old_units"].sum()), units(ch["new_units"].sum()), delta_units(ch["d_units"].sum()),
+        rows = [[str(s.family), units(s.old_units), units(s.new_units), delta_units(s.d_units),
+                 _fmt_money(s.old_revenue), _fmt_money(s.new_revenue), _fmt_delta(s.d_revenue)]
+                for s in ch.itertuples()]
+        rows.append(["Total", units(ch["old_units"].sum()), units(ch["new_units"].sum()),
+                     delta_units(ch["d_units"].sum()),
                      _fmt_money(ch["old_revenue"].sum()), _fmt_money(ch["new_revenue"].sum()),
                      _fmt_delta(ch["d_revenue"].sum())])
         _table(pdf, ["Family", "Previous units", "Units", "Change", "Previous revenue", "Revenue", "Change"], rows,
@@ -933,6 +960,9 @@ def _capacity_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
         _subheading(pdf, "Utilisation by resource and month (required / available; red above 100%)")
         y = pdf.get_y()
         pdf.set_y(y + _chart(pdf, images, "capacity", BODY_W, h, y=y) + 3)
+        if "capacity" not in images.images:
+            _month_tables(pdf, "Utilisation by resource and month", "Resource", utilisation_matrix(c.utilisation),
+                          lambda v: _fmt_pct(v, digits=0), row_totals=False, total_row=False)
     cap = c.capacity
     if len(cap):
         rows, fills = [], {}
@@ -984,22 +1014,23 @@ def _decisions_page(pdf: Any, c: PackContent) -> None:
     _font(pdf, 10)
     if c.scenario is not None:
         pdf.multi_cell(BODY_W, 5.2, pdf.t(f"The plan is built on the scenario “{c.scenario.name}” "
-                                          f"(by {c.scenario.author}):"), new_x="LMARGIN", new_y="NEXT")
+                                          f"(by {c.scenario.author}):"), new_x="LMARGIN", new_y="NEXT", align="L")
         for line in c.scenario_lines or ["no changes to the baseline"]:
             pdf.set_x(MARGIN + 4)
-            pdf.multi_cell(BODY_W - 4, 5.2, pdf.t(f"• {line}"), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(BODY_W - 4, 5.2, pdf.t(f"• {line}"), new_x="LMARGIN", new_y="NEXT", align="L")
     else:
         pdf.multi_cell(BODY_W, 5.2, pdf.t("The plan is the baseline: no scenario changes."),
-                       new_x="LMARGIN", new_y="NEXT")
+                       new_x="LMARGIN", new_y="NEXT", align="L")
     if c.link:
         pdf.ln(1)
         absolute = c.link.startswith(("http://", "https://"))
         _font(pdf, 10)
         pdf.multi_cell(BODY_W, 5.2, pdf.t("Open it in the app:" if absolute else
                                           "Open it in the app (path after the app's address):"),
-                       new_x="LMARGIN", new_y="NEXT")
+                       new_x="LMARGIN", new_y="NEXT", align="L")
         _font(pdf, 9, color=(31, 95, 168))
-        pdf.multi_cell(BODY_W, 5, pdf.t(c.link), new_x="LMARGIN", new_y="NEXT", link=c.link if absolute else None)
+        pdf.multi_cell(BODY_W, 5, pdf.t(c.link), new_x="LMARGIN", new_y="NEXT", align="L",
+                       link=c.link if absolute else None)
         _small(pdf, "The link names the view and the data it was made on; if the data changes, the app says so.")
 
 
@@ -1064,6 +1095,10 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
 
 
 def build_xlsx(content: PackContent) -> bytes:
-    """The plan as an Excel workbook, values only: Plan, Family summary, Family by month, Bridge, Capacity, Scorecard, Decisions, About."""
+    """The plan as an Excel workbook, values only.
+
+    Sheets: Plan (sku, region, family, period, units, revenue, cogs), Family summary, Family by
+    month, Bridge, Capacity, Scorecard, Decisions, About. Text from uploaded data is neutralised.
+    """
     sheets, formats = xlsx_sheets(content)
     return exports.to_xlsx_bytes(sheets, formats)

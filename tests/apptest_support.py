@@ -17,14 +17,24 @@ from sop_core.workspace import Workspace
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
+_TEMPLATE: list[Path] = []
+
+
+def demo_template(tmp_path_factory) -> Path:
+    """The demo company with its forecast fitted, built once per test process (Prophet fits are the slow part)."""
+    if not _TEMPLATE:
+        path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
+        with Workspace(path) as ws:
+            demo.load_demo(ws)
+            forecast.run_forecast(ws, forecast.saved_settings(ws))
+        _TEMPLATE.append(path)
+    return _TEMPLATE[0]
+
+
 @pytest.fixture(scope="session")
 def demo_workspace_file(tmp_path_factory) -> Path:
-    """A workspace with the demo company loaded and its forecast fitted (built once per test run)."""
-    path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
-    with Workspace(path) as ws:
-        demo.load_demo(ws)
-        forecast.run_forecast(ws, forecast.saved_settings(ws))
-    return path
+    """A workspace with the demo company loaded and its forecast fitted (copy it before use)."""
+    return demo_template(tmp_path_factory)
 
 
 @pytest.fixture

@@ -12,25 +12,7 @@ from sop_core.history import demand_history
 from sop_core.workspace import Workspace
 
 
-@pytest.fixture(scope="session")
-def demo_workspace_file(tmp_path_factory) -> Path:
-    """A workspace with the demo company loaded and its forecast fitted (built once per test run)."""
-    path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
-    with Workspace(path) as ws:
-        demo.load_demo(ws)
-        forecast.run_forecast(ws, forecast.saved_settings(ws))
-    return path
-
-
-@pytest.fixture
-def app(demo_workspace_file, tmp_path, monkeypatch):
-    """An AppTest of app.py on a private copy of the demo workspace."""
-    path = tmp_path / "workspace.duckdb"
-    shutil.copy(demo_workspace_file, path)
-    monkeypatch.setenv("SOP_WORKSPACE", str(path))
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.workspace_path = path
-    return at
+from apptest_support import app, demo_workspace_file  # noqa: F401  (fixtures)
 
 
 def _open(at: AppTest, page: str) -> AppTest:

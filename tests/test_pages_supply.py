@@ -165,8 +165,8 @@ def test_financials_headline_matches_engine(app):
     table = at.dataframe[0].value
     total = table[table["family"] == "Total"].iloc[0]
     assert total["outlook_revenue"] == pytest.approx(k["revenue"])
-    assert total["gap_pct"] == pytest.approx(k["gap_to_plan_pct"])
-    assert total["margin_pct"] == pytest.approx(k["gross_margin_pct"])
+    assert total["gap_pct"] == pytest.approx(k["gap_to_plan_pct"] * 100)  # shown in percent
+    assert total["margin_pct"] == pytest.approx(k["gross_margin_pct"] * 100)
     steps = r.bridge["step"].tolist()
     assert steps[0] == "Annual plan" and steps[-1] == "Outlook" and "Supply constraint" in steps
 
@@ -210,3 +210,18 @@ def test_page_without_forecast_run_sends_to_demand_review(app, page):
     assert "Run the demand review first" in at.info[0].value
     assert at.get("page_link")[0].proto.page == "demand_review"
     assert not at.metric
+
+
+def test_financials_next_year_shows_the_supply_constraint(app):
+    at = open_page(app, "financials")
+    assert [str(o) for o in at.radio(key="fin_year").options] == ["2026", "2027"]
+    at.radio(key="fin_year").set_value(2027).run()
+    assert not at.exception
+    ws = app_workspace(at)
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    r = plan.evaluate(plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key),
+                                                     prebuild_months=2, excess_cover_months=6.0), 2027)
+    assert_shows(at, {"Full-year outlook 2027": money(r.kpis["revenue"]),
+                      "Gap to annual plan": delta_money(r.kpis["gap_to_plan"])})
+    supply_step = float(r.bridge.set_index("step").loc["Supply constraint", "value"])
+    assert supply_step < 0  # the ASSY-2 overload of mid-2027 costs revenue in 2027

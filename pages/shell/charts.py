@@ -94,8 +94,12 @@ def heatmap(matrix: pd.DataFrame, *, zmid: float = 1.0, height: int = 300, text_
 
 def waterfall(steps: pd.DataFrame, *, label: str = "step", value: str = "value", kind: str = "kind",
               height: int = 380, money: bool = True) -> go.Figure:
-    """A bridge: rows of (label, value, kind) where kind is 'total' or 'relative'."""
-    measure = ["total" if k == "total" else "relative" for k in steps[kind]]
+    """A bridge: rows of (label, value, kind) where kind is 'total' or 'relative'.
+
+    A 'total' bar shows its own value (plotly's 'absolute'; plotly's 'total' would draw the running
+    sum so far, 0 for an opening bar); other rows are steps from the bar before.
+    """
+    measure = ["absolute" if k == "total" else "relative" for k in steps[kind]]
     fmt = "$%{y:,.0f}" if money else "%{y:,.0f}"
     fig = go.Figure(go.Waterfall(
         x=steps[label], y=steps[value], measure=measure, hovertemplate=fmt + "<extra></extra>",
@@ -127,7 +131,33 @@ def supply_chart(frame: pd.DataFrame, *, height: int = 360) -> go.Figure:
                              mode="lines+markers", line=dict(color="#1b2430", width=2, dash="dot"),
                              marker=dict(size=5), hovertemplate="%{y:,.0f}"))
     fig.update_layout(barmode="stack", bargap=0.25)
-    return _layout(fig, height, "Units")
+    fig = _layout(fig, height, "Units")
+    fig.update_layout(legend_traceorder="normal")
+    return fig
+
+
+def utilisation_heatmap(matrix: pd.DataFrame, *, height: int | None = None) -> go.Figure:
+    """Resource × month utilisation on a fixed scale: pale below 85%, amber to 100%, red above (capped at 130%).
+
+    matrix: index resource, columns month (Timestamp), values required / available (NaN = no capacity).
+    """
+    cols = [c.strftime("%b %y") if isinstance(c, pd.Timestamp) else str(c) for c in matrix.columns]
+    z = matrix.to_numpy(dtype=float)
+    top = 1.3
+    fig = go.Figure(go.Heatmap(
+        z=z.clip(max=top), x=cols, y=[str(i) for i in matrix.index], zmin=0.0, zmax=top,
+        colorscale=[[0.0, "#eef4fb"], [0.6, "#dce9f7"], [0.85 / top, "#fff1c7"], [1.0 / top, "#f5a25d"],
+                    [1.0 / top + 1e-6, "#e4572e"], [1.0, "#a4161a"]],
+        text=[[("" if pd.isna(v) else f"{v:.0%}") for v in row] for row in z], texttemplate="%{text}",
+        xgap=2, ygap=2, colorbar=dict(title="Load", tickformat=".0%", tickvals=[0, 0.5, 0.85, 1.0, top],
+                                      ticktext=["0%", "50%", "85%", "100%", f"≥{top:.0%}"]),
+        hovertemplate="%{y} · %{x}: %{text}<extra></extra>",
+    ))
+    fig.update_layout(height=height or 80 + 46 * max(len(matrix), 1), margin=dict(l=10, r=10, t=10, b=10),
+                      plot_bgcolor="white")
+    fig.update_xaxes(showgrid=False)
+    fig.update_yaxes(showgrid=False, autorange="reversed")
+    return fig
 
 
 def projection_chart(frame: pd.DataFrame, *, safety_label: str = "Safety stock", height: int = 380) -> go.Figure:

@@ -79,8 +79,8 @@ def changed(kpi: str, delta: float | None) -> bool:
 def tone(kpi: str, delta: float | None) -> str | None:
     """'better', 'worse' or None (no change, unknown, or a KPI without a better direction)."""
     info = KPI_INFO[kpi]
-    if info.better is None or not changed(kpi, delta):
-        return None
+    if info.better is None or not changed(kpi, delta) or (info.unit in ("pct", "ratio") and abs(delta) < 5e-4):
+        return None  # a change under 0.05 pp is shown, not highlighted
     return "better" if (delta > 0) == (info.better == "higher") else "worse"
 
 
@@ -160,8 +160,10 @@ def _card(name: str, sc: Scenario | None, r: plan.PlanResult, base: plan.PlanRes
             info = KPI_INFO[k]
             value = r.kpis.get(k, float("nan"))
             delta = None if sc is None else value - base.kpis.get(k, float("nan"))
-            st.metric(info.label, fmt_value(k, value),
-                      delta=f"{fmt_delta(k, delta)} vs baseline" if delta is not None and changed(k, delta) else None,
+            shown = f"{fmt_delta(k, delta)} vs baseline" if delta is not None and changed(k, delta) else None
+            if shown and shown.startswith("−"):  # st.metric reads the direction from an ASCII minus
+                shown = "-" + shown[1:]
+            st.metric(info.label, fmt_value(k, value), delta=shown,
                       delta_color=_delta_color(k), help=f"{info.formula} ({'outlook year' if info.scope == 'year' else 'plan horizon'})")
         if sc is not None:
             pages = {p.url_path: p for p in nav.all_pages()}
@@ -205,6 +207,28 @@ def bottleneck(results: dict[str, plan.PlanResult]) -> str | None:
     return resource
 
 
+@st.fragment
+def _utilisation(results: dict[str, plan.PlanResult], names: list[str], months: list[pd.Timestamp],
+                 resources: list[str], neck: str | None, key: str) -> None:
+    """Utilisation of one resource per plan (a fragment: choosing the resource redraws only this chart)."""
+    resource = st.session_state.get(f"{key}_resource")
+    resource = resource if resource in resources else neck if neck in resources else (resources or [None])[0]
+    if resource is None:
+        st.markdown("**Utilisation**")
+        st.caption("No capacity data: utilisation can't be shown.")
+        return
+    st.markdown(f"**Utilisation of {plain(resource)}**" + (" (the bottleneck)" if resource == neck else ""))
+    fig = _lines(_chart_frame(results, "utilisation", months, resource), names, money_axis=False,
+                 title="Required / available")
+    fig.update_traces(hovertemplate="%{y:.0%}")
+    fig.update_yaxes(tickformat=".0%")
+    fig.add_hline(y=1.0, line=dict(color=charts.RED, width=1, dash="dash"))
+    st.plotly_chart(fig, key=f"{key}_utilisation", config={"displayModeBar": False})
+    st.selectbox("Resource", resources, index=resources.index(resource), key=f"{key}_resource",
+                 help="Default: the bottleneck, the resource with the highest utilisation of any month in any of "
+                      "the plans.")
+
+
 def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Sequence[str], *,
                       horizon: int | None = None, key: str = "cmp",
                       fingerprint: str | None = None) -> dict[str, plan.PlanResult]:
@@ -232,6 +256,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
     numbers, shown = kpi_table(results)
     st.markdown("**Every KPI, side by side**")
     st.dataframe(_styled(numbers, shown), hide_index=True, width="stretch", key=f"{key}_kpis",
+                 height=35 * (len(shown) + 1) + 3,
                  column_config={"KPI": st.column_config.TextColumn("KPI", pinned=True),
                                 "Over": st.column_config.TextColumn("Over", help="FY: the outlook year (actuals to "
                                                                     "date + plan); otherwise every month of the plan")})
@@ -253,19 +278,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
         st.plotly_chart(_lines(_chart_frame(results, "revenue", months), names, money_axis=True, title="Revenue"),
                         key=f"{key}_revenue", config={"displayModeBar": False})
     with c[1]:
-        neck = bottleneck(results)
-        if resources:
-            resource = st.selectbox("Utilisation of", resources, index=resources.index(neck) if neck in resources
-                                    else 0, key=f"{key}_resource", help="Default: the bottleneck, the resource with "
-                                    "the highest utilisation of any month in any of the plans.")
-            fig = _lines(_chart_frame(results, "utilisation", months, resource), names, money_axis=False,
-                         title="Required / available")
-            fig.update_traces(hovertemplate="%{y:.0%}")
-            fig.update_yaxes(tickformat=".0%")
-            fig.add_hline(y=1.0, line=dict(color=charts.RED, width=1, dash="dash"))
-            st.plotly_chart(fig, key=f"{key}_utilisation", config={"displayModeBar": False})
-        else:
-            st.caption("No capacity data: utilisation can't be shown.")
+        _utilisation(results, names, months, resources, bottleneck(results), key)
     with c[2]:
         st.markdown("**Inventory value** (projected, at cost)")
         st.plotly_chart(_lines(_chart_frame(results, "inventory", months), names, money_axis=True,

@@ -5,6 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from sop_core import consensus, forecast
+from sop_core.dask_executor import SCHEDULER_SETTING, ClusterError
+from sop_core.executor import Executor, get_executor
 from sop_core.history import demand_history
 from sop_core.workspace import Workspace
 
@@ -41,8 +43,12 @@ def prepared_statistical(ws: Workspace, run: forecast.ForecastRun) -> consensus.
     return _prepared(str(ws.path), run.run_id, run.forecast)
 
 
-def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: str | None) -> forecast.ForecastRun:
-    """The stored run for the current data and settings; fits it first (with a progress bar) when there is none."""
+def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: str | None,
+                    executor: Executor | None = None) -> forecast.ForecastRun:
+    """The stored run for the current data and settings; fits it first (with a progress bar) when there is none.
+
+    executor: where to fit; default the workspace's Dask scheduler setting, else $SOP_DASK_SCHEDULER, else the local pool.
+    """
     run = forecast_run(ws, settings)
     if run is not None:
         return run
@@ -53,8 +59,9 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
             bar.progress(done / total if total else 1.0, text=f"{done:,} of {total:,} series fitted and backtested")
 
         try:
-            fitted = forecast.run_forecast(ws, settings, progress=_progress, author=author)
-        except ValueError as exc:
+            ex = executor if executor is not None else get_executor(ws.get_setting(SCHEDULER_SETTING))
+            fitted = forecast.run_forecast(ws, settings, progress=_progress, executor=ex, author=author)
+        except (ValueError, ImportError, ClusterError) as exc:
             status.update(label="Could not forecast", state="error")
             st.error(str(exc))
             st.stop()

@@ -179,6 +179,7 @@ class PlanView:
     # financials
     family_table: pd.DataFrame
     plan_margin_pct: float
+    outlook_years: tuple[int, ...] = ()  # calendar years the actuals + plan cover in full and the annual plan has
 
     @property
     def kpis(self) -> dict[str, float]:
@@ -197,12 +198,24 @@ def _budget_monthly(budget: pd.DataFrame, year: int, products: pd.DataFrame) -> 
     return pd.concat(parts, ignore_index=True)[cols] if parts else empty
 
 
-def build_view(inputs: plan.PlanInputs, seconds_start: float | None = None) -> PlanView:
-    """Evaluate the inputs with `plan.evaluate` and derive what the pages show."""
+def _outlook_years(inputs: plan.PlanInputs, year: int) -> tuple[int, ...]:
+    """Years whose 12 months are all actuals or plan months and that the annual plan covers (always `year`)."""
+    hist = pd.to_datetime(inputs.history["period"]) if len(inputs.history) else pd.Series(dtype="datetime64[ns]")
+    months = pd.to_datetime(inputs.consensus["period"])
+    first = min([m for m in (hist.min() if len(hist) else None, months.min()) if m is not None and pd.notna(m)])
+    last = months.max()
+    budget = set(pd.to_datetime(inputs.budget["period"]).dt.year) if len(inputs.budget) else set()
+    years = {y for y in range(first.year, last.year + 1)
+             if pd.Timestamp(y, 1, 1) >= first.replace(day=1) and pd.Timestamp(y, 12, 1) <= last and y in budget}
+    return tuple(sorted(years | {int(year)}))
+
+
+def build_view(inputs: plan.PlanInputs, seconds_start: float | None = None, year: int | None = None) -> PlanView:
+    """Evaluate the inputs with `plan.evaluate` (money KPIs for `year`, default the engine's) and derive what the pages show."""
     import time
 
     t0 = seconds_start if seconds_start is not None else time.perf_counter()
-    r = plan.evaluate(inputs)
+    r = plan.evaluate(inputs, year)
     budget_monthly = _budget_monthly(inputs.budget, r.year, inputs.products)
     n_over = int(r.kpis["overloaded_resource_months"])
     util = r.utilisation.assign(_u=pd.to_numeric(r.utilisation["utilisation"], errors="coerce").astype(float))
@@ -225,34 +238,36 @@ def build_view(inputs: plan.PlanInputs, seconds_start: float | None = None) -> P
         exception_counts=exception_counts(r.exceptions),
         family_table=family_finance(r),
         plan_margin_pct=plan_margin_pct(budget_monthly),
+        outlook_years=_outlook_years(inputs, r.year),
     )
 
 
 @st.cache_data(show_spinner="Assembling the plan…", max_entries=16, ttl=6 * 3600)
 def _evaluate(path: str, data: str, run_key: str, consensus_sha: str, prebuild_months: int, service_level: float,
               excess_cover_months: float, _ws: Workspace, _consensus: pd.DataFrame, scenario_id: str | None = None,
-              _scenario: Scenario | None = None) -> PlanView:
+              _scenario: Scenario | None = None, year: int | None = None) -> PlanView:
     import time
 
     t0 = time.perf_counter()
     inputs = plan.PlanInputs.from_workspace(_ws, _consensus, prebuild_months=prebuild_months,
                                             service_level=service_level, excess_cover_months=excess_cover_months)
-    return build_view(plan.apply_scenario(inputs, _scenario), t0)  # a stored scenario never changes: its id keys it
+    return build_view(plan.apply_scenario(inputs, _scenario), t0, year)  # a stored scenario never changes: its id keys it
 
 
 def plan_view(ws: Workspace, run: forecast.ForecastRun, consensus: pd.DataFrame,
               data: DataState | None = None, current: dict[str, Any] | None = None,
-              scenario: Scenario | None = None) -> PlanView:
+              scenario: Scenario | None = None, year: int | None = None) -> PlanView:
     """The evaluated plan for this data, run, consensus and session settings (cached by content).
 
-    The baseline, or with `scenario` the baseline with the scenario's changes (`plan.apply_scenario`).
+    The baseline, or with `scenario` the baseline with the scenario's changes (`plan.apply_scenario`);
+    money KPIs for the outlook `year` (default: the year of the month after the last actuals).
     """
     s = settings(ws) if current is None else current
     data = data_state(ws) if data is None else data
     try:
         return _evaluate(str(ws.path), data.key, run.run_key, frame_sha256(consensus),
                          s["prebuild_months"], s["service_level"], s["excess_cover_months"], ws, consensus,
-                         scenario.scenario_id if scenario is not None else None, scenario)
+                         scenario.scenario_id if scenario is not None else None, scenario, year)
     except ValueError as exc:
         st.error(f"The plan could not be assembled: {exc}", icon=":material/error:")
         st.stop()
@@ -266,6 +281,19 @@ def run_caption(run: forecast.ForecastRun, view: PlanView) -> str:
     return (f"Consensus of the demand review (forecast of {run.created_at:%d %b %Y}, data through "
             f"{run.last_actual:%b %Y}) · plan horizon {span} · pre-build {view.settings['prebuild_months']} "
             f"month{'s' if view.settings['prebuild_months'] != 1 else ''}")
+
+
+def trend(x: float | None, better: str | None = "higher") -> dict[str, str]:
+    """`st.metric` keyword arguments (arrow and colour) for a delta of sign `x`.
+
+    Streamlit reads the direction from a leading ASCII '-', but sop_core.formatting writes the
+    minus sign '−'; so the arrow is set from the number itself. better: 'higher', 'lower' or None (grey).
+    """
+    if x is None or not np.isfinite(x) or abs(x) < 1e-12:
+        return {"delta_arrow": "off", "delta_color": "gray"}
+    good = (x > 0) == (better == "higher") if better in ("higher", "lower") else None
+    return {"delta_arrow": "up" if x > 0 else "down",
+            "delta_color": "gray" if good is None else ("green" if good else "red")}
 
 
 # -- reshapes for the pages ----------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def _show_messages(v: Visit) -> None:
         if message.startswith(_DATA_CHANGED_START):
             continue
         if message in _SCENARIO_MESSAGES:
-            st.info(plain(message), icon=":material/search_off:")
+            st.info(message, icon=":material/search_off:")  # links.py's own words: no user text in them
         else:
             ignored.append(message)
     if ignored:
@@ -234,7 +234,7 @@ def share_button(state: ViewState, container: Any = None, *, key: str = "share")
     url = share_url(state)
     box = container if container is not None else st
     with box.popover("Share", icon=":material/link:", help="A link that opens exactly this view", key=key):
-        st.markdown("**Copy link** — press the copy button at the top right of the box:")
+        st.markdown("**Copy link** — point at the link and press the copy icon at its top right:")
         st.code(url, language=None, wrap_lines=True)
         st.caption("Anyone who can open this app sees this page with these scenarios, filters and months — also "
                    "after a restart. If the data changes before they open it, the page tells them.")

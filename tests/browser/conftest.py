@@ -78,6 +78,19 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
+@pytest.fixture
+def demo_server(tmp_path: Path, tmp_path_factory) -> Iterator[Server]:
+    """A server on a copy of the demo company with its forecast already fitted (pages open at once)."""
+    from apptest_support import demo_template
+
+    path = tmp_path / "workspace.duckdb"
+    shutil.copy(demo_template(tmp_path_factory), path)
+    srv = Server(path)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(scope="session")
 def chromium():
     if not Path(CHROMIUM).exists():

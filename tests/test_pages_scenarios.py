@@ -1,0 +1,321 @@
+"""Scenarios page, the comparison and share links (streamlit.testing.v1.AppTest on the demo company).
+
+Every number the pages show is recomputed here through the plan engine (`plan.evaluate_many`,
+`plan.compare`) or the demand review engine (`review.headline`) and compared as the page formats it.
+A link is opened by setting `at.query_params` before the page runs, as a browser would send them.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from apptest_support import app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
+from sop_core import consensus, forecast, links, plan, review, scenarios
+from sop_core.history import demand_history
+from sop_core.workspace import Provenance, Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+TENTS_UP = {"demand": [{"family": "Tents", "pct": 10}]}
+ASSY_DOWN = {"capacity": [{"resource": "ASSY-2", "pct": -20}], "price": [{"family": "Cookware", "pct": -3}]}
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def make_scenario(at, name: str, changes: dict, author: str = "test") -> scenarios.Scenario:
+    """Store a scenario in the app's workspace file before the app opens it."""
+    with Workspace(at.workspace_path) as ws:
+        return scenarios.create(ws, name, changes, author)
+
+
+def engine(at, items: list[scenarios.Scenario]) -> dict[str, plan.PlanResult]:
+    """Baseline and scenarios evaluated here, the way the pages should (default plan settings)."""
+    ws = app_workspace(at)
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    cons = consensus.load_consensus(ws, run.run_key)
+    return plan.evaluate_many(plan.PlanInputs.from_workspace(ws, cons), items)
+
+
+def headline(results: dict[str, plan.PlanResult]) -> list[tuple[str, str]]:
+    """The cards' metrics as the comparison prints them: per plan, per headline KPI, (label, value)."""
+    from pages.shell.compare import HEADLINE, fmt_value
+
+    return [(plan.KPI_INFO[k].label, fmt_value(k, r.kpis[k])) for r in results.values() for k in HEADLINE]
+
+
+def shown_metrics(at) -> list[tuple[str, str]]:
+    return [(m.label, m.value) for m in at.metric]
+
+
+def form_widget(elements, prefix: str):
+    """A widget of the scenario form (its key is the name plus the form generation)."""
+    return next(w for w in elements if (w.key or "").startswith(prefix + "_"))
+
+
+def open_link(at, page: str, params: dict) -> None:
+    """Open `page` with a link's query parameters (a fresh session: nothing in it yet)."""
+    at.query_params.update(params)
+    open_page(at, page)
+
+
+def kpi_table(at) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "KPI" in d.value.columns)
+
+
+def demand_headline(at, scope: review.Scope) -> review.DemandHeadline:
+    ws = app_workspace(at)
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    cons = consensus.load_consensus(ws, run.run_key)
+    return review.headline(demand_history(ws), cons, ws.table("plan"), run.last_actual, scope)
+
+
+# -- the scenarios page ------------------------------------------------------------------------------------
+def test_scenarios_page_runs_and_shows_the_baseline(app):
+    at = open_page(app, "scenarios")
+    assert "No scenario yet" in texts(at)
+    assert shown_metrics(at) == headline(engine(at, []))
+
+
+def test_scenarios_page_is_in_the_pre_sop_section():
+    from pages.shell import nav
+
+    assert "scenarios.py" in [p.script for p in nav.SECTIONS["Pre-S&OP meetings"]]
+
+
+def test_building_a_scenario_through_the_form_stores_it_and_compares_it(app):
+    at = open_page(app, "scenarios")
+    form_widget(at.text_input, "sc_name").set_value("Tents +10%, ASSY-2 at 80%")
+    form_widget(at.text_input, "sc_note").set_value("Peak season promotion")
+    form_widget(at.selectbox, "sc_d_family").set_value("Tents")
+    form_widget(at.number_input, "sc_d_pct").set_value(10.0)
+    form_widget(at.selectbox, "sc_k_resource").set_value("ASSY-2")
+    form_widget(at.number_input, "sc_k_pct").set_value(-20.0)
+    next(b for b in at.button if b.label == "Save scenario").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+    stored = scenarios.list_scenarios(app_workspace(at))
+    assert len(stored) == 1
+    sc = stored[0]
+    assert sc.name == "Tents +10%, ASSY-2 at 80%" and sc.note == "Peak season promotion"
+    assert sc.author  # who made it is recorded (the signed-in user, else the sidebar name)
+    assert sc.changes.demand == (scenarios.DemandChange(pct=10.0, family="Tents"),)
+    assert sc.changes.capacity == (scenarios.CapacityChange(pct=-20.0, resource="ASSY-2"),)
+    assert not sc.changes.price
+
+    # compared straight away, and the address bar is its link
+    assert at.multiselect(key="sc_compare").value == [sc.scenario_id]
+    assert at.query_params["cmp"] == sc.scenario_id
+    assert shown_metrics(at) == headline(engine(at, [sc]))
+    # the form is empty again
+    assert form_widget(at.text_input, "sc_name").value == ""
+    assert form_widget(at.number_input, "sc_d_pct").value == 0.0
+
+
+def test_saving_without_a_name_or_a_change_says_what_is_missing(app):
+    at = open_page(app, "scenarios")
+    form_widget(at.number_input, "sc_d_pct").set_value(5.0)
+    next(b for b in at.button if b.label == "Save scenario").click().run()
+    assert any("name" in e.value for e in at.error)
+    form_widget(at.text_input, "sc_name").set_value("Nothing")
+    form_widget(at.number_input, "sc_d_pct").set_value(0.0)
+    next(b for b in at.button if b.label == "Save scenario").click().run()
+    assert any("at least one change" in e.value for e in at.error)
+    assert scenarios.list_scenarios(app_workspace(at)) == []
+
+
+def test_comparison_table_highlights_the_differences_by_direction(app):
+    a = make_scenario(app, "Tents +10%", TENTS_UP)
+    b = make_scenario(app, "ASSY-2 at 80%", ASSY_DOWN)
+    open_link(app, "scenarios", {"cmp": f"{a.scenario_id},{b.scenario_id}"})
+    at = app
+    from pages.shell.compare import fmt_delta, fmt_value, tone
+
+    results = engine(at, [a, b])
+    numbers = plan.compare(results)
+    table = kpi_table(at)
+    assert list(table.columns) == ["KPI", "Over", "Baseline", "Tents +10%", "ASSY-2 at 80%", "Δ Tents +10%",
+                                   "Δ ASSY-2 at 80%"]
+    assert list(table["KPI"]) == [plan.KPI_INFO[k].label for k in plan.KPI_KEYS]
+    for i, k in enumerate(plan.KPI_KEYS):
+        assert table["Baseline"].iloc[i] == fmt_value(k, numbers.loc[k, "Baseline"])
+        assert table["Δ Tents +10%"].iloc[i] == fmt_delta(k, numbers.loc[k, "Δ Tents +10%"])
+    # direction: more units short is worse, more revenue is better, inventory has no direction
+    assert tone("units_short", 100.0) == "worse" and tone("revenue", 1e5) == "better"
+    assert tone("inventory_value_end", -1e5) is None and tone("revenue", 0.0) is None
+
+
+# -- links ------------------------------------------------------------------------------------------------
+def test_a_demand_review_link_opens_its_filters_and_the_same_numbers(app):
+    open_link(app, "demand_review", {"family": "Tents", "region": "North", "sku": "TN-1002", "h": "18"})
+    at = app
+    assert at.selectbox(key="dr_family").value == "Tents"
+    assert at.selectbox(key="dr_region").value == "North"
+    assert at.selectbox(key="dr_sku").value == "TN-1002"
+    head = demand_headline(at, review.Scope("Tents", "North", "TN-1002"))
+    assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+    # the address bar is the full link to this view, stamped with the data it shows
+    fp = app_workspace(at).fingerprint()
+    assert at.query_params == {"family": "Tents", "region": "North", "sku": "TN-1002", "h": "18", "fp": fp}
+    assert any(c.value.startswith("/demand_review?family=Tents&region=North&sku=TN-1002&h=18&fp=") for c in at.code)
+
+
+def test_changing_a_filter_updates_the_link(app):
+    open_link(app, "demand_review", {"family": "Tents"})
+    at = app
+    at.selectbox(key="dr_family").set_value("Backpacks").run()
+    assert at.query_params["family"] == "Backpacks"
+    assert at.selectbox(key="dr_family").value == "Backpacks"  # the link is read once per visit, not every rerun
+    head = demand_headline(at, review.Scope("Backpacks"))
+    assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+
+
+def test_a_filter_value_the_data_lacks_falls_back_with_a_note(app):
+    open_link(app, "demand_review", {"family": "Kayaks"})
+    at = app
+    assert at.selectbox(key="dr_family").value == "All"
+    assert "'Kayaks' is not in the data" in texts(at)
+    head = demand_headline(at, review.Scope())
+    assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+
+
+def test_a_scenarios_link_opens_the_same_comparison(app):
+    a = make_scenario(app, "Tents +10%", TENTS_UP)
+    b = make_scenario(app, "ASSY-2 at 80%", ASSY_DOWN)
+    open_link(app, "scenarios", {"s": a.scenario_id, "cmp": b.scenario_id, "h": "12", "family": "Tents",
+                                 "region": "North"})
+    at = app
+    assert at.multiselect(key="sc_compare").value == [a.scenario_id, b.scenario_id]
+    assert at.slider(key="sc_months").value == 12
+    assert shown_metrics(at) == headline(engine(at, [a, b]))
+    assert at.query_params["cmp"] == f"{a.scenario_id},{b.scenario_id}"
+    assert at.query_params["h"] == "12"
+    assert "s" not in at.query_params  # the scenarios page names its scenarios in cmp
+
+
+def test_a_link_to_an_archived_scenario_still_opens_it(app):
+    a = make_scenario(app, "Old idea", TENTS_UP)
+    with Workspace(app.workspace_path) as ws:
+        scenarios.archive(ws, a.scenario_id, "test")
+    open_link(app, "scenarios", {"cmp": a.scenario_id})
+    assert app.multiselect(key="sc_compare").value == [a.scenario_id]
+
+
+TAMPERED = {
+    "sql": {"s": "' OR 1=1 --"},
+    "10 KB": {"s": "A" * 10_240},
+    "unknown id": {"s": "A" * 22},
+    "repeated": {"s": ["REAL", "REAL"]},
+    "script": {"s": "<script>alert(1)</script>"},
+}
+
+
+@pytest.fixture
+def other_team_id(tmp_path) -> str:
+    """A real scenario id of another workspace (another team's)."""
+    with Workspace(tmp_path / "other.duckdb") as ws:
+        return scenarios.create(ws, "Their plan", TENTS_UP, "them").scenario_id
+
+
+@pytest.mark.parametrize("case", [*TAMPERED, "another team's id"])
+@pytest.mark.parametrize("page", ["scenarios", "demand_review"])
+def test_a_tampered_scenario_link_shows_the_message_and_the_baseline(app, case, page, other_team_id):
+    real = make_scenario(app, "Tents +10%", TENTS_UP)
+    params = TAMPERED.get(case, {"s": other_team_id})
+    params = {k: ([real.scenario_id] * 2 if v == ["REAL", "REAL"] else v) for k, v in params.items()}
+    open_link(app, page, params)
+    at = app
+    assert not at.exception
+    assert [i.value for i in at.info if i.value == links.SCENARIO_NOT_FOUND]
+    assert "s" not in at.query_params  # the bad id is dropped from the address bar
+    shown = texts(at)
+    assert "1=1" not in shown and "<script>" not in shown and "AAAAAAAAAA" not in shown
+    if page == "scenarios":
+        assert at.multiselect(key="sc_compare").value == []
+        assert shown_metrics(at) == headline(engine(at, []))  # the baseline
+    else:
+        head = demand_headline(at, review.Scope())
+        assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+
+
+def test_a_tampered_comparison_keeps_the_scenarios_it_can_find(app):
+    real = make_scenario(app, "Tents +10%", TENTS_UP)
+    open_link(app, "scenarios", {"cmp": f"' OR 1=1 --,{real.scenario_id},{'B' * 22}", "junk": "x"})
+    at = app
+    assert not at.exception
+    assert links.COMPARED_NOT_FOUND in [i.value for i in at.info]
+    assert at.multiselect(key="sc_compare").value == [real.scenario_id]
+    assert shown_metrics(at) == headline(engine(at, [real]))
+    assert "unknown parameter 'junk' ignored" in texts(at).replace("\\", "")
+
+
+def _reload_inventory(path: Path) -> None:
+    """New data: the inventory snapshot with one more unit of one sku (the forecast stays valid)."""
+    with Workspace(path) as ws:
+        inv = ws.table("inventory")
+        inv.loc[inv.index[0], "on_hand"] = inv.loc[inv.index[0], "on_hand"] + 1
+        ws.replace_table("inventory", inv, Provenance(file_name="inventory_today.csv", sha256="0" * 64, author="test"))
+
+
+def test_a_link_made_on_other_data_says_so_and_offers_todays_data(app):
+    a = make_scenario(app, "Tents +10%", TENTS_UP)
+    with Workspace(app.workspace_path) as ws:
+        then = ws.fingerprint()
+        loaded = links.data_loaded_at(ws, then)
+    _reload_inventory(app.workspace_path)
+    open_link(app, "scenarios", {"cmp": a.scenario_id, "fp": then})
+    at = app
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert f"made on data loaded {loaded:%d %b %Y %H:%M} UTC" in warning
+    assert "the data has changed since" in warning
+    assert not at.metric  # nothing shown as if it were the sender's numbers
+    at.button(key="share_today").click().run()
+    assert not at.exception
+    assert not at.warning
+    now = app_workspace(at).fingerprint()
+    assert now != then and at.query_params["fp"] == now  # re-stamped: the link now says today's data
+    assert shown_metrics(at) == headline(engine(at, [a]))
+
+
+def test_a_link_with_a_malformed_fingerprint_still_opens(app):
+    open_link(app, "demand_review", {"family": "Tents", "fp": "not-a-fingerprint"})
+    at = app
+    assert not at.exception
+    assert at.selectbox(key="dr_family").value == "Tents"
+    assert "is not a data fingerprint" in texts(at)
+
+
+# -- user text is text ------------------------------------------------------------------------------------
+def test_a_scenario_name_with_html_and_markdown_is_shown_as_text(app):
+    name = "<img src=x onerror=alert(1)> [click](http://evil.example) **bold** $x$"
+    a = make_scenario(app, name, TENTS_UP)
+    open_link(app, "scenarios", {"cmp": a.scenario_id})
+    at = app
+    assert not at.exception
+    markdown = [m.value for m in at.markdown]
+    assert any("\\<img src\\=x onerror\\=alert\\(1\\)\\>" in m for m in markdown), markdown
+    assert not any(re.search(r"(?<!\\)(<img|\]\(http|\*\*bold|\$x\$)", m) for m in markdown)
+    assert name in kpi_table(at).columns  # a table cell is plain text
+
+
+def _calls(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def test_no_page_passes_anything_to_unsafe_html():
+    """Static check: no `unsafe_allow_html=True`, `st.html` or `components.html` anywhere in the app's pages."""
+    offenders = []
+    for path in [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py"))]:
+        for call in _calls(ast.parse(path.read_text(encoding="utf-8"))):
+            fn = call.func
+            if isinstance(fn, ast.Attribute) and fn.attr == "html":
+                offenders.append(f"{path.name}:{call.lineno} .html(")
+            for kw in call.keywords:
+                if kw.arg == "unsafe_allow_html" and not (isinstance(kw.value, ast.Constant) and not kw.value.value):
+                    offenders.append(f"{path.name}:{call.lineno} unsafe_allow_html")
+    assert not offenders, offenders
