@@ -155,7 +155,7 @@ def render_upload(upload) -> None:
         with st.spinner(f"Loading {p.file_name}…"):
             try:
                 intake.commit(ws, p, author=author())
-            except intake.IntakeError as exc:
+            except (intake.IntakeError, PermissionError) as exc:
                 st.error(str(exc))
                 return
         st.session_state[f"intake_loaded_{fid}"] = p.table

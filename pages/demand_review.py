@@ -6,9 +6,9 @@ import streamlit as st
 
 from pages.shell import charts, share
 from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
-from pages.shell.state import author, page_header, workspace
+from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import consensus, dask_executor, forecast, metrics, overrides, review
-from sop_core.formatting import pct, units
+from sop_core.formatting import metric_delta, pct, units
 from sop_core.review import Scope
 
 page_header("demand_review")
@@ -19,7 +19,7 @@ ALL = "All"
 
 if not ws.has_table("sales"):
     st.info("The demand review needs the **sales** table: load it on the Data page.", icon=":material/database:")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+    page_link("data.py", label="Go to Data", icon=":material/database:")
     st.stop()
 
 # -- settings and the forecast run -----------------------------------------------------------------
@@ -49,7 +49,7 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                 new = forecast.ForecastSettings(bucket=bucket, horizon=horizon, level=level, mode=mode,
                                                 seasonality_mode=seasonality, holidays_country=country.strip() or None)
                 address = dask_executor.normalize_address(scheduler)
-            except ValueError as exc:
+            except (ValueError, PermissionError) as exc:
                 st.error(str(exc))
             else:
                 forecast.save_settings(ws, new, author())
@@ -96,18 +96,18 @@ points = forecast.backtest_points(ws, settings)
 acc = metrics.summarise(points[scope.mask(points)], []) if points is not None and len(points) else pd.DataFrame()
 m = st.columns(4)
 m[0].metric("Consensus, next 12 months", f"{units(head.next_12)} units",
-            delta=f"{pct(head.vs_last_12, signed=True)} vs last 12 months" if head.vs_last_12 is not None else None,
+            delta=metric_delta(f"{pct(head.vs_last_12, signed=True)} vs last 12 months") if head.vs_last_12 is not None else None,
             help=f"Last 12 months: {units(head.last_12)} units. Statistical forecast: {units(head.statistical_next_12)}.")
 if head.plan_next_12 is not None:
     m[1].metric("Against the annual plan", pct(head.vs_plan, signed=True),
-                delta=f"{units(head.next_12 - head.plan_next_12)} units", help=f"Volume plan: {units(head.plan_next_12)} units "
+                delta=metric_delta(f"{units(head.next_12 - head.plan_next_12)} units"), help=f"Volume plan: {units(head.plan_next_12)} units "
                 "over the same 12 months.")
 else:
     m[1].metric("Against the annual plan", "—", help="Needs the plan table with volume_plan covering the next 12 months.")
 if len(acc):
     a = acc.iloc[0]
     m[2].metric("Forecast accuracy (1 − WAPE)", pct(a["accuracy"]),
-                delta=f"{pct(a['fva'], signed=True)} vs seasonal naive", help=metrics.FORMULAS["accuracy"] + "; " +
+                delta=metric_delta(f"{pct(a['fva'], signed=True)} vs seasonal naive"), help=metrics.FORMULAS["accuracy"] + "; " +
                 metrics.FORMULAS["wape"] + ". Backtest, rolling origins. Delta: " + metrics.FORMULAS["fva"])
     m[3].metric("Bias", pct(a["bias"], signed=True), help=metrics.FORMULAS["bias"])
 else:
@@ -141,18 +141,19 @@ def plan_and_overrides() -> None:
         before = consensus.scope_total(cons, scope.family, scope.region, scope.sku, rng[0], rng[1])
         after = consensus.scope_total(shown, scope.family, scope.region, scope.sku, rng[0], rng[1])
         st.metric("Consensus in these periods", f"{units(after)} units",
-                  delta=f"{units(after - before)} units" if change else None)
+                  delta=metric_delta(f"{units(after - before)} units") if change else None)
         if scope.family is None and scope.sku is None:
             st.caption("Choose a family or a sku above to save an override.")
         if st.button("Save override", type="primary", key="ov_save", help="Needs a change, a reason and a family or sku.",
-                     disabled=(change == 0 or not reason or (scope.family is None and scope.sku is None))):
+                     disabled=(change == 0 or not reason or (scope.family is None and scope.sku is None)
+                               or not may("override"))):
             expected = overrides.latest_touching_in(prepared, snapshot, ov)
             try:
                 saved = overrides.save_override(ws, run.run_key, prepared, ov, author(),
                                                 expected_latest=expected.override_id if expected else None)
             except overrides.StaleOverride as exc:
                 st.error(str(exc), icon=":material/sync_problem:")
-            except ValueError as exc:
+            except (ValueError, PermissionError) as exc:
                 st.error(str(exc))
             else:
                 st.session_state.pop("ov_event", None)
@@ -184,7 +185,7 @@ with st.expander("Edit units per sku and period", icon=":material/edit:"):
     edit_comment = ec[1].text_input("Comment", key="grid_comment", placeholder="Optional")
     changed = [(sku_, col, float(edited.loc[sku_, col])) for sku_ in grid.index for col in grid.columns
                if float(edited.loc[sku_, col]) != float(grid.loc[sku_, col])]
-    if ec[2].button(f"Save {len(changed)} edits", disabled=not changed or not edit_reason, key="grid_save"):
+    if ec[2].button(f"Save {len(changed)} edits", disabled=not changed or not edit_reason or not may("override"), key="grid_save"):
         by_label = {v: k for k, v in labels.items()}
         saved_n = 0
         for sku_, col, value in changed:
@@ -195,7 +196,7 @@ with st.expander("Edit units per sku and period", icon=":material/edit:"):
                 overrides.save_override(ws, run.run_key, prepared, ov, author(),
                                         expected_latest=expected.override_id if expected else None)
                 saved_n += 1
-            except (overrides.StaleOverride, ValueError) as exc:
+            except (overrides.StaleOverride, ValueError, PermissionError) as exc:
                 st.error(f"{sku_} {col}: {exc}")
         if saved_n:
             st.session_state.pop("unit_grid", None)
@@ -277,10 +278,10 @@ else:
                                    f"{overrides.scope_label(r['family'], r['region'], r['sku'], r['period_from'], r['period_to'])}"
                                    f" · {r['kind']} {r['value']:g}")(undoable.set_index('override_id').loc[i]),
             key="undo_pick")
-        if uc[1].button("Undo", disabled=pick is None, key="undo_btn"):
+        if uc[1].button("Undo", disabled=pick is None or not may("override_undo"), key="undo_btn"):
             try:
                 overrides.undo(ws, pick, author(), run_key=run.run_key, statistical=prepared)
-            except ValueError as exc:
+            except (ValueError, PermissionError) as exc:
                 st.error(str(exc))
             else:
                 st.toast("Override undone (recorded as a new entry)", icon=":material/undo:")

@@ -7,9 +7,9 @@ import streamlit as st
 from pages.shell import charts, compare, share
 from pages.shell import plan_view as pv
 from pages.shell import scorecard as sc
-from pages.shell.state import author, page_header, workspace
+from pages.shell.state import author, may, page_header, workspace
 from sop_core import decisions, links, pack, scenarios, versions
-from sop_core.formatting import money, pct, units
+from sop_core.formatting import metric_delta, money, pct, units
 
 page_header("executive")
 link = share.link_state("executive")
@@ -24,7 +24,7 @@ products = ws.table("products")
 # -- the answer, readable from across the room --------------------------------------------------------------
 m = st.columns(4)
 m[0].metric(f"{view.result.year} revenue outlook", money(k.get("revenue")),
-            delta=f"{money(k.get('gap_to_plan'))} vs plan" if k.get("plan_revenue") else None,
+            delta=metric_delta(f"{money(k.get('gap_to_plan'))} vs plan") if k.get("plan_revenue") else None,
             help="Actuals to date + the constrained plan for the rest of the year, against the annual plan.")
 m[1].metric("Gap to the annual plan", pct(k.get("gap_to_plan_pct"), signed=True),
             help="(outlook − annual plan) / annual plan")
@@ -66,7 +66,8 @@ with st.form("approve", clear_on_submit=True):
     note = a[2].text_input("Note", placeholder="What was decided, in a line")
     link_ids = st.multiselect("Decisions taken with it", list(unlinked["decision_id"]),
                               format_func=lambda i: unlinked.set_index("decision_id").loc[i, "title"])
-    if st.form_submit_button("Approve and freeze this plan", type="primary"):
+    if st.form_submit_button("Approve and freeze this plan", type="primary", disabled=not may("plan_approved"),
+                             help="Admins approve plans."):
         sc_obj = None if pick == "Baseline" else known[pick]
         chosen_view = view if sc_obj is None else pv.plan_view(ws, run, cons, scenario=sc_obj)
         plan_lines = chosen_view.result.consensus.rename(columns={"consensus": "units"})
@@ -78,7 +79,7 @@ with st.form("approve", clear_on_submit=True):
                 products=products)
             if link_ids:
                 decisions.link_version(ws, link_ids, version.version_id, author())
-        except ValueError as exc:
+        except (ValueError, PermissionError) as exc:
             st.error(str(exc))
         else:
             st.session_state.pop("exec_approve_event", None)
@@ -128,11 +129,11 @@ else:
     dec = s[0].selectbox("Update a decision's status", list(log["decision_id"]), index=None, key="exec_dec_pick",
                          format_func=lambda i: log.set_index("decision_id").loc[i, "title"], placeholder="Choose")
     new_status = s[1].selectbox("Status", list(decisions.STATUSES), key="exec_dec_status")
-    if s[2].button("Update", disabled=dec is None, key="exec_dec_update"):
+    if s[2].button("Update", disabled=dec is None or not may("decision_status"), key="exec_dec_update"):
         try:
             decisions.set_status(ws, dec, new_status, author(),
                                  expected_status=log.set_index("decision_id").loc[dec, "status"])
-        except (ValueError, decisions.StaleDecision) as exc:
+        except (ValueError, PermissionError, decisions.StaleDecision) as exc:
             st.error(str(exc))
         else:
             st.rerun()
@@ -146,8 +147,12 @@ if st.button("Prepare the board pack", icon=":material/picture_as_pdf:", key="ex
     with st.status("Preparing the board pack…", expanded=True) as status:
         st.write("Gathering the plan, scorecard and decisions")
         content = pack.gather(ws, latest.version_id if latest else None, link=share.share_url(state))
-        st.write("Drawing the charts and the PDF")
-        pdf = pack.build_pdf(content)
+        st.write("Drawing the charts")
+        images = pack.render_charts(content)
+        if images.error:
+            st.warning(f"The charts could not be drawn ({images.error}); the PDF shows their numbers as tables.")
+        st.write("Writing the PDF")
+        pdf = pack.build_pdf(content, images)
         st.write("Writing the workbook")
         xlsx = pack.build_xlsx(content)
         stem = f"sop-pack-{content.cycle_month:%Y-%m}" if content.cycle_month is not None else "sop-pack"

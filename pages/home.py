@@ -3,7 +3,7 @@ import streamlit as st
 from pages.shell import nav
 from pages.shell.demand import consensus_frame, ensure_forecast
 from pages.shell.plan_view import plan_view
-from pages.shell.state import author, page_header, workspace
+from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import cycle, decisions, forecast, health
 
 page_header("home")
@@ -33,7 +33,7 @@ for col, step in zip(cols, steps):
         st.markdown(f":{COLORS[step.status]}[{ICONS[step.status]} **{cycle.STATUS_LABELS[step.status]}**]")
         spec = next((p for p in nav.all_pages() if p.url_path == step.page), None)
         if spec is not None:
-            st.page_link(f"pages/{spec.script}", label=step.title, icon=spec.icon)
+            page_link(spec.script, label=step.title, icon=spec.icon)
         else:
             st.markdown(f"**{step.title}**")
         st.caption(step.summary)
@@ -42,7 +42,8 @@ for col, step in zip(cols, steps):
         if facts.cycle_month is not None:
             marked = step.key in facts.marked_complete
             if st.toggle("Marked complete", value=marked, key=f"mark_{step.key}",
-                         help="Record that this meeting has taken place for the cycle.") != marked:
+                         help="Record that this meeting has taken place for the cycle.",
+                         disabled=not may("setting")) != marked:
                 cycle.mark_complete(ws, facts.cycle_month, step.key, not marked, author())
                 st.rerun()
 
@@ -56,7 +57,7 @@ with left:
         span = f" · to {row['last_date']:%b %Y}" if row["loaded"] and row["last_date"] == row["last_date"] else ""
         mark = ":green[●]" if row["loaded"] else ":gray[○]"
         st.markdown(f"{mark} **{row['label']}** — {when}{span}")
-    st.page_link("pages/data.py", label="Load or check data", icon=":material/database:")
+    page_link("data.py", label="Load or check data", icon=":material/database:")
 with right:
     st.subheader("Open decisions", anchor=False)
     log = decisions.log(ws, status=("open", "in progress"))

@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages.shell import compare, share
 from pages.shell import plan_view as pv
-from pages.shell.state import author, page_header, workspace
+from pages.shell.state import author, may, page_header, workspace
 from sop_core import agenda, decisions, links, overrides, scenarios
 from sop_core.formatting import money, units
 
@@ -26,7 +26,7 @@ k = result.kpis
 m = st.columns(4)
 gap = k.get("gap_to_plan")
 m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "—",
-            delta=None if gap is None else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%".replace("-", "−"),
+            delta=None if gap is None else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%",
             help="Outlook (actuals to date + constrained plan) − annual plan.")
 m[1].metric("Money at stake", money(items["money"].sum()) if len(items) else "$0",
             help="Sum of the money at stake of every exception below (revenue gap, revenue at risk from supply gaps "
@@ -82,11 +82,11 @@ with st.form("new_decision", clear_on_submit=True):
     options = [None] + list(known)
     scenario_id = f[3].selectbox("Option (scenario)", options, format_func=lambda i: "—" if i is None else known[i].name)
     detail = st.text_input("Detail", placeholder="Optional: what is at stake, what the options cost")
-    if st.form_submit_button("Add decision", type="primary"):
+    if st.form_submit_button("Add decision", type="primary", disabled=not may("decision")):
         try:
             decisions.record(ws, title=title, owner=owner, due_date=due, detail=detail, scenario_id=scenario_id,
                              author=author(), event_id=st.session_state.setdefault("presop_dec_event", uuid.uuid4().hex))
-        except ValueError as exc:
+        except (ValueError, PermissionError) as exc:
             st.error(str(exc))
         else:
             st.session_state.pop("presop_dec_event", None)
@@ -110,11 +110,11 @@ else:
                           format_func=lambda i: log.set_index("decision_id").loc[i, "title"],
                           placeholder="Choose a decision")
     new_status = s[1].selectbox("Status", list(decisions.STATUSES), key="presop_dec_status")
-    if s[2].button("Update", disabled=pick is None, key="presop_dec_update"):
+    if s[2].button("Update", disabled=pick is None or not may("decision_status"), key="presop_dec_update"):
         current = log.set_index("decision_id").loc[pick, "status"]
         try:
             decisions.set_status(ws, pick, new_status, author(), expected_status=current)
-        except (ValueError, decisions.StaleDecision) as exc:
+        except (ValueError, PermissionError, decisions.StaleDecision) as exc:
             st.error(str(exc))
         else:
             st.rerun()

@@ -4,7 +4,7 @@ import streamlit as st
 from pages.shell import scorecard as sc
 from pages.shell.demand import consensus_frame, forecast_run
 from pages.shell.plan_view import plan_view
-from pages.shell.state import author, page_header, workspace
+from pages.shell.state import author, may, page_header, workspace
 from sop_core import forecast, kpis
 
 page_header("scorecard")
@@ -42,7 +42,7 @@ with st.expander("Targets", icon=":material/flag:"):
                                            "green_high": st.column_config.NumberColumn("Green (high)", format="%.3g"),
                                            "amber": st.column_config.NumberColumn("Amber", format="%.3g"),
                                            "amber_high": st.column_config.NumberColumn("Amber (high)", format="%.3g")})
-    if st.button("Save targets", key="targets_save", disabled=edited.equals(frame)):
+    if st.button("Save targets", key="targets_save", disabled=edited.equals(frame) or not may("setting")):
         new = {}
         for key, r in edited.iterrows():
             if pd.notna(r["green_high"]):
@@ -51,7 +51,7 @@ with st.expander("Targets", icon=":material/flag:"):
                 new[key] = {"green": r["green"], "amber": r["amber"]}
         try:
             kpis.save_targets(ws, new, author())
-        except ValueError as exc:
+        except (ValueError, PermissionError) as exc:
             st.error(str(exc))
         else:
             st.toast("Targets saved", icon=":material/check_circle:")

@@ -60,3 +60,8 @@ def delta_units(x: float | None) -> str:
     if _bad(x):
         return "—"
     return ("+" if x > 0 else "") + units(x)
+
+
+def metric_delta(text: str | None) -> str | None:
+    """A delta text for a metric widget: ASCII minus, which is what decides the arrow's direction and colour."""
+    return None if text is None else text.replace("−", "-")

@@ -120,31 +120,20 @@ class Ledger:
             self._fh.flush()
 
     def append(self, events: Sequence[dict[str, Any]], source: str = "commit") -> None:
-        """Write one line per event and fsync; errors are logged and counted, never raised."""
+        """Write one line per event and fsync; errors are logged and counted, never raised (the COMMIT stands)."""
         if not events:
             return
-        lines = []
-        logged = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-        for e in events:
-            rec = {"v": VERSION, "event_id": e["event_id"], "at": _at_text(e["at"]), "author": e.get("author"),
-                   "kind": e["kind"], "subject": e.get("subject"), "detail": e.get("detail"),
-                   "digest": digest(e["event_id"], e["at"], e.get("author"), e["kind"], e.get("subject"),
-                                    e.get("detail")),
-                   "logged_at": logged}
-            if source != "commit":
-                rec["source"] = source
-            lines.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
-        data = "".join(lines).encode("utf-8")
         with self._lock:
             try:
+                data = _lines(events, source)
                 fh = self._open()
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - the change is committed; the check will report the gap
                 self.failures += 1
                 log.error("ledger %s: could not record %d committed event(s) %s: %s", self.path, len(events),
-                          ", ".join(e["event_id"] for e in events[:5]), exc)
+                          ", ".join(str(e.get("event_id")) for e in events[:5]), exc)
 
     def close(self) -> None:
         """Close the file."""
@@ -167,6 +156,27 @@ class Ledger:
             fh.flush()
             os.fsync(fh.fileno())
         return len(data)
+
+
+def _text(v: Any) -> str | None:
+    """A value as the database stores it in a VARCHAR column (None stays None)."""
+    return None if v is None else str(v)
+
+
+def _lines(events: Sequence[dict[str, Any]], source: str) -> bytes:
+    """The JSON lines for committed audit events."""
+    logged = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    out = []
+    for e in events:
+        event_id, author, kind = str(e["event_id"]), _text(e.get("author")), str(e["kind"])
+        subject, detail = _text(e.get("subject")), _text(e.get("detail"))
+        rec = {"v": VERSION, "event_id": event_id, "at": _at_text(e["at"]), "author": author, "kind": kind,
+               "subject": subject, "detail": detail, "digest": digest(event_id, e["at"], author, kind, subject, detail),
+               "logged_at": logged}
+        if source != "commit":
+            rec["source"] = source
+        out.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return "".join(out).encode("utf-8")
 
 
 def fsync_dir(folder: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from . import contract
+from . import access, contract
 from .ledger import Ledger, ledger_path
 from .schema import MIGRATIONS
 from .store_lock import WorkspaceLocked, acquire, duckdb_lock_holder, locked_message
@@ -206,7 +206,8 @@ class Workspace:
 
     def audit(self, cur: duckdb.DuckDBPyConnection, kind: str, subject: str, detail: dict[str, Any],
               author: str | None = None) -> str:
-        """Append an event to the audit log inside the caller's transaction."""
+        """Append an event to the audit log inside the caller's transaction (refused when the actor's role may not)."""
+        access.check(kind)
         event_id, at, text = new_id(), utcnow(), json.dumps(detail, default=str)
         cur.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?)", [event_id, at, author, kind, subject, text])
         pending = self._pending.get(id(cur))

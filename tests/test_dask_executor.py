@@ -406,6 +406,34 @@ def _demand_script() -> None:
         st.markdown(f"fitted on the cluster: {run.n_series} series")
 
 
+def test_cli_forecast_on_the_cluster(cluster: Cluster, workspace_file: Path, local_run: F.ForecastRun,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from sop_core import cli
+
+    code = cli.main(["--workspace", str(workspace_file), "forecast", "--horizon", "6", "--origins", "1", "--force",
+                     "--scheduler", cluster.address])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"fits run on the Dask cluster at {cluster.address}" in err and f"{N_SERIES}/{N_SERIES} series" in err
+    with Workspace(workspace_file) as ws:
+        stored = F.load_run(ws, SETTINGS)
+    assert stored is not None
+    assert_same_run(stored, local_run)
+
+
+def test_cli_unreachable_scheduler_exits_with_the_error(workspace_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sop_core import cli
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    code = cli.main(["--workspace", str(workspace_file), "forecast", "--horizon", "6", "--origins", "1", "--force",
+                     "--scheduler", address])
+    err = capsys.readouterr().err
+    assert code == 1 and f"error: could not reach the Dask scheduler at {address}" in err
+    assert "Traceback" not in err
+    assert cli.main(["--workspace", str(workspace_file), "forecast", "--scheduler", "not an address"]) == 2
+    assert "tcp://host:8786" in capsys.readouterr().err
+
+
 def test_a_worker_killed_mid_run_and_the_run_still_completes(cluster: Cluster, workspace_file: Path,
                                                              local_run: F.ForecastRun) -> None:
     """Last in the module: it leaves the cluster with one worker."""

@@ -178,3 +178,19 @@ def test_cli_check_recovers_from_a_damaged_wal(tmp_path: Path, capsys) -> None:
     assert "damaged write-ahead log was moved to" in captured.err
     assert sorted(tmp_path.glob("wal-refuse.duckdb.wal.damaged-*"))
     Workspace(path).close()  # the last checkpoint opens normally now
+
+
+def test_values_are_recorded_as_the_database_stores_them(workspace: Workspace) -> None:
+    with workspace.transaction() as cur:
+        workspace.audit(cur, "setting", 42, {"n": 1}, author=None)  # a non-text subject becomes VARCHAR '42'
+    assert ledger.check(workspace).ok
+
+
+def test_a_failing_ledger_never_fails_a_committed_save(workspace: Workspace, caplog) -> None:
+    workspace.ledger.close()
+    path = ledger.ledger_path(workspace.path)
+    path.unlink(missing_ok=True)
+    path.mkdir()  # appends now fail
+    workspace.set_setting("still", "saved")
+    assert workspace.get_setting("still") == "saved" and workspace.ledger.failures == 1
+    assert "could not record 1 committed event" in caplog.text

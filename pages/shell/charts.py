@@ -110,7 +110,26 @@ def waterfall(steps: pd.DataFrame, *, label: str = "step", value: str = "value",
 
 
 # -- supply, inventory and financials ---------------------------------------------------------------
+# Built in one go (traces and a layout dict into one go.Figure call): each update_layout / update_axes
+# call re-validates, and chaining them costs ~25 ms a figure against ~4 ms.
 LIGHT_BLUE, LIGHT_ORANGE, LIGHT_GREEN, BAND_RED = "#9dbde3", "#f2c49b", "#a7d9bf", "rgba(194,65,12,0.12)"
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _layout_dict(height: int, yaxis_title: str = "", **extra) -> dict:
+    """The look of `_layout` as a layout dict, with `extra` merged in (nested dicts merged key by key)."""
+    return _merge(dict(
+        height=height, margin=dict(l=10, r=10, t=30, b=10), hovermode="x unified", plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, traceorder="normal"),
+        yaxis=dict(title=dict(text=yaxis_title), separatethousands=True, rangemode="tozero", gridcolor="#e6e9ef"),
+        xaxis=dict(showgrid=False),
+    ), extra)
 
 
 def supply_chart(frame: pd.DataFrame, *, height: int = 360) -> go.Figure:
@@ -119,21 +138,17 @@ def supply_chart(frame: pd.DataFrame, *, height: int = 360) -> go.Figure:
     frame: period, units (demand), constrained_units, prebuilt_units, short_units.
     """
     made_in_month = (frame["constrained_units"] - frame["prebuilt_units"]).clip(lower=0)
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=frame["period"], y=made_in_month, name="Supplied in the month", marker_color=BLUE,
-                         hovertemplate="%{y:,.0f}"))
+    x = frame["period"]
+    traces = [go.Bar(x=x, y=made_in_month, name="Supplied in the month", marker_color=BLUE, hovertemplate="%{y:,.0f}")]
     if (frame["prebuilt_units"] > 0.5).any():
-        fig.add_trace(go.Bar(x=frame["period"], y=frame["prebuilt_units"], name="Supplied from pre-build",
-                             marker_color=LIGHT_BLUE, hovertemplate="%{y:,.0f}"))
-    fig.add_trace(go.Bar(x=frame["period"], y=frame["short_units"], name="Short", marker_color=RED,
-                         hovertemplate="%{y:,.0f}"))
-    fig.add_trace(go.Scatter(x=frame["period"], y=frame["units"], name="Consensus demand (unconstrained)",
-                             mode="lines+markers", line=dict(color="#1b2430", width=2, dash="dot"),
-                             marker=dict(size=5), hovertemplate="%{y:,.0f}"))
-    fig.update_layout(barmode="stack", bargap=0.25)
-    fig = _layout(fig, height, "Units")
-    fig.update_layout(legend_traceorder="normal")
-    return fig
+        traces.append(go.Bar(x=x, y=frame["prebuilt_units"], name="Supplied from pre-build", marker_color=LIGHT_BLUE,
+                             hovertemplate="%{y:,.0f}"))
+    traces += [
+        go.Bar(x=x, y=frame["short_units"], name="Short", marker_color=RED, hovertemplate="%{y:,.0f}"),
+        go.Scatter(x=x, y=frame["units"], name="Consensus demand (unconstrained)", mode="lines+markers",
+                   line=dict(color="#1b2430", width=2, dash="dot"), marker=dict(size=5), hovertemplate="%{y:,.0f}"),
+    ]
+    return go.Figure(data=traces, layout=_layout_dict(height, "Units", barmode="stack", bargap=0.25))
 
 
 def utilisation_heatmap(matrix: pd.DataFrame, *, height: int | None = None) -> go.Figure:
@@ -144,20 +159,18 @@ def utilisation_heatmap(matrix: pd.DataFrame, *, height: int | None = None) -> g
     cols = [c.strftime("%b %y") if isinstance(c, pd.Timestamp) else str(c) for c in matrix.columns]
     z = matrix.to_numpy(dtype=float)
     top = 1.3
-    fig = go.Figure(go.Heatmap(
+    heat = go.Heatmap(
         z=z.clip(max=top), x=cols, y=[str(i) for i in matrix.index], zmin=0.0, zmax=top,
         colorscale=[[0.0, "#eef4fb"], [0.6, "#dce9f7"], [0.85 / top, "#fff1c7"], [1.0 / top, "#f5a25d"],
                     [1.0 / top + 1e-6, "#e4572e"], [1.0, "#a4161a"]],
         text=[[("" if pd.isna(v) else f"{v:.0%}") for v in row] for row in z], texttemplate="%{text}",
-        xgap=2, ygap=2, colorbar=dict(title="Load", tickformat=".0%", tickvals=[0, 0.5, 0.85, 1.0, top],
+        xgap=2, ygap=2, colorbar=dict(title=dict(text="Load"), tickvals=[0, 0.5, 0.85, 1.0, top],
                                       ticktext=["0%", "50%", "85%", "100%", f"≥{top:.0%}"]),
         hovertemplate="%{y} · %{x}: %{text}<extra></extra>",
-    ))
-    fig.update_layout(height=height or 80 + 46 * max(len(matrix), 1), margin=dict(l=10, r=10, t=10, b=10),
-                      plot_bgcolor="white")
-    fig.update_xaxes(showgrid=False)
-    fig.update_yaxes(showgrid=False, autorange="reversed")
-    return fig
+    )
+    layout = dict(height=height or 80 + 46 * max(len(matrix), 1), margin=dict(l=10, r=10, t=10, b=10),
+                  plot_bgcolor="white", xaxis=dict(showgrid=False), yaxis=dict(showgrid=False, autorange="reversed"))
+    return go.Figure(data=[heat], layout=layout)
 
 
 def projection_chart(frame: pd.DataFrame, *, safety_label: str = "Safety stock", height: int = 380) -> go.Figure:
@@ -165,23 +178,22 @@ def projection_chart(frame: pd.DataFrame, *, safety_label: str = "Safety stock",
 
     frame: period, receipts, demand, closing, safety_stock.
     """
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=frame["period"], y=frame["safety_stock"], name=safety_label, mode="lines",
-                             line=dict(color="rgba(194,65,12,0.45)", width=1, shape="hv"), fill="tozeroy",
-                             fillcolor=BAND_RED, hovertemplate="%{y:,.0f}"))
-    fig.add_trace(go.Bar(x=frame["period"], y=frame["demand"], name="Demand (consensus)",
-                         marker_color=LIGHT_ORANGE, hovertemplate="%{y:,.0f}"))
-    fig.add_trace(go.Bar(x=frame["period"], y=frame["receipts"], name="Receipts (production and orders)",
-                         marker_color=LIGHT_GREEN, hovertemplate="%{y:,.0f}"))
-    fig.add_trace(go.Scatter(x=frame["period"], y=frame["closing"], name="Projected balance (closing)",
-                             mode="lines+markers", line=dict(color=BLUE, width=3), marker=dict(size=6),
-                             hovertemplate="%{y:,.0f}"))
-    fig.update_layout(barmode="group", bargap=0.3)
-    fig = _layout(fig, height, "Units")
-    if (frame["closing"] < 0).any():
-        fig.add_hline(y=0, line=dict(color=RED, width=1))
-        fig.update_yaxes(rangemode="normal")
-    return fig
+    x = frame["period"]
+    traces = [
+        go.Scatter(x=x, y=frame["safety_stock"], name=safety_label, mode="lines", fill="tozeroy", fillcolor=BAND_RED,
+                   line=dict(color="rgba(194,65,12,0.45)", width=1, shape="hv"), hovertemplate="%{y:,.0f}"),
+        go.Bar(x=x, y=frame["demand"], name="Demand (consensus)", marker_color=LIGHT_ORANGE, hovertemplate="%{y:,.0f}"),
+        go.Bar(x=x, y=frame["receipts"], name="Receipts (production and orders)", marker_color=LIGHT_GREEN,
+               hovertemplate="%{y:,.0f}"),
+        go.Scatter(x=x, y=frame["closing"], name="Projected balance (closing)", mode="lines+markers",
+                   line=dict(color=BLUE, width=3), marker=dict(size=6), hovertemplate="%{y:,.0f}"),
+    ]
+    negative = bool((frame["closing"] < 0).any())
+    layout = _layout_dict(height, "Units", barmode="group", bargap=0.3,
+                          **({"yaxis": {"rangemode": "normal"},
+                              "shapes": [dict(type="line", xref="paper", x0=0, x1=1, y0=0, y1=0,
+                                              line=dict(color=RED, width=1))]} if negative else {}))
+    return go.Figure(data=traces, layout=layout)
 
 
 def outlook_chart(frame: pd.DataFrame, *, height: int = 360) -> go.Figure:
@@ -189,34 +201,40 @@ def outlook_chart(frame: pd.DataFrame, *, height: int = 360) -> go.Figure:
 
     frame: period, source ('actual' | 'plan'), revenue, plan_revenue.
     """
-    fig = go.Figure()
+    traces = []
     for source, name, color in (("actual", "Actual", BLUE), ("plan", "Outlook (constrained plan)", LIGHT_BLUE)):
         part = frame[frame["source"] == source]
         if len(part):
-            fig.add_trace(go.Bar(x=part["period"], y=part["revenue"], name=name, marker_color=color,
+            traces.append(go.Bar(x=part["period"], y=part["revenue"], name=name, marker_color=color,
                                  hovertemplate="$%{y:,.0f}"))
     if frame["plan_revenue"].notna().any():
-        fig.add_trace(go.Scatter(x=frame["period"], y=frame["plan_revenue"], name="Annual plan", mode="lines+markers",
+        traces.append(go.Scatter(x=frame["period"], y=frame["plan_revenue"], name="Annual plan", mode="lines+markers",
                                  line=dict(color=ORANGE, width=2, dash="dash"), marker=dict(size=6),
                                  hovertemplate="$%{y:,.0f}"))
-    fig.update_layout(bargap=0.25)
-    fig = _layout(fig, height, "Revenue")
-    fig.update_yaxes(tickprefix="$")
-    return fig
+    return go.Figure(data=traces, layout=_layout_dict(height, "Revenue", bargap=0.25, yaxis=dict(tickprefix="$")))
 
 
 def bridge_chart(steps: pd.DataFrame, *, height: int = 400) -> go.Figure:
-    """The gap bridge (`waterfall`) with each bar labelled in compact money (+$1.2M / −$300K)."""
+    """The gap bridge as `waterfall` draws it, each bar labelled in compact money (+$1.2M / −$300K).
+
+    steps: step, kind ('total' | 'effect'), value (and cumulative, for the axis range). The axis is
+    zoomed on the bars' range (it does not start at zero) so that the steps can be read.
+    """
     from sop_core.formatting import delta_money, money
 
-    fig = waterfall(steps, height=height)
-    text = [money(v) if k == "total" else delta_money(v) for v, k in zip(steps["value"], steps["kind"])]
-    fig.update_traces(text=text, textposition="outside", cliponaxis=False)
-    fig.update_yaxes(tickprefix="$", rangemode="normal")
-    fig.update_layout(showlegend=False, margin=dict(l=10, r=10, t=40, b=10))
-    totals = steps.loc[steps["kind"] == "total", "value"].astype(float)
-    running = steps["cumulative"].astype(float) if "cumulative" in steps.columns else totals
-    lo, hi = float(min(totals.min(), running.min())), float(max(totals.max(), running.max()))
+    total = steps["kind"] == "total"
+    text = [money(v) if t else delta_money(v) for v, t in zip(steps["value"], total)]
+    bar = go.Waterfall(
+        x=steps["step"], y=steps["value"], measure=["absolute" if t else "relative" for t in total],
+        text=text, textposition="outside", cliponaxis=False, hovertemplate="$%{y:,.0f}<extra></extra>",
+        increasing=dict(marker=dict(color=GREEN)), decreasing=dict(marker=dict(color=RED)),
+        totals=dict(marker=dict(color=BLUE)), connector=dict(line=dict(color=GREY, width=1)),
+    )
+    levels = steps["value"][total].astype(float)
+    if "cumulative" in steps.columns:
+        levels = pd.concat([levels, steps["cumulative"].astype(float)])
+    lo, hi = float(levels.min()), float(levels.max())
     pad = max(hi - lo, abs(hi) * 0.02, 1.0)
-    fig.update_yaxes(range=[max(0.0, lo - pad * 0.6), hi + pad * 0.35])
-    return fig
+    layout = _layout_dict(height, "", showlegend=False, margin=dict(t=40),
+                          yaxis=dict(tickprefix="$", rangemode="normal", range=[max(0.0, lo - pad * 0.6), hi + pad * 0.35]))
+    return go.Figure(data=[bar], layout=layout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from sop_core import consensus, forecast
+from sop_core import access, consensus, forecast, overrides
 from sop_core.dask_executor import SCHEDULER_SETTING, ClusterError
 from sop_core.executor import Executor, get_executor
 from sop_core.history import demand_history
@@ -52,6 +52,10 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
     run = forecast_run(ws, settings)
     if run is not None:
         return run
+    if not access.allowed(access.current(), "forecast"):
+        st.info("The forecast for the latest data has not been run yet: a planner runs it by opening the Demand "
+                "review.", icon=":material/lock:")
+        st.stop()
     with st.status("Forecasting demand on the new data…", expanded=True) as status:
         bar = st.progress(0.0, text="Preparing the series")
 
@@ -74,5 +78,8 @@ def consensus_frame(ws: Workspace, run: forecast.ForecastRun) -> pd.DataFrame:
     """The persisted consensus of the run (computed and stored on first use)."""
     cons = consensus.load_consensus(ws, run.run_key)
     if cons is None:
-        cons = consensus.refresh(ws, run.run_key, prepared_statistical(ws, run))
+        if access.allowed(access.current(), "consensus"):
+            cons = consensus.refresh(ws, run.run_key, prepared_statistical(ws, run))
+        else:  # a viewer reads the consensus without storing it
+            cons = consensus.apply_overrides(prepared_statistical(ws, run), overrides.active(ws))
     return cons

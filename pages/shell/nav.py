@@ -61,14 +61,23 @@ def spec(url_path: str) -> PageSpec:
     return next(p for p in all_pages() if p.url_path == url_path)
 
 
-def navigation() -> st.navigation:
-    """Build `st.navigation` from SECTIONS (the first page is the default)."""
+ADMIN_ONLY: frozenset[str] = frozenset({"data.py"})  # loading data is an admin's job
+
+
+def pages_for(role: str) -> dict[str, list[PageSpec]]:
+    """The sections a role sees: a page a role may not use is not registered at all (a URL to it finds nothing)."""
+    return {name: [p for p in specs if role == "admin" or p.script not in ADMIN_ONLY]
+            for name, specs in SECTIONS.items()}
+
+
+def navigation(role: str = "admin") -> st.navigation:
+    """Build `st.navigation` from the role's sections (the first page is the default)."""
     sections = {
         name: [
             st.Page(str(PAGES_DIR / p.script), title=p.title, icon=p.icon, default=(p.script == "home.py"))
             for p in specs
         ]
-        for name, specs in SECTIONS.items()
+        for name, specs in pages_for(role).items()
         if specs
     }
     return st.navigation(sections, position="sidebar", expanded=True)

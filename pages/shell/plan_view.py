@@ -28,6 +28,7 @@ from sop_core.scenarios import Scenario
 from sop_core.workspace import Workspace, frame_sha256
 
 from .demand import consensus_frame, forecast_run
+from .state import page_link
 
 PREBUILD_KEY = "plan_prebuild_months"  # session keys shared by the three pages
 EXCESS_KEY = "plan_excess_cover_months"
@@ -84,7 +85,7 @@ def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> DataState
             st.download_button(f"Example: the demo company's {name}.csv", example.read_bytes(),
                                file_name=f"{name}.csv", mime="text/csv", icon=":material/download:",
                                key=f"example_{name}", on_click="ignore")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+    page_link("data.py", label="Go to Data", icon=":material/database:")
     st.stop()
 
 
@@ -430,6 +431,20 @@ def rules(module: Any) -> str:
     """The 'Rules' section of an engine module's docstring, as the page prints it."""
     doc = module.__doc__ or ""
     i = doc.find("Rules")
-    text = doc[i:] if i >= 0 else doc
-    lines = text.splitlines()[1:] if i >= 0 else text.splitlines()
-    return "\n".join(line[2:] if line.startswith("  ") else line for line in lines).strip()
+    lines = doc[i:].splitlines()[1:] if i >= 0 else doc.splitlines()
+    bullets: list[str] = []
+    after_formula = False
+    for line in lines:
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith("* ") or not bullets:
+            bullets.append(text)
+            after_formula = False
+        elif len(line) - len(line.lstrip()) >= 4:  # a formula line of the docstring: keep it on its own line
+            bullets[-1] += f"  \n`{text}`"
+            after_formula = True
+        else:
+            bullets[-1] += ("  \n" if after_formula else " ") + text
+            after_formula = False
+    return "\n".join(bullets)

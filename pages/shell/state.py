@@ -1,10 +1,15 @@
-"""Session-wide state for the pages: the shared workspace, the current user, the page header."""
+"""Session-wide state for the pages: the shared workspace, the signed-in user and role, the page header."""
 from __future__ import annotations
 
+import logging
+import uuid
+from typing import Any
+
 import streamlit as st
+from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
-from sop_core import demo, ledger
+from sop_core import access, demo, ledger
 from sop_core.workspace import Workspace, default_path
 
 from . import nav
@@ -23,29 +28,100 @@ def workspace() -> Workspace:
     return _open(str(default_path()))
 
 
+log = logging.getLogger("sop")
+
+
+def _secrets() -> dict[str, Any]:
+    try:
+        return {k: st.secrets[k] for k in st.secrets}
+    except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
+        return {}
+
+
+def sign_in_required() -> bool:
+    """True when sign-in is configured ([auth] in .streamlit/secrets.toml): access control is then on."""
+    return "auth" in _secrets()
+
+
+def actor() -> access.Actor | None:
+    """The signed-in user with their role from [sop.roles] (None when sign-in is off or nobody signed in)."""
+    if not sign_in_required() or not st.user.is_logged_in:
+        return None
+    email = str(st.user.get("email") or st.user.get("name") or "")
+    roles = dict(_secrets().get("sop", {}).get("roles", {}))
+    return access.Actor(email, access.role_for(email, roles))
+
+
+def role() -> str:
+    """The acting role: 'admin' when sign-in is off (the local demo), else the signed-in user's role."""
+    a = actor()
+    return "admin" if not sign_in_required() else (a.role if a else "viewer")
+
+
+def may(kind: str) -> bool:
+    """Whether the acting user may make changes of audit kind `kind` (for disabling widgets; the write path enforces)."""
+    return access.allowed(actor(), kind)
+
+
+def page_link(script: str, label: str, icon: str | None = None, **kwargs: Any) -> None:
+    """st.page_link to pages/<script> when the acting role has that page; otherwise say who can use it."""
+    if any(p.script == script for specs in nav.pages_for(role()).values() for p in specs):
+        st.page_link(f"pages/{script}", label=label, icon=icon, **kwargs)
+    else:
+        st.caption(f":material/lock: {label.removeprefix('Go to ')} is for admins: ask one to do it.")
+
+
 def author() -> str:
     """Who is acting: the signed-in user's e-mail, else the name typed in the sidebar."""
-    try:
-        if st.user.is_logged_in:
-            return str(st.user.get("email") or st.user.get("name"))
-    except (AttributeError, KeyError):
-        pass
+    a = actor()
+    if a is not None:
+        return a.email
     return st.session_state.get("author") or "planner"
 
 
 def run_app() -> None:
-    """The app's frame: page config, navigation grouped by meeting, sidebar, then the chosen page."""
+    """The app's frame: page config, sign-in, navigation for the role, sidebar, then the chosen page."""
     st.set_page_config(page_title="S&OP review", page_icon=":material/sync_alt:", layout="wide")
-    page = nav.navigation()
+    access.enable(sign_in_required())
+    access.set_actor(actor())
+    if sign_in_required() and not st.user.is_logged_in:
+        _sign_in()
+        st.stop()
+    page = nav.navigation(role())
     sidebar()
-    page.run()
+    for message in getattr(workspace(), "startup_messages", []) or []:
+        st.warning(message, icon=":material/report:")
+    try:
+        page.run()
+    except access.NotPermitted as exc:
+        st.error(str(exc), icon=":material/lock:")
+    except FragmentHandledException:
+        pass  # a fragment has shown its own error; its traceback is in the log
+    except Exception:  # noqa: BLE001 - the browser gets an incident id, the log the traceback
+        incident = uuid.uuid4().hex[:8]
+        log.exception("incident %s on page %s", incident, getattr(page, "url_path", "?"))
+        st.error(f"Something went wrong on this page (incident {incident}). Nothing was changed by the failed step; "
+                 "the details are in the server log.", icon=":material/error:")
+
+
+def _sign_in() -> None:
+    st.title("S&OP review", anchor=False)
+    st.write("Sign in with your company account to open the S&OP meetings.")
+    if st.button("Sign in", type="primary", icon=":material/login:"):
+        st.login()
 
 
 def sidebar() -> None:
     """The sidebar below the navigation: who you are."""
     with st.sidebar:
-        st.text_input("Your name", key="author", placeholder="planner",
-                      help="Recorded with every override, scenario and decision you make.")
+        a = actor()
+        if a is not None:
+            st.caption(f"Signed in as **{a.email}** · {a.role}")
+            if st.button("Sign out", icon=":material/logout:", key="sign_out"):
+                st.logout()
+        else:
+            st.text_input("Your name", key="author", placeholder="planner",
+                          help="Recorded with every override, scenario and decision you make.")
 
 
 def page_header(url_path: str) -> None:

@@ -1,0 +1,110 @@
+"""Who may change what: roles (viewer, planner, admin) checked on the single write path.
+
+Every change to the workspace writes an audit event (`Workspace.audit`), and that is where the
+acting user's role is checked, so a write refused here is refused whatever triggered it (a page,
+a replayed widget event, a callback). Access control is off unless the app turns it on (the local
+demo and the command line run with it off); when it is on, a write with no signed-in actor is refused.
+"""
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+ROLES: tuple[str, ...] = ("viewer", "planner", "admin")
+# audit event kinds a role may write (admin: all)
+PLANNER_KINDS = frozenset({
+    "consensus", "forecast", "override", "override_refused", "override_undo", "scenario", "scenario_archive",
+    "decision", "decision_status", "decision_refused", "setting",
+})
+ROLE_KINDS: dict[str, frozenset[str] | None] = {"viewer": frozenset(), "planner": PLANNER_KINDS, "admin": None}
+ACTIONS = {"load": "load data", "reset": "reset the data", "plan_approved": "approve a plan",
+           "decision_linked": "link decisions to a plan version", "override": "save an override",
+           "scenario": "save a scenario", "decision": "record a decision", "forecast": "run the forecast"}
+
+
+class NotPermitted(PermissionError):
+    """The acting user's role does not allow this change."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in user and their role."""
+
+    email: str
+    role: str
+
+    def can(self, kind: str) -> bool:
+        """True when the role may write audit events of `kind`."""
+        allowed = ROLE_KINDS.get(self.role, frozenset())
+        return allowed is None or kind in allowed
+
+
+_enabled = False
+_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("sop_actor", default=None)
+
+
+def enable(on: bool = True) -> None:
+    """Turn access control on (the app does, when sign-in is configured) or off."""
+    global _enabled
+    _enabled = bool(on)
+
+
+def enabled() -> bool:
+    """True when writes are checked against the acting user's role."""
+    return _enabled
+
+
+def set_actor(actor: Actor | None) -> None:
+    """Set who is acting in this thread (the app sets it at the start of every script run)."""
+    _actor.set(actor)
+
+
+def current() -> Actor | None:
+    """Who is acting in this thread (None when nobody is signed in)."""
+    return _actor.get()
+
+
+@contextmanager
+def acting_as(actor: Actor | None) -> Iterator[None]:
+    """Run a block as `actor`."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def check(kind: str) -> None:
+    """Raise NotPermitted when access control is on and the acting user may not write an event of `kind`."""
+    if not _enabled:
+        return
+    actor = _actor.get()
+    if actor is None:
+        raise NotPermitted(f"not permitted: sign in to {ACTIONS.get(kind, 'change the plan')}")
+    if not actor.can(kind):
+        raise NotPermitted(f"not permitted: {actor.email} is a {actor.role} and cannot {ACTIONS.get(kind, 'do this')}"
+                           f" — ask an {'admin' if kind in ACTIONS and kind not in PLANNER_KINDS else 'admin or planner'}")
+
+
+def allowed(actor: Actor | None, kind: str) -> bool:
+    """Whether `actor` may write `kind` (always True with access control off)."""
+    return not _enabled or (actor is not None and actor.can(kind))
+
+
+def role_for(email: str | None, roles: Mapping[str, object]) -> str:
+    """The role of `email` from a mapping like {'admin': [...], 'planner': [...], 'default': 'viewer'}."""
+    default = str(roles.get("default", "viewer"))
+    if default not in ROLES:
+        raise ValueError(f"unknown default role {default!r}: use one of {', '.join(ROLES)}")
+    if not email:
+        return default
+    e = email.strip().lower()
+    for role in ("admin", "planner", "viewer"):  # the highest role listed wins
+        members = roles.get(role) or []
+        if isinstance(members, str):
+            members = [members]
+        if e in {str(m).strip().lower() for m in members}:  # type: ignore[union-attr]
+            return role
+    return default

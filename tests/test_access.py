@@ -1,0 +1,80 @@
+import pandas as pd
+import pytest
+
+from sop_core import access, decisions, overrides
+from sop_core.workspace import Provenance, Workspace
+
+VIEWER = access.Actor("vic@example.com", "viewer")
+PLANNER = access.Actor("pat@example.com", "planner")
+ADMIN = access.Actor("ada@example.com", "admin")
+
+
+@pytest.fixture
+def control():
+    access.enable(True)
+    yield
+    access.enable(False)
+    access.set_actor(None)
+
+
+def _sales() -> pd.DataFrame:
+    return pd.DataFrame({"date": pd.to_datetime(["2026-01-01"]), "sku": ["A"], "quantity": [1.0]})
+
+
+def _counts(ws: Workspace) -> tuple:
+    return (ws.scalar("SELECT count(*) FROM audit_log"), ws.scalar("SELECT count(*) FROM loads"),
+            ws.scalar("SELECT count(*) FROM settings"))
+
+
+def test_roles_from_the_mapping():
+    roles = {"admin": ["ADA@example.com "], "planner": ["pat@example.com", "ada@example.com"], "default": "viewer"}
+    assert access.role_for("ada@example.com", roles) == "admin"
+    assert access.role_for("pat@example.com", roles) == "planner"
+    assert access.role_for("stranger@example.com", roles) == "viewer"
+    assert access.role_for(None, roles) == "viewer"
+    with pytest.raises(ValueError):
+        access.role_for("x", {"default": "boss"})
+
+
+def test_off_by_default_everyone_writes(tmp_path):
+    assert not access.enabled()
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        ws.replace_table("sales", _sales(), Provenance("s.csv", "x"))
+        assert ws.has_table("sales")
+
+
+def test_viewer_cannot_write_anything_and_nothing_changes(tmp_path, control):
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        with access.acting_as(ADMIN):
+            ws.replace_table("sales", _sales(), Provenance("s.csv", "x"))
+        before = _counts(ws)
+        with access.acting_as(VIEWER):
+            with pytest.raises(access.NotPermitted, match="viewer and cannot load data"):
+                ws.replace_table("sales", _sales().assign(quantity=9.0), Provenance("s.csv", "y"))
+            with pytest.raises(access.NotPermitted):
+                ws.set_setting("kpi_targets", {})
+            with pytest.raises(access.NotPermitted):
+                decisions.record(ws, title="t", owner="o", due_date="2099-01-01", author="vic")
+        assert _counts(ws) == before
+        assert ws.scalar("SELECT sum(quantity) FROM sales") == 1.0
+
+
+def test_planner_overrides_but_cannot_load_or_approve(tmp_path, control):
+    stat = pd.DataFrame({"series_id": ["A | N"], "sku": ["A"], "region": ["N"], "family": ["F"],
+                         "period": pd.to_datetime(["2027-01-01"]), "value": [10.0], "lower": [8.0], "upper": [12.0],
+                         "model": ["prophet"]})
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        with access.acting_as(PLANNER):
+            ov = overrides.OverrideInput(period_from="2027-01-01", period_to="2027-01-01", kind="percent", value=10,
+                                         reason="Promotion", family="F")
+            saved = overrides.save_override(ws, "run1", stat, ov, PLANNER.email)
+            assert saved.after_units == pytest.approx(11.0)
+            with pytest.raises(access.NotPermitted, match="cannot load data"):
+                ws.replace_table("sales", _sales(), Provenance("s.csv", "x"))
+        assert not ws.has_table("sales")
+
+
+def test_no_actor_is_refused_when_control_is_on(tmp_path, control):
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        with pytest.raises(access.NotPermitted, match="sign in"):
+            ws.set_setting("x", 1)
