@@ -8,19 +8,25 @@ the way the README starts a real one, and stops them at the end. The local pool 
 number of processes. Both run the production worker entry point ``forecast.fit_chunk`` on chunks
 sized by ``executor.chunked``, as ``run_forecast`` does.
 
-Which model is fitted (Prophet for 2,000 series takes ~4–7 minutes per backend on 2 cores, so the
-2,000-series rows use a fast model and Prophet is timed on a smaller set):
-- fast, 2,000 series: generated monthly series with intermittent demand (≥ 50% zero months), so
-  the production path picks Croston SBA, backtests it against seasonal naive over 3 origins and
-  fits it (horizon 18). The model costs milliseconds, so these rows show the executors' own costs.
-- no-op, the same 2,000-series chunks mapped with ``len``: a chunk's round trip (payload out,
-  scheduling, a tiny result back) — the per-chunk overhead.
-- Prophet, ``--prophet-series`` generated seasonal series through the full production pipeline
-  (3-origin backtest + choice + final fit, horizon 18): the per-series cost per worker process.
-- projection: 50,000 Prophet series on N = 1, 4, 16, 64 single-threaded workers from those two
-  measurements: ceil(chunks / N) × (chunk size × per-series cost) + chunks × per-chunk overhead.
-  It excludes the app's own preparation (reading the history, building the series) and the bulk
-  write of the results, which run in the app process either way.
+Which model is fitted: Prophet through the full pipeline costs ~150 ms of CPU per series here,
+so 2,000 Prophet series would take ~2.5 minutes per backend on a quiet 2-core machine and several
+times that on a shared one; the 2,000-series rows therefore use a fast model, and Prophet is
+timed on a smaller set for the projection:
+- Croston SBA, 2,000 series: generated monthly series with intermittent demand (55–85% zero
+  months), so the production path picks Croston SBA, backtests it against seasonal naive over
+  3 origins and fits it (horizon 18): ~25 ms of CPU per series, mostly pandas.
+- per-chunk overhead: the same 2,000-series chunks mapped with ``len``, a chunk's round trip
+  (payload out, scheduling, a tiny result back), and the scheduler's + client's CPU per chunk.
+- Prophet, ``--prophet-series`` (100) generated seasonal series through the same pipeline
+  (3-origin backtest + choice + final fit, horizon 18): CPU seconds per series on the workers
+  (including the Stan subprocesses), which depends far less than wall time on how busy the machine is.
+- projection: 50,000 Prophet series on N = 1, 4, 16, 64 single-threaded workers (one core each):
+  ceil(chunks / N) × (chunk size × per-series CPU + per-chunk round trip), with how busy the
+  scheduler and client would be. It excludes the app's own preparation (reading the history,
+  building the series) and the bulk write of the results, which run in the app process either way.
+
+The run also checks that the cluster's results equal the local pool's, series by series.
+Figures from a shared machine are noisy: compare ratios within one run (performance-notes.md).
 """
 from __future__ import annotations
 

@@ -1,0 +1,68 @@
+"""The production configuration, checked against a real server on loopback and in the sources."""
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from browser.conftest import Server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("srv") / "workspace.duckdb")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def _ws_handshake(port: int, host: str, origin: str | None = None) -> int:
+    con = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Host": host, "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()}
+    if origin:
+        headers["Origin"] = origin
+    con.request("GET", "/_stcore/stream", headers=headers)
+    status = con.getresponse().status
+    con.close()
+    return status
+
+
+def test_websocket_from_a_host_not_allowed_is_refused(live):
+    assert _ws_handshake(live.port, f"127.0.0.1:{live.port}") == 101
+    assert _ws_handshake(live.port, "evil.example.com") == 403
+
+
+def test_websocket_from_a_foreign_origin_is_refused(live):
+    assert _ws_handshake(live.port, f"127.0.0.1:{live.port}", origin="https://evil.example.com") == 403
+
+
+def test_upload_without_an_xsrf_token_is_refused(live):
+    con = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+    body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\na,b\r\n--b--\r\n"
+    con.request("PUT", "/_stcore/upload_file/session/file", body=body,
+                headers={"Host": f"127.0.0.1:{live.port}", "Content-Type": "multipart/form-data; boundary=b"})
+    assert con.getresponse().status == 403
+
+
+def test_config_hides_tracebacks_and_limits_uploads():
+    text = (ROOT / ".streamlit" / "config.toml").read_text()
+    assert re.search(r'showErrorDetails\s*=\s*"none"', text)
+    assert re.search(r"enableXsrfProtection\s*=\s*true", text)
+    assert re.search(r'toolbarMode\s*=\s*"viewer"', text)
+    assert re.search(r"maxUploadSize\s*=\s*\d+", text)
+    assert re.search(r"allowedHosts\s*=\s*\[", text)
+
+
+def test_no_page_renders_raw_html():
+    """User text must never reach unsafe_allow_html or st.html: the app uses neither."""
+    offenders = [f"{p.relative_to(ROOT)}:{i}" for p in [ROOT / "app.py", *ROOT.glob("pages/**/*.py")]
+                 for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if re.search(r"unsafe_allow_html\s*=\s*True|\bst\.html\(", line)]
+    assert offenders == []
