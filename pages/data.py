@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
-from sop_core import contract, demo, health, intake
+from sop_core import contract, demo, health, ingest_worker, intake
 from sop_core.formatting import units
 
 page_header("data")
@@ -68,8 +68,10 @@ def _prepared(upload, opts: dict) -> intake.Prepared:
     if key not in cache:
         mapping = opts["mapping"] if opts["mapping"] is not None else ({} if opts["long"] else None)
         with st.spinner(f"Reading {upload.name}…"):
-            cache[key] = intake.prepare(upload.name, upload.getvalue(), opts["table"], mapping=mapping,
-                                        dayfirst=opts["dayfirst"], sheet=opts["sheet"], ws=ws)
+            # parsed in a short-lived child process with memory and time limits: a hostile or broken
+            # file cannot take the server down for everyone
+            cache[key] = ingest_worker.prepare_isolated(upload.name, upload.getvalue(), opts["table"], mapping=mapping,
+                                                        dayfirst=opts["dayfirst"], sheet=opts["sheet"], ws=ws)
     return cache[key]
 
 

@@ -52,17 +52,6 @@ def holder(path: str | Path) -> tuple[int | None, str | None]:
     return (int(m.group(1)), m.group(2)) if m else (None, None)
 
 
-def pid_alive(pid: int) -> bool:
-    """True when a process with that PID exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class StoreLock:
     """This process's hold on a workspace's lock file; `release()` once per `acquire()`."""
 

@@ -6,6 +6,8 @@ use them there; the helpers are plain functions.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,12 +23,17 @@ _TEMPLATE: list[Path] = []
 
 
 def demo_template(tmp_path_factory) -> Path:
-    """The demo company with its forecast fitted, built once per test process (Prophet fits are the slow part)."""
+    """The demo company with its forecast fitted, built once per test process (Prophet fits are the slow part).
+
+    Built in a child process, so the test process never holds a forked worker pool while it
+    drives Chromium (Playwright's event loop and a fork pool in one process can hang at teardown).
+    """
     if not _TEMPLATE:
         path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
-        with Workspace(path) as ws:
-            demo.load_demo(ws)
-            forecast.run_forecast(ws, forecast.saved_settings(ws))
+        script = ("import sys; from sop_core import demo, forecast; from sop_core.workspace import Workspace\n"
+                  "with Workspace(sys.argv[1]) as ws:\n"
+                  "    demo.load_demo(ws); forecast.run_forecast(ws, forecast.saved_settings(ws))\n")
+        subprocess.run([sys.executable, "-c", script, str(path)], cwd=APP.parent, check=True, timeout=900)
         _TEMPLATE.append(path)
     return _TEMPLATE[0]
 

@@ -391,6 +391,23 @@ def test_app_progress_bar_is_fed_from_the_cluster(cluster: Cluster, workspace_fi
     assert_same_run(stored, local_run)
 
 
+def test_app_shows_an_unreachable_scheduler_as_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    path = tmp_path / "app.duckdb"
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with Workspace(path) as ws:
+        ws.replace_table("sales", sales(2), Provenance(file_name="sales.csv", sha256="sales.csv"))
+        ws.set_setting(D.SCHEDULER_SETTING, address)
+    monkeypatch.setenv("SOP_TEST_WORKSPACE", str(path))
+    at = AppTest.from_function(_demand_script, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and f"could not reach the Dask scheduler at {address}" in errors[0]
+    D.close_shared()
+
+
 def _demand_script() -> None:
     """The app's forecast-on-open path (pages.shell.demand.ensure_forecast) on the test workspace."""
     import os

@@ -34,8 +34,6 @@ def test_slider_previews_and_saves_an_override(demo_server, page):
     page.get_by_role("option", name="Promotion").click()
     wait_idle(page)
     page.get_by_role("button", name="Save override").click()
-    page.get_by_text("Promotion").last.wait_for()
-    wait_idle(page)
     page.wait_for_function(
         "(b) => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => m.innerText.includes("
         "'Consensus, next 12 months') && !m.innerText.includes(b))", arg=before_total)
