@@ -78,3 +78,29 @@ def test_planner_saves_an_override_but_cannot_approve(app):
     at.run()
     approve = next(b for b in at.button if b.label == "Approve and freeze this plan")
     assert approve.disabled
+
+
+def test_a_failing_page_shows_an_incident_id_not_a_traceback(app, monkeypatch):
+    def boom(ws):
+        raise RuntimeError("secret detail /etc/passwd")
+
+    monkeypatch.setattr("sop_core.health.table_health", boom)
+    at = app
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    assert not at.exception  # no traceback element reaches the browser
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "incident" in errors[0] and "secret detail" not in errors[0]
+
+
+def test_viewer_pages_never_send_unit_costs(app):
+    at = _as(app, "vic@example.com")
+    at.run()
+    for page in ("home", "demand_review", "supply_review", "inventory", "financials", "scenarios", "pre_sop",
+                 "executive", "scorecard"):
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+        assert not at.exception, page
+        for df in at.dataframe:
+            assert "unit_cost" not in [str(c).lower() for c in df.value.columns], page
