@@ -142,15 +142,17 @@ class LoopbackCluster:
                                 stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
-        """Terminate the processes this benchmark started."""
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        """Terminate the workers, then the scheduler (the processes this benchmark started)."""
+        for group in (self.procs[1:], self.procs[:1]):
+            for p in group:
+                if p.poll() is None:
+                    p.terminate()
+            for p in group:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=5)
 
 
 # -- the benchmark --------------------------------------------------------------------------------

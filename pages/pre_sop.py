@@ -2,14 +2,14 @@ import dataclasses
 import uuid
 from datetime import date, timedelta
 
-import pandas as pd
+
 import streamlit as st
 
 from pages.shell import compare, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
 from sop_core import agenda, decisions, links, overrides, scenarios
-from sop_core.formatting import money, units
+from sop_core.formatting import money
 
 page_header("pre_sop")
 link = share.link_state("pre_sop")

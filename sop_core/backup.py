@@ -110,16 +110,7 @@ def _files(folder: Path) -> dict[str, str]:
 def _fsync_tree(folder: Path) -> None:
     """fsync every file and directory under `folder` (best effort)."""
     for p in sorted(folder.rglob("*")) + [folder]:
-        try:
-            fd = os.open(p, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fsync_dir(p)  # os.open + fsync works for files as for folders
 
 
 def backup(ws: Workspace, dest_dir: str | Path | None = None, method: str = "export") -> Path:

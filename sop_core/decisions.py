@@ -12,16 +12,15 @@ the caller passes the status its screen showed (`expected_status`).
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from .workspace import Workspace, new_id, utcnow
+from .workspace import Workspace, new_id, retry_write, utcnow
 
 STATUSES: tuple[str, ...] = ("open", "in progress", "done", "dropped")
 CLOSED: tuple[str, ...] = ("done", "dropped")
@@ -36,8 +35,6 @@ MAX_TITLE = 200
 MAX_OWNER = 100
 MAX_DETAIL = 4000
 _EVENT_SQL_COLUMNS = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
-_RETRIES = 3
-T = TypeVar("T")
 
 
 class StaleDecision(RuntimeError):
@@ -171,21 +168,6 @@ def _version_exists(cur: duckdb.DuckDBPyConnection, version_id: str) -> int | No
     return int(rows[0][0]) if rows else None
 
 
-def _retrying(fn: Callable[[], T], recover: Callable[[], T | None]) -> T:
-    """Run a write, retrying DuckDB commit conflicts; `recover` returns the stored result of a duplicate event."""
-    for attempt in range(_RETRIES):
-        try:
-            return fn()
-        except (duckdb.ConstraintException, duckdb.TransactionException):
-            found = recover()
-            if found is not None:
-                return found
-            if attempt == _RETRIES - 1:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def _event(cur: duckdb.DuckDBPyConnection, decision_id: str, author: str, kind: str, old: str | None,
            new: str | None, version_id: str | None) -> int:
     """Append one decision event (next seq of the decision); returns the seq."""
@@ -248,7 +230,7 @@ def record(ws: Workspace, *, title: str, owner: str, due_date: date | str | pd.T
             }, author)
         return decision_id
 
-    return _retrying(write, lambda: _by_event(ws, event_id))
+    return retry_write(write, lambda: _by_event(ws, event_id))
 
 
 def set_status(ws: Workspace, decision_id: str, status: str, author: str,
@@ -284,7 +266,7 @@ def set_status(ws: Workspace, decision_id: str, status: str, author: str,
             raise refused
         return changed
 
-    return _retrying(write, lambda: None)
+    return retry_write(write, lambda: None)
 
 
 def link_version(ws: Workspace, decision_ids: str | Sequence[str], version_id: str,
@@ -322,4 +304,4 @@ def link_version(ws: Workspace, decision_ids: str | Sequence[str], version_id: s
                 ws.audit(cur, "decision_linked", version, {"decision_ids": linked, "number": number}, who)
         return linked
 
-    return _retrying(write, lambda: None)
+    return retry_write(write, lambda: None)

@@ -25,17 +25,16 @@ Saves are safe to repeat and to race:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import duckdb
+
 import pandas as pd
 
 from . import consensus as cons_mod
-from .workspace import Workspace, new_id, utcnow
+from .workspace import Workspace, new_id, retry_write, utcnow
 
 REASONS_SETTING = "override_reasons"
 DEFAULT_REASONS: tuple[str, ...] = (
@@ -360,18 +359,7 @@ def _detail(entry: Override) -> dict[str, Any]:
 
 def _retrying(fn: Any, event_id: str | None, ws: Workspace) -> Any:
     """Run a write, retrying DuckDB commit conflicts; a duplicate event_id returns the stored entry."""
-    for attempt in range(_RETRIES):
-        try:
-            return fn()
-        except (duckdb.ConstraintException, duckdb.TransactionException):
-            if event_id is not None:
-                existing = _by_event(ws, event_id)
-                if existing is not None:
-                    return existing
-            if attempt == _RETRIES - 1:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-    raise AssertionError("unreachable")
+    return retry_write(fn, lambda: _by_event(ws, event_id) if event_id is not None else None, _RETRIES)
 
 
 def save_override(ws: Workspace, run_key: str, statistical: pd.DataFrame | cons_mod.Prepared,

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from .periods import period_start
-from .workspace import Workspace, frame_sha256, new_id, utcnow
+from .workspace import Workspace, frame_sha256, new_id, retry_write, utcnow
 
 LINE_COLUMNS: tuple[str, ...] = ("sku", "region", "family", "period", "units", "unit_price", "revenue", "cogs")
 HEADER_COLUMNS: tuple[str, ...] = (
@@ -39,8 +38,6 @@ HEADER_COLUMNS: tuple[str, ...] = (
 COMPARE_VALUES: tuple[str, ...] = ("old_units", "new_units", "d_units", "old_revenue", "new_revenue", "d_revenue")
 MAX_NAME = 200
 MAX_NOTE = 4000
-_RETRIES = 3
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -217,21 +214,6 @@ def _by_event(src: Workspace | duckdb.DuckDBPyConnection, event_id: str | None) 
     return _to_version(df.iloc[0]) if len(df) else None
 
 
-def _retrying(fn: Callable[[], T], recover: Callable[[], T | None]) -> T:
-    """Run a write, retrying DuckDB commit conflicts; `recover` returns the stored result of a duplicate event."""
-    for attempt in range(_RETRIES):
-        try:
-            return fn()
-        except (duckdb.ConstraintException, duckdb.TransactionException):
-            found = recover()
-            if found is not None:
-                return found
-            if attempt == _RETRIES - 1:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def _total(s: pd.Series) -> float | None:
     """math.fsum of a column, None when every value is missing."""
     v = s.dropna()
@@ -293,7 +275,7 @@ def approve(ws: Workspace, plan: pd.DataFrame, *, name: str, scenario_id: str | 
             }, approved_by)
         return get(ws, version_id) or v
 
-    return _retrying(write, lambda: _by_event(ws, event_id))
+    return retry_write(write, lambda: _by_event(ws, event_id))
 
 
 def _py(ts: pd.Timestamp) -> datetime:

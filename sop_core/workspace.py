@@ -9,13 +9,14 @@ import hashlib
 import json
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -47,6 +48,26 @@ def utcnow() -> datetime:
 def new_id() -> str:
     """A random, unguessable identifier (UUID4 hex)."""
     return uuid.uuid4().hex
+
+
+T = TypeVar("T")
+WRITE_RETRIES = 3
+
+
+def retry_write(fn: Callable[[], T], recover: Callable[[], T | None] = lambda: None,
+                retries: int = WRITE_RETRIES) -> T:
+    """Run a write, retrying DuckDB commit conflicts; `recover` returns the stored result of a duplicate event."""
+    for attempt in range(retries):
+        try:
+            return fn()
+        except (duckdb.ConstraintException, duckdb.TransactionException):
+            found = recover()
+            if found is not None:
+                return found
+            if attempt == retries - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def frame_sha256(df: pd.DataFrame) -> str:

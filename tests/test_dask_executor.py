@@ -130,16 +130,17 @@ class Cluster:
         return proc
 
     def stop(self) -> None:
-        """Terminate every process this cluster started (each by its own pid)."""
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        """Terminate the workers, then the scheduler (each by its own pid; killed if still up after 10 s)."""
+        for group in (self.workers, [self.scheduler]):
+            for proc in group:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in group:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def test_approve_on_the_executive_page_survives_a_reload(demo_server, page):
     page.get_by_label("Decision to ask for").fill("Approve overtime on ASSY-2")
     page.get_by_label("Owner").fill("COO")
     page.get_by_role("button", name="Add decision").click()
-    page.get_by_text("Approve overtime on ASSY-2").first.wait_for()
+    page.get_by_text("Approve overtime on ASSY-2").first.wait_for(state="attached")  # a cell of the decision log
     wait_idle(page)
 
     page.goto(f"{demo_server.url}/executive")

@@ -56,8 +56,8 @@ def _metrics(page, count: int) -> list[str]:
 
 
 def _choose(page, scope, label: str, option: str, nth: int = 0) -> None:
-    box = scope.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).nth(nth)
-    box.click()
+    """Pick `option` in the `nth` selectbox labelled `label` inside `scope`."""
+    scope.get_by_role("combobox", name=label, exact=True).nth(nth).click()
     page.get_by_role("option", name=option, exact=True).click()
 
 
