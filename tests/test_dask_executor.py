@@ -409,6 +409,40 @@ def test_app_shows_an_unreachable_scheduler_as_an_error(tmp_path: Path, monkeypa
     D.close_shared()
 
 
+def test_demand_review_form_stores_the_scheduler_setting(workspace_file: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from pages.shell.state import _open
+
+    path = tmp_path / "page.duckdb"
+    shutil.copy(workspace_file, path)
+    with Workspace(path) as ws:  # the page's settings match the stored run: no fit on open
+        F.save_settings(ws, SETTINGS)
+    monkeypatch.setenv("SOP_WORKSPACE", str(path))
+    monkeypatch.delenv(D.SCHEDULER_ENV, raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/demand_review.py")
+    at.run()
+    assert not at.exception, at.exception
+    box = next(t for t in at.text_input if t.label == "Dask scheduler (optional)")
+    assert box.value == ""
+    box.set_value("not an address")
+    next(b for b in at.button if b.label == "Apply settings").click()
+    at.run()
+    assert any("tcp://host:8786" in e.value for e in at.error)
+    box = next(t for t in at.text_input if t.label == "Dask scheduler (optional)")
+    box.set_value("10.0.0.5:8786")
+    next(b for b in at.button if b.label == "Apply settings").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert _open(str(path)).get_setting(D.SCHEDULER_SETTING) == "tcp://10.0.0.5:8786"
+    _open.clear()
+
+
 def _demand_script() -> None:
     """The app's forecast-on-open path (pages.shell.demand.ensure_forecast) on the test workspace."""
     import os
@@ -455,24 +489,37 @@ def test_cli_unreachable_scheduler_exits_with_the_error(workspace_file: Path, ca
 def test_a_worker_killed_mid_run_and_the_run_still_completes(cluster: Cluster, workspace_file: Path,
                                                              local_run: F.ForecastRun) -> None:
     """Last in the module: it leaves the cluster with one worker."""
-    with D.DaskExecutor(cluster.address, timeout=10, worker_timeout=30) as ex:
-        pids = ex.client.run(os.getpid)
-        killed: list[tuple[str, int]] = []
+    killed: list[tuple[str, int]] = []
+    stop = threading.Event()
 
-        def kill_a_busy_worker(done: int, total: int) -> None:
-            if killed or done == 0:
-                return
-            busy = {w: keys for w, keys in ex.client.processing().items() if keys}
-            assert busy, "no chunk left in flight to lose"
-            addr = sorted(busy)[0]
-            os.kill(pids[addr], signal.SIGKILL)
-            killed.append((addr, pids[addr]))
+    with distributed.Client(cluster.address, timeout=10, set_as_default=False) as watcher:
+        pids = watcher.run(os.getpid)
 
-        run = refit(workspace_file, ex, kill_a_busy_worker)
-        assert killed, "the run finished before a worker could be killed"
-        addr, pid = killed[0]
-        assert addr not in ex.client.nthreads()
+        def kill_a_busy_worker() -> None:
+            """SIGKILL the first worker seen working on a chunk for 0.3 s (its chunk is lost mid-fit)."""
+            while not stop.is_set():
+                busy = sorted(w for w, keys in watcher.processing().items() if keys)
+                if busy:
+                    stop.wait(0.3)
+                    if busy[0] in {w for w, keys in watcher.processing().items() if keys}:
+                        os.kill(pids[busy[0]], signal.SIGKILL)
+                        killed.append((busy[0], pids[busy[0]]))
+                        return
+                stop.wait(0.05)
+
+        killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+        killer.start()
+        try:
+            with D.DaskExecutor(cluster.address, timeout=10, worker_timeout=30) as ex:
+                run = refit(workspace_file, ex)
+                alive = set(ex.client.nthreads())
+        finally:
+            stop.set()
+            killer.join(timeout=5)
+    assert killed, "no worker was killed during the run"
+    addr, pid = killed[0]
+    assert addr not in alive
     proc = next(p for p in cluster.workers if p.pid == pid)
     assert proc.wait(timeout=10) == -signal.SIGKILL
-    assert run.n_series == N_SERIES
+    assert run.n_series == N_SERIES and run.fitted == N_SERIES
     assert_same_run(run, local_run)

@@ -148,8 +148,9 @@ def _styled(numbers: pd.DataFrame, shown: pd.DataFrame) -> Any:
 
 
 # -- drawing ------------------------------------------------------------------------------------------
-def _card(name: str, sc: Scenario | None, r: plan.PlanResult, base: plan.PlanResult, fingerprint: str) -> None:
-    with st.container(border=True):
+def _card(name: str, sc: Scenario | None, r: plan.PlanResult, base: plan.PlanResult, fingerprint: str,
+          key: str) -> None:
+    with st.container(border=True, key=key):
         st.markdown(f"**{plain(name)}**")
         if sc is None:
             st.caption("The consensus plan as it stands, no changes.")
@@ -248,9 +249,9 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
 
     # the answer: headline KPIs per plan
     cols = st.columns(max(len(results), 3))  # cards keep their width: baseline alone takes a third
-    for col, name in zip(cols, names):
+    for i, (col, name) in enumerate(zip(cols, names)):
         with col:
-            _card(name, by_name.get(name), results[name], base, fingerprint)
+            _card(name, by_name.get(name), results[name], base, fingerprint, f"{key}_card_{i}")
 
     # the KPI table, differences highlighted
     numbers, shown = kpi_table(results)
