@@ -223,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the local pool, then the loopback cluster, and print one table with the projection."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", type=int, default=2000, help="generated series for the Croston SBA rows (2000)")
-    ap.add_argument("--prophet-series", type=int, default=100, help="generated series fitted with Prophet (100; 0 = skip)")
+    ap.add_argument("--prophet-series", type=int, default=100,
+                    help="generated series fitted with Prophet (100; 0 = skip)")
     ap.add_argument("--workers", type=int, default=2, help="worker processes on each side (2)")
     args = ap.parse_args(argv)
     w = args.workers
@@ -269,10 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         per_series = dsk["prophet"]["cpu"] / args.prophet_series
         round_trip = dsk["noop"]["wall"] / chunks["noop"]
         coord = dsk["noop"]["coord"] / chunks["noop"]
+        wall_ms = 1000 * dsk["prophet"]["wall"] * threads / n["prophet"]
         rows.append(row("projection", "inputs: Prophet per series (worker CPU, cluster run)", round(1000 * per_series),
-                        "ms", f"wall-clock equivalent here {1000 * dsk['prophet']['wall'] * threads / n['prophet']:.0f} "
-                              f"ms; round trip {1000 * round_trip:.1f} ms and scheduler+client CPU {1000 * coord:.1f} "
-                              "ms per chunk; chunks of 25 (executor.chunked); one core per worker"))
+                        "ms", f"wall-clock equivalent here {wall_ms:.0f} ms; round trip {1000 * round_trip:.1f} ms and "
+                              f"scheduler+client CPU {1000 * coord:.1f} ms per chunk; chunks of 25 (executor.chunked); "
+                              "one core per worker"))
         rows += projection(per_series, round_trip, coord)
     print_table(rows)
     return 0 if identical else 1

@@ -1,25 +1,28 @@
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
-from pages.shell import charts
+from pages.shell import charts, share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
 from sop_core import finance, plan
 from sop_core.formatting import delta_money, money, pct
 
 page_header("financials")
+link = share.link_state("financials", scenario_banner=True)
 ws = workspace()
 data = pv.require_tables(ws, "financial view", ["sales", "plan"])
 run, cons = pv.demand_plan(ws)
 current = pv.settings(ws)
-view = pv.plan_view(ws, run, cons, data, current)
+view = pv.plan_view(ws, run, cons, data, current, scenario=share.scenario())
 head = st.columns([3, 1])
 if len(view.outlook_years) > 1:
     year = head[1].radio("Outlook year", view.outlook_years, index=view.outlook_years.index(view.result.year),
                          horizontal=True, key="fin_year",
                          help="Years the actuals and the plan cover in full, with an annual plan.")
     if year != view.result.year:
-        view = pv.plan_view(ws, run, cons, data, current, year=year)
+        view = pv.plan_view(ws, run, cons, data, current, scenario=share.scenario(), year=year)
 r, k = view.result, view.kpis
 year = r.year
 actual_months = r.outlook_constrained.loc[r.outlook_constrained["source"] == "actual", "period"]
@@ -67,7 +70,11 @@ def monthly() -> None:
     """Revenue per month of the year: actual and outlook months against the annual plan."""
     st.subheader(f"Revenue by month, {year}", anchor=False)
     c = st.columns([1, 3])
+    share.init_widget("fin_family", link.family, [pv.ALL] + families, pv.ALL, "family")
     family = c[0].selectbox("Family", [pv.ALL] + families, key="fin_family")
+    state = share.sync_url(dataclasses.replace(link, family=None if family == pv.ALL else family, region=None,
+                                               sku=None, compare=(), horizon=None))
+    share.share_button(state, c[0])
     frame = pv.monthly_outlook(view, family)
     done = frame[frame["source"] == "actual"]
     to_date = (f"actual {money(done['revenue'].sum())} vs plan {money(done['plan_revenue'].sum())} to date; "

@@ -1,13 +1,16 @@
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
-from pages.shell import charts
+from pages.shell import charts, share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
 from sop_core import inventory, plan
 from sop_core.formatting import money, units
 
 page_header("inventory")
+link = share.link_state("inventory", scenario_banner=True)
 ws = workspace()
 data = pv.require_tables(ws, "inventory projection", ["sales", "products", "inventory"])
 run, cons = pv.demand_plan(ws)
@@ -18,7 +21,7 @@ with top[1].popover(f"Excess beyond {current['excess_cover_months']:g} months", 
                     width="stretch"):
     pv.excess_input(current)
     st.caption("The pre-build horizon of the constrained production is set on the Supply review.")
-view = pv.plan_view(ws, run, cons, data, current)
+view = pv.plan_view(ws, run, cons, data, current, scenario=share.scenario())
 r = view.result
 top[0].caption(pv.run_caption(run, view) + " · receipts = constrained production + planned receipts")
 if "supply" not in data.present:
@@ -65,11 +68,16 @@ def projection() -> None:
     """Projected available balance for a family, a sku or everything, with the safety-stock band."""
     st.subheader("Projected available balance", anchor=False)
     f = st.columns([1, 1, 2])
+    share.init_widget("inv_family", link.family, [pv.ALL] + families, pv.ALL, "family")
     family = f[0].selectbox("Family", [pv.ALL] + families, key="inv_family")
     skus = sorted(proj.loc[proj["family"] == family, "sku"].unique()) if family != pv.ALL else sorted(proj["sku"].unique())
+    share.init_widget("inv_sku", link.sku, [pv.ALL] + skus, pv.ALL, "sku")
     if st.session_state.get("inv_sku") not in [pv.ALL] + skus:
         st.session_state["inv_sku"] = pv.ALL
     sku = f[1].selectbox("Sku", [pv.ALL] + skus, key="inv_sku")
+    state = share.sync_url(dataclasses.replace(link, family=None if family == pv.ALL else family, region=None,
+                                               sku=None if sku == pv.ALL else sku, compare=(), horizon=None))
+    share.share_button(state, f[0])
     shown = [sku] if sku != pv.ALL else skus
     sources = safety["source"].reindex(shown).fillna("none")
     n_computed = int((sources == "computed").sum())

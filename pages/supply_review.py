@@ -1,13 +1,16 @@
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
-from pages.shell import charts
+from pages.shell import charts, share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
 from sop_core import plan, supply
 from sop_core.formatting import money, pct, units
 
 page_header("supply_review")
+link = share.link_state("supply_review", scenario_banner=True)
 ws = workspace()
 data = pv.require_tables(ws, "supply review", ["sales", "products", "capacity"])
 run, cons = pv.demand_plan(ws)
@@ -16,7 +19,7 @@ current = pv.settings(ws)
 top = st.columns([3, 1])
 with top[1].popover(f"Pre-build: {current['prebuild_months']} months", icon=":material/tune:", width="stretch"):
     pv.prebuild_input(current)
-view = pv.plan_view(ws, run, cons, data, current)
+view = pv.plan_view(ws, run, cons, data, current, scenario=share.scenario())
 r, k = view.result, view.kpis
 top[0].caption(pv.run_caption(run, view))
 
@@ -108,7 +111,11 @@ def plan_chart() -> None:
     """Constrained vs unconstrained plan for one family or all."""
     st.subheader("Constrained vs unconstrained plan", anchor=False)
     c = st.columns([1, 3])
+    share.init_widget("sr_family", link.family, [pv.ALL] + families, pv.ALL, "family")
     family = c[0].selectbox("Family", [pv.ALL] + families, key="sr_family")
+    state = share.sync_url(dataclasses.replace(link, family=None if family == pv.ALL else family, region=None,
+                                               sku=None, compare=(), horizon=None))
+    share.share_button(state, c[0])
     series = pv.constrained_series(r.constrained, family)
     short = float(series["short_units"].sum())
     c[1].caption(f"{family if family != pv.ALL else 'All families'}: demand {units(series['units'].sum())} units, "

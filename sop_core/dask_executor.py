@@ -273,8 +273,8 @@ class DaskExecutor:
             prints.update(client.run(project_fingerprint))
         except Exception as exc:  # a node could not even load sop_core to run the probe
             raise WorkerMismatch(f"the Dask scheduler or workers at {self.address} cannot import sop_core "
-                                 f"({type(exc).__name__}: {exc}); the scheduler unpickles the tasks and the workers run "
-                                 f"them, so both need the app's environment. {WORKER_HINT}") from exc
+                                 f"({type(exc).__name__}: {exc}); the scheduler unpickles the tasks and the workers "
+                                 f"run them, so both need the app's environment. {WORKER_HINT}") from exc
         other = sorted(node for node, fp in prints.items() if fp != here)
         if other:
             rows.append(f"  sop_core: another version of the app's code on {', '.join(other)}")
@@ -343,12 +343,13 @@ class DaskExecutor:
 
         last = checked = time.monotonic()
         no_workers_since: float | None = None
+        done = 0
         try:
             submit()
             while inflight:
                 if stop.is_set():
-                    raise RunCancelled(f"the forecast run was cancelled: {sum(r is not None for r in results)} of "
-                                       f"{n} chunks were done; the outstanding tasks were cancelled on the cluster")
+                    raise RunCancelled(f"the forecast run was cancelled: {done} of {n} chunks were done; the "
+                                       "outstanding tasks were cancelled on the cluster")
                 if not ac.has_ready():
                     now = time.monotonic()
                     if now - last > self.chunk_timeout:
@@ -378,6 +379,7 @@ class DaskExecutor:
                 del fut  # release the result on the cluster
                 for i in idx:
                     results[i] = res
+                    done += 1
                     if on_done:
                         on_done(i)
                 last = time.monotonic()

@@ -473,7 +473,8 @@ def test_cli_forecast_on_the_cluster(cluster: Cluster, workspace_file: Path, loc
     assert_same_run(stored, local_run)
 
 
-def test_cli_unreachable_scheduler_exits_with_the_error(workspace_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_unreachable_scheduler_exits_with_the_error(workspace_file: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     from sop_core import cli
 
     address = f"tcp://127.0.0.1:{free_port()}"

@@ -15,6 +15,7 @@ import pytest
 
 from apptest_support import app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
 from sop_core import consensus, forecast, links, plan, review, scenarios
+from sop_core.formatting import money, units
 from sop_core.history import demand_history
 from sop_core.workspace import Provenance, Workspace
 
@@ -220,7 +221,7 @@ def other_team_id(tmp_path) -> str:
 
 
 @pytest.mark.parametrize("case", [*TAMPERED, "another team's id"])
-@pytest.mark.parametrize("page", ["scenarios", "demand_review"])
+@pytest.mark.parametrize("page", ["scenarios", "demand_review", "supply_review"])
 def test_a_tampered_scenario_link_shows_the_message_and_the_baseline(app, case, page, other_team_id):
     real = make_scenario(app, "Tents +10%", TENTS_UP)
     params = TAMPERED.get(case, {"s": other_team_id})
@@ -235,9 +236,12 @@ def test_a_tampered_scenario_link_shows_the_message_and_the_baseline(app, case, 
     if page == "scenarios":
         assert at.multiselect(key="sc_compare").value == []
         assert shown_metrics(at) == headline(engine(at, []))  # the baseline
-    else:
+    elif page == "demand_review":
         head = demand_headline(at, review.Scope())
         assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+    else:
+        assert not [i for i in at.info if i.value.startswith("**Scenario:")]
+        assert_plan_page(at, page, engine(at, [])[plan.BASELINE])
 
 
 def test_a_tampered_comparison_keeps_the_scenarios_it_can_find(app):
@@ -249,6 +253,54 @@ def test_a_tampered_comparison_keeps_the_scenarios_it_can_find(app):
     assert at.multiselect(key="sc_compare").value == [real.scenario_id]
     assert shown_metrics(at) == headline(engine(at, [real]))
     assert "unknown parameter 'junk' ignored" in texts(at).replace("\\", "")
+
+
+# -- a scenario on the Supply review, Inventory and Financials pages ------------------------------------------
+def plan_page_numbers(page: str, r: plan.PlanResult) -> dict[str, str]:
+    """Headline metrics of a plan page, as the page formats them."""
+    k = r.kpis
+    if page == "supply_review":
+        return {"Units short after pre-build": units(k["units_short"]),
+                "Overloaded resource-months": f"{int(k['overloaded_resource_months'])} of {len(r.utilisation)}"}
+    if page == "inventory":
+        return {"Projected stockouts": f"{int(k['stockouts'])} skus", "Revenue at risk": money(k["revenue_at_risk"])}
+    return {f"Full-year outlook {r.year}": money(k["revenue"]), f"Annual plan {r.year}": money(k["plan_revenue"])}
+
+
+def assert_plan_page(at, page: str, r: plan.PlanResult) -> None:
+    shown = metrics(at)
+    for label, value in plan_page_numbers(page, r).items():
+        assert shown[label] == value, (label, shown)
+
+
+@pytest.mark.parametrize("page", ["supply_review", "inventory", "financials"])
+def test_a_scenario_link_opens_the_plan_pages_on_the_scenario(app, page):
+    sc = make_scenario(app, "ASSY-2 at 80%", ASSY_DOWN)
+    open_link(app, page, {"s": sc.scenario_id, "family": "Tents"})
+    at = app
+    assert not at.exception
+    banner = [i.value for i in at.info if i.value.startswith("**Scenario:")]
+    assert banner and "ASSY\\-2 at 80%" in banner[0]
+    results = engine(at, [sc])
+    assert_plan_page(at, page, results["ASSY-2 at 80%"])
+    assert plan_page_numbers(page, results["ASSY-2 at 80%"]) != plan_page_numbers(page, results[plan.BASELINE]) \
+        or page == "inventory"  # (the demo's stockouts may not move)
+    family_key = {"supply_review": "sr_family", "inventory": "inv_family", "financials": "fin_family"}[page]
+    assert at.selectbox(key=family_key).value == "Tents"
+    assert at.query_params["s"] == sc.scenario_id and at.query_params["family"] == "Tents"
+
+    at.button(key="share_baseline").click().run()  # back to the baseline: banner gone, link without s
+    assert not [i for i in at.info if i.value.startswith("**Scenario:")]
+    assert "s" not in at.query_params
+    assert_plan_page(at, page, results[plan.BASELINE])
+
+
+def test_the_comparison_links_each_scenario_to_the_plan_pages(app):
+    sc = make_scenario(app, "ASSY-2 at 80%", ASSY_DOWN)
+    open_link(app, "scenarios", {"cmp": sc.scenario_id})
+    fp = app_workspace(app).fingerprint()
+    targets = {(pl.proto.page, pl.proto.query_string) for pl in app.get("page_link")}
+    assert targets == {(page, f"s={sc.scenario_id}&fp={fp}") for page in ("supply_review", "inventory", "financials")}
 
 
 def _reload_inventory(path: Path) -> None:

@@ -47,7 +47,8 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
                     executor: Executor | None = None) -> forecast.ForecastRun:
     """The stored run for the current data and settings; fits it first (with a progress bar) when there is none.
 
-    executor: where to fit; default the workspace's Dask scheduler setting, else $SOP_DASK_SCHEDULER, else the local pool.
+    executor: where to fit; default the workspace's Dask scheduler setting, else $SOP_DASK_SCHEDULER,
+    else the local pool.
     """
     run = forecast_run(ws, settings)
     if run is not None:

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 def test_cold_start_deep_link_opens_the_page_inside_the_app(server, page):
     # nobody has opened the root URL since the server started: this is the shared-link case
     page.goto(f"{server.url}/data")
-    page.get_by_role("heading", name="Data").wait_for()
+    page.get_by_role("heading", name="Data", exact=True).wait_for()
     wait_idle(page)
     nav = page.locator('[data-testid="stSidebarNav"]')
     assert nav.get_by_text("Demand review").count() == 1, "the app's navigation frame is missing"
@@ -24,7 +24,7 @@ def test_upload_through_the_file_chooser_shows_in_data_health(server, page, tmp_
     csv.write_text("Snapshot Date,Item No,Warehouse,Qty On Hand\n2026-10-31,TN-1001,DC-East,120\n"
                    "2026-10-31,TN-1002,DC-East,80\n2026-10-31,TN-1002,DC-West,15\n", encoding="utf-8")
     page.goto(f"{server.url}/data")
-    page.get_by_role("heading", name="Data").wait_for()
+    page.get_by_role("heading", name="Data", exact=True).wait_for()
     wait_idle(page)
     with page.expect_file_chooser() as chooser:
         page.get_by_test_id("stFileUploaderDropzone").get_by_role("button", name="Upload").last.click()
