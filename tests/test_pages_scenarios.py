@@ -137,7 +137,7 @@ def test_comparison_table_highlights_the_differences_by_direction(app):
     results = engine(at, [a, b])
     numbers = plan.compare(results)
     table = kpi_table(at)
-    assert list(table.columns) == ["KPI", "Over", "Baseline", "Tents +10%", "ASSY-2 at 80%", "Δ Tents +10%",
+    assert list(table.columns) == ["KPI", "Over", "Baseline", "Tents +10%", "Δ Tents +10%", "ASSY-2 at 80%",
                                    "Δ ASSY-2 at 80%"]
     assert list(table["KPI"]) == [plan.KPI_INFO[k].label for k in plan.KPI_KEYS]
     for i, k in enumerate(plan.KPI_KEYS):
@@ -342,7 +342,7 @@ def test_a_link_with_a_malformed_fingerprint_still_opens(app):
 
 # -- user text is text ------------------------------------------------------------------------------------
 def test_a_scenario_name_with_html_and_markdown_is_shown_as_text(app):
-    name = "<img src=x onerror=alert(1)> [click](http://evil.example) **bold** $x$"
+    name = "<img src=x onerror=alert(1)> [click](http://evil.example) **bold** $x$ see https://evil.example"
     a = make_scenario(app, name, TENTS_UP)
     open_link(app, "scenarios", {"cmp": a.scenario_id})
     at = app
@@ -350,6 +350,7 @@ def test_a_scenario_name_with_html_and_markdown_is_shown_as_text(app):
     markdown = [m.value for m in at.markdown]
     assert any("\\<img src\\=x onerror\\=alert\\(1\\)\\>" in m for m in markdown), markdown
     assert not any(re.search(r"(?<!\\)(<img|\]\(http|\*\*bold|\$x\$)", m) for m in markdown)
+    assert not any(re.search(r"https?(\\)?://", m) for m in markdown)  # no bare link either
     assert name in kpi_table(at).columns  # a table cell is plain text
 
 

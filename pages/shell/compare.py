@@ -131,10 +131,20 @@ def kpi_table(results: dict[str, plan.PlanResult]) -> tuple[pd.DataFrame, pd.Dat
     horizon = f"{pd.Timestamp(months[0]):%b %y}–{pd.Timestamp(months[-1]):%b %y}" if months else "plan"
     shown = pd.DataFrame({"KPI": [KPI_INFO[k].label for k in KPI_KEYS],
                           "Over": [f"FY {base.year}" if KPI_INFO[k].scope == "year" else horizon for k in KPI_KEYS]})
-    for col in numbers.columns:
-        fmt = fmt_delta if col.startswith(plan.DELTA_PREFIX) else fmt_value
-        shown[col] = [fmt(k, numbers.loc[k, col]) for k in KPI_KEYS]
+    for name in results:  # each scenario's value next to its change against the baseline
+        shown[name] = [fmt_value(k, numbers.loc[k, name]) for k in KPI_KEYS]
+        if name != BASELINE:
+            shown[plan.delta_column(name)] = [fmt_delta(k, numbers.loc[k, plan.delta_column(name)]) for k in KPI_KEYS]
     return numbers, shown
+
+
+def export_table(numbers: pd.DataFrame, year: int) -> pd.DataFrame:
+    """The comparison as numbers for a spreadsheet: kpi, label, unit, scope, then baseline, scenarios and deltas."""
+    out = numbers.reset_index()
+    out.insert(1, "label", [KPI_INFO[k].label for k in out["kpi"]])
+    out.insert(2, "unit", [KPI_INFO[k].unit for k in out["kpi"]])
+    out.insert(3, "scope", [f"year {year}" if KPI_INFO[k].scope == "year" else "plan horizon" for k in out["kpi"]])
+    return out
 
 
 def _styled(numbers: pd.DataFrame, shown: pd.DataFrame) -> Any:
@@ -189,7 +199,8 @@ def _chart_frame(results: dict[str, plan.PlanResult], what: str, months: list[pd
 def _lines(frame: pd.DataFrame, names: list[str], *, money_axis: bool, title: str) -> Any:
     cols = [c for c in frame.columns if c != "period"]
     dashes = ["dot"] + ["solid"] * (len(cols) - 1)
-    fig = charts.lines(frame, "period", cols, names=[html.escape(n) for n in names], dashes=dashes, height=320,
+    fig = charts.lines(frame, "period", cols, names=[html.escape(n) for n in names], dashes=dashes,
+                       height=300 + 18 * len(cols),
                        yaxis_title=title, money=money_axis)
     if money_axis:
         fig.update_yaxes(tickprefix="$")
@@ -264,7 +275,8 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
     c = st.columns([3, 1])
     c[0].caption("Δ = scenario − baseline; pp = percentage points. Green: better, red: worse, by each KPI's direction "
                  "(annual plan revenue, demand and inventory have none).")
-    c[1].download_button("Download the table (CSV)", csv_bytes(shown), file_name="scenario_comparison.csv",
+    c[1].download_button("Download the table (CSV)", csv_bytes(export_table(numbers, base.year)),
+                         file_name="scenario_comparison.csv",
                          mime="text/csv", icon=":material/download:", key=f"{key}_csv", on_click="ignore",
                          width="stretch")
     with st.expander("How each KPI is computed", icon=":material/function:"):

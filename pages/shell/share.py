@@ -44,11 +44,18 @@ TODAY_BUTTON = "Show on today's data"
 _DATA_CHANGED_START = links.DATA_CHANGED.split("{", 1)[0]
 _SCENARIO_MESSAGES = (links.SCENARIO_NOT_FOUND, links.COMPARED_NOT_FOUND)
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&])")
+_AUTOLINK = re.compile(r"(?i)\\:(?=//)|www(?=\\\.)|@")
+WORD_JOINER = "\u2060"
 
 
 def plain(text: Any) -> str:
-    """`text` escaped for Markdown (st.markdown, st.info, labels): shown exactly as typed, on one line."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    """`text` escaped for Markdown (st.markdown, st.info, labels): shown exactly as typed, on one line.
+
+    Backslash escapes stop emphasis, links, images, HTML and maths; GitHub-style bare links
+    (http://…, www.…, a@b) ignore escapes, so an invisible word joiner keeps them plain text.
+    """
+    text = _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, text)
 
 
 @dataclass
@@ -157,7 +164,7 @@ def _scenario_banner(v: Visit) -> None:
     if sc is None:
         return
     changes = "; ".join(plain(line) for line in sc.describe()) or "no changes"
-    c = st.columns([5, 1], vertical_alignment="center")
+    c = st.columns([4, 1], vertical_alignment="center")
     c[0].info(f"**Scenario: {plain(sc.name)}** — {changes}. The numbers on this page are the baseline plan with "
               "these changes.", icon=":material/science:")
     c[1].button("Show the baseline", key="share_baseline", on_click=_to_baseline, icon=":material/undo:",

@@ -106,7 +106,7 @@ def chromium():
 @pytest.fixture
 def page(chromium):
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(60_000)  # a page that evaluates the plan can take a while on 2 busy cores
     pg = context.new_page()
     yield pg
     context.close()
