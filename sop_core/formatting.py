@@ -18,9 +18,12 @@ def money(x: float | None, compact: bool = True, currency: str = CURRENCY) -> st
     a = abs(float(x))
     if compact:
         for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-            if a >= size:
-                v = a / size
-                return f"{sign}{currency}{v:,.{2 if v < 10 else 1 if v < 100 else 0}f}{suffix}"
+            v = a / size
+            digits = 2 if v < 10 else 1 if v < 100 else 0
+            if round(v, digits) >= 1 and (suffix == "B" or round(v, digits) < 1000):
+                return f"{sign}{currency}{v:,.{digits}f}{suffix}"
+            if round(v, digits) >= 1000:  # $999,960 rounds to 1,000K: show it as $1.00M
+                break
         return f"{sign}{currency}{a:,.0f}"
     return f"{sign}{currency}{a:,.0f}"
 

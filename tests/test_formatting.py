@@ -8,6 +8,7 @@ def test_money_compact_and_full():
     assert f.money(12_345_678) == "$12.3M"
     assert f.money(845_200) == "$845K"
     assert f.money(84_520) == "$84.5K"
+    assert f.money(-999_960) == "−$1.00M"  # never "−$1,000K"
     assert f.money(950) == "$950"
     assert f.money(-1_200_000) == "−$1.20M"
     assert f.money(1_234_567, compact=False) == "$1,234,567"
