@@ -104,3 +104,25 @@ def test_viewer_pages_never_send_unit_costs(app):
         assert not at.exception, page
         for df in at.dataframe:
             assert "unit_cost" not in [str(c).lower() for c in df.value.columns], page
+
+
+def test_a_second_server_on_the_same_workspace_says_it_is_locked(app):
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from sop_core.workspace import Workspace; "
+                               "ws = Workspace(sys.argv[1]); print('open', flush=True); time.sleep(60)",
+                               str(app.workspace_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        from pages.shell.state import _open
+
+        _open.clear()
+        app.run()
+        assert not app.exception
+        assert any("store locked by PID" in e.value for e in app.error), [e.value for e in app.error]
+    finally:
+        holder.kill()
+        holder.wait()
+        time.sleep(0.1)

@@ -10,7 +10,7 @@ from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
 from sop_core import access, demo, ledger
-from sop_core.workspace import Workspace, default_path
+from sop_core.workspace import Workspace, WorkspaceLocked, default_path
 
 from . import nav
 
@@ -87,9 +87,14 @@ def run_app() -> None:
     if sign_in_required() and not st.user.is_logged_in:
         _sign_in()
         st.stop()
+    try:
+        ws = workspace()
+    except WorkspaceLocked as exc:  # another server or command holds this workspace: say so, never run half-way
+        st.error(str(exc), icon=":material/lock:")
+        st.stop()
     page = nav.navigation(role())
     sidebar()
-    for message in getattr(workspace(), "startup_messages", []) or []:
+    for message in getattr(ws, "startup_messages", []) or []:
         st.warning(message, icon=":material/report:")
     try:
         page.run()
