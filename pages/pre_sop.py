@@ -40,15 +40,16 @@ if items.empty:
     st.success("No exception: the plan meets the annual plan, within capacity, with no stockout.",
                icon=":material/verified:")
 else:
-    shown = items.assign(where=items["page"].map(lambda p: f"/{p}"))
+    shown = items.assign(where=items["page"].map(lambda p: f"/{p}"), units=items["units"].round(0),
+                         money=items["money"].round(0))
     st.dataframe(
         shown[["kind", "subject", "detail", "period", "units", "money", "where"]], hide_index=True, width="stretch",
         column_config={
             "kind": "Kind", "subject": "Exception", "detail": "Detail",
             "period": st.column_config.DateColumn("From", format="MMM YYYY"),
             "units": st.column_config.NumberColumn("Units", format="localized"),
-            "money": st.column_config.NumberColumn("At stake", format="dollar", help="Revenue at risk, the gap, or "
-                                                   "the value of the override's change"),
+            "money": st.column_config.NumberColumn("At stake ($)", format="localized", help="Revenue at risk, the "
+                                                   "gap, or the value of the override's change"),
             "where": st.column_config.LinkColumn("Detail page", display_text=r"/(\w+)$"),
         })
 

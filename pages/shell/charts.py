@@ -29,19 +29,19 @@ def plan_chart(history: pd.DataFrame, statistical: pd.DataFrame | None, consensu
     """
     fig = go.Figure()
     if statistical is not None and len(statistical):
-        fig.add_trace(go.Scatter(x=statistical["period"], y=statistical["upper"], line=dict(width=0),
+        fig.add_trace(go.Scatter(x=statistical["period"], y=statistical["upper"], mode="lines", line=dict(width=0),
                                  showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=statistical["period"], y=statistical["lower"], line=dict(width=0),
+        fig.add_trace(go.Scatter(x=statistical["period"], y=statistical["lower"], mode="lines", line=dict(width=0),
                                  fill="tonexty", fillcolor="rgba(31,95,168,0.12)", name="80% interval",
                                  hoverinfo="skip"))
     if len(history):
-        fig.add_trace(go.Scatter(x=history["period"], y=history["quantity"], name="Actuals",
+        fig.add_trace(go.Scatter(x=history["period"], y=history["quantity"], name="Actuals", mode="lines",
                                  line=dict(color="#1b2430", width=2), hovertemplate="%{y:,.0f}"))
     if statistical is not None and len(statistical):
-        fig.add_trace(go.Scatter(x=statistical["period"], y=statistical["value"], name="Statistical",
+        fig.add_trace(go.Scatter(x=statistical["period"], y=statistical["value"], name="Statistical", mode="lines",
                                  line=dict(color=BLUE, dash="dot", width=2), hovertemplate="%{y:,.0f}"))
     if consensus is not None and len(consensus):
-        fig.add_trace(go.Scatter(x=consensus["period"], y=consensus["consensus"], name="Consensus",
+        fig.add_trace(go.Scatter(x=consensus["period"], y=consensus["consensus"], name="Consensus", mode="lines",
                                  line=dict(color=ORANGE, width=3), hovertemplate="%{y:,.0f}"))
     if actuals_end is not None:
         x = pd.Timestamp(actuals_end)
@@ -73,7 +73,7 @@ def lines(frame: pd.DataFrame, x: str, ys: Sequence[str], names: Sequence[str] |
     palette = [BLUE, ORANGE, GREEN, PURPLE, RED, GREY]
     fmt = "$%{y:,.0f}" if money else "%{y:,.0f}"
     for i, y in enumerate(ys):
-        fig.add_trace(go.Scatter(x=frame[x], y=frame[y], name=(names or ys)[i], hovertemplate=fmt,
+        fig.add_trace(go.Scatter(x=frame[x], y=frame[y], name=(names or ys)[i], hovertemplate=fmt, mode="lines",
                                  line=dict(color=palette[i % len(palette)], width=2,
                                            dash=(dashes[i] if dashes else "solid"))))
     return _layout(fig, height, yaxis_title)
