@@ -4,7 +4,7 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from pages.shell import charts, compare, share
+from pages.shell import charts, compare, decision_log, share
 from pages.shell import plan_view as pv
 from pages.shell import scorecard as sc
 from pages.shell.state import author, may, page_header, workspace
@@ -113,30 +113,7 @@ else:
 
 # -- decision log -----------------------------------------------------------------------------------------------------
 st.subheader("Decision log", anchor=False)
-log = decisions.log(ws)
-if log.empty:
-    st.caption("No decision recorded yet: the pre-S&OP page lists the decisions to ask for.")
-else:
-    version_label = {r["version_id"]: f"v{r['number']}" for _, r in versions.list_versions(ws).iterrows()}
-    st.dataframe(
-        log.assign(version=log["version_id"].map(version_label))[["title", "owner", "due_date", "status", "overdue",
-                                                                    "version"]],
-        hide_index=True, width="stretch",
-        column_config={"title": "Decision", "owner": "Owner",
-                       "due_date": st.column_config.DateColumn("Due", format="D MMM YYYY"), "status": "Status",
-                       "overdue": st.column_config.CheckboxColumn("Overdue"), "version": "Plan version"})
-    s = st.columns([3, 1.5, 1], vertical_alignment="bottom")
-    dec = s[0].selectbox("Update a decision's status", list(log["decision_id"]), index=None, key="exec_dec_pick",
-                         format_func=lambda i: log.set_index("decision_id").loc[i, "title"], placeholder="Choose")
-    new_status = s[1].selectbox("Status", list(decisions.STATUSES), key="exec_dec_status")
-    if s[2].button("Update", disabled=dec is None or not may("decision_status"), key="exec_dec_update"):
-        try:
-            decisions.set_status(ws, dec, new_status, author(),
-                                 expected_status=log.set_index("decision_id").loc[dec, "status"])
-        except (ValueError, PermissionError, decisions.StaleDecision) as exc:
-            st.error(str(exc))
-        else:
-            st.rerun()
+decision_log.render(ws, "exec", "No decision recorded yet: the pre-S&OP page lists the decisions to ask for.")
 
 # -- the board pack -------------------------------------------------------------------------------------------------------
 st.subheader("Board pack", anchor=False)

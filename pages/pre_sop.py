@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from pages.shell import compare, share
+from pages.shell import compare, decision_log, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
 from sop_core import agenda, decisions, links, overrides, scenarios
@@ -94,28 +94,4 @@ with st.form("new_decision", clear_on_submit=True):
             st.toast("Decision added", icon=":material/check_circle:")
             st.rerun()
 
-log = decisions.log(ws)
-if log.empty:
-    st.caption("No decision recorded yet.")
-else:
-    st.dataframe(
-        log[["title", "owner", "due_date", "status", "overdue", "scenario_id", "version_id", "created_by"]]
-        .assign(scenario_id=log["scenario_id"].map(lambda i: known[i].name if i in known else (i or ""))),
-        hide_index=True, width="stretch",
-        column_config={"title": "Decision", "owner": "Owner",
-                       "due_date": st.column_config.DateColumn("Due", format="D MMM YYYY"), "status": "Status",
-                       "overdue": st.column_config.CheckboxColumn("Overdue"), "scenario_id": "Option",
-                       "version_id": "Plan version", "created_by": "Raised by"})
-    s = st.columns([3, 1.5, 1], vertical_alignment="bottom")
-    pick = s[0].selectbox("Update a decision's status", list(log["decision_id"]), index=None, key="presop_dec_pick",
-                          format_func=lambda i: log.set_index("decision_id").loc[i, "title"],
-                          placeholder="Choose a decision")
-    new_status = s[1].selectbox("Status", list(decisions.STATUSES), key="presop_dec_status")
-    if s[2].button("Update", disabled=pick is None or not may("decision_status"), key="presop_dec_update"):
-        current = log.set_index("decision_id").loc[pick, "status"]
-        try:
-            decisions.set_status(ws, pick, new_status, author(), expected_status=current)
-        except (ValueError, PermissionError, decisions.StaleDecision) as exc:
-            st.error(str(exc))
-        else:
-            st.rerun()
+decision_log.render(ws, "presop")
