@@ -34,7 +34,7 @@ def test_upload_through_the_file_chooser_shows_in_data_health(server, page, tmp_
     load = page.get_by_role("button", name="Load into inventory")
     load.wait_for()
     load.click()
-    page.get_by_text("Loaded into inventory").wait_for()
+    page.get_by_text("Loaded into inventory.", exact=True).wait_for()
     wait_idle(page)
     health = page.locator('[data-testid="stDataFrame"]').first
     health.wait_for()
