@@ -122,3 +122,23 @@ def wait_idle(page, timeout: float = 60.0) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError("app still running after %.0f s" % timeout)
+
+
+def choose(page, box, option: str, *, pick: bool = True) -> None:
+    """Open the dropdown `box` and click `option` (or, with pick=False, only see it listed).
+
+    A rerun that lands while the list opens (the address bar being stamped, a fragment
+    refreshing) closes it again, so open it once more rather than wait out the timeout.
+    """
+    choice = page.get_by_role("option", name=option, exact=True)
+    for _ in range(6):
+        wait_idle(page)
+        box.click()
+        try:
+            choice.wait_for(timeout=5_000)
+            if pick:
+                choice.click(timeout=5_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            page.keyboard.press("Escape")
+    raise AssertionError(f"{option!r} never showed in the dropdown")

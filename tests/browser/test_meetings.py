@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from .conftest import wait_idle
+from .conftest import choose, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -30,8 +30,7 @@ def test_slider_previews_and_saves_an_override(demo_server, page):
         "'Consensus in these periods') && !m.innerText.includes(b))", arg=before)
     wait_idle(page)
     assert _metric(page, "Consensus in these periods") != before
-    page.get_by_label("Reason").first.click()
-    page.get_by_role("option", name="Promotion").click()
+    choose(page, page.get_by_label("Reason").first, "Promotion")
     wait_idle(page)
     page.get_by_role("button", name="Save override").click()
     page.wait_for_function(
@@ -56,15 +55,7 @@ def test_approve_on_the_executive_page_survives_a_reload(demo_server, page):
     wait_idle(page)
     assert page.get_by_text("No plan approved yet.").count() == 1
     form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_text("Decisions taken with it"))
-    for attempt in range(4):  # a rerun (the address bar being stamped) can close an open dropdown: try again
-        try:
-            wait_idle(page)
-            form.get_by_role("combobox").last.click()
-            page.get_by_role("option", name="Approve overtime on ASSY-2").click(timeout=10_000)
-            break
-        except Exception:
-            if attempt == 3:
-                raise
+    choose(page, form.get_by_role("combobox").last, "Approve overtime on ASSY-2")
     page.keyboard.press("Escape")
     form.get_by_text("Approve overtime on ASSY-2").wait_for()  # chosen
     form.get_by_role("button", name="Approve and freeze this plan").click()
@@ -74,8 +65,8 @@ def test_approve_on_the_executive_page_survives_a_reload(demo_server, page):
     page.get_by_text("Plan of record: v1 · November 2026 S&OP").wait_for()
     wait_idle(page)
     assert page.get_by_text("What changed since the last approved plan").count() == 1
-    page.get_by_label("Update a decision's status").first.click()
-    page.get_by_role("option", name="Approve overtime on ASSY-2").wait_for()  # the decision is in the log
+    # the decision is in the log: it is offered for a status update
+    choose(page, page.get_by_label("Update a decision's status").first, "Approve overtime on ASSY-2", pick=False)
     page.keyboard.press("Escape")
 
     from sop_core import decisions, versions

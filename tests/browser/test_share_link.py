@@ -14,7 +14,7 @@ import pytest
 
 from apptest_support import demo_workspace_file  # noqa: F401  (the demo company with its forecast fitted)
 
-from .conftest import Server, wait_idle
+from .conftest import Server, choose, wait_idle
 
 pytestmark = pytest.mark.browser
 NAME = "Tents +10%, ASSY-2 at 80%"
@@ -63,17 +63,7 @@ def _card_titles(page) -> list[str]:
 def _choose(page, scope, label: str, option: str, nth: int = 0) -> None:
     """Pick `option` in the `nth` selectbox labelled `label` inside `scope`."""
     box = scope.get_by_role("combobox", name=label, exact=True).nth(nth)
-    choice = page.get_by_role("option", name=option, exact=True)
-    for _ in range(5):  # a rerun that lands while the list opens closes it again: open it once more
-        box.click()
-        try:
-            choice.wait_for(timeout=3_000)
-            choice.click(timeout=3_000)
-            break
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError
-            wait_idle(page)
-    else:
-        raise AssertionError(f"could not choose {option!r} in {label!r}")
+    choose(page, box, option)
     assert box.input_value() == option
 
 
