@@ -56,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the command, return its exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # only a command that passes options on (`serve` → streamlit) takes unknown ones
+        if not hasattr(args, "passthrough"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.passthrough = [*args.passthrough, *extra]
     try:
         return int(args.func(args) or 0)
     except WorkspaceLocked as exc:
@@ -212,3 +217,4 @@ add_command("status", "list loaded tables, rows, date ranges and last loads", _c
 from . import cli_forecast  # noqa: E402,F401  (registers `forecast` and `backtest`)
 from . import cli_admin  # noqa: E402,F401  (registers `backup`, `restore` and `check`)
 from . import cli_pack  # noqa: E402,F401  (registers `pack`)
+from . import cli_serve  # noqa: E402,F401  (registers `serve`)

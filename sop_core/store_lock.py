@@ -27,6 +27,7 @@ class WorkspaceLocked(RuntimeError):
 
 _HELD: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, reference count)
 _GUARD = threading.Lock()
+INHERITED_ENV = "SOP_LOCK_FD"  # "fd:resolved lock path" handed over by `python -m sop_core serve`
 
 
 def lock_path(path: str | Path) -> Path:
@@ -83,6 +84,7 @@ def acquire(path: str | Path) -> StoreLock:
     lp = lock_path(path)
     key = str(lp.resolve())
     with _GUARD:
+        _adopt_inherited()
         if key in _HELD:
             fd, count = _HELD[key]
             _HELD[key] = (fd, count + 1)
@@ -99,6 +101,36 @@ def acquire(path: str | Path) -> StoreLock:
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         _HELD[key] = (fd, 1)
         return StoreLock(key)
+
+
+def hand_over(path: str | Path) -> dict[str, str]:
+    """Keep the held lock of `path` open across exec: the environment that tells the new program it holds it.
+
+    `python -m sop_core serve` takes the lock, then execs Streamlit with this environment; the
+    server's first `acquire` adopts the descriptor, so the lock is never released in between
+    (exec keeps the PID, and the lock file names it).
+    """
+    key = str(lock_path(path).resolve())
+    with _GUARD:
+        fd, _ = _HELD[key]
+    os.set_inheritable(fd, True)
+    return {INHERITED_ENV: f"{fd}:{key}"}
+
+
+def _adopt_inherited() -> None:
+    """Take over a lock descriptor handed over through the environment (once per process; caller holds _GUARD)."""
+    value = os.environ.pop(INHERITED_ENV, None)
+    if not value or fcntl is None:
+        return
+    fd_text, _, key = value.partition(":")
+    try:
+        fd = int(fd_text)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # already ours: succeeds at once; a stray value fails
+    except (ValueError, OSError):
+        return
+    os.set_inheritable(fd, False)
+    # one reference that is never released: the server holds its workspace for its whole life
+    _HELD[key] = (fd, 1)
 
 
 def duckdb_lock_holder(message: str) -> int | None:

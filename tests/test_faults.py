@@ -163,6 +163,42 @@ def test_second_process_refuses_to_start_naming_the_holder(tmp_path: Path) -> No
     assert "set SOP_WORKSPACE to another file" in run.stderr and "Traceback" not in run.stderr
 
 
+def test_second_server_refuses_to_start_while_the_first_serves(tmp_path: Path) -> None:
+    import time
+    import urllib.request
+
+    path = tmp_path / "w.duckdb"
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    serve = [sys.executable, "-m", "sop_core", "--workspace", str(path), "serve", "--server.headless", "true",
+             "--server.address", "127.0.0.1"]
+    first = subprocess.Popen([*serve, "--server.port", str(port)], env=_env(), cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                assert first.poll() is None and time.monotonic() < deadline, "the first server did not start"
+                time.sleep(0.3)
+        # the lock survived the hand-over to Streamlit: same PID, named in the file
+        assert lock_path(path).read_text().split()[0] == str(first.pid)
+        second = subprocess.run([*serve, "--server.port", str(port + 1)], capture_output=True, text=True,
+                                env=_env(), cwd=ROOT, timeout=120)
+        assert second.returncode == 2
+        assert f"store locked by PID {first.pid} on host {socket.gethostname()}" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None  # the first server is untouched
+    finally:
+        first.terminate()
+        first.wait(30)
+    Workspace(path).close()  # released when the server stopped
+
+
 def test_lock_is_shared_in_one_process_and_released_on_close(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     a, b = Workspace(path), Workspace(path)

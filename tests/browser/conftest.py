@@ -26,7 +26,7 @@ def _free_port() -> int:
 
 
 class Server:
-    """`streamlit run app.py` on a free loopback port with its own workspace file."""
+    """`python -m sop_core serve` (the workspace locked, then `streamlit run app.py`) on a free loopback port."""
 
     def __init__(self, workspace: Path) -> None:
         self.workspace = workspace
@@ -41,7 +41,7 @@ class Server:
     def start(self) -> None:
         env = dict(os.environ, SOP_WORKSPACE=str(self.workspace))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+            [sys.executable, "-m", "sop_core", "serve", "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
         )
