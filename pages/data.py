@@ -64,7 +64,8 @@ def _options(file_id: str) -> dict:
 def _prepared(upload, opts: dict) -> intake.Prepared:
     """Prepare an upload once per set of options (kept in the session: reruns don't re-read the file)."""
     cache = st.session_state.setdefault("intake_cache", {})
-    key = (upload.file_id, json.dumps(opts, sort_keys=True, default=str))
+    # products give the unit conversions: a products load re-checks the files shown
+    key = (upload.file_id, json.dumps(opts, sort_keys=True, default=str), ws.fingerprint(["products"]))
     if key not in cache:
         mapping = opts["mapping"] if opts["mapping"] is not None else ({} if opts["long"] else None)
         with st.spinner(f"Reading {upload.name}…"):
@@ -125,12 +126,12 @@ def render_upload(upload) -> None:
         with st.expander(f"Column mapping — {source}", expanded=not p.ok and p.mapping_source != "remembered"):
             options = [UNMAPPED] + list(raw.headers)
             grid = st.columns(4)
-            for i, col in enumerate(spec.columns):
+            for i, col in enumerate(spec.mappable):
                 current = p.mapping.get(col.name)
                 grid[i % 4].selectbox(
                     f"{col.name}{' *' if col.required else ''}", options,
                     index=options.index(current) if current in options else 0, key=f"map_{fid}_{col.name}",
-                    on_change=_set_mapping, args=(fid, list(spec.column_names)),
+                    on_change=_set_mapping, args=(fid, list(spec.mappable_names)),
                     help=("required" if col.required else "optional") + f" · {col.type.lower()}",
                 )
             st.caption("* required. Columns of the file mapped to nothing are ignored.")

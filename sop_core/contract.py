@@ -1,7 +1,9 @@
 """The data contract: the input tables, their columns, types, synonyms and rules.
 
 Every stored table has exactly the canonical columns listed here, in this order, with
-these DuckDB types; optional columns absent from an upload are stored as NULL.
+these DuckDB types; optional columns absent from an upload are stored as NULL. A table's
+`intake_columns` are mapped and checked at intake but never stored (the unit of measure of the
+quantity tables: quantities are stored as written, or converted to the sku's base unit).
 """
 from __future__ import annotations
 
@@ -36,17 +38,28 @@ class Table:
     one_of: tuple[tuple[str, ...], ...] = ()  # at least one column of each group required
     needed_by: tuple[str, ...] = ()
     sum_duplicates: bool = False  # duplicate keys are summed with a warning instead of rejected
+    intake_columns: tuple[Column, ...] = ()  # mapped and checked at intake, not stored
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
 
     def column(self, name: str) -> Column:
-        """Return the column called `name`."""
-        for c in self.columns:
+        """Return the column called `name` (stored or intake-only)."""
+        for c in self.mappable:
             if c.name == name:
                 return c
         raise KeyError(name)
+
+    @property
+    def mappable(self) -> tuple[Column, ...]:
+        """Every column a file's header can be mapped to: the stored ones, then the intake-only ones."""
+        return self.columns + self.intake_columns
+
+    @property
+    def mappable_names(self) -> tuple[str, ...]:
+        """Names of the mappable columns, in order."""
+        return tuple(c.name for c in self.mappable)
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -54,6 +67,10 @@ class Table:
 
 
 _REGION = Column("region", TEXT, synonyms=("region", "market", "territory", "area", "zone", "country"))
+# the unit of measure a row's quantities are written in (EA, CS...); see sop_core.units
+_UNIT = Column("unit", TEXT, synonyms=("unit", "uom", "unit of measure", "units of measure", "um", "u m",
+                                       "unit of measure code", "uom code", "unit code", "sales unit",
+                                       "order unit", "quantity unit", "qty unit", "selling unit"))
 _FAMILY = Column(
     "family", TEXT,
     synonyms=("family", "product family", "product_family", "category", "product category",
@@ -83,6 +100,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("date", "sku", "region", "channel"),
             sum_duplicates=True,
+            intake_columns=(_UNIT,),
             needed_by=("Demand review", "Supply review", "Inventory", "Financials", "Executive S&OP"),
         ),
         Table(
@@ -106,6 +124,15 @@ TABLES: dict[str, Table] = {
                                                             "leadtime"), minimum=0),
                 Column("safety_stock_units", NUMBER, synonyms=("safety stock units", "safety_stock_units",
                                                                "safety stock", "ss"), minimum=0),
+                Column("base_unit", TEXT, synonyms=("base unit", "base uom", "base unit of measure", "stock uom",
+                                                    "stocking unit", "stock unit", "inventory uom", "uom",
+                                                    "unit of measure", "unit"),
+                       help="the unit quantities are counted in (EA when empty)"),
+                Column("units_per_case", NUMBER, synonyms=("units per case", "case pack", "case pack qty",
+                                                           "casepack", "case qty", "case quantity", "case size",
+                                                           "qty per case", "units per carton", "pack size",
+                                                           "conversion factor"),
+                       minimum=1, help="base units in one case (CS) — converts quantities given in cases"),
             ),
             key=("sku",),
             needed_by=("Supply review", "Inventory", "Financials"),
@@ -120,6 +147,7 @@ TABLES: dict[str, Table] = {
                                                  "quantity", "inventory", "units"), minimum=0),
             ),
             key=("date", "sku", "location"),
+            intake_columns=(_UNIT,),
             needed_by=("Inventory", "Executive S&OP"),
         ),
         Table(
@@ -147,6 +175,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("date", "sku", "source"),
             sum_duplicates=True,
+            intake_columns=(_UNIT,),
             needed_by=("Inventory",),
         ),
         Table(
@@ -181,6 +210,7 @@ TABLES: dict[str, Table] = {
                 Column("delivered_qty", NUMBER, synonyms=("delivered qty", "delivered_qty", "shipped qty",
                                                           "delivered quantity"), minimum=0),
             ),
+            intake_columns=(_UNIT,),
             needed_by=("Executive S&OP",),
         ),
     )

@@ -271,7 +271,7 @@ def _products(cal: _Calendar, expected: np.ndarray) -> pd.DataFrame:
         if s.ss_months is not None:
             ss = max(10, int(round(s.ss_months * expected[i, h - 12: h].mean() / 10.0)) * 10)
         rows.append((s.sku, s.description, s.family, s.category, s.unit_price, s.unit_cost, s.resource,
-                     s.hours_per_unit, s.lead_time_weeks, ss))
+                     s.hours_per_unit, s.lead_time_weeks, ss, None, None))  # counted in EA, no case packs
     df = pd.DataFrame(rows, columns=list(contract.TABLES["products"].column_names))
     df["hours_per_unit"] = df["hours_per_unit"].astype("float64")
     df["lead_time_weeks"] = df["lead_time_weeks"].astype("int64")

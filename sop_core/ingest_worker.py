@@ -49,7 +49,7 @@ MB = 1024 * 1024
 SENSITIVE_ENV = re.compile(r"SECRET|TOKEN|PASSW|KEY|AUTH|CREDENTIAL|COOKIE|SESSION|PRIVATE", re.IGNORECASE)
 PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "SYSTEMROOT", "PYTHONPATH")
 OPTIONS = ("mapping", "dayfirst", "sheet", "decimal", "wide", "encoding", "delimiter", "default_sku", "today",
-           "limits")
+           "limits", "conversions")
 CRASH_MESSAGE = "could not parse file — the file may be corrupt or too complex"
 
 
@@ -159,14 +159,19 @@ def prepare_isolated(name: str, data: bytes, table: str | None = None, *, ws: Wo
     """`intake.prepare` in a locked-down child process; a crash or timeout is a Prepared with one error.
 
     `options` are intake.prepare's (mapping, dayfirst, sheet, decimal, wide, encoding, delimiter,
-    default_sku, today, limits). `entry` names the function the worker runs (see ENTRIES; tests use
-    the fault injectors).
+    default_sku, today, limits, conversions); the unit conversions default to those of the products
+    stored in `ws`, which the worker cannot see. `entry` names the function the worker runs (see
+    ENTRIES; tests use the fault injectors).
     """
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"prepare_isolated got unexpected options: {', '.join(unknown)}")
     if entry not in ENTRIES:
         raise ValueError(f"unknown worker entry {entry!r}")
+    if ws is not None and options.get("conversions") is None:
+        from .units import workspace_conversions
+
+        options["conversions"] = workspace_conversions(ws)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sop-ingest-") as tmp:
         folder = Path(tmp)
@@ -262,6 +267,8 @@ def _decode_options(options: dict[str, Any]) -> dict[str, Any]:
         out["today"] = date.fromisoformat(out["today"])
     if isinstance(out.get("limits"), dict):
         out["limits"] = Limits(**out["limits"])
+    if isinstance(out.get("conversions"), dict):
+        out["conversions"] = {sku: (base, per_case) for sku, (base, per_case) in out["conversions"].items()}
     return out
 
 

@@ -22,6 +22,7 @@ from . import contract
 from .mapping import (Remembered, apply_overrides, find_header, guess_table, ignored_columns, layout_key,
                       missing_required, propose_mapping, recall_for_headers, remember_mapping)
 from .readers import DEFAULT_LIMITS, Limits, RawTable, read_file, sanitise_name
+from .units import Conversions, workspace_conversions
 from .validate import (GROUPED_NUMBER, PLAIN_NUMBER, IntakeError, Source, Validated, as_text, classify_dates,
                        format_rows, parse_numbers, validate_frame)
 from .workspace import Provenance, Workspace
@@ -94,12 +95,13 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
             dayfirst: bool | None = None, sheet: str | None = None, decimal: str | None = None,
             wide: WideSpec | bool | None = None, ws: Workspace | None = None, encoding: str | None = None,
             delimiter: str | None = None, default_sku: str | None = None, today: date | None = None,
-            limits: Limits = DEFAULT_LIMITS) -> Prepared:
+            limits: Limits = DEFAULT_LIMITS, conversions: Conversions | None = None) -> Prepared:
     """Read, map and validate an upload; nothing is stored. Errors are returned, not raised.
 
     `mapping` overrides {canonical: original header} (None/'' unmaps); passing any mapping, even
     {}, or wide=False turns off wide-layout detection. `dayfirst`, `decimal` and the wide layout
-    default to what was remembered for this layout in `ws`, when given.
+    default to what was remembered for this layout in `ws`, when given. `conversions` (unit
+    conversions per sku, see sop_core.units) default to those of the products stored in `ws`.
     """
     started = time.perf_counter()
     p = Prepared(file_name=sanitise_name(name), sha256=hashlib.sha256(data).hexdigest())
@@ -142,7 +144,9 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
         validated = _prepare_wide(p, raw, wide, dayfirst, decimal, today)
         p.mapping_source = "remembered" if recalled_wide is not None else "wide"
     else:
-        validated = _prepare_long(p, raw, mapping, remembered, dayfirst, decimal, today, default_sku)
+        if conversions is None:
+            conversions = workspace_conversions(ws)
+        validated = _prepare_long(p, raw, mapping, remembered, dayfirst, decimal, today, default_sku, conversions)
     if validated is not None:
         p.errors += validated.errors
         p.warnings += validated.warnings
@@ -205,7 +209,7 @@ def _auto_wide(raw: RawTable, table: str | None, mapping: dict | None, p: Prepar
 
 def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | None, remembered: Remembered | None,
                   dayfirst: bool | None, decimal: str, today: date | None,
-                  default_sku: str | None) -> Validated | None:
+                  default_sku: str | None, conversions: Conversions) -> Validated | None:
     """Map one-row-per-record columns and validate them."""
     table = p.table
     assert table is not None
@@ -239,7 +243,7 @@ def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | N
         p.warnings.append("ignored columns: " + ", ".join(repr(h.strip()) for h in p.ignored_columns))
     src = Source(p.file_name, raw.line_numbers, excel=raw.kind == "xlsx")
     return validate_frame(mapped, contract.TABLES[table], src, labels, dayfirst=dayfirst, decimal=decimal,
-                          today=today)
+                          today=today, conversions=conversions)
 
 
 def _needs_default_sku(mapping: dict[str, str], table: str) -> bool:

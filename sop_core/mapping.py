@@ -1,6 +1,7 @@
 """Match uploaded column headers to the data contract, and remember confirmed mappings per layout.
 
-A mapping is a dict {canonical column: original header}. Proposals come from the contract's
+A mapping is a dict {canonical column: original header}, over a table's stored and intake-only
+columns (`contract.Table.mappable`). Proposals come from the contract's
 synonyms (compared with `contract.normalise_header`); a confirmed mapping is stored in the
 workspace's `column_mappings` table under a key derived from the file's headers, so the next
 upload of the same layout is mapped without questions.
@@ -44,14 +45,14 @@ def propose_mapping(headers: Sequence[str], table: str) -> dict[str, str]:
     lookup = _by_normal(headers)
     mapping: dict[str, str] = {}
     used: set[str] = set()
-    for col in spec.columns:  # pass 1: the canonical name itself
+    for col in spec.mappable:  # pass 1: the canonical name itself
         h = lookup.get(normalise_header(col.name))
         if h is not None and h not in used:
             mapping[col.name] = h
             used.add(h)
     candidates = sorted(
         ((not col.required, rank, i, col.name, normalise_header(syn))
-         for i, col in enumerate(spec.columns) if col.name not in mapping
+         for i, col in enumerate(spec.mappable) if col.name not in mapping
          for rank, syn in enumerate(col.synonyms)),
     )
     for _optional, _rank, _i, name, syn in candidates:  # pass 2: required columns first, best synonym rank
@@ -60,7 +61,7 @@ def propose_mapping(headers: Sequence[str], table: str) -> dict[str, str]:
             continue
         mapping[name] = h
         used.add(h)
-    return {c: mapping[c] for c in spec.column_names if c in mapping}
+    return {c: mapping[c] for c in spec.mappable_names if c in mapping}
 
 
 def apply_overrides(base: Mapping[str, str], overrides: Mapping[str, str | None], headers: Sequence[str],
@@ -74,8 +75,8 @@ def apply_overrides(base: Mapping[str, str], overrides: Mapping[str, str | None]
     mapping = dict(base)
     problems: list[str] = []
     for canonical, header in overrides.items():
-        if canonical not in spec.column_names:
-            problems.append(f"'{canonical}' is not a column of {table} (columns: {', '.join(spec.column_names)})")
+        if canonical not in spec.mappable_names:
+            problems.append(f"'{canonical}' is not a column of {table} (columns: {', '.join(spec.mappable_names)})")
             continue
         if header is None or str(header).strip() == "":
             mapping.pop(canonical, None)
@@ -88,7 +89,7 @@ def apply_overrides(base: Mapping[str, str], overrides: Mapping[str, str | None]
         for other in [c for c, h in mapping.items() if h == found and c != canonical]:
             del mapping[other]
         mapping[canonical] = found
-    return {c: mapping[c] for c in spec.column_names if c in mapping}, problems
+    return {c: mapping[c] for c in spec.mappable_names if c in mapping}, problems
 
 
 def find_header(name: str, headers: Sequence[str]) -> str | None:

@@ -14,13 +14,19 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from . import contract
+from . import contract, units
+from .periods import period_start
 
 ROWS_IN_MESSAGE = 10  # row numbers quoted in a message before "and N more"
 DUPLICATE_ROWS_IN_MESSAGE = 100  # duplicate keys list (nearly) all rows
 MAX_ABS_NUMBER = 1e12  # larger magnitudes are rejected as implausible
 HISTORY_TABLES = frozenset({"sales", "inventory"})  # dates after today are errors here
 QUANTITY_COLUMNS = frozenset({"quantity", "on_hand", "requested_qty", "delivered_qty", "volume_plan"})
+# date columns that name a planning period, stored as the first day of the period. Capacity and the
+# plan are used per month (supply.normalise_capacity, finance) whatever the forecast's bucket.
+PERIOD_COLUMNS = frozenset({"period"})
+PERIOD_BUCKET = "month"
+UNIT_COLUMN = "unit"
 MISSING = ""  # an empty cell after trimming
 
 
@@ -435,10 +441,13 @@ def parse_text(values: pd.Series, label: str, src: Source, errors: list[IntakeEr
 # -- whole tables --------------------------------------------------------------------------------
 
 def validate_frame(mapped: pd.DataFrame, table: contract.Table, src: Source, labels: dict[str, str], *,
-                   dayfirst: bool | None = None, decimal: str = ".", today: date | None = None) -> Validated:
+                   dayfirst: bool | None = None, decimal: str = ".", today: date | None = None,
+                   conversions: units.Conversions | None = None) -> Validated:
     """Convert a frame of mapped text columns (canonical names) to the table's canonical frame.
 
     `labels` gives the original header of each mapped canonical column (for messages).
+    Period dates are moved to the first day of their month (with a warning) and quantities in
+    several units converted with `conversions` (see check_units) before duplicate keys are checked.
     Returns the canonical frame with exactly the contract columns, or None with errors.
     """
     res = Validated(frame=None)
@@ -447,7 +456,7 @@ def validate_frame(mapped: pd.DataFrame, table: contract.Table, src: Source, lab
         res.errors.append(IntakeError(src.file, missing, kind="missing_columns"))
         return res
     out: dict[str, pd.Series] = {}
-    for col in table.columns:
+    for col in table.mappable:
         if col.name not in mapped.columns:
             continue
         out[col.name] = _convert(mapped[col.name], col, table, src, labels.get(col.name, col.name), res,
@@ -458,7 +467,13 @@ def validate_frame(mapped: pd.DataFrame, table: contract.Table, src: Source, lab
     if "sku" in out:
         _warn_case_variants(out["sku"], labels.get("sku", "sku"), res)
     frame = pd.DataFrame(out, index=pd.RangeIndex(len(mapped)))
-    frame = _handle_duplicates(frame, table, src, labels, res)
+    moved = align_periods(frame, src, labels, res)
+    if UNIT_COLUMN in frame.columns:
+        check_units(frame, labels.get(UNIT_COLUMN, UNIT_COLUMN), src, conversions or {}, res)
+        frame = frame.drop(columns=UNIT_COLUMN)
+        if res.errors:
+            return res
+    frame = _handle_duplicates(frame, table, src, labels, res, moved)
     if res.errors:
         return res
     res.frame = canonical_frame(frame, table)
@@ -513,9 +528,101 @@ def _warn_case_variants(skus: pd.Series, label: str, res: Validated) -> None:
                             f"{', …' if len(groups) > 5 else ''}); they are kept as different skus")
 
 
+def align_periods(frame: pd.DataFrame, src: Source, labels: dict[str, str], res: Validated) -> np.ndarray:
+    """Move period dates to the first day of their month in place, with a warning; returns the moved rows' mask."""
+    moved_any = np.zeros(len(frame), dtype=bool)
+    for name in PERIOD_COLUMNS.intersection(frame.columns):
+        dates = frame[name]
+        start = pd.Series(period_start(dates, PERIOD_BUCKET).to_numpy(), index=dates.index)
+        moved = (dates.notna() & start.ne(dates)).to_numpy(dtype=bool)
+        if not moved.any():
+            continue
+        first = int(np.flatnonzero(moved)[0])
+        rows = np.unique(src.line_numbers[moved]).tolist()
+        res.warnings.append(
+            f"{src.file}, column '{labels.get(name, name)}': {len(rows):,} {'date' if len(rows) == 1 else 'dates'} "
+            f"moved to the first day of their {PERIOD_BUCKET} ({format_rows(rows)}), e.g. "
+            f"{_show(dates.iloc[first])} → {_show(start.iloc[first])}: a period is identified by its first day")
+        frame[name] = start
+        moved_any |= moved
+    return moved_any
+
+
+def check_units(frame: pd.DataFrame, label: str, src: Source, conversions: units.Conversions,
+                res: Validated) -> None:
+    """Hold the unit column of a quantity file to the rules; converts cases to base units in place.
+
+    One unit in the file (as compared by `units.normalise_units`): loaded as written, with a note,
+    except a file all in cases when products give conversions: converted like the rows below.
+    Several units: rows in the sku's base unit stay; rows in cases (CS) of a sku with units_per_case
+    in `conversions` become quantity × units_per_case (warning with the rows and factors); any other
+    row is an error. Without conversions a file of several units is rejected naming the units found.
+    """
+    codes = units.normalise_units(frame[UNIT_COLUMN])
+    found = codes.unique()
+    if len(found) <= 1 and not (conversions and list(found) == [units.CASE]):
+        if len(found) == 1 and found[0] != units.EMPTY:
+            res.notes.append(f"column '{label}': every quantity is in {found[0]}, loaded as written")
+        return
+    counts = units.describe_counts(codes)
+    written = as_text(frame[UNIT_COLUMN])
+    if not conversions:
+        n = codes.value_counts()
+        major = min(n.index, key=lambda u: (-n[u], u != units.EACH, u))  # most rows; EA on a tie
+        minority = codes.ne(major).to_numpy()
+        res.errors.append(rows_error(
+            src, label, np.flatnonzero(minority), ("in another unit than the rest of the column",
+                                                   "in other units than the rest of the column"),
+            _first(written, minority),
+            f"Mixed units ({counts}) with no conversion: use one unit in the file, or load products with "
+            "units_per_case (and base_unit when it is not EA) for these skus first, so cases are converted.",
+            "mixed_units"))
+        return
+    known = pd.DataFrame.from_dict({k: list(v) for k, v in conversions.items()}, orient="index",
+                                   columns=["base", "per_case"])
+    skus = frame["sku"].astype("str")
+    base = skus.map(known["base"]).fillna(units.EACH)
+    per_case = pd.to_numeric(skus.map(known["per_case"]), errors="coerce")
+    in_base = codes.eq(base).to_numpy()
+    convert = (codes.eq(units.CASE) & base.ne(units.CASE) & per_case.notna()).to_numpy()
+    stuck = ~in_base & ~convert
+    if stuck.any():
+        example = f"{written[stuck].iloc[0] or '(empty)'} for sku {skus[stuck].iloc[0]}"
+        cases = stuck & codes.eq(units.CASE).to_numpy()
+        fix = f"Units found: {counts}."
+        if cases.any():
+            missing = sorted(set(skus[cases]))
+            shown = ", ".join(repr(s) for s in missing[:5]) + (", …" if len(missing) > 5 else "")
+            fix += f" Add units_per_case (base units in one case) to products for {shown} and load it first."
+        if (stuck & ~cases).any():
+            other = sorted(set(codes[stuck & ~cases]))
+            fix += (f" Only cases ({units.CASE}) are converted: give the rows in "
+                    f"{', '.join(u or '(empty)' for u in other)} in the sku's base unit.")
+        res.errors.append(rows_error(
+            src, label, np.flatnonzero(stuck), ("in a unit with no conversion to its sku's base unit",
+                                                "in units with no conversion to their sku's base unit"),
+            example, fix, "no_unit_conversion"))
+        return
+    if not convert.any():
+        return
+    for name in QUANTITY_COLUMNS.intersection(frame.columns):
+        frame.loc[convert, name] = frame.loc[convert, name] * per_case[convert]
+    used = per_case[convert].groupby(skus[convert], sort=True).first()
+    factors = ", ".join(f"{s} ×{f:g}" for s, f in used.iloc[:5].items()) + (", …" if len(used) > 5 else "")
+    rows = np.unique(src.line_numbers[convert]).tolist()
+    bases = "/".join(sorted(set(base[convert])))
+    res.warnings.append(
+        f"{src.file}, column '{label}': {len(rows):,} {'row' if len(rows) == 1 else 'rows'} in cases ({units.CASE}) "
+        f"converted to {bases} — quantity × units_per_case from products ({factors}) ({format_rows(rows)}); "
+        f"units found: {counts}")
+
+
 def _handle_duplicates(frame: pd.DataFrame, table: contract.Table, src: Source, labels: dict[str, str],
-                       res: Validated) -> pd.DataFrame:
-    """Sum duplicate keys (sum_duplicates tables, with a warning) or reject them listing every row."""
+                       res: Validated, moved: np.ndarray | None = None) -> pd.DataFrame:
+    """Sum duplicate keys (sum_duplicates tables, with a warning) or reject them listing every row.
+
+    `moved` marks rows whose period was moved to the first day of its month (named in the message).
+    """
     keys = [k for k in table.key if k in frame.columns]
     if not keys:
         return frame
@@ -529,6 +636,9 @@ def _handle_duplicates(frame: pd.DataFrame, table: contract.Table, src: Source, 
         column = labels.get(keys[0], keys[0]) if len(keys) == 1 else None
         problem = (f"a duplicate of another row's {key_text}", f"duplicates of another row's {key_text}")
         fix = f"Each {key_text} may appear only once: remove or merge the duplicates."
+        if moved is not None and moved[positions].any():
+            fix += (f" The dates were moved to the first day of their {PERIOD_BUCKET} before this check (a period is "
+                    f"a {PERIOD_BUCKET}): give one row per {PERIOD_BUCKET}.")
         res.errors.append(rows_error(src, column, positions, problem, example, fix, "duplicate_key",
                                      limit=DUPLICATE_ROWS_IN_MESSAGE))
         return frame
@@ -567,3 +677,17 @@ def canonical_frame(frame: pd.DataFrame, table: contract.Table) -> pd.DataFrame:
             out[col.name] = pd.Series([None] * n, dtype="str")
     return pd.DataFrame(out)
 
+
+# -- typed text fields ---------------------------------------------------------------------------
+
+def text_field(value: object, what: str, limit: int, required: bool = True) -> str:
+    """A typed name, note or id, stripped ('' for None or NaN); raises ValueError naming `what` if blank or too long.
+
+    Blank is an error only when `required`; too long = more than `limit` characters after stripping.
+    """
+    s = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+    if required and not s:
+        raise ValueError(f"{what} is required")
+    if len(s) > limit:
+        raise ValueError(f"{what} is too long ({len(s)} characters, at most {limit})")
+    return s

@@ -461,3 +461,44 @@ def test_failed_store_changes_nothing(loaded: Workspace) -> None:
 def test_sku_case_variants_are_flagged() -> None:
     p = prepare("p.csv", b"sku,family,unit_price,unit_cost\nA1,F,1,1\na1 ,F,1,1\n", "products")
     assert p.ok and any("differ only in upper/lower case (A1/a1)" in w for w in p.warnings)
+
+
+# -- periods on the first day of their month (case 27) ----------------------------------------------
+
+def test_mid_month_capacity_periods_are_moved_to_the_month_start_with_a_warning(loaded: Workspace) -> None:
+    data = b"Month,Line,Hours\n2026-01-15,L1,100\n2026-01-01,L2,80\n2026-02-20,L1,120\n"
+    p = load(loaded, "capacity.csv", data, "capacity")
+    assert p.ok, messages(p)
+    stored = loaded.query('SELECT * FROM "capacity" ORDER BY "resource", "period"')
+    assert stored["period"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-01", "2026-02-01", "2026-01-01"]
+    assert stored["available_hours"].tolist() == [100.0, 120.0, 80.0]
+    moved = [w for w in p.warnings if "first day of their month" in w]
+    assert moved == ["capacity.csv, column 'Month': 2 dates moved to the first day of their month (rows 2, 4), "
+                     "e.g. 2026-01-15 → 2026-01-01: a period is identified by its first day"]
+
+
+def test_two_dates_of_one_month_for_a_resource_are_duplicates(loaded: Workspace) -> None:
+    before = snapshot(loaded)
+    data = b"period,resource,available_hours\n2026-01-01,L1,100\n2026-01-01,L2,80\n2026-01-15,L1,120\n"
+    p = load(loaded, "capacity.csv", data, "capacity")
+    assert not p.ok and [e.kind for e in p.errors] == ["duplicate_key"]
+    assert p.errors[0].rows == [2, 4]
+    assert "2 rows are duplicates of another row's period, resource (rows 2, 4)" in messages(p)
+    assert "moved to the first day of their month before this check" in messages(p)
+    assert any("1 date moved to the first day of their month (row 4)" in w for w in p.warnings)
+    assert snapshot(loaded) == before
+
+
+def test_month_end_plan_periods_are_moved_and_aligned_files_give_no_warning() -> None:
+    month_end = b"period,family,revenue_plan\n2026-01-31,Tools,100\n2026-02-28,Tools,90\n"
+    p = prepare("plan.csv", month_end, "plan")
+    assert p.ok and p.frame["period"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-01", "2026-02-01"]
+    assert any("plan.csv, column 'period': 2 dates moved" in w and "2026-01-31 → 2026-01-01" in w
+               for w in p.warnings)
+    for name, data, table in (("plan.csv", b"period,family,revenue_plan\nJan-26,Tools,100\nFeb-26,Tools,90\n",
+                               "plan"),
+                              ("capacity.csv", b"period,resource,capacity_units\n2026-03-01,L1,5\n", "capacity")):
+        p = prepare(name, data, table)
+        assert p.ok and not any("first day" in w for w in p.warnings), p.warnings
+    sales = prepare("s.csv", b"date,sku,quantity\n2024-01-15,A1,5\n2024-01-16,A1,2\n", "sales")
+    assert sales.ok and sales.frame["date"].dt.day.tolist() == [15, 16]  # sales keep their own grain
