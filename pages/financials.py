@@ -75,7 +75,7 @@ def monthly() -> None:
     state = share.sync_url(dataclasses.replace(link, family=None if family == pv.ALL else family, region=None,
                                                sku=None, compare=(), horizon=None))
     share.share_button(state, c[0])
-    frame = pv.monthly_outlook(view, family)
+    frame = finance.monthly_outlook(r.outlook_constrained, view.budget_monthly, None if family == pv.ALL else family)
     done = frame[frame["source"] == "actual"]
     to_date = (f"actual {money(done['revenue'].sum())} vs plan {money(done['plan_revenue'].sum())} to date; "
                if len(done) else "")

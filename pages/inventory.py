@@ -7,6 +7,7 @@ from pages.shell import charts, share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
 from sop_core import inventory, plan
+from sop_core.exports import to_csv_bytes
 from sop_core.formatting import money, units
 
 page_header("inventory")
@@ -83,7 +84,7 @@ def projection() -> None:
     n_computed = int((sources == "computed").sum())
     label = ("Safety stock (computed)" if n_computed == len(shown) else
              f"Safety stock ({n_computed} of {len(shown)} computed)" if n_computed else "Safety stock")
-    series = pv.projection_series(proj, family, sku)
+    series = inventory.projection_series(proj, None if family == pv.ALL else family, None if sku == pv.ALL else sku)
     low = series.loc[series["closing"].idxmin()] if len(series) else None
     scope = sku if sku != pv.ALL else (family if family != pv.ALL else "All skus")
     if low is not None:
@@ -125,7 +126,7 @@ else:
                 "Safety stock source", help="products: from the products table; computed: z × σ × √lead time"),
         },
     )
-    st.download_button("Download the exception list (CSV)", lambda: pv.exception_csv(table),
+    st.download_button("Download the exception list (CSV)", lambda: to_csv_bytes(inventory.exception_export(table)),
                        file_name="inventory_exceptions.csv",
                        mime="text/csv", icon=":material/download:", key="inv_download", on_click="ignore")
 

@@ -154,7 +154,7 @@ st.subheader("Saved scenarios", anchor=False)
 if not saved:
     st.caption("None yet.")
 else:
-    fp = state.fingerprint
+    fp = ws.fingerprint()  # the data only: a scenario's base_fingerprint (the link's fp also covers overrides)
     table = pd.DataFrame({
         "name": [s.name for s in saved],
         "changes": ["; ".join(s.describe()) for s in saved],

@@ -116,7 +116,7 @@ def plan_chart() -> None:
     state = share.sync_url(dataclasses.replace(link, family=None if family == pv.ALL else family, region=None,
                                                sku=None, compare=(), horizon=None))
     share.share_button(state, c[0])
-    series = pv.constrained_series(r.constrained, family)
+    series = supply.constrained_series(r.constrained, None if family == pv.ALL else family)
     short = float(series["short_units"].sum())
     c[1].caption(f"{family if family != pv.ALL else 'All families'}: demand {units(series['units'].sum())} units, "
                  f"supplied {units(series['constrained_units'].sum())} ({units(series['prebuilt_units'].sum())} of "

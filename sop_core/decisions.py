@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .validate import text_field
 from .workspace import Workspace, new_id, retry_write, utcnow
 
 STATUSES: tuple[str, ...] = ("open", "in progress", "done", "dropped")
@@ -130,15 +131,6 @@ def events(ws: Workspace, decision_id: str | None = None) -> pd.DataFrame:
 
 
 # -- validation --------------------------------------------------------------------------------
-def _text(v: Any, what: str, limit: int, required: bool = True) -> str:
-    s = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
-    if required and not s:
-        raise ValueError(f"{what} is required")
-    if len(s) > limit:
-        raise ValueError(f"{what} is too long ({len(s)} characters, at most {limit})")
-    return s
-
-
 def _status(v: Any) -> str:
     s = str(v or "").strip().lower()
     if s not in STATUSES:
@@ -201,13 +193,13 @@ def record(ws: Workspace, *, title: str, owner: str, due_date: date | str | pd.T
     ValueError when title, owner or author is blank, the due date is missing or before today (UTC,
     or `today`), or version_id names no approved version.
     """
-    title = _text(title, "a title (what was decided)", MAX_TITLE)
-    owner = _text(owner, "an owner (who carries it out)", MAX_OWNER)
-    author = _text(author, "the author (who records it)", MAX_OWNER)
-    detail = _text(detail, "the detail", MAX_DETAIL, required=False)
-    scenario = _text(scenario_id, "scenario_id", MAX_TITLE, required=False) or None
-    version = _text(version_id, "version_id", MAX_TITLE, required=False) or None
-    event_id = _text(event_id, "event_id", MAX_TITLE, required=False) or None
+    title = text_field(title, "a title (what was decided)", MAX_TITLE)
+    owner = text_field(owner, "an owner (who carries it out)", MAX_OWNER)
+    author = text_field(author, "the author (who records it)", MAX_OWNER)
+    detail = text_field(detail, "the detail", MAX_DETAIL, required=False)
+    scenario = text_field(scenario_id, "scenario_id", MAX_TITLE, required=False) or None
+    version = text_field(version_id, "version_id", MAX_TITLE, required=False) or None
+    event_id = text_field(event_id, "event_id", MAX_TITLE, required=False) or None
     due = _due(due_date, _today(today))
 
     def write() -> str:
@@ -241,7 +233,7 @@ def set_status(ws: Workspace, decision_id: str, status: str, author: str,
     showed) is no longer the current status — an audit event of the refused attempt is written.
     """
     new = _status(status)
-    author = _text(author, "the author (who changes the status)", MAX_OWNER)
+    author = text_field(author, "the author (who changes the status)", MAX_OWNER)
     expected = _status(expected_status) if expected_status is not None else None
 
     def write() -> bool:
@@ -278,7 +270,7 @@ def link_version(ws: Workspace, decision_ids: str | Sequence[str], version_id: s
     `author` defaults to the version's approver.
     """
     ids = [decision_ids] if isinstance(decision_ids, str) else list(dict.fromkeys(decision_ids))
-    version = _text(version_id, "version_id", MAX_TITLE)
+    version = text_field(version_id, "version_id", MAX_TITLE)
 
     def write() -> list[str]:
         linked: list[str] = []
@@ -286,7 +278,7 @@ def link_version(ws: Workspace, decision_ids: str | Sequence[str], version_id: s
             number = _version_exists(cur, version)
             if number is None:
                 raise ValueError(f"no approved plan version {version!r}")
-            who = _text(author, "author", MAX_OWNER, required=False) or str(cur.execute(
+            who = text_field(author, "author", MAX_OWNER, required=False) or str(cur.execute(
                 "SELECT approved_by FROM plan_versions WHERE version_id = ?", [version]).fetchall()[0][0])
             for decision_id in ids:
                 d = get(cur, decision_id)

@@ -1,12 +1,13 @@
 """Files the app hands out (CSV and Excel) that never let a cell of uploaded data run as a formula.
 
-The rule itself lives in `sop_core.export` and is re-exported here, so every export goes through
-ONE function: a text cell that starts with = + - @ (or a tab / carriage return) gets a leading
-apostrophe ("'=HYPERLINK(...)"), which spreadsheets show as text; numbers, negative ones included,
-stay numbers (-5 is written as the number -5).
+A text cell that starts with = + - @ (or a tab / carriage return) is read by Excel, LibreOffice
+and Google Sheets as a formula, so a sku or comment typed as `=HYPERLINK(...)` in an uploaded file
+would run when a planner opens the export. Every export goes through ONE function, `neutralise`:
+such a cell gets a leading apostrophe ("'=HYPERLINK(...)"), which spreadsheets show as text;
+numbers, negative ones included, stay numbers (-5 is written as the number -5).
 
-`to_csv_bytes` writes UTF-8 with a BOM and CRLF row ends, so a cell holding a line break is quoted
-and stays one cell. `to_xlsx_bytes` writes values only, with openpyxl:
+`to_csv_bytes` writes UTF-8 with a BOM (so Excel reads accents right) and CRLF row ends, so a cell
+holding a line break is quoted and stays one cell. `to_xlsx_bytes` writes values only, with openpyxl:
 
 * every text cell is neutralised (`safe_frame`) and then written as an explicit string cell, so
   openpyxl never turns "=..." into a formula nor "#N/A" into an error value;
@@ -34,11 +35,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .export import FORMULA_PREFIXES, neutralise, neutralise_formulas
-
-__all__ = ["FORMULA_PREFIXES", "FormulaInExport", "neutralise", "safe_frame", "to_csv_bytes", "to_xlsx_bytes",
-           "formula_cells", "MAX_CELL_TEXT"]
-
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 MAX_CELL_TEXT = 32_767  # Excel's limit on the characters of one cell
 MAX_SHEET_NAME = 31
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -53,9 +50,22 @@ class FormulaInExport(RuntimeError):
     """A workbook about to be handed out contains a formula element."""
 
 
+def neutralise(value: Any) -> Any:
+    """A text value that a spreadsheet would read as a formula, prefixed with an apostrophe; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of `frame` whose text cells and column names cannot be read as formulas (numbers untouched)."""
-    return neutralise_formulas(frame)
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+            out[col] = s.astype(object).map(neutralise)
+    out.columns = [neutralise(str(c)) for c in out.columns]
+    return out
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:

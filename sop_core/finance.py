@@ -270,6 +270,68 @@ def bridge(budget: pd.DataFrame, outlook_unconstrained: pd.DataFrame, outlook_co
     return out[["step", "kind", "value", "cumulative", "note"]]
 
 
+
+# -- the Financials page's tables ----------------------------------------------------------------
+BUDGET_MONTHLY_COLUMNS: tuple[str, ...] = ("family", "period", "volume_plan", "revenue_plan", "margin_plan")
+
+
+def budget_monthly(budget: pd.DataFrame, year: int, products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The annual plan of `year` per family × month (BUDGET_MONTHLY_COLUMNS; sku rows mapped as `budget_by_family`).
+
+    Columns: family, period (month start), volume_plan, revenue_plan, margin_plan (NaN when not given).
+    """
+    cols = list(BUDGET_MONTHLY_COLUMNS)
+    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    if budget is None or budget.empty:
+        return empty
+    b = budget.assign(_month=pd.to_datetime(budget["period"]).dt.to_period("M").dt.to_timestamp())
+    parts = [budget_by_family(g.drop(columns="_month"), year, products).assign(period=m)
+             for m, g in b.groupby("_month") if m.year == int(year)]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else empty
+
+
+def monthly_outlook(outlook_frame: pd.DataFrame, budget_month: pd.DataFrame, family: str | None = None) -> pd.DataFrame:
+    """Outlook vs annual plan per month for one family (None: all): period, source, revenue, plan_revenue.
+
+    `outlook_frame`: an `outlook` frame (family, period, source, revenue); `budget_month`: a
+    `budget_monthly` frame. plan_revenue is NaN for a month the annual plan does not give.
+    """
+    o, b = outlook_frame, budget_month
+    if family is not None:
+        o = o[o["family"] == family]
+        b = b[b["family"] == family]
+    g = o.groupby(["period", "source"], as_index=False)["revenue"].sum()
+    plan_m = b.groupby("period")["revenue_plan"].sum(min_count=1) if len(b) else pd.Series(dtype=float)
+    g["plan_revenue"] = g["period"].map(plan_m).astype(float)
+    return g.sort_values("period").reset_index(drop=True)
+
+
+def family_finance(vs_budget_frame: pd.DataFrame, outlook_frame: pd.DataFrame, year: int) -> pd.DataFrame:
+    """Outlook vs annual plan with gross margin % per family plus the Total row of `vs_budget_frame`.
+
+    `vs_budget_frame`: a `vs_budget` frame; `outlook_frame`: the `outlook` it was made from. Columns:
+    family, outlook_revenue, plan_revenue, gap, gap_pct, margin_pct (of the `year`'s outlook; NaN when
+    some units are unpriced or uncosted), is_total.
+    """
+    vb = vs_budget_frame.copy()
+    oc = outlook_frame[pd.to_datetime(outlook_frame["period"]).dt.year == year]
+    g = oc.groupby("family")[["revenue", "cogs", "unpriced_units", "uncosted_units"]].sum()
+    total = g.sum().rename(TOTAL)
+    g = pd.concat([g, total.to_frame().T])
+    complete = (g["unpriced_units"] <= 0) & (g["uncosted_units"] <= 0)
+    g["margin_pct"] = pd.Series(margin_pct(g["revenue"], g["cogs"]), index=g.index).where(complete)
+    vb["margin_pct"] = vb["family"].map(g["margin_pct"]).astype(float)
+    return vb[["family", "outlook_revenue", "plan_revenue", "gap", "gap_pct", "margin_pct", "is_total"]]
+
+
+def plan_margin_pct(budget_month: pd.DataFrame) -> float:
+    """Gross margin % of a `budget_monthly` frame: Σ margin_plan / Σ revenue_plan of rows with margin_plan, else NaN."""
+    b = budget_month
+    if b.empty or not b["margin_plan"].notna().any():
+        return float("nan")
+    rev = float(b.loc[b["margin_plan"].notna(), "revenue_plan"].sum())
+    return float(b["margin_plan"].sum()) / rev if rev else float("nan")
+
 # -- workspace -----------------------------------------------------------------------------------
 @dataclass
 class FinanceView:

@@ -54,7 +54,7 @@ from .models import (
 from .periods import BUCKETS, PANDAS_FREQ, SEASON_LENGTH
 from .workspace import Workspace, new_id, utcnow
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: windowed tracking signal (metrics.TS_WINDOW); runs stored before hold stale TS and flags
 LEVELS: tuple[str, ...] = ("sku", "family")
 MODES: tuple[str, ...] = ("auto", "prophet")
 SEASONALITY_MODES: tuple[str, ...] = ("additive", "multiplicative")
@@ -337,7 +337,7 @@ def disaggregate(family_forecast: pd.DataFrame, history: pd.DataFrame, settings:
 
 
 def _flags(df: pd.DataFrame) -> pd.Series:
-    """'; '-joined review flags per metrics row."""
+    """'; '-joined review flags per metrics row (|TS|>4: the windowed tracking signal, metrics.TS_WINDOW periods)."""
     beats = (df["wape_seasonal_naive"] < df["wape"]).fillna(False)
     ts = (df["tracking_signal"].abs() > metrics.TS_REVIEW_THRESHOLD).fillna(False)
     none = df["n_origins"].fillna(0).astype(int) == 0

@@ -298,6 +298,66 @@ def inventory_value(projection: pd.DataFrame, by: str | None = None) -> pd.DataF
     return projection.groupby(keys, as_index=False)["value_at_cost"].sum(min_count=1)
 
 
+
+# -- the Inventory page's tables -----------------------------------------------------------------
+EXCEPTION_TABLE_COLUMNS: tuple[str, ...] = ("sku", "family", "kind", "first_period", "units", "value", "value_basis",
+                                            "safety_stock_units", "safety_source")
+
+
+def projection_series(projection: pd.DataFrame, family: str | None = None, sku: str | None = None) -> pd.DataFrame:
+    """Projected balance per month of one sku, else one family, else everything (None: no filter).
+
+    `projection`: a `project` frame. Columns: period, opening, receipts, demand, closing, safety_stock.
+    """
+    p = projection
+    if sku is not None:
+        p = p[p["sku"] == sku]
+    elif family is not None:
+        p = p[p["family"] == family]
+    return p.groupby("period", as_index=False)[["opening", "receipts", "demand", "closing", "safety_stock"]].sum()
+
+
+def exception_table(exceptions_frame: pd.DataFrame, safety: pd.DataFrame) -> pd.DataFrame:
+    """The `exceptions` list with each sku's safety stock and where it comes from (EXCEPTION_TABLE_COLUMNS).
+
+    `safety`: a `safety_stock` frame (sku, safety_stock_units, source); units and value as floats,
+    safety_source = that frame's source.
+    """
+    cols = list(EXCEPTION_TABLE_COLUMNS)
+    if exceptions_frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    ss = safety[["sku", "safety_stock_units", "source"]].rename(columns={"source": "safety_source"})
+    out = exceptions_frame.merge(ss, on="sku", how="left")
+    out["units"] = pd.to_numeric(out["units"], errors="coerce").astype(float)
+    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
+    return out[cols]
+
+
+def exception_export(table: pd.DataFrame) -> pd.DataFrame:
+    """An `exception_table` as the downloaded file holds it: first_period as 'YYYY-MM', units and safety stock
+    rounded to whole units, value to cents (same columns)."""
+    return table.assign(first_period=pd.to_datetime(table["first_period"]).dt.strftime("%Y-%m"),
+                        units=pd.to_numeric(table["units"]).round(0), value=pd.to_numeric(table["value"]).round(2),
+                        safety_stock_units=pd.to_numeric(table["safety_stock_units"]).round(0))
+
+
+def exception_counts(exceptions_frame: pd.DataFrame) -> dict[str, float]:
+    """Counts and money of an `exceptions` frame by kind.
+
+    Keys: stockouts, revenue_at_risk, breaches, breach_value, excess, excess_value.
+    """
+    ex = exceptions_frame
+    by = {k: ex[ex["kind"] == k] if len(ex) else ex for k in ("stockout", "below safety stock", "excess")}
+    return {
+        "stockouts": float(len(by["stockout"])),
+        "revenue_at_risk": float(pd.to_numeric(by["stockout"]["value"], errors="coerce").sum()) if len(ex) else 0.0,
+        "breaches": float(len(by["below safety stock"])),
+        "breach_value": float(pd.to_numeric(by["below safety stock"]["value"], errors="coerce").sum())
+        if len(ex) else 0.0,
+        "excess": float(len(by["excess"])),
+        "excess_value": float(pd.to_numeric(by["excess"]["value"], errors="coerce").sum()) if len(ex) else 0.0,
+    }
+
 # -- workspace -----------------------------------------------------------------------------------
 @dataclass
 class InventoryView:

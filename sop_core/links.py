@@ -10,7 +10,7 @@ A link names a page (the URL path), a scenario, the filters on screen and the da
     region   region           region filter
     sku      sku              sku filter
     h        horizon          months shown, 1 to MAX_HORIZON
-    fp       fingerprint      Workspace.fingerprint() when the link was made (16 hex digits)
+    fp       fingerprint      `fingerprint(ws)` when the link was made: data + overrides (16 hex digits)
 
 Reading a link never raises and never trusts it. `from_params` drops, each with a message: unknown
 keys, repeated keys, values over MAX_VALUE characters, control characters, malformed numbers and
@@ -18,8 +18,14 @@ fingerprints. A scenario id that is malformed, repeated, oversized or unknown al
 generic SCENARIO_NOT_FOUND ("showing the baseline"): the page cannot tell a typo from a probe and
 says nothing about which ids exist. Ids are only ever passed to `scenarios.get`, which checks
 their shape before a parameterised query. `check` then looks the scenarios up and compares the
-link's fingerprint with the workspace's: when the data changed it says when the link's data was
-loaded.
+link's fingerprint with the workspace's: when the data or the overrides changed it says so, and
+since when the link's data and overrides were current.
+
+The fingerprint covers what the numbers are computed from: the loaded tables
+(Workspace.fingerprint, the content hash of each table's latest load) and the consensus inputs,
+the overrides in force (named by the newest entry of the append-only overrides table, one indexed
+query). With no override it is the data fingerprint alone, so links made before any override was
+saved keep matching.
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from . import scenarios
+from . import overrides, scenarios
 from .scenarios import Scenario
 from .workspace import Workspace
 
@@ -53,13 +59,14 @@ BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u
 
 SCENARIO_NOT_FOUND = "Scenario not found — showing the baseline."
 COMPARED_NOT_FOUND = "A scenario to compare was not found — it is left out."
-DATA_CHANGED = "This link was made on data loaded {when}; the data has changed since."
-UNKNOWN_WHEN = "earlier (no longer in this workspace)"
+DATA_CHANGED = "This link was made on {when}; the data or the overrides changed since this link was made."
+KNOWN_WHEN = "the data and overrides as of {at:%d %b %Y %H:%M} UTC"
+UNKNOWN_WHEN = "earlier data and overrides (no longer in this workspace)"
 
 
 @dataclass(frozen=True)
 class ViewState:
-    """What a share link shows: page, scenario, compared scenarios, filters, horizon and the data fingerprint."""
+    """What a share link shows: page, scenario, compared scenarios, filters, horizon and the fingerprint."""
 
     page: str | None = None
     scenario_id: str | None = None
@@ -92,9 +99,21 @@ def url(base_url: str, state: ViewState) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
+def _combine(data_fingerprint: str, latest_override: str | None) -> str:
+    """The link fingerprint of a data fingerprint and the newest override id (the data's alone when None)."""
+    if latest_override is None:
+        return data_fingerprint
+    return hashlib.sha256(f"{data_fingerprint}|overrides:{latest_override}".encode()).hexdigest()[:16]
+
+
+def fingerprint(ws: Workspace) -> str:
+    """16 hex digits naming the loaded data and the overrides in force: what a link's numbers are computed on."""
+    return _combine(ws.fingerprint(), overrides.latest_id(ws))
+
+
 def stamp(ws: Workspace, state: ViewState) -> ViewState:
-    """The state with the workspace's current data fingerprint, ready to share."""
-    return dataclasses.replace(state, fingerprint=ws.fingerprint())
+    """The state with the workspace's current fingerprint (data + overrides), ready to share."""
+    return dataclasses.replace(state, fingerprint=fingerprint(ws))
 
 
 # -- reading a link -------------------------------------------------------------------------------
@@ -223,11 +242,12 @@ def _read_one(params: Mapping[str, Any], key: Any, out: dict[str, Any], problem:
 class LinkStatus:
     """A link checked against the workspace: what to show and what to tell the user.
 
-    state: the view to render: unknown scenario ids removed, fingerprint = the data now.
+    state: the view to render: unknown scenario ids removed, fingerprint = the data and overrides now.
     scenario: the scenario shown (None = baseline); compared: the scenarios found for comparison.
     scenario_missing: the link named a scenario that is not shown (unknown, malformed or tampered).
-    data_changed: the link's fingerprint differs from the workspace's; link_data_loaded_at: when the
-    link's data was loaded (None when unknown). messages: everything to show, in order.
+    data_changed: the link's fingerprint differs from the workspace's (the data or the overrides
+    changed); link_state_since: since when the link's data and overrides were current (None when
+    unknown). messages: everything to show, in order.
     """
 
     state: ViewState
@@ -235,7 +255,7 @@ class LinkStatus:
     compared: tuple[Scenario, ...] = ()
     scenario_missing: bool = False
     data_changed: bool = False
-    link_data_loaded_at: datetime | None = None
+    link_state_since: datetime | None = None
     messages: tuple[str, ...] = field(default=())
 
     @property
@@ -244,35 +264,53 @@ class LinkStatus:
         return not self.messages
 
 
-def data_loaded_at(ws: Workspace, fingerprint: str) -> datetime | None:
-    """When the data with that fingerprint was loaded (the load that completed it), or None when unknown.
+def _moment(at: Any) -> datetime:
+    """A stored timestamp as a datetime."""
+    return at.to_pydatetime() if hasattr(at, "to_pydatetime") else at
 
-    Replays the workspace's load log, computing the fingerprint after each load the way
-    Workspace.fingerprint does; the replay must end at the current fingerprint, else None.
+
+def state_since(ws: Workspace, link_fingerprint: str, now: str | None = None) -> datetime | None:
+    """Since when the data and overrides with that link fingerprint were current, or None when unknown.
+
+    Replays the load log and the overrides log in time order, computing the fingerprint after each
+    entry the way `fingerprint` does; the time is that of the entry that completed the state. The
+    replay must end at the current fingerprint (`now`, computed when None), else None.
     """
     try:
         loads = ws.query("SELECT table_name, content_sha256, loaded_at FROM loads ORDER BY loaded_at, load_id")
+        saved = ws.query("SELECT override_id, created_at FROM overrides ORDER BY seq")
     except Exception:  # noqa: BLE001
         return None
-    latest: dict[str, str] = {}
+    events = sorted(
+        [(_moment(at), 0, i, str(name), str(content))
+         for i, (name, content, at) in enumerate(loads.itertuples(index=False))]
+        + [(_moment(at), 1, i, "", str(oid)) for i, (oid, at) in enumerate(saved.itertuples(index=False))],
+        key=lambda ev: ev[:3],
+    )
+    tables: dict[str, str] = {}
+    latest_override: str | None = None
     found: datetime | None = None
     fp = None
-    for name, content, at in loads.itertuples(index=False):
-        latest[str(name)] = str(content)
-        fp = hashlib.sha256("|".join(f"{n}:{latest[n]}" for n in sorted(latest)).encode()).hexdigest()[:16]
-        if fp == fingerprint:
-            found = at.to_pydatetime() if hasattr(at, "to_pydatetime") else at
-    if fp != ws.fingerprint():  # the fingerprint is no longer computed this way: do not guess
+    for at, kind, _, name, value in events:
+        if kind == 0:
+            tables[name] = value
+        else:
+            latest_override = value
+        data = hashlib.sha256("|".join(f"{n}:{tables[n]}" for n in sorted(tables)).encode()).hexdigest()[:16]
+        fp = _combine(data, latest_override)
+        if fp == link_fingerprint:
+            found = at
+    if fp != (now if now is not None else fingerprint(ws)):  # no longer computed this way: do not guess
         return None
     return found
 
 
 def _when(at: datetime | None) -> str:
-    return f"{at:%d %b %Y %H:%M} UTC" if at is not None else UNKNOWN_WHEN
+    return KNOWN_WHEN.format(at=at) if at is not None else UNKNOWN_WHEN
 
 
 def check(ws: Workspace, state: ViewState) -> LinkStatus:
-    """Look up the link's scenarios and compare its fingerprint with the data now (never raises for a bad link)."""
+    """Look up the link's scenarios and compare its fingerprint with the data and overrides now (never raises)."""
     messages: list[str] = []
     scenario = scenarios.get(ws, state.scenario_id) if state.scenario_id is not None else None
     missing = state.scenario_id is not None and scenario is None
@@ -286,15 +324,15 @@ def check(ws: Workspace, state: ViewState) -> LinkStatus:
                 messages.append(COMPARED_NOT_FOUND)
         else:
             compared.append(sc)
-    now = ws.fingerprint()
+    now = fingerprint(ws)
     changed = state.fingerprint is not None and state.fingerprint != now
-    loaded_at = data_loaded_at(ws, state.fingerprint) if changed and state.fingerprint else None
+    since = state_since(ws, state.fingerprint, now) if changed and state.fingerprint else None
     if changed:
-        messages.append(DATA_CHANGED.format(when=_when(loaded_at)))
+        messages.append(DATA_CHANGED.format(when=_when(since)))
     shown = dataclasses.replace(state, scenario_id=scenario.scenario_id if scenario else None,
                                 compare=tuple(c.scenario_id for c in compared), fingerprint=now)
     return LinkStatus(state=shown, scenario=scenario, compared=tuple(compared), scenario_missing=missing,
-                      data_changed=changed, link_data_loaded_at=loaded_at, messages=tuple(messages))
+                      data_changed=changed, link_state_since=since, messages=tuple(messages))
 
 
 def open_link(ws: Workspace, params: Mapping[str, Any], page: str | None = None) -> LinkStatus:

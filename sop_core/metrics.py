@@ -6,8 +6,17 @@ missing (NaN) are left out. When ΣA = 0 a ratio to ΣA is undefined and the fun
 (never inf, never an exception).
 
 `summarise(points, by)` turns backtest points (columns actual, forecast, naive and optionally
-scale, origin) into one row per group: wape, accuracy, bias, mase, tracking_signal,
-wape_seasonal_naive, fva, n.
+scale, origin, period, series_id) into one row per group: wape, accuracy, bias, mase,
+tracking_signal, wape_seasonal_naive, fva, n.
+
+Tracking signal: the windowed signal demand planners use, TS = Σe / MAD with MAD = mean|e|, both
+over the same most recent TS_WINDOW periods (the primer's running sum of errors, over a window).
+N = 6 buckets: 6 months on the monthly plan (6 weeks on weekly buckets), the short end of the usual
+6–12 month practice, so a bias that began this half-year shows. |TS| ≤ N always, and |TS| > 4 over
+6 periods needs |Σe| > ⅔ Σ|e|: errors mostly of one sign. Over a long window the signal flags mere
+noise: over 18 periods |TS| > 4 needs only |Σe| > 22% of Σ|e|. In a backtest each period's error
+is that of its latest forecast (the most recent origin that forecast it: the shortest lead the
+backtest has), so the window holds one error per period.
 """
 from __future__ import annotations
 
@@ -18,19 +27,23 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+TS_REVIEW_THRESHOLD = 4.0
+TS_WINDOW = 6  # periods (buckets) in the tracking signal: 6 months on the monthly plan
+
 FORMULAS: dict[str, str] = {
     "error": "e = F − A (forecast minus actual; positive = over-forecast)",
     "wape": "WAPE = Σ|F − A| / ΣA",
     "accuracy": "Forecast accuracy = 1 − WAPE (can go below 0)",
     "mape": "MAPE = mean(|F − A| / A) over rows with A > 0 (A = 0 rows are skipped and counted)",
     "bias": "Bias % = Σ(F − A) / ΣA (positive = over-forecasting)",
-    "tracking_signal": "Tracking signal = Σe / MAD, MAD = mean|e| (review the series when |TS| > 4)",
+    "tracking_signal": (f"Tracking signal = Σe / MAD over the last {TS_WINDOW} periods, MAD = mean|e| over the "
+                        f"same {TS_WINDOW} periods; e of each period from its latest backtest forecast (review the "
+                        f"series when |TS| > {TS_REVIEW_THRESHOLD:g})"),
     "mase": "MASE = MAE / MAE of the seasonal naive forecast on the training data (< 1 beats naive)",
     "wape_seasonal_naive": "WAPE of the seasonal naive forecast (same bucket last season) on the same points",
     "fva": "Forecast value added = error(previous step) − error(this step), here WAPE(seasonal naive) − WAPE(model)",
 }
 
-TS_REVIEW_THRESHOLD = 4.0
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "wape", "accuracy", "bias", "mase", "tracking_signal", "wape_seasonal_naive", "fva", "n",
 )
@@ -84,14 +97,42 @@ def bias(actual: ArrayLike, forecast: ArrayLike) -> float:
     return _ratio((f - a).sum(), a.sum())
 
 
-def tracking_signal(actual: ArrayLike, forecast: ArrayLike) -> float:
-    """Tracking signal = Σe / MAD with MAD = mean|e|; 0 when every error is 0, NaN with no points."""
+def tracking_signal(actual: ArrayLike, forecast: ArrayLike, window: int | None = TS_WINDOW) -> float:
+    """Tracking signal = Σe / MAD, MAD = mean|e|, over the last `window` pairs (in time order; None = all).
+
+    0 when every error in the window is 0, NaN with no points.
+    """
     a, f = _pairs(actual, forecast)
+    if window is not None:
+        if window < 1:
+            raise ValueError(f"window must be at least 1 period, got {window}")
+        a, f = a[-window:], f[-window:]
     if a.size == 0:
         return float("nan")
     e = f - a
     mad = np.abs(e).mean()
     return float(e.sum() / mad) if mad > 0 else 0.0
+
+
+def _ts_errors(df: pd.DataFrame, e: pd.Series, grp_keys: list[str], window: int | None) -> pd.DataFrame:
+    """Errors entering each group's tracking signal: grp_keys, _t (period), e, for the last `window` periods.
+
+    Per series (series_id when the points have it) and period, the latest origin's error; then
+    summed per group and period; then the group's most recent `window` periods.
+    """
+    ident = grp_keys + (["series_id"] if "series_id" in df and "series_id" not in grp_keys else [])
+    rows = df[ident].copy()
+    rows["e"] = e.to_numpy()
+    rows["_t"] = df["period"].to_numpy() if "period" in df else np.arange(len(df))
+    if "origin" in df:
+        rows["_o"] = df["origin"].to_numpy()
+        latest = rows.groupby(ident + ["_t"], dropna=False)["_o"].transform("max")
+        rows = rows[(rows["_o"] == latest).to_numpy()]
+    per_period = rows.groupby(grp_keys + ["_t"], dropna=False, sort=False)["e"].sum().reset_index()
+    per_period = per_period.sort_values("_t", kind="stable")
+    if window is not None:
+        per_period = per_period.groupby(grp_keys, dropna=False, sort=False).tail(window)
+    return per_period
 
 
 def naive_scale(insample: ArrayLike, season_length: int) -> float:
@@ -120,18 +161,22 @@ def fva(prev_error: ArrayLike | float, this_error: ArrayLike | float) -> np.ndar
     return float(out) if out.ndim == 0 else out
 
 
-def summarise(points: pd.DataFrame, by: Sequence[str] | str | None = None) -> pd.DataFrame:
+def summarise(points: pd.DataFrame, by: Sequence[str] | str | None = None,
+              ts_window: int | None = TS_WINDOW) -> pd.DataFrame:
     """Per-group metrics of backtest points.
 
     Input columns: actual, forecast, naive (seasonal naive forecast of the same point); optional
-    scale (the in-sample seasonal naive MAE of the point's training window, for MASE) and origin.
-    Output: the `by` columns, then wape, accuracy, bias, mase, tracking_signal,
-    wape_seasonal_naive, fva (= wape_seasonal_naive − wape), n (points used). `by` empty or None
-    gives one total row. MASE is the mean of |e| / scale over the points. The tracking signal runs
-    over the most recent origin of each group (the forecast made one horizon ago, tracked against
-    the actuals since; all points when there is no origin column), on the group's errors summed
-    per period (so a family's signal is that of its total, not a sum over its skus' points).
+    scale (the in-sample seasonal naive MAE of the point's training window, for MASE), and origin,
+    period and series_id (for the tracking signal). Output: the `by` columns, then wape, accuracy,
+    bias, mase, tracking_signal, wape_seasonal_naive, fva (= wape_seasonal_naive − wape), n (points
+    used). `by` empty or None gives one total row. MASE is the mean of |e| / scale over the points.
+    The tracking signal is windowed: Σe / MAD over the group's last `ts_window` periods (None =
+    every period), each period's error taken from its latest origin per series (every point when
+    there is no origin column; row order when there is no period column), then summed over the
+    group per period (so a family's signal is that of its total, not a sum over its skus' points).
     """
+    if ts_window is not None and ts_window < 1:
+        raise ValueError(f"ts_window must be at least 1 period, got {ts_window}")
     keys = [by] if isinstance(by, str) else list(by or [])
     df = points.copy()
     df = df[np.isfinite(df["actual"].astype(float)) & np.isfinite(df["forecast"].astype(float))]
@@ -152,14 +197,7 @@ def summarise(points: pd.DataFrame, by: Sequence[str] | str | None = None) -> pd
     work["abs_naive"] = (naive - a).abs().where(naive_ok, 0.0)
     work["n_naive"] = naive_ok.astype(int)
     work["scaled"] = work["abs_e"] / scale
-    if "origin" in df:
-        latest = df.groupby(grp_keys, dropna=False)["origin"].transform("max")
-        in_ts = (df["origin"] == latest).to_numpy()
-    else:
-        in_ts = np.ones(len(df), dtype=bool)
-    ts_rows = work.loc[in_ts, grp_keys + ["e"]].copy()
-    ts_rows["_t"] = df.loc[in_ts, "period"].to_numpy() if "period" in df else np.arange(int(in_ts.sum()))
-    per_period = ts_rows.groupby(grp_keys + ["_t"], dropna=False, sort=False)["e"].sum().reset_index()
+    per_period = _ts_errors(df, work["e"], grp_keys, ts_window)
     per_period["abs_e"] = per_period["e"].abs()
     ts = per_period.groupby(grp_keys, dropna=False).agg(ts_sum=("e", "sum"), ts_mad=("abs_e", "mean"))
     g = work.groupby(grp_keys, dropna=False, sort=True)

@@ -476,8 +476,17 @@ def count(ws: Workspace) -> int:
     return int(ws.scalar("SELECT count(*) FROM overrides") or 0)
 
 
+def latest_id(ws: Workspace) -> str | None:
+    """The override_id of the newest entry (highest seq; undos too), None when there is none.
+
+    The table is append-only, so this one id names every override in force (one indexed query).
+    """
+    value = ws.scalar("SELECT override_id FROM overrides ORDER BY seq DESC LIMIT 1")
+    return None if value is None else str(value)
+
+
 __all__ = [
     "DEFAULT_REASONS", "HISTORY_COLUMNS", "Override", "OverrideInput", "StaleOverride", "active", "active_on",
-    "count", "get", "history", "latest_touching", "reasons", "save_override", "scope_label", "set_reasons", "undo",
-    "validate",
+    "count", "get", "history", "latest_id", "latest_touching", "reasons", "save_override", "scope_label",
+    "set_reasons", "undo", "validate",
 ]

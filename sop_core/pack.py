@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import decisions, exports, finance, kpis, links, plan, scenarios, versions
+from . import decisions, exports, finance, kpis, links, plan, scenarios, supply, versions
 from .formatting import delta_money, delta_units, money, pct, units
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -268,13 +268,6 @@ def _headline(k: Mapping[str, float], bridge: pd.DataFrame, year: int) -> Headli
                 f"{delta_money(gap)} ({pct(gap_pct, 1, signed=True)}) {'below' if gap < 0 else 'above'} plan"
                 + (f": {drivers}." if drivers else "."))
     return Headline(year=year, revenue=revenue, plan_revenue=plan_revenue, gap=gap, gap_pct=gap_pct, text=text)
-
-
-def utilisation_matrix(util: pd.DataFrame) -> pd.DataFrame:
-    """Resource × month utilisation (NaN where capacity is unknown or zero)."""
-    u = util.assign(utilisation=pd.to_numeric(util["utilisation"], errors="coerce").astype(float)
-                    .replace([np.inf, -np.inf], np.nan))
-    return u.pivot_table(index="resource", columns="period", values="utilisation", aggfunc="max", dropna=False)
 
 
 def capacity_summary(util: pd.DataFrame) -> pd.DataFrame:
@@ -527,7 +520,7 @@ def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
         fig.update_layout(font=font, bargap=0.2)
         out["family_plan"] = (fig, w, h)
     if len(content.utilisation):
-        matrix = utilisation_matrix(content.utilisation)
+        matrix = supply.utilisation_matrix(content.utilisation)
         if not matrix.empty:
             w = CHART_SIZES["capacity"][0]
             fig = charts.heatmap(matrix, colorbar_title="Load")
@@ -961,8 +954,9 @@ def _capacity_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
         y = pdf.get_y()
         pdf.set_y(y + _chart(pdf, images, "capacity", BODY_W, h, y=y) + 3)
         if "capacity" not in images.images:
-            _month_tables(pdf, "Utilisation by resource and month", "Resource", utilisation_matrix(c.utilisation),
-                          lambda v: _fmt_pct(v, digits=0), row_totals=False, total_row=False)
+            _month_tables(pdf, "Utilisation by resource and month", "Resource",
+                          supply.utilisation_matrix(c.utilisation), lambda v: _fmt_pct(v, digits=0),
+                          row_totals=False, total_row=False)
     cap = c.capacity
     if len(cap):
         rows, fills = [], {}

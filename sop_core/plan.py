@@ -4,7 +4,7 @@
 
 `evaluate` chains the engines exactly as their pages do (supply → inventory → finance), so the
 Supply review, Inventory and Financials pages (baseline) and the scenario comparison run the same
-code on different inputs:
+code on different inputs (`build_view` adds the tables those pages show: `PlanView`):
 
 1. supply: required_load, utilisation, unloaded, constrained_plan (firm production receipts of the
    supply table, `prebuild_months`), shortfall, production_plan;
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -445,6 +446,78 @@ def evaluate_many(inputs: PlanInputs, scenarios: list[Scenario], year: int | Non
         out[name] = evaluate(apply_scenario(inputs, s), base.year)
     return out
 
+
+
+# -- the pages' view of a plan -------------------------------------------------------------------
+def outlook_years(inputs: PlanInputs, year: int) -> tuple[int, ...]:
+    """Calendar years whose 12 months are all actuals or plan months and that the annual plan covers, plus `year`.
+
+    Actual months: `inputs.history` periods; plan months: `inputs.consensus` periods; annual plan:
+    the years of `inputs.budget` periods. Ascending.
+    """
+    hist = pd.to_datetime(inputs.history["period"]) if len(inputs.history) else pd.Series(dtype="datetime64[ns]")
+    months = pd.to_datetime(inputs.consensus["period"])
+    first = min([m for m in (hist.min() if len(hist) else None, months.min()) if m is not None and pd.notna(m)])
+    last = months.max()
+    budget = set(pd.to_datetime(inputs.budget["period"]).dt.year) if len(inputs.budget) else set()
+    years = {y for y in range(first.year, last.year + 1)
+             if pd.Timestamp(y, 1, 1) >= first.replace(day=1) and pd.Timestamp(y, 12, 1) <= last and y in budget}
+    return tuple(sorted(years | {int(year)}))
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """One evaluated plan and the frames the Supply review, Inventory and Financials pages show of it (read-only)."""
+
+    result: PlanResult
+    settings: dict[str, Any]  # prebuild_months, service_level, excess_cover_months of the inputs
+    budget_monthly: pd.DataFrame  # finance.budget_monthly of result.year
+    seconds: float
+    # supply review
+    util_matrix: pd.DataFrame  # supply.utilisation_matrix
+    peak: dict[str, Any] | None  # supply.peak_resource_month
+    tight: pd.DataFrame  # supply.tightest
+    gaps: pd.DataFrame  # supply.gap_matrix
+    unloaded_note: str | None  # supply.unloaded_caption
+    shortage_revenue: float  # horizon revenue unconstrained − constrained
+    # inventory
+    exception_rows: pd.DataFrame  # inventory.exception_table
+    exception_counts: dict[str, float]  # inventory.exception_counts
+    # financials
+    family_table: pd.DataFrame  # finance.family_finance
+    plan_margin_pct: float  # finance.plan_margin_pct
+    outlook_years: tuple[int, ...] = ()  # outlook_years
+
+    @property
+    def kpis(self) -> dict[str, float]:
+        """The result's KPIs (KPI_KEYS)."""
+        return self.result.kpis
+
+
+def build_view(inputs: PlanInputs, year: int | None = None, started: float | None = None) -> PlanView:
+    """`evaluate(inputs, year)` and the page frames derived from it; `seconds` counts from `started` (perf_counter)."""
+    t0 = started if started is not None else time.perf_counter()
+    r = evaluate(inputs, year)
+    budget_month = finance.budget_monthly(inputs.budget, r.year, inputs.products)
+    k = r.kpis
+    return PlanView(
+        result=r,
+        settings={"prebuild_months": inputs.prebuild_months, "service_level": inputs.service_level,
+                  "excess_cover_months": inputs.excess_cover_months},
+        budget_monthly=budget_month,
+        seconds=time.perf_counter() - t0,
+        util_matrix=supply.utilisation_matrix(r.utilisation),
+        peak=supply.peak_resource_month(r.utilisation),
+        tight=supply.tightest(r.utilisation),
+        gaps=supply.gap_matrix(r.shortfall),
+        unloaded_note=supply.unloaded_caption(r.unloaded),
+        shortage_revenue=float(k["horizon_revenue_unconstrained"] - k["horizon_revenue"]),
+        exception_rows=inventory.exception_table(r.exceptions, r.safety),
+        exception_counts=inventory.exception_counts(r.exceptions),
+        family_table=finance.family_finance(r.vs_budget, r.outlook_constrained, r.year),
+        plan_margin_pct=finance.plan_margin_pct(budget_month),
+        outlook_years=outlook_years(inputs, r.year),
+    )
 
 # -- comparison ----------------------------------------------------------------------------------
 def delta_column(name: str) -> str:

@@ -31,11 +31,12 @@ Rules (also printed by the Supply review page):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from .formatting import units as fmt_units
 from .periods import period_start
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -419,6 +420,83 @@ def production_plan(constrained: pd.DataFrame, receipts: pd.DataFrame | None = N
         made = pd.concat([made, receipts_by_month(receipts)], ignore_index=True)
     return made.groupby(["sku", "period"], as_index=False)["quantity"].sum()
 
+
+
+# -- the Supply review's tables ------------------------------------------------------------------
+TIGHTEST_OVERLOADED = 12  # overloaded resource-months listed by `tightest`
+TIGHTEST_FREE = 5  # tightest resource-months listed when none is overloaded
+
+
+def utilisation_matrix(util: pd.DataFrame) -> pd.DataFrame:
+    """Resource × month utilisation (index resource, columns period; NaN where capacity is unknown or zero).
+
+    `util`: a `utilisation` frame (resource, period, utilisation).
+    """
+    u = util.assign(utilisation=pd.to_numeric(util["utilisation"], errors="coerce").astype(float)
+                    .replace([np.inf, -np.inf], np.nan))
+    return u.pivot_table(index="resource", columns="period", values="utilisation", aggfunc="max",
+                         dropna=False).sort_index(axis=1)
+
+
+def peak_resource_month(util: pd.DataFrame) -> dict[str, Any] | None:
+    """The resource-month of the highest finite utilisation: {resource, period, utilisation}, or None.
+
+    `util`: a `utilisation` frame (resource, period, utilisation).
+    """
+    u = pd.to_numeric(util["utilisation"], errors="coerce").astype(float)
+    ok = np.isfinite(u)
+    if not ok.any():
+        return None
+    row = util.loc[u[ok].idxmax()]
+    return {"resource": str(row["resource"]), "period": pd.Timestamp(row["period"]),
+            "utilisation": float(row["utilisation"])}
+
+
+def tightest(util: pd.DataFrame) -> pd.DataFrame:
+    """The overloaded resource-months (at most 12), else the 5 tightest, highest utilisation first.
+
+    `util`: a `utilisation` frame; returns its columns and rows, index reset.
+    """
+    n_over = int(util["overloaded"].astype(bool).sum())
+    u = util.assign(_u=pd.to_numeric(util["utilisation"], errors="coerce").astype(float))
+    rows = (u[u["overloaded"]] if n_over else u).sort_values("_u", ascending=False)
+    return rows.head(TIGHTEST_OVERLOADED if n_over else TIGHTEST_FREE).drop(columns="_u").reset_index(drop=True)
+
+
+def gap_matrix(shortfall: pd.DataFrame) -> pd.DataFrame:
+    """Short units per family × month plus a Total column, only families and months with a shortage, largest first.
+
+    `shortfall`: a `shortfall` frame (family, period, short_units); index family, columns period and 'Total';
+    an empty frame when nothing is short.
+    """
+    s = shortfall[shortfall["short_units"] > 1e-6]
+    if s.empty:
+        return pd.DataFrame()
+    m = s.pivot_table(index="family", columns="period", values="short_units", aggfunc="sum", fill_value=0.0)
+    m["Total"] = m.sum(axis=1)
+    return m.sort_values("Total", ascending=False)
+
+
+def unloaded_caption(unloaded: pd.DataFrame) -> str | None:
+    """'The capacity check can't see ...' naming the skus of an `unloaded` frame (sku, reason, units), or None."""
+    if unloaded.empty:
+        return None
+    g = unloaded.groupby(["sku", "reason"], as_index=False)["units"].sum().sort_values("units", ascending=False)
+    items = ", ".join(f"{r.sku} ({r.reason})" for r in g.head(8).itertuples())
+    more = f" and {len(g) - 8} more" if len(g) > 8 else ""
+    n = g["sku"].nunique()
+    return (f"The capacity check can't see {n} sku{'s' if n != 1 else ''}: {items}{more} — "
+            f"{fmt_units(g['units'].sum())} units over the horizon, planned as if capacity were unlimited. "
+            "Give them a resource and hours_per_unit in the products table.")
+
+
+def constrained_series(constrained: pd.DataFrame, family: str | None = None) -> pd.DataFrame:
+    """Demand, supply and shortage per month of one family (None: all) of a `constrained_plan` frame.
+
+    Columns: period, units, constrained_units, prebuilt_units, short_units.
+    """
+    c = constrained if family is None else constrained[constrained["family"] == family]
+    return c.groupby("period", as_index=False)[["units", "constrained_units", "prebuilt_units", "short_units"]].sum()
 
 # -- workspace -----------------------------------------------------------------------------------
 @dataclass

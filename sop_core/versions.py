@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .periods import period_start
+from .validate import text_field
 from .workspace import Workspace, frame_sha256, new_id, retry_write, utcnow
 
 LINE_COLUMNS: tuple[str, ...] = ("sku", "region", "family", "period", "units", "unit_price", "revenue", "cogs")
@@ -147,15 +148,6 @@ def stale_inputs(version: Version, current: Mapping[str, str]) -> list[str]:
 
 
 # -- approval ----------------------------------------------------------------------------------
-def _text(v: Any, what: str, limit: int, required: bool = True) -> str:
-    s = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
-    if required and not s:
-        raise ValueError(f"{what} is required")
-    if len(s) > limit:
-        raise ValueError(f"{what} is too long ({len(s)} characters, at most {limit})")
-    return s
-
-
 def prepare_lines(plan: pd.DataFrame, products: pd.DataFrame | None = None) -> pd.DataFrame:
     """The plan as version lines (LINE_COLUMNS), validated; money filled as the module docstring says."""
     if plan is None or len(plan) == 0:
@@ -228,11 +220,11 @@ def approve(ws: Workspace, plan: pd.DataFrame, *, name: str, scenario_id: str | 
     `fingerprints` names the data the plan was built on (e.g. {'sales': ws.fingerprint(['sales']),
     'forecast_run': run_key}); `products` (optional) fills unit_price and cogs the plan lacks.
     """
-    name = _text(name, "a version name", MAX_NAME)
-    approved_by = _text(approved_by, "approved_by (who approves the plan)", MAX_NAME)
-    note = _text(note, "the note", MAX_NOTE, required=False)
-    scenario = _text(scenario_id, "scenario_id", MAX_NAME, required=False) or None
-    event_id = _text(event_id, "event_id", MAX_NAME, required=False) or None
+    name = text_field(name, "a version name", MAX_NAME)
+    approved_by = text_field(approved_by, "approved_by (who approves the plan)", MAX_NAME)
+    note = text_field(note, "the note", MAX_NOTE, required=False)
+    scenario = text_field(scenario_id, "scenario_id", MAX_NAME, required=False) or None
+    event_id = text_field(event_id, "event_id", MAX_NAME, required=False) or None
     if not isinstance(fingerprints, Mapping):
         raise ValueError("fingerprints must be a mapping of name to fingerprint")
     prints = {str(k): str(v) for k, v in fingerprints.items()}

@@ -109,6 +109,26 @@ def test_cement_automatic_choice_not_worse_than_seasonal_naive() -> None:
     assert "on 3 origins" in choice["reason"]
 
 
+def test_tracking_signal_flags_a_biased_series_not_an_unbiased_noisy_one() -> None:
+    """Backtest → summary: a trend the candidate lags is flagged (|TS| > 4), zig-zag noise around it is not."""
+    periods = pd.date_range(end=LAST, periods=40, freq="MS")
+    t = np.arange(40)
+    hist = pd.concat([
+        pd.DataFrame({"series_id": "trend", "period": periods, "y": 100.0 + 5 * t}),
+        pd.DataFrame({"series_id": "zigzag", "period": periods, "y": 100.0 + np.where(t % 2, -10.0, 10.0)}),
+    ], ignore_index=True)
+    pts, plan = B.backtest(hist, M.MovingAverage(2), 12, 12, "MS", origins=3)
+    assert plan.horizon == 12 and plan.cutoffs[-1] == LAST - pd.DateOffset(months=12)
+    summary = B.summary(pts, B.select(pts, "prophet")).set_index("series_id")  # keep the candidate
+    # trend: the 2-month average lags a rising line, every error < 0 -> Σe / MAD = −6 over the 6 periods
+    assert summary.loc["trend", "tracking_signal"] == pytest.approx(-metrics.TS_WINDOW)
+    # zigzag: the average is 100, errors alternate ±10 in the last 6 periods -> Σe = 0
+    assert summary.loc["zigzag", "tracking_signal"] == pytest.approx(0.0)
+    assert summary.loc["zigzag", "wape"] == pytest.approx(0.1)
+    flagged = summary["tracking_signal"].abs() > metrics.TS_REVIEW_THRESHOLD
+    assert flagged.to_dict() == {"trend": True, "zigzag": False}
+
+
 def test_residual_band() -> None:
     value = np.array([100.0, 100.0])
     assert B.residual_band(np.ones(5), np.ones(5), value) is None  # fewer than 8 points

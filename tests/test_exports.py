@@ -68,6 +68,13 @@ def test_csv_export_prefixes_text_and_keeps_negative_numbers():
     assert rows[1][2] == "-5.5" and rows[3][2] == ""
 
 
+def test_csv_has_a_bom_crlf_rows_and_neutralised_categories():
+    df = pd.DataFrame({"name": ["é", "x"], "kind": pd.Categorical(["=1+1", "ok"]), "n": [-1, 2]})
+    data = exports.to_csv_bytes(df)
+    assert data.startswith("\ufeff".encode())  # so Excel reads the accent right
+    assert data.decode("utf-8-sig") == "name,kind,n\r\né,'=1+1,-1\r\nx,ok,2\r\n"
+
+
 def test_xlsx_has_values_only_no_formula_elements():
     data = exports.to_xlsx_bytes({"Plan": sample(), "Second": sample().head(2)})
     xml = sheet_xml(data)

@@ -108,6 +108,57 @@ def test_vs_budget_family_rows_and_total() -> None:
     assert v.loc["Total", "is_total"] and not v.loc["F1", "is_total"]
 
 
+# -- the Financials page's tables ---------------------------------------------------------------------
+MONTHLY_BUDGET = pd.DataFrame({"period": [M(1), pd.Timestamp("2026-02-15"), M(1), M(1, 2027)],
+                               "family": ["F1", "F1", None, "F1"], "sku": [None, None, "C", None], "region": "N",
+                               "revenue_plan": [50.0, 50.0, 120.0, 999.0], "margin_plan": [20.0, None, 30.0, 1.0]})
+
+
+def test_budget_monthly_per_family_and_month_of_the_year() -> None:
+    b = finance.budget_monthly(MONTHLY_BUDGET, 2026, PRODUCTS)
+    assert list(b.columns) == list(finance.BUDGET_MONTHLY_COLUMNS)
+    # sku C's row goes to its family F2; 2027 is left out; Feb 15 is February
+    assert list(zip(b["family"], b["period"], b["revenue_plan"])) == [("F1", M(1), 50.0), ("F2", M(1), 120.0),
+                                                                      ("F1", M(2), 50.0)]
+    assert b["volume_plan"].isna().all() and np.isnan(b["margin_plan"].iloc[2])
+    assert finance.budget_monthly(MONTHLY_BUDGET.head(0), 2026).empty
+    assert finance.budget_monthly(MONTHLY_BUDGET, 2025, PRODUCTS).empty
+
+
+def test_monthly_outlook_against_the_annual_plan_for_a_family_or_all() -> None:
+    o = pd.DataFrame({"family": ["F1", "F1", "F2", "F2"], "period": [M(1), M(2), M(1), M(3)],
+                      "source": ["actual", "plan", "actual", "plan"], "revenue": [60.0, 40.0, 90.0, 10.0]})
+    b = finance.budget_monthly(MONTHLY_BUDGET, 2026, PRODUCTS)
+    every = finance.monthly_outlook(o, b)
+    assert list(every.columns) == ["period", "source", "revenue", "plan_revenue"]
+    assert every["period"].tolist() == [M(1), M(2), M(3)] and every["revenue"].tolist() == [150.0, 40.0, 10.0]
+    assert every["plan_revenue"].tolist()[:2] == [170.0, 50.0] and np.isnan(every["plan_revenue"].iloc[2])
+    f2 = finance.monthly_outlook(o, b, "F2")
+    assert f2["revenue"].tolist() == [90.0, 10.0] and f2["plan_revenue"].iloc[0] == 120.0
+    assert finance.monthly_outlook(o, b.head(0))["plan_revenue"].isna().all()
+
+
+def test_family_finance_adds_margin_only_where_every_unit_is_priced_and_costed() -> None:
+    o = pd.DataFrame({"family": ["F1", "F1", "F2", "F2"], "period": [M(1), M(2), M(1), M(1, 2027)],
+                      "revenue": [60.0, 40.0, 90.0, 500.0], "cogs": [40.0, 20.0, 45.0, 1.0],
+                      "unpriced_units": [0.0, 0.0, 5.0, 0.0], "uncosted_units": 0.0})
+    vb = finance.vs_budget(o, MONTHLY_BUDGET, 2026, PRODUCTS)
+    t = finance.family_finance(vb, o, 2026).set_index("family")
+    assert list(t.columns) == ["outlook_revenue", "plan_revenue", "gap", "gap_pct", "margin_pct", "is_total"]
+    assert t.loc["F1", "margin_pct"] == pytest.approx(0.4)  # (100 − 60) / 100
+    assert np.isnan(t.loc["F2", "margin_pct"]) and np.isnan(t.loc[finance.TOTAL, "margin_pct"])  # F2 has unpriced units
+    assert t.loc["F2", "gap"] == -30.0 and t.loc[finance.TOTAL, "is_total"]
+    priced = finance.family_finance(vb, o.assign(unpriced_units=0.0), 2026).set_index("family")
+    assert priced.loc[finance.TOTAL, "margin_pct"] == pytest.approx((190.0 - 105.0) / 190.0)  # 2027 left out
+
+
+def test_plan_margin_pct_over_the_rows_that_give_a_margin() -> None:
+    b = finance.budget_monthly(MONTHLY_BUDGET, 2026, PRODUCTS)  # F1 Jan 50 / 20, F2 Jan 120 / 30, F1 Feb 50 / —
+    assert finance.plan_margin_pct(b) == pytest.approx(50.0 / 170.0)
+    assert np.isnan(finance.plan_margin_pct(b.assign(margin_plan=np.nan)))
+    assert np.isnan(finance.plan_margin_pct(b.head(0)))
+
+
 def outlook_frame(rows: list[tuple]) -> pd.DataFrame:
     """Outlook frame from (family, units, revenue, list_revenue) tuples, all in Jan 2026."""
     return pd.DataFrame([(f, M(1), u, r, lr) for f, u, r, lr in rows],

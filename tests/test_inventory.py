@@ -1,6 +1,7 @@
 """Inventory projection, forward cover, safety stock and exceptions: hand-computed cases and invariants."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 from sop_core import inventory, supply
+from sop_core.exports import to_csv_bytes
 from sop_core.inventory import COVER_CAP_WEEKS, DAYS_PER_MONTH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +148,69 @@ def test_exceptions_ranked_by_money() -> None:
     assert e.loc["S1", "value_basis"] == "revenue at risk"
     assert e.loc["S3", "units"] == 40.0 and e.loc["S3", "value"] == 200.0
     assert e.loc["S2", "family"] == "Locks"
+
+
+# -- the Inventory page's tables ----------------------------------------------------------------------
+def three_skus() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The projection, exceptions and safety stock of `test_exceptions_ranked_by_money`'s three skus."""
+    products = products_of([("S1", "Bikes", 10.0, 4.0), ("S2", "Locks", 8.0, 3.0), ("S3", "Bells", 9.0, 5.0)])
+    plan = pd.concat([plan_of("S1", [10, 30, 30], family="Bikes"), plan_of("S2", [10, 10, 10], family="Locks"),
+                      plan_of("S3", [10, 10, 10], family="Bells")])
+    on_hand = pd.DataFrame({"sku": ["S1", "S2", "S3"], "on_hand": [20.0, 1000.0, 30.0]})
+    safety = inventory.safety_stock(products.assign(safety_stock_units=[np.nan, 0.0, 40.0]), pd.DataFrame(
+        {"sku": ["S1"] * 3, "period": [M(10, 2025), M(11, 2025), M(12, 2025)], "quantity": [10.0, 20.0, 30.0]}))
+    pj = inventory.project(plan, on_hand, None, safety, products=products)
+    return pj, inventory.exceptions(pj, products, excess_cover_months=6), safety
+
+
+def test_projection_series_for_a_sku_a_family_or_everything() -> None:
+    pj, _, _ = three_skus()
+    cols = ["period", "opening", "receipts", "demand", "closing", "safety_stock"]
+    s1 = inventory.projection_series(pj, sku="S1")
+    assert list(s1.columns) == cols and s1["closing"].tolist() == [10.0, -20.0, -50.0]
+    assert inventory.projection_series(pj, "Locks")["closing"].tolist() == [990.0, 980.0, 970.0]
+    assert inventory.projection_series(pj, "Locks", "S1")["closing"].tolist() == [10.0, -20.0, -50.0]  # sku wins
+    every = inventory.projection_series(pj)
+    assert every["demand"].tolist() == [30.0, 50.0, 50.0] and every["closing"].iloc[0] == 10.0 + 990.0 + 20.0
+
+
+def test_exception_table_adds_each_skus_safety_stock_and_its_source() -> None:
+    _, ex, safety = three_skus()
+    t = inventory.exception_table(ex, safety)
+    assert list(t.columns) == list(inventory.EXCEPTION_TABLE_COLUMNS)
+    assert t["sku"].tolist() == ["S2", "S1", "S3"]  # the exceptions' order: largest money first
+    e = t.set_index("sku")
+    assert e.loc["S3", "safety_stock_units"] == 40.0 and e.loc["S3", "safety_source"] == "products"
+    assert e.loc["S1", "safety_source"] == "computed" and e.loc["S1", "safety_stock_units"] > 0
+    assert t["units"].dtype == float and t["value"].dtype == float
+    empty = inventory.exception_table(ex.head(0), safety)
+    assert empty.empty and list(empty.columns) == list(inventory.EXCEPTION_TABLE_COLUMNS)
+
+
+def test_exception_export_rounds_and_the_csv_neutralises_formula_text() -> None:
+    table = pd.DataFrame({
+        "sku": ["=HYPERLINK(\"http://x\")", "+SUM(A1)", "-1+2", "@cmd", "TN-1001"], "family": ["F"] * 5,
+        "kind": ["excess"] * 5, "first_period": pd.to_datetime(["2027-01-01"] * 5), "units": [1.4, 2, 3, 4, -5],
+        "value": [1.234, 2, 3, 4, -5], "value_basis": ["excess at cost"] * 5, "safety_stock_units": [0.6] * 5,
+        "safety_source": ["computed"] * 5,
+    })
+    out = inventory.exception_export(table)
+    assert list(out.columns) == list(table.columns)
+    assert out["first_period"].iloc[0] == "2027-01" and out["units"].tolist() == [1.0, 2.0, 3.0, 4.0, -5.0]
+    assert out["value"].iloc[0] == 1.23 and out["safety_stock_units"].iloc[0] == 1.0
+    back = pd.read_csv(io.BytesIO(to_csv_bytes(out)), encoding="utf-8-sig", dtype=str)
+    assert back["sku"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+SUM(A1)", "'-1+2", "'@cmd", "TN-1001"]
+    assert back["units"].tolist() == ["1.0", "2.0", "3.0", "4.0", "-5.0"]  # numbers stay numbers
+    assert back["first_period"].iloc[0] == "2027-01"
+
+
+def test_exception_counts_by_kind_with_their_money() -> None:
+    _, ex, _ = three_skus()
+    assert inventory.exception_counts(ex) == {"stockouts": 1.0, "revenue_at_risk": 500.0, "breaches": 1.0,
+                                              "breach_value": 200.0, "excess": 1.0,
+                                              "excess_value": pytest.approx(2790.0)}
+    assert inventory.exception_counts(ex.head(0)) == {"stockouts": 0.0, "revenue_at_risk": 0.0, "breaches": 0.0,
+                                                      "breach_value": 0.0, "excess": 0.0, "excess_value": 0.0}
 
 
 # -- invariants --------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""Share links: round trips, junk that never raises, tampered scenario ids and links to data that changed."""
+"""Share links: round trips, junk that never raises, tampered scenario ids, links to data or overrides that changed."""
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
 
-from sop_core import links, scenarios
+from sop_core import links, overrides, scenarios
 from sop_core.links import COMPARED_NOT_FOUND, SCENARIO_NOT_FOUND, ViewState
 from sop_core.workspace import Provenance, Workspace
 
@@ -159,7 +160,7 @@ def test_every_tampered_scenario_id_gets_the_same_generic_message(workspace: Wor
     status = links.open_link(workspace, {"s": tampered, "family": "Tents"})
     assert status.messages == (SCENARIO_NOT_FOUND,)
     assert status.scenario is None and status.scenario_missing
-    assert status.state == ViewState(family="Tents", fingerprint=workspace.fingerprint())
+    assert status.state == ViewState(family="Tents", fingerprint=links.fingerprint(workspace))
     assert scenarios.get(workspace, sc.scenario_id) == sc  # nothing broken
 
 
@@ -170,17 +171,17 @@ def test_an_unknown_compared_scenario_is_left_out(workspace: Workspace) -> None:
     assert status.messages == (COMPARED_NOT_FOUND,)
 
 
-def test_a_link_to_data_that_changed_says_when_it_was_loaded(workspace: Workspace) -> None:
+def test_a_link_to_data_that_changed_says_since_when_its_data_was_current(workspace: Workspace) -> None:
     load(workspace, 10.0)
     loaded_at = workspace.scalar("SELECT max(loaded_at) FROM loads")
     state = links.stamp(workspace, ViewState(page="financials"))
     assert links.check(workspace, state).ok
     load(workspace, 11.0)  # someone uploads new prices
     status = links.check(workspace, state)
-    assert status.data_changed and status.link_data_loaded_at == loaded_at
-    assert status.messages == (f"This link was made on data loaded {loaded_at:%d %b %Y %H:%M} UTC; "
-                               "the data has changed since.",)
-    assert status.state.fingerprint == workspace.fingerprint()  # what is shown now is the new data
+    assert status.data_changed and status.link_state_since == loaded_at
+    assert status.messages == (f"This link was made on the data and overrides as of {loaded_at:%d %b %Y %H:%M} "
+                               "UTC; the data or the overrides changed since this link was made.",)
+    assert status.state.fingerprint == links.fingerprint(workspace)  # what is shown now is the new data
     load(workspace, 10.0)  # the same content again: the link's data is back
     assert links.check(workspace, state).ok
 
@@ -188,6 +189,67 @@ def test_a_link_to_data_that_changed_says_when_it_was_loaded(workspace: Workspac
 def test_a_fingerprint_this_workspace_never_had(workspace: Workspace) -> None:
     load(workspace, 10.0)
     status = links.check(workspace, ViewState(fingerprint="ffffffffffffffff"))
-    assert status.data_changed and status.link_data_loaded_at is None
-    assert status.messages == ("This link was made on data loaded earlier (no longer in this workspace); "
-                               "the data has changed since.",)
+    assert status.data_changed and status.link_state_since is None
+    assert status.messages == ("This link was made on earlier data and overrides (no longer in this workspace); "
+                               "the data or the overrides changed since this link was made.",)
+
+
+# -- the fingerprint covers the overrides (the consensus inputs) -----------------------------------
+JAN = pd.Timestamp("2026-01-01")
+RUN = "run-1"
+STATISTICAL = pd.DataFrame({"series_id": ["A | N"], "sku": ["A"], "region": ["N"], "family": ["F"], "period": [JAN],
+                            "value": [100.0], "lower": [90.0], "upper": [110.0], "model": ["prophet"]})
+
+
+def save_override(ws: Workspace, pct: float) -> overrides.Override:
+    """A +pct% override of family F in January 2026."""
+    return overrides.save_override(ws, RUN, STATISTICAL, overrides.OverrideInput(
+        family="F", period_from=JAN, period_to=JAN, kind="percent", value=pct, reason="Promotion"), "alice")
+
+
+def test_with_no_override_the_fingerprint_is_the_data_fingerprint(workspace: Workspace) -> None:
+    load(workspace, 10.0)
+    assert overrides.latest_id(workspace) is None
+    assert links.fingerprint(workspace) == workspace.fingerprint()  # links made before any override still match
+
+
+def test_an_override_saved_after_the_link_changes_the_fingerprint(workspace: Workspace) -> None:
+    load(workspace, 10.0)
+    state = links.stamp(workspace, ViewState(page="demand_review", family="F"))
+    assert links.fingerprint(workspace) == state.fingerprint  # no change: the same fingerprint
+    assert links.check(workspace, state).ok
+    data = workspace.fingerprint()
+
+    first = save_override(workspace, 10.0)
+    assert overrides.latest_id(workspace) == first.override_id
+    assert workspace.fingerprint() == data  # the loaded tables did not change...
+    after = links.fingerprint(workspace)
+    assert after != state.fingerprint and re.fullmatch(r"[0-9a-f]{16}", after)  # ...but the link's fingerprint did
+    assert links.fingerprint(workspace) == after  # stable while nothing changes
+    status = links.check(workspace, state)
+    loaded_at = workspace.scalar("SELECT max(loaded_at) FROM loads")
+    assert status.data_changed and status.link_state_since == loaded_at
+    assert status.messages == (f"This link was made on the data and overrides as of {loaded_at:%d %b %Y %H:%M} "
+                               "UTC; the data or the overrides changed since this link was made.",)
+    assert status.state.fingerprint == after
+
+    # a link made with the override in force opens as made; undoing the override changes it again
+    with_override = links.stamp(workspace, state)
+    assert links.check(workspace, with_override).ok
+    overrides.undo(workspace, first.override_id, "bob", run_key=RUN, statistical=STATISTICAL)
+    status = links.check(workspace, with_override)
+    assert status.data_changed
+    assert status.link_state_since == pd.Timestamp(first.created_at).to_pydatetime()
+    assert links.fingerprint(workspace) not in (state.fingerprint, after)
+
+
+def test_the_fingerprint_reads_the_overrides_with_one_query(workspace: Workspace, monkeypatch) -> None:
+    load(workspace, 10.0)
+    save_override(workspace, 5.0)
+    calls: list[str] = []
+    for name in ("query", "scalar"):
+        real = getattr(workspace, name)
+        monkeypatch.setattr(workspace, name, lambda sql, *a, _real=real, **k: calls.append(sql) or _real(sql, *a, **k))
+    links.fingerprint(workspace)
+    assert len(calls) == 2  # the loads (Workspace.fingerprint) and the newest override
+    assert sum("overrides" in sql for sql in calls) == 1

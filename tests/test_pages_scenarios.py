@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from apptest_support import app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
-from sop_core import consensus, forecast, links, plan, review, scenarios
+from sop_core import consensus, forecast, links, overrides, plan, review, scenarios
 from sop_core.formatting import money, units
 from sop_core.history import demand_history
 from sop_core.workspace import Provenance, Workspace
@@ -314,22 +314,46 @@ def _reload_inventory(path: Path) -> None:
 def test_a_link_made_on_other_data_says_so_and_offers_todays_data(app):
     a = make_scenario(app, "Tents +10%", TENTS_UP)
     with Workspace(app.workspace_path) as ws:
-        then = ws.fingerprint()
-        loaded = links.data_loaded_at(ws, then)
+        then = links.fingerprint(ws)
+        loaded = links.state_since(ws, then)
     _reload_inventory(app.workspace_path)
     open_link(app, "scenarios", {"cmp": a.scenario_id, "fp": then})
     at = app
     assert not at.exception
     warning = " ".join(w.value for w in at.warning).replace("\\", "")
-    assert f"made on data loaded {loaded:%d %b %Y %H:%M} UTC" in warning
-    assert "the data has changed since" in warning
+    assert f"made on the data and overrides as of {loaded:%d %b %Y %H:%M} UTC" in warning
+    assert "the data or the overrides changed since this link was made" in warning
     assert not at.metric  # nothing shown as if it were the sender's numbers
     at.button(key="share_today").click().run()
     assert not at.exception
     assert not at.warning
-    now = app_workspace(at).fingerprint()
+    now = links.fingerprint(app_workspace(at))
     assert now != then and at.query_params["fp"] == now  # re-stamped: the link now says today's data
     assert shown_metrics(at) == headline(engine(at, [a]))
+
+
+def test_a_link_made_before_an_override_says_the_numbers_may_differ(app):
+    with Workspace(app.workspace_path) as ws:
+        then = links.fingerprint(ws)
+        data = ws.fingerprint()
+        run = forecast.load_run(ws, forecast.saved_settings(ws))
+        first = pd.Timestamp(run.forecast["period"].min())
+        overrides.save_override(ws, run.run_key, run.forecast, overrides.OverrideInput(
+            family="Tents", period_from=first, period_to=first, kind="percent", value=20.0, reason="Promotion"),
+            "alice")
+        assert ws.fingerprint() == data  # the loaded tables are unchanged: only the overrides changed
+    open_link(app, "demand_review", {"family": "Tents", "fp": then})
+    at = app
+    warning = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "the data or the overrides changed since this link was made" in warning
+    assert "its numbers may differ from the sender's" in warning
+    assert not at.metric  # nothing shown as if it were the sender's numbers
+    at.button(key="share_today").click().run()
+    assert not at.exception and not at.warning
+    now = links.fingerprint(app_workspace(at))
+    assert now != then and at.query_params["fp"] == now
+    head = demand_headline(at, review.Scope("Tents"))
+    assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"  # with the override
 
 
 def test_a_link_with_a_malformed_fingerprint_still_opens(app):

@@ -5,15 +5,12 @@ compared as the page formats it; each page says which table it needs when the da
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from apptest_support import app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
 from sop_core import consensus, forecast, plan
-from sop_core.export import csv_bytes, neutralise, neutralise_formulas
 from sop_core.formatting import delta_money, money, pct, units
 from sop_core.workspace import Workspace
 
@@ -125,30 +122,6 @@ def test_inventory_excess_setting_and_sku_chart(app):
     assert not at.exception
     chart = at.get("plotly_chart")[0].proto.spec
     assert "Safety stock (computed)" in chart
-
-
-def test_exception_csv_neutralises_formula_text():
-    from pages.shell.plan_view import exception_csv
-
-    table = pd.DataFrame({
-        "sku": ["=HYPERLINK(\"http://x\")", "+SUM(A1)", "-1+2", "@cmd", "TN-1001"], "family": ["F"] * 5,
-        "kind": ["excess"] * 5, "first_period": pd.to_datetime(["2027-01-01"] * 5), "units": [1.4, 2, 3, 4, -5],
-        "value": [1.234, 2, 3, 4, -5], "value_basis": ["excess at cost"] * 5, "safety_stock_units": [0] * 5,
-        "safety_source": ["computed"] * 5,
-    })
-    back = pd.read_csv(io.BytesIO(exception_csv(table)), encoding="utf-8-sig", dtype=str)
-    assert back["sku"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+SUM(A1)", "'-1+2", "'@cmd", "TN-1001"]
-    assert back["units"].tolist() == ["1.0", "2.0", "3.0", "4.0", "-5.0"]  # numbers stay numbers
-    assert back["first_period"].iloc[0] == "2027-01"
-
-
-def test_neutralise_helpers():
-    assert neutralise("=1+1") == "'=1+1" and neutralise("\tx") == "'\tx" and neutralise("a=b") == "a=b"
-    assert neutralise(-3.0) == -3.0 and neutralise(None) is None
-    df = neutralise_formulas(pd.DataFrame({"=col": ["@x", "ok"], "n": [-1, 2]}))
-    assert list(df.columns) == ["'=col", "n"] and df["'=col"].tolist() == ["'@x", "ok"]
-    assert df["n"].tolist() == [-1, 2]
-    assert csv_bytes(pd.DataFrame({"a": ["é"]})).startswith("\ufeff".encode())
 
 
 # -- financials --------------------------------------------------------------------------------------------

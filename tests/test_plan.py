@@ -102,6 +102,48 @@ def test_the_views_of_the_pages_are_the_same_frames(base: plan.PlanResult) -> No
     assert fv.bridge["value"].iloc[-1] == pytest.approx(base.kpis["revenue"])  # bridge ends at the outlook
 
 
+# -- the pages' view ---------------------------------------------------------------------------------
+def test_build_view_of_the_baseline_by_hand() -> None:
+    v = plan.build_view(make_inputs())
+    assert v.kpis == plan.evaluate(make_inputs()).kpis and v.result.year == 2027 and v.seconds >= 0
+    assert v.settings == {"prebuild_months": 2, "service_level": 0.95, "excess_cover_months": 6.0}
+    assert list(zip(v.budget_monthly["family"], v.budget_monthly["period"], v.budget_monthly["revenue_plan"])) == \
+        [("F1", JAN, 6000.0), ("F2", JAN, 3000.0)]
+    # R1 150 of 160 h every month is the peak (first month on a tie); nothing overloaded -> the 5 tightest
+    assert v.peak == {"resource": "R1", "period": JAN, "utilisation": pytest.approx(150 / 160)}
+    assert v.util_matrix.shape == (2, 3) and v.tight["resource"].tolist() == ["R1"] * 3 + ["R2"] * 2
+    assert v.gaps.empty and v.unloaded_note is None and v.shortage_revenue == pytest.approx(0.0)
+    assert v.exception_counts["stockouts"] == 0.0 and list(v.exception_rows.columns) == list(
+        inventory.EXCEPTION_TABLE_COLUMNS)
+    total = v.family_table.set_index("family").loc[finance.TOTAL]
+    assert total["outlook_revenue"] == pytest.approx(9000.0) and total["plan_revenue"] == 9000.0
+    assert total["margin_pct"] == pytest.approx(4200 / 9000)
+    assert np.isnan(v.plan_margin_pct)  # the annual plan gives no margin_plan
+    assert v.outlook_years == (2027,)
+
+
+def test_build_view_of_a_capacity_cut_shows_the_gap() -> None:
+    v = plan.build_view(plan.apply_scenario(make_inputs(), CUT))
+    # R1 150 of 128 h in each of the 3 months: all three overloaded, F1 short 22 units a month
+    assert v.tight["resource"].tolist() == ["R1"] * 3 and v.tight["overloaded"].all()
+    assert v.gaps.index.tolist() == ["F1"] and v.gaps.loc["F1", "Total"] == pytest.approx(3 * 22.0)
+    assert v.shortage_revenue == pytest.approx(44 * 10 + 22 * 20)
+    assert v.exception_counts["stockouts"] == 2.0 and v.exception_counts["revenue_at_risk"] == pytest.approx(880.0)
+
+
+def test_outlook_years_are_the_full_years_with_an_annual_plan() -> None:
+    months_2026 = pd.date_range("2026-01-01", "2026-12-01", freq="MS")
+    hist = pd.DataFrame({"series_id": "A | N", "sku": "A", "region": "N", "family": "F1", "period": months_2026,
+                         "quantity": 1.0, "revenue": 10.0})
+    inputs = make_inputs(history=hist)
+    budget = inputs.budget
+    both = pd.concat([budget, budget.assign(period=pd.Timestamp("2026-06-01"))], ignore_index=True)
+    # 2026: all actuals and in the annual plan; 2027: only Jan–Mar planned, listed as the requested year
+    assert plan.outlook_years(make_inputs(history=hist, budget=both), 2027) == (2026, 2027)
+    assert plan.outlook_years(inputs, 2027) == (2027,)  # no annual plan for 2026
+    assert plan.outlook_years(make_inputs(history=hist.iloc[1:], budget=both), 2027) == (2027,)  # Jan 2026 missing
+
+
 # -- scenario arithmetic ----------------------------------------------------------------------------
 def test_demand_up_10pct_on_one_family_is_capped_by_capacity(base: plan.PlanResult, up: plan.PlanResult) -> None:
     r = up

@@ -242,6 +242,78 @@ def test_plan_missing_columns_is_a_clear_error() -> None:
         supply.required_load(pd.DataFrame({"sku": ["A"], "period": [M(1)]}), PRODUCTS)
 
 
+# -- the Supply review's tables ----------------------------------------------------------------------
+def util_of(rows: list[tuple]) -> pd.DataFrame:
+    """A `utilisation` frame from (resource, month, utilisation, overloaded) tuples (other columns filled)."""
+    df = pd.DataFrame([(r, M(m), float(u), bool(o)) for r, m, u, o in rows],
+                      columns=["resource", "period", "utilisation", "overloaded"])
+    return df.assign(basis="hours", required_hours=1.0, available_hours=1.0, spare_hours=0.0, over_hours=0.0,
+                     top_families="")
+
+
+UTIL = util_of([("L1", 2, 1.2, True), ("L1", 1, 0.8, False), ("L2", 1, np.inf, True), ("L2", 2, np.nan, False),
+                ("L3", 1, 0.5, False)])
+
+
+def test_utilisation_matrix_is_resource_by_month_with_unknown_and_infinite_as_nan() -> None:
+    m = supply.utilisation_matrix(UTIL)
+    assert m.index.tolist() == ["L1", "L2", "L3"] and m.columns.tolist() == [M(1), M(2)]
+    assert m.loc["L1"].tolist() == [0.8, 1.2]
+    assert m.loc["L2"].isna().all()  # capacity 0 (inf) and unknown (NaN) both show blank
+    assert m.loc["L3", M(1)] == 0.5 and np.isnan(m.loc["L3", M(2)])  # no row for the month
+
+
+def test_peak_resource_month_skips_infinite_utilisation() -> None:
+    assert supply.peak_resource_month(UTIL) == {"resource": "L1", "period": M(2), "utilisation": 1.2}
+    assert supply.peak_resource_month(util_of([("L2", 1, np.inf, True), ("L2", 2, np.nan, False)])) is None
+
+
+def test_tightest_lists_overloaded_months_else_the_five_tightest() -> None:
+    over = supply.tightest(UTIL)
+    assert list(zip(over["resource"], over["period"])) == [("L2", M(1)), ("L1", M(2))]  # inf first
+    assert list(over.columns) == list(UTIL.columns) and over.index.tolist() == [0, 1]
+    free = util_of([("L1", m, u, False) for m, u in zip(range(1, 8), [0.1, 0.7, 0.3, 0.9, 0.5, 0.6, 0.2])])
+    assert supply.tightest(free)["utilisation"].tolist() == [0.9, 0.7, 0.6, 0.5, 0.3]
+    many = util_of([("L1", m, 1.0 + m / 100, True) for m in range(1, 13)] +
+                   [("L2", m, 1.5 + m / 100, True) for m in range(1, 4)])
+    top = supply.tightest(many)
+    assert len(top) == supply.TIGHTEST_OVERLOADED and top["resource"].head(3).tolist() == ["L2"] * 3
+
+
+def test_gap_matrix_only_short_families_and_months_with_a_total() -> None:
+    short = pd.DataFrame({"family": ["Bikes", "Bikes", "Locks", "Locks", "Bells"],
+                          "period": [M(1), M(2), M(1), M(2), M(3)], "short_units": [0.0, 20.0, 5.0, 1e-9, 0.0]})
+    g = supply.gap_matrix(short)
+    assert g.index.tolist() == ["Bikes", "Locks"] and g.columns.tolist() == [M(1), M(2), "Total"]
+    assert g.loc["Bikes"].tolist() == [0.0, 20.0, 20.0] and g.loc["Locks"].tolist() == [5.0, 0.0, 5.0]
+    assert supply.gap_matrix(short.assign(short_units=0.0)).empty
+
+
+def test_unloaded_caption_names_the_skus_and_their_units() -> None:
+    unl = pd.DataFrame({"sku": ["D", "Z", "D"], "family": ["Bells", "Other", "Bells"], "resource": [None] * 3,
+                        "units": [5.0, 7.0, 1_000.0], "reason": [supply.NO_RESOURCE, supply.NOT_IN_PRODUCTS,
+                                                                  supply.NO_RESOURCE]})
+    assert supply.unloaded_caption(unl) == (
+        "The capacity check can't see 2 skus: D (no resource), Z (not in products) — 1,012 units over the "
+        "horizon, planned as if capacity were unlimited. Give them a resource and hours_per_unit in the "
+        "products table.")
+    many = pd.DataFrame({"sku": [f"S{i}" for i in range(10)], "units": 1.0, "reason": supply.NO_HOURS})
+    assert "and 2 more" in supply.unloaded_caption(many) and supply.unloaded_caption(many.head(0)) is None
+
+
+def test_constrained_series_per_family_or_all() -> None:
+    plan = plan_of([("A", "N", "Bikes", 1, 60), ("A", "S", "Bikes", 1, 30), ("A", "N", "Bikes", 2, 100),
+                    ("A", "S", "Bikes", 2, 30), ("B", "N", "Helmets", 2, 10)])
+    prod = pd.concat([one_line(hours=2.0), PRODUCTS[PRODUCTS["sku"] == "B"]], ignore_index=True)
+    c = supply.constrained_plan(plan, prod, capacity_of([("L1", 1, 200), ("L1", 2, 200)]))
+    bikes = supply.constrained_series(c, "Bikes").set_index("period")
+    assert list(bikes.columns) == ["units", "constrained_units", "prebuilt_units", "short_units"]
+    assert bikes.loc[M(2), "units"] == 130.0
+    assert bikes["units"].sum() == pytest.approx(bikes["constrained_units"].sum() + bikes["short_units"].sum())
+    every = supply.constrained_series(c).set_index("period")
+    assert every.loc[M(2), "units"] == 140.0 and every.loc[M(1), "units"] == 90.0
+
+
 # -- invariants on generated data ------------------------------------------------------------------
 def random_case(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A random plan, products, capacity and firm receipts (some resources overloaded)."""

@@ -24,7 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from sop_core import forecast, links, plan, scenarios
-from sop_core.export import csv_bytes
+from sop_core.exports import to_csv_bytes
 from sop_core.formatting import delta_money, delta_units, money, pct, units
 from sop_core.plan import BASELINE, KPI_INFO, KPI_KEYS
 from sop_core.scenarios import Scenario
@@ -106,7 +106,7 @@ def display_names(items: Sequence[Scenario]) -> list[str]:
     return out
 
 
-def evaluate(ws: Workspace, run: forecast.ForecastRun, items: Sequence[Scenario]) -> dict[str, pv.PlanView]:
+def evaluate(ws: Workspace, run: forecast.ForecastRun, items: Sequence[Scenario]) -> dict[str, plan.PlanView]:
     """Baseline plus each scenario (display name → the cached plan view of the Supply/Inventory/Financials pages)."""
     cons = consensus_frame(ws, run)
     data = pv.data_state(ws)
@@ -247,7 +247,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
     """Draw the baseline and the scenarios `scenario_ids` (up to links.MAX_COMPARE; unknown ids left out) side by side.
 
     horizon: months shown in the charts (None = the whole plan); key: prefix of the widget keys;
-    fingerprint: `ws.fingerprint()` when the page has it (for the "Open on…" links). Returns display name → result.
+    fingerprint: `links.fingerprint(ws)` if the page has it (for the "Open on…" links). Returns display name → result.
     """
     items = [sc for sc in (scenarios.get(ws, i) for i in list(dict.fromkeys(scenario_ids))[:links.MAX_COMPARE])
              if sc is not None]
@@ -256,7 +256,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
     names = list(results)
     base = results[BASELINE]
     by_name = dict(zip(names[1:], items))
-    fingerprint = fingerprint or ws.fingerprint()
+    fingerprint = fingerprint or links.fingerprint(ws)
 
     # the answer: headline KPIs per plan
     cols = st.columns(max(len(results), 3))  # cards keep their width: baseline alone takes a third
@@ -275,7 +275,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
     c = st.columns([3, 1])
     c[0].caption("Δ = scenario − baseline; pp = percentage points. Green: better, red: worse, by each KPI's direction "
                  "(annual plan revenue, demand and inventory have none).")
-    c[1].download_button("Download the table (CSV)", csv_bytes(export_table(numbers, base.year)),
+    c[1].download_button("Download the table (CSV)", to_csv_bytes(export_table(numbers, base.year)),
                          file_name="scenario_comparison.csv",
                          mime="text/csv", icon=":material/download:", key=f"{key}_csv", on_click="ignore",
                          width="stretch")

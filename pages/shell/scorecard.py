@@ -6,9 +6,10 @@ import streamlit as st
 
 from sop_core import forecast, kpis
 from sop_core.formatting import money, pct
+from sop_core.plan import PlanView
 from sop_core.workspace import Workspace, frame_sha256
 
-from .plan_view import PlanView, data_state
+from .plan_view import data_state
 
 STATUS = {"green": ("green", ":material/check_circle:", "On target"),
           "amber": ("orange", ":material/error:", "Watch"),

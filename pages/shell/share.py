@@ -14,9 +14,9 @@ What a link can say, and how the page answers (the messages are links.py's):
 
 * a malformed, tampered, repeated, oversized or unknown scenario id: "Scenario not found — showing the
   baseline." and the baseline, never an exception;
-* data changed since the link was made (its `fp` differs): a warning, what the link shows, and a
-  "Show on today's data" button; the view is not shown until it is pressed, because the numbers
-  would not be the ones the sender saw;
+* the data or the overrides changed since the link was made (its `fp`, `links.fingerprint`,
+  differs): a warning, what the link shows, and a "Show on today's data" button; the view is not
+  shown until it is pressed, because the numbers would not be the ones the sender saw;
 * a filter value the data does not have: a note next to the filters, and the filter's default.
 
 User text (scenario names, filter values from a link) is escaped with `plain` before it reaches
@@ -66,7 +66,7 @@ class Visit:
     params: dict[str, list[str]]  # the query parameters as last read or written by this visit
     status: LinkStatus
     state: ViewState
-    accepted: bool  # the data has not changed since the link was made, or "Show on today's data" was pressed
+    accepted: bool  # data and overrides unchanged since the link was made, or "Show on today's data" was pressed
     initialised: set[str] = field(default_factory=set)  # widget keys set from the link
     notes: dict[str, str] = field(default_factory=dict)  # widget key -> why the link's value was not used
 
@@ -87,7 +87,7 @@ def link_state(page: str, *, scenario_banner: bool = False) -> ViewState:
     A visit starts when the page differs from the last one that called this, or when the query
     parameters differ from what this visit last read or wrote (another link opened in this session).
     Shows the link's messages; stops the page behind a "Show on today's data" button when the data
-    changed since the link was made. With `scenario_banner`, a page that shows the scenario's numbers
+    or the overrides changed since the link was made. With `scenario_banner`, a page that shows the scenario's numbers
     says so ("Scenario: <name>") with a button back to the baseline.
     """
     params = _params()
@@ -135,9 +135,9 @@ def _show_messages(v: Visit) -> None:
         text = next((m for m in status.messages if m.startswith(_DATA_CHANGED_START)),
                     links.DATA_CHANGED.format(when=links.UNKNOWN_WHEN))
         with st.container(border=True):
-            st.warning(f"{plain(text)} The numbers it showed were computed on that data and can't be shown again: "
-                       "opened now, the view shows today's data, so its numbers can differ from the sender's.",
-                       icon=":material/update:")
+            st.warning(f"{plain(text)} The numbers it showed were computed on those data and overrides and can't "
+                       "be shown again: opened now, the view shows today's data and overrides, so its numbers may "
+                       "differ from the sender's.", icon=":material/update:")
             st.markdown(f"The link shows: {_describe(v.state, status)}.")
             if st.button(TODAY_BUTTON, type="primary", icon=":material/refresh:", key="share_today"):
                 v.accepted = True
@@ -200,7 +200,7 @@ def init_widget(key: str, value: Any, options: Sequence[Any], default: Any, what
 
 
 def sync_url(state: ViewState) -> ViewState:
-    """Write the view into st.query_params (stamped with today's data fingerprint): the address bar is its link."""
+    """Write the view into st.query_params, stamped with today's fingerprint: the address bar is its link."""
     state = links.stamp(workspace(), state)
     params = state.to_params()
     params.pop("page", None)  # the page is the URL path
@@ -230,7 +230,7 @@ def _base_url(page: str | None) -> str:
 
 
 def share_url(state: ViewState) -> str:
-    """The full link to `state`; stamped with today's data fingerprint unless it has one (as `sync_url` returns it)."""
+    """The full link to `state`; stamped with today's fingerprint unless it has one (as `sync_url` returns it)."""
     if state.fingerprint is None:
         state = links.stamp(workspace(), state)
     return links.url(_base_url(state.page), state)
@@ -244,5 +244,5 @@ def share_button(state: ViewState, container: Any = None, *, key: str = "share")
         st.markdown("**Copy link** — point at the link and press the copy icon at its top right:")
         st.code(url, language=None, wrap_lines=True)
         st.caption("Anyone who can open this app sees this page with these scenarios, filters and months — also "
-                   "after a restart. If the data changes before they open it, the page tells them.")
+                   "after a restart. If the data or the overrides change before they open it, the page tells them.")
     return url

@@ -103,7 +103,7 @@ def test_a_scenario_link_reopens_the_same_numbers_after_a_restart_in_another_bro
     assert _metrics(page, 8) == before
     assert _card_titles(page) == ["Baseline", NAME]
     assert page.get_by_text("Scenario not found").count() == 0
-    assert page.get_by_text("the data has changed since").count() == 0
+    assert page.get_by_text("the data or the overrides changed since").count() == 0
     second.close()
 
 
