@@ -1,7 +1,7 @@
 """Where model fits run: the seam between the forecast engine and its compute backend.
 
-`get_executor()` returns the process-wide `LocalExecutor`: a `multiprocessing` pool with the
-fork context (workers inherit the already-imported Prophet instead of re-importing it), one
+`get_executor()` returns the process-wide `LocalExecutor`: a `multiprocessing` pool whose
+workers fork from a clean forkserver with Prophet preloaded (not from the multi-threaded app), one
 worker per CPU, created on first use and kept alive for the life of the process (shut down at
 exit), so reruns and other sessions reuse it. With a scheduler address (`SOP_DASK_SCHEDULER`, the
 CLI's --scheduler, the app setting) it returns `dask_executor.DaskExecutor`, the same `map_chunks`
@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import Pool
@@ -59,7 +60,7 @@ class SerialExecutor:
 
 
 class LocalExecutor:
-    """A long-lived fork-context process pool on this machine."""
+    """A long-lived process pool on this machine (forkserver workers, Prophet preloaded)."""
 
     def __init__(self, workers: int | None = None, chunk_timeout: float = CHUNK_TIMEOUT) -> None:
         self.workers = max(1, int(workers or default_workers()))
@@ -71,7 +72,17 @@ class LocalExecutor:
         """The pool, started on first use."""
         with self._lock:
             if self._pool is None:
-                self._pool = mp.get_context("fork").Pool(self.workers)
+                # forkserver, not fork: the app server and the test runner are multi-threaded (web server,
+                # browser driver, cluster client), and a worker forked from such a process can crash or hang
+                # on a lock held by another thread. Workers fork from a clean server with Prophet preloaded.
+                # (A main script read from stdin cannot be re-imported by forkserver workers: fork then.)
+                main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+                if main_file is None or os.path.exists(main_file):
+                    ctx = mp.get_context("forkserver")
+                    ctx.set_forkserver_preload(["prophet", "sop_core.forecast"])
+                else:
+                    ctx = mp.get_context("fork")
+                self._pool = ctx.Pool(self.workers)
             return self._pool
 
     def map_chunks(self, fn: Callable[[Any], Any], chunks: Sequence[Any],

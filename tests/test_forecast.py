@@ -1,6 +1,8 @@
 """Forecast runs: settings, zero-filling, storage, the fit-once cache, family level, executor and CLI."""
 from __future__ import annotations
 
+import os
+
 import json
 from pathlib import Path
 
@@ -259,6 +261,30 @@ def test_local_executor_keeps_chunk_order_and_reports_each_chunk() -> None:
     finally:
         ex.shutdown()
     assert not ex.started
+
+
+def _parent_and_prophet(chunk: list[int]) -> list[tuple[int, bool]]:
+    """The worker's parent PID, and whether Prophet was imported before the task arrived."""
+    import sys
+
+    return [(os.getppid(), "prophet" in sys.modules) for _ in chunk]
+
+
+def test_local_pool_workers_fork_from_a_clean_server_not_from_this_threaded_process() -> None:
+    import threading
+
+    busy = threading.Event()
+    thread = threading.Thread(target=busy.wait, daemon=True)  # this process is multi-threaded, like the app
+    thread.start()
+    ex = LocalExecutor(workers=2)
+    try:
+        out = [row for chunk in ex.map_chunks(_parent_and_prophet, [[0], [1], [2]]) for row in chunk]
+    finally:
+        ex.shutdown()
+        busy.set()
+    parents = {ppid for ppid, _ in out}
+    assert os.getpid() not in parents  # forked by the forkserver, which has no thread of ours
+    assert all(preloaded for _, preloaded in out)  # Prophet came with the fork, not imported per task
 
 
 def test_weekly_bucket_with_country_holidays(tmp_path: Path) -> None:
