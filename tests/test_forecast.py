@@ -1,9 +1,8 @@
 """Forecast runs: settings, zero-filling, storage, the fit-once cache, family level, executor and CLI."""
 from __future__ import annotations
 
-import os
-
 import json
+import os
 from pathlib import Path
 
 import numpy as np
