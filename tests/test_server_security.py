@@ -58,6 +58,7 @@ def test_config_hides_tracebacks_and_limits_uploads():
     assert re.search(r'toolbarMode\s*=\s*"viewer"', text)
     assert re.search(r"maxUploadSize\s*=\s*\d+", text)
     assert re.search(r"allowedHosts\s*=\s*\[", text)
+    assert re.search(r"disableDataExport\s*=\s*true", text)  # dataframe CSV downloads do not neutralise
 
 
 def test_no_page_renders_raw_html():
