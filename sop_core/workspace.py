@@ -2,6 +2,9 @@
 
 Reads open a cursor per call; writes go through one serialised path (`transaction`), so a
 Streamlit server with many sessions and threads never shares a cursor or interleaves writes.
+Each read runs under a time limit ($SOP_QUERY_TIMEOUT_S, default 30 s) that interrupts only its own
+cursor, and the database under a memory limit ($SOP_MEMORY_LIMIT, default DuckDB's 80% of RAM); a
+read stopped by either raises `QueryTimeout` / `QueryOutOfMemory` with a message for the user.
 """
 from __future__ import annotations
 
@@ -28,10 +31,41 @@ from .store_lock import WorkspaceLocked, acquire, duckdb_lock_holder, locked_mes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "SOP_WORKSPACE"
+QUERY_TIMEOUT_ENV = "SOP_QUERY_TIMEOUT_S"
+MEMORY_LIMIT_ENV = "SOP_MEMORY_LIMIT"
+DEFAULT_QUERY_TIMEOUT_S = 30.0
 
 
 class WorkspaceDamaged(RuntimeError):
     """The workspace's write-ahead log cannot be replayed: the file does not open."""
+
+
+class QueryStopped(RuntimeError):
+    """A read was stopped by a workspace limit (time or memory); nothing was changed."""
+
+
+class QueryTimeout(QueryStopped):
+    """A read ran longer than the workspace's query time limit and was interrupted."""
+
+
+class QueryOutOfMemory(QueryStopped):
+    """A read needed more memory than the workspace's DuckDB memory_limit."""
+
+
+def default_query_timeout() -> float:
+    """Seconds a read may run: $SOP_QUERY_TIMEOUT_S, else 30 (0 or less: no limit)."""
+    env = os.environ.get(QUERY_TIMEOUT_ENV)
+    if env:
+        try:
+            return float(env)
+        except ValueError:
+            pass
+    return DEFAULT_QUERY_TIMEOUT_S
+
+
+def default_memory_limit() -> str | None:
+    """DuckDB memory_limit of the workspace: $SOP_MEMORY_LIMIT ('4GB', '50%'), else None (DuckDB's default)."""
+    return os.environ.get(MEMORY_LIMIT_ENV) or None
 
 
 def default_path() -> Path:
@@ -91,11 +125,73 @@ class Provenance:
     mapping: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
+class _Watch:
+    """One running read: its cursor, when it must stop, and whether the watchdog stopped it."""
+
+    cursor: duckdb.DuckDBPyConnection
+    deadline: float
+    fired: bool = False
+
+
+class _Watchdog:
+    """One daemon thread per process that interrupts the cursor of each read running past its deadline."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._watches: dict[int, _Watch] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, cursor: duckdb.DuckDBPyConnection, seconds: float) -> _Watch:
+        """Watch `cursor` for `seconds`; call `remove` before closing it."""
+        watch = _Watch(cursor, time.monotonic() + seconds)
+        with self._cond:
+            earliest = all(w.deadline > watch.deadline for w in self._watches.values())
+            self._watches[id(watch)] = watch
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sop-query-watchdog", daemon=True)
+                self._thread.start()
+            elif earliest:
+                self._cond.notify()
+        return watch
+
+    def remove(self, watch: _Watch) -> None:
+        """Stop watching (the cursor is not interrupted after this returns)."""
+        with self._cond:
+            self._watches.pop(id(watch), None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for watch in [w for w in self._watches.values() if w.deadline <= now]:
+                    del self._watches[id(watch)]
+                    watch.fired = True
+                    try:
+                        watch.cursor.interrupt()  # only this read's connection: other cursors carry on
+                    except duckdb.Error:
+                        pass  # the read finished and its cursor closed in the meantime
+                nearest = min((w.deadline for w in self._watches.values()), default=None)
+                self._cond.wait(None if nearest is None else max(nearest - now, 0.0))
+
+
+_WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread: it starts its own
+    os.register_at_fork(after_in_child=_WATCHDOG._reset)
+
+
 class Workspace:
     """The project's DuckDB workspace file."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, query_timeout_s: float | None = None,
+                 memory_limit: str | None = None) -> None:
+        """Open (creating and migrating) the workspace; limits default to $SOP_QUERY_TIMEOUT_S / $SOP_MEMORY_LIMIT."""
         self.path = Path(path) if path is not None else default_path()
+        self.query_timeout_s = default_query_timeout() if query_timeout_s is None else float(query_timeout_s)
+        memory_limit = default_memory_limit() if memory_limit is None else memory_limit
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._store_lock = acquire(self.path)  # WorkspaceLocked when another process serves this file
         try:
@@ -111,6 +207,7 @@ class Workspace:
         self.ledger = Ledger(ledger_path(self.path))
         self.startup_messages: list[str] = []  # set by the app's start-up check (ledger.startup_check)
         try:
+            self.memory_limit = self._set_memory_limit(memory_limit)
             self._migrate()
         except BaseException:
             self.close()
@@ -130,6 +227,16 @@ class Workspace:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _set_memory_limit(self, limit: str | None) -> str:
+        """Apply `limit` (None: keep DuckDB's default) and return the limit DuckDB enforces, e.g. '3.7 GiB'."""
+        if limit is not None:
+            try:
+                self._con.execute(f"SET memory_limit = '{str(limit).replace(chr(39), chr(39) * 2)}'")
+            except duckdb.Error as exc:
+                raise ValueError(f"memory limit {limit!r} (${MEMORY_LIMIT_ENV}) is not a size like '4GB' or '50%': "
+                                 f"{str(exc).splitlines()[0][:200]}") from exc
+        return str(self._con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
     def _migrate(self) -> None:
         with self.transaction() as cur:
             cur.execute(
@@ -143,22 +250,40 @@ class Workspace:
                 cur.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, utcnow()])
 
     # -- reads -------------------------------------------------------------------------------
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
-        """Run a read query on a fresh cursor and return a DataFrame."""
+    @contextmanager
+    def _read_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh cursor for one read, interrupted past the time limit; limit errors become QueryStopped."""
         cur = self._con.cursor()
+        watch = _WATCHDOG.add(cur, self.query_timeout_s) if self.query_timeout_s > 0 else None
         try:
-            return cur.execute(sql, params).df() if params is not None else cur.execute(sql).df()
+            yield cur
+        except duckdb.InterruptException as exc:
+            if watch is None or not watch.fired:
+                raise  # interrupted by something else (e.g. the workspace closing): not a time limit
+            raise QueryTimeout(
+                f"The query took too long (over {self.query_timeout_s:g} s) and was stopped; nothing was changed. "
+                f"Narrow the filter, or ask the administrator to raise ${QUERY_TIMEOUT_ENV}."
+            ) from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise QueryOutOfMemory(
+                f"The query needed more memory than the workspace limit of {self.memory_limit} and was stopped; "
+                f"nothing was changed. Narrow the filter, or ask the administrator to raise ${MEMORY_LIMIT_ENV}."
+            ) from exc
         finally:
+            if watch is not None:
+                _WATCHDOG.remove(watch)
             cur.close()
 
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a read query on a fresh cursor and return a DataFrame (QueryTimeout / QueryOutOfMemory past a limit)."""
+        with self._read_cursor() as cur:
+            return cur.execute(sql, params).df() if params is not None else cur.execute(sql).df()
+
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-        """First column of the first row, or None."""
-        cur = self._con.cursor()
-        try:
+        """First column of the first row, or None (QueryTimeout / QueryOutOfMemory past a limit)."""
+        with self._read_cursor() as cur:
             rows = cur.execute(sql, params).fetchall() if params is not None else cur.execute(sql).fetchall()
             return rows[0][0] if rows else None
-        finally:
-            cur.close()
 
     def has_table(self, name: str) -> bool:
         """True when a table of that name exists in the main schema."""

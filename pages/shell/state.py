@@ -10,7 +10,7 @@ from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
 from sop_core import access, demo, ledger
-from sop_core.workspace import Workspace, WorkspaceLocked, default_path
+from sop_core.workspace import QueryStopped, Workspace, WorkspaceLocked, default_path
 
 from . import nav
 
@@ -100,6 +100,9 @@ def run_app() -> None:
         page.run()
     except access.NotPermitted as exc:
         st.error(str(exc), icon=":material/lock:")
+    except QueryStopped as exc:  # a read over the time or memory limit: the message says what to do
+        log.warning("query stopped on page %s: %s", getattr(page, "url_path", "?"), exc)
+        st.error(str(exc), icon=":material/block:")
     except FragmentHandledException:
         pass  # a fragment has shown its own error; its traceback is in the log
     except Exception:  # noqa: BLE001 - the browser gets an incident id, the log the traceback

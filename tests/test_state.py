@@ -1,0 +1,27 @@
+"""The app's frame (pages/shell/state.py): a read stopped by a workspace limit is a plain message, not an incident."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+SLOW = "SELECT sum(i % 7) FROM range(1000000000000) t(i)"  # hours of work: only the time limit ends it
+
+
+def test_a_read_over_the_time_limit_shows_its_message_not_an_incident(tmp_path, monkeypatch):
+    """Case 49 in the app: the page says the query took too long; no incident id, no traceback."""
+    monkeypatch.setenv("SOP_WORKSPACE", str(tmp_path / "workspace.duckdb"))
+
+    def slow_health(ws):
+        ws.query_timeout_s = 0.3  # this test's own workspace (the app caches one per file)
+        return ws.query(SLOW)
+
+    monkeypatch.setattr("sop_core.health.table_health", slow_health)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.switch_page("pages/data.py")  # a deep link: the Cycle overview (which fits a forecast) does not run
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1, errors
+    assert "took too long (over 0.3 s)" in errors[0] and "incident" not in errors[0]
