@@ -9,7 +9,9 @@ on a Dask cluster.
 
 Rules for callers: the function must be a top-level (picklable) function, and chunks must hold
 plain data (DataFrames, numpy arrays, dataclasses): never the Workspace or a DuckDB connection.
-Forking after DuckDB is open is fine as long as workers never touch it.
+As with any forkserver or spawn pool, a script that forecasts must keep its work under
+`if __name__ == "__main__":` (each worker imports the main script; the app, the CLI, pytest and
+the benchmarks all do).
 """
 from __future__ import annotations
 
