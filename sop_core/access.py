@@ -19,7 +19,9 @@ PLANNER_KINDS = frozenset({
     "decision", "decision_status", "decision_refused", "setting",
 })
 ROLE_KINDS: dict[str, frozenset[str] | None] = {"viewer": frozenset(), "planner": PLANNER_KINDS, "admin": None}
-ACTIONS = {"load": "load data", "reset": "reset the data", "plan_approved": "approve a plan",
+# settings that point the server somewhere (a Dask scheduler exchanges pickled tasks): admins only
+ADMIN_SETTINGS = frozenset({"dask_scheduler"})
+ACTIONS = {"admin_setting": "change where the server sends work (the Dask scheduler)", "load": "load data", "reset": "reset the data", "plan_approved": "approve a plan",
            "decision_linked": "link decisions to a plan version", "override": "save an override",
            "scenario": "save a scenario", "decision": "record a decision", "forecast": "run the forecast"}
 
@@ -86,6 +88,15 @@ def check(kind: str) -> None:
     if not actor.can(kind):
         raise NotPermitted(f"not permitted: {actor.email} is a {actor.role} and cannot {ACTIONS.get(kind, 'do this')}"
                            f" — ask an {'admin' if kind in ACTIONS and kind not in PLANNER_KINDS else 'admin or planner'}")
+
+
+def setting_kind(key: str) -> str:
+    """The audit kind of saving setting `key`: 'admin_setting' for ADMIN_SETTINGS, else 'setting'."""
+    return "admin_setting" if key in ADMIN_SETTINGS else "setting"
+
+
+# who loads the built-in demo company into an empty workspace, whoever opened the app first
+SYSTEM = Actor("system (demo company)", "admin")
 
 
 def allowed(actor: Actor | None, kind: str) -> bool:

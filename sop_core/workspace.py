@@ -413,7 +413,7 @@ class Workspace:
                 "INSERT OR REPLACE INTO settings VALUES (?, ?, ?, ?)",
                 [key, json.dumps(value, default=str), utcnow(), author],
             )
-            self.audit(cur, "setting", key, {"value": value}, author)
+            self.audit(cur, access.setting_kind(key), key, {"value": value}, author)
 
 
 def _open_error(path: Path, exc: duckdb.Error) -> Exception:

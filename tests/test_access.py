@@ -78,3 +78,18 @@ def test_no_actor_is_refused_when_control_is_on(tmp_path, control):
     with Workspace(tmp_path / "w.duckdb") as ws:
         with pytest.raises(access.NotPermitted, match="sign in"):
             ws.set_setting("x", 1)
+
+
+def test_pointing_the_server_at_a_dask_scheduler_is_for_admins(tmp_path, control):
+    from sop_core import dask_executor
+
+    assert dask_executor.SCHEDULER_SETTING in access.ADMIN_SETTINGS
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        access.set_actor(PLANNER)
+        ws.set_setting("kpi_targets", {"wape": 0.2})  # ordinary settings: planners may
+        with pytest.raises(access.NotPermitted, match="cannot change where the server sends work"):
+            ws.set_setting(dask_executor.SCHEDULER_SETTING, "tcp://10.0.0.9:8786")
+        assert ws.get_setting(dask_executor.SCHEDULER_SETTING) is None
+        access.set_actor(ADMIN)
+        ws.set_setting(dask_executor.SCHEDULER_SETTING, "tcp://10.0.0.9:8786")
+        assert ws.get_setting(dask_executor.SCHEDULER_SETTING) == "tcp://10.0.0.9:8786"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -25,3 +26,21 @@ def test_a_read_over_the_time_limit_shows_its_message_not_an_incident(tmp_path, 
     errors = [e.value for e in at.error]
     assert len(errors) == 1, errors
     assert "took too long (over 0.3 s)" in errors[0] and "incident" not in errors[0]
+
+
+def test_an_empty_workspace_opened_first_by_a_viewer_gets_the_demo(tmp_path):
+    """With sign-in on, the first visitor may be a viewer: the demo company loads all the same."""
+    from pages.shell.state import _open
+    from sop_core import access
+
+    access.enable(True)
+    access.set_actor(access.Actor("vic@example.com", "viewer"))
+    try:
+        ws = _open(str(tmp_path / "workspace.duckdb"))
+        assert {"sales", "products", "capacity"} <= set(ws.loaded_tables())
+        with pytest.raises(access.NotPermitted):  # the viewer still changes nothing
+            ws.set_setting("kpi_targets", {})
+    finally:
+        access.enable(False)
+        access.set_actor(None)
+        _open.clear()

@@ -18,7 +18,8 @@ from . import nav
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _open(path: str) -> Workspace:
     ws = Workspace(path)
-    demo.ensure_demo(ws)
+    with access.acting_as(access.SYSTEM):  # the first visitor may be a viewer; the demo loads all the same
+        demo.ensure_demo(ws)
     ws.startup_messages = ledger.startup_check(ws)  # acknowledged saves the database lost, if any
     return ws
 
