@@ -9,18 +9,19 @@ on a Dask cluster.
 
 Rules for callers: the function must be a top-level (picklable) function, and chunks must hold
 plain data (DataFrames, numpy arrays, dataclasses): never the Workspace or a DuckDB connection.
-As with any forkserver or spawn pool, a script that forecasts must keep its work under
-`if __name__ == "__main__":` (each worker imports the main script; the app, the CLI, pytest and
-the benchmarks all do).
+Workers fork from a forkserver and, unlike standard forkserver workers, never import the
+parent's main script (under Streamlit that is app.py, which would run the app in every worker).
 """
 from __future__ import annotations
 
 import atexit
+import io
 import multiprocessing as mp
 import os
-import sys
 import threading
 from collections.abc import Callable, Sequence
+from multiprocessing import context as mp_context
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.pool import Pool
 from typing import Any, Protocol
 
@@ -61,6 +62,48 @@ class SerialExecutor:
         return out
 
 
+class _MainlessPopen(popen_forkserver.Popen):
+    """A forkserver child that does not run the parent's `__main__` first.
+
+    Streamlit runs each script as a module named `__main__` whose file is app.py, so a standard
+    forkserver or spawn child would run the whole app before taking its first task (and die
+    doing it). Workers only run top-level functions of `sop_core`, so they need no main module.
+    This is `popen_forkserver.Popen._launch` of CPython 3.11 with the main-module entries dropped.
+    """
+
+    def _launch(self, process_obj: Any) -> None:
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        mp_context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            mp_context.set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        _parent_w = os.dup(w)  # the child watches this duplicate to notice the parent's death
+        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _MainlessProcess(mp_context.ForkServerProcess):
+    """A forkserver process started through `_MainlessPopen`."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> _MainlessPopen:
+        return _MainlessPopen(process_obj)
+
+
+class _MainlessForkServerContext(mp_context.ForkServerContext):
+    """The forkserver start method with `_MainlessProcess` workers."""
+
+    Process = _MainlessProcess
+
+
 class LocalExecutor:
     """A long-lived process pool on this machine (forkserver workers, Prophet preloaded)."""
 
@@ -77,13 +120,8 @@ class LocalExecutor:
                 # forkserver, not fork: the app server and the test runner are multi-threaded (web server,
                 # browser driver, cluster client), and a worker forked from such a process can crash or hang
                 # on a lock held by another thread. Workers fork from a clean server with Prophet preloaded.
-                # (A main script read from stdin cannot be re-imported by forkserver workers: fork then.)
-                main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-                if main_file is None or os.path.exists(main_file):
-                    ctx = mp.get_context("forkserver")
-                    ctx.set_forkserver_preload(["prophet", "sop_core.forecast"])
-                else:
-                    ctx = mp.get_context("fork")
+                ctx = _MainlessForkServerContext()
+                ctx.set_forkserver_preload(["prophet", "sop_core.forecast"])
                 self._pool = ctx.Pool(self.workers)
             return self._pool
 

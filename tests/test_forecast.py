@@ -286,6 +286,23 @@ def test_local_pool_workers_fork_from_a_clean_server_not_from_this_threaded_proc
     assert all(preloaded for _, preloaded in out)  # Prophet came with the fork, not imported per task
 
 
+def test_local_pool_workers_never_run_the_main_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under Streamlit, __main__ is app.py: a worker that imported it would run the app (and die)."""
+    import sys
+    import types
+
+    script = tmp_path / "app_like.py"
+    script.write_text("raise SystemExit('a worker ran the main script')\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    ex = LocalExecutor(workers=2, chunk_timeout=60)
+    try:
+        assert ex.map_chunks(_square, [[2], [3], [4]]) == [[4], [9], [16]]
+    finally:
+        ex.shutdown()
+
+
 def test_weekly_bucket_with_country_holidays(tmp_path: Path) -> None:
     weeks = pd.date_range(end="2026-10-26", periods=120, freq="W-MON")
     t = np.arange(120)
