@@ -7,7 +7,7 @@ import streamlit as st
 from pages.shell import charts, share
 from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, may, page_header, page_link, workspace
-from sop_core import consensus, dask_executor, forecast, metrics, overrides, review
+from sop_core import access, consensus, dask_executor, forecast, metrics, overrides, review
 from sop_core.formatting import metric_delta, pct, units
 from sop_core.review import Scope
 
@@ -202,6 +202,27 @@ with st.expander("Edit units per sku and period", icon=":material/edit:"):
             st.session_state.pop("unit_grid", None)
             st.toast(f"{saved_n} unit edits saved", icon=":material/check_circle:")
             st.rerun()
+
+# -- the reason list (a workspace setting: shown only to roles that may save it) ------------------
+if may(access.setting_kind(overrides.REASONS_SETTING)):
+    with st.expander("Override reasons", icon=":material/label:"):
+        current = overrides.reasons(ws)
+        st.caption("The reasons planners choose from when they save an override: add, rename or remove rows. "
+                   "Overrides already saved keep their reason, also one removed from this list.")
+        edited_reasons = st.data_editor(
+            pd.DataFrame({"reason": current}), key="reasons_grid", num_rows="dynamic", hide_index=True,
+            width="stretch", column_config={"reason": st.column_config.TextColumn(
+                "Reason", max_chars=overrides.MAX_REASON, required=True)})
+        new_reasons = [None if pd.isna(r) else r for r in edited_reasons["reason"]]
+        if st.button("Save reasons", key="reasons_save", disabled=new_reasons == current):
+            try:
+                stored = overrides.set_reasons(ws, new_reasons, author())
+            except (ValueError, PermissionError) as exc:
+                st.error(f"Reasons not saved: {exc}", icon=":material/error:")
+            else:
+                st.session_state.pop("reasons_grid", None)
+                st.toast(f"{len(stored)} override reasons saved", icon=":material/check_circle:")
+                st.rerun()
 
 # -- accuracy ----------------------------------------------------------------------------------------
 st.subheader("Forecast accuracy", anchor=False)

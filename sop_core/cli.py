@@ -218,3 +218,4 @@ from . import cli_forecast  # noqa: E402,F401  (registers `forecast` and `backte
 from . import cli_admin  # noqa: E402,F401  (registers `backup`, `restore` and `check`)
 from . import cli_pack  # noqa: E402,F401  (registers `pack`)
 from . import cli_serve  # noqa: E402,F401  (registers `serve`)
+from . import cli_reasons  # noqa: E402,F401  (registers `reasons`)

@@ -3,9 +3,10 @@
 An override is a scope (family, region, sku: each None for all; a family or a sku is required),
 a period range (period_from..period_to, bucket starts, inclusive), a kind and a value:
 ``percent`` (10.0 = +10%, at least -100) or ``units`` (the TOTAL wanted for the scope in each
-period of the range, >= 0), with a reason from the workspace list ``override_reasons`` and an
-optional comment. How overrides combine into the consensus plan is documented in
-``sop_core.consensus``.
+period of the range, >= 0), with a reason from the workspace list ``override_reasons`` (edited
+with ``set_reasons``: Demand review page, or ``python -m sop_core reasons --set ...``) and an
+optional comment; a saved override keeps its reason when that reason later leaves the list.
+How overrides combine into the consensus plan is documented in ``sop_core.consensus``.
 
 Table ``overrides`` is append-only: nothing is updated or deleted. Undo appends a new entry whose
 ``undoes`` names the cancelled override (scope, periods, kind, value and reason copied from it).
@@ -42,6 +43,7 @@ DEFAULT_REASONS: tuple[str, ...] = (
 )
 KINDS = cons_mod.KINDS
 MAX_COMMENT = 2000
+MAX_REASON = 60  # characters of one reason code
 HISTORY_COLUMNS = (
     "override_id", "created_at", "author", "family", "region", "sku", "period_from", "period_to", "kind",
     "value", "reason", "comment", "before_units", "after_units", "undoes", "undone",
@@ -120,17 +122,30 @@ def reasons(ws: Workspace) -> list[str]:
     return list(DEFAULT_REASONS)
 
 
-def set_reasons(ws: Workspace, values: Sequence[str], author: str | None = None) -> list[str]:
-    """Store the reason list (non-empty, unique, trimmed); returns it."""
+def clean_reasons(values: Sequence[Any]) -> list[str]:
+    """The reason list trimmed and checked (non-empty texts of at most MAX_REASON characters, unique ignoring case)."""
     cleaned: list[str] = []
-    for v in values:
+    for i, v in enumerate(values, start=1):
         if not isinstance(v, str) or not v.strip():
-            raise ValueError("each override reason must be a non-empty text")
-        if v.strip().casefold() in {c.casefold() for c in cleaned}:
-            raise ValueError(f"override reason {v.strip()!r} is listed twice")
-        cleaned.append(v.strip())
+            raise ValueError(f"override reason {i} is empty: give every reason a text, or leave the empty one out")
+        text = v.strip()
+        if len(text) > MAX_REASON:
+            raise ValueError(f"override reason {i} ({text[:20]!r}...) is {len(text)} characters long: keep a reason to "
+                             f"{MAX_REASON} characters, and put the detail in the override's comment")
+        if text.casefold() in {c.casefold() for c in cleaned}:
+            raise ValueError(f"override reason {text!r} is listed twice (reasons are compared ignoring case)")
+        cleaned.append(text)
     if not cleaned:
-        raise ValueError("the list of override reasons cannot be empty")
+        raise ValueError("the list of override reasons cannot be empty: planners must have a reason to choose")
+    return cleaned
+
+
+def set_reasons(ws: Workspace, values: Sequence[Any], author: str | None = None) -> list[str]:
+    """Check and store the reason list (setting 'override_reasons', audit kind 'setting'); returns it.
+
+    Nothing is stored when a value is rejected. Overrides already saved keep their reason.
+    """
+    cleaned = clean_reasons(values)
     ws.set_setting(REASONS_SETTING, cleaned, author)
     return cleaned
 
@@ -486,7 +501,7 @@ def latest_id(ws: Workspace) -> str | None:
 
 
 __all__ = [
-    "DEFAULT_REASONS", "HISTORY_COLUMNS", "Override", "OverrideInput", "StaleOverride", "active", "active_on",
-    "count", "get", "history", "latest_id", "latest_touching", "reasons", "save_override", "scope_label",
-    "set_reasons", "undo", "validate",
+    "DEFAULT_REASONS", "HISTORY_COLUMNS", "MAX_REASON", "Override", "OverrideInput", "StaleOverride", "active",
+    "active_on", "clean_reasons", "count", "get", "history", "latest_id", "latest_touching", "reasons",
+    "save_override", "scope_label", "set_reasons", "undo", "validate",
 ]

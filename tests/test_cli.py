@@ -69,9 +69,37 @@ def test_missing_file_and_bad_map_are_usage_errors(tmp_path: Path) -> None:
 
 
 def test_parser_is_extensible() -> None:
-    assert {"load", "status"} <= set(COMMANDS)
+    assert {"load", "status", "reasons"} <= set(COMMANDS)
     args = build_parser().parse_args(["load", "x.csv", "--map", "sku=Item No", "--monthfirst"])
     assert args.func is COMMANDS["load"].handler and args.dayfirst is False
     assert parse_map(["sku=Item No", "region="]) == {"sku": "Item No", "region": None}
     with pytest.raises(ValueError):
         parse_map(["sku"])
+
+
+def test_reasons_lists_replaces_and_refuses_a_bad_list(tmp_path: Path) -> None:
+    from sop_core import overrides
+    from sop_core.workspace import Workspace
+
+    listed = run(tmp_path, "reasons")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == list(overrides.DEFAULT_REASONS)
+    assert "default" in listed.stderr
+    stored = run(tmp_path, "reasons", "--set", "Promotion", " Price change ", "Tender won", "--author", "ada")
+    assert stored.returncode == 0, stored.stderr
+    assert stored.stdout.splitlines() == ["Promotion", "Price change", "Tender won"]
+    assert "stored 3 override reasons" in stored.stderr
+    for bad, message in ((["Promotion", "PROMOTION"], "'PROMOTION' is listed twice"),
+                         ([], "cannot be empty"),
+                         (["Promotion", ""], "override reason 2 is empty"),
+                         (["x" * (overrides.MAX_REASON + 1)], f"keep a reason to {overrides.MAX_REASON} characters")):
+        refused = run(tmp_path, "reasons", "--set", *bad)
+        assert refused.returncode == 1, (bad, refused.stderr)
+        assert "error: " in refused.stderr and message in refused.stderr, refused.stderr
+        assert "nothing changed; the reasons are still: Promotion, Price change, Tender won" in refused.stderr
+        assert refused.stdout == ""
+    assert run(tmp_path, "reasons").stdout.splitlines() == ["Promotion", "Price change", "Tender won"]
+    with Workspace(tmp_path / "ws.duckdb") as ws:
+        assert overrides.reasons(ws) == ["Promotion", "Price change", "Tender won"]
+        audit = ws.query("SELECT author FROM audit_log WHERE kind = 'setting' AND subject = 'override_reasons'")
+        assert list(audit["author"]) == ["ada"]  # one accepted change; the refused ones wrote nothing

@@ -12,6 +12,7 @@ import uuid
 import pandas as pd
 import pytest
 
+from sop_core import access
 from sop_core import consensus as C
 from sop_core import overrides as O
 from sop_core.overrides import OverrideInput, StaleOverride
@@ -86,6 +87,54 @@ def test_reason_is_required_and_must_be_in_the_list(ws, stat):
         O.save_override(ws, RUN, stat, inp(family="A", period_from=JAN, period_to=JAN, kind="percent",
                                            value=5, reason="Weather"), "alice")
     assert n_rows(ws) == 0
+
+
+@pytest.mark.parametrize("values, message", [
+    ([], "cannot be empty"),
+    (["Promotion", "  "], "override reason 2 is empty"),
+    (["Promotion", None], "override reason 2 is empty"),
+    (["Promotion", float("nan")], "override reason 2 is empty"),
+    (["Promotion", " promotion"], "'promotion' is listed twice"),
+    (["Promotion", "x" * (O.MAX_REASON + 1)], f"override reason 2 .* is {O.MAX_REASON + 1} characters long"),
+])
+def test_a_bad_reason_list_is_refused_and_nothing_stored(ws, values, message):
+    O.set_reasons(ws, ["Tender won", "Promotion"], author="admin")
+    with pytest.raises(ValueError, match=message):
+        O.set_reasons(ws, values, author="admin")
+    assert O.reasons(ws) == ["Tender won", "Promotion"]
+    assert n_rows(ws, "audit_log", "WHERE kind = 'setting'") == 1  # only the first, accepted list
+    assert O.set_reasons(ws, ["x" * O.MAX_REASON]) == ["x" * O.MAX_REASON]  # the limit itself is allowed
+
+
+def test_a_removed_reason_stays_on_saved_overrides_and_their_undo(ws, stat):
+    kept = O.save_override(ws, RUN, stat, inp(family="A", period_from=JAN, period_to=JAN, kind="percent",
+                                               value=5, reason="Other"), "alice")
+    O.set_reasons(ws, ["Promotion", "Tender won"], author="admin")
+    assert list(O.history(ws)["reason"]) == ["Other"]
+    assert O.get(ws, kept.override_id).reason == "Other"
+    undo = O.undo(ws, kept.override_id, "bob", statistical=stat)  # an undo copies the reason, listed or not
+    assert undo.reason == "Other"
+    assert sorted(O.history(ws)["reason"]) == ["Other", "Other"]
+    with pytest.raises(ValueError, match="unknown reason 'Other'"):  # new overrides choose from the new list
+        O.save_override(ws, RUN, stat, inp(family="A", period_from=JAN, period_to=JAN, kind="percent",
+                                           value=5, reason="Other"), "alice")
+
+
+def test_changing_reasons_is_a_setting_change_refused_to_viewers(ws):
+    access.enable(True)
+    try:
+        with access.acting_as(access.Actor("vic@example.com", "viewer")):
+            with pytest.raises(access.NotPermitted, match="vic@example.com is a viewer"):
+                O.set_reasons(ws, ["Weather"], author="vic@example.com")
+        assert ws.get_setting(O.REASONS_SETTING) is None and O.reasons(ws) == list(O.DEFAULT_REASONS)
+        with access.acting_as(access.Actor("pat@example.com", "planner")):
+            O.set_reasons(ws, ["Weather"], author="pat@example.com")
+    finally:
+        access.enable(False)
+    assert O.reasons(ws) == ["Weather"]
+    audit = ws.query("SELECT author, detail FROM audit_log WHERE kind = 'setting'")
+    assert list(audit["author"]) == ["pat@example.com"]
+    assert json.loads(audit["detail"].iloc[0]) == {"value": ["Weather"]}
 
 
 @pytest.mark.parametrize("kw, message", [
