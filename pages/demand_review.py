@@ -42,8 +42,10 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                                   max_chars=3, placeholder="e.g. US")
         scheduler = st.text_input("Dask scheduler (optional)", value=ws.get_setting(dask_executor.SCHEDULER_SETTING) or "",
                                   placeholder="tcp://scheduler-host:8786",
-                                  help="Fit on a running Dask cluster (same results as this machine). Empty: "
-                                       f"${dask_executor.SCHEDULER_ENV} if set, else this machine's processes.")
+                                  disabled=not may(access.setting_kind(dask_executor.SCHEDULER_SETTING)),
+                                  help="Fit on a running Dask cluster (same results as this machine); admins set "
+                                       f"it. Empty: ${dask_executor.SCHEDULER_ENV} if set, else this machine's "
+                                       "processes.")
         if st.form_submit_button("Apply settings", type="primary"):
             try:
                 new = forecast.ForecastSettings(bucket=bucket, horizon=horizon, level=level, mode=mode,
