@@ -329,3 +329,73 @@ def test_a_failing_series_gets_a_naive_forecast_and_says_why(monkeypatch: pytest
     fc, pts, choices = F.fit_chunk((cfg, [F.SeriesTask("x | N", pd.Timestamp("2026-01-01"), np.arange(10.0))]))
     assert len(fc) == 6 and (fc["value"] == 9.0).all() and pts.empty
     assert choices[0]["model"] == "naive" and "solver exploded" in choices[0]["reason"]
+
+
+# -- case 51: concurrent forecasts beyond the pool size ----------------------------------------------
+
+def _seeded_fit(chunk: list[int]) -> tuple[int, list[tuple[int, list[float]]]]:
+    """A cheap stand-in for a seeded fit: the worker's PID and, per item, its square and three seeded draws."""
+    import time
+
+    time.sleep(0.02)  # long enough that chunks wait in the queue while both workers are busy
+    return os.getpid(), [(x * x, np.random.default_rng(x).normal(size=3).tolist()) for x in chunk]
+
+
+def test_two_sessions_sharing_the_pool_are_queued_bounded_and_match_a_serial_run() -> None:
+    """Case 51: two callers each send more chunks than there are workers to one shared LocalExecutor.
+
+    Both complete, each caller hears about exactly its own chunks (what feeds its progress bar), every chunk
+    of both runs in one of the pool's `workers` processes, and the results equal a serial run on the same data.
+    """
+    import threading
+    import time
+
+    ex = LocalExecutor(workers=2)
+    jobs = {"a": chunked(list(range(0, 40)), ex.workers, min_size=2, max_size=2),
+            "b": chunked(list(range(100, 130)), ex.workers, min_size=2, max_size=2)}
+    assert all(len(chunks) > 2 * ex.workers for chunks in jobs.values())  # beyond the pool: they must queue
+    expected = {name: [out for _, out in SerialExecutor().map_chunks(_seeded_fit, chunks)]
+                for name, chunks in jobs.items()}
+    results: dict[str, list] = {}
+    progress: dict[str, list[int]] = {name: [] for name in jobs}
+    errors: list[BaseException] = []
+    pool_sizes: list[int] = []
+    start = threading.Barrier(len(jobs))
+    running = threading.Event()
+    running.set()
+
+    def session(name: str) -> None:
+        try:
+            start.wait()
+            results[name] = ex.map_chunks(_seeded_fit, jobs[name], progress[name].append)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def watch_pool() -> None:
+        while running.is_set():
+            pool = ex._pool
+            if pool is not None:
+                pool_sizes.append(len(pool._pool))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch_pool, daemon=True)
+    threads = [threading.Thread(target=session, args=(name,)) for name in jobs]
+    watcher.start()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert not any(t.is_alive() for t in threads), "a caller never finished"
+        assert not errors, errors
+        workers = {p.pid for p in ex._pool._pool}
+    finally:
+        running.clear()
+        watcher.join(10)
+        ex.shutdown()
+    for name, chunks in jobs.items():
+        assert [out for _, out in results[name]] == expected[name]  # same data and seed: the same numbers
+        assert sorted(progress[name]) == list(range(len(chunks)))  # each caller saw only its own chunks, once each
+    pids = {pid for name in jobs for pid, _ in results[name]}
+    assert os.getpid() not in pids and pids <= workers and len(pids) <= ex.workers  # CPU bounded by the pool
+    assert pool_sizes and max(pool_sizes) <= ex.workers
