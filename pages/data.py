@@ -4,13 +4,18 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
-from sop_core import contract, demo, health, ingest_worker, intake
+from sop_core import contract, demo, health, ingest_worker, intake, readers
 from sop_core.formatting import units
 
 page_header("data")
 ws = workspace()
 UNMAPPED = "(not in file)"
 DATE_ORDERS = {"Detect from the values": None, "Day first (DD/MM/YYYY)": True, "Month first (MM/DD/YYYY)": False}
+# how a text file is read (readers.read_csv): detection reads UTF-8 and files with a byte-order mark
+ENCODINGS = {"Detect automatically": None, "UTF-8": "utf-8", "Windows-1252 (Excel on Windows)": "cp1252",
+             "Latin-1 (ISO-8859-1)": "latin-1", "Latin-9 (ISO-8859-15)": "iso8859-15", "Mac Roman": "mac-roman"}
+DELIMITERS = {"Detect automatically": None} | {n.capitalize(): d for d, n in readers.DELIMITER_NAMES.items()}
+DECIMALS = {"Point (1,234.5)": ".", "Comma (1.234,5)": ","}
 
 # -- the answer first: is last month's data in and clean? ------------------------------------------
 table_health = health.table_health(ws)
@@ -58,7 +63,8 @@ uploads = st.file_uploader("Upload files", type=["csv", "txt", "tsv", "xlsx", "p
 
 def _options(file_id: str) -> dict:
     return st.session_state.setdefault(f"intake_opts_{file_id}", {"table": None, "mapping": None, "dayfirst": None,
-                                                                 "sheet": None, "long": False})
+                                                                 "sheet": None, "long": False, "encoding": None,
+                                                                 "delimiter": None, "decimal": None})
 
 
 def _prepared(upload, opts: dict) -> intake.Prepared:
@@ -72,21 +78,60 @@ def _prepared(upload, opts: dict) -> intake.Prepared:
             # parsed in a short-lived child process with memory and time limits: a hostile or broken
             # file cannot take the server down for everyone
             cache[key] = ingest_worker.prepare_isolated(upload.name, upload.getvalue(), opts["table"], mapping=mapping,
-                                                        dayfirst=opts["dayfirst"], sheet=opts["sheet"], ws=ws)
+                                                        dayfirst=opts["dayfirst"], sheet=opts["sheet"],
+                                                        encoding=opts["encoding"], delimiter=opts["delimiter"],
+                                                        decimal=opts["decimal"], ws=ws)
     return cache[key]
 
 
 def _set(file_id: str, name: str, widget_key: str, transform=lambda v: v) -> None:
     opts = _options(file_id)
     opts[name] = transform(st.session_state[widget_key])
-    if name in ("table", "sheet", "long"):
+    if name in ("table", "sheet", "long", "encoding", "delimiter"):  # the headers may change: map them again
         opts["mapping"] = None
+        if name != "table" and opts["table"] is None:  # the table was a guess: show the guess from the new read
+            st.session_state.pop(f"table_{file_id}", None)
 
 
 def _set_mapping(file_id: str, columns: list[str]) -> None:
     opts = _options(file_id)
     opts["mapping"] = {c: (None if st.session_state[f"map_{file_id}_{c}"] == UNMAPPED
                            else st.session_state[f"map_{file_id}_{c}"]) for c in columns}
+
+
+def _file_options(fid: str, opts: dict, p: intake.Prepared) -> None:
+    """The 'File options' row of a text upload: encoding, delimiter, decimal separator."""
+    st.markdown("**File options**")
+    cols = st.columns([2, 2, 2, 2])
+    current = next(k for k, v in ENCODINGS.items() if v == opts["encoding"])
+    cols[0].selectbox("Encoding", list(ENCODINGS), index=list(ENCODINGS).index(current), key=f"enc_{fid}",
+                      on_change=_set, args=(fid, "encoding", f"enc_{fid}", ENCODINGS.get),
+                      help="Detection reads UTF-8, and UTF-16 or UTF-32 with a byte-order mark. A CSV saved by "
+                           "Excel on Windows is usually Windows-1252.")
+    current = next(k for k, v in DELIMITERS.items() if v == opts["delimiter"])
+    cols[1].selectbox("Delimiter", list(DELIMITERS), index=list(DELIMITERS).index(current), key=f"delim_{fid}",
+                      on_change=_set, args=(fid, "delimiter", f"delim_{fid}", DELIMITERS.get),
+                      help="What separates the columns; detection picks the one that splits the first lines "
+                           "most evenly.")
+    decimal = opts["decimal"] or p.options.get("decimal") or "."  # remembered for this layout, else point
+    current = next(k for k, v in DECIMALS.items() if v == decimal)
+    cols[2].selectbox("Decimal separator", list(DECIMALS), index=list(DECIMALS).index(current), key=f"decimal_{fid}",
+                      on_change=_set, args=(fid, "decimal", f"decimal_{fid}", DECIMALS.get),
+                      help="Comma for numbers written like 1.234,5 (the dot then groups thousands).")
+
+
+def _option_hints(p: intake.Prepared) -> list[str]:
+    """Which file option may fix the errors of a text upload (the errors themselves come from the engine)."""
+    kinds = {e.kind for e in p.errors}
+    hints = []
+    if "encoding" in kinds:
+        hints.append("Choose the file's **Encoding** under File options above (Windows-1252 for a CSV saved by "
+                     "Excel on Windows), or re-save the file as UTF-8.")
+    if "not_number" in kinds and p.options.get("decimal") == ".":
+        hints.append("Numbers written like 1.234,5? Set **Decimal separator** to comma under File options above.")
+    if "ragged" in kinds or (kinds and p.raw is not None and len(p.raw.headers) == 1):  # no table has one column
+        hints.append("Columns split on the wrong character? Choose the **Delimiter** under File options above.")
+    return hints
 
 
 def render_upload(upload) -> None:
@@ -97,6 +142,7 @@ def render_upload(upload) -> None:
     done = st.session_state.get(f"intake_loaded_{fid}")
     st.markdown(f"**{p.file_name}** · {units(upload.size / 1024)} KB")
     raw = p.raw
+    text_file = readers.extension(p.file_name) in readers.CSV_EXTENSIONS
     cols = st.columns([2, 2, 2, 2])
     tables = list(contract.TABLES)
     cols[0].selectbox("Table", tables, index=tables.index(p.table) if p.table in tables else None,
@@ -118,6 +164,8 @@ def render_upload(upload) -> None:
         cols[3].toggle("One column per series", value=p.wide is not None, key=f"wide_{fid}",
                        on_change=_set, args=(fid, "long", f"wide_{fid}", lambda v: not v),
                        help="Wide layout: a date column, then one column of values per series (each becomes a sku).")
+    if text_file:
+        _file_options(fid, opts, p)
 
     if p.table and raw is not None and p.wide is None:
         spec = contract.TABLES[p.table]
@@ -140,6 +188,9 @@ def render_upload(upload) -> None:
         st.warning("The dates could be day-first or month-first: choose the date order above.", icon=":material/event:")
     for err in p.errors:
         st.error(str(err), icon=":material/error:")
+    if text_file:
+        for hint in _option_hints(p):
+            st.info(hint, icon=":material/tune:")
     for w in p.warnings:
         st.warning(w, icon=":material/warning:")
     for n in p.notes:

@@ -9,7 +9,7 @@ from pages.shell import plan_view as pv
 from pages.shell import scorecard as sc
 from pages.shell.state import author, may, page_header, workspace
 from sop_core import decisions, links, pack, scenarios, versions
-from sop_core.formatting import metric_delta, money, pct, units
+from sop_core.formatting import delta_money, delta_units, metric_delta, money, pct, units
 
 page_header("executive")
 link = share.link_state("executive")
@@ -19,7 +19,6 @@ run, cons = pv.demand_plan(ws)
 view = pv.plan_view(ws, run, cons)
 k = view.kpis
 latest = versions.latest(ws)
-products = ws.table("products")
 
 # -- the answer, readable from across the room --------------------------------------------------------------
 m = st.columns(4)
@@ -69,14 +68,12 @@ with st.form("approve", clear_on_submit=True):
     if st.form_submit_button("Approve and freeze this plan", type="primary", disabled=not may("plan_approved"),
                              help="Admins approve plans."):
         sc_obj = None if pick == "Baseline" else known[pick]
-        chosen_view = view if sc_obj is None else pv.plan_view(ws, run, cons, scenario=sc_obj)
-        plan_lines = chosen_view.result.consensus.rename(columns={"consensus": "units"})
-        try:
+        plan_result = (view if sc_obj is None else pv.plan_view(ws, run, cons, scenario=sc_obj)).result
+        try:  # the plan as valued on screen: the scenario's units at the scenario's prices
             version = versions.approve(
-                ws, plan_lines, name=name, scenario_id=None if sc_obj is None else sc_obj.scenario_id,
+                ws, plan_result, name=name, scenario_id=plan_result.scenario_id,
                 fingerprints={"data": ws.fingerprint(), "forecast_run": run.run_key}, approved_by=author(),
-                note=note, event_id=st.session_state.setdefault("exec_approve_event", uuid.uuid4().hex),
-                products=products)
+                note=note, event_id=st.session_state.setdefault("exec_approve_event", uuid.uuid4().hex))
             if link_ids:
                 decisions.link_version(ws, link_ids, version.version_id, author())
         except (ValueError, PermissionError) as exc:
@@ -88,26 +85,32 @@ with st.form("approve", clear_on_submit=True):
 
 # -- what changed since the last approved plan ------------------------------------------------------------------
 st.subheader("What changed since the last approved plan", anchor=False)
-current = versions.prepare_lines(cons.rename(columns={"consensus": "units"}), products)
+current = versions.plan_lines(view.result)
 if latest is None:
     st.caption("No approved plan yet: approving one above makes it the reference for next month's meeting.")
 else:
     old = versions.load_version(ws, latest.version_id)
-    left, right = st.columns([3, 2])
-    with left:
-        steps = versions.change_bridge(old, current, by="family", old_label=latest.label, new_label="Current plan")
-        st.plotly_chart(charts.waterfall(steps, label="label", value="value", kind="kind"), key="exec_bridge",
-                        config={"displayModeBar": False})
-    with right:
-        diff = versions.compare(old, current, by="family")
-        st.dataframe(diff, hide_index=True, width="stretch", column_config={
-            "family": "Family",
-            "old_units": st.column_config.NumberColumn("Approved units", format="localized"),
-            "new_units": st.column_config.NumberColumn("Current units", format="localized"),
-            "d_units": st.column_config.NumberColumn("Δ units", format="localized"),
-            "old_revenue": st.column_config.NumberColumn("Approved revenue", format="dollar"),
-            "new_revenue": st.column_config.NumberColumn("Current revenue", format="dollar"),
-            "d_revenue": st.column_config.NumberColumn("Δ revenue", format="dollar")})
+    bridges = st.columns(2)
+    for col, measure, title, value_text, delta_text in (
+            (bridges[0], "revenue", "Revenue", money, delta_money),
+            (bridges[1], "units", "Volume (units)", units, delta_units)):
+        steps = versions.change_bridge(old, current, by="family", measure=measure, old_label=latest.label,
+                                       new_label="Current plan")
+        before, after = float(steps["value"].iloc[0]), float(steps["value"].iloc[-1])
+        col.markdown(f"**{title} by family** · " + share.plain(f"{value_text(before)} → {value_text(after)} "
+                                                                 f"({delta_text(after - before)})"))
+        col.plotly_chart(charts.waterfall(steps, label="label", value="value", kind="kind",
+                                          money=measure == "revenue"),
+                         key="exec_bridge" if measure == "revenue" else "exec_bridge_units",
+                         config={"displayModeBar": False})
+    st.dataframe(versions.compare(old, current, by="family"), hide_index=True, width="stretch", column_config={
+        "family": "Family",
+        "old_units": st.column_config.NumberColumn("Approved units", format="localized"),
+        "new_units": st.column_config.NumberColumn("Current units", format="localized"),
+        "d_units": st.column_config.NumberColumn("Δ units", format="localized"),
+        "old_revenue": st.column_config.NumberColumn("Approved revenue", format="dollar"),
+        "new_revenue": st.column_config.NumberColumn("Current revenue", format="dollar"),
+        "d_revenue": st.column_config.NumberColumn("Δ revenue", format="dollar")})
     with st.expander("Approved versions"):
         st.dataframe(versions.list_versions(ws), hide_index=True, width="stretch")
 

@@ -280,6 +280,8 @@ def apply_scenario(inputs: PlanInputs, scenario: Scenario | Changes | Mapping[st
 class PlanResult:
     """The plan's frames (as the supply, inventory and finance engines document them) and its KPIs.
 
+    consensus: the plan's demand (CONSENSUS_COLUMNS); products: the products it is valued at (the
+    scenario's prices, after `apply_scenario`: what `versions.plan_lines` freezes)
     load, utilisation, unloaded, constrained, shortfall, production: supply.py
     on_hand, safety, projection, exceptions, inventory_value: inventory.py
     valued_plan (consensus), valued_constrained (constrained_units), outlook, outlook_constrained,
@@ -291,6 +293,7 @@ class PlanResult:
     scenario_id: str | None
     scenario_name: str
     consensus: pd.DataFrame
+    products: pd.DataFrame
     load: pd.DataFrame
     utilisation: pd.DataFrame
     unloaded: pd.DataFrame
@@ -368,8 +371,8 @@ def evaluate(inputs: PlanInputs, year: int | None = None) -> PlanResult:
     oc = finance.outlook(hist, constrained, year, last, prod, units="constrained_units")
     result = PlanResult(
         year=year, scenario_id=inputs.scenario_id, scenario_name=inputs.scenario_name, consensus=cons,
-        load=load, utilisation=util, unloaded=supply.unloaded(load, inputs.capacity), constrained=constrained,
-        shortfall=supply.shortfall(constrained), production=production,
+        products=prod, load=load, utilisation=util, unloaded=supply.unloaded(load, inputs.capacity),
+        constrained=constrained, shortfall=supply.shortfall(constrained), production=production,
         on_hand=on_hand, safety=safety, projection=projection, exceptions=exceptions, inventory_value=inv_value,
         valued_plan=finance.value_plan(cons, prod),
         valued_constrained=finance.value_plan(constrained, prod, units="constrained_units"),

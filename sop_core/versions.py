@@ -11,6 +11,10 @@ stored in the order the caller gave them. Missing money columns are filled when 
 unit_price = revenue / units (units > 0), else the products' unit_price; revenue = units ×
 unit_price; cogs = units × the products' unit_cost; otherwise left NULL.
 
+To approve what a page shows, pass the evaluated plan (`plan.PlanResult`, baseline or scenario):
+its consensus units are frozen at the prices and costs the plan was valued at (a scenario's price
+changes included, `plan_lines`), never at list prices looked up again.
+
 `compare` and `change_bridge` answer "what changed since the last approved plan" per family (or
 any line column).
 """
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .periods import period_start
+from .plan import PlanResult
 from .validate import text_field
 from .workspace import Workspace, frame_sha256, new_id, retry_write, utcnow
 
@@ -199,6 +204,16 @@ def prepare_lines(plan: pd.DataFrame, products: pd.DataFrame | None = None) -> p
     return out[list(LINE_COLUMNS)]
 
 
+def plan_lines(result: PlanResult) -> pd.DataFrame:
+    """An evaluated plan as version lines (LINE_COLUMNS): its consensus units at its own prices and costs.
+
+    The prices are `result.products` (a scenario's adjusted prices), so the lines' revenue is the
+    plan's `valued_plan` revenue line by line.
+    """
+    c = result.consensus
+    return prepare_lines(c[["sku", "region", "family", "period"]].assign(units=c["consensus"]), result.products)
+
+
 def _by_event(src: Workspace | duckdb.DuckDBPyConnection, event_id: str | None) -> Version | None:
     if not event_id:
         return None
@@ -212,14 +227,22 @@ def _total(s: pd.Series) -> float | None:
     return float(math.fsum(v)) if len(v) else None
 
 
-def approve(ws: Workspace, plan: pd.DataFrame, *, name: str, scenario_id: str | None,
+def approve(ws: Workspace, plan: PlanResult | pd.DataFrame, *, name: str, scenario_id: str | None,
             fingerprints: Mapping[str, str], approved_by: str, note: str = "", event_id: str | None = None,
             products: pd.DataFrame | None = None) -> Version:
     """Freeze `plan` as a new approved version (number = last + 1), audited; a repeated event_id returns the stored one.
 
-    `fingerprints` names the data the plan was built on (e.g. {'sales': ws.fingerprint(['sales']),
-    'forecast_run': run_key}); `products` (optional) fills unit_price and cogs the plan lacks.
+    `plan`: an evaluated plan (`plan_lines` of it is frozen; `scenario_id` must be its scenario_id
+    and `products` is refused: the result carries its own prices) or plan lines (see the module
+    docstring; `products` fills unit_price and cogs they lack). `fingerprints` names the data the
+    plan was built on (e.g. {'sales': ws.fingerprint(['sales']), 'forecast_run': run_key}).
     """
+    if isinstance(plan, PlanResult):
+        if products is not None:
+            raise ValueError("an evaluated plan is frozen at its own prices and costs: do not pass products with it")
+        if scenario_id != plan.scenario_id:
+            raise ValueError(f"scenario_id {scenario_id!r} is not the scenario the plan was evaluated for "
+                             f"({plan.scenario_id!r})")
     name = text_field(name, "a version name", MAX_NAME)
     approved_by = text_field(approved_by, "approved_by (who approves the plan)", MAX_NAME)
     note = text_field(note, "the note", MAX_NOTE, required=False)
@@ -228,7 +251,7 @@ def approve(ws: Workspace, plan: pd.DataFrame, *, name: str, scenario_id: str | 
     if not isinstance(fingerprints, Mapping):
         raise ValueError("fingerprints must be a mapping of name to fingerprint")
     prints = {str(k): str(v) for k, v in fingerprints.items()}
-    lines = prepare_lines(plan, products)
+    lines = plan_lines(plan) if isinstance(plan, PlanResult) else prepare_lines(plan, products)
 
     def write() -> Version:
         with ws.transaction() as cur:

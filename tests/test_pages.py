@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -99,6 +100,96 @@ def test_data_page_rejects_a_bad_file_and_changes_nothing(app):
     assert _metrics(at)["Sales history through"] == "Oct 2026"
 
 
+def _select(at: AppTest, label: str, value: str) -> AppTest:
+    """Choose `value` in the selectbox labelled `label` and rerun."""
+    next(s for s in at.selectbox if s.label == label).set_value(value).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _stored_sales(at: AppTest) -> tuple[str, pd.DataFrame]:
+    """The sales table as the app stored it, and its content fingerprint."""
+    from apptest_support import app_workspace
+
+    ws = app_workspace(at)
+    return ws.fingerprint(["sales"]), ws.query("SELECT date, sku, quantity FROM sales")
+
+
+def _load_button(at: AppTest):
+    """The load button of the one uploaded file ('Load' until the table is known)."""
+    return next(b for b in at.button if b.key.startswith("load_"))
+
+
+def test_data_page_reads_a_windows_1252_file_once_its_encoding_is_chosen(app):
+    at = _open(app, "data")
+    stored_before, _ = _stored_sales(at)
+    cp1252 = "Order Date,Product ID,Qty\n2026-01-03,Café-1,5\n2026-01-04,TN-1002,7\n".encode("cp1252")
+    at.file_uploader(key="uploads").set_value(("excel_export.csv", cp1252, "text/csv")).run()
+    assert not at.exception
+    # detection reads UTF-8 only: the error points at the encoding choice
+    assert any("not UTF-8 (line 2 has byte 0xE9)" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("**Encoding**" in i.value for i in at.info), [i.value for i in at.info]
+    assert next(s for s in at.selectbox if s.label == "Encoding").value == "Detect automatically"
+    # a wrong choice: still rejected, nothing stored
+    _select(at, "Encoding", "UTF-8")
+    assert any("not UTF-8" in e.value for e in at.error)
+    assert _load_button(at).disabled
+    _select(at, "Encoding", "Windows-1252 (Excel on Windows)")
+    assert not at.error, [e.value for e in at.error]
+    assert not any("**Encoding**" in i.value for i in at.info)
+    assert any("read as cp1252 (chosen)" in c.value for c in at.caption)
+    assert _stored_sales(at)[0] == stored_before
+    _load_button(at).click().run()
+    assert not at.exception, at.exception
+    assert any("Loaded into sales" in s.value for s in at.success)
+    skus = set(_stored_sales(at)[1]["sku"])
+    assert skus == {"Café-1", "TN-1002"}
+
+
+def test_data_page_reads_decimal_commas_once_chosen_and_a_wrong_choice_stores_nothing(app):
+    at = _open(app, "data")
+    stored_before, _ = _stored_sales(at)
+    european = b"Order Date;Product ID;Qty\n2026-01-03;TN-1001;1.234,5\n2026-01-04;TN-1002;7\n"
+    at.file_uploader(key="uploads").set_value(("eu_sales.csv", european, "text/csv")).run()
+    assert not at.exception
+    assert any("Qty" in e.value and "'1.234,5'" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("**Decimal separator**" in i.value for i in at.info), [i.value for i in at.info]
+    assert _load_button(at).disabled
+    # wrong delimiters (ragged rows, one column): the errors point at the delimiter choice, nothing stored
+    _select(at, "Delimiter", "Comma")
+    assert any("ragged row" in e.value and "check the delimiter" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert any("**Delimiter**" in i.value for i in at.info), [i.value for i in at.info]
+    assert _load_button(at).disabled
+    _select(at, "Delimiter", "Tab")
+    assert any("could not tell which table" in e.value for e in at.error), [e.value for e in at.error]
+    assert next(s for s in at.selectbox if s.label == "Table").value is None
+    assert any("**Delimiter**" in i.value for i in at.info), [i.value for i in at.info]
+    _select(at, "Table", "sales")
+    assert any("read as a single column" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("**Delimiter**" in i.value for i in at.info), [i.value for i in at.info]
+    assert _load_button(at).disabled
+    _select(at, "Delimiter", "Semicolon")
+    _select(at, "Decimal separator", "Comma (1.234,5)")
+    assert not at.error, [e.value for e in at.error]
+    assert not at.info, [i.value for i in at.info]
+    assert _stored_sales(at)[0] == stored_before
+    _load_button(at).click().run()
+    assert not at.exception, at.exception
+    _, sales = _stored_sales(at)
+    assert sorted(zip(sales["sku"], sales["quantity"])) == [("TN-1001", 1234.5), ("TN-1002", 7.0)]
+
+
+def test_data_page_offers_file_options_only_for_text_files(app):
+    at = _open(app, "data")
+    frame = pd.DataFrame({"Order Date": ["2026-01-03"], "Product ID": ["TN-1001"], "Qty": [5]})
+    at.file_uploader(key="uploads").set_value(("sales.parquet", frame.to_parquet(), "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    labels = {s.label for s in at.selectbox}
+    assert "Table" in labels and not labels & {"Encoding", "Delimiter", "Decimal separator"}
+
+
 def test_scorecard_page_shows_every_kpi_against_the_engine(app):
     at = _open(app, "scorecard")
     m = _metrics(at)
@@ -147,3 +238,79 @@ def test_executive_page_approves_a_version_and_links_the_decision(app):
     assert v.number == 1 and v.name == "November 2026 S&OP"
     assert any(v.label in c.value for c in at.caption)
     assert decisions.log(ws)["version_id"].iloc[0] == v.version_id
+
+
+# -- executive: approving a scenario, and what changed since -------------------------------------------------
+def _exec_engine(ws: Workspace, changes: dict | None = None):
+    """The engine's plan for the app's workspace (baseline, or with a scenario or changes applied)."""
+    from sop_core import plan
+
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    inputs = plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key))
+    return plan.evaluate_scenario(inputs, changes)
+
+
+def _plotly_values(data: list | dict) -> list[float]:
+    """A figure's data array as numbers (plotly writes numeric arrays as {'bdata': base64, 'dtype': ...})."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).astype(float).tolist()
+    return [float(v) for v in data]
+
+
+def test_executive_page_approves_a_price_scenario_at_the_scenario_prices(app):
+    from pages.shell.state import _open as open_ws
+    from sop_core import scenarios, versions
+
+    with Workspace(app.workspace_path) as ws:
+        sc = scenarios.create(ws, "Tents 3% cheaper", {"price": [{"family": "Tents", "pct": -3}]}, "cfo")
+    at = _open(app, "executive")
+    at.multiselect(key="exec_cmp").set_value([sc.scenario_id]).run()
+    next(s for s in at.selectbox if s.label == "Plan to approve").set_value(sc.scenario_id)
+    next(b for b in at.button if b.label == "Approve and freeze this plan").click().run()
+    assert not at.exception, at.exception
+    ws = open_ws(str(at.workspace_path))
+    v = versions.latest(ws)
+    assert v.number == 1 and v.scenario_id == sc.scenario_id
+    shown = _exec_engine(ws, sc).kpis["horizon_revenue_unconstrained"]  # the scenario's plan revenue
+    baseline = _exec_engine(ws).kpis["horizon_revenue_unconstrained"]
+    assert v.total_revenue == pytest.approx(shown, rel=1e-12)
+    assert v.total_revenue < baseline and v.total_revenue != pytest.approx(baseline, rel=1e-6)
+    tents = versions.load_version(ws, v.version_id).query("family == 'Tents'")
+    assert tents["revenue"].sum() == pytest.approx(
+        _exec_engine(ws, sc).valued_plan.query("family == 'Tents'")["revenue"].sum(), rel=1e-12)
+
+
+def test_executive_page_shows_revenue_and_volume_waterfalls_since_the_last_version(app):
+    import json
+
+    from pages.shell.state import _open as open_ws
+    from sop_core import versions
+    from sop_core.formatting import delta_units, units
+
+    at = _open(app, "executive")  # stores the consensus
+    ws = open_ws(str(at.workspace_path))
+    last = _exec_engine(ws, {"demand": [{"family": "Tents", "pct": -10}]})  # last month's plan: fewer tents
+    versions.approve(ws, last, name="October S&OP", scenario_id=None, fingerprints={}, approved_by="ceo")
+    at.run()
+    assert not at.exception, at.exception
+    old = versions.load_version(ws, versions.latest(ws).version_id)
+    current = versions.plan_lines(_exec_engine(ws))
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    waterfalls = [f["data"][0] for f in figures if f["data"] and f["data"][0]["type"] == "waterfall"]
+    assert len(waterfalls) == 2
+    revenue, volume = waterfalls
+    for trace, measure in ((revenue, "revenue"), (volume, "units")):
+        steps = versions.change_bridge(old, current, measure=measure)
+        assert trace["x"][1:-1] == steps["label"].tolist()[1:-1] == ["Tents"]
+        assert _plotly_values(trace["y"]) == pytest.approx(steps["value"].tolist())
+    assert revenue["hovertemplate"].startswith("$") and not volume["hovertemplate"].startswith("$")
+    steps = versions.change_bridge(old, current, measure="units")
+    before, after = steps["value"].iloc[0], steps["value"].iloc[-1]
+    assert after > before > 10_000
+    headline = f"{units(before)} → {units(after)} ({delta_units(after - before)})"
+    shown = [m.value.replace("\\", "") for m in at.markdown]  # as rendered: Markdown escapes dropped
+    assert "," in headline and f"**Volume (units) by family** · {headline}" in shown, shown

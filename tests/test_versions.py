@@ -7,6 +7,7 @@ import threading
 import pandas as pd
 import pytest
 
+from sop_core import plan, scenarios
 from sop_core import versions as V
 from sop_core.workspace import Workspace, frame_sha256
 
@@ -172,3 +173,54 @@ def test_stale_inputs_and_unknown_versions(workspace):
     with pytest.raises(KeyError):
         V.load_version(workspace, "nope")
     assert V.get(workspace, "nope") is None
+
+
+# -- approving an evaluated plan: frozen at the prices it was valued at ---------------------------------------------
+PLAN_PRODUCTS = PRODUCTS.assign(family=["Tents", "Tents", "Backpacks"])
+TENTS_CHEAPER = {"price": [{"family": "Tents", "pct": -3}]}
+
+
+def plan_inputs() -> plan.PlanInputs:
+    """make_plan() as the plan engine's inputs: no stock, capacity, supply, annual plan or history."""
+    empty = pd.DataFrame({"sku": pd.Series(dtype=object), "date": pd.Series(dtype="datetime64[us]")})
+    capacity = pd.DataFrame({"period": pd.Series(dtype="datetime64[us]"), "resource": pd.Series(dtype=object),
+                             "available_hours": pd.Series(dtype=float)})
+    budget = pd.DataFrame({"period": pd.Series(dtype="datetime64[us]"), "family": pd.Series(dtype=object),
+                           "revenue_plan": pd.Series(dtype=float)})
+    history = pd.DataFrame(columns=["series_id", "sku", "region", "family", "period", "quantity", "revenue"])
+    return plan.PlanInputs(consensus=plan.as_consensus(make_plan()), products=PLAN_PRODUCTS,
+                           inventory=empty.assign(on_hand=pd.Series(dtype=float)), capacity=capacity,
+                           supply=empty.assign(quantity=pd.Series(dtype=float)), budget=budget, history=history)
+
+
+def test_approving_a_price_scenario_freezes_the_scenario_prices(workspace):
+    sc = scenarios.create(workspace, "Tents −3%", TENTS_CHEAPER, "cfo")
+    base = plan.evaluate(plan_inputs())
+    result = plan.evaluate_scenario(plan_inputs(), sc)
+    v = V.approve(workspace, result, name="Price cut", scenario_id=sc.scenario_id, fingerprints={},
+                  approved_by="ceo")
+    lines = V.load_version(workspace, v.version_id)
+    # Tents at 97 and 194 (−3%), Backpacks at 50: per month 10 × 97 + 5 × 194 + 20 × 50 = 2,940, two months 5,880
+    assert lines["unit_price"].tolist() == pytest.approx([97.0, 194.0, 50.0] * 2)
+    assert v.total_revenue == pytest.approx(5880.0) == result.kpis["horizon_revenue_unconstrained"]
+    assert base.kpis["horizon_revenue_unconstrained"] == pytest.approx(6000.0)  # the list prices
+    assert v.total_revenue != pytest.approx(base.kpis["horizon_revenue_unconstrained"])
+    assert v.total_cogs == pytest.approx(2500.0) and v.total_units == 70 and v.scenario_id == sc.scenario_id
+    # line by line the plan the page shows: the scenario's valued plan per family × month
+    frozen = lines.assign(period=pd.to_datetime(lines["period"])).groupby(["family", "period"])["revenue"].sum()
+    shown = result.valued_plan.set_index(["family", "period"])["revenue"]
+    pd.testing.assert_series_equal(frozen.sort_index(), shown.sort_index(), check_names=False, check_index_type=False)
+    assert V.plan_lines(base)["revenue"].sum() == pytest.approx(6000.0)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"scenario_id": None}, "not the scenario the plan was evaluated for"),
+    ({"products": PLAN_PRODUCTS}, "own prices"),
+])
+def test_an_evaluated_plan_cannot_be_approved_with_other_prices_or_scenario(workspace, kw, message):
+    sc = scenarios.create(workspace, "Tents −3%", TENTS_CHEAPER, "cfo")
+    result = plan.evaluate_scenario(plan_inputs(), sc)
+    kw = {"scenario_id": sc.scenario_id, **kw}
+    with pytest.raises(ValueError, match=message):
+        V.approve(workspace, result, name="Price cut", fingerprints={}, approved_by="ceo", **kw)
+    assert int(workspace.scalar("SELECT count(*) FROM plan_versions")) == 0
