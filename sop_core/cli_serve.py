@@ -33,7 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
         pass  # migrations run and start-up faults surface here, before a server is announced
     env = dict(os.environ, **{ENV_VAR: str(path)}, **hand_over(path))
     print(f"serving workspace {path} (locked by PID {os.getpid()})", file=sys.stderr, flush=True)
-    argv = [sys.executable, "-m", "streamlit", "run", str(APP), *args.passthrough]
+    # a server does not re-import changed code under running sessions (later options override this)
+    argv = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.fileWatcherType", "none",
+            *args.passthrough]
     try:
         os.execve(sys.executable, argv, env)
     finally:  # only reached when exec itself failed

@@ -27,6 +27,7 @@ class WorkspaceLocked(RuntimeError):
 
 _HELD: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, reference count)
 _GUARD = threading.Lock()
+_BORROWED: set[str] = set()  # keys held by this process through a descriptor this module did not open
 INHERITED_ENV = "SOP_LOCK_FD"  # "fd:resolved lock path" handed over by `python -m sop_core serve`
 
 
@@ -70,6 +71,10 @@ class StoreLock:
                 _HELD[key] = (fd, count - 1)
                 return
             del _HELD[key]
+            if key in _BORROWED:  # the lock itself is held by the earlier descriptor: leave the file as is
+                _BORROWED.discard(key)
+                os.close(fd)
+                return
             try:
                 os.ftruncate(fd, 0)
             except OSError:
@@ -93,8 +98,14 @@ def acquire(path: str | Path) -> StoreLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            os.close(fd)
             pid, host = holder(path)
+            if pid == os.getpid() and host == socket.gethostname():
+                # held by this very process through a descriptor an earlier import of this module
+                # opened (Streamlit re-imports changed modules in a running server): not a conflict
+                _BORROWED.add(key)
+                _HELD[key] = (fd, 1)
+                return StoreLock(key)
+            os.close(fd)
             raise WorkspaceLocked(locked_message(path, pid, host)) from None
         # we hold it: whatever PID the file names is gone (a stale lock), so take it over
         os.ftruncate(fd, 0)

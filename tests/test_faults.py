@@ -322,3 +322,25 @@ def test_crash_between_commit_and_ledger_is_a_note_not_a_loss(tmp_path: Path) ->
         assert r.ok and len(r.not_in_ledger) == 1 and not r.missing
         assert ledger.startup_check(ws) == []
         assert not ledger.check(ws).not_in_ledger  # adopted into the ledger
+
+
+def test_a_re_imported_lock_module_does_not_lock_the_server_out(tmp_path: Path, monkeypatch) -> None:
+    """Streamlit re-imports changed modules in a running server: the new module must see the lock as ours."""
+    import importlib
+
+    from sop_core import store_lock
+
+    path = tmp_path / "w.duckdb"
+    first = store_lock.acquire(path)
+    monkeypatch.delitem(sys.modules, "sop_core.store_lock")  # restored after the test
+    fresh = importlib.import_module("sop_core.store_lock")  # a new module that knows none of the held locks
+    assert fresh is not store_lock
+    try:
+        again = fresh.acquire(path)  # same PID on the same host: ours, not "store locked by PID <self>"
+        again.release()
+        assert lock_path(path).read_text().split()[0] == str(os.getpid())  # still named: still held
+        code = "from sop_core.workspace import Workspace; Workspace(%r)" % str(path)
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
+        assert "store locked by PID" in run.stderr  # another process is still kept out
+    finally:
+        first.release()
