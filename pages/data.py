@@ -38,7 +38,7 @@ c4.metric("Warnings", f"{n_warn}", help="Warnings don't block a load: they are l
 
 st.subheader("Data health", anchor=False)
 view = table_health.assign(
-    status=table_health["loaded"].map({True: "✅ loaded", False: "— missing"}),
+    status=table_health["loaded"].map({True: "Loaded", False: "Missing"}),
     warnings=table_health["warnings"].map(lambda w: "; ".join(w) if w else ""),
     views_waiting=table_health["views_waiting"].map(lambda v: ", ".join(v)),
 )
@@ -228,7 +228,13 @@ if len(loaded):
                         key="preview_table")
     rows = int(loaded.set_index("table").loc[name, "rows"])
     st.caption(f"{rows:,} rows" + (" · first 1,000 shown" if rows > 1000 else ""))
-    st.dataframe(ws.query(f'SELECT * FROM "{name}" LIMIT 1000'), hide_index=True, width="stretch")
+    kinds = {c.name: c.type for c in contract.TABLES[name].columns}
+    st.dataframe(ws.query(f'SELECT * FROM "{name}" LIMIT 1000'), hide_index=True, width="stretch",
+                 column_config={
+                     col: (st.column_config.DateColumn(col, format="D MMM YYYY") if kind == contract.DATE
+                           else st.column_config.NumberColumn(col, format="localized") if kind == contract.NUMBER
+                           else col)
+                     for col, kind in kinds.items()})
 else:
     st.info("Nothing is loaded yet. Upload a sales file, or reset to the demo company.")
 
