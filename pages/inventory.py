@@ -16,15 +16,20 @@ ws = workspace()
 data = pv.require_tables(ws, "inventory projection", ["sales", "products", "inventory"])
 run, cons = pv.demand_plan(ws)
 
-current = pv.settings(ws)
+saved = pv.saved_settings(ws)
+current = pv.settings(ws, saved)
 top = st.columns([3, 1])
-with top[1].popover(f"Excess beyond {current['excess_cover_months']:g} months", icon=":material/tune:",
-                    width="stretch"):
+with top[1].popover(f"Excess beyond {current['excess_cover_months']:g} months · service "
+                    f"{current['service_level'] * 100:g}%", icon=":material/tune:", width="stretch"):
     pv.excess_input(current)
+    pv.service_level_input(current)
     st.caption("The pre-build horizon of the constrained production is set on the Supply review.")
+    pv.save_button(ws, current, saved)
 view = pv.plan_view(ws, run, cons, data, current, scenario=share.scenario())
 r = view.result
 top[0].caption(pv.run_caption(run, view) + " · receipts = constrained production + planned receipts")
+if note := pv.settings_note(current, saved):
+    top[0].caption(note)
 if "supply" not in data.present:
     st.caption(":material/info: No planned receipts table (supply): receipts are the constrained production only.")
 if "capacity" not in data.present:

@@ -15,13 +15,17 @@ ws = workspace()
 data = pv.require_tables(ws, "supply review", ["sales", "products", "capacity"])
 run, cons = pv.demand_plan(ws)
 
-current = pv.settings(ws)
+saved = pv.saved_settings(ws)
+current = pv.settings(ws, saved)
 top = st.columns([3, 1])
 with top[1].popover(f"Pre-build: {current['prebuild_months']} months", icon=":material/tune:", width="stretch"):
     pv.prebuild_input(current)
+    pv.save_button(ws, current, saved)
 view = pv.plan_view(ws, run, cons, data, current, scenario=share.scenario())
 r, k = view.result, view.kpis
 top[0].caption(pv.run_caption(run, view))
+if note := pv.settings_note(current, saved):
+    top[0].caption(note)
 
 # -- the answer -------------------------------------------------------------------------------------
 util = r.utilisation

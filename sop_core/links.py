@@ -10,11 +10,21 @@ A link names a page (the URL path), a scenario, the filters on screen and the da
     region   region           region filter
     sku      sku              sku filter
     h        horizon          months shown, 1 to MAX_HORIZON
+    pb       prebuild_months      plan setting: pre-build horizon, whole months 0 to 6
+    xc       excess_cover_months  plan setting: excess beyond this many months of cover, whole, 1 to 24
+    sl       service_level        plan setting: safety-stock service level in percent, 50 to 99.9 (stored 0.5-0.999)
     fp       fingerprint      `fingerprint(ws)` when the link was made: data + overrides (16 hex digits)
+
+The plan settings (bounds and defaults in `sop_core.plan_settings`) are left out of a link when
+they equal the defaults (`plan.DEFAULTS`), so most links stay short. A link made by the app always
+has a fingerprint; such a link states all three: a setting it leaves out is the default, whatever
+the workspace's saved plan settings are now (`LinkStatus.settings`). A link without a fingerprint
+(typed by hand) fixes only the settings it names.
 
 Reading a link never raises and never trusts it. `from_params` drops, each with a message: unknown
 keys, repeated keys, values over MAX_VALUE characters, control characters, malformed numbers and
-fingerprints. A scenario id that is malformed, repeated, oversized or unknown all give the same
+fingerprints; a malformed plan setting gives its default, one out of its bounds the nearest bound,
+each with a problem. A scenario id that is malformed, repeated, oversized or unknown all give the same
 generic SCENARIO_NOT_FOUND ("showing the baseline"): the page cannot tell a typo from a probe and
 says nothing about which ids exist. Ids are only ever passed to `scenarios.get`, which checks
 their shape before a parameterised query. `check` then looks the scenarios up and compares the
@@ -39,14 +49,22 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from . import overrides, scenarios
+from . import overrides, plan_settings, scenarios
+from .plan import DEFAULTS as PLAN_DEFAULTS
 from .scenarios import Scenario
 from .workspace import Workspace
 
 KEYS: dict[str, str] = {  # query key -> ViewState field, in link order
     "page": "page", "s": "scenario_id", "cmp": "compare", "family": "family", "region": "region", "sku": "sku",
-    "h": "horizon", "fp": "fingerprint",
+    "h": "horizon", "pb": "prebuild_months", "xc": "excess_cover_months", "sl": "service_level", "fp": "fingerprint",
 }
+SETTING_KEYS = {"pb": "prebuild_months", "xc": "excess_cover_months", "sl": "service_level"}  # plan settings
+SETTING_PATTERNS = {"pb": re.compile(r"[0-9]{1,3}", re.ASCII), "xc": re.compile(r"[0-9]{1,3}", re.ASCII),
+                    "sl": re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?", re.ASCII)}
+_PB, _XC, _SL = (plan_settings.BOUNDS[n] for n in ("prebuild_months", "excess_cover_months", "service_level"))
+SETTING_RULES = {"pb": f"(pre-build months) must be a whole number from {_PB[0]:g} to {_PB[1]:g}",
+                 "xc": f"(excess cover months) must be a whole number from {_XC[0]:g} to {_XC[1]:g}",
+                 "sl": f"(service level %) must be a number from {_SL[0] * 100:g} to {_SL[1] * 100:g}"}
 IGNORED_KEYS = frozenset({"embed", "embed_options"})  # Streamlit's own parameters
 MAX_VALUE = 200
 MAX_COMPARE = 4
@@ -66,7 +84,11 @@ UNKNOWN_WHEN = "earlier data and overrides (no longer in this workspace)"
 
 @dataclass(frozen=True)
 class ViewState:
-    """What a share link shows: page, scenario, compared scenarios, filters, horizon and the fingerprint."""
+    """What a share link shows: page, scenario, compared scenarios, filters, horizon, plan settings, fingerprint.
+
+    prebuild_months, excess_cover_months, service_level: None = not named by the link (`settings_of`
+    reads them with the defaults filled in; `with_settings` sets them from a settings dict).
+    """
 
     page: str | None = None
     scenario_id: str | None = None
@@ -76,17 +98,48 @@ class ViewState:
     horizon: int | None = None
     compare: tuple[str, ...] = ()
     fingerprint: str | None = None
+    prebuild_months: int | None = None
+    excess_cover_months: float | None = None
+    service_level: float | None = None
 
     def to_params(self) -> dict[str, str]:
-        """Query parameters in link order (page, s, cmp, family, region, sku, h, fp), unset fields left out."""
+        """Query parameters in link order (page, s, cmp, family, region, sku, h, pb, xc, sl, fp).
+
+        Unset fields are left out, and so are plan settings equal to their defaults.
+        """
         out: dict[str, str] = {}
         for key, name in KEYS.items():
             v = getattr(self, name)
             if name == "compare":
                 v = ",".join(v) if v else None
+            elif key in SETTING_KEYS:
+                v = _setting_param(key, v)
             if v is not None and v != "":
                 out[key] = str(v)
         return out
+
+
+def _setting_param(key: str, value: float | None) -> str | None:
+    """A plan setting as its query value ('97.5' for a service level of 0.975), None when unset or the default."""
+    name = SETTING_KEYS[key]
+    if value is None or abs(float(value) - float(PLAN_DEFAULTS[name])) < 1e-9:
+        return None
+    return f"{round(float(value) * 100, 2):g}" if key == "sl" else f"{float(value):g}"
+
+
+def settings_of(state: ViewState) -> dict[str, int | float]:
+    """The plan settings a link shows: the ones it names, the defaults for the rest."""
+    return {name: (getattr(state, name) if getattr(state, name) is not None else PLAN_DEFAULTS[name])
+            for name in plan_settings.NAMES}
+
+
+def with_settings(state: ViewState, settings: Mapping[str, Any]) -> ViewState:
+    """`state` naming the plan `settings` (each clamped into its bounds; values equal to the defaults left unset)."""
+    named: dict[str, Any] = {}
+    for name in plan_settings.NAMES:
+        v = plan_settings.clamp(name, settings[name]) if settings.get(name) is not None else None
+        named[name] = None if v is None or abs(float(v) - float(PLAN_DEFAULTS[name])) < 1e-9 else v
+    return dataclasses.replace(state, **named)
 
 
 def url(base_url: str, state: ViewState) -> str:
@@ -221,6 +274,8 @@ def _read_one(params: Mapping[str, Any], key: Any, out: dict[str, Any], problem:
             out[name] = int(value)
         else:
             problem(f"parameter 'h' (months shown) must be a whole number from 1 to {MAX_HORIZON}; ignored")
+    elif key in SETTING_KEYS:
+        out[name] = _read_setting(key, value, problem)
     elif key == "fp":
         if FINGERPRINT_PATTERN.fullmatch(value.lower()):
             out[name] = value.lower()
@@ -237,6 +292,21 @@ def _read_one(params: Mapping[str, Any], key: Any, out: dict[str, Any], problem:
         out[name] = value
 
 
+def _read_setting(key: str, value: str, problem: Any) -> int | float:
+    """A plan setting from its query value: the default when malformed, else clamped into its bounds (with a problem)."""
+    name = SETTING_KEYS[key]
+    default = PLAN_DEFAULTS[name]
+    shown = (lambda v: f"{float(v) * 100:g}%") if key == "sl" else (lambda v: f"{float(v):g}")
+    if not SETTING_PATTERNS[key].fullmatch(value):
+        problem(f"parameter {key!r} {SETTING_RULES[key]}; the default {shown(default)} is used")
+        return plan_settings.clamp(name, default)
+    number = float(value) / 100 if key == "sl" else float(value)
+    clamped = plan_settings.clamp(name, number)
+    if abs(float(clamped) - number) > 1e-9:
+        problem(f"parameter {key!r} {SETTING_RULES[key]}; {shown(clamped)} is used")
+    return clamped
+
+
 # -- checking a link against the workspace ------------------------------------------------------
 @dataclass(frozen=True)
 class LinkStatus:
@@ -247,7 +317,8 @@ class LinkStatus:
     scenario_missing: the link named a scenario that is not shown (unknown, malformed or tampered).
     data_changed: the link's fingerprint differs from the workspace's (the data or the overrides
     changed); link_state_since: since when the link's data and overrides were current (None when
-    unknown). messages: everything to show, in order.
+    unknown). settings: the plan settings the link fixes (name -> value): all three for a link with a
+    fingerprint (left out = the default), else only those it names. messages: everything to show, in order.
     """
 
     state: ViewState
@@ -257,6 +328,7 @@ class LinkStatus:
     data_changed: bool = False
     link_state_since: datetime | None = None
     messages: tuple[str, ...] = field(default=())
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -331,8 +403,10 @@ def check(ws: Workspace, state: ViewState) -> LinkStatus:
         messages.append(DATA_CHANGED.format(when=_when(since)))
     shown = dataclasses.replace(state, scenario_id=scenario.scenario_id if scenario else None,
                                 compare=tuple(c.scenario_id for c in compared), fingerprint=now)
+    fixed = settings_of(state) if state.fingerprint is not None else \
+        {n: getattr(state, n) for n in plan_settings.NAMES if getattr(state, n) is not None}
     return LinkStatus(state=shown, scenario=scenario, compared=tuple(compared), scenario_missing=missing,
-                      data_changed=changed, link_state_since=since, messages=tuple(messages))
+                      data_changed=changed, link_state_since=since, messages=tuple(messages), settings=fixed)
 
 
 def open_link(ws: Workspace, params: Mapping[str, Any], page: str | None = None) -> LinkStatus:

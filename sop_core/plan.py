@@ -166,14 +166,16 @@ class PlanInputs:
                        excess_cover_months: float | None = None) -> PlanInputs:
         """The baseline inputs: `consensus` plus the workspace's tables.
 
-        Settings come from the arguments, else the workspace setting PLAN_SETTINGS, else DEFAULTS.
+        Settings come from the arguments, else the workspace's plan settings (`plan_settings.saved`:
+        the setting PLAN_SETTINGS, checked, over DEFAULTS).
         """
         from .history import demand_history, products as load_products
+        from .plan_settings import saved as saved_settings
 
-        saved = ws.get_setting(PLAN_SETTINGS, {}) or {}
+        saved = saved_settings(ws)
 
         def setting(name: str, given: Any) -> Any:
-            return given if given is not None else saved.get(name, DEFAULTS[name])
+            return given if given is not None else saved[name]
 
         return cls(
             consensus=as_consensus(consensus), products=load_products(ws), inventory=ws.table("inventory"),

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 import pytest
 
-from sop_core import links, overrides, scenarios
+from sop_core import links, overrides, plan, scenarios
 from sop_core.links import COMPARED_NOT_FOUND, SCENARIO_NOT_FOUND, ViewState
 from sop_core.workspace import Provenance, Workspace
 
@@ -132,6 +132,85 @@ def test_many_problems_are_summarised() -> None:
     state, problems = links.from_params({f"k{i}": "1" for i in range(50)})
     assert len(problems) == links.MAX_PROBLEMS
     assert problems[-1] == "… and 39 more problems with the link"
+
+
+# -- plan settings ----------------------------------------------------------------------------------
+PLANNED = ViewState(page="supply_review", family="Tents", prebuild_months=0, excess_cover_months=3,
+                    service_level=0.975, fingerprint="0123456789abcdef")
+
+
+def test_plan_settings_are_carried_in_link_order() -> None:
+    assert PLANNED.to_params() == {"page": "supply_review", "family": "Tents", "pb": "0", "xc": "3", "sl": "97.5",
+                                   "fp": "0123456789abcdef"}
+    assert links.url("http://localhost:8501/", PLANNED) == \
+        "http://localhost:8501/supply_review?family=Tents&pb=0&xc=3&sl=97.5&fp=0123456789abcdef"
+
+
+@pytest.mark.parametrize("state", [PLANNED, ViewState(prebuild_months=6, excess_cover_months=24, service_level=0.999),
+                                   ViewState(service_level=0.9), ViewState(prebuild_months=1, service_level=0.5)])
+def test_plan_settings_round_trip(state: ViewState) -> None:
+    assert links.from_params(state.to_params()) == (state, [])
+    assert from_url(links.url("https://sop.example.com/app/", state)) == (state, [])
+    assert links.settings_of(links.from_params(state.to_params())[0]) == links.settings_of(state)
+
+
+def test_plan_settings_at_their_defaults_are_left_out() -> None:
+    defaults = ViewState(prebuild_months=2, excess_cover_months=6.0, service_level=0.95)
+    assert defaults.to_params() == {}
+    assert links.with_settings(ViewState(), plan.DEFAULTS) == ViewState()
+    assert links.with_settings(ViewState(family="Tents"), {**plan.DEFAULTS, "prebuild_months": 0}).to_params() == \
+        {"family": "Tents", "pb": "0"}
+    assert links.settings_of(ViewState()) == plan.DEFAULTS
+    assert links.settings_of(ViewState(prebuild_months=0)) == {**plan.DEFAULTS, "prebuild_months": 0}
+    # values out of bounds are clamped when a link is made, never written as given
+    assert links.with_settings(ViewState(), {"prebuild_months": 12, "excess_cover_months": 0.2,
+                                             "service_level": 1.0}).to_params() == {"pb": "6", "xc": "1", "sl": "99.9"}
+
+
+PB_RULE = "parameter 'pb' (pre-build months) must be a whole number from 0 to 6"
+XC_RULE = "parameter 'xc' (excess cover months) must be a whole number from 1 to 24"
+SL_RULE = "parameter 'sl' (service level %) must be a number from 50 to 99.9"
+
+
+@pytest.mark.parametrize("params, expected, problem", [
+    ({"pb": "abc"}, ViewState(prebuild_months=2), f"{PB_RULE}; the default 2 is used"),
+    ({"pb": "-1"}, ViewState(prebuild_months=2), f"{PB_RULE}; the default 2 is used"),
+    ({"pb": "1.5"}, ViewState(prebuild_months=2), f"{PB_RULE}; the default 2 is used"),
+    ({"pb": "9"}, ViewState(prebuild_months=6), f"{PB_RULE}; 6 is used"),
+    ({"pb": "99999"}, ViewState(prebuild_months=2), f"{PB_RULE}; the default 2 is used"),
+    ({"pb": " 0 "}, ViewState(prebuild_months=0), None),
+    ({"xc": "0"}, ViewState(excess_cover_months=1), f"{XC_RULE}; 1 is used"),
+    ({"xc": "100"}, ViewState(excess_cover_months=24), f"{XC_RULE}; 24 is used"),
+    ({"xc": "2.5"}, ViewState(excess_cover_months=6), f"{XC_RULE}; the default 6 is used"),
+    ({"sl": "100"}, ViewState(service_level=0.999), f"{SL_RULE}; 99.9% is used"),
+    ({"sl": "5"}, ViewState(service_level=0.5), f"{SL_RULE}; 50% is used"),
+    ({"sl": "95%"}, ViewState(service_level=0.95), f"{SL_RULE}; the default 95% is used"),
+    ({"sl": "1e3"}, ViewState(service_level=0.95), f"{SL_RULE}; the default 95% is used"),
+    ({"sl": "nan"}, ViewState(service_level=0.95), f"{SL_RULE}; the default 95% is used"),
+    ({"sl": "0.95"}, ViewState(service_level=0.5), f"{SL_RULE}; 50% is used"),  # percent, not a fraction
+    ({"pb": ["0", "1"]}, ViewState(), "parameter 'pb' is given 2 times; ignored"),
+    ({"pb": "0\x00"}, ViewState(), "parameter 'pb' contains control characters; ignored"),
+    ({"pb": ""}, ViewState(), None),
+])
+def test_tampered_plan_settings_fall_back_or_are_clamped(params, expected, problem) -> None:
+    state, problems = links.from_params(params)
+    assert state == expected
+    assert problems == ([problem] if problem else [])
+    p = state.prebuild_months
+    assert p is None or 0 <= p <= 6  # whatever the link says, the engines get a value they accept
+
+
+def test_a_link_the_app_made_fixes_every_plan_setting(workspace: Workspace) -> None:
+    fp = links.fingerprint(workspace)
+    made = links.open_link(workspace, {"fp": fp, "pb": "0"})
+    assert made.ok and made.settings == {**plan.DEFAULTS, "prebuild_months": 0}
+    assert links.open_link(workspace, {"fp": fp}).settings == plan.DEFAULTS  # left out = the default
+    tampered = links.open_link(workspace, {"fp": fp, "sl": "<b>"})
+    assert tampered.settings == plan.DEFAULTS
+    assert tampered.messages == (f"{SL_RULE}; the default 95% is used",)
+    # a link typed by hand (no fingerprint) fixes only what it names; a bare address fixes nothing
+    assert links.open_link(workspace, {"pb": "0"}).settings == {"prebuild_months": 0}
+    assert links.open_link(workspace, {}).settings == {}
 
 
 # -- checking against the workspace -------------------------------------------------------------

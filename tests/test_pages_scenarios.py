@@ -303,6 +303,24 @@ def test_the_comparison_links_each_scenario_to_the_plan_pages(app):
     assert targets == {(page, f"s={sc.scenario_id}&fp={fp}") for page in ("supply_review", "inventory", "financials")}
 
 
+def test_a_comparison_link_with_plan_settings_compares_and_links_on_with_them(app):
+    sc = make_scenario(app, "ASSY-2 at 80%", ASSY_DOWN)
+    with Workspace(app.workspace_path) as ws:
+        fp = links.fingerprint(ws)
+    open_link(app, "scenarios", {"cmp": sc.scenario_id, "pb": "0", "sl": "99", "fp": fp})
+    ws = app_workspace(app)
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    inputs = plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key), prebuild_months=0,
+                                            service_level=0.99)
+    assert shown_metrics(app) == headline(plan.evaluate_many(inputs, [sc]))
+    assert shown_metrics(app) != headline(engine(app, [sc]))
+    assert app.query_params["pb"] == "0" and app.query_params["sl"] == "99"
+    # the "Open on…" links keep the session's settings: the plan pages show the numbers compared here
+    targets = {(pl.proto.page, pl.proto.query_string) for pl in app.get("page_link")}
+    assert targets == {(page, f"s={sc.scenario_id}&pb=0&sl=99&fp={fp}")
+                       for page in ("supply_review", "inventory", "financials")}
+
+
 def _reload_inventory(path: Path) -> None:
     """New data: the inventory snapshot with one more unit of one sku (the forecast stays valid)."""
     with Workspace(path) as ws:

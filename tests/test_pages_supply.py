@@ -9,19 +9,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apptest_support import app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
-from sop_core import consensus, forecast, plan
+from streamlit.testing.v1 import AppTest
+
+from apptest_support import APP, app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
+from sop_core import access, consensus, forecast, links, pack, plan, plan_settings
 from sop_core.formatting import delta_money, money, pct, units
 from sop_core.workspace import Workspace
 
 
-def engine(at, prebuild_months: int = 2, excess_cover_months: float = 6.0) -> plan.PlanResult:
+def engine(at, prebuild_months: int = 2, excess_cover_months: float = 6.0,
+           service_level: float = 0.95) -> plan.PlanResult:
     """The baseline plan of the app's workspace, evaluated here the way the pages should."""
     ws = app_workspace(at)
     run = forecast.load_run(ws, forecast.saved_settings(ws))
     cons = consensus.load_consensus(ws, run.run_key)
     inputs = plan.PlanInputs.from_workspace(ws, cons, prebuild_months=prebuild_months,
-                                            excess_cover_months=excess_cover_months)
+                                            excess_cover_months=excess_cover_months, service_level=service_level)
     return plan.evaluate(inputs)
 
 
@@ -97,6 +100,113 @@ def test_supply_review_family_filter_redraws_chart(app):
     r = engine(at)
     demand = r.constrained.loc[r.constrained["family"] == "Tents", "units"].sum()
     assert any(f"Tents: demand {units(demand)} units" in c.value for c in at.caption)
+
+
+# -- plan settings in links and saved as the workspace's ---------------------------------------------------
+def colleague(at: AppTest, page: str, params: dict) -> AppTest:
+    """A new session (another browser) on the same workspace opening `page` with a link's query parameters."""
+    other = AppTest.from_file(str(APP), default_timeout=120)
+    other.query_params.update(params)
+    return open_page(other, page)
+
+
+def test_a_supply_review_link_with_prebuild_0_opens_with_prebuild_0_for_a_colleague(app):
+    shrink_capacity(app, 0.7)
+    at = open_page(app, "supply_review")
+    at.slider(key="sr_prebuild").set_value(0).run()
+    assert not at.exception
+    short = metrics(at)["Units short after pre-build"]
+    assert short == supply_headline(engine(at, prebuild_months=0))["Units short after pre-build"]
+    assert short != supply_headline(engine(at, prebuild_months=2))["Units short after pre-build"]
+    link = dict(at.query_params)
+    assert link["pb"] == "0" and "xc" not in link and "sl" not in link  # defaults are left out
+    assert any("pb=0" in c.value for c in at.code)  # the Share button's link says it too
+    assert "This view uses pre-build 0 months; the saved plan settings — what the board pack uses — say " \
+           "pre-build 2 months." in texts(at)
+
+    other = colleague(at, "supply_review", link)
+    assert other.slider(key="sr_prebuild").value == 0
+    assert metrics(other)["Units short after pre-build"] == short
+    assert other.query_params == link  # the colleague's address bar is the same link
+
+
+def test_a_link_made_at_the_defaults_opens_at_the_defaults_whatever_is_saved(app):
+    shrink_capacity(app, 0.7)
+    at = open_page(app, "supply_review")
+    link = dict(at.query_params)
+    short = metrics(at)["Units short after pre-build"]
+    assert "pb" not in link and short == supply_headline(engine(at))["Units short after pre-build"]
+    plan_settings.save(app_workspace(at), {"prebuild_months": 4}, "someone else")
+
+    other = colleague(at, "supply_review", link)
+    assert other.slider(key="sr_prebuild").value == 2
+    assert metrics(other)["Units short after pre-build"] == short
+    assert "say pre-build 4 months" in texts(other)
+    bare = colleague(at, "supply_review", {})  # no link: the saved plan settings
+    assert bare.slider(key="sr_prebuild").value == 4
+    assert bare.query_params["pb"] == "4"
+
+
+def test_a_tampered_plan_setting_falls_back_with_the_link_message(app):
+    with Workspace(app.workspace_path) as ws:
+        fp = links.fingerprint(ws)
+    at = colleague(app, "supply_review", {"pb": "lots", "fp": fp})
+    assert at.slider(key="sr_prebuild").value == 2
+    assert "Parts of the link were ignored: parameter 'pb' \\(pre\\-build months\\) must be a whole number from 0 " \
+           "to 6; the default 2 is used" in texts(at)
+    at = colleague(app, "inventory", {"xc": "99", "sl": "100"})
+    assert at.slider(key="inv_excess_cover").value == 24
+    assert at.selectbox(key="inv_service_level").value == 0.999
+
+
+def test_saving_the_plan_settings_makes_the_board_pack_use_them(app):
+    shrink_capacity(app, 0.7)
+    at = open_page(app, "supply_review")
+    assert at.button(key="plan_settings_save").disabled  # the page shows the saved settings already
+    at.slider(key="sr_prebuild").set_value(0).run()
+    at.switch_page("pages/inventory.py").run()
+    at.slider(key="inv_excess_cover").set_value(3).run()
+    at.selectbox(key="inv_service_level").set_value(0.99).run()
+    assert not at.exception
+    assert "This view uses pre-build 0 months · excess beyond 3 months · service level 99%" in texts(at)
+    at.button(key="plan_settings_save").click().run()
+    assert not at.exception
+    assert "This view uses" not in texts(at) and at.button(key="plan_settings_save").disabled
+
+    ws = app_workspace(at)
+    assert plan_settings.saved(ws) == {"prebuild_months": 0, "excess_cover_months": 3.0, "service_level": 0.99}
+    events = ws.query("SELECT kind, subject, author FROM audit_log WHERE subject = ?", [plan.PLAN_SETTINGS])
+    assert events.values.tolist() == [["setting", plan.PLAN_SETTINGS, "planner"]]  # one audited write
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    inputs = plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key))
+    assert (inputs.prebuild_months, inputs.excess_cover_months, inputs.service_level) == (0, 3.0, 0.99)
+    r = engine(at, prebuild_months=0, excess_cover_months=3.0, service_level=0.99)
+    assert_shows(at, inventory_headline(r))
+    content = pack.gather(ws)
+    assert content.plan_kpis["units_short"] == pytest.approx(r.kpis["units_short"])
+    assert content.plan_kpis["units_short"] != pytest.approx(engine(at).kpis["units_short"])
+    at.switch_page("pages/supply_review.py").run()
+    assert metrics(at)["Units short after pre-build"] == units(content.plan_kpis["units_short"])
+
+
+def test_a_viewer_cannot_save_the_plan_settings(app, monkeypatch):
+    app.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                           "client_id": "id", "client_secret": "secret",
+                           "server_metadata_url": "https://id.example.com/.well-known/openid-configuration"}
+    app.secrets["sop"] = {"roles": {"planner": ["pat@example.com"], "default": "viewer"}}
+    app.user = {"email": "vic@example.com", "is_logged_in": True}
+    try:
+        at = open_page(app, "supply_review")
+        at.slider(key="sr_prebuild").set_value(0).run()
+        assert at.button(key="plan_settings_save").disabled
+        monkeypatch.setattr("pages.shell.plan_view.may", lambda kind: True)  # a replayed click
+        at.run()
+        at.button(key="plan_settings_save").click().run()
+        assert any("not permitted" in e.value for e in at.error), [e.value for e in at.error]
+        assert plan_settings.saved(app_workspace(at)) == plan.DEFAULTS
+    finally:
+        access.enable(False)
+        access.set_actor(None)
 
 
 # -- inventory -----------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from sop_core.workspace import Workspace
 from . import charts, nav
 from . import plan_view as pv
 from .demand import consensus_frame
-from .share import plain
+from .share import link_params, plain
 
 HEADLINE: tuple[str, ...] = ("revenue", "gap_to_plan", "fill_rate", "peak_utilisation")
 BETTER_CSS = "color: #1e7b4f; background-color: #e3f4ea; font-weight: 600"
@@ -180,7 +180,7 @@ def _card(name: str, sc: Scenario | None, r: plan.PlanResult, base: plan.PlanRes
             pages = {p.url_path: p for p in nav.all_pages()}
             targets = [pages[p] for p in SCENARIO_PAGES if p in pages]
             if targets:
-                params = links.ViewState(scenario_id=sc.scenario_id, fingerprint=fingerprint).to_params()
+                params = link_params(links.ViewState(scenario_id=sc.scenario_id, fingerprint=fingerprint))
                 with st.popover("Open on…", icon=":material/open_in_new:", width="stretch"):
                     for p in targets:
                         st.page_link(f"pages/{p.script}", label=p.title, icon=p.icon, query_params=params)

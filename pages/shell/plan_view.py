@@ -11,9 +11,10 @@ plan from `sop_core.plan.build_view` (a `plan.PlanView`); the reshapes themselve
 `sop_core.supply`, `sop_core.inventory` and `sop_core.finance`.
 
 Also here: the "this page needs table X" and "run the demand review first" empty states, the plan
-settings that live in the session (pre-build months, excess cover), and the pages' small text
-helpers (the caption naming what the numbers are built on, `st.metric` delta arguments, an engine
-module's rules as Markdown).
+settings of the session (pre-build months, excess cover, service level: set on the Supply review and
+Inventory pages or by a link, `use_settings`; saved as the workspace's plan settings, which the board
+pack uses, with `save_button`), and the pages' small text helpers (the caption naming what the
+numbers are built on, `st.metric` delta arguments, an engine module's rules as Markdown).
 """
 from __future__ import annotations
 
@@ -26,18 +27,22 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from sop_core import contract, forecast, plan
+from sop_core import access, contract, forecast, plan, plan_settings
 from sop_core.demo import DEMO_DIR
 from sop_core.scenarios import Scenario
 from sop_core.workspace import Workspace, frame_sha256
 
 from .demand import consensus_frame, forecast_run
-from .state import page_link
+from .state import author, may, page_link
 
-PREBUILD_KEY = "plan_prebuild_months"  # session keys shared by the three pages
+PREBUILD_KEY = "plan_prebuild_months"  # session keys shared by the plan pages
 EXCESS_KEY = "plan_excess_cover_months"
-PREBUILD_RANGE = (0, 6)
-EXCESS_RANGE = (1, 24)
+SERVICE_KEY = "plan_service_level"
+SESSION_KEYS = {"prebuild_months": PREBUILD_KEY, "excess_cover_months": EXCESS_KEY, "service_level": SERVICE_KEY}
+WIDGET_KEYS = {PREBUILD_KEY: "sr_prebuild", EXCESS_KEY: "inv_excess_cover", SERVICE_KEY: "inv_service_level"}
+PREBUILD_RANGE = tuple(int(b) for b in plan_settings.BOUNDS["prebuild_months"])
+EXCESS_RANGE = tuple(int(b) for b in plan_settings.BOUNDS["excess_cover_months"])
+SAVE_LABEL = "Save as the plan settings"
 ALL = "All"
 
 
@@ -108,36 +113,45 @@ def demand_plan(ws: Workspace) -> tuple[forecast.ForecastRun, pd.DataFrame]:
 
 
 # -- settings in the session ------------------------------------------------------------------------
-def _saved(ws: Workspace) -> dict[str, Any]:
-    return ws.get_setting(plan.PLAN_SETTINGS, {}) or {}
+def saved_settings(ws: Workspace) -> dict[str, Any]:
+    """The workspace's plan settings (what the board pack and `PlanInputs.from_workspace` use)."""
+    return plan_settings.saved(ws)
 
 
-def settings(ws: Workspace) -> dict[str, Any]:
-    """The plan settings of this session: pre-build and excess cover as set on the pages, else saved, else defaults."""
-    saved = _saved(ws)
-
-    def pick(name: str) -> Any:
-        return saved.get(name, plan.DEFAULTS[name])
-
+def settings(ws: Workspace, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plan settings of this session: as set on the pages or by a link, else the saved ones (`saved_settings`)."""
+    stored = saved_settings(ws) if saved is None else saved
     return {
-        "prebuild_months": int(st.session_state.get(PREBUILD_KEY, pick("prebuild_months"))),
-        "service_level": float(pick("service_level")),
-        "excess_cover_months": float(st.session_state.get(EXCESS_KEY, pick("excess_cover_months"))),
+        "prebuild_months": int(st.session_state.get(PREBUILD_KEY, stored["prebuild_months"])),
+        "service_level": float(st.session_state.get(SERVICE_KEY, stored["service_level"])),
+        "excess_cover_months": float(st.session_state.get(EXCESS_KEY, stored["excess_cover_months"])),
     }
+
+
+def use_settings(values: dict[str, Any]) -> None:
+    """Make `values` (name -> value, e.g. a link's `LinkStatus.settings`) the session's plan settings.
+
+    The widgets showing them are reset, so they show the new values when next drawn.
+    """
+    for name, value in values.items():
+        key = SESSION_KEYS[name]
+        st.session_state[key] = plan_settings.clamp(name, value)
+        st.session_state.pop(WIDGET_KEYS[key], None)
 
 
 def _copy(src: str, dst: str) -> None:
     st.session_state[dst] = st.session_state[src]
 
 
-def _session_slider(container: Any, label: str, key: str, widget_key: str, default: int, bounds: tuple[int, int],
-                    help: str) -> int:
-    """A slider whose value outlives page switches (Streamlit drops the state of widgets not on the page)."""
-    st.session_state.setdefault(key, int(default))
+def _session_widget(key: str, widget_key: str, default: Any) -> dict[str, Any]:
+    """Keyword arguments of a widget whose value outlives page switches: held in `key`, `widget_key` copies into it.
+
+    (Streamlit drops the state of widgets not on the page.)
+    """
+    st.session_state.setdefault(key, default)
     if widget_key not in st.session_state:
-        st.session_state[widget_key] = int(st.session_state[key])
-    container.slider(label, *bounds, key=widget_key, on_change=_copy, args=(widget_key, key), help=help)
-    return int(st.session_state[key])
+        st.session_state[widget_key] = st.session_state[key]
+    return {"key": widget_key, "on_change": _copy, "args": (widget_key, key)}
 
 
 def prebuild_input(current: dict[str, Any], container: Any = st) -> int:
@@ -145,21 +159,71 @@ def prebuild_input(current: dict[str, Any], container: Any = st) -> int:
 
     `current`: `settings(ws)` of this rerun.
     """
-    return _session_slider(
-        container, "Pre-build horizon (months)", PREBUILD_KEY, "sr_prebuild", current["prebuild_months"],
-        PREBUILD_RANGE, "When a month is short of capacity, spare capacity of up to this many earlier months "
-        "builds ahead (nearest month first). 0 = no pre-build.")
+    container.slider(
+        "Pre-build horizon (months)", *PREBUILD_RANGE,
+        **_session_widget(PREBUILD_KEY, WIDGET_KEYS[PREBUILD_KEY], int(current["prebuild_months"])),
+        help="When a month is short of capacity, spare capacity of up to this many earlier months builds ahead "
+             "(nearest month first). 0 = no pre-build.")
+    return int(st.session_state[PREBUILD_KEY])
 
 
 def excess_input(current: dict[str, Any], container: Any = st) -> int:
-    """Excess-cover threshold in months (default 6), kept in the session for every plan page.
+    """Excess-cover threshold in months (1–24, default 6), kept in the session for every plan page.
 
     `current`: `settings(ws)` of this rerun.
     """
-    return _session_slider(
-        container, "Excess beyond (months of cover)", EXCESS_KEY, "inv_excess_cover",
-        int(round(current["excess_cover_months"])), EXCESS_RANGE,
-        "Stock beyond the next this-many months of demand is excess (valued at cost).")
+    container.slider(
+        "Excess beyond (months of cover)", *EXCESS_RANGE,
+        **_session_widget(EXCESS_KEY, WIDGET_KEYS[EXCESS_KEY], int(round(current["excess_cover_months"]))),
+        help="Stock beyond the next this-many months of demand is excess (valued at cost).")
+    return int(st.session_state[EXCESS_KEY])
+
+
+def service_level_input(current: dict[str, Any], container: Any = st) -> float:
+    """Service level of the computed safety stock (90, 95, 97.5 or 99 %, default 95), kept in the session.
+
+    A level from a link or the saved settings that is not offered is added to the choices.
+    `current`: `settings(ws)` of this rerun.
+    """
+    level = round(float(current["service_level"]), 4)
+    options = sorted(set(plan_settings.SERVICE_LEVELS) | {level})
+    container.selectbox(
+        "Service level (safety stock)", options, format_func=lambda x: f"{x * 100:g}%",
+        **_session_widget(SERVICE_KEY, WIDGET_KEYS[SERVICE_KEY], level),
+        help="Computed safety stock = z(service level) × σ(monthly demand) × √(lead time): a higher level holds "
+             "more stock. Skus with safety_stock_units in the products table keep theirs.")
+    return float(st.session_state[SERVICE_KEY])
+
+
+def settings_note(current: dict[str, Any], saved: dict[str, Any]) -> str | None:
+    """A caption naming the settings this page uses that differ from the saved plan settings (None when none do)."""
+    names = plan_settings.differing(current, saved)
+    if not names:
+        return None
+    return (f":material/tune: This view uses {plan_settings.describe(current, names)}; the saved plan settings — "
+            f"what the board pack uses — say {plan_settings.describe(saved, names)}.")
+
+
+def save_button(ws: Workspace, current: dict[str, Any], saved: dict[str, Any], container: Any = st) -> None:
+    """The "Save as the plan settings" button: store the session's plan settings in the workspace (audited).
+
+    Disabled when they are the saved ones already or the acting role may not change settings
+    (planners and admins may); the write path checks the role again.
+    """
+    same = not plan_settings.differing(current, saved)
+    if container.button(SAVE_LABEL, key="plan_settings_save", icon=":material/save:",
+                        disabled=same or not may("setting"),
+                        help="Store these plan settings in the workspace: the board pack, a new session and every "
+                             "colleague without a link use them."):
+        try:
+            plan_settings.save(ws, current, author())
+        except (ValueError, access.NotPermitted) as exc:
+            container.error(str(exc), icon=":material/error:")
+        else:
+            st.toast(f"Plan settings saved: {plan_settings.describe(current)}", icon=":material/check_circle:")
+            st.rerun()
+    elif same:
+        container.caption("These are the saved plan settings.")
 
 
 # -- the cached plan ---------------------------------------------------------------------------------

@@ -17,7 +17,11 @@ What a link can say, and how the page answers (the messages are links.py's):
 * the data or the overrides changed since the link was made (its `fp`, `links.fingerprint`,
   differs): a warning, what the link shows, and a "Show on today's data" button; the view is not
   shown until it is pressed, because the numbers would not be the ones the sender saw;
-* a filter value the data does not have: a note next to the filters, and the filter's default.
+* a filter value the data does not have: a note next to the filters, and the filter's default;
+* the plan settings (pre-build months, excess cover, service level): they hold for the whole
+  session, not one page, so `link_state` puts the ones the link fixes (`LinkStatus.settings`: all
+  three for a link the app made) into the session when the visit starts (`plan_view.use_settings`),
+  and `sync_url` / `share_url` write the session's settings into every link.
 
 User text (scenario names, filter values from a link) is escaped with `plain` before it reaches
 Markdown, and never reaches `unsafe_allow_html` or `st.html`.
@@ -33,10 +37,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from sop_core import links
+from sop_core import links, plan_settings
 from sop_core.links import LinkStatus, ViewState
 from sop_core.scenarios import Scenario
 
+from . import plan_view as pv
 from .state import workspace
 
 VISIT_KEY = "_share_visit"
@@ -86,6 +91,7 @@ def link_state(page: str, *, scenario_banner: bool = False) -> ViewState:
 
     A visit starts when the page differs from the last one that called this, or when the query
     parameters differ from what this visit last read or wrote (another link opened in this session).
+    The plan settings the link fixes go into the session when the visit starts.
     Shows the link's messages; stops the page behind a "Show on today's data" button when the data
     or the overrides changed since the link was made. With `scenario_banner`, a page that shows the scenario's numbers
     says so ("Scenario: <name>") with a button back to the baseline.
@@ -97,6 +103,7 @@ def link_state(page: str, *, scenario_banner: bool = False) -> ViewState:
         v = Visit(page=page, params=params, status=status, state=dataclasses.replace(status.state, page=page),
                   accepted=not status.data_changed)
         st.session_state[VISIT_KEY] = v
+        pv.use_settings(status.settings)
     _show_messages(v)
     if scenario_banner:
         _scenario_banner(v)
@@ -116,6 +123,9 @@ def _describe(state: ViewState, status: LinkStatus) -> str:
             parts.append(f"{name} {plain(value)}")
     if state.horizon:
         parts.append(f"{state.horizon} months")
+    named = tuple(n for n in plan_settings.NAMES if getattr(state, n) is not None)
+    if named:
+        parts.append(plan_settings.describe(links.settings_of(state), named))
     return " · ".join(parts) if parts else "the page's default view"
 
 
@@ -199,9 +209,28 @@ def init_widget(key: str, value: Any, options: Sequence[Any], default: Any, what
         st.caption(f":material/link_off: {plain(v.notes[key])}")
 
 
+def _complete(state: ViewState) -> ViewState:
+    """`state` stamped with today's fingerprint and naming the session's plan settings: a link that opens this view."""
+    ws = workspace()
+    return links.with_settings(links.stamp(ws, state), pv.settings(ws))
+
+
+def link_params(state: ViewState) -> dict[str, str]:
+    """The query parameters of a link to `state` in this session (for st.page_link): completed like `share_url`."""
+    ws = workspace()
+    if state.fingerprint is None:
+        state = links.stamp(ws, state)
+    params = links.with_settings(state, pv.settings(ws)).to_params()
+    params.pop("page", None)
+    return params
+
+
 def sync_url(state: ViewState) -> ViewState:
-    """Write the view into st.query_params, stamped with today's fingerprint: the address bar is its link."""
-    state = links.stamp(workspace(), state)
+    """Write the view into st.query_params, stamped with today's fingerprint and the session's plan settings.
+
+    The address bar is its link.
+    """
+    state = _complete(state)
     params = state.to_params()
     params.pop("page", None)  # the page is the URL path
     want = {k: [v] for k, v in params.items()}
@@ -230,9 +259,9 @@ def _base_url(page: str | None) -> str:
 
 
 def share_url(state: ViewState) -> str:
-    """The full link to `state`; stamped with today's fingerprint unless it has one (as `sync_url` returns it)."""
+    """The full link to `state`; completed like `sync_url` unless it has a fingerprint (as `sync_url` returns it)."""
     if state.fingerprint is None:
-        state = links.stamp(workspace(), state)
+        state = _complete(state)
     return links.url(_base_url(state.page), state)
 
 
@@ -243,6 +272,7 @@ def share_button(state: ViewState, container: Any = None, *, key: str = "share")
     with box.popover("Share", icon=":material/link:", help="A link that opens exactly this view", key=key):
         st.markdown("**Copy link** — point at the link and press the copy icon at its top right:")
         st.code(url, language=None, wrap_lines=True)
-        st.caption("Anyone who can open this app sees this page with these scenarios, filters and months — also "
-                   "after a restart. If the data or the overrides change before they open it, the page tells them.")
+        st.caption("Anyone who can open this app sees this page with these scenarios, filters, months and plan "
+                   "settings — also after a restart. If the data or the overrides change before they open it, "
+                   "the page tells them.")
     return url
