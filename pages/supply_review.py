@@ -36,7 +36,7 @@ at_risk = view.shortage_revenue
 m = st.columns(4)
 m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}",
             help=plan.KPI_INFO["overloaded_resource_months"].formula + " (before pre-build).")
-m[1].metric("Peak utilisation", pct(peak["utilisation"], 0) if peak is not None else "—",
+m[1].metric("Peak utilisation", pct(peak["utilisation"]) if peak is not None else "—",
             delta=f"{peak['resource']} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None else None,
             delta_color="red" if peak is not None and peak["utilisation"] > 1 else "gray", delta_arrow="off",
             help=plan.KPI_INFO["peak_utilisation"].formula)
@@ -55,7 +55,7 @@ elif n_over:
     st.info(f"{n_over} resource-months are overloaded, but pre-building in earlier months covers the whole "
             "consensus: nothing is short.", icon=":material/info:")
 else:
-    where = f" (peak {pct(peak['utilisation'], 0)} on {peak['resource']} in {pd.Timestamp(peak['period']):%b %Y})" \
+    where = f" (peak {pct(peak['utilisation'])} on {peak['resource']} in {pd.Timestamp(peak['period']):%b %Y})" \
         if peak is not None else ""
     st.success(f"Capacity covers the consensus: no resource is overloaded in any month{where}.",
                icon=":material/check_circle:")

@@ -33,7 +33,7 @@ def supply_headline(r: plan.PlanResult) -> dict[str, str]:
     u = pd.to_numeric(r.utilisation["utilisation"], errors="coerce").astype(float)
     return {
         "Overloaded resource-months": f"{int(k['overloaded_resource_months'])} of {len(r.utilisation)}",
-        "Peak utilisation": pct(float(u[np.isfinite(u)].max()), 0),
+        "Peak utilisation": pct(float(u[np.isfinite(u)].max())),
         "Units short after pre-build": units(k["units_short"]),
         "Revenue at risk from shortage": money(k["horizon_revenue_unconstrained"] - k["horizon_revenue"]),
     }
