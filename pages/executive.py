@@ -4,12 +4,12 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from pages.shell import charts, compare, decision_log, share
+from pages.shell import charts, compare, decision_log, nav, share
 from pages.shell import plan_view as pv
 from pages.shell import scorecard as sc
-from pages.shell.state import author, may, page_header, workspace
-from sop_core import decisions, links, pack, scenarios, versions
-from sop_core.formatting import delta_money, delta_units, metric_delta, money, pct, units
+from pages.shell.state import author, may, page_header, page_link, workspace
+from sop_core import agenda, cycle, decisions, kpis, links, overrides, pack, scenarios, versions
+from sop_core.formatting import delta_money, delta_units, money, units
 
 page_header("executive")
 link = share.link_state("executive")
@@ -18,45 +18,90 @@ pv.require_tables(ws, "executive S&OP", ["sales", "products"])
 run, cons = pv.demand_plan(ws)
 view = pv.plan_view(ws, run, cons)
 k = view.kpis
+year = view.result.year
 latest = versions.latest(ws)
+saved = scenarios.list_scenarios(ws)
+known = {s.scenario_id: s for s in saved}
+open_log = decisions.log(ws, status=("open", "in progress"))
+unlinked = open_log[open_log["version_id"].isna()]
 
-# -- the answer, readable from across the room --------------------------------------------------------------
-m = st.columns(4)
-m[0].metric(f"{view.result.year} revenue outlook", money(k.get("revenue")),
-            delta=metric_delta(f"{money(k.get('gap_to_plan'))} vs plan") if k.get("plan_revenue") else None,
-            help="Actuals to date + the constrained plan for the rest of the year, against the annual plan.")
-m[1].metric("Gap to the annual plan", pct(k.get("gap_to_plan_pct"), signed=True),
-            help="(outlook − annual plan) / annual plan")
-m[2].metric("Gross margin", pct(k.get("gross_margin_pct")), help="(revenue − COGS) / revenue, outlook year")
-m[3].metric("Units short", units(k.get("units_short")),
-            delta=f"{int(k.get('overloaded_resource_months', 0))} overloaded resource-months", delta_color="off",
-            help="Demand the constrained plan cannot make, after pre-build.")
-st.caption(("Plan of record: " + latest.label + f", approved by {latest.approved_by} on {latest.approved_at:%d %b %Y}")
-           if latest else "No plan approved yet.")
+# -- are we on plan? -------------------------------------------------------------------------------------------
+approved, record = agenda.record_status(latest, cycle.cycle_start(ws))
+(st.success if approved else st.warning)(share.plain(record),
+                                         icon=":material/verified:" if approved else ":material/pending_actions:")
+st.markdown(f"**{share.plain(agenda.plan_vs_annual(k, view.result.bridge, year))}**")
 
-st.subheader("Scorecard", anchor=False)
-sc.render(sc.scorecard(ws, run, view), columns=3, key="exec_sc")
+cards = sc.scorecard(ws, run, view)
+status = kpis.by_status(cards)
+m = st.columns(3)
+m[0].metric("KPIs on target", f"{len(status['green'])} of {len(cards)}",
+            help="Scorecard KPIs at or better than their target; every KPI with its trend is in the full scorecard "
+                 "below and on the Scorecard page.")
+off = [f":red[Off target: {share.plain(', '.join(status['red']))}]" if status["red"] else "",
+       f":orange[Watch: {share.plain(', '.join(status['amber']))}]" if status["amber"] else "",
+       f"No data: {share.plain(', '.join(status['missing']))}" if status["missing"] else ""]
+m[0].caption(" · ".join(t for t in off if t) or "Every KPI on target")
+overloaded = int(k["overloaded_resource_months"]) if pd.notna(k.get("overloaded_resource_months")) else 0
+m[1].metric("Units short", units(k.get("units_short")),
+            help="Demand the constrained plan cannot make over the plan horizon, after pre-build (Supply review).")
+m[1].caption(f"{overloaded} overloaded resource-month{'s' if overloaded != 1 else ''}")
+stockouts = k.get("stockouts")
+m[2].metric("Projected stockouts", units(stockouts),
+            help="Skus whose projected available balance goes below zero over the plan horizon (Inventory).")
+m[2].caption("Not known: needs the inventory table" if pd.isna(stockouts) else
+             f"{money(k.get('revenue_at_risk'))} revenue at risk" if stockouts > 0 else "None over the plan horizon")
+
+# -- what needs deciding -----------------------------------------------------------------------------------------
+st.subheader("Decisions needed", anchor=False)
+items = agenda.agenda(view.result, overrides.history(ws), ws.table("products"))  # the Pre-S&OP page's ranking
+attached = {s.scenario_id: s for s in scenarios.list_scenarios(ws, include_archived=True)
+            if s.scenario_id in set(unlinked["scenario_id"].dropna())}
+effects = {i: pv.plan_view(ws, run, cons, scenario=s).kpis["revenue"] - k["revenue"] for i, s in attached.items()}
+needed = agenda.decisions_needed(items, unlinked, option_names={i: s.name for i, s in attached.items()},
+                                 option_effects=effects, year=year)
+if needed.empty:
+    st.success("Nothing to decide: no open decision, and the plan meets the annual plan within capacity with no "
+               "stockout.", icon=":material/verified:")
+else:
+    st.caption(f"Money: at stake for an exception; for a decision, its option's effect on the {year} outlook. "
+               "Each line links to the page that explains it.")
+    for row in needed.itertuples():
+        line = st.columns([1.2, 7, 1.6], vertical_alignment="center")
+        line[0].markdown(f"**{share.plain(row.money_text)}**")
+        kind = "Decide" if row.kind == "decision" else row.kind.capitalize()
+        line[1].markdown(f"**{share.plain(kind)}:** {share.plain(row.subject)} — "
+                         + (f":red[{share.plain(row.detail)}]" if row.overdue else share.plain(row.detail)))
+        with line[2]:
+            target = nav.spec(row.page)
+            page_link(target.script, label=target.title, icon=target.icon)
+    more = len(items) - int((needed["kind"] != "decision").sum())
+    if more > 0:
+        page_link("pre_sop.py", label=f"{more} more exception{'s' if more != 1 else ''} on the Pre-S&OP page",
+                  icon=":material/fact_check:")
+
+with st.expander("Full KPI scorecard", icon=":material/speed:"):
+    sc.render(cards, columns=3, key="exec_sc")
 
 # -- the options to choose between ------------------------------------------------------------------------------
 st.subheader("Options", anchor=False)
-saved = scenarios.list_scenarios(ws)
-known = {s.scenario_id: s for s in saved}
 linked = list(dict.fromkeys(([link.scenario_id] if link.scenario_id else []) + list(link.compare)))
 share.init_widget("exec_cmp", linked[:links.MAX_COMPARE], list(known), [], "scenarios")
 c = st.columns([6, 1], vertical_alignment="bottom")
 chosen = c[0].multiselect("Options to compare with the baseline", list(known), key="exec_cmp",
-                          max_selections=links.MAX_COMPARE, format_func=lambda i: known[i].name,
-                          placeholder="Choose the scenarios prepared in pre-S&OP")
+                          max_selections=links.MAX_COMPARE, format_func=lambda i: known[i].name, disabled=not known,
+                          placeholder="Choose the scenarios prepared in pre-S&OP" if known else
+                          "No scenarios prepared yet")
 state = share.sync_url(dataclasses.replace(link, scenario_id=None, compare=tuple(chosen), family=None, region=None,
                                            sku=None))
 share.share_button(state, c[1])
+if not known:
+    st.info("No scenarios prepared yet — build them on the Scenarios page.", icon=":material/science:")
+    page_link("scenarios.py", label="Scenarios", icon=":material/science:")
 results = compare.render_comparison(ws, run, chosen, key="exec") if chosen else {}
 
 # -- approve the plan ----------------------------------------------------------------------------------------------
 st.subheader("Approve the plan", anchor=False)
 options = ["Baseline"] + chosen
-open_log = decisions.log(ws, status=("open", "in progress"))
-unlinked = open_log[open_log["version_id"].isna()]
 with st.form("approve", clear_on_submit=True):
     a = st.columns([2, 2, 3])
     pick = a[0].selectbox("Plan to approve", options, format_func=lambda o: o if o == "Baseline" else known[o].name)
@@ -87,7 +132,7 @@ with st.form("approve", clear_on_submit=True):
 st.subheader("What changed since the last approved plan", anchor=False)
 current = versions.plan_lines(view.result)
 if latest is None:
-    st.caption("No approved plan yet: approving one above makes it the reference for next month's meeting.")
+    st.caption("No plan approved yet. Approving one above makes it the reference for next month's meeting.")
 else:
     old = versions.load_version(ws, latest.version_id)
     bridges = st.columns(2)

@@ -3,14 +3,23 @@
 `agenda(result, overrides, products)` columns: kind ('revenue gap' | 'supply gap' | 'stockout' |
 'large override'), subject, detail, period (first period concerned, or NaT), units, money (the
 money at stake, ≥ 0), page (where the detail lives). Sorted by money, largest first.
+
+The executive meeting opens with what the agenda comes to: whether a plan of record was approved
+this cycle (`record_status`), the full-year outlook against the annual plan in one sentence with
+the bridge's largest steps (`plan_vs_annual`), and the decisions needed (`decisions_needed`): the
+decisions asked for in pre-S&OP that no approved plan has taken yet, then the agenda's top
+exceptions in the agenda's own order.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .decisions import CLOSED
+from .formatting import delta_money
 from .formatting import money as fmt_money
 from .formatting import pct, units as fmt_units
 
@@ -57,7 +66,7 @@ def revenue_gap(kpis: dict[str, Any], year: int) -> pd.DataFrame:
     if gap is None or not np.isfinite(gap) or gap >= 0:
         return pd.DataFrame(columns=AGENDA_COLUMNS)
     return pd.DataFrame([{
-        "kind": "revenue gap", "subject": f"{year} outlook {fmt_money(gap)} below the annual plan",
+        "kind": "revenue gap", "subject": f"{year} outlook {fmt_money(-gap)} below the annual plan",
         "detail": f"{pct(kpis.get('gap_to_plan_pct'), signed=True)} against {fmt_money(kpis.get('plan_revenue'))}",
         "period": pd.Timestamp(year=year, month=1, day=1), "units": np.nan, "money": float(-gap),
         "page": "financials"}], columns=AGENDA_COLUMNS)
@@ -106,3 +115,94 @@ def agenda(result: Any, overrides: pd.DataFrame | None, products: pd.DataFrame) 
         return pd.DataFrame(columns=AGENDA_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values("money", ascending=False, kind="mergesort").reset_index(drop=True)
+
+
+# -- the executive meeting's opening ------------------------------------------------------------------
+NEEDED_COLUMNS = ["kind", "subject", "detail", "money", "money_text", "page", "overdue"]
+TOP_EXCEPTIONS = 3  # exceptions the executive meeting shows; the Pre-S&OP page lists them all
+BRIDGE_DRIVERS = 3  # bridge steps named in the sentence on the annual plan
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and isinstance(x, (int, float, np.number)) and bool(np.isfinite(x))
+
+
+def record_status(version: Any | None, cycle_started: pd.Timestamp | None) -> tuple[bool, str]:
+    """(approved this cycle, the status line) of the plan of record.
+
+    version: the latest approved `versions.Version` (label, approved_by, approved_at) or None;
+    cycle_started: when this cycle's data arrived (`cycle.cycle_start`). Approved this cycle =
+    approved at or after that (the Cycle overview's rule; with no cycle start known, never).
+    """
+    if version is None:
+        return False, ("No plan approved for this cycle yet: there is no plan of record. "
+                       "An admin approves and freezes one below.")
+    record = (f"Plan of record: {version.label}, approved by {version.approved_by} on "
+              f"{pd.Timestamp(version.approved_at):%d %b %Y}.")
+    if cycle_started is not None and pd.Timestamp(version.approved_at) >= pd.Timestamp(cycle_started):
+        return True, record
+    return False, f"No plan approved for this cycle yet. {record}"
+
+
+def plan_vs_annual(kpis: Mapping[str, Any], bridge: pd.DataFrame | None, year: int,
+                   drivers: int = BRIDGE_DRIVERS) -> str:
+    """One sentence: the full-year outlook against the annual plan, the gap in money and % with its sign, and
+    the bridge's largest steps (`finance.bridge`: step, kind, value), largest first.
+
+    kpis: `plan.PlanResult.kpis` (revenue, plan_revenue, gap_to_plan, gap_to_plan_pct).
+    """
+    revenue, budget, gap = kpis.get("revenue"), kpis.get("plan_revenue"), kpis.get("gap_to_plan")
+    if not _finite(budget) or budget == 0 or not _finite(gap):
+        return f"No annual plan for {year}: the full-year outlook is {fmt_money(revenue)}."
+    head = f"{year} full-year outlook {fmt_money(revenue)} against the annual plan of {fmt_money(budget)}"
+    if abs(gap) < 0.5:
+        return head + ": on plan."
+    text = f"{head}: {delta_money(gap)} ({pct(kpis.get('gap_to_plan_pct'), signed=True)})"
+    if bridge is not None and len(bridge):
+        effects = bridge[bridge["kind"] == "effect"].set_index("step")["value"].astype(float)
+        effects = effects[effects.abs() >= 0.5].sort_values(key=lambda v: v.abs(), ascending=False).head(drivers)
+        if len(effects):
+            text += " — " + ", ".join(f"{step.lower()} {delta_money(v)}" for step, v in effects.items())
+    return text + "."
+
+
+def decisions_needed(exceptions: pd.DataFrame, decision_log: pd.DataFrame, *,
+                     option_names: Mapping[str, str] | None = None,
+                     option_effects: Mapping[str, float] | None = None, year: int | None = None,
+                     top: int = TOP_EXCEPTIONS) -> pd.DataFrame:
+    """What the executive meeting must decide, one row each (NEEDED_COLUMNS): the decisions, then the top exceptions.
+
+    decision_log: `decisions.log` (LOG_COLUMNS); the decisions still to take are those not done or
+    dropped and linked to no approved plan version, earliest due first (the log's order).
+    exceptions: `agenda(...)` (AGENDA_COLUMNS, ranked); its first `top` rows are kept in that order.
+    option_names / option_effects: scenario_id → name / the option's effect on the `year` outlook
+    (scenario − baseline revenue), for decisions with an option.
+    Columns: kind ('decision' or the exception's kind), subject, detail, money (an exception's money
+    at stake ≥ 0; a decision's option effect, signed; NaN when not known), money_text, page (the
+    page stem that explains it), overdue (bool; decisions past their due date).
+    """
+    names, effects = dict(option_names or {}), dict(option_effects or {})
+    rows: list[dict[str, Any]] = []
+    log = decision_log[~decision_log["status"].isin(CLOSED) & decision_log["version_id"].isna()]
+    for _, d in log.iterrows():
+        option = d["scenario_id"] if isinstance(d["scenario_id"], str) and d["scenario_id"] else None
+        effect = effects.get(option) if option is not None else None
+        effect = float(effect) if _finite(effect) else np.nan
+        detail = f"{d['owner']} to decide by {pd.Timestamp(d['due_date']):%d %b %Y}"
+        if bool(d["overdue"]):
+            detail += " (overdue)"
+        if option is not None:
+            detail += f" · option “{names.get(option, 'a scenario')}”"
+            if np.isfinite(effect):
+                detail += f": {delta_money(effect)} on the {year or 'full-year'} outlook"
+        else:
+            detail += " · no option attached"
+        rows.append({"kind": "decision", "subject": str(d["title"]), "detail": detail, "money": effect,
+                     "money_text": delta_money(effect) if np.isfinite(effect) else "—", "page": "pre_sop",
+                     "overdue": bool(d["overdue"])})
+    for _, e in exceptions.head(max(int(top), 0)).iterrows():
+        rows.append({"kind": str(e["kind"]), "subject": str(e["subject"]), "detail": str(e["detail"]),
+                     "money": float(e["money"]), "money_text": fmt_money(float(e["money"])), "page": str(e["page"]),
+                     "overdue": False})
+    out = pd.DataFrame(rows, columns=NEEDED_COLUMNS)
+    return out.astype({"money": float, "overdue": bool})

@@ -849,6 +849,14 @@ def as_frame(kpis: list[KPI]) -> pd.DataFrame:
     } for k in kpis])
 
 
+def by_status(kpis: list[KPI]) -> dict[str, list[str]]:
+    """The KPIs' labels per status, in scorecard order: every key of STATUSES, empty lists included."""
+    out: dict[str, list[str]] = {s: [] for s in STATUSES}
+    for k in kpis:
+        out[k.status].append(k.label)
+    return out
+
+
 def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = None,
                           accuracy_points: pd.DataFrame | None = None, utilisation: pd.DataFrame | None = None,
                           outlook: pd.DataFrame | None = None) -> ScorecardInputs:

@@ -56,3 +56,82 @@ def test_empty_agenda_has_the_columns():
                 exceptions=_result().exceptions.iloc[0:0], kpis={"gap_to_plan": np.nan})
     a = agenda.agenda(r, None, PRODUCTS)
     assert a.empty and list(a.columns) == agenda.AGENDA_COLUMNS
+
+
+def test_revenue_gap_subject_names_the_gap_without_a_double_negative():
+    a = agenda.revenue_gap({"gap_to_plan": -1_910_000.0, "gap_to_plan_pct": -0.055, "plan_revenue": 34.6e6}, 2026)
+    assert a["subject"].iloc[0] == "2026 outlook $1.91M below the annual plan"
+    assert a["money"].iloc[0] == 1_910_000.0
+
+
+# -- the executive meeting's opening ---------------------------------------------------------------------------
+def _version(approved_at: str):
+    return SimpleNamespace(label="v2 · November S&OP", approved_by="ceo", approved_at=pd.Timestamp(approved_at))
+
+
+def test_record_status_this_cycle_earlier_or_none():
+    started = pd.Timestamp("2026-11-02 08:00")
+    ok, text = agenda.record_status(_version("2026-11-20 15:30"), started)
+    assert ok and text == "Plan of record: v2 · November S&OP, approved by ceo on 20 Nov 2026."
+    ok, text = agenda.record_status(_version("2026-10-20 15:30"), started)  # last month's plan still rules
+    assert not ok and text.startswith("No plan approved for this cycle yet.")
+    assert "Plan of record: v2 · November S&OP, approved by ceo on 20 Oct 2026." in text
+    ok, text = agenda.record_status(None, started)
+    assert not ok and text.startswith("No plan approved for this cycle yet") and "no plan of record" in text
+    assert not agenda.record_status(_version("2026-11-20"), None)[0]  # no cycle start known: never this cycle
+
+
+BRIDGE = pd.DataFrame({"step": ["Annual plan", "Volume", "Price", "Mix", "Supply constraint", "Outlook"],
+                       "kind": ["total", "effect", "effect", "effect", "effect", "total"],
+                       "value": [10_000_000.0, -400_000.0, 50_000.0, 120_000.0, -0.2, 9_769_999.8]})
+
+
+def test_plan_vs_annual_gives_the_signed_gap_and_the_largest_bridge_steps():
+    k = {"revenue": 9_770_000.0, "plan_revenue": 10_000_000.0, "gap_to_plan": -230_000.0, "gap_to_plan_pct": -0.023}
+    text = agenda.plan_vs_annual(k, BRIDGE, 2026)
+    assert text == ("2026 full-year outlook $9.77M against the annual plan of $10.0M: −$230K (−2.3%) — "
+                    "volume −$400K, mix +$120K, price +$50.0K.")  # by size; the 0.2 supply step is left out
+    assert agenda.plan_vs_annual(k, BRIDGE, 2026, drivers=1).endswith("— volume −$400K.")
+    ahead = {**k, "revenue": 10_500_000.0, "gap_to_plan": 500_000.0, "gap_to_plan_pct": 0.05}
+    assert ": +$500K (+5.0%)" in agenda.plan_vs_annual(ahead, None, 2026)
+    assert agenda.plan_vs_annual({**k, "gap_to_plan": 0.2}, BRIDGE, 2026).endswith(": on plan.")
+    assert agenda.plan_vs_annual({"revenue": 9e6, "plan_revenue": np.nan, "gap_to_plan": np.nan}, None, 2027) == \
+        "No annual plan for 2027: the full-year outlook is $9.00M."
+
+
+def _log(rows):
+    base = dict(decision_id="d", title="t", owner="COO", due_date=pd.Timestamp("2026-12-01").date(), status="open",
+                created_by="ana", created_at=pd.Timestamp("2026-11-10"), scenario_id=None, version_id=None,
+                overdue=False, detail="", status_at=pd.Timestamp("2026-11-10"), status_by="ana")
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_decisions_needed_lists_open_decisions_then_the_agenda_top_in_its_order():
+    exceptions = agenda.agenda(_result(), pd.DataFrame([_override()]), PRODUCTS)
+    log = _log([
+        dict(decision_id="a", title="Approve overtime on R1", scenario_id="s1", overdue=True),
+        dict(decision_id="b", title="Raise tent prices", status="in progress"),
+        dict(decision_id="c", title="Already taken", version_id="v1"),
+        dict(decision_id="d", title="Done already", status="done"),
+        dict(decision_id="e", title="Dropped", status="dropped"),
+    ])
+    out = agenda.decisions_needed(exceptions, log, option_names={"s1": "Overtime"}, option_effects={"s1": 42_000.0},
+                                  year=2026, top=2)
+    assert list(out.columns) == agenda.NEEDED_COLUMNS
+    assert list(out["kind"]) == ["decision", "decision", "revenue gap", "large override"]
+    assert list(out["subject"][:2]) == ["Approve overtime on R1", "Raise tent prices"]
+    first = out.iloc[0]
+    assert first["money"] == 42_000.0 and first["money_text"] == "+$42.0K" and bool(first["overdue"])
+    assert first["detail"] == ("COO to decide by 01 Dec 2026 (overdue) · option “Overtime”: "
+                               "+$42.0K on the 2026 outlook")
+    second = out.iloc[1]
+    assert np.isnan(second["money"]) and second["money_text"] == "—"
+    assert second["detail"].endswith("no option attached")
+    assert list(out["page"]) == ["pre_sop", "pre_sop", "financials", "demand_review"]
+    assert list(out["money"][2:]) == list(exceptions["money"][:2]) == [1000.0, 450.0]  # the agenda's ranking
+    assert list(out["money_text"][2:]) == ["$1.00K", "$450"]
+
+
+def test_decisions_needed_with_nothing_open_and_no_exception_is_empty_with_the_columns():
+    out = agenda.decisions_needed(pd.DataFrame(columns=agenda.AGENDA_COLUMNS), _log([dict(status="done")]))
+    assert out.empty and list(out.columns) == agenda.NEEDED_COLUMNS

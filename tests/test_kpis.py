@@ -359,6 +359,15 @@ def test_empty_scorecard_says_what_each_kpi_needs():
     assert all(k.missing_message.startswith("needs the ") for k in cards)
 
 
+def test_by_status_groups_labels_in_scorecard_order():
+    cards = [kpis.make_kpi("otif", 0.91), kpis.make_kpi("fill_rate", 0.99), kpis.make_kpi("revenue_vs_plan", -0.2),
+             kpis.make_kpi("capacity_utilisation", 1.2), kpis.make_kpi("bias", None)]
+    grouped = kpis.by_status(cards)
+    assert grouped == {"green": ["Fill rate (units)"], "amber": ["OTIF"],
+                       "red": ["Revenue vs annual plan", "Capacity utilisation (peak)"], "missing": ["Forecast bias"]}
+    assert kpis.by_status([]) == {s: [] for s in kpis.STATUSES}
+
+
 def demo_inputs() -> tuple[dict[str, pd.DataFrame], ScorecardInputs]:
     """The demo company's frames, with a seasonal-naive forecast for the backtest points and the forward plan."""
     t = demo.generate()

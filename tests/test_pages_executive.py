@@ -1,0 +1,122 @@
+"""The Executive S&OP page's opening on the demo company (streamlit.testing.v1.AppTest).
+
+What an executive reads first: whether a plan of record was approved this cycle, the outlook
+against the annual plan, a few headline numbers that nothing below repeats, and the decisions
+needed (the decisions asked for in pre-S&OP, then the Pre-S&OP page's top exceptions), each with
+its money and a link to the page that explains it. Numbers are recomputed through the engines.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+from apptest_support import app, app_workspace, demo_workspace_file, open_page, texts  # noqa: F401
+from sop_core import agenda, consensus, decisions, forecast, overrides, plan, scenarios, versions
+from sop_core.formatting import delta_money, money
+from sop_core.workspace import Workspace
+
+
+def engine(ws: Workspace, scenario: scenarios.Scenario | None = None) -> plan.PlanResult:
+    """The app workspace's baseline plan (or with a scenario applied), evaluated the way the page should."""
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    inputs = plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key))
+    return plan.evaluate_scenario(inputs, scenario)
+
+
+def page_links(at) -> list[tuple[str, str]]:
+    """(label, page url path) of every st.page_link on the page."""
+    return [(p.proto.label, p.proto.page) for p in at.get("page_link")]
+
+
+def test_status_line_without_an_approved_plan_and_the_outlook_sentence(app):
+    at = open_page(app, "executive")
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("No plan approved for this cycle yet") for w in warnings), warnings
+    assert not at.success or not any("Plan of record" in s.value for s in at.success)
+    r = engine(app_workspace(at))
+    sentence = agenda.plan_vs_annual(r.kpis, r.bridge, r.year)
+    shown = [m.value.replace("\\", "") for m in at.markdown]  # as rendered: Markdown escapes dropped
+    assert f"**{sentence}**" in shown, shown
+    gap = delta_money(r.kpis["gap_to_plan"])
+    assert gap.startswith("−") and f"{money(r.kpis['revenue'])} against the annual plan of " \
+        f"{money(r.kpis['plan_revenue'])}: {gap} (" in sentence  # the demo's outlook is below its annual plan
+
+
+def test_status_line_names_the_plan_of_record_once_approved_this_cycle(app):
+    at = open_page(app, "executive")  # stores the consensus
+    ws = app_workspace(at)
+    v = versions.approve(ws, engine(ws), name="November 2026 S&OP", scenario_id=None, fingerprints={},
+                         approved_by="ceo")
+    at.run()
+    assert not at.exception, at.exception
+    status = [s.value.replace("\\", "") for s in at.success]
+    assert f"Plan of record: {v.label}, approved by ceo on {v.approved_at:%d %b %Y}." in status, status
+    assert not any("No plan approved for this cycle" in w.value for w in at.warning)
+
+
+def test_decisions_needed_shows_the_open_decisions_and_the_top_exception_with_its_money(app):
+    due = date.today() + timedelta(days=14)
+    with Workspace(app.workspace_path) as ws:
+        sc = scenarios.create(ws, "Tents 3% cheaper", {"price": [{"family": "Tents", "pct": -3}]}, "cfo")
+        priced = decisions.record(ws, title="Cut tent prices by 3%", owner="CFO", due_date=due,
+                                  scenario_id=sc.scenario_id, author="ana")
+        decisions.record(ws, title="Approve overtime on ASSY-2", owner="COO", due_date=due, author="ana")
+    at = open_page(app, "executive")
+    ws = app_workspace(at)
+    shown = "\n".join(m.value.replace("\\", "") for m in at.markdown)
+    base = engine(ws)
+    effect = engine(ws, sc).kpis["revenue"] - base.kpis["revenue"]
+    assert effect < 0
+    assert (f"**Decide:** Cut tent prices by 3% — CFO to decide by {due:%d %b %Y} · option “Tents 3% cheaper”: "
+            f"{delta_money(effect)} on the {base.year} outlook") in shown, shown
+    assert f"**{delta_money(effect)}**" in shown
+    assert f"**Decide:** Approve overtime on ASSY-2 — COO to decide by {due:%d %b %Y} · no option attached" in shown
+
+    items = agenda.agenda(base, overrides.history(ws), ws.table("products"))  # the Pre-S&OP page's ranking
+    top = items.iloc[0]
+    assert top["kind"] == "revenue gap" and top["money"] > 0
+    assert f"**Revenue gap:** {top['subject']} — {top['detail']}" in shown
+    assert f"**{money(top['money'])}**" in shown
+    lines = [m for m in shown.splitlines() if m.startswith("**Decide:**") or m.startswith("**Revenue gap:**")
+             or m.startswith("**Supply gap:**") or m.startswith("**Stockout:**") or m.startswith("**Large override:**")]
+    assert len(lines) == 2 + min(len(items), agenda.TOP_EXCEPTIONS)
+    linked = {page for _, page in page_links(at)}
+    assert {"pre_sop", "financials", "supply_review"} <= linked, page_links(at)
+
+    # a decision taken with an approved plan is no longer needed
+    v = versions.approve(ws, base, name="November 2026 S&OP", scenario_id=None, fingerprints={}, approved_by="ceo")
+    decisions.link_version(ws, [priced], v.version_id, "ceo")
+    at.run()
+    assert not at.exception, at.exception
+    shown = "\n".join(m.value.replace("\\", "") for m in at.markdown)
+    assert "Cut tent prices by 3%" not in shown and "Approve overtime on ASSY-2" in shown
+
+
+def test_headline_metrics_are_few_never_repeated_and_carry_no_label_as_a_delta(app):
+    at = open_page(app, "executive")
+    labels = [m.label for m in at.metric]
+    assert not [label for label, n in Counter(labels).items() if n > 1], labels
+    scorecard = next(e for e in at.expander if e.label == "Full KPI scorecard")
+    assert not scorecard.proto.expanded  # collapsed: the Scorecard page has it anyway
+    inside = {m.label for m in scorecard.metric}
+    headline = [label for label in labels if label not in inside]
+    assert headline == ["KPIs on target", "Units short", "Projected stockouts"]
+    assert all(m.delta in (None, "") for m in at.metric if m.label in headline)
+    k = engine(app_workspace(at)).kpis
+    assert f"{int(k['overloaded_resource_months'])} overloaded resource-months" in texts(at)
+    assert not {"Gross margin", "Gap to the annual plan"} & set(labels)  # the scorecard's, not repeated
+
+
+def test_options_say_when_no_scenario_exists_and_link_to_the_scenarios_page(app):
+    at = open_page(app, "executive")
+    hint = "No scenarios prepared yet — build them on the Scenarios page."
+    assert hint in [i.value for i in at.info]
+    assert ("Scenarios", "scenarios") in page_links(at)
+    assert at.multiselect(key="exec_cmp").disabled
+
+    with Workspace(app.workspace_path) as ws:
+        scenarios.create(ws, "Tents 3% cheaper", {"price": [{"family": "Tents", "pct": -3}]}, "cfo")
+    at.run()
+    assert not at.exception, at.exception
+    assert hint not in [i.value for i in at.info]
+    assert not at.multiselect(key="exec_cmp").disabled
