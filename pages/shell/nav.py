@@ -44,7 +44,7 @@ SECTIONS: dict[str, list[PageSpec]] = {
     ],
     "Executive meeting": [
         PageSpec("executive.py", "Executive S&OP", ":material/gavel:",
-                 "The decision meeting: scorecard, gap to plan, the options, and the plan to approve."),
+                 "The decision meeting: plan of record, gap to plan, decisions needed, the options, and the plan to approve."),
         PageSpec("scorecard.py", "Scorecard", ":material/speed:",
                  "Performance control: the KPIs against their targets, with 12-month trends."),
     ],
