@@ -30,6 +30,8 @@ approved, record = agenda.record_status(latest, cycle.cycle_start(ws))
 (st.success if approved else st.warning)(share.plain(record),
                                          icon=":material/verified:" if approved else ":material/pending_actions:")
 st.markdown(f"**{share.plain(agenda.plan_vs_annual(k, view.result.bridge, year))}**")
+if note := pv.settings_note(pv.settings(ws), pv.saved_settings(ws)):  # the pack uses the saved ones
+    st.caption(note)
 
 cards = sc.scorecard(ws, run, view)
 status = kpis.by_status(cards)
