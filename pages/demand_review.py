@@ -8,7 +8,7 @@ from pages.shell import charts, share
 from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import access, consensus, dask_executor, forecast, metrics, overrides, review
-from sop_core.formatting import metric_delta, pct, units
+from sop_core.formatting import delta_units, metric_delta, pct, units
 from sop_core.review import Scope
 
 page_header("demand_review")
@@ -28,10 +28,11 @@ with st.expander("Forecast settings", icon=":material/tune:"):
         c = st.columns(3)
         bucket = c[0].selectbox("Planning bucket", list(forecast.BUCKETS), index=list(forecast.BUCKETS).index(settings.bucket),
                                 format_func=str.capitalize)
-        horizon = c[1].slider("Horizon (buckets)", *forecast.HORIZON_RANGE, value=settings.horizon)
+        horizon = c[1].slider("Horizon (planning buckets: months or weeks)", *forecast.HORIZON_RANGE,
+                              value=settings.horizon)
         level = c[2].selectbox("Forecast level", list(forecast.LEVELS), index=list(forecast.LEVELS).index(settings.level),
-                               format_func={"sku": "Sku × region", "family": "Family × region, split to skus"}.get,
-                               help="Family level suits sparse sku histories: skus get their share of the last 12 buckets.")
+                               format_func={"sku": "SKU × region", "family": "Family × region, split to SKUs"}.get,
+                               help="Family level suits sparse SKU histories: SKUs get their share of the last 12 buckets.")
         c = st.columns(3)
         mode = c[0].selectbox("Model choice", list(forecast.MODES), index=list(forecast.MODES).index(settings.mode),
                               format_func={"auto": "Automatic (best on backtest)", "prophet": "Prophet for every series"}.get)
@@ -81,13 +82,13 @@ skus = sorted(stat.loc[stat["family"] == family, "sku"].unique()) if family != A
 share.init_widget("dr_sku", link.sku, [ALL] + skus, ALL, "sku")
 if st.session_state.get("dr_sku") not in [ALL] + skus:
     st.session_state["dr_sku"] = ALL
-sku = fc[2].selectbox("Sku", [ALL] + skus, key="dr_sku")
+sku = fc[2].selectbox("SKU", [ALL] + skus, key="dr_sku")
 scope = Scope(None if family == ALL else family, None if region == ALL else region, None if sku == ALL else sku)
 fc[3].caption(f"Forecast of {run.created_at:%d %b %Y %H:%M} on data through {run.last_actual:%b %Y} · "
-              f"{run.n_series:,} series · {settings.bucket}ly buckets, horizon {settings.horizon}")
+              f"{run.n_series:,} series · {settings.bucket}ly buckets, horizon {settings.horizon} {settings.bucket}s")
 if link.horizon and link.horizon != settings.horizon:
-    st.caption(f":material/link: The link was made with a horizon of {link.horizon} buckets; the forecast settings "
-               f"now use {settings.horizon}.")
+    st.caption(f":material/link: The link was made with a horizon of {link.horizon} {settings.bucket}s; the forecast "
+               f"settings now use {settings.horizon}.")
 view = share.sync_url(dataclasses.replace(link, family=scope.family, region=scope.region, sku=scope.sku,
                                           horizon=settings.horizon))
 share.share_button(view, fc[3])
@@ -125,14 +126,21 @@ snapshot = overrides.history(ws)  # what this screen shows: the stale check comp
 @st.fragment
 def plan_and_overrides() -> None:
     """The plan chart with the override panel whose slider previews the consensus."""
+    if st.session_state.pop("_ov_reset", False):  # a save: start the next override from no change, no reason
+        st.session_state["ov_pct"] = 0
+        st.session_state["ov_reason"] = None
+        st.session_state["ov_comment"] = ""
+    st.session_state.setdefault("ov_pct", 0)  # the slider's start (not value=: a save resets it through the state)
     left, right = st.columns([3, 1.25])
     with right:
         st.markdown(f"**Override** · {scope.label()}")
+        if saved_text := st.session_state.pop("_ov_saved", None):
+            st.success(f"Saved: {saved_text}", icon=":material/check_circle:")
         rng = st.select_slider("Periods", options=future, value=(future[0], future[min(2, len(future) - 1)]),
                                format_func=labels.get, key="ov_range")
-        change = st.slider("Change %", -50, 100, 0, step=1, key="ov_pct",
-                           help="Applied to every sku × region of the scope in the periods; a family change is split "
-                                "to its skus in proportion to their forecast.")
+        change = st.slider("Change %", -50, 100, step=1, key="ov_pct",
+                           help="Applied to every SKU × region of the scope in the periods; a family change is split "
+                                "to its SKUs in proportion to their forecast.")
         reason = st.selectbox("Reason", overrides.reasons(ws), index=None, placeholder="Required", key="ov_reason")
         comment = st.text_input("Comment", key="ov_comment", placeholder="Optional")
         ov = overrides.OverrideInput(period_from=rng[0], period_to=rng[1], kind="percent", value=float(change),
@@ -143,10 +151,10 @@ def plan_and_overrides() -> None:
         before = consensus.scope_total(cons, scope.family, scope.region, scope.sku, rng[0], rng[1])
         after = consensus.scope_total(shown, scope.family, scope.region, scope.sku, rng[0], rng[1])
         st.metric("Consensus in these periods", f"{units(after)} units",
-                  delta=metric_delta(f"{units(after - before)} units") if change else None)
+                  delta=metric_delta(f"{delta_units(after - before)} units") if change else None)
         if scope.family is None and scope.sku is None:
-            st.caption("Choose a family or a sku above to save an override.")
-        if st.button("Save override", type="primary", key="ov_save", help="Needs a change, a reason and a family or sku.",
+            st.caption("Choose a family or a SKU above to save an override.")
+        if st.button("Save override", type="primary", key="ov_save", help="Needs a change, a reason and a family or SKU.",
                      disabled=(change == 0 or not reason or (scope.family is None and scope.sku is None)
                                or not may("override"))):
             expected = overrides.latest_touching_in(prepared, snapshot, ov)
@@ -159,10 +167,9 @@ def plan_and_overrides() -> None:
                 st.error(str(exc))
             else:
                 st.session_state.pop("ov_event", None)
-                for key in ("ov_pct", "ov_comment"):
-                    st.session_state.pop(key, None)
-                st.toast(f"Override saved: {units(saved.before_units)} → {units(saved.after_units)} units",
-                         icon=":material/check_circle:")
+                st.session_state["_ov_reset"] = True  # widgets are reset on the rerun, before they are drawn
+                st.session_state["_ov_saved"] = overrides.saved_text(saved, settings.bucket)
+                st.toast("Override saved", icon=":material/check_circle:")  # the panel says what was saved
                 st.rerun(scope="app")
     with left:
         h, s, c = review.chart_series(hist, stat, shown, scope)
@@ -173,7 +180,7 @@ st.subheader(f"Demand plan — {scope.label()}", anchor=False)
 plan_and_overrides()
 
 # -- unit edits per sku × period ---------------------------------------------------------------------
-with st.expander("Edit units per sku and period", icon=":material/edit:"):
+with st.expander("Edit units per SKU and period", icon=":material/edit:"):
     edit_periods = future[:12]
     grid = review.edit_grid(cons, scope, edit_periods)
     grid.columns = [labels[p] for p in grid.columns]
@@ -247,16 +254,18 @@ if len(mets):
             "fva": st.column_config.NumberColumn("Value added", format="percent", help=metrics.FORMULAS["fva"]),
             "n": st.column_config.NumberColumn("Points", format="localized"),
         })
-    flagged = mets["flags"].fillna("").str.len().gt(0).sum()
-    only_flagged = st.toggle(f"Only flagged series ({flagged})", key="dr_flagged",
-                             help="Flags: the seasonal naive forecast beat the model on the backtest; |tracking signal| > 4.")
-    table = mets[mets["flags"].fillna("").str.len() > 0] if only_flagged else mets
+    flagged = review.flagged(mets)
+    only_flagged = st.toggle(f"Only series flagged for review ({int(flagged.sum())})", key="dr_flagged",
+                             help=f"Flagged for review: {review.FLAGGED_MEANING} — the seasonal naive forecast (same "
+                                  "bucket last year) beat the model on the backtest, or |tracking signal| > "
+                                  f"{metrics.TS_REVIEW_THRESHOLD:g}. The Cycle overview counts the same series.")
+    table = mets[flagged] if only_flagged else mets
     st.dataframe(
         table[["sku", "region", "family", "model", "reason", "accuracy", "wape", "wape_seasonal_naive", "fva", "bias",
                "mase", "tracking_signal", "flags"]],
         hide_index=True, width="stretch",
         column_config={
-            "sku": "Sku", "region": "Region", "family": "Family", "model": "Model", "reason": "Why this model",
+            "sku": "SKU", "region": "Region", "family": "Family", "model": "Model", "reason": "Why this model",
             "accuracy": st.column_config.NumberColumn("Accuracy", format="percent", help=metrics.FORMULAS["accuracy"]),
             "wape": st.column_config.NumberColumn("WAPE", format="percent", help=metrics.FORMULAS["wape"]),
             "wape_seasonal_naive": st.column_config.NumberColumn("WAPE naive", format="percent",
@@ -277,29 +286,38 @@ st.subheader("Override history", anchor=False)
 if snapshot.empty:
     st.caption("No overrides yet: the consensus equals the statistical forecast.")
 else:
+    shown_history = overrides.history_table(snapshot, settings.bucket)
     st.dataframe(
-        snapshot[["created_at", "author", "family", "region", "sku", "period_from", "period_to", "kind", "value",
-                  "reason", "comment", "before_units", "after_units", "undone", "undoes"]],
-        hide_index=True, width="stretch",
+        shown_history, hide_index=True, width="stretch",
+        column_order=[c for c in overrides.HISTORY_TABLE_COLUMNS if c != "override_id"],
         column_config={
-            "created_at": st.column_config.DatetimeColumn("When (UTC)", format="D MMM YYYY, HH:mm"), "author": "Who",
-            "family": "Family", "region": "Region", "sku": "Sku",
-            "period_from": st.column_config.DateColumn("From", format="MMM YYYY"),
-            "period_to": st.column_config.DateColumn("To", format="MMM YYYY"), "kind": "Kind",
-            "value": st.column_config.NumberColumn("Value", format="%.1f"), "reason": "Reason", "comment": "Comment",
-            "before_units": st.column_config.NumberColumn("Before", format="localized"),
-            "after_units": st.column_config.NumberColumn("After", format="localized"),
-            "undone": "Undone", "undoes": "Undoes",
+            "created_at": st.column_config.DatetimeColumn("When (UTC)", format="D MMM YYYY HH:mm", width=115),
+            "author": st.column_config.TextColumn("Who", width=70),
+            "family": st.column_config.TextColumn("Family", width=65),
+            "region": st.column_config.TextColumn("Region", width=60),
+            "sku": st.column_config.TextColumn("SKU", width=70),
+            "periods": st.column_config.TextColumn("Periods", width=130),
+            "change": st.column_config.TextColumn("Change", width=65, help="+10%: the consensus scaled by 10%; "
+                                                  "set to N units: the scope's total in each period"),
+            "reason": st.column_config.TextColumn("Reason", width=90),
+            "before_units": st.column_config.NumberColumn("Before", format="localized", width=65,
+                                                          help="The scope's consensus units over the periods, before"),
+            "after_units": st.column_config.NumberColumn("After", format="localized", width=65,
+                                                         help="The scope's consensus units over the periods, after"),
+            "status": st.column_config.TextColumn("Status", width=65, help="In force; Undone (cancelled by a later "
+                                                  "entry); Undo (the entry cancelling another)"),
+            "comment": st.column_config.TextColumn("Comment", width="medium"),
         },
     )
     undoable = snapshot[snapshot["undoes"].isna() & ~snapshot["undone"]]
     if len(undoable):
         uc = st.columns([3, 1])
+        picks = undoable.set_index("override_id")
         pick = uc[0].selectbox(
             "Undo an override", list(undoable["override_id"]), index=None, placeholder="Choose an override to undo",
-            format_func=lambda i: (lambda r: f"{r['created_at']:%d %b %H:%M} · {r['author']} · "
-                                   f"{overrides.scope_label(r['family'], r['region'], r['sku'], r['period_from'], r['period_to'])}"
-                                   f" · {r['kind']} {r['value']:g}")(undoable.set_index('override_id').loc[i]),
+            format_func=lambda i: (lambda r: f"{r['created_at']:%d %b %H:%M} · {r['author']} · " + overrides.summary(
+                r["family"], r["region"], r["sku"], r["period_from"], r["period_to"], r["kind"], r["value"],
+                r["reason"], settings.bucket))(picks.loc[i]),
             key="undo_pick")
         if uc[1].button("Undo", disabled=pick is None or not may("override_undo"), key="undo_btn"):
             try:

@@ -8,8 +8,9 @@ from sop_core import cycle, decisions, forecast, health
 
 page_header("home")
 ws = workspace()
-ICONS = {"complete": ":material/check_circle:", "in_progress": ":material/pending:", "waiting": ":material/schedule:"}
-COLORS = {"complete": "green", "in_progress": "orange", "waiting": "gray"}
+ICONS = {"complete": ":material/check_circle:", "ready": ":material/pending_actions:",
+         "in_progress": ":material/pending:", "not_started": ":material/radio_button_unchecked:"}
+COLORS = {"complete": "green", "ready": "blue", "in_progress": "orange", "not_started": "gray"}
 
 run = ensure_forecast(ws, forecast.saved_settings(ws), author()) if ws.has_table("sales") else None
 kpis = None
@@ -25,7 +26,9 @@ st.subheader(f"{month} cycle", anchor=False)
 if now is None:
     st.success("Every step of this cycle is complete: the plan is approved.", icon=":material/verified:")
 else:
-    st.markdown(f"Next up: **{now.title}** — " + ("; ".join(now.open_items) or now.summary))
+    n_open = len(now.open_items)
+    st.markdown(f"Next up: **{now.title}** — " + (f"{n_open} open item{'s' if n_open != 1 else ''}, listed below"
+                                                    if n_open else now.summary))
 
 cols = st.columns(len(steps))
 for col, step in zip(cols, steps):

@@ -3,6 +3,18 @@
 A cycle is named by its month: the month after the last month of actuals (actuals through
 October → the November cycle). Each step's status is computed from the facts, and a planner can
 mark a step complete for the cycle (stored in settings, audited).
+
+Statuses (STATUS_LABELS): a step is complete when its facts say so (or it is marked complete);
+otherwise it is in progress once somebody has started it this cycle, else not started. The cycle
+starts with the latest sales load (`cycle_start`); "started" per step, from what is stored:
+
+- data: the sales table is loaded;
+- demand: the forecast was run on this data, or an override was saved this cycle;
+- supply: the plan settings (pre-build, safety stock) were saved, or a capacity scenario (or a
+  decision on one) was recorded this cycle;
+- pre_sop: a scenario or a decision was recorded this cycle;
+- executive: complete once a plan version is approved this cycle, ready for approval once the
+  pre-S&OP is complete, else not started.
 """
 from __future__ import annotations
 
@@ -11,6 +23,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .formatting import money, pct, units
+from .review import FLAGGED_MEANING, flagged
 from .workspace import Workspace
 
 STEPS: tuple[tuple[str, str, str], ...] = (
@@ -20,7 +33,8 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("pre_sop", "Pre-S&OP", "pre_sop"),
     ("executive", "Executive S&OP", "executive"),
 )
-STATUS_LABELS = {"complete": "Complete", "in_progress": "In progress", "waiting": "Waiting"}
+STATUS_LABELS = {"complete": "Complete", "ready": "Ready for approval", "in_progress": "In progress",
+                 "not_started": "Not started"}
 
 
 @dataclass
@@ -40,6 +54,9 @@ class CycleFacts:
     gap_to_plan_pct: float | None = None
     scenarios: int = 0
     open_decisions: int = 0
+    scenarios_this_cycle: int = 0
+    decisions_this_cycle: int = 0
+    supply_changes_this_cycle: int = 0  # plan settings saves, capacity scenarios and decisions on them
     approved_this_cycle: str | None = None  # label of the version approved in this cycle
     marked_complete: set[str] = field(default_factory=set)
 
@@ -51,7 +68,7 @@ class Step:
     key: str
     title: str
     page: str
-    status: str  # 'complete' | 'in_progress' | 'waiting'
+    status: str  # a key of STATUS_LABELS
     summary: str
     open_items: tuple[str, ...] = ()
 
@@ -82,8 +99,9 @@ def steps(f: CycleFacts) -> list[Step]:
     if not f.forecast_ready:
         demand_open.append("statistical forecast not yet run on this data")
     if f.flagged_series:
-        demand_open.append(f"{f.flagged_series} series flagged for review (naive beats model or |TS| > 4)")
-    out.append(_step("demand", f, f.forecast_ready and not f.flagged_series, f.forecast_ready,
+        demand_open.append(f"{f.flagged_series} series flagged for review: {FLAGGED_MEANING}")
+    out.append(_step("demand", f, f.forecast_ready and not f.flagged_series,
+                     f.forecast_ready or f.overrides_this_cycle > 0,
                      f"{f.overrides_this_cycle} override{'s' if f.overrides_this_cycle != 1 else ''} this cycle"
                      if f.forecast_ready else "waiting for the forecast", demand_open))
 
@@ -97,7 +115,7 @@ def steps(f: CycleFacts) -> list[Step]:
     if f.stockouts:
         supply_open.append(f"{f.stockouts} projected stockouts")
     known = f.forecast_ready and f.overloaded_resource_months is not None
-    out.append(_step("supply", f, known and not supply_open, f.forecast_ready,
+    out.append(_step("supply", f, known and not supply_open, f.supply_changes_this_cycle > 0,
                      "load within capacity" if known and not supply_open else
                      ("gaps to resolve" if known else "waiting for the consensus and capacity"), supply_open))
 
@@ -108,18 +126,24 @@ def steps(f: CycleFacts) -> list[Step]:
         pre_open.append(f"{f.open_decisions} open decision{'s' if f.open_decisions != 1 else ''}")
     if (pre_open or supply_open) and not f.scenarios:
         pre_open.append("no scenario prepared for the gaps")
-    out.append(_step("pre_sop", f, f.forecast_ready and f.scenarios > 0 and not f.open_decisions, f.forecast_ready,
+    out.append(_step("pre_sop", f, f.forecast_ready and f.scenarios > 0 and not f.open_decisions,
+                     f.scenarios_this_cycle + f.decisions_this_cycle > 0,
                      f"{f.scenarios} scenario{'s' if f.scenarios != 1 else ''} prepared", pre_open))
 
     exec_open = [] if f.approved_this_cycle else ["plan not yet approved for this cycle"]
-    out.append(_step("executive", f, bool(f.approved_this_cycle), f.forecast_ready,
-                     f"approved: {f.approved_this_cycle}" if f.approved_this_cycle else "awaiting approval", exec_open))
+    ready = f.forecast_ready and out[-1].status == "complete"
+    out.append(_step("executive", f, bool(f.approved_this_cycle), False,
+                     f"approved: {f.approved_this_cycle}" if f.approved_this_cycle else
+                     ("awaiting approval" if ready else "once the pre-S&OP is complete"), exec_open,
+                     idle="ready" if ready else "not_started"))
     return out
 
 
-def _step(key: str, f: CycleFacts, done: bool, started: bool, summary: str, open_items: list[str]) -> Step:
+def _step(key: str, f: CycleFacts, done: bool, started: bool, summary: str, open_items: list[str],
+          idle: str = "not_started") -> Step:
+    """The step with its status: complete (done or marked), in progress (started), else `idle`."""
     title, page = next((t, p) for k, t, p in STEPS if k == key)
-    status = "complete" if done or key in f.marked_complete else ("in_progress" if started else "waiting")
+    status = "complete" if done or key in f.marked_complete else ("in_progress" if started else idle)
     return Step(key, title, page, status, summary, tuple(open_items))
 
 
@@ -155,6 +179,7 @@ def cycle_start(ws: Workspace) -> pd.Timestamp | None:
 def facts_from_workspace(ws: Workspace, run_metrics: pd.DataFrame | None, plan_kpis: dict | None) -> CycleFacts:
     """Gather the cycle facts: data health, the forecast run's flags, the plan's KPIs, scenarios, decisions, versions."""
     from . import decisions, health, scenarios, versions  # local: these build on the workspace only
+    from .plan import PLAN_SETTINGS
 
     fresh = health.freshness(ws)
     month = cycle_month(fresh["last_period"])
@@ -163,20 +188,28 @@ def facts_from_workspace(ws: Workspace, run_metrics: pd.DataFrame | None, plan_k
     if started is not None and ws.has_table("overrides"):
         overrides_n = int(ws.scalar("SELECT count(*) FROM overrides WHERE created_at >= ? AND undoes IS NULL",
                                     [started.to_pydatetime()]))
-    flagged = 0
-    if run_metrics is not None and len(run_metrics):
-        flagged = int(run_metrics["flags"].fillna("").str.contains("naive beats model|TS", regex=True).sum())
+    n_flagged = int(flagged(run_metrics).sum()) if run_metrics is not None and len(run_metrics) else 0
     k = plan_kpis or {}
     capacity = ws.has_table("capacity") and plan_kpis is not None
     latest = versions.latest(ws)
     approved = latest.label if latest is not None and started is not None and latest.approved_at >= started else None
-    open_dec = decisions.log(ws, status=("open", "in progress"))
+    all_dec = decisions.log(ws)
+    open_dec = all_dec[all_dec["status"].isin(("open", "in progress"))]
+    all_scen = scenarios.list_scenarios(ws, include_archived=True)
+    new_scen = [s for s in all_scen if started is not None and pd.Timestamp(s.created_at) >= started]
+    new_dec = all_dec[pd.to_datetime(all_dec["created_at"]) >= started] if started is not None else all_dec.iloc[0:0]
+    capacity_ids = {s.scenario_id for s in all_scen if s.changes.capacity}
+    settings_at = ws.scalar("SELECT updated_at FROM settings WHERE key = ?", [PLAN_SETTINGS])
+    supply_changes = (sum(1 for s in new_scen if s.scenario_id in capacity_ids)
+                      + int(new_dec["scenario_id"].isin(capacity_ids).sum())
+                      + int(started is not None and settings_at is not None and pd.Timestamp(settings_at) >= started))
     return CycleFacts(
         cycle_month=month, tables_loaded=ws.loaded_tables(), months_behind=fresh["months_behind"],
-        forecast_ready=run_metrics is not None, flagged_series=flagged, overrides_this_cycle=overrides_n,
+        forecast_ready=run_metrics is not None, flagged_series=n_flagged, overrides_this_cycle=overrides_n,
         overloaded_resource_months=int(k.get("overloaded_resource_months", 0)) if capacity else None,
         units_short=k.get("units_short"), stockouts=int(k["stockouts"]) if "stockouts" in k else None,
         gap_to_plan=k.get("gap_to_plan"), gap_to_plan_pct=k.get("gap_to_plan_pct"),
-        scenarios=len(scenarios.list_scenarios(ws)), open_decisions=len(open_dec),
+        scenarios=sum(1 for s in all_scen if not s.archived), open_decisions=len(open_dec),
+        scenarios_this_cycle=len(new_scen), decisions_this_cycle=len(new_dec), supply_changes_this_cycle=supply_changes,
         approved_this_cycle=approved, marked_complete=marked_complete(ws, month),
     )

@@ -12,6 +12,7 @@ Table ``overrides`` is append-only: nothing is updated or deleted. Undo appends 
 ``undoes`` names the cancelled override (scope, periods, kind, value and reason copied from it).
 ``before_units`` / ``after_units`` are the scope's consensus total over the range just before and
 after the entry, computed at save. ``seq`` is the save order; ``created_at`` never decreases with it.
+``history_table`` shapes the history for the page (whole units, '+10%', 'All' for an open scope).
 
 Saves are safe to repeat and to race:
 - ``event_id`` (client-supplied, e.g. one uuid per form render) makes Save idempotent: a second
@@ -35,6 +36,8 @@ from typing import Any
 import pandas as pd
 
 from . import consensus as cons_mod
+from .formatting import units as fmt_units
+from .review import Scope
 from .workspace import Workspace, new_id, retry_write, utcnow
 
 REASONS_SETTING = "override_reasons"
@@ -47,6 +50,10 @@ MAX_REASON = 60  # characters of one reason code
 HISTORY_COLUMNS = (
     "override_id", "created_at", "author", "family", "region", "sku", "period_from", "period_to", "kind",
     "value", "reason", "comment", "before_units", "after_units", "undoes", "undone",
+)
+HISTORY_TABLE_COLUMNS = (
+    "override_id", "created_at", "author", "family", "region", "sku", "periods", "change", "reason",
+    "before_units", "after_units", "status", "comment",
 )
 _RETRIES = 3
 
@@ -164,6 +171,80 @@ def scope_label(family: Any = None, region: Any = None, sku: Any = None,
         a, b = pd.Timestamp(period_from), pd.Timestamp(period_to)
         parts.append(f"{a:%Y-%m-%d}" if a == b else f"{a:%Y-%m-%d} to {b:%Y-%m-%d}")
     return ", ".join(parts)
+
+
+def change_label(kind: str, value: float, bucket: str = "month") -> str:
+    """The change as a planner reads it: '+10%' / '−5%' (percent), 'set to 500 units/month' (units: the total)."""
+    if kind == "percent":
+        v = float(value)
+        return ("+" if v > 0 else "−" if v < 0 else "") + f"{abs(v):,.4g}%"
+    if kind == "units":
+        return f"set to {fmt_units(value)} units/{bucket}"
+    raise ValueError(f"unknown override kind {kind!r}: use one of {', '.join(KINDS)}")
+
+
+def periods_label(period_from: Any, period_to: Any, bucket: str = "month") -> str:
+    """'Nov 2026–Jan 2027' or 'Nov 2026' (weeks: '02 Nov 2026–16 Nov 2026'); the range is inclusive."""
+    fmt = "%b %Y" if bucket == "month" else "%d %b %Y"
+    a, b = pd.Timestamp(period_from), pd.Timestamp(period_to)
+    return f"{a:{fmt}}" if a == b else f"{a:{fmt}}–{b:{fmt}}"
+
+
+def summary(family: Any, region: Any, sku: Any, period_from: Any, period_to: Any, kind: str, value: float,
+            reason: str, bucket: str = "month") -> str:
+    """One line per override: 'Tents · Nov 2026–Jan 2027 · +10% (Promotion)'."""
+    scope = Scope(_clean_text(family), _clean_text(region), _clean_text(sku)).label()
+    return (f"{scope} · {periods_label(period_from, period_to, bucket)} · {change_label(kind, value, bucket)}"
+            f" ({reason})")
+
+
+def saved_text(entry: Override, bucket: str = "month") -> str:
+    """What a save did: 'Tents · Nov 2026–Jan 2027 · +10% (Promotion): 12,199 → 13,419 units'."""
+    text = summary(entry.family, entry.region, entry.sku, entry.period_from, entry.period_to, entry.kind,
+                   entry.value, entry.reason, bucket)
+    if entry.before_units is None or entry.after_units is None:
+        return text
+    return f"{text}: {fmt_units(entry.before_units)} → {fmt_units(entry.after_units)} units"
+
+
+def history_table(history: pd.DataFrame, bucket: str = "month") -> pd.DataFrame:
+    """The override history (`history` frame) as the page shows it: HISTORY_TABLE_COLUMNS, same row order.
+
+    family, region, sku: text; region and sku 'All' when the override covers all of them, family blank
+    when a sku names the scope. periods: `periods_label`; change: `change_label`; comment: blank when
+    none; before_units / after_units: whole units (Int64, <NA> when not recorded); status: 'In force',
+    'Undone' (cancelled by a later entry) or 'Undo' (the entry cancelling another).
+    """
+    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+    if missing:
+        raise ValueError(f"override history is missing columns: {', '.join(missing)}")
+
+    def text(col: str, empty: str) -> pd.Series:
+        return history[col].map(lambda v: empty if _blank(v) else str(v))
+
+    def whole(col: str) -> pd.Series:
+        return pd.to_numeric(history[col], errors="coerce").round(0).astype("Int64")
+
+    undo_entry = history["undoes"].map(lambda v: not _blank(v))
+    status = pd.Series("In force", index=history.index, dtype=object)
+    status[history["undone"].astype(bool)] = "Undone"
+    status[undo_entry] = "Undo"
+    out = pd.DataFrame({
+        "override_id": history["override_id"],
+        "created_at": pd.to_datetime(history["created_at"]),
+        "author": text("author", ""),
+        "family": text("family", ""),
+        "region": text("region", "All"),
+        "sku": text("sku", "All"),
+        "periods": [periods_label(a, b, bucket) for a, b in zip(history["period_from"], history["period_to"])],
+        "change": [change_label(k, v, bucket) for k, v in zip(history["kind"], history["value"])],
+        "reason": text("reason", ""),
+        "before_units": whole("before_units"),
+        "after_units": whole("after_units"),
+        "status": status,
+        "comment": text("comment", ""),
+    }, index=history.index)
+    return out[list(HISTORY_TABLE_COLUMNS)]
 
 
 def _when(ts: Any) -> str:
@@ -501,7 +582,8 @@ def latest_id(ws: Workspace) -> str | None:
 
 
 __all__ = [
-    "DEFAULT_REASONS", "HISTORY_COLUMNS", "MAX_REASON", "Override", "OverrideInput", "StaleOverride", "active",
-    "active_on", "clean_reasons", "count", "get", "history", "latest_id", "latest_touching", "reasons",
-    "save_override", "scope_label", "set_reasons", "undo", "validate",
+    "DEFAULT_REASONS", "HISTORY_COLUMNS", "HISTORY_TABLE_COLUMNS", "MAX_REASON", "Override", "OverrideInput",
+    "StaleOverride", "active", "active_on", "change_label", "clean_reasons", "count", "get", "history",
+    "history_table", "latest_id", "latest_touching", "periods_label", "reasons", "save_override", "saved_text",
+    "scope_label", "set_reasons", "summary", "undo", "validate",
 ]

@@ -5,6 +5,12 @@ Frames used here:
 - statistical: forecast frame (series_id, sku, region, family, period, value, lower, upper, model)
 - consensus: consensus frame (sku, region, family, period, statistical, consensus, overridden)
 - budget: the `plan` contract table (period, family, sku, region, volume_plan, revenue_plan, margin_plan)
+- metrics: the forecast run's per-series metrics (forecast.METRIC_COLUMNS; `flags` is what `flagged` reads)
+
+A series is "flagged for review" (FLAGGED_MEANING) when its backtest says the forecast needs a
+planner's eye: the seasonal naive forecast beat the model (forecast.FLAG_NAIVE_BEATS) or the
+tracking signal shows a bias (forecast.FLAG_TS). A series without a backtest (FLAG_NO_BACKTEST)
+cannot be judged and is not flagged. The Cycle overview and the Demand review both count with `flagged`.
 """
 from __future__ import annotations
 
@@ -12,7 +18,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .forecast import FLAG_NAIVE_BEATS, FLAG_TS
 from .periods import next_period
+
+REVIEW_FLAGS: tuple[str, ...] = (FLAG_NAIVE_BEATS, FLAG_TS)
+FLAGGED_MEANING = "forecast worse than last year's pattern, or biased"
 
 
 @dataclass(frozen=True)
@@ -97,3 +107,11 @@ def edit_grid(consensus: pd.DataFrame, scope: Scope, periods: list[pd.Timestamp]
     c = consensus[scope.mask(consensus) & consensus["period"].isin(periods)]
     grid = c.pivot_table(index="sku", columns="period", values="consensus", aggfunc="sum").reindex(columns=periods)
     return grid.fillna(0.0).round(0)
+
+
+def flagged(metrics: pd.DataFrame) -> pd.Series:
+    """True for each metrics row flagged for review (a flag of REVIEW_FLAGS in its '; '-joined `flags`)."""
+    if "flags" not in metrics.columns:
+        raise ValueError("the forecast metrics have no 'flags' column: rerun the forecast")
+    parts = metrics["flags"].fillna("").astype(str).str.split("; ")
+    return parts.map(lambda flags: any(f in REVIEW_FLAGS for f in flags)).astype(bool)

@@ -1,7 +1,9 @@
+import datetime as dt
+
 import pandas as pd
 
-from sop_core import cycle
-from sop_core.workspace import Workspace
+from sop_core import cycle, review
+from sop_core.workspace import Provenance, Workspace
 
 ALL = ["sales", "products", "inventory", "capacity", "supply", "plan", "orders"]
 
@@ -20,7 +22,9 @@ def test_cycle_month_follows_the_last_actuals():
 
 def test_a_clean_cycle_waits_only_for_approval():
     steps = {s.key: s for s in cycle.steps(_facts(overloaded_resource_months=0, scenarios=1))}
-    assert [s.status for s in steps.values()] == ["complete"] * 4 + ["in_progress"]
+    assert [s.status for s in steps.values()] == ["complete"] * 4 + ["ready"]
+    assert cycle.STATUS_LABELS[steps["executive"].status] == "Ready for approval"
+    assert steps["executive"].summary == "awaiting approval"
     assert steps["executive"].open_items == ("plan not yet approved for this cycle",)
     assert cycle.current_step(list(steps.values())).key == "executive"
 
@@ -32,7 +36,7 @@ def test_open_items_name_what_is_missing():
     assert "sales history is 2 months behind" in steps["data"].open_items
     assert any("capacity" in i for i in steps["data"].open_items)
     assert steps["demand"].open_items == ("statistical forecast not yet run on this data",)
-    assert steps["supply"].status == "waiting" and "capacity table not loaded" in steps["supply"].open_items
+    assert steps["supply"].status == "not_started" and "capacity table not loaded" in steps["supply"].open_items
 
 
 def test_gaps_and_decisions_keep_pre_sop_open():
@@ -69,4 +73,76 @@ def test_facts_from_a_fresh_demo_workspace(tmp_path):
         assert f.tables_loaded == ALL and not f.forecast_ready
         assert f.overloaded_resource_months is None and f.scenarios == 0 and f.open_decisions == 0
         steps = {s.key: s for s in cycle.steps(f)}
-        assert steps["demand"].status == "waiting" and steps["data"].status == "complete"
+        assert steps["demand"].status == "not_started" and steps["data"].status == "complete"
+        assert [steps[k].status for k in ("supply", "pre_sop", "executive")] == ["not_started"] * 3
+
+
+def test_a_step_nobody_started_says_not_started():
+    """The forecast has run, the later meetings have open items but nobody has touched them this cycle."""
+    f = _facts(flagged_series=33, overloaded_resource_months=3, gap_to_plan=-1e6, gap_to_plan_pct=-0.05)
+    steps = {s.key: s for s in cycle.steps(f)}
+    assert {k: s.status for k, s in steps.items()} == {
+        "data": "complete", "demand": "in_progress", "supply": "not_started", "pre_sop": "not_started",
+        "executive": "not_started"}
+    assert [cycle.STATUS_LABELS[steps[k].status] for k in ("supply", "pre_sop", "executive")] == ["Not started"] * 3
+    assert steps["executive"].summary == "once the pre-S&OP is complete"
+    assert steps["supply"].open_items == ("3 overloaded resource-months",)  # open items show, started or not
+
+
+def test_what_was_stored_this_cycle_starts_each_step():
+    base = dict(flagged_series=2, overloaded_resource_months=3, gap_to_plan=-1e6, gap_to_plan_pct=-0.05,
+                open_decisions=1)
+    status = lambda **kw: {s.key: s.status for s in cycle.steps(_facts(**base, **kw))}  # noqa: E731
+    assert status(forecast_ready=False, overrides_this_cycle=1)["demand"] == "in_progress"
+    assert status(forecast_ready=False)["demand"] == "not_started"
+    assert status(supply_changes_this_cycle=1)["supply"] == "in_progress"
+    assert status(scenarios_this_cycle=1)["pre_sop"] == "in_progress"
+    assert status(decisions_this_cycle=1)["pre_sop"] == "in_progress"
+    assert status(decisions_this_cycle=1)["executive"] == "not_started"  # the pre-S&OP is not complete yet
+    assert status(marked_complete={"pre_sop"})["executive"] == "ready"
+    assert status(approved_this_cycle="v2 · November plan")["executive"] == "complete"
+    assert status(forecast_ready=False, marked_complete={"pre_sop"})["executive"] == "not_started"  # no plan
+
+
+def test_flagged_series_are_worded_plainly_once():
+    steps = {s.key: s for s in cycle.steps(_facts(flagged_series=33))}
+    assert steps["demand"].open_items == (f"33 series flagged for review: {review.FLAGGED_MEANING}",)
+    assert review.FLAGGED_MEANING == "forecast worse than last year's pattern, or biased"
+    assert not any("TS" in item or "naive" in item for s in steps.values() for item in s.open_items)
+
+
+def test_facts_count_this_cycles_work_and_flags_as_the_demand_review_does(tmp_path):
+    from sop_core import decisions, demo, scenarios
+    from sop_core.plan import PLAN_SETTINGS
+
+    metrics = pd.DataFrame({"flags": ["naive beats model", "|TS|>4", "no backtest", "", "naive beats model; |TS|>4"]})
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        demo.load_demo(ws)
+        f = cycle.facts_from_workspace(ws, metrics, None)
+        assert f.flagged_series == int(review.flagged(metrics).sum()) == 3  # 'no backtest' alone is not a flag
+        assert (f.scenarios_this_cycle, f.decisions_this_cycle, f.supply_changes_this_cycle) == (0, 0, 0)
+
+        week = dt.date.today() + dt.timedelta(days=7)
+        decisions.record(ws, title="Run the promotion", owner="CMO", due_date=week, author="ana")
+        f = cycle.facts_from_workspace(ws, metrics, None)
+        assert (f.decisions_this_cycle, f.scenarios_this_cycle, f.supply_changes_this_cycle) == (1, 0, 0)
+        steps = {s.key: s.status for s in cycle.steps(f)}
+        assert steps["pre_sop"] == "in_progress" and steps["supply"] == "not_started"
+
+        scenarios.create(ws, "Tents +10%", {"demand": [{"family": "Tents", "pct": 10}]}, "ana")
+        overtime = scenarios.create(ws, "Overtime", {"capacity": [{"resource": "ASSY-1", "pct": 10}]}, "ana")
+        decisions.record(ws, title="Approve overtime", owner="COO", due_date=week, scenario_id=overtime.scenario_id,
+                         author="ana")
+        f = cycle.facts_from_workspace(ws, metrics, None)
+        assert (f.scenarios_this_cycle, f.decisions_this_cycle, f.supply_changes_this_cycle) == (2, 2, 2)
+        assert f.open_decisions == 2 and f.scenarios == 2
+        ws.set_setting(PLAN_SETTINGS, {"prebuild_months": 3}, "ana")  # saved on the Supply review page
+        assert cycle.facts_from_workspace(ws, metrics, None).supply_changes_this_cycle == 3
+        assert {s.key: s.status for s in cycle.steps(f)}["supply"] == "in_progress"
+
+        ws.replace_table("sales", ws.table("sales"), Provenance("sales.csv", "next month"))  # a new cycle starts
+        f = cycle.facts_from_workspace(ws, metrics, None)
+        assert (f.scenarios_this_cycle, f.decisions_this_cycle, f.supply_changes_this_cycle) == (0, 0, 0)
+        assert f.scenarios == 2 and f.open_decisions == 2  # still there, but last cycle's work
+        steps = {s.key: s.status for s in cycle.steps(f)}
+        assert steps["supply"] == "not_started" and steps["pre_sop"] == "not_started"

@@ -198,6 +198,45 @@ def test_history_newest_first_with_documented_columns(ws, stat):
     assert O.get(ws, b.override_id) == b
 
 
+def test_history_table_reads_as_a_planner_expects(ws, stat):
+    a = O.save_override(ws, RUN, stat, inp(family="A", period_from=JAN, period_to=MAR, kind="percent", value=10,
+                                           comment="launch"), "alice")
+    O.save_override(ws, RUN, stat, inp(sku="b1", region="N", period_from=MAR, period_to=MAR, kind="units", value=40),
+                    "bob")
+    O.undo(ws, a.override_id, "carol", statistical=stat)
+    t = O.history_table(O.history(ws))
+    assert list(t.columns) == list(O.HISTORY_TABLE_COLUMNS)
+    cols = ["author", "family", "region", "sku", "periods", "change", "reason", "before_units", "after_units", "status",
+            "comment"]
+    assert [tuple(r) for r in t[cols].itertuples(index=False)] == [
+        ("carol", "A", "All", "All", "Jan 2026–Mar 2026", "+10%", "Promotion", 660, 600, "Undo", ""),
+        ("bob", "", "N", "b1", "Mar 2026", "set to 40 units/month", "Promotion", 10, 40, "In force", ""),
+        ("alice", "A", "All", "All", "Jan 2026–Mar 2026", "+10%", "Promotion", 600, 660, "Undone", "launch"),
+    ]
+    assert str(t["before_units"].dtype) == "Int64" and str(t["after_units"].dtype) == "Int64"
+    assert "None" not in t.to_string() and "nan" not in t.to_string().lower()
+    assert O.saved_text(a) == "A · Jan 2026–Mar 2026 · +10% (Promotion): 600 → 660 units"
+    assert list(O.history_table(O.history(ws).iloc[0:0]).columns) == list(O.HISTORY_TABLE_COLUMNS)
+    with pytest.raises(ValueError, match="missing columns: before_units, after_units"):
+        O.history_table(O.history(ws).drop(columns=["before_units", "after_units"]))
+
+
+@pytest.mark.parametrize("kind, value, bucket, text", [
+    ("percent", 10.0, "month", "+10%"), ("percent", -5.0, "month", "−5%"), ("percent", 12.5, "month", "+12.5%"),
+    ("percent", 0.0, "month", "0%"), ("units", 1500.4, "month", "set to 1,500 units/month"),
+    ("units", 0.0, "week", "set to 0 units/week"),
+])
+def test_change_label(kind, value, bucket, text):
+    assert O.change_label(kind, value, bucket) == text
+
+
+def test_periods_label_and_a_bad_kind():
+    assert O.periods_label(JAN, JAN) == "Jan 2026"
+    assert O.periods_label(pd.Timestamp("2026-11-02"), pd.Timestamp("2026-11-16"), "week") == "02 Nov 2026–16 Nov 2026"
+    with pytest.raises(ValueError, match="unknown override kind 'pct'"):
+        O.change_label("pct", 10)
+
+
 def test_double_save_with_same_event_id_writes_once(ws, stat):
     event = uuid.uuid4().hex
     o = inp(family="A", period_from=JAN, period_to=JAN, kind="percent", value=10, event_id=event)
