@@ -9,7 +9,7 @@ from pages.shell import compare, decision_log, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
 from sop_core import agenda, decisions, links, overrides, scenarios
-from sop_core.formatting import money
+from sop_core.formatting import money, units as fmt_units
 
 page_header("pre_sop")
 link = share.link_state("pre_sop")
@@ -40,17 +40,17 @@ if items.empty:
     st.success("No exception: the plan meets the annual plan, within capacity, with no stockout.",
                icon=":material/verified:")
 else:
-    shown = items.assign(where=items["page"].map(lambda p: f"/{p}"), units=items["units"].round(0),
-                         money=items["money"].round(0))
+    shown = items.assign(where=items["page"].map(lambda p: f"/{p}"), units=items["units"].map(fmt_units),
+                         money=items["money"].map(money))
     st.dataframe(
         shown[["kind", "subject", "detail", "period", "units", "money", "where"]], hide_index=True, width="stretch",
         column_config={
             "kind": "Kind", "subject": "Exception", "detail": "Detail",
             "period": st.column_config.DateColumn("From", format="MMM YYYY"),
-            "units": st.column_config.NumberColumn("Units", format="localized"),
-            "money": st.column_config.NumberColumn("At stake ($)", format="localized", help="Revenue at risk, the "
-                                                   "gap, or the value of the override's change"),
-            "where": st.column_config.LinkColumn("Detail page", display_text=r"/(\w+)$"),
+            "units": st.column_config.TextColumn("Units"),
+            "money": st.column_config.TextColumn("At stake", help="Revenue at risk, the gap, or the value of the "
+                                                 "override's change (ranked by it)"),
+            "where": st.column_config.LinkColumn("Detail", display_text="Open the page"),
         })
 
 # -- the options prepared for them -------------------------------------------------------------------------------

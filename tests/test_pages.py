@@ -211,6 +211,9 @@ def test_pre_sop_page_ranks_exceptions_and_records_a_decision(app):
     at = _open(app, "pre_sop")
     m = _metrics(at)
     assert m["Exceptions to decide"] != "0"  # the demo has a revenue gap and a tent shortfall
+    table = next(d.value for d in at.dataframe if "money" in d.value.columns)
+    assert table["money"].str.match(r"^−?\$[\d.,]+[KM]?$").all(), table["money"].tolist()  # money, as elsewhere
+    assert not table["units"].isin(["None", "nan"]).any() and (table["units"] == "—").any()  # a gap has no units
     at.text_input[0].set_value("Approve overtime on ASSY-2")
     at.text_input[1].set_value("COO")
     next(b for b in at.button if b.label == "Add decision").click().run()
