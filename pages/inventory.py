@@ -40,7 +40,7 @@ c = view.exception_counts
 excess_months = view.settings["excess_cover_months"]
 m = st.columns(4)
 m[0].metric("Projected stockouts", f"{int(c['stockouts'])} skus", help=plan.KPI_INFO["stockouts"].formula)
-m[1].metric("Revenue at risk", money(c["revenue_at_risk"]), help=plan.KPI_INFO["revenue_at_risk"].formula)
+m[1].metric("Revenue at risk from stockouts", money(c["revenue_at_risk"]), help=plan.KPI_INFO["revenue_at_risk"].formula)
 m[2].metric("Safety-stock breaches", f"{int(c['breaches'])} skus",
             delta=f"{money(c['breach_value'])} at cost to restore" if c["breaches"] else None,
             delta_color="off", delta_arrow="off",

@@ -263,7 +263,8 @@ def plan_page_numbers(page: str, r: plan.PlanResult) -> dict[str, str]:
         return {"Units short after pre-build": units(k["units_short"]),
                 "Overloaded resource-months": f"{int(k['overloaded_resource_months'])} of {len(r.utilisation)}"}
     if page == "inventory":
-        return {"Projected stockouts": f"{int(k['stockouts'])} skus", "Revenue at risk": money(k["revenue_at_risk"])}
+        return {"Projected stockouts": f"{int(k['stockouts'])} skus",
+                "Revenue at risk from stockouts": money(k["revenue_at_risk"])}
     return {f"Full-year outlook {r.year}": money(k["revenue"]), f"Annual plan {r.year}": money(k["plan_revenue"])}
 
 

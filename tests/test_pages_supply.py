@@ -44,7 +44,7 @@ def inventory_headline(r: plan.PlanResult) -> dict[str, str]:
     kind = ex["kind"] if len(ex) else pd.Series(dtype=object)
     return {
         "Projected stockouts": f"{int(r.kpis['stockouts'])} skus",
-        "Revenue at risk": money(r.kpis["revenue_at_risk"]),
+        "Revenue at risk from stockouts": money(r.kpis["revenue_at_risk"]),
         "Safety-stock breaches": f"{int((kind == 'below safety stock').sum())} skus",
         "Excess stock at cost": money(float(ex.loc[kind == "excess", "value"].sum()) if len(ex) else 0.0),
     }
