@@ -28,16 +28,18 @@ gap = k.get("gap_to_plan")
 m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "—",
             delta=None if gap is None else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%",
             help="Outlook (actuals to date + constrained plan) − annual plan.")
-m[1].metric("Money at stake", money(items["money"].sum()) if len(items) else "$0",
-            help="Sum of the money at stake of every exception below (revenue gap, revenue at risk from supply gaps "
-                 "and stockouts, value of large overrides).")
+m[1].metric("Money at stake (all exceptions)", money(items["money"].sum()) if len(items) else "$0",
+            help=f"Sum of the At stake column below, over mixed periods: the {result.year} full-year revenue gap, "
+                 "then over the whole plan horizon revenue at risk from supply gaps and stockouts, the value of "
+                 "large overrides, and inventory at cost (safety stock to restore, excess stock). It sizes the "
+                 "agenda; it is not one period's number.")
 m[2].metric("Exceptions to decide", f"{len(items)}")
 m[3].metric("Open decisions", f"{len(open_log)}")
 
 # -- the exceptions, ranked by money ----------------------------------------------------------------------------
 st.subheader("Exceptions that need a decision", anchor=False)
 if items.empty:
-    st.success("No exception: the plan meets the annual plan, within capacity, with no stockout.",
+    st.success("No exception: the plan meets the annual plan, within capacity, with no stockout and inventory within its limits.",
                icon=":material/verified:")
 else:
     shown = items.assign(where=items["page"].map(lambda p: f"/{p}"), units=items["units"].map(fmt_units),
@@ -48,8 +50,8 @@ else:
             "kind": "Kind", "subject": "Exception", "detail": "Detail",
             "period": st.column_config.DateColumn("From", format="MMM YYYY"),
             "units": st.column_config.TextColumn("Units"),
-            "money": st.column_config.TextColumn("At stake", help="Revenue at risk, the gap, or the value of the "
-                                                 "override's change (ranked by it)"),
+            "money": st.column_config.TextColumn("At stake", help="Revenue at risk, the gap, the value of the "
+                                                 "override's change, or inventory at cost (ranked by it)"),
             "where": st.column_config.LinkColumn("Detail", display_text="Open the page"),
         })
 

@@ -1,8 +1,16 @@
 """The pre-S&OP agenda: the exceptions that need a decision, ranked by money at stake.
 
 `agenda(result, overrides, products)` columns: kind ('revenue gap' | 'supply gap' | 'stockout' |
-'large override'), subject, detail, period (first period concerned, or NaT), units, money (the
-money at stake, ≥ 0), page (where the detail lives). Sorted by money, largest first.
+'below safety stock' | 'excess stock' | 'inventory' | 'large override'), subject, detail, period
+(first period concerned, or NaT), units, money (the money at stake, ≥ 0), page (where the detail
+lives). Sorted by money, largest first, with the one 'inventory' line (the rest, below) last. The
+money mixes scopes: the revenue gap is the outlook year's; every other item is over the plan horizon.
+
+The Inventory page's exceptions come in as they are there (`inventory.exceptions`, not recomputed):
+a stockout's money is the revenue at risk (deepest shortage × unit_price), a safety-stock breach's
+the cost to restore the buffer (largest gap × unit_cost), excess stock's its value at cost
+(largest excess × unit_cost). Breaches and excess are capped at the INVENTORY_ITEMS largest; the
+rest come to one 'inventory' line with their count and money, so the list stays readable.
 
 The executive meeting opens with what the agenda comes to: whether a plan of record was approved
 this cycle (`record_status`), the full-year outlook against the annual plan in one sentence with
@@ -25,6 +33,7 @@ from .formatting import pct, units as fmt_units
 
 AGENDA_COLUMNS = ["kind", "subject", "detail", "period", "units", "money", "page"]
 LARGE_OVERRIDE_SHARE = 0.005  # an override moving more than 0.5% of the horizon's revenue is on the agenda
+INVENTORY_ITEMS = 5  # safety-stock breaches and excess stock listed one by one; the rest share one line
 
 
 def _prices(products: pd.DataFrame) -> pd.Series:
@@ -58,6 +67,44 @@ def stockouts(exceptions: pd.DataFrame) -> pd.DataFrame:
         "detail": "projected available balance below zero", "period": pd.to_datetime(s["first_period"]),
         "units": s["units"].astype(float), "money": s["value"].astype(float), "page": "inventory",
     }, columns=AGENDA_COLUMNS)
+
+
+def inventory_position(exceptions: pd.DataFrame, top: int = INVENTORY_ITEMS) -> pd.DataFrame:
+    """Safety-stock breaches and excess stock (inventory exceptions): the `top` by money, then one line for the rest.
+
+    exceptions: `inventory.exceptions` (sku, family, kind, first_period, units, value); money = its value
+    (cost to restore the buffer; excess at cost). The rest line: kind 'inventory', its count by kind,
+    period = the earliest, units NaN (breach and excess units do not add up), money = the sum.
+    """
+    kinds = {"below safety stock": "below safety stock", "excess": "excess stock"}
+    e = exceptions[exceptions["kind"].isin(list(kinds))].copy()
+    if e.empty:
+        return pd.DataFrame(columns=AGENDA_COLUMNS)
+    e["money"] = pd.to_numeric(e["value"], errors="coerce").astype(float)
+    e["units"] = pd.to_numeric(e["units"], errors="coerce").astype(float)
+    e["period"] = pd.to_datetime(e["first_period"])
+    e = e.sort_values(["money", "units", "sku"], ascending=[False, False, True], na_position="last", kind="mergesort")
+    shown, rest = e.head(max(int(top), 0)), e.iloc[max(int(top), 0):]
+    rows = []
+    for _, x in shown.iterrows():
+        name = f"{x['sku']} ({x['family']})"
+        if x["kind"] == "excess":
+            subject = f"{name}: {fmt_units(x['units'])} units of excess stock"
+            detail = "more stock than the excess-cover months of demand need, valued at cost"
+        else:
+            subject = f"{name}: {fmt_units(x['units'])} units below safety stock"
+            detail = "projected balance falls below safety stock (no stockout), valued at the cost to restore it"
+        rows.append({"kind": kinds[x["kind"]], "subject": subject, "detail": detail, "period": x["period"],
+                     "units": float(x["units"]), "money": float(x["money"]), "page": "inventory"})
+    if len(rest):
+        counts = rest["kind"].map(kinds).value_counts()
+        what = " and ".join(f"{int(counts[k])} {k}" for k in ("below safety stock", "excess stock") if k in counts)
+        rows.append({"kind": "inventory",
+                     "subject": f"{len(rest)} more inventory exception{'s' if len(rest) > 1 else ''}",
+                     "detail": f"the smaller ones: {what}; each is on the Inventory page",
+                     "period": rest["period"].min(), "units": np.nan, "money": float(rest["money"].sum(min_count=1)),
+                     "page": "inventory"})
+    return pd.DataFrame(rows, columns=AGENDA_COLUMNS)
 
 
 def revenue_gap(kpis: dict[str, Any], year: int) -> pd.DataFrame:
@@ -100,7 +147,7 @@ def large_overrides(overrides: pd.DataFrame, consensus: pd.DataFrame, products: 
 
 
 def agenda(result: Any, overrides: pd.DataFrame | None, products: pd.DataFrame) -> pd.DataFrame:
-    """Every exception that needs a decision (AGENDA_COLUMNS), largest money at stake first.
+    """Every exception that needs a decision (AGENDA_COLUMNS), largest money at stake first, the rest line last.
 
     result: a `plan.PlanResult` (constrained, exceptions, consensus, kpis, year).
     """
@@ -108,13 +155,14 @@ def agenda(result: Any, overrides: pd.DataFrame | None, products: pd.DataFrame) 
         revenue_gap(result.kpis, result.year),
         supply_gaps(result.constrained, products),
         stockouts(result.exceptions),
+        inventory_position(result.exceptions),
         large_overrides(overrides, result.consensus, products, float(result.kpis.get("horizon_revenue", 0.0))),
     ]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=AGENDA_COLUMNS)
-    out = pd.concat(parts, ignore_index=True)
-    return out.sort_values("money", ascending=False, kind="mergesort").reset_index(drop=True)
+    out = pd.concat(parts, ignore_index=True).sort_values("money", ascending=False, kind="mergesort")
+    return out.sort_values("kind", key=lambda k: k.eq("inventory"), kind="mergesort").reset_index(drop=True)
 
 
 # -- the executive meeting's opening ------------------------------------------------------------------

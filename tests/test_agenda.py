@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from sop_core import agenda
+from sop_core import agenda, inventory
 
 PRODUCTS = pd.DataFrame({"sku": ["A", "B", "C"], "unit_price": [10.0, 20.0, 5.0], "family": ["F", "F", "G"]})
 
@@ -13,9 +13,8 @@ def _result(**kw):
         "sku": ["A", "B", "A", "C"], "region": ["N"] * 4, "family": ["F", "F", "F", "G"], "resource": ["R1"] * 4,
         "period": pd.to_datetime(["2027-06-01", "2027-06-01", "2027-07-01", "2027-07-01"]),
         "short_units": [10.0, 5.0, 2.0, 0.0]})
-    exceptions = pd.DataFrame({"sku": ["C", "A"], "family": ["G", "F"], "kind": ["stockout", "excess"],
-                               "first_period": pd.to_datetime(["2027-01-01", "2026-11-01"]),
-                               "units": [40.0, 500.0], "value": [200.0, 9999.0]})
+    exceptions = pd.DataFrame({"sku": ["C"], "family": ["G"], "kind": ["stockout"],
+                               "first_period": pd.to_datetime(["2027-01-01"]), "units": [40.0], "value": [200.0]})
     consensus = pd.DataFrame({"sku": ["A", "B", "C"], "region": ["N"] * 3, "family": ["F", "F", "G"],
                               "period": pd.to_datetime(["2027-01-01"] * 3), "consensus": [100.0, 100.0, 100.0]})
     base = dict(constrained=constrained, exceptions=exceptions, consensus=consensus, year=2026,
@@ -56,6 +55,60 @@ def test_empty_agenda_has_the_columns():
                 exceptions=_result().exceptions.iloc[0:0], kpis={"gap_to_plan": np.nan})
     a = agenda.agenda(r, None, PRODUCTS)
     assert a.empty and list(a.columns) == agenda.AGENDA_COLUMNS
+
+
+def _inventory_result():
+    """A plan result whose inventory frames come from the inventory engine: L has excess stock, K dips below safety."""
+    products = pd.DataFrame({"sku": ["L", "K"], "family": ["Lanterns", "Knives"], "unit_price": [10.0, 20.0],
+                             "unit_cost": [4.0, 8.0]})
+    months = pd.to_datetime(["2027-01-01", "2027-02-01", "2027-03-01"])
+    demand = pd.DataFrame({"sku": ["L"] * 3 + ["K"] * 3, "family": ["Lanterns"] * 3 + ["Knives"] * 3,
+                           "period": list(months) * 2, "units": [10.0] * 6})
+    on_hand = pd.DataFrame({"sku": ["L", "K"], "on_hand": [500.0, 45.0]})
+    safety = pd.DataFrame({"sku": ["K"], "safety_stock_units": [40.0]})
+    projection = inventory.project(demand, on_hand, None, safety, products=products)
+    no_short = _result().constrained.assign(short_units=0.0)
+    return _result(constrained=no_short, kpis={"gap_to_plan": np.nan}, on_hand=on_hand, safety=safety,
+                   projection=projection, exceptions=inventory.exceptions(projection, products, excess_cover_months=6),
+                   inventory_value=inventory.inventory_value(projection))
+
+
+def test_inventory_breach_and_excess_join_the_agenda_with_the_inventory_pages_money():
+    a = agenda.agenda(_inventory_result(), None, PRODUCTS)
+    # L: closings 490, 480, 470; the next 6 months of demand = 60 -> excess 430 from Jan × cost 4 = 1,720
+    # K: closings 35, 25, 15 against safety stock 40 -> largest gap 25 from Jan × cost 8 = 200 (cost to restore)
+    assert list(a["kind"]) == ["excess stock", "below safety stock"]
+    assert list(a["money"]) == [1720.0, 200.0] and list(a["units"]) == [430.0, 25.0]
+    assert list(a["period"]) == [pd.Timestamp("2027-01-01")] * 2 and set(a["page"]) == {"inventory"}
+    assert list(a["subject"]) == ["L (Lanterns): 430 units of excess stock", "K (Knives): 25 units below safety stock"]
+    assert "valued at cost" in a["detail"].iloc[0] and "cost to restore" in a["detail"].iloc[1]
+
+
+def _position(values):
+    n = len(values)
+    return pd.DataFrame({"sku": [f"S{i}" for i in range(n)], "family": ["F"] * n,
+                         "kind": ["excess", "below safety stock"] * (n // 2) + ["excess"] * (n % 2),
+                         "first_period": pd.date_range("2027-01-01", periods=n, freq="MS")[::-1],
+                         "units": [10.0] * n, "value": values, "value_basis": ["at cost"] * n})
+
+
+def test_inventory_items_are_capped_and_the_rest_summed_in_one_line_last():
+    stockout = _result().exceptions  # C runs out: 200 of revenue at risk, never capped
+    values = [700.0, 600.0, 500.0, 400.0, 300.0, 250.0, 200.0, 150.0]
+    a = agenda.agenda(_result(exceptions=pd.concat([stockout, _position(values)], ignore_index=True),
+                              kpis={"gap_to_plan": np.nan}), None, PRODUCTS)
+    inv = a[a["page"] == "inventory"]
+    assert list(inv["money"]) == [700.0, 600.0, 500.0, 400.0, 300.0, 200.0, 600.0]  # the 5 largest, the stockout, rest
+    assert list(inv["kind"])[-2:] == ["stockout", "inventory"] and a["kind"].iloc[-1] == "inventory"
+    rest = a.iloc[-1]
+    assert rest["subject"] == "3 more inventory exceptions" and np.isnan(rest["units"])
+    assert rest["detail"] == "the smaller ones: 2 below safety stock and 1 excess stock; each is on the Inventory page"
+    assert rest["period"] == pd.Timestamp("2027-01-01")  # the earliest of the three
+    assert a["money"].sum() == sum(values) + 220.0 + 200.0  # nothing is lost: supply gap 220, stockout 200
+    one = agenda.inventory_position(_position(values[:6]), top=5).iloc[-1]
+    assert one["subject"] == "1 more inventory exception" and one["money"] == 250.0
+    assert len(agenda.inventory_position(_position(values[:5]))) == 5  # at the cap: no rest line
+    assert agenda.inventory_position(stockout).empty
 
 
 def test_revenue_gap_subject_names_the_gap_without_a_double_negative():
