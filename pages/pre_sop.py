@@ -39,8 +39,8 @@ m[3].metric("Open decisions", f"{len(open_log)}")
 # -- the exceptions, ranked by money ----------------------------------------------------------------------------
 st.subheader("Exceptions that need a decision", anchor=False)
 if items.empty:
-    st.success("No exception: the plan meets the annual plan, within capacity, with no stockout and inventory within its limits.",
-               icon=":material/verified:")
+    st.success("No exception: the plan meets the annual plan, within capacity, with no stockout and inventory "
+               "within its limits.", icon=":material/verified:")
 else:
     shown = items.assign(where=items["page"].map(lambda p: f"/{p}"), units=items["units"].map(fmt_units),
                          money=items["money"].map(money))
