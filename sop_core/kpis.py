@@ -111,6 +111,36 @@ SPECS: dict[str, tuple[str, str, str, str]] = {
 }
 KPI_KEYS: tuple[str, ...] = tuple(SPECS)
 
+# In words, for the tiles: what the value and its status cover (said after the status word, "On target over
+# the last 12 months"), and what the trend's points are and how they relate to the value (the trend is always
+# history, `TREND_POINTS` months at most).
+_POOLED = f"one point a month; the status is on all {WINDOW_MONTHS} months together"
+STATUS_BASIS: dict[str, str] = {
+    "forecast_accuracy": f"over the last {WINDOW_MONTHS} months",
+    "bias": f"over the last {WINDOW_MONTHS} months",
+    "otif": f"over the last {WINDOW_MONTHS} months",
+    "fill_rate": f"over the last {WINDOW_MONTHS} months",
+    "inventory_turns": f"over the last {WINDOW_MONTHS} months",
+    "days_of_supply": "for the latest stock against the forecast",
+    "capacity_utilisation": f"at the peak month of the next {WINDOW_MONTHS} months of plan",
+    "revenue_vs_plan": "on the full-year outlook",
+    "gross_margin_pct": f"over the last {WINDOW_MONTHS} months",
+}
+TREND_BASIS: dict[str, str] = {
+    "forecast_accuracy": _POOLED,
+    "bias": _POOLED,
+    "otif": _POOLED,
+    "fill_rate": _POOLED,
+    "inventory_turns": f"rolling {WINDOW_MONTHS}-month turns; the value is the last point",
+    "days_of_supply": "each past month-end stock walked forward; the value is the latest stock",
+    "capacity_utilisation": f"peak load of each actual month; the value is the plan's peak over the next "
+                            f"{WINDOW_MONTHS} months",
+    "revenue_vs_plan": "actual vs annual plan each month; the value is the full-year outlook",
+    "gross_margin_pct": _POOLED,
+}
+# utilisation_kpi's note when there is no forward plan: then the value is a peak of the actuals, like the trend
+_NO_FORWARD_PLAN = "(no forward plan)"
+
 
 def empty_trend() -> pd.DataFrame:
     """An empty trend frame: period (datetime64), value (float)."""
@@ -145,6 +175,25 @@ class KPI:
     def target_text(self) -> str:
         """The green target as text, e.g. '≥ 95%', '|x| ≤ 5%', '30–90 days'."""
         return _threshold_text(self.target, self.direction, self.unit)
+
+    @property
+    def target_words(self) -> str:
+        """The green target in plain words, e.g. 'at least 95%', 'within ±5%', 'between 30 and 90 days'."""
+        return _threshold_words(self.target, self.direction, self.unit)
+
+    @property
+    def status_basis(self) -> str:
+        """What the value and its status cover, e.g. 'over the last 12 months', 'on the full-year outlook'."""
+        if self.key == "capacity_utilisation" and _NO_FORWARD_PLAN in self.note:
+            return f"at the peak month of the last {WINDOW_MONTHS} months"
+        return STATUS_BASIS.get(self.key, "")
+
+    @property
+    def trend_basis(self) -> str:
+        """What the trend's points are (always history) and how the value relates to them."""
+        if self.key == "capacity_utilisation" and _NO_FORWARD_PLAN in self.note:
+            return f"peak load of each actual month; the value is the highest of the last {WINDOW_MONTHS}"
+        return TREND_BASIS.get(self.key, "")
 
 
 @dataclass
@@ -262,6 +311,24 @@ def _threshold_text(t: Threshold | None, direction: str, unit: str) -> str:
     if isinstance(t, tuple):
         return f"{fmt(t[0])}–{fmt(t[1])}" if unit != "days" else f"{t[0]:g}–{t[1]:g} days"
     return {"higher": "≥ ", "lower": "≤ ", "band": "|x| ≤ "}[direction] + fmt(t)
+
+
+def _threshold_words(t: Threshold | None, direction: str, unit: str) -> str:
+    """One threshold in plain words: 'at least 95%', 'at most 90%', 'within ±5%', 'between 30 and 90 days'."""
+    if t is None:
+        return ""
+
+    def fmt(x: float) -> str:
+        text = (f"{x * 100:.4g}%" if unit == "pct" else f"{x:g}×" if unit == "ratio"
+                else f"{x:,.0f}" if unit == "money" else f"{x:g}")
+        return text.replace("-", "−")
+
+    days = " days" if unit == "days" else ""
+    if isinstance(t, tuple):
+        return f"between {fmt(t[0])} and {fmt(t[1])}{days}"
+    if direction == "band":
+        return f"within ±{fmt(abs(t))}{days}"
+    return {"higher": "at least ", "lower": "at most "}[direction] + fmt(t) + days
 
 
 def make_kpi(key: str, value: float | None, targets: Mapping[str, Mapping[str, Threshold]] | None = None, *,

@@ -391,3 +391,52 @@ def bridge_chart(steps: pd.DataFrame, *, height: int = 400) -> go.Figure:
     layout = _layout_dict(height, "", showlegend=False, margin=dict(t=40),
                           yaxis=dict(tickprefix="$", rangemode="normal", range=[max(0.0, lo - pad * 0.6), hi + pad * 0.35]))
     return go.Figure(data=[bar], layout=layout)
+
+
+# -- tile sparklines --------------------------------------------------------------------------------
+
+
+def sparkline(frame: pd.DataFrame, hover: Sequence[str], *, target: float | tuple[float, float] | None = None,
+              target_labels: Sequence[str] = (), height: int = 110) -> go.Figure:
+    """A tile-sized trend: the actuals line with its first and last month on the x axis, the target as a thin
+    dashed line (a number) or a light band (a (low, high) pair) labelled on the y axis, and nothing else.
+
+    frame: period, value (history, one row a month). hover: the text of each value as the tile writes it
+    ('91.4%'), shown with its month. target_labels: the y-axis labels of the target (one, or low and high).
+    No legend, no zoom; give the figure `config={"displayModeBar": False}` when showing it.
+    """
+    if len(hover) != len(frame):
+        raise ValueError(f"{len(hover)} hover texts for {len(frame)} points: give one per point")
+    x = pd.to_datetime(frame["period"])
+    ink, good = style("actuals").color, style("positive").color
+    traces: list[go.Scatter] = []
+    ticks: list[float] = []
+    if target is not None and len(frame):
+        edge = [x.min(), x.max()]
+        guide = dict(color=good, width=1, dash="dash")
+        if isinstance(target, tuple):
+            lo, hi = float(target[0]), float(target[1])
+            traces += [go.Scatter(x=edge, y=[lo, lo], mode="lines", line=guide, name="Target band (low)",
+                                  hoverinfo="skip"),
+                       go.Scatter(x=edge, y=[hi, hi], mode="lines", line=guide, name="Target band (high)",
+                                  fill="tonexty", fillcolor="rgba(46,158,106,0.10)", hoverinfo="skip")]
+            ticks = [lo, hi]
+        else:
+            traces.append(go.Scatter(x=edge, y=[float(target)] * 2, mode="lines", line=guide, name="Target",
+                                     hoverinfo="skip"))
+            ticks = [float(target)]
+    traces.append(go.Scatter(x=x, y=frame["value"], mode="lines+markers", name="Trend", customdata=list(hover),
+                             line=dict(color=ink, width=1.5), marker=dict(size=4, color=ink),
+                             hovertemplate="%{x|%b %Y}: %{customdata}<extra></extra>"))
+    ends = [x.min(), x.max()] if len(x) else []
+    labels = list(target_labels) if len(target_labels) == len(ticks) else [f"{t:g}" for t in ticks]
+    font = dict(size=10, color=GREY)
+    layout = dict(
+        height=height, margin=dict(l=26, r=36, t=6, b=20), showlegend=False, plot_bgcolor="white",
+        hovermode="closest", dragmode=False,
+        xaxis=dict(tickvals=ends, ticktext=[f"{d:%b %Y}" for d in ends], tickfont=font, showgrid=False,
+                   fixedrange=True, zeroline=False, showline=False, ticks=""),
+        yaxis=dict(tickvals=ticks, ticktext=labels, tickfont=dict(size=10, color=good), showgrid=False,
+                   side="right", fixedrange=True, zeroline=False, showline=False, ticks=""),
+    )
+    return go.Figure(data=traces, layout=layout)

@@ -1,4 +1,5 @@
-"""The KPI scorecard as tiles: value, red/amber/green status, target, formula on hover, 12-month trend."""
+"""The KPI scorecard as tiles: value, red/amber/green status and what it covers, target in words, formula on
+hover, and the 12-month trend (history) drawn against the target."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -9,26 +10,42 @@ from sop_core.formatting import money, pct
 from sop_core.plan import PlanView
 from sop_core.workspace import Workspace, frame_sha256
 
+from . import charts
 from .plan_view import data_state
 
 STATUS = {"green": ("green", ":material/check_circle:", "On target"),
           "amber": ("orange", ":material/error:", "Watch"),
           "red": ("red", ":material/cancel:", "Off target"),
           "missing": ("gray", ":material/help:", "No data")}
-LINE = {"green": "#2e9e6a", "amber": "#e07b28", "red": "#c2410c", "missing": "#8a94a6"}
+
+
+def _number_text(value: float, unit: str, signed: bool = False) -> str:
+    """One number of a KPI in its unit, as the tile writes it: 91.4%, 6.8×, 51 days, $1.2M."""
+    if unit == "pct":
+        return pct(value, signed=signed)
+    if unit == "ratio":
+        return f"{value:,.1f}×"
+    if unit == "days":
+        return f"{value:,.0f} days"
+    return money(value)
 
 
 def value_text(k: kpis.KPI) -> str:
     """The KPI's value as a finance person reads it."""
     if k.value is None or k.status == "missing":
         return "—"
-    if k.unit == "pct":
-        return pct(k.value, signed=k.key in ("bias", "revenue_vs_plan"))
-    if k.unit == "ratio":
-        return f"{k.value:,.1f}×"
-    if k.unit == "days":
-        return f"{k.value:,.0f} days"
-    return money(k.value)
+    return _number_text(k.value, k.unit, k.key in ("bias", "revenue_vs_plan"))
+
+
+def _axis_text(value: float, unit: str) -> str:
+    """A target as a short axis label: 95%, −5%, 6×, 30 (days), $1M."""
+    if unit == "pct":
+        return pct(value, digits=0)
+    if unit == "ratio":
+        return f"{value:g}×"
+    if unit == "days":
+        return f"{value:g}"
+    return money(value)
 
 
 @st.cache_data(show_spinner="Computing the scorecard…", max_entries=8, ttl=6 * 3600)
@@ -45,17 +62,30 @@ def scorecard(ws: Workspace, run: forecast.ForecastRun | None, view: PlanView | 
     return _scorecard(str(ws.path), key, ws, view)
 
 
+def _target_band(k: kpis.KPI) -> float | tuple[float, float] | None:
+    """The green target as the chart draws it: a level, or a (low, high) band (bias ±t is the band (−t, t))."""
+    if k.target is None:
+        return None
+    if isinstance(k.target, tuple):
+        return k.target
+    return (-abs(k.target), abs(k.target)) if k.direction == "band" else k.target
+
+
 def _sparkline(k: kpis.KPI) -> go.Figure:
-    fig = go.Figure(go.Scatter(x=k.trend["period"], y=k.trend["value"], mode="lines+markers",
-                               line=dict(color=LINE[k.status], width=2), marker=dict(size=4),
-                               hovertemplate="%{x|%b %Y}: %{y:.3~g}<extra></extra>"))
-    fig.update_layout(height=70, margin=dict(l=0, r=0, t=0, b=0), showlegend=False, plot_bgcolor="white",
-                      xaxis=dict(visible=False), yaxis=dict(visible=False))
-    return fig
+    """The KPI's trend (history) with its target, hover texts as the tile writes the value."""
+    signed = k.key in ("bias", "revenue_vs_plan")
+    target = _target_band(k)
+    levels = list(target) if isinstance(target, tuple) else [] if target is None else [target]
+    return charts.sparkline(k.trend, [_number_text(v, k.unit, signed) for v in k.trend["value"]], target=target,
+                            target_labels=[_axis_text(t, k.unit) for t in levels])
 
 
 def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: str = "sc") -> None:
-    """KPI tiles in a grid; a missing KPI names the table it needs instead of a number."""
+    """KPI tiles in a grid; a missing KPI names the table it needs instead of a number.
+
+    Each tile: the value, its status and what it covers, the target in words, and the trend (history) with
+    the target drawn on it and a caption saying what the points are.
+    """
     rows = [cards[i:i + columns] for i in range(0, len(cards), columns)]
     for row in rows:
         cols = st.columns(columns)
@@ -65,8 +95,8 @@ def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: st
                 st.metric(k.label, value_text(k), help=k.formula + (f"\n\n{k.note}" if k.note else ""))
                 if k.status == "missing":
                     st.caption(f":gray[{icon} {k.missing_message}]")
-                else:
-                    st.caption(f":{color}[{icon} **{word}**] · target {k.target_text}")
-                    if trends and len(k.trend) > 1:
-                        st.plotly_chart(_sparkline(k), key=f"{key}_{k.key}", config={"displayModeBar": False,
-                                                                                   "staticPlot": True})
+                    continue
+                st.caption(f":{color}[{icon} **{word}**] {k.status_basis} · target: {k.target_words}")
+                if trends and len(k.trend) > 1:
+                    st.plotly_chart(_sparkline(k), key=f"{key}_{k.key}", config={"displayModeBar": False})
+                    st.caption(f"Last {len(k.trend)} months, history: {k.trend_basis}.")
