@@ -26,7 +26,7 @@ sc.render(cards)
 
 with st.expander("Targets", icon=":material/flag:"):
     st.caption("Green when the value meets the first threshold, amber when it meets the second, red otherwise. "
-               "Days of supply and bias are bands (bias: |bias| within the threshold).")
+               "Days of supply and bias are bands (bias: within ± the threshold).")
     targets = kpis.load_targets(ws)
     rows = []
     for key in kpis.KPI_KEYS:
