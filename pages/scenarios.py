@@ -8,6 +8,7 @@ from pages.shell import compare, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, page_header, workspace
 from sop_core import links, scenarios
+from sop_core.consensus import KINDS
 
 page_header("scenarios")
 link = share.link_state("scenarios")
@@ -89,6 +90,42 @@ def fk(name: str) -> str:
     return f"{name}_{gen}"
 
 
+def _more_changes() -> dict[str, pd.DataFrame]:
+    """Editable tables of extra changes, one per kind (columns scenarios.ROW_FIELDS); empty rows mean nothing."""
+    pick = st.column_config.SelectboxColumn
+    month = {"options": [f"{m:%Y-%m-%d}" for m in plan_months], "format_func": lambda v: f"{pd.Timestamp(v):%b %Y}"}
+    scope = {"family": pick("Family", options=[ALL] + families, help="Empty or All = all families"),
+             "region": pick("Region", options=[ALL] + regions, help="Empty or All = all regions"),
+             "sku": pick("SKU", options=[ALL] + (names["skus"] or []), help="Empty or All = all skus"),
+             "resource": pick("Resource", options=[ALL] + resources, help="Empty or All = all resources"),
+             "period_from": pick("From", **month, help="Empty = from the first month"),
+             "period_to": pick("To", **month, help="Empty = to the last month")}
+    pct = st.column_config.NumberColumn
+    extra = {
+        "demand": ("Demand changes", {"pct": pct("Demand change %", min_value=scenarios.DEMAND_PCT[0],
+                                                 max_value=scenarios.DEMAND_PCT[1], step=1.0)}),
+        "price": ("Price changes", {"pct": pct("Price change %", min_value=-99.0, max_value=scenarios.PRICE_PCT[1],
+                                               step=0.5)}),
+        "capacity": ("Capacity changes", {"pct": pct("Capacity change %", min_value=scenarios.CAPACITY_PCT[0],
+                                                     max_value=scenarios.CAPACITY_PCT[1], step=5.0)}),
+        "overrides": ("Override set · applied to the consensus before the demand changes; From and To are required",
+                      {"period_from": pick("From", **month, required=True),
+                       "period_to": pick("To", **month, required=True),
+                       "kind": pick("Kind", options=list(KINDS), help="percent scales the scope's units; units sets "
+                                    "its total per month"),
+                       "value": pct("Value", help="Percent points (10 = +10%) or units per month"),
+                       "reason": st.column_config.TextColumn("Reason", max_chars=scenarios.MAX_TEXT)}),
+    }
+    out = {}
+    for kind, (title, config) in extra.items():
+        st.markdown(f"**{title}**")
+        cols = scenarios.ROW_FIELDS[kind]
+        empty = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("pct", "value") else "object") for c in cols})
+        out[kind] = st.data_editor(empty, key=fk(f"sc_more_{kind}"), num_rows="dynamic", hide_index=True,
+                                   width="stretch", column_config={c: config.get(c, scope.get(c)) for c in cols})
+    return out
+
+
 with st.form("sc_form", border=True):
     c = st.columns([2, 3])
     name = c[0].text_input("Name", max_chars=scenarios.MAX_NAME, key=fk("sc_name"),
@@ -117,6 +154,8 @@ with st.form("sc_form", border=True):
     k_pct = k[2].number_input("Capacity change %", *scenarios.CAPACITY_PCT, value=0.0, step=5.0,
                               key=fk("sc_k_pct"),
                               help="−20 = the line at 80% of its hours; +50 = a partial second shift.")
+    with st.expander("More changes: several families or resources, an override set", expanded=False):
+        more = _more_changes()
     submitted = st.form_submit_button("Save scenario", type="primary", icon=":material/save:")
 
 if submitted:
@@ -129,7 +168,10 @@ if submitted:
         "price": [{"pct": p_pct, "family": None if p_family == ALL else p_family}] if p_pct else [],
         "capacity": [{"pct": k_pct, "resource": None if k_resource == ALL else k_resource, "period_from": k_from,
                       "period_to": k_to}] if k_pct else [],
+        "overrides": [],
     }
+    for kind, rows in more.items():  # the extra rows come after the single-row change; the engine validates all
+        changes[kind] += scenarios.changes_from_rows(kind, rows, ALL)
     if not (name or "").strip():
         st.error("Give the scenario a name: it is how the meeting will refer to it.", icon=":material/edit:")
     elif not any(changes.values()):

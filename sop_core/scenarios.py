@@ -292,6 +292,41 @@ def parse_changes(changes: Changes | Mapping[str, Any] | None) -> Changes:
     return Changes(**out)
 
 
+# -- changes entered as table rows (the Scenarios page's editors) -------------------------------
+ROW_FIELDS: dict[str, tuple[str, ...]] = {
+    "demand": ("family", "region", "period_from", "period_to", "pct"),
+    "price": ("family", "pct"),
+    "capacity": ("resource", "period_from", "period_to", "pct"),
+    "overrides": ("family", "region", "sku", "period_from", "period_to", "kind", "value", "reason"),
+}
+_SCOPE_FIELDS = ("family", "region", "sku", "resource")
+
+
+def changes_from_rows(kind: str, rows: pd.DataFrame | None, all_label: str | None = None) -> list[dict[str, Any]]:
+    """Change dicts of `kind` (as `parse_changes` reads them) from table rows with the columns ROW_FIELDS[kind].
+
+    Blank cells (None, NaN, empty text) become None and rows with every cell blank are skipped; a scope cell
+    (family, region, sku, resource) equal to `all_label` means all (None). Other columns are ignored. The values
+    are not checked here: `parse_changes` (so `create`) does that, numbering the changes in the order given.
+    """
+    if kind not in ROW_FIELDS:
+        raise ValueError(f"unknown change type {kind!r}: use {', '.join(CHANGE_KINDS)}")
+    if rows is None or not len(rows):
+        return []
+    cols = ROW_FIELDS[kind]
+    missing = [c for c in cols if c not in rows.columns]
+    if missing:
+        raise ValueError(f"{kind} rows: missing column(s) {', '.join(missing)}; expected {', '.join(cols)}")
+    out = []
+    for rec in rows[list(cols)].to_dict("records"):
+        d = {k: None if is_blank(v) else v for k, v in rec.items()}
+        if all(v is None for v in d.values()):
+            continue
+        out.append({k: None if k in _SCOPE_FIELDS and all_label is not None and v == all_label else v
+                    for k, v in d.items()})
+    return out
+
+
 # -- warnings: names that match nothing ---------------------------------------------------------
 def check_names(changes: Changes, families: Iterable[str] | None = None, regions: Iterable[str] | None = None,
                 resources: Iterable[str] | None = None, skus: Iterable[str] | None = None) -> list[str]:

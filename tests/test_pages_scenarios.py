@@ -415,3 +415,70 @@ def test_no_page_passes_anything_to_unsafe_html():
                 if kw.arg == "unsafe_allow_html" and not (isinstance(kw.value, ast.Constant) and not kw.value.value):
                     offenders.append(f"{path.name}:{call.lineno} unsafe_allow_html")
     assert not offenders, offenders
+
+
+# -- several changes and an override set through the form's tables ----------------------------------------
+def plan_months(at) -> list[str]:
+    """The plan's months as the form's tables hold them (YYYY-MM-DD of the first day)."""
+    ws = app_workspace(at)
+    cons = consensus.load_consensus(ws, forecast.load_run(ws, forecast.saved_settings(ws)).run_key)
+    return [f"{m:%Y-%m-%d}" for m in sorted(pd.to_datetime(cons["period"]).unique())]
+
+
+def add_rows(at, kind: str, rows: list[dict]) -> None:
+    """Add `rows` to the form's table of extra `kind` changes (the edit state the browser sends)."""
+    at.session_state[form_widget(at.data_editor, f"sc_more_{kind}").key] = {
+        "edited_rows": {}, "added_rows": rows, "deleted_rows": []}
+
+
+def test_several_changes_and_an_override_set_are_built_in_the_form_tables(app):
+    at = open_page(app, "scenarios")
+    more = [e for e in at.expander if e.label == "More changes: several families or resources, an override set"]
+    assert len(more) == 1 and not more[0].proto.expanded  # collapsed
+    assert {d.key.rsplit("_", 1)[0] for d in more[0].data_editor} == {
+        f"sc_more_{k}" for k in ("demand", "price", "capacity", "overrides")}
+    keys = {d.key for d in at.data_editor}
+    m = plan_months(at)
+    form_widget(at.text_input, "sc_name").set_value("Tents and Cookware up, tender")
+    form_widget(at.selectbox, "sc_d_family").set_value("Tents")
+    form_widget(at.number_input, "sc_d_pct").set_value(10.0)
+    add_rows(at, "demand", [{"family": "Cookware", "region": "North", "period_from": m[0], "period_to": m[2],
+                             "pct": 5.0}, {}])  # an empty row is ignored
+    add_rows(at, "overrides", [{"family": "Tents", "region": "All", "sku": "TN-1001", "period_from": m[1],
+                                "period_to": m[1], "kind": "units", "value": 500.0, "reason": "Tender won"}])
+    next(b for b in at.button if b.label == "Save scenario").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+    stored = scenarios.list_scenarios(app_workspace(at))
+    assert len(stored) == 1
+    sc = scenarios.get(app_workspace(at), stored[0].scenario_id)
+    assert sc.changes.demand == (
+        scenarios.DemandChange(pct=10.0, family="Tents"),
+        scenarios.DemandChange(pct=5.0, family="Cookware", region="North", period_from=pd.Timestamp(m[0]),
+                               period_to=pd.Timestamp(m[2])))
+    assert sc.changes.overrides == (scenarios.ScenarioOverride(
+        kind="units", value=500.0, period_from=pd.Timestamp(m[1]), period_to=pd.Timestamp(m[1]), family="Tents",
+        region=None, sku="TN-1001", reason="Tender won"),)
+    assert not sc.changes.price and not sc.changes.capacity
+    assert at.multiselect(key="sc_compare").value == [sc.scenario_id]
+    assert shown_metrics(at) == headline(engine(at, [sc]))
+    # a fresh form: the tables are new widgets (the rows typed before are gone)
+    assert all(form_widget(at.data_editor, f"sc_more_{k}").key not in keys for k in scenarios.ROW_FIELDS)
+
+
+def test_an_invalid_row_in_the_form_tables_shows_the_engines_error_and_stores_nothing(app):
+    at = open_page(app, "scenarios")
+    m = plan_months(at)
+    form_widget(at.text_input, "sc_name").set_value("Too deep a cut")
+    form_widget(at.number_input, "sc_d_pct").set_value(10.0)
+    add_rows(at, "overrides", [{"family": "Tents", "period_from": m[0], "period_to": m[0], "kind": "percent",
+                                "value": -150.0}])
+    key = form_widget(at.data_editor, "sc_more_overrides").key
+    next(b for b in at.button if b.label == "Save scenario").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["override 1: percent change -150% is below -100%: demand cannot go below "
+                                           "zero"]
+    assert scenarios.list_scenarios(app_workspace(at)) == []
+    assert form_widget(at.text_input, "sc_name").value == "Too deep a cut"  # nothing lost: fix the row and save
+    assert form_widget(at.data_editor, "sc_more_overrides").key == key  # the same table: its rows are kept

@@ -203,3 +203,40 @@ def test_describe_reads_like_the_meeting_talks() -> None:
         "Price -3% · all families",
         "Capacity -20% · ASSY-2 · all months",
     ]
+
+
+# -- changes entered as table rows ----------------------------------------------------------------
+def test_changes_from_rows_skips_empty_rows_and_reads_all_as_all() -> None:
+    rows = pd.DataFrame({"family": ["Tents", None, "All", ""], "region": ["All", None, "North", "  "],
+                         "period_from": ["2027-01-01", None, None, None], "period_to": ["2027-03-01", None, None, None],
+                         "pct": [10.0, float("nan"), -5.0, float("nan")], "note": ["ignored", None, None, None]})
+    got = S.changes_from_rows("demand", rows, all_label="All")
+    assert got == [{"family": "Tents", "region": None, "period_from": "2027-01-01", "period_to": "2027-03-01",
+                    "pct": 10.0},
+                   {"family": None, "region": "North", "period_from": None, "period_to": None, "pct": -5.0}]
+    assert S.parse_changes({"demand": got}).demand == (
+        DemandChange(10.0, "Tents", None, pd.Timestamp("2027-01-01"), pd.Timestamp("2027-03-01")),
+        DemandChange(-5.0, None, "North"))
+    # without all_label, 'All' is a name like any other
+    assert S.changes_from_rows("demand", rows.iloc[[2]])[0]["family"] == "All"
+    assert S.changes_from_rows("price", pd.DataFrame(columns=["family", "pct"])) == []
+    assert S.changes_from_rows("capacity", None) == []
+
+
+def test_changes_from_rows_leaves_checking_to_the_engine() -> None:
+    rows = pd.DataFrame({c: [None] for c in S.ROW_FIELDS["overrides"]}).astype(object)
+    rows.loc[0, ["family", "period_from", "period_to", "kind", "value"]] = ["Tents", "2027-02-01", "2027-02-01",
+                                                                            "percent", -150.0]
+    got = S.changes_from_rows("overrides", rows, "All")
+    assert got == [{"family": "Tents", "region": None, "sku": None, "period_from": "2027-02-01",
+                    "period_to": "2027-02-01", "kind": "percent", "value": -150.0, "reason": None}]
+    with pytest.raises(ValueError, match="override 1: percent change -150% is below -100%"):
+        S.parse_changes({"overrides": got})
+    partly = S.changes_from_rows("capacity", pd.DataFrame({"resource": ["ASSY-2"], "period_from": [None],
+                                                           "period_to": [None], "pct": [None]}))
+    with pytest.raises(ValueError, match="capacity change 1: pct must be a number, got None"):
+        S.parse_changes({"capacity": partly})  # a row with a name but no % is an error, not ignored
+    with pytest.raises(ValueError, match="missing column"):
+        S.changes_from_rows("price", pd.DataFrame({"pct": [5.0]}))
+    with pytest.raises(ValueError, match="unknown change type"):
+        S.changes_from_rows("discounts", pd.DataFrame())
