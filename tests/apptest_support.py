@@ -83,3 +83,27 @@ def texts(at: AppTest) -> str:
     """Every info, warning, success, error, markdown and caption text of the page, one per line."""
     parts = [e.value for kind in ("info", "warning", "success", "error", "markdown", "caption") for e in at.get(kind)]
     return "\n".join(str(p) for p in parts)
+
+
+# -- sign-in ----------------------------------------------------------------------------------------------
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32, "client_id": "id",
+        "client_secret": "secret", "server_metadata_url": "https://id.example.com/.well-known/openid-configuration"}
+ROLES = {"admin": ["ada@example.com"], "planner": ["pat@example.com"], "default": "viewer"}
+
+
+def signed_in(at: AppTest, email: str | None) -> AppTest:
+    """The app with sign-in configured (roles as in ROLES) and `email` signed in (None: nobody)."""
+    at.secrets["auth"] = AUTH
+    at.secrets["sop"] = {"roles": ROLES}
+    at.user = {"email": email, "is_logged_in": True} if email else {"is_logged_in": False}
+    return at
+
+
+@pytest.fixture
+def reset_access():
+    """Turn access control off and forget the actor after the test."""
+    from sop_core import access
+
+    yield
+    access.enable(False)
+    access.set_actor(None)

@@ -3,30 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from apptest_support import app, demo_workspace_file  # noqa: F401  (fixtures)
-from sop_core import access
-
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32, "client_id": "id",
-        "client_secret": "secret", "server_metadata_url": "https://id.example.com/.well-known/openid-configuration"}
-ROLES = {"admin": ["ada@example.com"], "planner": ["pat@example.com"], "default": "viewer"}
+from apptest_support import app, demo_workspace_file, reset_access, signed_in  # noqa: F401  (fixtures)
 
 
-@pytest.fixture(autouse=True)
-def _reset_access():
-    yield
-    access.enable(False)
-    access.set_actor(None)
-
-
-def _as(at, email: str | None):
-    at.secrets["auth"] = AUTH
-    at.secrets["sop"] = {"roles": ROLES}
-    at.user = {"email": email, "is_logged_in": True} if email else {"is_logged_in": False}
-    return at
+pytestmark = pytest.mark.usefixtures("reset_access")
 
 
 def test_signed_out_users_see_only_the_sign_in(app):
-    at = _as(app, None)
+    at = signed_in(app, None)
     at.run()
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"]
@@ -34,7 +18,7 @@ def test_signed_out_users_see_only_the_sign_in(app):
 
 
 def test_viewer_cannot_open_the_data_page_and_cannot_save(app, monkeypatch):
-    at = _as(app, "vic@example.com")
+    at = signed_in(app, "vic@example.com")
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(c.value.endswith("Load or check data is for admins: ask one to do it.") for c in at.caption)
@@ -61,7 +45,7 @@ def test_viewer_cannot_open_the_data_page_and_cannot_save(app, monkeypatch):
 
 
 def test_planner_saves_an_override_but_cannot_approve(app):
-    at = _as(app, "pat@example.com")
+    at = signed_in(app, "pat@example.com")
     at.run()
     at.switch_page("pages/demand_review.py")
     at.run()
@@ -95,7 +79,7 @@ def test_a_failing_page_shows_an_incident_id_not_a_traceback(app, monkeypatch):
 
 
 def test_viewer_pages_never_send_unit_costs(app):
-    at = _as(app, "vic@example.com")
+    at = signed_in(app, "vic@example.com")
     at.run()
     for page in ("home", "demand_review", "supply_review", "inventory", "financials", "scenarios", "pre_sop",
                  "executive", "scorecard"):

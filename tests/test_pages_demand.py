@@ -7,27 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from apptest_support import app, app_workspace, demo_workspace_file, open_page  # noqa: F401  (fixtures)
-from sop_core import access, forecast, overrides, review
-
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32, "client_id": "id",
-        "client_secret": "secret", "server_metadata_url": "https://id.example.com/.well-known/openid-configuration"}
-ROLES = {"admin": ["ada@example.com"], "planner": ["pat@example.com"], "default": "viewer"}
+from apptest_support import (app, app_workspace, demo_workspace_file, open_page,  # noqa: F401  (fixtures)
+                             reset_access, signed_in)
+from sop_core import forecast, overrides, review
 
 
-@pytest.fixture(autouse=True)
-def _reset_access():
-    yield
-    access.enable(False)
-    access.set_actor(None)
-
-
-def signed_in(at, email: str):
-    """The app with sign-in on and `email` signed in (roles as in ROLES)."""
-    at.secrets["auth"] = AUTH
-    at.secrets["sop"] = {"roles": ROLES}
-    at.user = {"email": email, "is_logged_in": True}
-    return at
+pytestmark = pytest.mark.usefixtures("reset_access")
 
 
 def edit_reasons(at, edited: dict[int, str] | None = None, added: list[str] | None = None,
