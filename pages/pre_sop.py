@@ -1,6 +1,6 @@
 import dataclasses
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 
 import streamlit as st
@@ -8,7 +8,7 @@ import streamlit as st
 from pages.shell import compare, decision_log, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
-from sop_core import agenda, decisions, links, overrides, scenarios
+from sop_core import agenda, clock, decisions, links, overrides, scenarios
 from sop_core.formatting import money, units as fmt_units
 
 page_header("pre_sop")
@@ -81,7 +81,7 @@ with st.form("new_decision", clear_on_submit=True):
     f = st.columns([3, 1.2, 1, 1.5])
     title = f[0].text_input("Decision to ask for", placeholder="e.g. Approve overtime on ASSY-2 in June–July")
     owner = f[1].text_input("Owner", placeholder="Who decides")
-    due = f[2].date_input("Due", value=date.today() + timedelta(days=14), min_value=date.today())
+    due = f[2].date_input("Due", value=clock.today() + timedelta(days=14), min_value=clock.today())
     options = [None] + list(known)
     scenario_id = f[3].selectbox("Option (scenario)", options, format_func=lambda i: "—" if i is None else known[i].name)
     detail = st.text_input("Detail", placeholder="Optional: what is at stake, what the options cost")

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from . import clock
 from .validate import text_field
 from .workspace import Workspace, new_id, retry_write, utcnow
 
@@ -104,7 +105,7 @@ def get(ws: Workspace | duckdb.DuckDBPyConnection, decision_id: str) -> Decision
 
 
 def _today(today: date | None) -> date:
-    return today if today is not None else utcnow().date()
+    return today if today is not None else clock.today()
 
 
 def log(ws: Workspace, status: str | Sequence[str] | None = None, today: date | None = None) -> pd.DataFrame:

@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from . import contract
+from . import clock, contract
 from .workspace import Workspace
 
 HEALTH_COLUMNS = ["table", "label", "required", "loaded", "rows", "first_date", "last_date", "file_name",
@@ -42,7 +42,7 @@ def table_health(ws: Workspace) -> pd.DataFrame:
 
 def freshness(ws: Workspace, today: pd.Timestamp | None = None) -> dict[str, object]:
     """Is last month's sales data in? last_period, months_behind (0 = last complete month loaded), fresh."""
-    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
+    today = clock.today_ts() if today is None else pd.Timestamp(today)
     if not ws.has_table("sales"):
         return {"last_period": None, "months_behind": None, "fresh": False}
     last = pd.Timestamp(ws.scalar('SELECT max("date") FROM sales'))

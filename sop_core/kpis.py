@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import finance, inventory, metrics, supply
+from . import clock, finance, inventory, metrics, supply
 from .periods import period_start
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -481,10 +481,10 @@ LINE_COLUMNS: tuple[str, ...] = (
 
 
 def default_as_of(orders: pd.DataFrame) -> pd.Timestamp:
-    """The latest delivered_date of the order lines (today, UTC, when nothing was delivered)."""
+    """The latest delivered_date of the order lines (the clock's today when nothing was delivered)."""
     d = pd.to_datetime(orders["delivered_date"]) if "delivered_date" in orders.columns else pd.Series(dtype="M8[us]")
     last = d.max()
-    return pd.Timestamp(last).normalize() if pd.notna(last) else pd.Timestamp.now("UTC").tz_localize(None).normalize()
+    return pd.Timestamp(last).normalize() if pd.notna(last) else clock.today_ts()
 
 
 def order_lines(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:

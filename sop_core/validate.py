@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from . import contract, units
+from . import clock, contract, units
 from .periods import period_start
 
 ROWS_IN_MESSAGE = 10  # row numbers quoted in a message before "and N more"
@@ -406,7 +406,7 @@ def _check_dates(dates: pd.Series, text: pd.Series, label: str, src: Source, err
         errors.append(rows_error(src, label, np.flatnonzero(empty), "empty", "",
                                  "Fill in a date or remove the rows.", "empty"))
     if no_future:
-        limit = pd.Timestamp(today or date.today())
+        limit = pd.Timestamp(today or clock.today())
         future = (dates > limit).to_numpy(dtype=bool)
         if future.any():
             errors.append(rows_error(src, label, np.flatnonzero(future),

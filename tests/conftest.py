@@ -13,6 +13,12 @@ if str(ROOT) not in sys.path:
 
 from sop_core.workspace import Workspace  # noqa: E402
 
+# One calendar for the whole suite, whatever the machine's clock says: "today" is mid-November 2026,
+# so the demo company's history ends in October 2026 (tests that need another day set $SOP_TODAY
+# themselves, see test_clock.py). Servers and workers started by tests inherit it.
+PINNED_TODAY = "2026-11-15"
+os.environ["SOP_TODAY"] = PINNED_TODAY
+
 SHARED_DATA = Path(os.environ.get("SOP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
