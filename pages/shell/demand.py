@@ -4,9 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from sop_core import access, consensus, forecast, overrides
-from sop_core.dask_executor import SCHEDULER_SETTING, ClusterError
-from sop_core.executor import Executor, get_executor
+from sop_core import access, consensus, forecast, forecast_jobs, overrides
+from sop_core.executor import Executor
 from sop_core.history import demand_history
 from sop_core.workspace import Workspace
 
@@ -43,9 +42,22 @@ def prepared_statistical(ws: Workspace, run: forecast.ForecastRun) -> consensus.
     return _prepared(str(ws.path), run.run_id, run.forecast)
 
 
+POLL_SECONDS = 1.0  # how often a page waiting for the background forecast looks at its progress
+VIEWER_MESSAGE = ("The forecast for the latest data has not been run yet: a planner runs it by opening the Demand "
+                  "review.")
+
+
 def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: str | None,
                     executor: Executor | None = None) -> forecast.ForecastRun:
-    """The stored run for the current data and settings; fits it first (with a progress bar) when there is none.
+    """The stored run for the current data and settings; when there is none, its fit runs in the background.
+
+    The fit is a `forecast_jobs` job shared by every session of the server (one per run key),
+    started here when the acting user may forecast. Until it is stored, this renders the job's
+    progress (polled by a fragment that reruns the page when the job ends) and stops the page
+    script: what the page drew before the call (title, help, navigation) stays on screen. A
+    failed job is shown as an error with its message (and a "Try again" button for those who
+    may forecast). A viewer never starts a fit: they see that a planner runs it, or the
+    progress of a job already running.
 
     executor: where to fit; default the workspace's Dask scheduler setting, else $SOP_DASK_SCHEDULER,
     else the local pool.
@@ -53,26 +65,67 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
     run = forecast_run(ws, settings)
     if run is not None:
         return run
-    if not access.allowed(access.current(), "forecast"):
-        st.info("The forecast for the latest data has not been run yet: a planner runs it by opening the Demand "
-                "review.", icon=":material/lock:")
-        st.stop()
-    with st.status("Forecasting demand on the new data…", expanded=True) as status:
-        bar = st.progress(0.0, text="Preparing the series")
-
-        def _progress(done: int, total: int) -> None:
-            bar.progress(done / total if total else 1.0, text=f"{done:,} of {total:,} series fitted and backtested")
-
-        try:
-            ex = executor if executor is not None else get_executor(ws.get_setting(SCHEDULER_SETTING))
-            fitted = forecast.run_forecast(ws, settings, progress=_progress, executor=ex, author=author)
-        except (ValueError, ImportError, ClusterError) as exc:
-            status.update(label="Could not forecast", state="error")
-            st.error(str(exc))
+    key = forecast_jobs.JOBS.job_key(ws, settings)
+    state = forecast_jobs.JOBS.get_key(key)
+    may_fit = access.allowed(access.current(), "forecast")
+    if state is None or state.status == forecast_jobs.DONE:
+        if not may_fit:
+            st.info(VIEWER_MESSAGE, icon=":material/lock:")
             st.stop()
-        status.update(label=f"Forecast ready: {fitted.n_series:,} series in {fitted.seconds:.1f} s",
-                      state="complete", expanded=False)
-    return forecast_run(ws, settings)
+        try:
+            state = forecast_jobs.start(ws, settings, author=author, executor=executor)
+        except ValueError as exc:  # no sales history
+            st.error(str(exc), icon=":material/error:")
+            st.stop()
+        if state.status == forecast_jobs.DONE:  # its run is stored (it ended between the two reads)
+            run = forecast_run(ws, settings)
+            if run is not None:
+                return run
+    if state.status == forecast_jobs.FAILED:
+        _failed(ws, settings, state, author, executor, may_fit)
+    else:
+        st.info("The statistical forecast for the latest data and settings is being fitted in the background "
+                "(Prophet and baselines, each backtested), once for everyone. This page fills in by itself when "
+                "it is ready; pages that do not need the forecast work meanwhile.",
+                icon=":material/hourglass_top:")
+        _progress(*key)
+    st.stop()
+
+
+def _failed(ws: Workspace, settings: forecast.ForecastSettings, state: forecast_jobs.JobState, author: str | None,
+            executor: Executor | None, may_fit: bool) -> None:
+    """The error of a failed background forecast, with a button to run it again for those who may."""
+    st.error(f"Could not forecast: {state.error}", icon=":material/error:")
+    if not may_fit:
+        st.caption("A planner can run it again from the Demand review.")
+        return
+    if st.button("Try again", icon=":material/refresh:", key="forecast_job_retry"):
+        forecast_jobs.start(ws, settings, author=author, executor=executor, retry=True)
+        st.rerun()
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _progress(path: str, run_key: str) -> None:
+    """The background job's progress bar; reruns the whole page once the job has ended (done or failed)."""
+    state = forecast_jobs.JOBS.get_key((path, run_key))
+    if state is None or state.status != forecast_jobs.RUNNING:
+        st.rerun()  # the page now shows the forecast, or the error
+    st.progress(state.fraction, text=f"{state.text()} · {state.seconds:.0f} s")
+
+
+def forecast_progress(ws: Workspace, settings: forecast.ForecastSettings) -> bool:
+    """For pages that never fit: show a running (or failed) background forecast; True when one was shown."""
+    key = forecast_jobs.JOBS.job_key(ws, settings)
+    state = forecast_jobs.JOBS.get_key(key)
+    if state is None or state.status == forecast_jobs.DONE:
+        return False
+    if state.status == forecast_jobs.FAILED:
+        st.error(f"Could not forecast: {state.error}", icon=":material/error:")
+    else:
+        st.info("The forecast these numbers start from is being fitted in the background; this page fills in by "
+                "itself when it is ready.", icon=":material/hourglass_top:")
+        _progress(*key)
+    return True
 
 
 def consensus_frame(ws: Workspace, run: forecast.ForecastRun) -> pd.DataFrame:
