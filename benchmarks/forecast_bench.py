@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make sop_core importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sop_core import backtest as B  # noqa: E402
+from sop_core import company  # noqa: E402
 from sop_core import metrics  # noqa: E402
 from sop_core import models as M  # noqa: E402
 from sop_core.executor import SerialExecutor, chunked, get_executor  # noqa: E402
@@ -149,7 +150,7 @@ def bench_demo() -> list[Row]:
 
     with tempfile.TemporaryDirectory() as tmp:
         with Workspace(Path(tmp) / "bench.duckdb") as ws:
-            demo.load_demo(ws)
+            company.reset_to_demo(ws)
             t0 = time.perf_counter()
             run = run_forecast(ws, ForecastSettings())
             seconds = time.perf_counter() - t0

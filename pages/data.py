@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
-from sop_core import contract, demo, health, ingest_worker, intake, readers
+from sop_core import company, contract, health, ingest_worker, intake, readers
 from sop_core.formatting import units
 
 page_header("data")
@@ -204,19 +204,55 @@ def render_upload(upload) -> None:
             st.dataframe(p.frame.head(200), hide_index=True, width="stretch")
     if done:
         st.success(f"Loaded into {done}.", icon=":material/check_circle:")
-    elif st.button(f"Load into {p.table}" if p.table else "Load", key=f"load_{fid}", type="primary",
-                   disabled=not p.ok):
-        with st.spinner(f"Loading {p.file_name}…"):
-            try:
-                intake.commit(ws, p, author=author())
-            except (intake.IntakeError, PermissionError) as exc:
-                st.error(str(exc))
-                return
-        st.session_state[f"intake_loaded_{fid}"] = p.table
-        st.toast(f"{p.file_name}: {len(p.frame):,} rows loaded into {p.table}", icon=":material/check_circle:")
-        st.rerun()
+        return
+    if holder.is_demo:  # one company per workspace: the user's file starts their company
+        st.info(f"This workspace holds the demo company, {holder.name or 'Northwind Outdoor'}. Loading your own file "
+                "starts your company: the demo's tables, overrides, scenarios, decisions and plan versions are set "
+                "aside in a backup first, and the settings go back to their defaults. Nothing of the demo will "
+                "apply to your data.", icon=":material/domain_add:")
+        if st.button("Start my company with this file", key=f"start_{fid}", type="primary", disabled=not p.ok):
+            with st.spinner("Setting the demo aside and loading your file…"):
+                try:
+                    saved = company.start_company(ws, author=author())
+                except PermissionError as exc:
+                    st.error(str(exc))
+                    return
+                st.session_state["company_notice"] = _set_aside_note("The demo company", saved)
+                _commit(upload, fid, _prepared(upload, opts))  # read again: the demo's products no longer apply
+        return
+    if st.button(f"Load into {p.table}" if p.table else "Load", key=f"load_{fid}", type="primary", disabled=not p.ok):
+        _commit(upload, fid, p)
 
 
+def _set_aside_note(what: str, saved) -> str:
+    """What the page says after a company switch: where the backup of what was there is."""
+    if saved is None:
+        return f"{what} is set aside (there was nothing to back up)."
+    return (f"{what} is set aside in the backup `{saved}`: `python -m sop_core restore` brings it back "
+            "into a workspace file of its own.")
+
+
+def _commit(upload, fid: str, p: intake.Prepared) -> None:
+    """Store a checked upload, then rerun the page (errors are shown in place, nothing stored changes)."""
+    if not p.ok:
+        for err in p.errors:
+            st.error(str(err), icon=":material/error:")
+        return
+    with st.spinner(f"Loading {p.file_name}…"):
+        try:
+            intake.commit(ws, p, author=author())
+        except (intake.IntakeError, PermissionError) as exc:
+            st.error(str(exc))
+            return
+    st.session_state[f"intake_loaded_{fid}"] = p.table
+    st.toast(f"{p.file_name}: {len(p.frame):,} rows loaded into {p.table}", icon=":material/check_circle:")
+    st.rerun()
+
+
+holder = company.current(ws)
+notice = st.session_state.pop("company_notice", None)
+if notice:
+    st.success(notice, icon=":material/inventory:")
 for up in uploads or []:
     with st.container(border=True):
         render_upload(up)
@@ -239,11 +275,13 @@ else:
     st.info("Nothing is loaded yet. Upload a sales file, or reset to the demo company.")
 
 with st.popover("Reset to the demo company", icon=":material/restart_alt:"):
-    st.write("Replaces every loaded table with the demo company's files. Overrides, scenarios and plan versions stay.")
+    st.write("Replaces everything in this workspace with the demo company as it ships: its seven tables, no "
+             "overrides, scenarios, decisions or plan versions, and the default settings. What is here now is "
+             "written to a backup first.")
     if st.button("Reset now", type="primary", key="reset_demo"):
-        with st.spinner("Loading the demo company…"):
-            ws.drop_contract_tables(author=author())
-            demo.load_demo(ws, author=author())
+        with st.spinner("Backing up, then loading the demo company…"):
+            saved = company.reset_to_demo(ws, author=author())
         st.session_state.pop("intake_cache", None)
+        st.session_state["company_notice"] = _set_aside_note("What was in this workspace", saved)
         st.toast("Demo company loaded", icon=":material/check_circle:")
         st.rerun()

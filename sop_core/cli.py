@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import contract, health
+from . import company, contract, health
 from .workspace import ENV_VAR, Workspace, WorkspaceLocked
 
 Handler = Callable[[argparse.Namespace], int]
@@ -100,6 +100,8 @@ def _configure_load(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-sku", help="sku for every row of a file without a sku column")
     p.add_argument("--author", help="name recorded with the load")
     p.add_argument("--dry-run", action="store_true", help="check the file without storing it")
+    p.add_argument("--new-company", action="store_true",
+                   help="when the workspace holds the demo company: set it aside (backup first) and start yours")
 
 
 def parse_map(items: Sequence[str]) -> dict[str, str | None]:
@@ -149,6 +151,17 @@ def _load(args: argparse.Namespace) -> int:
             print(f"dry run: {prepared.stats['rows_kept']:,} rows for {prepared.table} would be loaded "
                   f"({prepared.seconds:.2f} s); nothing stored")
             return 0
+        if company.current(ws).is_demo:
+            if not args.new_company:
+                print(f"error: {prepared.file_name} not loaded: this workspace holds the demo company; add "
+                      "--new-company to set the demo aside (a backup is written first) and start your company",
+                      file=sys.stderr)
+                return 1
+            saved = company.start_company(ws, author=args.author)
+            print(f"demo company set aside{f' in the backup {saved}' if saved else ''}; your company starts here")
+            prepared = prepare(args.file.name, data, args.table, mapping=overrides or None, dayfirst=args.dayfirst,
+                               sheet=args.sheet, decimal=args.decimal, wide=wide, ws=ws, encoding=args.encoding,
+                               delimiter=delimiter, default_sku=args.default_sku)  # without the demo's products
         try:
             commit(ws, prepared, author=args.author)
         except IntakeError as exc:

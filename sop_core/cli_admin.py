@@ -4,7 +4,9 @@ backup:  write a verified-restorable backup folder (default: backups/ next to th
 restore: rebuild a backup into a NEW workspace file, checking every table against the manifest.
 check:   compare the database with the audit ledger and say what is missing and which backup (or
          the ledger itself) holds it; exit 1 when something acknowledged is missing or altered.
-All three open the workspace, so they refuse to run while the app serves it (stop the app first).
+demo:    load (or reset to) the demo company, history through the last complete month; what was in
+         the workspace goes to a backup first. `--export DIR` writes the demo's files instead.
+All of them except `demo --export` open the workspace, so they refuse to run while the app serves it (stop the app first).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import company, demo
 from .cli import add_command, open_workspace
 from .workspace import WorkspaceDamaged, default_path
 
@@ -99,8 +102,32 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    """Arguments of `demo`."""
+    p.add_argument("--author", help="name recorded with the reset")
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="write the demo company's seven CSV files into DIR (the workspace is not touched)")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Reset the workspace to the demo company (backup first), or export the demo's files."""
+    if args.export is not None:
+        for path in demo.write_csv(args.export):
+            print(path)
+        return 0
+    with open_workspace(args) as ws:
+        saved = company.reset_to_demo(ws, author=args.author or "demo")
+        sales = ws.query('SELECT min("date") AS first, max("date") AS last, count(*) AS n FROM sales').iloc[0]
+    print(f"demo company {demo.COMPANY} loaded into {ws.path}: 7 tables, sales {sales['first']:%b %Y} to "
+          f"{sales['last']:%b %Y} ({int(sales['n']):,} rows)")
+    print(f"what was in the workspace is in the backup {saved}" if saved else "the workspace was empty: no backup needed")
+    return 0
+
+
 add_command("backup", "write a backup folder of the workspace (database, manifest, ledger)", _configure_backup,
             _backup)
 add_command("restore", "restore a backup folder into a new workspace file, verified", _configure_restore, _restore)
 add_command("check", "compare the database with the audit ledger; list missing changes and where to get them",
             _configure_check, _check)
+add_command("demo", "load or reset to the demo company (backup first); --export DIR writes its files",
+            _configure_demo, _demo)

@@ -2,9 +2,12 @@
 
 Northwind Outdoor makes tents, backpacks, cookware and sleeping bags on three production
 resources and sells them in three regions through retail partners and online. The data is
-generated from a seed with numpy's Generator, so the same seed always gives the same frames
-and byte-identical CSV files (committed in data/demo/). It is built to show every page of the
-app something worth discussing:
+generated from a seed with numpy's Generator relative to the clock's current month: its history
+ends with the last complete month before `clock.today()` (in December 2026, with November 2026),
+so the demo is always current, and the same seed in the same month always gives the same frames
+and byte-identical CSV files (`write_csv`, `python -m sop_core demo --export DIR`). Annual plan,
+capacity, supply, inventory and orders move with the calendar. It is built to show every page of
+the app something worth discussing:
 
 - 46 months of monthly sales (trend, yearly seasonality, promotions, noise), one product
   launched 7 months before the end of history and one intermittent commercial product;
@@ -16,22 +19,24 @@ app something worth discussing:
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import contract
-from .workspace import PROJECT_ROOT, Provenance, Workspace
+from . import clock, contract
+from .workspace import Provenance
 
 COMPANY = "Northwind Outdoor"
 DEFAULT_SEED = 20260101
-DEFAULT_END = "2026-10"  # last complete month of history
 HISTORY_MONTHS = 46
 HORIZON_MONTHS = 24
-DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+FILE_PREFIX = "demo/"  # file_name of the demo's loads: demo/sales.csv, ...
 
 REGIONS: tuple[str, ...] = ("North", "South", "West")
 CHANNELS: tuple[str, ...] = ("Retail", "Online")
@@ -481,8 +486,21 @@ def _orders(seed: int, cal: _Calendar, units: np.ndarray) -> pd.DataFrame:
     return df
 
 
-def generate(seed: int = DEFAULT_SEED, end: str = DEFAULT_END) -> dict[str, pd.DataFrame]:
-    """The demo company's tables, one frame per contract table with exactly the contract columns."""
+def demo_end(today: date | None = None) -> str:
+    """The demo's last month of history, 'YYYY-MM': the last complete month before `today` (default the clock's)."""
+    return f"{clock.last_complete_month(today):%Y-%m}"
+
+
+def generate(seed: int = DEFAULT_SEED, end: str | None = None) -> dict[str, pd.DataFrame]:
+    """The demo company's tables, one frame per contract table with exactly the contract columns.
+
+    end: last month of history ('YYYY-MM'); default `demo_end()`, the last complete month before today.
+    """
+    return {name: df.copy() for name, df in _generate(seed, end or demo_end()).items()}
+
+
+@functools.lru_cache(maxsize=2)
+def _generate(seed: int, end: str) -> dict[str, pd.DataFrame]:
     cal = _calendar(end)
     expected = _expected(cal)
     sales = _sales(seed, cal, expected)
@@ -515,24 +533,30 @@ def _csv_frame(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
-def write_csv(directory: Path = DEMO_DIR, seed: int = DEFAULT_SEED, end: str = DEFAULT_END) -> list[Path]:
-    """Write one CSV per contract table (sales.csv, products.csv, ...) and return their paths."""
+def csv_bytes(name: str, seed: int = DEFAULT_SEED, end: str | None = None) -> bytes:
+    """One demo table as the CSV file a user would upload (UTF-8, LF line ends, ISO dates)."""
+    df = _generate(seed, end or demo_end())[name]
+    return _csv_frame(df, name).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def write_csv(directory: Path, seed: int = DEFAULT_SEED, end: str | None = None) -> list[Path]:
+    """Write one CSV per contract table (sales.csv, products.csv, ...) into `directory`; returns their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, df in generate(seed, end).items():
+    for name in contract.TABLE_ORDER:
         path = directory / f"{name}.csv"
-        text = _csv_frame(df, name).to_csv(index=False, lineterminator="\n")
-        path.write_bytes(text.encode("utf-8"))
+        path.write_bytes(csv_bytes(name, seed, end))
         paths.append(path)
     return paths
 
 
-def read_csv(path: Path, name: str) -> pd.DataFrame:
-    """Read one demo CSV into a frame with the contract's columns and types (text stays text)."""
+def read_csv(path: Path | bytes, name: str) -> pd.DataFrame:
+    """Read one demo CSV (a path or its bytes) into a frame with the contract's columns and types."""
     spec = contract.TABLES[name]
     text_cols = {c.name: str for c in spec.columns if c.type == contract.TEXT}
-    df = pd.read_csv(path, dtype=text_cols, keep_default_na=False, na_values=[""])
+    source = io.BytesIO(path) if isinstance(path, bytes) else path
+    df = pd.read_csv(source, dtype=text_cols, keep_default_na=False, na_values=[""])
     for col in spec.columns:
         if col.name not in df.columns:
             df[col.name] = None
@@ -545,27 +569,12 @@ def read_csv(path: Path, name: str) -> pd.DataFrame:
     return df[list(spec.column_names)]
 
 
-def load_demo(ws: Workspace, author: str | None = "demo", directory: Path = DEMO_DIR) -> None:
-    """Replace every contract table of the workspace with the committed demo CSVs (generated if missing)."""
-    directory = Path(directory)
-    paths = {name: directory / f"{name}.csv" for name in contract.TABLE_ORDER}
-    if not all(p.exists() for p in paths.values()):
-        write_csv(directory)
-    for name, path in paths.items():
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        ws.replace_table(name, read_csv(path, name),
-                         Provenance(file_name=f"demo/{name}.csv", sha256=digest, author=author))
-
-
-def ensure_demo(ws: Workspace, directory: Path = DEMO_DIR) -> bool:
-    """Load the demo when the workspace holds no contract table; True when it loaded."""
-    if ws.loaded_tables():
-        return False
-    load_demo(ws, directory=directory)
-    return True
-
-
-def main() -> None:
-    """Regenerate data/demo/*.csv from the default seed."""
-    for path in write_csv():
-        print(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)
+def tables(seed: int = DEFAULT_SEED, end: str | None = None) -> dict[str, tuple[pd.DataFrame, Provenance]]:
+    """The demo's seven tables as stored (read back from their CSV bytes) with the provenance of each load."""
+    out = {}
+    for name in contract.TABLE_ORDER:
+        data = csv_bytes(name, seed, end)
+        out[name] = (read_csv(data, name),
+                     Provenance(file_name=f"{FILE_PREFIX}{name}.csv", sha256=hashlib.sha256(data).hexdigest(),
+                                author="demo"))
+    return out

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import contract
+from . import company, contract
 from .mapping import (Remembered, apply_overrides, find_header, guess_table, ignored_columns, layout_key,
                       missing_required, propose_mapping, recall_for_headers, remember_mapping)
 from .readers import DEFAULT_LIMITS, Limits, RawTable, read_file, sanitise_name
@@ -407,6 +407,11 @@ def commit(ws: Workspace, prepared: Prepared, author: str | None = None) -> str:
         raise IntakeError(prepared.file_name, f"cannot be loaded ({len(prepared.errors)} problems): {first}",
                           kind="not_ready")
     assert prepared.table is not None and prepared.frame is not None
+    if company.current(ws).is_demo:  # one company per workspace: never the user's table beside the demo's
+        raise IntakeError(prepared.file_name, "not loaded: this workspace holds the demo company. Start your own "
+                                              "company first (the Data page offers it; on the command line add "
+                                              "--new-company), which sets the demo aside in a backup",
+                          kind="demo_company")
     provenance = Provenance(file_name=prepared.file_name, sha256=prepared.sha256, author=author,
                             seconds=round(prepared.seconds, 3), warnings=list(prepared.warnings),
                             mapping=dict(prepared.mapping))

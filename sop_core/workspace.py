@@ -368,29 +368,35 @@ class Workspace:
         `df` must hold the table's canonical columns (missing optional ones become NULL).
         If anything fails, the previous version of the table is left as it was.
         """
+        with self.transaction() as cur:
+            return self.store_table(cur, name, df, provenance)
+
+    def store_table(self, cur: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame,
+                    provenance: Provenance) -> str:
+        """Replace contract table `name` inside the caller's transaction, recording the load; returns the load id."""
         spec = contract.TABLES[name]
         frame = pd.DataFrame({c: df[c] if c in df.columns else None for c in spec.column_names})
         select = ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in spec.columns)
         load_id = new_id()
         content = frame_sha256(frame)
-        with self.transaction() as cur:
-            cur.register("_incoming", frame)
+        view = f"_incoming_{load_id}"
+        cur.register(view, frame)
+        try:
+            cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+            cur.execute(f'CREATE TABLE "{name}" AS SELECT {select} FROM "{view}"')
+        finally:
             try:
-                cur.execute(f'DROP TABLE IF EXISTS "{name}"')
-                cur.execute(f'CREATE TABLE "{name}" AS SELECT {select} FROM _incoming')
-            finally:
-                try:
-                    cur.unregister("_incoming")
-                except duckdb.Error:
-                    pass  # the transaction already failed (e.g. disk full): keep that error, not this one
-            cur.execute(
-                "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [load_id, name, provenance.file_name, provenance.sha256, content, len(frame), utcnow(),
-                 provenance.author, provenance.seconds, json.dumps(provenance.warnings),
-                 json.dumps(provenance.mapping)],
-            )
-            self.audit(cur, "load", name, {"load_id": load_id, "file": provenance.file_name, "rows": len(frame),
-                                           "sha256": provenance.sha256}, provenance.author)
+                cur.unregister(view)
+            except duckdb.Error:
+                pass  # the transaction already failed (e.g. disk full): keep that error, not this one
+        cur.execute(
+            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [load_id, name, provenance.file_name, provenance.sha256, content, len(frame), utcnow(),
+             provenance.author, provenance.seconds, json.dumps(provenance.warnings),
+             json.dumps(provenance.mapping)],
+        )
+        self.audit(cur, "load", name, {"load_id": load_id, "file": provenance.file_name, "rows": len(frame),
+                                       "sha256": provenance.sha256}, provenance.author)
         return load_id
 
     def drop_contract_tables(self, author: str | None = None) -> None:
@@ -409,11 +415,15 @@ class Workspace:
     def set_setting(self, key: str, value: Any, author: str | None = None) -> None:
         """Store a JSON setting."""
         with self.transaction() as cur:
-            cur.execute(
-                "INSERT OR REPLACE INTO settings VALUES (?, ?, ?, ?)",
-                [key, json.dumps(value, default=str), utcnow(), author],
-            )
-            self.audit(cur, access.setting_kind(key), key, {"value": value}, author)
+            self.store_setting(cur, key, value, author)
+
+    def store_setting(self, cur: duckdb.DuckDBPyConnection, key: str, value: Any, author: str | None = None) -> None:
+        """Store a JSON setting inside the caller's transaction (audited)."""
+        cur.execute(
+            "INSERT OR REPLACE INTO settings VALUES (?, ?, ?, ?)",
+            [key, json.dumps(value, default=str), utcnow(), author],
+        )
+        self.audit(cur, access.setting_kind(key), key, {"value": value}, author)
 
 
 def _open_error(path: Path, exc: duckdb.Error) -> Exception:

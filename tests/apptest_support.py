@@ -20,6 +20,18 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 _TEMPLATE: list[Path] = []
+_DEMO_CSV: list[Path] = []
+
+
+def demo_csv_dir() -> Path:
+    """The demo company's seven CSV files as a user would upload them, for the pinned today (written once per process)."""
+    if not _DEMO_CSV:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="sop-demo-csv-"))
+        demo.write_csv(folder)
+        _DEMO_CSV.append(folder)
+    return _DEMO_CSV[0]
 
 
 def demo_template(tmp_path_factory) -> Path:
@@ -30,9 +42,9 @@ def demo_template(tmp_path_factory) -> Path:
     """
     if not _TEMPLATE:
         path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
-        script = ("import sys; from sop_core import demo, forecast; from sop_core.workspace import Workspace\n"
+        script = ("import sys; from sop_core import company, forecast; from sop_core.workspace import Workspace\n"
                   "with Workspace(sys.argv[1]) as ws:\n"
-                  "    demo.load_demo(ws); forecast.run_forecast(ws, forecast.saved_settings(ws))\n")
+                  "    company.reset_to_demo(ws); forecast.run_forecast(ws, forecast.saved_settings(ws))\n")
         subprocess.run([sys.executable, "-c", script, str(path)], cwd=APP.parent, check=True, timeout=900)
         _TEMPLATE.append(path)
     return _TEMPLATE[0]

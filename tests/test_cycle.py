@@ -2,7 +2,7 @@ import datetime as dt
 
 import pandas as pd
 
-from sop_core import cycle, review
+from sop_core import company, cycle, review
 from sop_core.workspace import Provenance, Workspace
 
 ALL = ["sales", "products", "inventory", "capacity", "supply", "plan", "orders"]
@@ -67,7 +67,7 @@ def test_facts_from_a_fresh_demo_workspace(tmp_path):
     from sop_core import demo
 
     with Workspace(tmp_path / "w.duckdb") as ws:
-        demo.load_demo(ws)
+        company.reset_to_demo(ws)
         f = cycle.facts_from_workspace(ws, None, None)
         assert f.cycle_month == pd.Timestamp("2026-11-01")
         assert f.tables_loaded == ALL and not f.forecast_ready
@@ -117,7 +117,7 @@ def test_facts_count_this_cycles_work_and_flags_as_the_demand_review_does(tmp_pa
 
     metrics = pd.DataFrame({"flags": ["naive beats model", "|TS|>4", "no backtest", "", "naive beats model; |TS|>4"]})
     with Workspace(tmp_path / "w.duckdb") as ws:
-        demo.load_demo(ws)
+        company.reset_to_demo(ws)
         f = cycle.facts_from_workspace(ws, metrics, None)
         assert f.flagged_series == int(review.flagged(metrics).sum()) == 3  # 'no backtest' alone is not a flag
         assert (f.scenarios_this_cycle, f.decisions_this_cycle, f.supply_changes_this_cycle) == (0, 0, 0)

@@ -1,7 +1,7 @@
 """The demo company: deterministic, contract-shaped, and showing every story the app tells."""
 from __future__ import annotations
 
-import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from sop_core import contract, demo
-from sop_core.workspace import Provenance, Workspace
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +19,8 @@ def generated() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, pd.DataFrame]:
-    """The committed CSVs, read as the app reads them."""
-    return {name: demo.read_csv(demo.DEMO_DIR / f"{name}.csv", name) for name in contract.TABLE_ORDER}
+    """The demo's CSV files, read as the app reads them."""
+    return {name: demo.read_csv(demo.csv_bytes(name), name) for name in contract.TABLE_ORDER}
 
 
 def _history_months(sales: pd.DataFrame) -> pd.DatetimeIndex:
@@ -40,30 +39,56 @@ def test_other_seed_gives_other_sales(generated: dict[str, pd.DataFrame]) -> Non
     assert not other["sales"]["quantity"].equals(generated["sales"]["quantity"])
 
 
-def test_written_csv_equals_committed(tmp_path: Path) -> None:
+def test_written_csv_equals_the_bytes_and_is_stable_within_a_month(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     paths = demo.write_csv(tmp_path)
     assert [p.name for p in paths] == [f"{n}.csv" for n in contract.TABLE_ORDER]
     for path in paths:
-        committed = demo.DEMO_DIR / path.name
-        assert committed.exists(), f"{committed} missing: run sop_core.demo.main()"
-        assert path.read_bytes() == committed.read_bytes(), f"{path.name} differs from the committed file"
+        assert path.read_bytes() == demo.csv_bytes(path.stem)
+    monkeypatch.setenv("SOP_TODAY", "2026-11-29")  # same month, other day: the same files
+    assert all(p.read_bytes() == demo.csv_bytes(p.stem) for p in paths)
+    monkeypatch.setenv("SOP_TODAY", "2026-12-01")  # a month later: new history
+    assert (tmp_path / "sales.csv").read_bytes() != demo.csv_bytes("sales")
 
 
 def test_csv_format() -> None:
-    text = (demo.DEMO_DIR / "orders.csv").read_text()
+    text = demo.csv_bytes("orders").decode()
     assert "\r" not in text
     header, first = text.splitlines()[:2]
     assert header == ",".join(contract.TABLES["orders"].column_names)
     assert first.split(",")[2][:4].isdigit() and first.split(",")[2][4] == "-"  # ISO date
-    sales = (demo.DEMO_DIR / "sales.csv").read_text().splitlines()[1]
+    sales = demo.csv_bytes("sales").decode().splitlines()[1]
     assert sales.split(",")[0] == "2023-01-01"
+
+
+@pytest.mark.parametrize("today, end, first", [
+    ("2026-11-15", "2026-10", "2023-01"),
+    ("2026-12-31", "2026-11", "2023-02"),
+    ("2027-01-01", "2026-12", "2023-03"),  # across a year end
+    ("2028-03-10", "2028-02", "2024-05"),
+    ("2029-12-06", "2029-11", "2026-02"),
+])
+def test_history_ends_with_the_last_complete_month(today: str, end: str, first: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOP_TODAY", today)
+    assert demo.demo_end() == end
+    t = demo.generate()
+    last, start = pd.Timestamp(end), pd.Timestamp(first)
+    assert t["sales"]["date"].max() == last and t["sales"]["date"].min() == start
+    assert t["inventory"]["date"].max() == last + pd.offsets.MonthEnd(0)
+    assert t["orders"]["requested_date"].max() <= last + pd.offsets.MonthEnd(0)
+    assert t["orders"]["requested_date"].min() >= last - pd.DateOffset(months=11)
+    assert t["supply"]["date"].min() > last + pd.offsets.MonthEnd(0)  # receipts are all in the future
+    assert set(t["plan"]["period"].dt.year) == {last.year, last.year + 1}  # the annual plan of this year and next
+    assert t["capacity"]["period"].max() == last + pd.DateOffset(months=demo.HORIZON_MONTHS)
+    assert demo.generate()["sales"].equals(t["sales"])  # two runs in the same month: identical data
 
 
 def test_contract_columns(generated: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame]) -> None:
     for name in contract.TABLE_ORDER:
         cols = list(contract.TABLES[name].column_names)
         assert list(generated[name].columns) == cols, name
-        assert list(pd.read_csv(demo.DEMO_DIR / f"{name}.csv", nrows=1).columns) == cols, name
+        assert list(pd.read_csv(io.BytesIO(demo.csv_bytes(name)), nrows=1).columns) == cols, name
         assert len(tables[name]) > 0, name
         for col in contract.TABLES[name].required:
             assert tables[name][col].notna().all(), f"{name}.{col} has blanks"
@@ -210,51 +235,3 @@ def test_capacity_overload(tables: dict[str, pd.DataFrame]) -> None:
     peak = overloaded[demo.OVERLOADED_RESOURCE]
     assert 2 <= len(peak) <= 3
     assert all(p.year == 2027 and 4 <= p.month <= 8 for p in peak)
-
-
-def test_load_demo_and_ensure_demo(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path / "ws.duckdb")
-    try:
-        assert ws.loaded_tables() == []
-        assert demo.ensure_demo(ws) is True
-        assert ws.loaded_tables() == list(contract.TABLE_ORDER)
-        for name in contract.TABLE_ORDER:
-            assert ws.scalar(f'SELECT count(*) FROM "{name}"') == len(
-                pd.read_csv(demo.DEMO_DIR / f"{name}.csv")), name
-        loads = ws.latest_loads().set_index("table_name")
-        assert loads.loc["sales", "file_name"] == "demo/sales.csv"
-        assert loads.loc["sales", "author"] == "demo"
-        digest = hashlib.sha256((demo.DEMO_DIR / "sales.csv").read_bytes()).hexdigest()
-        assert loads.loc["sales", "sha256"] == digest
-        products = ws.table("products")
-        assert products["sku"].map(type).eq(str).all()
-        assert products["safety_stock_units"].isna().sum() >= 1
-        before = len(ws.latest_loads())
-        fingerprint = ws.fingerprint()
-        assert demo.ensure_demo(ws) is False
-        assert len(ws.latest_loads()) == before and ws.fingerprint() == fingerprint
-    finally:
-        ws.close()
-
-
-def test_ensure_demo_skips_a_workspace_with_data(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path / "ws.duckdb")
-    try:
-        own = pd.DataFrame({"date": ["2025-01-01"], "sku": ["X-1"], "quantity": [3.0]})
-        ws.replace_table("sales", own, Provenance(file_name="mine.csv", sha256="0" * 64))
-        assert demo.ensure_demo(ws) is False
-        assert ws.loaded_tables() == ["sales"]
-        assert len(ws.table("sales")) == 1
-    finally:
-        ws.close()
-
-
-def test_load_demo_generates_missing_files(tmp_path: Path) -> None:
-    directory = tmp_path / "demo"
-    ws = Workspace(tmp_path / "ws.duckdb")
-    try:
-        demo.load_demo(ws, directory=directory)
-        assert sorted(p.name for p in directory.glob("*.csv")) == sorted(f"{n}.csv" for n in contract.TABLE_ORDER)
-        assert ws.loaded_tables() == list(contract.TABLE_ORDER)
-    finally:
-        ws.close()

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from apptest_support import demo_csv_dir
 
-from sop_core import finance, supply
+from sop_core import company, finance, supply
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "data" / "demo"
+DEMO = demo_csv_dir()
 
 
 def M(month: int, year: int = 2026) -> pd.Timestamp:
@@ -304,7 +305,7 @@ def test_from_workspace_end_to_end_on_the_demo_company(workspace) -> None:
     except ImportError:  # tests imported as a package
         from tests.test_supply import naive_plan
 
-    demo.load_demo(workspace)
+    company.reset_to_demo(workspace)
     plan = naive_plan(pd.read_csv(DEMO / "sales.csv"), pd.read_csv(DEMO / "products.csv"))
     sr = supply.from_workspace(workspace, plan)
     assert (sr.constrained["constrained_units"] <= sr.constrained["units"] + 1e-6).all()

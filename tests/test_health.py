@@ -1,6 +1,6 @@
 import pandas as pd
 
-from sop_core import demo, health
+from sop_core import company, health
 from sop_core.workspace import Provenance, Workspace
 
 
@@ -21,7 +21,7 @@ def test_health_lists_every_table_and_what_is_missing(tmp_path):
 def test_freshness_counts_months_behind(tmp_path):
     ws = Workspace(tmp_path / "w.duckdb")
     assert health.freshness(ws)["fresh"] is False
-    demo.load_demo(ws)
+    company.reset_to_demo(ws)
     assert health.freshness(ws, pd.Timestamp("2026-11-27"))["months_behind"] == 0
     f = health.freshness(ws, pd.Timestamp("2027-02-02"))
     assert f["months_behind"] == 3 and not f["fresh"]

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from apptest_support import demo_csv_dir
 
 from sop_core import inventory, supply
 from sop_core.exports import to_csv_bytes
 from sop_core.inventory import COVER_CAP_WEEKS, DAYS_PER_MONTH
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "data" / "demo"
+DEMO = demo_csv_dir()
 
 
 def M(month: int, year: int = 2026) -> pd.Timestamp:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import demo, kpis
+from sop_core import company, demo, kpis
 from sop_core.kpis import KPI, ScorecardInputs
 
 T = pd.Timestamp
@@ -403,7 +403,7 @@ def test_scorecard_on_the_demo_company():
 
 
 def test_scorecard_from_a_workspace_with_the_demo(workspace):
-    demo.load_demo(workspace)
+    company.reset_to_demo(workspace)
     kpis.save_targets(workspace, {"otif": {"green": 0.90, "amber": 0.85}})
     inputs = kpis.inputs_from_workspace(workspace)
     cards = {k.key: k for k in kpis.scorecard(inputs)}

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from sop_core import consensus, decisions, exports, forecast, history, kpis, pack, plan, scenarios, versions
-from sop_core.demo import COMPANY, load_demo
+from sop_core import company, consensus, decisions, exports, forecast, history, kpis, pack, plan, scenarios, versions
+from sop_core.demo import COMPANY
 from sop_core.formatting import delta_money, money, pct
 from sop_core.workspace import Workspace
 
@@ -54,7 +54,7 @@ def naive_points(hist: pd.DataFrame) -> pd.DataFrame:
 
 def demo_workspace(path: Path) -> tuple[Workspace, pd.DataFrame]:
     ws = Workspace(path)
-    load_demo(ws)
+    company.reset_to_demo(ws)
     return ws, consensus.apply_overrides(seasonal_naive(history.demand_history(ws)))
 
 
@@ -138,7 +138,7 @@ def test_unknown_version_and_no_plan_are_clear_errors(tmp_path, demo):
         pack.gather(ws, "no-such-version")
     empty = Workspace(tmp_path / "empty.duckdb")
     try:
-        load_demo(empty)
+        company.reset_to_demo(empty)
         with pytest.raises(ValueError, match="run the forecast"):
             pack.gather(empty)
     finally:

@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import consensus, finance, history, inventory, plan, scenarios, supply
-from sop_core.demo import load_demo
+from sop_core import company, consensus, finance, history, inventory, plan, scenarios, supply
 from sop_core.plan import PlanInputs
 from sop_core.workspace import Workspace, frame_sha256
 
@@ -39,7 +38,8 @@ def make_inputs(**kw) -> PlanInputs:
     cons = consensus.apply_overrides(stat)
     capacity = pd.DataFrame({"period": [p for p in MONTHS for _ in (1, 2)], "resource": ["R1", "R2"] * 3,
                              "available_hours": [160.0, 1000.0] * 3, "capacity_units": np.nan})
-    inv = pd.DataFrame({"date": [pd.Timestamp("2026-12-31")], "sku": ["C"], "location": ["DC"], "on_hand": [100.0]})
+    inv = pd.DataFrame({"date": [pd.Timestamp("2026-12-31")] * 3, "sku": ["A", "B", "C"], "location": ["DC"] * 3,
+                        "on_hand": [0.0, 0.0, 100.0]})  # A and B counted, with nothing in stock
     supply_table = pd.DataFrame({"date": pd.Series(dtype="datetime64[us]"), "sku": pd.Series(dtype=object),
                                  "quantity": pd.Series(dtype=float), "source": pd.Series(dtype=object)})
     budget = pd.DataFrame({"period": [JAN, JAN], "family": ["F1", "F2"], "sku": None, "region": None,
@@ -129,6 +129,36 @@ def test_build_view_of_a_capacity_cut_shows_the_gap() -> None:
     assert v.gaps.index.tolist() == ["F1"] and v.gaps.loc["F1", "Total"] == pytest.approx(3 * 22.0)
     assert v.shortage_revenue == pytest.approx(44 * 10 + 22 * 20)
     assert v.exception_counts["stockouts"] == 2.0 and v.exception_counts["revenue_at_risk"] == pytest.approx(880.0)
+
+
+def test_skus_without_a_stock_record_are_not_checked_never_exceptions() -> None:
+    only_c = pd.DataFrame({"date": [pd.Timestamp("2026-12-31")], "sku": ["C"], "location": ["DC"], "on_hand": [100.0]})
+    r = plan.evaluate_scenario(make_inputs(inventory=only_c), CUT)
+    # A and B would run out (the capacity cut), but nobody counted their stock: no stockout is claimed
+    assert r.kpis["stockouts"] == 0.0 and r.exceptions.empty
+    assert r.coverage.inventory.state == "partial" and r.coverage.inventory.text == (
+        "Stock projection: checked 1 of 3 skus — 2 have no stock record in the inventory table; "
+        "load inventory for the rest.")
+    assert r.coverage.capacity.complete and r.coverage.prices.complete and r.coverage.annual_plan.complete
+    other = pd.DataFrame({"date": [pd.Timestamp("2026-12-31")], "sku": ["ZZ"], "location": ["DC"], "on_hand": [9e9]})
+    r = plan.evaluate(make_inputs(inventory=other))  # stock of another company's sku: no excess claimed either
+    assert r.exceptions.empty and r.coverage.inventory.state == "none"
+
+
+def test_a_plan_no_check_could_see_says_not_checked() -> None:
+    derived = PRODUCTS.assign(unit_price=np.nan, unit_cost=np.nan, resource=None, hours_per_unit=np.nan,
+                              derived=True)  # no products table: made from sales without revenue
+    r = plan.evaluate(make_inputs(products=derived, capacity=make_inputs().capacity.iloc[0:0],
+                                  inventory=make_inputs().inventory.iloc[0:0], budget=make_inputs().budget.iloc[0:0]))
+    cov = r.coverage
+    assert [c.state for c in (cov.capacity, cov.inventory, cov.prices, cov.annual_plan)] == ["none"] * 4
+    assert cov.capacity.text == ("Load vs capacity: not checked — load capacity and products (resource, "
+                                 "hours_per_unit) for these skus (3 skus: no capacity and no products tables loaded).")
+    assert cov.annual_plan.text == ("Comparison with the annual plan: not checked — load plan for these families "
+                                    "(2 families: no plan table loaded).")
+    assert cov.prices.text == ("Value in money: not checked — load products (unit_price) for these skus "
+                               "(3 skus: 3 have no unit_price).")
+    assert r.kpis["overloaded_resource_months"] == 0.0  # the count is 0, but the check never ran: coverage says so
 
 
 def test_outlook_years_are_the_full_years_with_an_annual_plan() -> None:
@@ -313,7 +343,7 @@ def seasonal_naive(hist: pd.DataFrame, horizon: int = 18) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def demo_ws(tmp_path_factory: pytest.TempPathFactory):
     ws = Workspace(Path(tmp_path_factory.mktemp("demo")) / "ws.duckdb")
-    load_demo(ws)
+    company.reset_to_demo(ws)
     yield ws
     ws.close()
 

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from apptest_support import demo_csv_dir
 
 from sop_core import supply
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "data" / "demo"
+DEMO = demo_csv_dir()
 
 
 def M(month: int, year: int = 2026) -> pd.Timestamp:

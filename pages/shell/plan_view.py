@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from sop_core import access, contract, forecast, plan, plan_settings
-from sop_core.demo import DEMO_DIR
+from sop_core import access, contract, demo, forecast, plan, plan_settings
 from sop_core.scenarios import Scenario
 from sop_core.workspace import Workspace, frame_sha256
 
@@ -89,11 +88,9 @@ def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> DataState
         cols = ", ".join(f"**{c}**" if c in spec.required else c for c in spec.column_names)
         either = "".join(f" (at least one of {' or '.join(g)})" for g in spec.one_of)
         st.markdown(f"**{spec.label}** (`{name}`), {spec.grain}: {cols}{either}. Bold columns are required.")
-        example = DEMO_DIR / f"{name}.csv"
-        if example.is_file():
-            st.download_button(f"Example: the demo company's {name}.csv", example.read_bytes(),
-                               file_name=f"{name}.csv", mime="text/csv", icon=":material/download:",
-                               key=f"example_{name}", on_click="ignore")
+        st.download_button(f"Example: the demo company's {name}.csv", demo.csv_bytes(name),
+                           file_name=f"{name}.csv", mime="text/csv", icon=":material/download:",
+                           key=f"example_{name}", on_click="ignore")
     page_link("data.py", label="Go to Data", icon=":material/database:")
     st.stop()
 

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
-from sop_core import access, demo, ledger
+from sop_core import access, company, ledger
 from sop_core.workspace import QueryStopped, Workspace, WorkspaceLocked, default_path
 
 from . import nav
@@ -19,7 +19,7 @@ from . import nav
 def _open(path: str) -> Workspace:
     ws = Workspace(path)
     with access.acting_as(access.SYSTEM):  # the first visitor may be a viewer; the demo loads all the same
-        demo.ensure_demo(ws)
+        company.ensure_demo(ws)
     ws.startup_messages = ledger.startup_check(ws)  # acknowledged saves the database lost, if any
     return ws
 
