@@ -24,6 +24,7 @@ Rules (also printed by the Inventory page):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -242,8 +243,13 @@ def project(plan: pd.DataFrame, on_hand: pd.DataFrame, receipts: pd.DataFrame | 
     return out
 
 
-def exceptions(projection: pd.DataFrame, products: pd.DataFrame, excess_cover_months: float = 6) -> pd.DataFrame:
+def exceptions(projection: pd.DataFrame, products: pd.DataFrame, excess_cover_months: float = 6,
+               skus: Iterable[str] | None = None) -> pd.DataFrame:
     """Inventory exceptions per sku, largest money first: sku, family, kind, first_period, units, value, value_basis.
+
+    `skus`: only these are reported (None: every sku of the projection). The plan passes the skus it can
+    speak for (`coverage.checked_skus`: in the plan, with a stock record), so a sku whose opening
+    balance is unknown, or stock of a sku the plan does not hold, is never an exception.
 
     kind 'stockout' (closing < 0): units = the deepest shortage, value = units × unit_price (revenue at
     risk). 'below safety stock' (no stockout, closing < safety): units = the largest gap to safety
@@ -252,6 +258,8 @@ def exceptions(projection: pd.DataFrame, products: pd.DataFrame, excess_cover_mo
     excess, value = units × unit_cost. first_period = the first month the condition holds.
     """
     cols = ["sku", "family", "kind", "first_period", "units", "value", "value_basis"]
+    if skus is not None:
+        projection = projection[projection["sku"].astype(str).isin({str(s) for s in skus})]
     if projection.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     prod = normalise_products(products).set_index("sku") if products is not None and len(products) else \

@@ -10,9 +10,11 @@ code on different inputs (`build_view` adds the tables those pages show: `PlanVi
    supply table, `prebuild_months`), shortfall, production_plan;
 2. inventory: latest_on_hand, safety_stock (`service_level`), project (demand = the consensus;
    receipts = constrained production + firm production receipts + the supply table's other
-   receipts), exceptions (`excess_cover_months`), inventory_value;
+   receipts), exceptions (`excess_cover_months`; only skus of the plan with a stock record,
+   `coverage.checked_skus`), inventory_value;
 3. finance: value_plan of the consensus and of the constrained plan, outlook for the year
-   (unconstrained and constrained), vs_budget (constrained outlook), bridge.
+   (unconstrained and constrained), vs_budget (constrained outlook), bridge;
+4. coverage (`sop_core.coverage.of_plan`): how many skus (families) each check could see.
 
 Scenario changes (`apply_scenario`, see `sop_core.scenarios` for the fields and bounds), in order:
 
@@ -47,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from . import consensus as cons_mod
+from . import coverage as cov_mod
 from . import finance, inventory, supply
 from .history import last_actual_period
 from .periods import period_start
@@ -289,6 +292,8 @@ class PlanResult:
     valued_plan (consensus), valued_constrained (constrained_units), outlook, outlook_constrained,
     vs_budget, bridge: finance.py
     kpis: KPI_KEYS → float (NaN when not computable)
+    coverage: how much of the plan each check (capacity, inventory, prices, annual plan) could see;
+    pages say "not checked" from it instead of showing a check as met
     """
 
     year: int
@@ -314,6 +319,7 @@ class PlanResult:
     vs_budget: pd.DataFrame
     bridge: pd.DataFrame
     kpis: dict[str, float] = field(default_factory=dict)
+    coverage: cov_mod.PlanCoverage | None = None  # what each check could see (coverage.of_plan), set by evaluate
 
     @property
     def supply_review(self) -> supply.SupplyReview:
@@ -365,7 +371,8 @@ def evaluate(inputs: PlanInputs, year: int | None = None) -> PlanResult:
     safety = inventory.safety_stock(prod, hist, service_level=inputs.service_level)
     receipts = pd.concat([production, supply.other_receipts(inputs.supply)], ignore_index=True)
     projection = inventory.project(cons, on_hand, receipts, safety, products=prod)
-    exceptions = inventory.exceptions(projection, prod, inputs.excess_cover_months)
+    exceptions = inventory.exceptions(projection, prod, inputs.excess_cover_months,
+                                      skus=cov_mod.checked_skus(cons, on_hand))
     inv_value = inventory.inventory_value(projection)
 
     # finance
@@ -382,6 +389,8 @@ def evaluate(inputs: PlanInputs, year: int | None = None) -> PlanResult:
         bridge=finance.bridge(inputs.budget, o, oc, prod, year),
     )
     result.kpis = _kpis(result, inputs)
+    result.coverage = cov_mod.of_plan(cons, constrained, on_hand, prod, oc, inputs.budget, year,
+                                      capacity_frame=inputs.capacity, inventory_frame=inputs.inventory)
     return result
 
 

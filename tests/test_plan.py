@@ -154,7 +154,7 @@ def test_a_plan_no_check_could_see_says_not_checked() -> None:
     assert [c.state for c in (cov.capacity, cov.inventory, cov.prices, cov.annual_plan)] == ["none"] * 4
     assert cov.capacity.text == ("Load vs capacity: not checked — load capacity and products (resource, "
                                  "hours_per_unit) for these skus (3 skus: no capacity and no products tables loaded).")
-    assert cov.annual_plan.text == ("Comparison with the annual plan: not checked — load plan for these families "
+    assert cov.annual_plan.text == ("Comparison with the annual plan: not checked — load plan (revenue_plan for 2027) for these families "
                                     "(2 families: no plan table loaded).")
     assert cov.prices.text == ("Value in money: not checked — load products (unit_price) for these skus "
                                "(3 skus: 3 have no unit_price).")
