@@ -130,6 +130,31 @@ class Coverage:
         return f"{what}: {self.summary}."
 
 
+# the tables (with columns) each check reads, for a check that has no plan to run on yet
+NEEDS: dict[str, tuple[str, ...]] = {
+    "capacity": ("capacity", "products (resource, hours_per_unit)"),
+    "inventory": ("inventory",),
+    "prices": ("products (unit_price)",),
+    "annual plan": ("plan (revenue_plan)",),
+}
+
+
+def not_checked(check: str, tables_loaded: Iterable[str] = (), waiting: str = "a consensus plan") -> str:
+    """The sentence for a check that could not run at all, before any plan exists.
+
+    Names the tables of NEEDS[check] not in `tables_loaded` ('Load vs capacity: not checked — load
+    capacity and products (resource, hours_per_unit).'); when they are all loaded, what it waits
+    for ('… not checked — waiting for a consensus plan.').
+    """
+    loaded = set(tables_loaded)
+    missing = [n for n in NEEDS[check] if n.split(" ")[0] not in loaded]
+    what = CHECKS[check]
+    if not missing:
+        return f"{what}: {NOT_CHECKED} — waiting for {waiting}."
+    return f"{what}: {NOT_CHECKED} — load " + (missing[0] if len(missing) == 1 else
+                                                ", ".join(missing[:-1]) + " and " + missing[-1]) + "."
+
+
 def _needs(pairs: Iterable[tuple[str, str]], missing_tables: Iterable[str]) -> tuple[str, ...]:
     """The tables to load, each once with the columns the reasons name: ('capacity', 'products (resource, ...)')."""
     cols: dict[str, list[str]] = {t: [] for t in missing_tables}

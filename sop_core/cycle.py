@@ -15,6 +15,12 @@ starts with the latest sales load (`cycle_start`); "started" per step, from what
 - pre_sop: a scenario or a decision was recorded this cycle;
 - executive: complete once a plan version is approved this cycle, ready for approval once the
   pre-S&OP is complete, else not started.
+
+No green without evidence (`sop_core.coverage`): the supply step is complete by its facts only when
+the capacity check and the stock projection saw every sku of the plan (`CycleFacts.coverage`) and
+nothing is open; a check that could not run is an open item in words ("Load vs capacity: not
+checked — load capacity and products …"), a partial one says how much it saw. The pre-S&OP step
+likewise needs the plan valued in money and compared with the annual plan.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from . import coverage as cov_mod
 from .formatting import money, pct, units
 from .review import FLAGGED_MEANING, flagged
 from .workspace import Workspace
@@ -59,6 +66,7 @@ class CycleFacts:
     supply_changes_this_cycle: int = 0  # plan settings saves, capacity scenarios and decisions on them
     approved_this_cycle: str | None = None  # label of the version approved in this cycle
     marked_complete: set[str] = field(default_factory=set)
+    coverage: cov_mod.PlanCoverage | None = None  # what the plan's checks could see; None before a plan exists
 
 
 @dataclass(frozen=True)
@@ -105,28 +113,20 @@ def steps(f: CycleFacts) -> list[Step]:
                      f"{f.overrides_this_cycle} override{'s' if f.overrides_this_cycle != 1 else ''} this cycle"
                      if f.forecast_ready else "waiting for the forecast", demand_open))
 
-    supply_open = []
-    if "capacity" not in f.tables_loaded:
-        supply_open.append("capacity table not loaded")
-    elif f.overloaded_resource_months:
-        supply_open.append(f"{f.overloaded_resource_months} overloaded resource-months")
-    if f.units_short:
-        supply_open.append(f"{units(f.units_short)} units short after pre-build")
-    if f.stockouts:
-        supply_open.append(f"{f.stockouts} projected stockouts")
-    known = f.forecast_ready and f.overloaded_resource_months is not None
-    out.append(_step("supply", f, known and not supply_open, f.supply_changes_this_cycle > 0,
-                     "load within capacity" if known and not supply_open else
-                     ("gaps to resolve" if known else "waiting for the consensus and capacity"), supply_open))
+    supply_open, supply_done, supply_summary = _supply(f)
+    out.append(_step("supply", f, supply_done, f.supply_changes_this_cycle > 0, supply_summary, supply_open))
 
     pre_open = []
     if f.gap_to_plan is not None and f.gap_to_plan < 0:
         pre_open.append(f"revenue gap to plan {money(f.gap_to_plan)} ({pct(f.gap_to_plan_pct, signed=True)})")
     if f.open_decisions:
         pre_open.append(f"{f.open_decisions} open decision{'s' if f.open_decisions != 1 else ''}")
-    if (pre_open or supply_open) and not f.scenarios:
+    if (pre_open or _gaps(f)) and not f.scenarios:
         pre_open.append("no scenario prepared for the gaps")
-    out.append(_step("pre_sop", f, f.forecast_ready and f.scenarios > 0 and not f.open_decisions,
+    money_checks = _money_checks(f)
+    pre_open += [t for t, _ in money_checks]
+    out.append(_step("pre_sop", f, f.forecast_ready and f.scenarios > 0 and not f.open_decisions
+                     and all(seen for _, seen in money_checks),
                      f.scenarios_this_cycle + f.decisions_this_cycle > 0,
                      f"{f.scenarios} scenario{'s' if f.scenarios != 1 else ''} prepared", pre_open))
 
@@ -137,6 +137,58 @@ def steps(f: CycleFacts) -> list[Step]:
                      ("awaiting approval" if ready else "once the pre-S&OP is complete"), exec_open,
                      idle="ready" if ready else "not_started"))
     return out
+
+
+def _gaps(f: CycleFacts) -> bool:
+    """Supply or inventory gaps the facts show (overload, units short, stockouts)."""
+    return bool(f.overloaded_resource_months or f.units_short or f.stockouts)
+
+
+def _supply(f: CycleFacts) -> tuple[list[str], bool, str]:
+    """The supply step's open items, whether its facts say it is done, and its summary.
+
+    Done only when the capacity check and the stock projection saw every sku of the plan and
+    nothing is overloaded, short or out of stock.
+    """
+    cov = f.coverage
+    cap = cov.capacity if cov is not None else None
+    items: list[str] = []
+    if cap is None:
+        items.append(cov_mod.not_checked("capacity", f.tables_loaded, "the consensus of the demand review"))
+    elif not cap.complete:
+        items.append(cap.text)
+    if f.overloaded_resource_months:
+        items.append(f"{f.overloaded_resource_months} overloaded resource-months")
+    if f.units_short:
+        items.append(f"{units(f.units_short)} units short after pre-build")
+    if cov is None:
+        items.append(cov_mod.not_checked("inventory", f.tables_loaded, "the consensus of the demand review"))
+    elif not cov.inventory.complete:
+        items.append(cov.inventory.text)
+    if f.stockouts:
+        items.append(f"{f.stockouts} projected stockouts")
+    checked = f.forecast_ready and cap is not None and cap.state != "none"
+    done = checked and not items
+    if done:
+        summary = "load within capacity, stock projected for every sku"
+    elif _gaps(f) and checked:
+        summary = "gaps to resolve"
+    elif checked:
+        summary = f"capacity {cap.summary}: not every sku could be checked"
+    else:
+        summary = ("capacity not checked: data missing" if f.forecast_ready
+                   else "waiting for the consensus and capacity")
+    return items, done, summary
+
+
+def _money_checks(f: CycleFacts) -> list[tuple[str, bool]]:
+    """(open item, seen) for the plan in money and against the annual plan: an item when not every sku
+    (family) was valued (compared); seen = the check saw something."""
+    cov = f.coverage
+    if cov is None:
+        return [(cov_mod.not_checked("prices", f.tables_loaded), False),
+                (cov_mod.not_checked("annual plan", f.tables_loaded), False)] if f.forecast_ready else []
+    return [(c.text, c.state != "none") for c in (cov.prices, cov.annual_plan) if not c.complete]
 
 
 def _step(key: str, f: CycleFacts, done: bool, started: bool, summary: str, open_items: list[str],
@@ -176,8 +228,10 @@ def cycle_start(ws: Workspace) -> pd.Timestamp | None:
     return None if at is None else pd.Timestamp(at)
 
 
-def facts_from_workspace(ws: Workspace, run_metrics: pd.DataFrame | None, plan_kpis: dict | None) -> CycleFacts:
-    """Gather the cycle facts: data health, the forecast run's flags, the plan's KPIs, scenarios, decisions, versions."""
+def facts_from_workspace(ws: Workspace, run_metrics: pd.DataFrame | None, plan_kpis: dict | None,
+                         coverage: cov_mod.PlanCoverage | None = None) -> CycleFacts:
+    """Gather the cycle facts: data health, the forecast run's flags, the plan's KPIs and coverage (`PlanResult.kpis`,
+    `PlanResult.coverage`), scenarios, decisions, versions."""
     from . import decisions, health, scenarios, versions  # local: these build on the workspace only
     from .plan import PLAN_SETTINGS
 
@@ -211,5 +265,5 @@ def facts_from_workspace(ws: Workspace, run_metrics: pd.DataFrame | None, plan_k
         gap_to_plan=k.get("gap_to_plan"), gap_to_plan_pct=k.get("gap_to_plan_pct"),
         scenarios=sum(1 for s in all_scen if not s.archived), open_decisions=len(open_dec),
         scenarios_this_cycle=len(new_scen), decisions_this_cycle=len(new_dec), supply_changes_this_cycle=supply_changes,
-        approved_this_cycle=approved, marked_complete=marked_complete(ws, month),
+        approved_this_cycle=approved, marked_complete=marked_complete(ws, month), coverage=coverage,
     )

@@ -2,14 +2,18 @@ import datetime as dt
 
 import pandas as pd
 
-from sop_core import company, cycle, review
+from sop_core import company, coverage, cycle, review
 from sop_core.workspace import Provenance, Workspace
 
 ALL = ["sales", "products", "inventory", "capacity", "supply", "plan", "orders"]
+FULL = coverage.PlanCoverage(  # every check saw the whole plan
+    capacity=coverage.Coverage("capacity", 29, 29), inventory=coverage.Coverage("inventory", 29, 29),
+    prices=coverage.Coverage("prices", 29, 29), annual_plan=coverage.Coverage("annual plan", 4, 4, noun="family"))
 
 
 def _facts(**kw):
-    base = dict(cycle_month=pd.Timestamp("2026-11-01"), tables_loaded=ALL, months_behind=0, forecast_ready=True)
+    base = dict(cycle_month=pd.Timestamp("2026-11-01"), tables_loaded=ALL, months_behind=0, forecast_ready=True,
+                coverage=FULL)
     base.update(kw)
     return cycle.CycleFacts(**base)
 
@@ -30,13 +34,15 @@ def test_a_clean_cycle_waits_only_for_approval():
 
 
 def test_open_items_name_what_is_missing():
-    f = _facts(tables_loaded=["sales"], months_behind=2, forecast_ready=False)
+    f = _facts(tables_loaded=["sales"], months_behind=2, forecast_ready=False, coverage=None)
     steps = {s.key: s for s in cycle.steps(f)}
     assert steps["data"].status == "in_progress"
     assert "sales history is 2 months behind" in steps["data"].open_items
     assert any("capacity" in i for i in steps["data"].open_items)
     assert steps["demand"].open_items == ("statistical forecast not yet run on this data",)
-    assert steps["supply"].status == "not_started" and "capacity table not loaded" in steps["supply"].open_items
+    assert steps["supply"].status == "not_started"
+    assert steps["supply"].open_items[0] == ("Load vs capacity: not checked — load capacity and products (resource, "
+                                             "hours_per_unit).")
 
 
 def test_gaps_and_decisions_keep_pre_sop_open():
@@ -146,3 +152,57 @@ def test_facts_count_this_cycles_work_and_flags_as_the_demand_review_does(tmp_pa
         assert f.scenarios == 2 and f.open_decisions == 2  # still there, but last cycle's work
         steps = {s.key: s.status for s in cycle.steps(f)}
         assert steps["supply"] == "not_started" and steps["pre_sop"] == "not_started"
+
+
+# -- no green without evidence ----------------------------------------------------------------------------
+def test_supply_is_never_complete_when_no_sku_could_be_checked():
+    """A user's first file: 45 stores, a products and capacity table of some other data: 0 of 45 skus checked."""
+    blind = coverage.PlanCoverage(
+        capacity=coverage.Coverage("capacity", 0, 45, reasons=(("are not in the products table", 45),),
+                                   needs=("products (resource, hours_per_unit)",)),
+        inventory=coverage.Coverage("inventory", 0, 45, reasons=(("have no stock record in the inventory table", 45),),
+                                    needs=("inventory",)),
+        prices=FULL.prices, annual_plan=FULL.annual_plan)
+    steps = {s.key: s for s in cycle.steps(_facts(overloaded_resource_months=0, scenarios=1, coverage=blind))}
+    supply = steps["supply"]
+    assert supply.status != "complete" and "within capacity" not in supply.summary
+    assert supply.summary == "capacity not checked: data missing"
+    assert supply.open_items == (
+        "Load vs capacity: not checked — load products (resource, hours_per_unit) for these skus "
+        "(45 skus: 45 are not in the products table).",
+        "Stock projection: not checked — load inventory for these skus "
+        "(45 skus: 45 have no stock record in the inventory table).")
+
+
+def test_supply_checked_for_part_of_the_plan_says_how_much():
+    part = coverage.PlanCoverage(
+        capacity=coverage.Coverage("capacity", 12, 45, reasons=(("have no resource", 33),),
+                                   needs=("products (resource, hours_per_unit)",)),
+        inventory=FULL.inventory, prices=FULL.prices, annual_plan=FULL.annual_plan)
+    supply = {s.key: s for s in cycle.steps(_facts(overloaded_resource_months=0, coverage=part))}["supply"]
+    assert supply.status == "not_started" and supply.summary == "capacity checked 12 of 45 skus: not every sku " \
+        "could be checked"
+    assert supply.open_items == ("Load vs capacity: checked 12 of 45 skus — 33 have no resource; load products "
+                                 "(resource, hours_per_unit) for the rest.",)
+
+
+def test_no_plan_yet_names_the_tables_each_check_needs():
+    steps = {s.key: s for s in cycle.steps(_facts(tables_loaded=["sales"], coverage=None))}
+    assert steps["supply"].summary == "capacity not checked: data missing"
+    assert steps["supply"].open_items == (
+        "Load vs capacity: not checked — load capacity and products (resource, hours_per_unit).",
+        "Stock projection: not checked — load inventory.")
+    assert steps["pre_sop"].open_items == ("Value in money: not checked — load products (unit_price).",
+                                           "Comparison with the annual plan: not checked — load plan (revenue_plan).")
+    assert steps["pre_sop"].status != "complete"
+
+
+def test_pre_sop_is_not_complete_without_money():
+    unpriced = coverage.PlanCoverage(capacity=FULL.capacity, inventory=FULL.inventory,
+                                     prices=coverage.Coverage("prices", 0, 45, reasons=(("have no unit_price", 45),),
+                                                              needs=("products (unit_price)",)),
+                                     annual_plan=FULL.annual_plan)
+    steps = {s.key: s for s in cycle.steps(_facts(overloaded_resource_months=0, scenarios=1, coverage=unpriced))}
+    assert steps["pre_sop"].status == "not_started"
+    assert steps["pre_sop"].open_items == ("Value in money: not checked — load products (unit_price) for these skus "
+                                           "(45 skus: 45 have no unit_price).",)
