@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from . import decisions, exports, finance, kpis, links, plan, scenarios, supply, versions
+from .company import current as current_company
 from .formatting import delta_money, delta_units, money, pct, units
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,17 +148,11 @@ class PackContent:
 
 
 def company_name(ws: Workspace) -> str:
-    """The company on the title line: setting 'company_name', else the demo company's name when the demo is loaded."""
+    """The company on the title line: setting 'company_name', else the name of the company the workspace holds."""
     name = ws.get_setting(COMPANY_SETTING)
     if isinstance(name, str) and name.strip():
         return name.strip()
-    loads = ws.latest_loads()
-    sales = loads[loads["table_name"] == "sales"]
-    if len(sales) and str(sales["file_name"].iloc[0]).startswith("demo/"):
-        from .demo import COMPANY
-
-        return COMPANY
-    return ""
+    return current_company(ws).name or ""
 
 
 def current_consensus(ws: Workspace) -> pd.DataFrame | None:
