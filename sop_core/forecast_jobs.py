@@ -35,6 +35,7 @@ from .workspace import Workspace
 log = logging.getLogger("sop.forecast_jobs")
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
+PREFETCH_DELAY = 3.0  # seconds `prefetch` waits before fitting (the first page is drawn meanwhile)
 KEEP_FINISHED = 16  # finished jobs remembered (their state, not their frames), oldest dropped first
 
 Runner = Callable[..., "forecast.ForecastRun"]
@@ -88,6 +89,7 @@ class _Job:
     def __init__(self, state: JobState) -> None:
         self.state = state
         self.finished = threading.Event()
+        self.wake = threading.Event()  # ends a start delay early: someone is waiting for the forecast
         self.result: forecast.ForecastRun | None = None
         self.exception: BaseException | None = None
         self.thread: threading.Thread | None = None
@@ -131,7 +133,7 @@ class ForecastJobs:
     # -- starting and waiting -------------------------------------------------------------------
     def start(self, ws: Workspace, settings: forecast.ForecastSettings, *, author: str | None = None,
               actor: access.Actor | None = None, executor: Executor | None = None,
-              retry: bool = False) -> JobState:
+              retry: bool = False, delay: float = 0.0) -> JobState:
         """Start the job of the current data and settings unless one is running; its state.
 
         A running job is joined (whatever `retry`); a failed one is returned as is unless
@@ -139,7 +141,9 @@ class ForecastJobs:
         actor: who the fit runs as (its audit event is checked against the role); default the
         caller's current actor. executor: where to fit; default the workspace's Dask scheduler
         setting, else $SOP_DASK_SCHEDULER, else the local pool (resolved in the job, so a bad
-        scheduler address fails the job with its message).
+        scheduler address fails the job with its message). delay: seconds the job waits before
+        fitting (it is 'running' meanwhile), so a page being drawn is not slowed by the fit's start;
+        a later `start` of the same job (a page that needs the forecast) ends the wait.
         """
         if not ws.has_table("sales"):
             raise ValueError("no sales history loaded: load a sales file (or the demo) before forecasting")
@@ -151,12 +155,14 @@ class ForecastJobs:
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and (job.state.status == RUNNING or (job.state.status == FAILED and not retry)):
+                job.wake.set()
                 return job.state
             job = _Job(JobState(key=key[1], path=key[0], status=RUNNING, started_at=time.time(), author=author))
             self._jobs.pop(key, None)
             self._jobs[key] = job  # newest last: pruning drops the oldest finished
             self._prune()
-            job.thread = threading.Thread(target=self._run, args=(key, job, ws, settings, author, actor, executor),
+            job.thread = threading.Thread(target=self._run,
+                                          args=(key, job, ws, settings, author, actor, executor, delay),
                                           name=f"sop-forecast-{key[1][:16]}", daemon=True)
             job.thread.start()
             return job.state
@@ -185,8 +191,10 @@ class ForecastJobs:
             job.state = replace(job.state, done=int(done), total=int(total))
 
     def _run(self, key: tuple[str, str], job: _Job, ws: Workspace, settings: forecast.ForecastSettings,
-             author: str | None, actor: access.Actor | None, executor: Executor | None) -> None:
+             author: str | None, actor: access.Actor | None, executor: Executor | None, delay: float = 0.0) -> None:
         try:
+            if delay > 0:
+                job.wake.wait(delay)
             with access.acting_as(actor):
                 ex = executor
                 if ex is None:
@@ -238,18 +246,20 @@ def get(ws: Workspace, settings: forecast.ForecastSettings) -> JobState | None:
 
 
 def prefetch(ws: Workspace, settings: forecast.ForecastSettings | None = None, *,
-             actor: access.Actor | None = access.SYSTEM) -> JobState | None:
+             actor: access.Actor | None = access.SYSTEM, delay: float = PREFETCH_DELAY) -> JobState | None:
     """Start the forecast of the saved settings when the workspace has sales and no stored run for them.
 
     For the app's workspace opening (so the fit starts before any page asks); runs as the
-    system actor, like the demo load. Returns the job's state, or None when nothing is needed.
+    system actor, like the demo load, after `delay` seconds (the first page is drawn while the
+    job waits: starting the fit at once slows it down on a small machine; a page that needs the
+    forecast meanwhile joins the job). Returns the job's state, or None when nothing is needed.
     Never raises: a failure to start is logged (the pages start the job again and show why).
     """
     try:
         settings = settings or forecast.saved_settings(ws)
         if not ws.has_table("sales") or stored(ws, forecast.run_key(ws, settings)):
             return None
-        return JOBS.start(ws, settings, author=actor.email if actor else None, actor=actor)
+        return JOBS.start(ws, settings, author=actor.email if actor else None, actor=actor, delay=delay)
     except Exception:  # noqa: BLE001 - a convenience: the page path reports the error
         log.exception("could not start the forecast in the background")
         return None

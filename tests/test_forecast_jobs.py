@@ -192,11 +192,29 @@ def test_prefetch_starts_only_when_no_run_is_stored(ws: Workspace, monkeypatch: 
     runner.gate.set()
     monkeypatch.setattr(J, "JOBS", J.ForecastJobs(runner))
     F.save_settings(ws, SETTINGS)
-    state = J.prefetch(ws)
+    state = J.prefetch(ws, delay=0)
     assert state is not None and state.author == access.SYSTEM.email
     assert J.JOBS.wait((state.path, state.key), 10).status == J.DONE and runner.actors == [access.SYSTEM]
     F.run_forecast(ws, SETTINGS, executor=SerialExecutor())  # now stored
     assert J.prefetch(ws) is None
+
+
+def test_a_delayed_start_waits_until_a_page_asks(ws: Workspace) -> None:
+    runner = GatedRunner()
+    runner.gate.set()
+    jobs = J.ForecastJobs(runner)
+    first = jobs.start(ws, SETTINGS, executor=SerialExecutor(), delay=60)
+    assert first.status == J.RUNNING and not runner.reached.wait(0.5)  # waiting out its delay
+    jobs.start(ws, SETTINGS, executor=SerialExecutor())  # a page needs the forecast: no more waiting
+    assert jobs.wait(jobs.job_key(ws, SETTINGS), 10).status == J.DONE and runner.calls == 1
+
+
+def test_a_delayed_start_fits_after_its_delay(ws: Workspace) -> None:
+    runner = GatedRunner()
+    runner.gate.set()
+    jobs = J.ForecastJobs(runner)
+    jobs.start(ws, SETTINGS, executor=SerialExecutor(), delay=0.3)
+    assert jobs.wait(jobs.job_key(ws, SETTINGS), 10).status == J.DONE
 
 
 def test_prefetch_on_an_empty_workspace_does_nothing(tmp_path: Path) -> None:
