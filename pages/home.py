@@ -13,10 +13,10 @@ ICONS = {"complete": ":material/check_circle:", "ready": ":material/pending_acti
 COLORS = {"complete": "green", "ready": "blue", "in_progress": "orange", "not_started": "gray"}
 
 run = ensure_forecast(ws, forecast.saved_settings(ws), author()) if ws.has_table("sales") else None
-kpis = None
-if run is not None and ws.has_table("products"):
-    kpis = plan_view(ws, run, consensus_frame(ws, run)).kpis
-facts = cycle.facts_from_workspace(ws, run.metrics if run is not None else None, kpis)
+result = plan_view(ws, run, consensus_frame(ws, run)).result if run is not None else None  # coverage: what was seen
+facts = cycle.facts_from_workspace(ws, run.metrics if run is not None else None,
+                                   result.kpis if result is not None else None,
+                                   result.coverage if result is not None else None)
 steps = cycle.steps(facts)
 now = cycle.current_step(steps)
 

@@ -30,24 +30,30 @@ if note := pv.settings_note(current, saved):
 # -- the answer -------------------------------------------------------------------------------------
 util = r.utilisation
 peak = view.peak
+cov = r.coverage.capacity
+seen = cov.state != "none"  # no sku loaded on capacity: nothing below is evidence of anything
+NOT_CHECKED = "Not checked"
 n_over = int(k["overloaded_resource_months"])
 short_units = k["units_short"]
 at_risk = view.shortage_revenue
 m = st.columns(4)
-m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}",
+m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}" if seen else NOT_CHECKED,
             help=plan.KPI_INFO["overloaded_resource_months"].formula + " (before pre-build).")
-m[1].metric("Peak utilisation", pct(peak["utilisation"]) if peak is not None else "—",
-            delta=f"{peak['resource']} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None else None,
+m[1].metric("Peak utilisation", pct(peak["utilisation"]) if peak is not None and seen else "—",
+            delta=f"{peak['resource']} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None and seen else None,
             delta_color="red" if peak is not None and peak["utilisation"] > 1 else "gray", delta_arrow="off",
             help=plan.KPI_INFO["peak_utilisation"].formula)
-m[2].metric("Units short after pre-build", units(short_units),
+m[2].metric("Units short after pre-build", units(short_units) if seen else NOT_CHECKED,
             delta=f"{pct(short_units / k['units_demand'], 1)} of demand" if short_units > 0.5 and k["units_demand"]
             else None, delta_color="inverse", delta_arrow="off",
             help=plan.KPI_INFO["units_short"].formula + f", with {view.settings['prebuild_months']} months of pre-build.")
-m[3].metric("Revenue at risk from shortage", money(at_risk),
+m[3].metric("Revenue at risk from shortage", money(at_risk) if seen else NOT_CHECKED,
             help="Σ short units × unit_price over the plan horizon (demand revenue − constrained plan revenue).")
+m[0].caption(cov.summary[:1].upper() + cov.summary[1:])
 
-if short_units > 0.5:
+if not seen:
+    pv.coverage_note(cov)
+elif short_units > 0.5:
     st.warning(f"Capacity cannot make the whole consensus: **{units(short_units)} units** "
                f"({money(at_risk)} of revenue) are short after {view.settings['prebuild_months']} months of "
                "pre-build. The gap table below shows which families and months.", icon=":material/warning:")
@@ -57,8 +63,14 @@ elif n_over:
 else:
     where = f" (peak {pct(peak['utilisation'])} on {peak['resource']} in {pd.Timestamp(peak['period']):%b %Y})" \
         if peak is not None else ""
-    st.success(f"Capacity covers the consensus: no resource is overloaded in any month{where}.",
-               icon=":material/check_circle:")
+    if cov.complete:
+        st.success(f"Capacity covers the consensus: no resource is overloaded in any month{where}.",
+                   icon=":material/check_circle:")
+    else:  # part of the plan unseen: no green
+        st.info(f"No resource is overloaded in any month for the {cov.checked:,} of {cov.total:,} skus checked"
+                f"{where}; the other {cov.total - cov.checked:,} are not checked.", icon=":material/info:")
+if seen:
+    pv.coverage_note(cov)
 
 # -- load vs capacity ----------------------------------------------------------------------------------
 st.subheader("Utilisation by resource and month", anchor=False)
@@ -74,13 +86,16 @@ else:
                + (f" Measured in units (capacity_units): {', '.join(in_units)}." if in_units else
                   " Measured in hours (units × hours_per_unit vs available_hours)."))
 if view.unloaded_note:
-    st.caption(f":material/visibility_off: {view.unloaded_note}")
+    st.caption(f":material/visibility_off: {share.plain(view.unloaded_note)}")
 
 # -- the gap --------------------------------------------------------------------------------------------
 st.subheader("Supply gap", anchor=False)
 gaps = view.gaps
-if gaps.empty:
-    st.caption(f"No family is short in any month with {view.settings['prebuild_months']} months of pre-build.")
+if gaps.empty and not seen:
+    st.caption("Not checked: no sku of the plan could be loaded on a resource with capacity.")
+elif gaps.empty:
+    st.caption(f"No family is short in any month with {view.settings['prebuild_months']} months of pre-build"
+               + ("." if cov.complete else f" among the {cov.checked:,} of {cov.total:,} skus checked."))
 else:
     st.caption("Units short per family and month, after pre-build.")
     labels = {c: (pd.Timestamp(c).strftime("%b %Y") if c != "Total" else c) for c in gaps.columns}

@@ -71,7 +71,8 @@ def data_state(ws: Workspace) -> DataState:
 
 
 def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> DataState:
-    """Say plainly which table the page still needs (with the demo company's file as an example) and stop.
+    """Say plainly that nothing was checked and which table the page still needs (with the demo company's file as
+    an example), and stop.
 
     Returns the data state (tables present, content key) for the page's notes and `plan_view`.
     """
@@ -81,8 +82,8 @@ def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> DataState
         return data
     names = " and ".join(missing)
     plural = len(missing) > 1
-    st.info(f"The {page} needs the {names} table{'s' if plural else ''} — load {'them' if plural else 'it'} "
-            "on the Data page.", icon=":material/database:")
+    st.info(f"Not checked: the {page} needs the {names} table{'s' if plural else ''} — load "
+            f"{'them' if plural else 'it'} on the Data page.", icon=":material/database:")
     for name in missing:
         spec = contract.TABLES[name]
         cols = ", ".join(f"**{c}**" if c in spec.required else c for c in spec.column_names)
@@ -275,6 +276,20 @@ def trend(x: float | None, better: str | None = "higher") -> dict[str, str]:
     good = (x > 0) == (better == "higher") if better in ("higher", "lower") else None
     return {"delta_arrow": "up" if x > 0 else "down",
             "delta_color": "gray" if good is None else ("green" if good else "red")}
+
+
+COVERAGE_ICON = ":material/visibility_off:"
+
+
+def coverage_note(cov: Any, container: Any = st) -> None:
+    """Say what a check could not see (`sop_core.coverage.Coverage`): an info box when it saw nothing, a caption
+    when it saw part of the plan, nothing when it saw everything. The text is the engine's, with no user data."""
+    if cov is None or cov.complete:
+        return
+    if cov.state == "none":
+        container.info(cov.text, icon=COVERAGE_ICON)
+    else:
+        container.caption(f"{COVERAGE_ICON} {cov.text}")
 
 
 def rules(module: Any) -> str:
