@@ -140,3 +140,33 @@ def test_a_viewer_does_not_start_a_fit_but_sees_one_running(fresh: AppTest, gate
     assert J.JOBS.wait(job_key(at), 60).status == J.DONE
     at.run()
     assert not at.get("progress") and any(s.value.endswith(" cycle") for s in at.subheader)
+
+
+def _page_that_goes_on() -> None:
+    """A page drawing the rest of itself while the forecast fits (ensure_forecast(stop=False))."""
+    import os
+
+    import streamlit as st
+
+    from pages.shell.demand import ensure_forecast
+    from pages.shell.state import _open
+    from sop_core.forecast import ForecastSettings
+
+    st.title("A page", anchor=False)
+    run = ensure_forecast(_open(os.environ["SOP_WORKSPACE"]), ForecastSettings(horizon=6, origins=1), "tester",
+                          stop=False)
+    st.markdown("forecast: " + ("waiting" if run is None else f"{run.n_series} series"))
+    st.markdown("the rest of the page")
+
+
+def test_stop_false_lets_the_page_draw_the_rest(fresh: AppTest, gate: Gate) -> None:
+    at = AppTest.from_function(_page_that_goes_on, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("progress")) == 1
+    assert [m.value for m in at.markdown][-2:] == ["forecast: waiting", "the rest of the page"]
+    gate.release.set()
+    assert J.JOBS.wait(job_key(fresh), 60).status == J.DONE
+    at.run()
+    assert not at.get("progress") and [m.value for m in at.markdown][-2:] == ["forecast: 3 series",
+                                                                             "the rest of the page"]

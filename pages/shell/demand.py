@@ -48,7 +48,7 @@ VIEWER_MESSAGE = ("The forecast for the latest data has not been run yet: a plan
 
 
 def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: str | None,
-                    executor: Executor | None = None) -> forecast.ForecastRun:
+                    executor: Executor | None = None, *, stop: bool = True) -> forecast.ForecastRun | None:
     """The stored run for the current data and settings; when there is none, its fit runs in the background.
 
     The fit is a `forecast_jobs` job shared by every session of the server (one per run key),
@@ -60,7 +60,8 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
     progress of a job already running.
 
     executor: where to fit; default the workspace's Dask scheduler setting, else $SOP_DASK_SCHEDULER,
-    else the local pool.
+    else the local pool. stop=False: return None instead of stopping the page after the progress
+    (or the error or the viewer's message), for a page that can draw the rest without the forecast.
     """
     run = forecast_run(ws, settings)
     if run is not None:
@@ -71,12 +72,12 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
     if state is None or state.status == forecast_jobs.DONE:
         if not may_fit:
             st.info(VIEWER_MESSAGE, icon=":material/lock:")
-            st.stop()
+            return _stop(stop)
         try:
             state = forecast_jobs.start(ws, settings, author=author, executor=executor)
         except ValueError as exc:  # no sales history
             st.error(str(exc), icon=":material/error:")
-            st.stop()
+            return _stop(stop)
         if state.status == forecast_jobs.DONE:  # its run is stored (it ended between the two reads)
             run = forecast_run(ws, settings)
             if run is not None:
@@ -89,7 +90,14 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
                 "it is ready; pages that do not need the forecast work meanwhile.",
                 icon=":material/hourglass_top:")
         _progress(*key)
-    st.stop()
+    return _stop(stop)
+
+
+def _stop(stop: bool) -> None:
+    """End the page script here (stop=True), else let the page go on without the forecast."""
+    if stop:
+        st.stop()
+    return None
 
 
 def _failed(ws: Workspace, settings: forecast.ForecastSettings, state: forecast_jobs.JobState, author: str | None,
