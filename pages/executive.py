@@ -29,7 +29,8 @@ unlinked = open_log[open_log["version_id"].isna()]
 approved, record = agenda.record_status(latest, cycle.cycle_start(ws))
 (st.success if approved else st.warning)(share.plain(record),
                                          icon=":material/verified:" if approved else ":material/pending_actions:")
-st.markdown(f"**{share.plain(agenda.plan_vs_annual(k, view.result.bridge, year))}**")
+sentence = agenda.plan_vs_annual(k, view.result.bridge, year, coverage=view.result.coverage)
+st.markdown(f"**{share.plain(sentence)}**")
 if note := pv.settings_note(pv.settings(ws), pv.saved_settings(ws)):  # the pack uses the saved ones
     st.caption(note)
 
@@ -41,17 +42,24 @@ m[0].metric("KPIs on target", f"{len(status['green'])} of {len(cards)}",
                  "below and on the Scorecard page.")
 off = [f":red[Off target: {share.plain(', '.join(status['red']))}]" if status["red"] else "",
        f":orange[Watch: {share.plain(', '.join(status['amber']))}]" if status["amber"] else "",
-       f"No data: {share.plain(', '.join(status['missing']))}" if status["missing"] else ""]
+       f"Not checked: {share.plain(', '.join(status['missing']))}" if status["missing"] else ""]
 m[0].caption(" · ".join(t for t in off if t) or "Every KPI on target")
+cov = view.result.coverage
+unseen = cov.incomplete()  # checks that did not see the whole plan: said in words, never "nothing to decide"
 overloaded = int(k["overloaded_resource_months"]) if pd.notna(k.get("overloaded_resource_months")) else 0
-m[1].metric("Units short", units(k.get("units_short")),
+capacity_seen = cov.capacity.state != "none"
+m[1].metric("Units short", units(k.get("units_short")) if capacity_seen else "Not checked",
             help="Demand the constrained plan cannot make over the plan horizon, after pre-build (Supply review).")
-m[1].caption(f"{overloaded} overloaded resource-month{'s' if overloaded != 1 else ''}")
+m[1].caption(f"{overloaded} overloaded resource-month{'s' if overloaded != 1 else ''}"
+             + ("" if cov.capacity.complete else f" · capacity {cov.capacity.summary}") if capacity_seen else
+             cov.capacity.text)
 stockouts = k.get("stockouts")
-m[2].metric("Projected stockouts", units(stockouts),
+stock_seen = cov.inventory.state != "none" and pd.notna(stockouts)
+m[2].metric("Projected stockouts", units(stockouts) if stock_seen else "Not checked",
             help="Skus whose projected available balance goes below zero over the plan horizon (Inventory).")
-m[2].caption("Not known: needs the inventory table" if pd.isna(stockouts) else
-             f"{money(k.get('revenue_at_risk'))} revenue at risk" if stockouts > 0 else "None over the plan horizon")
+m[2].caption(cov.inventory.text if not stock_seen else
+             f"{money(k.get('revenue_at_risk'))} revenue at risk" if stockouts > 0 else
+             "None over the plan horizon" + ("" if cov.inventory.complete else f" · stock {cov.inventory.summary}"))
 
 # -- what needs deciding -----------------------------------------------------------------------------------------
 st.subheader("Decisions needed", anchor=False)
@@ -61,10 +69,15 @@ attached = {s.scenario_id: s for s in scenarios.list_scenarios(ws, include_archi
 effects = {i: pv.plan_view(ws, run, cons, scenario=s).kpis["revenue"] - k["revenue"] for i, s in attached.items()}
 needed = agenda.decisions_needed(items, unlinked, option_names={i: s.name for i, s in attached.items()},
                                  option_effects=effects, year=year)
-if needed.empty:
+if needed.empty and not unseen:
     st.success("Nothing to decide: no open decision, and the plan meets the annual plan within capacity with no "
                "stockout.", icon=":material/verified:")
-else:
+elif needed.empty:
+    st.info("No open decision and no exception in what could be checked — but not everything could be:",
+            icon=":material/visibility_off:")
+if unseen:
+    st.markdown("\n".join(f"- {c.text}" for c in unseen))
+if len(needed):
     st.caption(f"Money: at stake for an exception; for a decision, its option's effect on the {year} outlook. "
                "Each line links to the page that explains it.")
     for row in needed.itertuples():

@@ -12,7 +12,7 @@ from sop_core.formatting import delta_money, money, pct
 page_header("financials")
 link = share.link_state("financials", scenario_banner=True)
 ws = workspace()
-data = pv.require_tables(ws, "financial view", ["sales", "plan"])
+data = pv.require_tables(ws, "financial view", ["sales"])  # no plan table: the outlook, "not checked" against a plan
 run, cons = pv.demand_plan(ws)
 current = pv.settings(ws)
 view = pv.plan_view(ws, run, cons, data, current, scenario=share.scenario())
@@ -30,36 +30,56 @@ last_actual = pd.Timestamp(actual_months.max()) if len(actual_months) else None
 through = f"actuals Jan–{last_actual:%b} + constrained plan for the rest" if last_actual is not None \
     else "constrained plan for every month"
 head[0].caption(f"Full year {year}: {through} · {pv.run_caption(run, view)} (set on the Supply review)")
+prices, annual = r.coverage.prices, r.coverage.annual_plan
+if prices.state == "none":  # nothing of the plan has a price: no "$0" outlook
+    pv.coverage_note(prices)
+    if annual.state == "none":
+        pv.coverage_note(annual)
+    st.stop()
 if "products" not in data.present:
     st.caption(":material/info: No products table: prices are derived from sales revenue and costs are unknown, "
                "so gross margin can't be computed. Load the products table on the Data page.")
+pv.coverage_note(prices)
+compared = annual.state != "none"  # the annual plan gives revenue for some family of the outlook
+NOT_CHECKED = "Not checked"
 
 # -- the answer ---------------------------------------------------------------------------------------------
-gap, gap_pct = k["gap_to_plan"], k["gap_to_plan_pct"]
+gap, gap_pct = (k["gap_to_plan"], k["gap_to_plan_pct"]) if compared else (float("nan"), float("nan"))
 gm, gm_plan = k["gross_margin_pct"], view.plan_margin_pct
 m = st.columns(4)
 m[0].metric(f"Full-year outlook {year}", money(k["revenue"]),
             delta=f"{pct(gap_pct, 1, signed=True)} vs annual plan" if pd.notna(gap_pct) else None,
             help=plan.KPI_INFO["revenue"].formula, **pv.trend(gap_pct))
-m[1].metric(f"Annual plan {year}", money(k["plan_revenue"]), help=plan.KPI_INFO["plan_revenue"].formula)
-m[2].metric("Gap to annual plan", delta_money(gap),
+m[1].metric(f"Annual plan {year}", money(k["plan_revenue"]) if compared else NOT_CHECKED,
+            help=plan.KPI_INFO["plan_revenue"].formula)
+m[2].metric("Gap to annual plan", delta_money(gap) if compared else NOT_CHECKED,
             delta=pct(gap_pct, 1, signed=True) if pd.notna(gap_pct) else None, **pv.trend(gap_pct),
             help=plan.KPI_INFO["gap_to_plan"].formula + "; % = " + plan.KPI_INFO["gap_to_plan_pct"].formula)
 gm_delta = gm - gm_plan if pd.notna(gm) and pd.notna(gm_plan) else None
-m[3].metric("Gross margin %", pct(gm),
+m[3].metric("Gross margin %", pct(gm) if pd.notna(gm) else NOT_CHECKED,
             delta=f"{gm_delta * 100:+.1f} pts vs plan".replace("-", "−") if gm_delta is not None else None,
             **pv.trend(gm_delta),
             help=plan.KPI_INFO["gross_margin_pct"].formula + (f"; annual plan {pct(gm_plan)} (Σ margin_plan / "
                                                              "Σ revenue_plan)" if pd.notna(gm_plan) else ""))
+if pd.isna(gm):
+    m[3].caption("Needs unit_cost for every sku (products table)")
+if not compared:
+    m[1].caption("Load the plan table (revenue_plan)")
+pv.coverage_note(annual)
 
 bridge = r.bridge.set_index("step")["value"]
-if pd.notna(gap) and abs(gap) >= 0.5:
+if compared and pd.notna(gap) and abs(gap) >= 0.5:
     effects = bridge.drop(["Annual plan", "Outlook"], errors="ignore")
     effects = effects[effects.abs() >= 0.5].sort_values(key=lambda s: s.abs(), ascending=False)
     drivers = ", ".join(f"{step.lower()} {delta_money(v)}" for step, v in effects.head(3).items())
     text = (f"The outlook is **{money(abs(gap))} ({pct(abs(gap_pct), 1)})** "
             f"{'below' if gap < 0 else 'above'} the annual plan for {year}" + (f": {drivers}." if drivers else "."))
-    (st.warning if gap < 0 else st.success)(text, icon=":material/warning:" if gap < 0 else ":material/check_circle:")
+    if gap < 0:
+        st.warning(text, icon=":material/warning:")
+    elif annual.complete and prices.complete:
+        st.success(text, icon=":material/check_circle:")
+    else:  # above plan on part of the evidence: no green
+        st.info(text, icon=":material/info:")
 
 # -- plan vs outlook by month (a fragment: the family filter redraws only this) ------------------------------
 families = sorted(r.outlook_constrained["family"].dropna().astype(str).unique())
@@ -77,10 +97,10 @@ def monthly() -> None:
     share.share_button(state, c[0])
     frame = finance.monthly_outlook(r.outlook_constrained, view.budget_monthly, None if family == pv.ALL else family)
     done = frame[frame["source"] == "actual"]
-    to_date = (f"actual {money(done['revenue'].sum())} vs plan {money(done['plan_revenue'].sum())} to date; "
-               if len(done) else "")
-    c[1].caption(f"{family if family != pv.ALL else 'All families'}: {to_date}full year "
-                 f"{money(frame['revenue'].sum())} vs plan {money(frame['plan_revenue'].sum())}. "
+    vs = (lambda x: f" vs plan {money(x.sum())}") if compared else (lambda x: "")
+    to_date = f"actual {money(done['revenue'].sum())}{vs(done['plan_revenue'])} to date; " if len(done) else ""
+    c[1].caption(f"{share.plain(family) if family != pv.ALL else 'All families'}: {to_date}full year "
+                 f"{money(frame['revenue'].sum())}{vs(frame['plan_revenue'])}. "
                  + ("Dark bars: actual months; light bars: plan months." if len(done) else "Every month is plan."))
     st.plotly_chart(charts.outlook_chart(frame), key="fin_monthly", config={"displayModeBar": False})
 
@@ -89,15 +109,26 @@ monthly()
 
 # -- bridge -----------------------------------------------------------------------------------------------
 st.subheader("From the annual plan to the outlook", anchor=False)
-st.plotly_chart(charts.bridge_chart(r.bridge), key="fin_bridge", config={"displayModeBar": False})
-notes = r.bridge[r.bridge["kind"] == "effect"]
-st.caption("The axis does not start at zero, so the steps can be read. "
-           + " · ".join(f"**{s}**: {n}" for s, n in zip(notes["step"], notes["note"])))
+if compared:
+    st.plotly_chart(charts.bridge_chart(r.bridge), key="fin_bridge", config={"displayModeBar": False})
+    notes = r.bridge[r.bridge["kind"] == "effect"]
+    st.caption("The axis does not start at zero, so the steps can be read. "
+               + " · ".join(f"**{s}**: {share.plain(n)}" for s, n in zip(notes["step"], notes["note"])))
+else:
+    st.caption(f"Not checked: no annual plan revenue for {year} to start the bridge from — load the plan table "
+               "(revenue_plan).")
 
 # -- by family ----------------------------------------------------------------------------------------------
 st.subheader("By family", anchor=False)
 fam = view.family_table.drop(columns="is_total")
 fam[["gap_pct", "margin_pct"]] = fam[["gap_pct", "margin_pct"]] * 100
+hidden = ([] if compared else ["plan_revenue", "gap", "gap_pct"]) + (
+    [] if fam["margin_pct"].notna().any() else ["margin_pct"])  # a column of nothing but blanks says nothing
+fam = fam.drop(columns=hidden)
+if hidden:
+    st.caption("Not shown: " + "; ".join(
+        t for t, cols in (("the annual plan and the gap (no plan revenue for this year)", "plan_revenue"),
+                          ("gross margin % (needs unit_cost for every sku)", "margin_pct")) if cols in hidden) + ".")
 st.dataframe(
     fam, hide_index=True, width="stretch",
     column_config={

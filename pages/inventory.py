@@ -37,27 +37,40 @@ if "capacity" not in data.present:
 
 # -- the answer -------------------------------------------------------------------------------------------
 c = view.exception_counts
+cov = r.coverage.inventory
+seen = cov.state != "none"  # no sku of the plan has a stock record: no count below is evidence
+NOT_CHECKED = "Not checked"
 excess_months = view.settings["excess_cover_months"]
 m = st.columns(4)
-m[0].metric("Projected stockouts", f"{int(c['stockouts'])} skus", help=plan.KPI_INFO["stockouts"].formula)
-m[1].metric("Revenue at risk from stockouts", money(c["revenue_at_risk"]), help=plan.KPI_INFO["revenue_at_risk"].formula)
-m[2].metric("Safety-stock breaches", f"{int(c['breaches'])} skus",
+m[0].metric("Projected stockouts", f"{int(c['stockouts'])} skus" if seen else NOT_CHECKED,
+            help=plan.KPI_INFO["stockouts"].formula)
+m[0].caption(cov.summary[:1].upper() + cov.summary[1:])
+m[1].metric("Revenue at risk from stockouts", money(c["revenue_at_risk"]) if seen else NOT_CHECKED,
+            help=plan.KPI_INFO["revenue_at_risk"].formula)
+m[2].metric("Safety-stock breaches", f"{int(c['breaches'])} skus" if seen else NOT_CHECKED,
             delta=f"{money(c['breach_value'])} at cost to restore" if c["breaches"] else None,
             delta_color="off", delta_arrow="off",
             help="Skus whose projected balance goes below safety stock without a stockout; value = the largest gap "
                  "× unit_cost.")
-m[3].metric("Excess stock at cost", money(c["excess_value"]),
+m[3].metric("Excess stock at cost", money(c["excess_value"]) if seen else NOT_CHECKED,
             delta=f"{int(c['excess'])} skus" if c["excess"] else None, delta_color="off", delta_arrow="off",
             help=f"Stock beyond the next {excess_months:g} months of demand, at its largest, × unit_cost.")
 
-if c["stockouts"]:
+if not seen:
+    pv.coverage_note(cov)
+elif c["stockouts"]:
     st.warning(f"**{int(c['stockouts'])} skus** run out of stock in the projection: {money(c['revenue_at_risk'])} "
                "of revenue at risk. They lead the exception list below.", icon=":material/warning:")
 elif c["breaches"]:
     st.info(f"No stockout is projected, but {int(c['breaches'])} skus dip below safety stock.",
             icon=":material/info:")
-else:
+elif cov.complete:
     st.success("No stockout and no safety-stock breach is projected.", icon=":material/check_circle:")
+else:  # part of the plan has no stock record: no green
+    st.info(f"No stockout and no safety-stock breach is projected for the {cov.checked:,} of {cov.total:,} skus with "
+            f"a stock record; the other {cov.total - cov.checked:,} are not checked.", icon=":material/info:")
+if seen:
+    pv.coverage_note(cov)
 
 # -- projection chart (a fragment: the filters redraw only this) --------------------------------------------
 proj = r.projection
@@ -109,9 +122,12 @@ projection()
 # -- exceptions ------------------------------------------------------------------------------------------
 st.subheader("Exceptions", anchor=False)
 table = view.exception_rows
-if table.empty:
-    st.caption("No exception: every sku stays above safety stock and within "
-               f"{excess_months:g} months of cover.")
+if table.empty and not seen:
+    st.caption("Not checked: no sku of the plan has a stock record in the inventory table.")
+elif table.empty:
+    st.caption(("No exception: every sku stays above safety stock and within " if cov.complete else
+                f"No exception among the {cov.checked:,} skus with a stock record: each stays above safety stock "
+                "and within ") + f"{excess_months:g} months of cover.")
 else:
     st.caption("One row per sku and kind, largest money first; click a column to sort. Stockout value = revenue at "
                "risk (unit_price); breach and excess values at unit_cost.")

@@ -3,6 +3,7 @@ import uuid
 from datetime import timedelta
 
 
+import pandas as pd
 import streamlit as st
 
 from pages.shell import compare, decision_log, share
@@ -23,10 +24,12 @@ open_log = decisions.log(ws, status=("open", "in progress"))
 
 # -- the answer: what is at stake, what needs deciding -------------------------------------------------------
 k = result.kpis
+cov = result.coverage
+unseen = cov.incomplete()  # checks that did not see the whole plan: said in words, never "no exception"
 m = st.columns(4)
-gap = k.get("gap_to_plan")
-m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "—",
-            delta=None if gap is None else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%",
+gap = k.get("gap_to_plan") if cov.annual_plan.state != "none" else None
+m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "Not checked",
+            delta=None if gap is None or pd.isna(gap) else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%",
             help="Outlook (actuals to date + constrained plan) − annual plan.")
 m[1].metric("Money at stake (all exceptions)", money(items["money"].sum()) if len(items) else "$0",
             help=f"Sum of the At stake column below, over mixed periods: the {result.year} full-year revenue gap, "
@@ -38,10 +41,14 @@ m[3].metric("Open decisions", f"{len(open_log)}")
 
 # -- the exceptions, ranked by money ----------------------------------------------------------------------------
 st.subheader("Exceptions that need a decision", anchor=False)
-if items.empty:
+if items.empty and not unseen:
     st.success("No exception: the plan meets the annual plan, within capacity, with no stockout and inventory "
                "within its limits.", icon=":material/verified:")
-else:
+elif items.empty:
+    st.info("No exception in what could be checked — but not everything could be:", icon=":material/visibility_off:")
+if unseen:
+    st.markdown("\n".join(f"- {c.text}" for c in unseen))
+if len(items):
     shown = items.assign(where=items["page"].map(lambda p: f"/{p}"), units=items["units"].map(fmt_units),
                          money=items["money"].map(money))
     st.dataframe(

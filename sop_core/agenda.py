@@ -193,15 +193,21 @@ def record_status(version: Any | None, cycle_started: pd.Timestamp | None) -> tu
 
 
 def plan_vs_annual(kpis: Mapping[str, Any], bridge: pd.DataFrame | None, year: int,
-                   drivers: int = BRIDGE_DRIVERS) -> str:
+                   drivers: int = BRIDGE_DRIVERS, coverage: Any | None = None) -> str:
     """One sentence: the full-year outlook against the annual plan, the gap in money and % with its sign, and
     the bridge's largest steps (`finance.bridge`: step, kind, value), largest first.
 
-    kpis: `plan.PlanResult.kpis` (revenue, plan_revenue, gap_to_plan, gap_to_plan_pct).
+    kpis: `plan.PlanResult.kpis` (revenue, plan_revenue, gap_to_plan, gap_to_plan_pct). coverage:
+    `plan.PlanResult.coverage`; when no sku of the plan has a price the outlook in money is not checked
+    (never "$0"), and without an annual plan the comparison says which table it needs.
     """
     revenue, budget, gap = kpis.get("revenue"), kpis.get("plan_revenue"), kpis.get("gap_to_plan")
+    if coverage is not None and coverage.prices.state == "none":
+        return f"The {year} outlook in money is not checked: no sku of the plan has a price ({coverage.prices.load_text})."
     if not _finite(budget) or budget == 0 or not _finite(gap):
-        return f"No annual plan for {year}: the full-year outlook is {fmt_money(revenue)}."
+        text = f"No annual plan for {year}: the full-year outlook is {fmt_money(revenue)}"
+        return text + (" — the comparison is not checked: load the plan table (revenue_plan)." if coverage is not None
+                       else ".")
     head = f"{year} full-year outlook {fmt_money(revenue)} against the annual plan of {fmt_money(budget)}"
     if abs(gap) < 0.5:
         return head + ": on plan."
