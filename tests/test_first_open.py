@@ -120,7 +120,8 @@ def test_a_failed_job_is_an_error_on_the_page_with_a_retry(fresh: AppTest, gate:
     assert not at.error and any(s.value.endswith(" cycle") for s in at.subheader)
 
 
-def test_a_viewer_does_not_start_a_fit_but_sees_one_running(fresh: AppTest, gate: Gate, reset_access) -> None:  # noqa: F811
+def test_a_viewer_does_not_start_a_fit_but_sees_one_running(fresh: AppTest, gate: Gate,
+                                                             reset_access) -> None:  # noqa: F811
     at = signed_in(fresh, "vic@example.com")
     at.run()
     assert not at.exception, at.exception
