@@ -79,13 +79,24 @@ def test_data_page_upload_shows_the_validation_report_and_loads(app):
     at.file_uploader(key="uploads").set_value(("erp_sales.csv", good, "text/csv")).run()
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
-    load = next(b for b in at.button if b.label == "Load into sales")
-    assert not load.disabled
+    # over the demo, a user's file starts their company: never a "Load" beside the demo's tables
+    assert not any(b.label == "Load into sales" for b in at.button)
+    assert any("holds the demo company" in i.value for i in at.info), [i.value for i in at.info]
+    start = next(b for b in at.button if b.label == "Start my company with this file")
+    assert not start.disabled
     assert any("Rows read 2 · kept 2" in c.value for c in at.caption)
-    load.click().run()
+    start.click().run()
     assert not at.exception
     assert any("Loaded into sales" in s.value for s in at.success)
+    assert any("The demo company is set aside in the backup" in s.value for s in at.success), \
+        [s.value for s in at.success]
     assert _metrics(at)["Sales history through"] == "Jan 2026"
+    assert _metrics(at)["Tables loaded"] == "1 of 7"
+    # the next file of one's own company loads as usual
+    more = b"Order Date,Product ID,Region,Qty\n03/02/26,TN-1001,North,6\n"
+    at.file_uploader(key="uploads").set_value(("erp_sales_feb.csv", more, "text/csv")).run()
+    assert not any("holds the demo company" in i.value for i in at.info)
+    assert any(b.label == "Load into sales" for b in at.button)
 
 
 def test_data_page_rejects_a_bad_file_and_changes_nothing(app):
@@ -95,8 +106,7 @@ def test_data_page_rejects_a_bad_file_and_changes_nothing(app):
     assert not at.exception
     errors = [e.value for e in at.error]
     assert any("bad.csv" in e and "Qty" in e for e in errors), errors
-    load = next(b for b in at.button if b.label == "Load into sales")
-    assert load.disabled
+    assert _load_button(at).disabled
     assert _metrics(at)["Sales history through"] == "Oct 2026"
 
 
@@ -116,8 +126,8 @@ def _stored_sales(at: AppTest) -> tuple[str, pd.DataFrame]:
 
 
 def _load_button(at: AppTest):
-    """The load button of the one uploaded file ('Load' until the table is known)."""
-    return next(b for b in at.button if b.key.startswith("load_"))
+    """The load button of the one uploaded file ('Load' until the table is known; 'Start my company' over the demo)."""
+    return next(b for b in at.button if b.key.startswith(("load_", "start_")))
 
 
 def test_data_page_reads_a_windows_1252_file_once_its_encoding_is_chosen(app):
@@ -172,7 +182,7 @@ def test_data_page_reads_decimal_commas_once_chosen_and_a_wrong_choice_stores_no
     _select(at, "Delimiter", "Semicolon")
     _select(at, "Decimal separator", "Comma (1.234,5)")
     assert not at.error, [e.value for e in at.error]
-    assert not at.info, [i.value for i in at.info]
+    assert not [i for i in at.info if "demo company" not in i.value], [i.value for i in at.info]
     assert _stored_sales(at)[0] == stored_before
     _load_button(at).click().run()
     assert not at.exception, at.exception
