@@ -21,7 +21,8 @@ m = st.columns(4)
 m[0].metric("On target", int(counts.get("green", 0)))
 m[1].metric("Watch", int(counts.get("amber", 0)))
 m[2].metric("Off target", int(counts.get("red", 0)))
-m[3].metric("No data", int(counts.get("missing", 0)), help="A KPI without data names the table it needs.")
+m[3].metric("Not checked", int(counts.get("missing", 0)),
+            help="A KPI whose data is missing is not checked (never on target): its tile names what to load.")
 sc.render(cards)
 
 with st.expander("Targets", icon=":material/flag:"):

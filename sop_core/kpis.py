@@ -38,7 +38,11 @@ Rules (also printed next to each number, see `KPI.formula`):
   when any sold units have no unit_cost (finance never computes a margin on half the data).
 
 Statuses: 'green' / 'amber' / 'red' against `targets` (workspace setting 'kpi_targets' over
-DEFAULT_TARGETS), 'missing' when the value cannot be computed. Direction 'higher': green when value
+DEFAULT_TARGETS), 'missing' when the value cannot be computed — shown as "Not checked" with what to
+load (`KPI.not_checked_text`), never as on target. With the plan's coverage (`ScorecardInputs.coverage`,
+`sop_core.coverage`): a KPI whose check saw no sku of the plan is missing with the coverage's sentence
+(capacity utilisation: the capacity check; days of supply and turns: the stock projection; revenue vs
+plan: prices and the annual plan); one that saw part of the plan says how much in its note. Direction 'higher': green when value
 ≥ green, amber when ≥ amber; 'lower': green when ≤ green, amber when ≤ amber; 'band': with a number
 t, |value| ≤ t (bias); with a pair (lo, hi), lo ≤ value ≤ hi (days of supply).
 """
@@ -55,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from . import clock, finance, inventory, metrics, supply
+from .coverage import CHECKS
 from .periods import period_start
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -172,6 +177,16 @@ class KPI:
         return self.note if self.status == "missing" else ""
 
     @property
+    def not_checked_text(self) -> str:
+        """For a KPI that could not be computed, what it needs in words: 'load the orders table', or why (its note,
+        e.g. 'needs unit_cost in the products table'); '' when computed."""
+        if self.status != "missing":
+            return ""
+        if self.missing_table and self.note in ("", f"needs the {self.missing_table} table"):
+            return f"load the {self.missing_table} table"
+        return self.note or "no data"
+
+    @property
     def target_text(self) -> str:
         """The green target as text, e.g. '≥ 95%', '|x| ≤ 5%', '30–90 days'."""
         return _threshold_text(self.target, self.direction, self.unit)
@@ -203,6 +218,7 @@ class ScorecardInputs:
     orders: order_id, sku, requested_date, requested_qty, delivered_date, delivered_qty.
     inventory: date, sku, location, on_hand. products: sku, family, unit_price, unit_cost, resource,
     hours_per_unit. history: actuals, sku, region, family, period (or date), quantity, revenue.
+    coverage: the plan's `coverage.PlanCoverage` (`plan.PlanResult.coverage`), see the module docstring.
     accuracy_points: period, forecast, actual (backtest points or `plan_vs_actual`).
     consensus: forward plan, sku, region, family, period, units. capacity: period, resource,
     available_hours, capacity_units. utilisation: a `supply.utilisation` frame (else computed from
@@ -224,6 +240,7 @@ class ScorecardInputs:
     as_of: pd.Timestamp | None = None
     targets: Mapping[str, Mapping[str, Any]] | None = None
     window_months: int = WINDOW_MONTHS
+    coverage: Any | None = None  # coverage.PlanCoverage of the plan (what its checks saw); None: not known
 
 
 # -- targets and status ------------------------------------------------------------------------
@@ -896,7 +913,7 @@ def scorecard(inputs: ScorecardInputs) -> list[KPI]:
     acc, bias = accuracy_kpis(inputs.accuracy_points, t, n)
     o, f = service_kpis(inputs.orders, t, inputs.as_of, n)
     act = None if _blank(inputs.history) else monthly_actuals(inputs.history, inputs.products, max(2 * n, 24))
-    return [
+    return with_coverage([
         acc, bias, o, f,
         turns_kpi(inputs.inventory, inputs.history, inputs.products, t, n, actuals=act),
         days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, inputs.history, t, actuals=act),
@@ -904,7 +921,38 @@ def scorecard(inputs: ScorecardInputs) -> list[KPI]:
         revenue_vs_plan_kpi(inputs.budget, inputs.history, inputs.consensus, inputs.products, inputs.outlook,
                             inputs.year, t, n, actuals=act),
         gross_margin_kpi(inputs.history, inputs.products, t, n, actuals=act),
-    ]
+    ], inputs.coverage, t)
+
+
+# KPI -> the plan checks (coverage.PlanCoverage attributes) whose evidence it stands on
+COVERAGE_OF: dict[str, tuple[str, ...]] = {
+    "capacity_utilisation": ("capacity",),
+    "days_of_supply": ("inventory",),
+    "inventory_turns": ("inventory",),
+    "revenue_vs_plan": ("prices", "annual_plan"),
+}
+
+
+def with_coverage(cards: list[KPI], coverage: Any | None,
+                  targets: Mapping[str, Mapping[str, Threshold]] | None = None) -> list[KPI]:
+    """The KPIs with the plan's coverage applied (COVERAGE_OF): a KPI whose check saw nothing of the plan is
+    missing, its note the coverage's sentence (no value, no trend, no status); one whose check saw part of the
+    plan says so in its note ('…; checked 12 of 45 skus'). `coverage` None: the KPIs unchanged."""
+    if coverage is None:
+        return cards
+    targets = targets or merge_targets()
+    out = []
+    for k in cards:
+        covs = [getattr(coverage, c) for c in COVERAGE_OF.get(k.key, ())]
+        blind = next((c for c in covs if c.state == "none"), None)
+        if blind is not None:
+            k = _missing(k.key, targets, None, blind.text)
+        elif k.status != "missing":
+            partial = [f"{CHECKS[c.check]}: {c.summary}" for c in covs if not c.complete]
+            if partial:
+                k = dataclasses.replace(k, note="; ".join([k.note] + partial) if k.note else "; ".join(partial))
+        out.append(k)
+    return out
 
 
 def as_frame(kpis: list[KPI]) -> pd.DataFrame:
@@ -952,4 +1000,4 @@ def plan_scorecard(ws: Workspace, accuracy_points: pd.DataFrame | None, result: 
         return scorecard(inputs_from_workspace(ws, accuracy_points=accuracy_points))
     inputs = inputs_from_workspace(ws, consensus=result.consensus, accuracy_points=accuracy_points,
                                    utilisation=result.utilisation, outlook=result.outlook_constrained)
-    return scorecard(dataclasses.replace(inputs, year=result.year))
+    return scorecard(dataclasses.replace(inputs, year=result.year, coverage=getattr(result, "coverage", None)))

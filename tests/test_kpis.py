@@ -411,3 +411,57 @@ def test_scorecard_from_a_workspace_with_the_demo(workspace):
     assert cards["inventory_turns"].status != "missing" and cards["gross_margin_pct"].status != "missing"
     assert cards["forecast_accuracy"].missing_table == "forecast"  # no backtest passed in
     assert cards["days_of_supply"].missing_table == "forecast"
+
+
+# -- no green without evidence ---------------------------------------------------------------------------
+def test_a_kpi_without_its_table_is_not_checked_and_says_what_to_load():
+    o, f = kpis.service_kpis(None)
+    assert o.status == "missing" and o.not_checked_text == "load the orders table"
+    assert kpis.turns_kpi(None, None, None).not_checked_text == "load the inventory table"
+    assert kpis.utilisation_kpi(None, None, None, None).not_checked_text == "load the capacity table"
+    assert kpis.gross_margin_kpi(None, None).not_checked_text == "load the sales table"
+    acc, _ = kpis.accuracy_kpis(None)
+    assert acc.not_checked_text.startswith("needs a forecast backtest")  # not a table: the reason
+    assert kpis.make_kpi("otif", 0.99).not_checked_text == ""
+
+
+def _coverage(capacity=(45, 45), inventory=(45, 45), prices=(45, 45), annual=(3, 3)):
+    from sop_core import coverage
+
+    def cov(check, seen, noun="sku", why="are not in the products table", need="products"):
+        checked, total = seen
+        return coverage.Coverage(check, checked, total, noun=noun,
+                                 reasons=((why, total - checked),) if checked < total else (),
+                                 needs=(need,) if checked < total else ())
+    return coverage.PlanCoverage(
+        capacity=cov("capacity", capacity, why="have no resource", need="products (resource, hours_per_unit)"),
+        inventory=cov("inventory", inventory, why="have no stock record in the inventory table", need="inventory"),
+        prices=cov("prices", prices, why="have no unit_price", need="products (unit_price)"),
+        annual_plan=cov("annual plan", annual, noun="family", why="have no revenue_plan", need="plan (revenue_plan)"))
+
+
+def test_kpis_whose_check_saw_nothing_of_the_plan_are_not_checked_never_on_target():
+    """Capacity of another data set: utilisation 0% would be 'on target' — with nothing loaded it is not checked."""
+    cards = [kpis.make_kpi("capacity_utilisation", 0.0, note="peak R1"), kpis.make_kpi("days_of_supply", 60.0),
+             kpis.make_kpi("inventory_turns", 8.0), kpis.make_kpi("revenue_vs_plan", 0.02),
+             kpis.make_kpi("otif", 0.99)]
+    assert [k.status for k in cards] == ["green"] * 5
+    blind = kpis.with_coverage(cards, _coverage(capacity=(0, 45), inventory=(0, 45), prices=(0, 45)))
+    by = {k.key: k for k in blind}
+    for key in ("capacity_utilisation", "days_of_supply", "inventory_turns", "revenue_vs_plan"):
+        assert by[key].status == "missing" and by[key].value is None and by[key].trend.empty, key
+    assert by["capacity_utilisation"].not_checked_text == (
+        "Load vs capacity: not checked — load products (resource, hours_per_unit) for these skus "
+        "(45 skus: 45 have no resource).")
+    assert by["revenue_vs_plan"].not_checked_text.startswith("Value in money: not checked — load products (unit_price)")
+    assert by["otif"].status == "green"  # orders are not a plan check
+    no_plan = {k.key: k for k in kpis.with_coverage(cards, _coverage(annual=(0, 3)))}
+    assert no_plan["revenue_vs_plan"].status == "missing"
+    assert no_plan["revenue_vs_plan"].not_checked_text.startswith("Comparison with the annual plan: not checked")
+
+
+def test_kpis_whose_check_saw_part_of_the_plan_say_how_much():
+    cards = kpis.with_coverage([kpis.make_kpi("capacity_utilisation", 0.8, note="peak R1 in Mar 2027")],
+                               _coverage(capacity=(12, 45)))
+    assert cards[0].status == "green" and cards[0].note == "peak R1 in Mar 2027; Load vs capacity: checked 12 of 45 skus"
+    assert kpis.with_coverage(cards, None) == cards and kpis.with_coverage(cards, _coverage())[0].note == cards[0].note

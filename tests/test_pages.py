@@ -213,7 +213,7 @@ def test_scorecard_page_shows_every_kpi_against_the_engine(app):
     cards = kpis.plan_scorecard(ws, forecast.backtest_points(ws, forecast.saved_settings(ws)), result)
     for k in cards:
         assert m[k.label] == value_text(k), k.key
-    assert m["No data"] == "0"
+    assert m["Not checked"] == "0"
     assert m["OTIF"] == "91.4%"
 
 

@@ -16,7 +16,8 @@ from .plan_view import data_state
 STATUS = {"green": ("green", ":material/check_circle:", "On target"),
           "amber": ("orange", ":material/error:", "Watch"),
           "red": ("red", ":material/cancel:", "Off target"),
-          "missing": ("gray", ":material/help:", "No data")}
+          "missing": ("gray", ":material/visibility_off:", "Not checked")}  # neutral: never met without evidence
+NOT_CHECKED = STATUS["missing"][2]
 
 
 def _number_text(value: float, unit: str, signed: bool = False) -> str:
@@ -31,9 +32,9 @@ def _number_text(value: float, unit: str, signed: bool = False) -> str:
 
 
 def value_text(k: kpis.KPI) -> str:
-    """The KPI's value as a finance person reads it."""
+    """The KPI's value as a finance person reads it; 'Not checked' when it could not be computed."""
     if k.value is None or k.status == "missing":
-        return "—"
+        return NOT_CHECKED
     return _number_text(k.value, k.unit, k.key in ("bias", "revenue_vs_plan"))
 
 
@@ -81,7 +82,8 @@ def _sparkline(k: kpis.KPI) -> go.Figure:
 
 
 def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: str = "sc") -> None:
-    """KPI tiles in a grid; a missing KPI names the table it needs instead of a number.
+    """KPI tiles in a grid; a KPI that could not be computed says "Not checked" (grey) and what to load instead of
+    a number and a status.
 
     Each tile: the value, its status and what it covers, the target in words, and the trend (history) with
     the target drawn on it and a caption saying what the points are.
@@ -94,7 +96,8 @@ def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: st
             with col.container(border=True):
                 st.metric(k.label, value_text(k), help=k.formula + (f"\n\n{k.note}" if k.note else ""))
                 if k.status == "missing":
-                    st.caption(f":gray[{icon} {k.missing_message}]")
+                    text = k.not_checked_text
+                    st.caption(f":gray[{icon} {text[:1].upper() + text[1:]}]")
                     continue
                 st.caption(f":{color}[{icon} **{word}**] {k.status_basis} · target: {k.target_words}")
                 if trends and len(k.trend) > 1:
