@@ -107,7 +107,7 @@ def signed_in(at: AppTest, email: str | None) -> AppTest:
     """The app with sign-in configured (roles as in ROLES) and `email` signed in (None: nobody)."""
     at.secrets["auth"] = AUTH
     at.secrets["sop"] = {"roles": ROLES}
-    at.user = {"email": email, "is_logged_in": True} if email else {"is_logged_in": False}
+    at.user = {"email": email, "email_verified": True, "is_logged_in": True} if email else {"is_logged_in": False}
     return at
 
 

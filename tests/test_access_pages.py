@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from apptest_support import app, demo_workspace_file, reset_access, signed_in  # noqa: F401  (fixtures)
+from apptest_support import ROLES, app, demo_workspace_file, reset_access, signed_in  # noqa: F401  (fixtures)
+from sop_core import escape
 
 
 pytestmark = pytest.mark.usefixtures("reset_access")
@@ -22,7 +23,7 @@ def test_viewer_cannot_open_the_data_page_and_cannot_save(app, monkeypatch):
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(c.value.endswith("Load or check data is for admins: ask one to do it.") for c in at.caption)
-    assert any("vic@example.com" in c.value and "viewer" in c.value for c in at.sidebar.caption)
+    assert any(escape.markdown("vic@example.com") in c.value and "viewer" in c.value for c in at.sidebar.caption)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/data.py")  # not registered for a viewer: a URL to it finds nothing
     at.switch_page("pages/demand_review.py")
@@ -110,3 +111,31 @@ def test_a_second_server_on_the_same_workspace_says_it_is_locked(app):
         holder.kill()
         holder.wait()
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("claims, why", [
+    ({"email": "ada@example.com", "email_verified": False}, "has not confirmed the e-mail address"),
+    ({"email": "ada@example.com"}, "has not confirmed the e-mail address"),
+    ({"name": "ada@example.com", "email_verified": True}, "carries no e-mail address"),
+])
+def test_an_admins_address_without_a_verified_email_is_a_viewer(app, claims, why):
+    """A display name or an unverified address that reads like an admin's never makes an admin."""
+    admin = next(iter(ROLES["admin"]))
+    claims = {k: (admin if v == "ada@example.com" else v) for k, v in claims.items()}
+    at = signed_in(app, admin)
+    at.user = {**claims, "is_logged_in": True}
+    at.run()
+    assert not at.exception
+    assert any("viewer" in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
+    assert any(escape.markdown(why) in w.value for w in at.sidebar.warning), [w.value for w in at.sidebar.warning]
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("pages/data.py")  # the admin-only page does not exist for this user
+
+
+def test_the_provider_subject_can_be_the_identity(app):
+    at = signed_in(app, None)
+    at.secrets["sop"] = {"identity": "sub", "roles": {"admin": ["sub-123"]}}
+    at.user = {"sub": "sub-123", "name": "Ada", "is_logged_in": True}
+    at.run()
+    assert not at.exception
+    assert any("admin" in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
-from sop_core import access, company, ledger
+from sop_core import access, company, escape, identity, ledger
 from sop_core.workspace import QueryStopped, Workspace, WorkspaceLocked, default_path
 
 from . import nav
@@ -44,13 +44,31 @@ def sign_in_required() -> bool:
     return "auth" in _secrets()
 
 
-def actor() -> access.Actor | None:
-    """The signed-in user with their role from [sop.roles] (None when sign-in is off or nobody signed in)."""
+def _claims() -> dict[str, Any]:
+    return {k: st.user.get(k) for k in ("email", "email_verified", "name", "sub", "iss")}
+
+
+def unverified_reason() -> str | None:
+    """Why the signed-in user is only a viewer whatever [sop.roles] says (None when their identity is verified)."""
     if not sign_in_required() or not st.user.is_logged_in:
         return None
-    email = str(st.user.get("email") or st.user.get("name") or "")
-    roles = dict(_secrets().get("sop", {}).get("roles", {}))
-    return access.Actor(email, access.role_for(email, roles))
+    return identity.identity(_claims(), str(_secrets().get("sop", {}).get("identity", "email")))[1]
+
+
+def actor() -> access.Actor | None:
+    """The signed-in user with their role from [sop.roles] (None when sign-in is off or nobody signed in).
+
+    Roles go by the verified e-mail address (or the provider's subject, `[sop] identity = "sub"`); a
+    user without one is a viewer, named by what the provider sent, never promoted by a display name.
+    """
+    if not sign_in_required() or not st.user.is_logged_in:
+        return None
+    sop = _secrets().get("sop", {})
+    who, _ = identity.identity(_claims(), str(sop.get("identity", "email")))
+    if who is None:
+        shown = str(st.user.get("email") or st.user.get("name") or "unknown user")
+        return access.Actor(f"{shown} (unverified)", "viewer")
+    return access.Actor(who, access.role_for(who, dict(sop.get("roles", {}))))
 
 
 def role() -> str:
@@ -125,7 +143,11 @@ def sidebar() -> None:
     with st.sidebar:
         a = actor()
         if a is not None:
-            st.caption(f"Signed in as **{a.email}** · {a.role}")
+            st.caption(f"Signed in as **{escape.markdown(a.email)}** · {a.role}")
+            why = unverified_reason()
+            if why:
+                st.warning(f"You can view but not change anything: {escape.markdown(why)}. Ask your administrator.",
+                           icon=":material/gpp_maybe:")
             if st.button("Sign out", icon=":material/logout:", key="sign_out"):
                 st.logout()
         else:
