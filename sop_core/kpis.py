@@ -42,7 +42,7 @@ DEFAULT_TARGETS), 'missing' when the value cannot be computed — shown as "Not 
 load (`KPI.not_checked_text`), never as on target. With the plan's coverage (`ScorecardInputs.coverage`,
 `sop_core.coverage`): a KPI whose check saw no sku of the plan is missing with the coverage's sentence
 (capacity utilisation: the capacity check; days of supply and turns: the stock projection; revenue vs
-plan: prices and the annual plan); one that saw part of the plan says how much in its note. Direction 'higher': green when value
+plan: prices and the annual plan); one that saw part of the plan says how much (`KPI.coverage`). Direction 'higher': green when value
 ≥ green, amber when ≥ amber; 'lower': green when ≤ green, amber when ≤ amber; 'band': with a number
 t, |value| ≤ t (bias); with a pair (lo, hi), lo ≤ value ≤ hi (days of supply).
 """
@@ -168,6 +168,7 @@ class KPI:
     missing_table: str | None = None
     note: str = ""
     trend: pd.DataFrame = field(default_factory=empty_trend)
+    coverage: str = ""  # how much of the plan its check saw when not all ('Load vs capacity: checked 12 of 45 skus')
 
     @property
     def missing_message(self) -> str:
@@ -937,7 +938,7 @@ def with_coverage(cards: list[KPI], coverage: Any | None,
                   targets: Mapping[str, Mapping[str, Threshold]] | None = None) -> list[KPI]:
     """The KPIs with the plan's coverage applied (COVERAGE_OF): a KPI whose check saw nothing of the plan is
     missing, its note the coverage's sentence (no value, no trend, no status); one whose check saw part of the
-    plan says so in its note ('…; checked 12 of 45 skus'). `coverage` None: the KPIs unchanged."""
+    plan says so in `KPI.coverage` ('Load vs capacity: checked 12 of 45 skus'). `coverage` None: unchanged."""
     if coverage is None:
         return cards
     targets = targets or merge_targets()
@@ -948,9 +949,9 @@ def with_coverage(cards: list[KPI], coverage: Any | None,
         if blind is not None:
             k = _missing(k.key, targets, None, blind.text)
         elif k.status != "missing":
-            partial = [f"{CHECKS[c.check]}: {c.summary}" for c in covs if not c.complete]
+            partial = "; ".join(f"{CHECKS[c.check]}: {c.summary}" for c in covs if not c.complete)
             if partial:
-                k = dataclasses.replace(k, note="; ".join([k.note] + partial) if k.note else "; ".join(partial))
+                k = dataclasses.replace(k, coverage=partial)
         out.append(k)
     return out
 

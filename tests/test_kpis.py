@@ -463,5 +463,7 @@ def test_kpis_whose_check_saw_nothing_of_the_plan_are_not_checked_never_on_targe
 def test_kpis_whose_check_saw_part_of_the_plan_say_how_much():
     cards = kpis.with_coverage([kpis.make_kpi("capacity_utilisation", 0.8, note="peak R1 in Mar 2027")],
                                _coverage(capacity=(12, 45)))
-    assert cards[0].status == "green" and cards[0].note == "peak R1 in Mar 2027; Load vs capacity: checked 12 of 45 skus"
-    assert kpis.with_coverage(cards, None) == cards and kpis.with_coverage(cards, _coverage())[0].note == cards[0].note
+    assert cards[0].status == "green" and cards[0].note == "peak R1 in Mar 2027"
+    assert cards[0].coverage == "Load vs capacity: checked 12 of 45 skus"  # the tile says so beside the status
+    assert kpis.with_coverage(cards, None) == cards
+    assert kpis.with_coverage([kpis.make_kpi("capacity_utilisation", 0.8)], _coverage())[0].coverage == ""

@@ -100,6 +100,8 @@ def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: st
                     st.caption(f":gray[{icon} {text[:1].upper() + text[1:]}]")
                     continue
                 st.caption(f":{color}[{icon} **{word}**] {k.status_basis} · target: {k.target_words}")
+                if k.coverage:  # the status stands on part of the plan: say how much
+                    st.caption(f":material/visibility_off: {k.coverage}")
                 if trends and len(k.trend) > 1:
                     st.plotly_chart(_sparkline(k), key=f"{key}_{k.key}", config={"displayModeBar": False})
                     st.caption(f"Last {len(k.trend)} months, history: {k.trend_basis}.")
