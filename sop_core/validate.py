@@ -420,6 +420,19 @@ def _check_dates(dates: pd.Series, text: pd.Series, label: str, src: Source, err
 _FORMULA_LIKE = r"[=@].*|[+-][^\d.\s].*"
 
 
+def formula_like(text: pd.Series) -> np.ndarray:
+    """True where a trimmed text value starts like a spreadsheet formula ('=1+1', '@x', '-cmd'; not '-100-BLK').
+
+    A new, writable array: pandas returns read-only views from `to_numpy()`, so the candidates
+    found by the cheap prefix test are never written into one of those.
+    """
+    out = np.zeros(len(text), dtype=bool)
+    candidates = np.flatnonzero(text.str.startswith(("=", "@", "+", "-")).fillna(False).to_numpy(dtype=bool))
+    if len(candidates):
+        out[candidates] = text.iloc[candidates].str.fullmatch(_FORMULA_LIKE).fillna(False).to_numpy(dtype=bool)
+    return out
+
+
 def parse_text(values: pd.Series, label: str, src: Source, errors: list[IntakeError], warnings: list[str], *,
                required: bool = False) -> pd.Series:
     """Trimmed text, exactly as written otherwise (leading zeros kept); missing -> NaN; empty required -> error."""
@@ -428,9 +441,7 @@ def parse_text(values: pd.Series, label: str, src: Source, errors: list[IntakeEr
     if required and empty.any():
         errors.append(rows_error(src, label, np.flatnonzero(empty), "empty", "",
                                  "Fill in a value or remove the rows.", "empty"))
-    formula = text.str.startswith(("=", "@", "+", "-")).fillna(False).to_numpy(dtype=bool)
-    if formula.any():
-        formula[formula] = text[formula].str.fullmatch(_FORMULA_LIKE).fillna(False).to_numpy(dtype=bool)
+    formula = formula_like(text)
     if formula.any():
         rows = np.unique(src.line_numbers[formula]).tolist()
         warnings.append(f"column '{label}': {len(rows):,} values start like a spreadsheet formula "

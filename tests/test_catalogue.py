@@ -1,5 +1,8 @@
 """The bad-inputs catalogue map (tests/catalogue.md): a row per case 1-61, real test ids, enough coverage.
 
+Section G holds the cases found later by the attack test of issue 13: case 61 + n is item n of the
+issue, listed once it has a fix and its test (items fixed elsewhere are added by their fix).
+
 Reads the table and the test modules' source only: no test is imported or run.
 """
 from __future__ import annotations
@@ -15,8 +18,10 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 CATALOGUE = TESTS / "catalogue.md"
 SECTIONS = {"A": range(1, 11), "B": range(11, 21), "C": range(21, 33), "D": range(33, 38), "E": range(38, 53),
-            "F": range(53, 62)}  # the brief's numbering, bad-inputs-and-faults.md
-CASES = range(1, 62)
+            "F": range(53, 62),  # the brief's numbering, bad-inputs-and-faults.md
+            "G": range(62, 79)}  # issue 13 ("Hardening"): case 61 + n is the issue's item n
+CASES = range(1, 62)  # every case of the brief has a row; section G lists the issue's items as they are fixed
+ISSUE_13 = SECTIONS["G"]
 STATUSES = ("covered", "partly", "not covered")
 MIN_COVERED = 40
 NODE_ID = re.compile(r"^tests/(?P<file>test_\w+\.py)::(?P<name>test_\w+)(?:\[(?P<param>[^\]]+)\])?$")
@@ -79,11 +84,21 @@ def missing_test(node_id: str) -> str | None:
 
 def test_every_case_has_exactly_one_row_in_its_section() -> None:
     numbers = [r.number for r in rows()]
-    assert sorted(numbers) == list(CASES), f"missing {sorted(set(CASES) - set(numbers))}, " \
-                                           f"repeated {sorted({n for n in numbers if numbers.count(n) > 1})}"
+    brief = [n for n in numbers if n in CASES]
+    assert sorted(brief) == list(CASES), f"missing {sorted(set(CASES) - set(numbers))}"
+    assert len(numbers) == len(set(numbers)), f"repeated {sorted({n for n in numbers if numbers.count(n) > 1})}"
+    assert all(n in CASES or n in ISSUE_13 for n in numbers), sorted(set(numbers) - set(CASES) - set(ISSUE_13))
     for r in rows():
         assert r.section in SECTIONS and r.number in SECTIONS[r.section], (r.number, r.section)
         assert r.title, r.number
+
+
+def test_issue_13_rows_name_their_item_and_are_tested() -> None:
+    """A section G row says which item of issue 13 it is, and a fixed item is covered by a test."""
+    for r in rows():
+        if r.section == "G":
+            assert r.title.startswith(f"Issue 13 item {r.number - 61}: "), (r.number, r.title)
+            assert r.status == "covered", f"case {r.number}: an issue-13 item is listed once fixed and tested"
 
 
 def test_every_row_has_a_known_status_tests_and_a_reason() -> None:
@@ -109,7 +124,7 @@ def test_at_least_forty_cases_covered_and_every_section_has_one() -> None:
 
 def test_the_summary_line_matches_the_table() -> None:
     counts = {s: sum(r.status == s for r in rows()) for s in STATUSES}
-    summary = (f"Covered: {counts['covered']} of {len(CASES)} · partly: {counts['partly']} · "
+    summary = (f"Covered: {counts['covered']} of {len(rows())} · partly: {counts['partly']} · "
                f"not covered: {counts['not covered']}")
     assert summary in CATALOGUE.read_text(encoding="utf-8"), f"update the summary line to: {summary}"
 

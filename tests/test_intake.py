@@ -502,3 +502,43 @@ def test_month_end_plan_periods_are_moved_and_aligned_files_give_no_warning() ->
         assert p.ok and not any("first day" in w for w in p.warnings), p.warnings
     sales = prepare("s.csv", b"date,sku,quantity\n2024-01-15,A1,5\n2024-01-16,A1,2\n", "sales")
     assert sales.ok and sales.frame["date"].dt.day.tolist() == [15, 16]  # sales keep their own grain
+
+
+# -- issue 13: hardening ------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+LEADING_SIGNS = b"date,sku,region,quantity\n2024-01-01,-100-BLK,-,5\n2024-01-01,+44-A,@home,3\n" \
+                b"2024-02-01,=A1,North,2\n2024-02-01,-100-BLK,+,4\n"
+
+
+def run_cli(workspace_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    """`python -m sop_core --workspace PATH ARGS` in a subprocess, as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "sop_core", "--workspace", str(workspace_path), *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_text_starting_with_a_sign_or_at_loads_as_text(workspace: Workspace) -> None:
+    """Issue 13 item 1: '-', '-100-BLK', '+44-A', '@home', '=A1' are text, stored exactly as written."""
+    p = load(workspace, "signs.csv", LEADING_SIGNS, "sales")
+    assert p.ok, messages(p)
+    stored = workspace.table("sales").sort_values(["date", "sku", "region"]).reset_index(drop=True)
+    assert sorted(zip(stored["sku"], stored["region"])) == sorted(
+        [("-100-BLK", "-"), ("+44-A", "@home"), ("=A1", "North"), ("-100-BLK", "+")])
+    formula = [w for w in p.warnings if "start like a spreadsheet formula" in w]
+    assert formula and "'=A1'" in formula[0] and "stored as plain text" in formula[0]  # only =A1 and @home
+    assert not any("-100-BLK" in w or "+44-A" in w for w in p.warnings)
+    products = prepare("p.csv", b"sku,family,unit_price,unit_cost\n-100-BLK,-,2,1\n+44-A,+,3,1\n", "products")
+    assert products.ok and products.frame["family"].tolist() == ["-", "+"]
+
+
+def test_text_starting_with_a_sign_loads_through_the_command_line(tmp_path: Path) -> None:
+    f = tmp_path / "signs.csv"
+    f.write_bytes(LEADING_SIGNS)
+    done = run_cli(tmp_path / "ws.duckdb", "load", str(f), "--table", "sales")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "loaded 4 rows into sales from signs.csv" in done.stdout
