@@ -188,3 +188,20 @@ def test_decisions_needed_lists_open_decisions_then_the_agenda_top_in_its_order(
 def test_decisions_needed_with_nothing_open_and_no_exception_is_empty_with_the_columns():
     out = agenda.decisions_needed(pd.DataFrame(columns=agenda.AGENDA_COLUMNS), _log([dict(status="done")]))
     assert out.empty and list(out.columns) == agenda.NEEDED_COLUMNS
+
+
+def test_plan_vs_annual_never_says_zero_without_prices_and_names_the_missing_plan():
+    from sop_core import coverage
+
+    def cov(priced: int, planned: int):
+        return coverage.PlanCoverage(
+            capacity=coverage.Coverage("capacity", 3, 3), inventory=coverage.Coverage("inventory", 3, 3),
+            prices=coverage.Coverage("prices", priced, 3, reasons=((("have no unit_price", 3 - priced),) if priced < 3
+                                                                   else ()), needs=("products (unit_price)",)),
+            annual_plan=coverage.Coverage("annual plan", planned, 2, noun="family"))
+    k = {"revenue": 0.0, "plan_revenue": np.nan, "gap_to_plan": np.nan}
+    assert agenda.plan_vs_annual(k, None, 2027, coverage=cov(0, 0)) == \
+        "The 2027 outlook in money is not checked: no sku of the plan has a price (load products (unit_price))."
+    assert agenda.plan_vs_annual({**k, "revenue": 9e6}, None, 2027, coverage=cov(3, 0)) == \
+        "No annual plan for 2027: the full-year outlook is $9.00M — the comparison is not checked: load the plan " \
+        "table (revenue_plan)."

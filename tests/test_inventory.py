@@ -276,3 +276,13 @@ def test_demo_company_projection_invariants() -> None:
     assert pj["demand"].sum() == pytest.approx(plan["units"].sum())
     ex = inventory.exceptions(pj, t["products"])
     assert ex["value"].fillna(-1).is_monotonic_decreasing
+
+
+def test_exceptions_only_for_the_skus_given() -> None:
+    """The plan passes the skus it can speak for (in the plan, with a stock record): no exception for the others."""
+    pj, ex, _ = three_skus()
+    assert set(ex["sku"]) == {"S1", "S2", "S3"}
+    products = products_of([("S1", "Bikes", 10.0, 4.0), ("S2", "Locks", 8.0, 3.0), ("S3", "Bells", 9.0, 5.0)])
+    only = inventory.exceptions(pj, products, excess_cover_months=6, skus=["S1"])
+    assert only[["sku", "kind"]].values.tolist() == [["S1", "stockout"]]
+    assert inventory.exceptions(pj, products, skus=[]).empty  # nothing checked: no exception claimed
