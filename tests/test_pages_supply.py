@@ -273,16 +273,40 @@ def test_three_pages_share_one_cached_evaluation(app, monkeypatch):
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize("page, table", [("supply_review", "capacity"), ("inventory", "inventory"),
-                                         ("financials", "plan"), ("supply_review", "products")])
-def test_page_says_which_table_is_missing(app, page, table):
+def _drop(app, table: str) -> None:
+    """Drop a table of the demo's data as if the company were one's own (a demo workspace gets its tables back)."""
+    from sop_core import company
+
     with Workspace(app.workspace_path) as ws:
+        ws.set_setting(company.SETTING, {"kind": company.OWN, "name": "Test", "demo_end": None}, "test")
         ws.execute(f'DROP TABLE "{table}"')
+
+
+@pytest.mark.parametrize("page, table", [("supply_review", "capacity"), ("inventory", "inventory"),
+                                         ("supply_review", "products")])
+def test_page_says_which_table_is_missing(app, page, table):
+    _drop(app, table)
     at = open_page(app, page)
+    assert at.info[0].value.startswith("Not checked: ")
     assert f"needs the {table} table — load it on the Data page" in at.info[0].value
     assert at.download_button[0].proto.label == f"Example: the demo company's {table}.csv"
     assert at.get("page_link")[0].proto.page == "data"
     assert not at.metric
+
+
+def test_financials_without_an_annual_plan_shows_the_outlook_and_says_the_comparison_is_not_checked(app):
+    _drop(app, "plan")
+    at = open_page(app, "financials")
+    m = metrics(at)
+    assert m["Annual plan 2026"] == "Not checked" and m["Gap to annual plan"] == "Not checked"
+    assert m["Full-year outlook 2026"].startswith("$") and m["Full-year outlook 2026"] != "$0"
+    body = texts(at)
+    assert "Comparison with the annual plan: not checked — load plan (revenue_plan for 2026) for these families " \
+        "(4 families: no plan table loaded)." in body, body
+    assert "Not checked: no annual plan revenue for 2026 to start the bridge from" in body
+    assert not at.success and "fin_bridge" not in [c.key for c in at.get("plotly_chart") if hasattr(c, "key")]
+    shown = next(d.value for d in at.dataframe)
+    assert "plan_revenue" not in shown.columns and "gap" not in shown.columns  # no column of zeros and blanks
 
 
 @pytest.mark.parametrize("page", ["supply_review", "inventory", "financials"])
