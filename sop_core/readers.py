@@ -603,7 +603,7 @@ def cell_text(v: object) -> str:
     if isinstance(v, bool):
         return "TRUE" if v else "FALSE"
     if isinstance(v, datetime):
-        return v.strftime("%Y-%m-%d") if v.time() == time(0) else v.isoformat(sep=" ")
+        return v.date().isoformat() if v.time() == time(0) else v.isoformat(sep=" ")  # 4-digit years (0001)
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, float):

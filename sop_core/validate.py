@@ -207,6 +207,11 @@ _SHAPES: tuple[_DateShape, ...] = (
     _DateShape("serial", "Excel serial number", r"(?P<serial>\d{5})(?:\.\d+)?"),
 )
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+# dates the app accepts: Excel holds none before 1900, and pandas none after 2262-04-11 (2199 leaves room
+# for plan horizons); 0001-01-01 or 9999-12-31 placeholders are refused with their rows, never parsed
+FIRST_DATE = pd.Timestamp("1900-01-01")
+LAST_DATE = pd.Timestamp("2199-12-31")
+DATE_RANGE_TEXT = f"{FIRST_DATE:%Y-%m-%d} to {LAST_DATE:%Y-%m-%d}"
 DATE_FORMATS_HELP = "Use YYYY-MM-DD, DD/MM/YYYY, MM/DD/YYYY, Mon-YY or YYYY-MM."
 
 
@@ -224,10 +229,16 @@ def _month(text: pd.Series) -> pd.Series:
     return numeric.fillna(named)
 
 
+def _year_outside(y: pd.Series) -> pd.Series:
+    """True where a year number lies outside FIRST_DATE..LAST_DATE (missing years are not)."""
+    return (y < FIRST_DATE.year) | (y > LAST_DATE.year)
+
+
 def _assemble(y: pd.Series, m: pd.Series, d: pd.Series) -> pd.Series:
-    """Dates from year, month, day numbers; NaT where impossible (2026-02-30, month 13)."""
+    """Dates from year, month, day numbers; NaT where impossible (2026-02-30, month 13) or the year is out of range."""
     frame = pd.DataFrame({"year": y, "month": m, "day": d}).astype("float64")
     ok = frame.notna().all(axis=1) & frame["month"].between(1, 12) & frame["day"].between(1, 31)
+    ok &= ~_year_outside(frame["year"])  # never handed to pandas: year 1 or 9999 overflows its timestamps
     out = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     if ok.any():
         out[ok] = pd.to_datetime(frame[ok].astype("int64"), errors="coerce")
@@ -291,9 +302,13 @@ def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeE
     if len(families) > 1:
         errors.append(_mixed_error(families, fam, lab, uniques, code_arr, label, src))
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), False
-    parsed, undecided = _parse_shapes(uniques, shape, lab, dayfirst, label, src, errors, code_arr, notes)
+    parsed, undecided, outside = _parse_shapes(uniques, shape, lab, dayfirst, label, src, errors, code_arr, notes)
     choice_needed = any(e.kind == "ambiguous_dates" for e in errors[n_before:])
-    impossible_u = shape.ge(0) & parsed.isna() & ~undecided
+    outside_u = shape.ge(0) & outside & ~undecided
+    if outside_u.any():
+        bad = np.isin(code_arr, np.flatnonzero(outside_u.to_numpy()))
+        errors.append(_range_error(src, label, bad, _first(text, bad)))
+    impossible_u = shape.ge(0) & parsed.isna() & ~undecided & ~outside
     if impossible_u.any():
         bad = np.isin(code_arr, np.flatnonzero(impossible_u.to_numpy()))
         fmt = lab[impossible_u].iloc[0]
@@ -309,10 +324,14 @@ def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeE
 
 def _parse_shapes(uniques: pd.Series, shape: pd.Series, lab: pd.Series, dayfirst: bool | None, label: str,
                   src: Source, errors: list[IntakeError], codes: np.ndarray,
-                  notes: list[str] | None) -> tuple[pd.Series, pd.Series]:
-    """Dates for the unique values of each recognised shape; returns (dates, undecided day/month order)."""
+                  notes: list[str] | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Dates for the unique values of each recognised shape.
+
+    Returns (dates, undecided day/month order, year outside FIRST_DATE..LAST_DATE); out-of-range values are NaT.
+    """
     parsed = pd.Series(pd.NaT, index=uniques.index, dtype="datetime64[ns]")
     undecided = pd.Series(False, index=uniques.index)
+    outside = pd.Series(False, index=uniques.index)
     for i in sorted(set(shape[shape >= 0])):
         sel = shape.eq(i)
         sub = uniques[sel].str.extract(_SHAPES[i].regex)
@@ -323,13 +342,17 @@ def _parse_shapes(uniques: pd.Series, shape: pd.Series, lab: pd.Series, dayfirst
                 continue
             day, month = (sub["a"], sub["b"]) if first else (sub["b"], sub["a"])
             lab[sel] = "DD/MM/YYYY" if first else "MM/DD/YYYY"
-            parsed[sel] = _assemble(_year(sub["y"]), pd.to_numeric(month), pd.to_numeric(day)).to_numpy()
+            year = _year(sub["y"])
+            outside[sel] = _year_outside(year).to_numpy()
+            parsed[sel] = _assemble(year, pd.to_numeric(month), pd.to_numeric(day)).to_numpy()
         elif _SHAPES[i].family == "serial":
             parsed[sel] = (_EXCEL_EPOCH + pd.to_timedelta(pd.to_numeric(sub["serial"]), unit="D")).to_numpy()
         else:
             d = sub["d"] if "d" in sub else pd.Series("1", index=sub.index)
-            parsed[sel] = _assemble(_year(sub["y"]), _month(sub["m"]), pd.to_numeric(d)).to_numpy()
-    return parsed, undecided
+            year = _year(sub["y"])
+            outside[sel] = _year_outside(year).to_numpy()
+            parsed[sel] = _assemble(year, _month(sub["m"]), pd.to_numeric(d)).to_numpy()
+    return parsed, undecided, outside
 
 
 def _family_rows(fam: pd.Series, codes: np.ndarray) -> dict[str, int]:
@@ -393,6 +416,14 @@ def _resolve_dayfirst(sub: pd.DataFrame, uniques: pd.Series, dayfirst: bool | No
     return None
 
 
+def _range_error(src: Source, label: str, bad: np.ndarray, example: object) -> IntakeError:
+    """'N rows are dates outside 1900-01-01 to 2199-12-31' for the rows where `bad` is true."""
+    return rows_error(src, label, np.flatnonzero(bad),
+                      (f"a date outside {DATE_RANGE_TEXT}", f"dates outside {DATE_RANGE_TEXT}"), example,
+                      "Check the year (a placeholder such as 0001-01-01 or 9999-12-31 is not a date to plan "
+                      "with): fix the values or remove the rows.", "date_out_of_range")
+
+
 def _day_month(day: int, month: int) -> str:
     """'1 February'."""
     return f"{day} {date(2000, month, 1):%B}"
@@ -400,11 +431,15 @@ def _day_month(day: int, month: int) -> str:
 
 def _check_dates(dates: pd.Series, text: pd.Series, label: str, src: Source, errors: list[IntakeError],
                  required: bool, no_future: bool, today: date | None) -> None:
-    """Append errors for empty required dates and, in history tables, dates after today."""
+    """Append errors for empty required dates, dates outside FIRST_DATE..LAST_DATE and, in history tables, future dates."""
     empty = text.eq(MISSING).to_numpy() | (text.eq("NaT").to_numpy())
     if required and empty.any():
         errors.append(rows_error(src, label, np.flatnonzero(empty), "empty", "",
                                  "Fill in a date or remove the rows.", "empty"))
+    outside = ((dates < FIRST_DATE) | (dates > LAST_DATE)).to_numpy(dtype=bool)  # dates that came typed (Parquet)
+    if outside.any():
+        errors.append(_range_error(src, label, outside, _first(text, outside)))
+        dates = dates.where(~outside)
     if no_future:
         limit = pd.Timestamp(today or clock.today())
         future = (dates > limit).to_numpy(dtype=bool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -237,6 +237,44 @@ BAD_FILES = [
     ("unknown mapping header", "s.csv", SALES_OK, "sales", {"mapping": {"quantity": "Units Sold"}},
      "mapping: column 'Units Sold' (for quantity) is not in the file"),
 ]
+
+
+def _parquet_bytes(table: "pa.Table") -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def _typed_parquet_dates() -> bytes:
+    """A Parquet file whose date column is a typed date32 holding 0001-01-01 (pandas cannot hold it)."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    return _parquet_bytes(pa.table({"date": pa.array([dt.date(2024, 1, 1), dt.date(1, 1, 1)], pa.date32()),
+                                    "sku": ["A", "A"], "quantity": [1, 2]}))
+
+
+OUT_OF_RANGE_DATES = [  # issue 13 item 9: refused with file, row and column, never an OutOfBoundsDatetime
+    ("year 0001", "s.csv", b"date,sku,quantity\n2024-01-01,A,1\n0001-01-01,A,2\n", "sales", {},
+     "s.csv, column 'date': 1 row is a date outside 1900-01-01 to 2199-12-31 (row 3), e.g. '0001-01-01'"),
+    ("years 1677 and 9999", "p.csv", b"period,family,revenue_plan\n01/01/1677,F,1\n31/12/9999,F,2\n01/02/2026,F,3\n",
+     "plan", {"dayfirst": True},
+     "p.csv, column 'period': 2 rows are dates outside 1900-01-01 to 2199-12-31 (rows 2, 3), e.g. '01/01/1677'"),
+    ("year 1677 as a month name", "c.csv", b"Month,resource,available_hours\nJan-1677,L1,5\nFeb-2026,L1,5\n",
+     "capacity", {}, "c.csv, column 'Month': 1 row is a date outside 1900-01-01 to 2199-12-31 (row 2)"),
+    ("excel dates in year 1 and 9999", "s.xlsx",
+     xlsx_bytes({"S": [["date", "sku", "quantity"], [datetime(2024, 1, 1), "A", 1], [datetime(9999, 12, 31), "A", 1],
+                       [date(1, 1, 1), "A", 1]]}), "sales", {},
+     "s.xlsx, column 'date': 2 rows are dates outside 1900-01-01 to 2199-12-31 (rows 3, 4), e.g. '9999-12-31'"),
+    ("typed parquet date in year 1", "s.parquet", _typed_parquet_dates(), "sales", {},
+     "s.parquet, column 'date': 1 row is a date outside 1900-01-01 to 2199-12-31 (row 3), e.g. '0001-01-01'"),
+    ("wide file dated 9999", "w.csv", b"date,A,B\n2024-01-01,1,2\n9999-01-01,3,4\n", "sales", {},
+     "w.csv, column 'date': 1 row is a date outside 1900-01-01 to 2199-12-31 (row 3), e.g. '9999-01-01'"),
+]
+BAD_FILES += OUT_OF_RANGE_DATES
 
 
 @pytest.mark.parametrize("name, data, table, options, expected", [b[1:] for b in BAD_FILES],
@@ -542,3 +580,13 @@ def test_text_starting_with_a_sign_loads_through_the_command_line(tmp_path: Path
     done = run_cli(tmp_path / "ws.duckdb", "load", str(f), "--table", "sales")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "loaded 4 rows into sales from signs.csv" in done.stdout
+
+
+def test_dates_outside_the_range_are_refused_by_the_command_line(tmp_path: Path) -> None:
+    """Issue 13 item 9: the CLI names the file, row and column; no OutOfBoundsDatetime traceback."""
+    f = tmp_path / "old.csv"
+    f.write_bytes(b"date,sku,quantity\n2024-01-01,A,1\n0001-01-01,A,2\n")
+    done = run_cli(tmp_path / "ws.duckdb", "load", str(f), "--table", "sales")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "old.csv, column 'date': 1 row is a date outside 1900-01-01 to 2199-12-31 (row 3)" in done.stderr
+    assert "nothing loaded" in done.stderr
