@@ -31,7 +31,8 @@ gap = k.get("gap_to_plan") if cov.annual_plan.state != "none" else None
 m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "Not checked",
             delta=None if gap is None or pd.isna(gap) else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%",
             help="Outlook (actuals to date + constrained plan) − annual plan.")
-m[1].metric("Money at stake (all exceptions)", money(items["money"].sum()) if len(items) else "$0",
+m[1].metric("Money at stake (all exceptions)",
+            money(items["money"].sum()) if len(items) else ("Not checked" if unseen else "$0"),
             help=f"Sum of the At stake column below, over mixed periods: the {result.year} full-year revenue gap, "
                  "then over the whole plan horizon revenue at risk from supply gaps and stockouts, the value of "
                  "large overrides, and inventory at cost (safety stock to restore, excess stock). It sizes the "

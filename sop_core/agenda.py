@@ -203,7 +203,8 @@ def plan_vs_annual(kpis: Mapping[str, Any], bridge: pd.DataFrame | None, year: i
     """
     revenue, budget, gap = kpis.get("revenue"), kpis.get("plan_revenue"), kpis.get("gap_to_plan")
     if coverage is not None and coverage.prices.state == "none":
-        return f"The {year} outlook in money is not checked: no sku of the plan has a price ({coverage.prices.load_text})."
+        return (f"The {year} outlook in money is not checked: no sku of the plan has a price "
+                f"({coverage.prices.load_text}).")
     if not _finite(budget) or budget == 0 or not _finite(gap):
         text = f"No annual plan for {year}: the full-year outlook is {fmt_money(revenue)}"
         return text + (" — the comparison is not checked: load the plan table (revenue_plan)." if coverage is not None

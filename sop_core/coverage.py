@@ -12,9 +12,10 @@ horizon; the annual plan over its families):
   capacity (`supply.constrained_plan`'s capacity_check is 'capacity'); else the first reason of
   `supply` (not in products, no resource, no hours_per_unit, resource not in capacity, no capacity
   for the month).
-* inventory — a sku of the plan (also one with no demand left) is checked when the inventory table holds a stock record for it (its latest
-  on hand); without one its projection starts from an unknown balance, so its stockouts, breaches
-  and excess are not claimed (`inventory.exceptions` reports checked skus only).
+* inventory — a sku of the plan (also one with no demand left) is checked when the inventory
+  table holds a stock record for it (its latest on hand); without one its projection starts from
+  an unknown balance, so its stockouts, breaches and excess are not claimed (`inventory.exceptions`
+  reports checked skus only).
 * prices — a sku is valued when it has a unit_price (from the products table, or derived from sales
   revenue when no products table is loaded); the outlook in money leaves the others out.
 * annual plan — a family of the outlook is compared when the plan table gives revenue_plan for it

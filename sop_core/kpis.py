@@ -42,9 +42,10 @@ DEFAULT_TARGETS), 'missing' when the value cannot be computed — shown as "Not 
 load (`KPI.not_checked_text`), never as on target. With the plan's coverage (`ScorecardInputs.coverage`,
 `sop_core.coverage`): a KPI whose check saw no sku of the plan is missing with the coverage's sentence
 (capacity utilisation: the capacity check; days of supply and turns: the stock projection; revenue vs
-plan: prices and the annual plan); one that saw part of the plan says how much (`KPI.coverage`). Direction 'higher': green when value
-≥ green, amber when ≥ amber; 'lower': green when ≤ green, amber when ≤ amber; 'band': with a number
-t, |value| ≤ t (bias); with a pair (lo, hi), lo ≤ value ≤ hi (days of supply).
+plan: prices and the annual plan); one that saw part of the plan says how much (`KPI.coverage`).
+Direction 'higher': green when value ≥ green, amber when ≥ amber; 'lower': green when ≤ green, amber
+when ≤ amber; 'band': with a number t, |value| ≤ t (bias); with a pair (lo, hi), lo ≤ value ≤ hi
+(days of supply).
 """
 from __future__ import annotations
 

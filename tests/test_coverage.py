@@ -29,7 +29,8 @@ def test_states_and_their_sentences():
     assert none.state == "none" and not none.complete and none.summary == "not checked"
     assert none.text == ("Load vs capacity: not checked — load products (resource, hours_per_unit) for these skus "
                          "(45 skus: 45 are not in the products table).")
-    part = Coverage("capacity", 12, 45, reasons=(("have no resource", 33),), needs=("products (resource, hours_per_unit)",))
+    part = Coverage("capacity", 12, 45, reasons=(("have no resource", 33),),
+                    needs=("products (resource, hours_per_unit)",))
     assert part.state == "partial" and part.summary == "checked 12 of 45 skus"
     assert part.text == ("Load vs capacity: checked 12 of 45 skus — 33 have no resource; load products (resource, "
                          "hours_per_unit) for the rest.")

@@ -272,6 +272,8 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
                  column_config={"KPI": st.column_config.TextColumn("KPI", pinned=True),
                                 "Over": st.column_config.TextColumn("Over", help="FY: the outlook year (actuals to "
                                                                     "date + plan); otherwise every month of the plan")})
+    for cov in (base.coverage.incomplete() if base.coverage is not None else []):  # what no KPI here could see
+        st.caption(f":material/visibility_off: {cov.text}")
     c = st.columns([3, 1])
     c[0].caption("Δ = scenario − baseline; pp = percentage points. Green: better, red: worse, by each KPI's direction "
                  "(annual plan revenue, demand and inventory have none).")
