@@ -36,6 +36,7 @@ log = logging.getLogger("sop.forecast_jobs")
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
 PREFETCH_DELAY = 3.0  # seconds `prefetch` waits before fitting (the first page is drawn meanwhile)
+PREFETCH_AUTHOR = "app start-up"  # the author `prefetch` records on the run's audit event
 KEEP_FINISHED = 16  # finished jobs remembered (their state, not their frames), oldest dropped first
 
 Runner = Callable[..., "forecast.ForecastRun"]
@@ -259,7 +260,7 @@ def prefetch(ws: Workspace, settings: forecast.ForecastSettings | None = None, *
         settings = settings or forecast.saved_settings(ws)
         if not ws.has_table("sales") or stored(ws, forecast.run_key(ws, settings)):
             return None
-        return JOBS.start(ws, settings, author=actor.email if actor else None, actor=actor, delay=delay)
+        return JOBS.start(ws, settings, author=PREFETCH_AUTHOR, actor=actor, delay=delay)
     except Exception:  # noqa: BLE001 - a convenience: the page path reports the error
         log.exception("could not start the forecast in the background")
         return None

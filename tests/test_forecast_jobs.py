@@ -193,7 +193,7 @@ def test_prefetch_starts_only_when_no_run_is_stored(ws: Workspace, monkeypatch: 
     monkeypatch.setattr(J, "JOBS", J.ForecastJobs(runner))
     F.save_settings(ws, SETTINGS)
     state = J.prefetch(ws, delay=0)
-    assert state is not None and state.author == access.SYSTEM.email
+    assert state is not None and state.author == J.PREFETCH_AUTHOR
     assert J.JOBS.wait((state.path, state.key), 10).status == J.DONE and runner.actors == [access.SYSTEM]
     F.run_forecast(ws, SETTINGS, executor=SerialExecutor())  # now stored
     assert J.prefetch(ws) is None
