@@ -4,7 +4,11 @@ Every audit event (override, undo, scenario, approval, decision, load, setting, 
 `Workspace.audit` inside its transaction; after the COMMIT succeeds, the workspace hands the
 events of that transaction to its `Ledger`, which appends one JSON line per event to
 `<workspace>.ledger.jsonl` and fsyncs before the save returns. So every acknowledged change is in
-two places: the database and the ledger.
+two places: the database and the ledger. When the append fails (disk full, file not writable) the
+save is NOT acknowledged: the transaction raises `SaveNotConfirmed`, which says plainly that the row
+is in the database without its ledger line. The ledger keeps such events and writes them with its
+next append (the next save, or closing the workspace), and the start-up check adopts whatever is
+still only in the database; `check` lists them as "not in the ledger (never confirmed)".
 
 Line fields: v, event_id, at, author, kind, subject, detail (the audit detail JSON as stored),
 digest (SHA-256 of event_id, at, author, kind, subject and detail) and logged_at (wall clock of
@@ -14,8 +18,9 @@ the append). `source` is "adopted" for events copied from the database by `adopt
 - missing: in the ledger but not in the database — acknowledged changes that were lost (e.g. a
   damaged write-ahead log that DuckDB replays only partly, silently). This is an error.
 - altered: in both, but the database row no longer matches the ledger digest. An error.
-- not_in_ledger: in the database only — events from before the ledger existed, or a crash
-  between COMMIT and the ledger append (the save was never acknowledged). Reported, not an error.
+- not_in_ledger: in the database only — saves whose ledger line could not be written (the user got
+  `SaveNotConfirmed`), a crash between COMMIT and the ledger append, or events from before the
+  ledger existed: never acknowledged. Reported, not an error.
 - damaged_lines: ledger lines that do not parse or whose digest does not match (a torn last
   line after a crash is normal and counted separately as `torn_tail`).
 """
@@ -38,6 +43,30 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 VERSION = 1
 EXAMPLES = 20  # events listed one by one in messages
+
+
+class LedgerAppendFailed(OSError):
+    """The ledger file could not be appended to; nothing of that append is left in the file."""
+
+
+class SaveNotConfirmed(RuntimeError):
+    """A change committed to the database whose ledger line could not be written: stored, but not acknowledged.
+
+    str() is the message for the user; `event_ids` are the audit events without a ledger line.
+    """
+
+    def __init__(self, message: str, event_ids: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.event_ids = list(event_ids)
+
+
+def not_confirmed_message(path: Path, reason: str) -> str:
+    """What a user is told when a save's ledger line could not be written."""
+    return (f"Save not confirmed: the change is in the database (it shows after a reload), but its line in the "
+            f"audit ledger {path} could not be written ({reason}), so it does not count as saved. Free disk space "
+            "or make the ledger file writable: the line is then written with the next save (or when the workspace "
+            "next opens); `python -m sop_core check` lists the change as in the database but not in the ledger "
+            "(never confirmed).")
 
 
 def ledger_path(workspace_path: str | Path) -> Path:
@@ -99,11 +128,13 @@ class Ledger:
         self._lock = threading.Lock()
         self._fh: Any = None
         self.failures = 0  # appends that failed after a successful COMMIT (logged)
+        self.unconfirmed: list[dict[str, Any]] = []  # committed events whose line could not be written yet
 
     def _open(self) -> Any:
         if self._fh is None:
             new = not self.path.exists()
-            self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the workspace's life
+            # unbuffered: a failed write leaves nothing in a buffer that a later flush could append
+            self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open for the workspace's life
             if self._fh.tell() > 0:
                 self._repair_tail()
             if new:
@@ -116,27 +147,57 @@ class Ledger:
             fh.seek(-1, os.SEEK_END)
             last = fh.read(1)
         if last != b"\n":
-            self._fh.write(b"\n")
-            self._fh.flush()
+            _write_all(self._fh, b"\n")
 
     def append(self, events: Sequence[dict[str, Any]], source: str = "commit") -> None:
-        """Write one line per event and fsync; errors are logged and counted, never raised (the COMMIT stands)."""
-        if not events:
-            return
+        """Write one line per event (after any still unconfirmed ones) and fsync.
+
+        Raises LedgerAppendFailed when the lines cannot be written and made durable: the file is cut
+        back to where it was, and the events are kept (with the earlier unconfirmed ones) for the
+        next append. Events of another `source` (adopted) are not kept: the start-up check adopts again.
+        """
         with self._lock:
+            if not events and not self.unconfirmed:
+                return
+            pending = self.unconfirmed + (list(events) if source == "commit" else [])
             try:
-                data = _lines(events, source)
-                fh = self._open()
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            except Exception as exc:  # noqa: BLE001 - the change is committed; the check will report the gap
+                data = _lines(self.unconfirmed, "commit") + (_lines(events, source) if events else b"")
+                self._write(data)
+            except Exception as exc:  # noqa: BLE001 - any failure: the save is not confirmed
                 self.failures += 1
-                log.error("ledger %s: could not record %d committed event(s) %s: %s", self.path, len(events),
-                          ", ".join(str(e.get("event_id")) for e in events[:5]), exc)
+                self.unconfirmed = pending
+                ids = [str(e.get("event_id")) for e in pending]
+                log.error("ledger %s: could not record %d committed event(s) %s: %s", self.path, len(ids),
+                          ", ".join(ids[:5]), exc)
+                raise LedgerAppendFailed(f"{type(exc).__name__}: {exc}") from exc
+            self.unconfirmed = []
+
+    def _write(self, data: bytes) -> None:
+        """Append `data` and fsync; on failure cut the file back to its size before and close it."""
+        fh = self._open()
+        start = os.fstat(fh.fileno()).st_size
+        try:
+            _write_all(fh, data)
+            os.fsync(fh.fileno())
+        except BaseException:
+            try:
+                os.ftruncate(fh.fileno(), start)  # no half line for the next append to run into
+            except OSError:
+                pass  # the next open ends the torn line with a newline (_repair_tail)
+            self._fh = None
+            try:
+                fh.close()
+            except OSError:
+                pass
+            raise
 
     def close(self) -> None:
-        """Close the file."""
+        """Write still unconfirmed events if the ledger takes them now (best effort), then close the file."""
+        if self.unconfirmed:
+            try:
+                self.append([])
+            except LedgerAppendFailed:
+                pass  # logged; the next start-up check adopts them from the database
         with self._lock:
             if self._fh is not None:
                 self._fh.close()
@@ -145,8 +206,6 @@ class Ledger:
     def copy_to(self, dest: str | Path) -> int:
         """Copy the ledger as it is now to `dest` (fsynced); returns the bytes copied (0 when none)."""
         with self._lock:
-            if self._fh is not None:
-                self._fh.flush()
             if not self.path.exists():
                 Path(dest).write_bytes(b"")
                 return 0
@@ -156,6 +215,16 @@ class Ledger:
             fh.flush()
             os.fsync(fh.fileno())
         return len(data)
+
+
+def _write_all(fh: Any, data: bytes) -> None:
+    """Write every byte of `data` to an unbuffered file (a raw write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        n = fh.write(view)
+        if not n:
+            raise OSError("the ledger file accepted no bytes")
+        view = view[n:]
 
 
 def _text(v: Any) -> str | None:
@@ -282,9 +351,12 @@ class LedgerReport:
             out.append(f"no audit ledger yet at {self.ledger_path}: {self.db_events:,} earlier events are only in "
                        "the database")
         elif self.not_in_ledger:
-            out.append(f"{len(self.not_in_ledger):,} database events are not in the ledger (recorded before the "
-                       "ledger existed, or a save cut off between commit and ledger — never acknowledged); "
-                       "not an error")
+            n = len(self.not_in_ledger)
+            shown = ", ".join(self.not_in_ledger[:5]) + (", …" if n > 5 else "")
+            out.append(f"{n:,} database {'event is' if n == 1 else 'events are'} not in the ledger (never "
+                       "confirmed: a save whose ledger line could not be written — the user was told it was not "
+                       "confirmed — or that was cut off between commit and ledger, or recorded before the ledger "
+                       f"existed); not an error, the start-up check adds them to the ledger (events {shown})")
         if self.torn_tail:
             out.append("the ledger's last line was cut off by a crash while it was written (that save was not "
                        "acknowledged); ignored")

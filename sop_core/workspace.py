@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 
 from . import access, contract
-from .ledger import Ledger, ledger_path
+from .ledger import Ledger, LedgerAppendFailed, SaveNotConfirmed, ledger_path, not_confirmed_message
 from .schema import MIGRATIONS
 from .store_lock import WorkspaceLocked, acquire, duckdb_lock_holder, locked_message
 
@@ -327,7 +327,10 @@ class Workspace:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A serialised write transaction; commits on success, rolls back on any error.
 
-        Audit events written inside it go to the ledger after the COMMIT succeeds, before returning.
+        Audit events written inside it go to the ledger after the COMMIT succeeds, before returning
+        (with any earlier events whose ledger line is still owed). A save is acknowledged only when
+        both are written: when the ledger append fails, `ledger.SaveNotConfirmed` is raised, saying
+        the change is in the database but not confirmed.
         """
         with self._write_lock:
             cur = self._con.cursor()
@@ -343,7 +346,11 @@ class Workspace:
             finally:
                 self._pending.pop(id(cur), None)
                 cur.close()
-            self.ledger.append(events)
+            try:
+                self.ledger.append(events)
+            except LedgerAppendFailed as exc:
+                raise SaveNotConfirmed(not_confirmed_message(self.ledger.path, str(exc)),
+                                       [str(e["event_id"]) for e in self.ledger.unconfirmed]) from exc
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
         """Run one write statement in its own transaction."""

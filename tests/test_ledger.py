@@ -186,11 +186,111 @@ def test_values_are_recorded_as_the_database_stores_them(workspace: Workspace) -
     assert ledger.check(workspace).ok
 
 
-def test_a_failing_ledger_never_fails_a_committed_save(workspace: Workspace, caplog) -> None:
-    workspace.ledger.close()
-    path = ledger.ledger_path(workspace.path)
+def unwritable_ledger(ws: Workspace) -> Path:
+    """Make the workspace's ledger unwritable (a folder where the file should be); returns its path."""
+    ws.ledger.close()
+    path = ledger.ledger_path(ws.path)
     path.unlink(missing_ok=True)
-    path.mkdir()  # appends now fail
-    workspace.set_setting("still", "saved")
-    assert workspace.get_setting("still") == "saved" and workspace.ledger.failures == 1
-    assert "could not record 1 committed event" in caplog.text
+    path.mkdir()
+    return path
+
+
+def test_a_save_without_its_ledger_line_is_not_confirmed(workspace: Workspace, caplog) -> None:
+    """Issue 13 item 8: the save raises SaveNotConfirmed saying plainly the row is stored but unconfirmed."""
+    workspace.set_setting("before", 1)
+    path = ledger.ledger_path(workspace.path)
+    saved = path.read_bytes()
+    unwritable_ledger(workspace)
+    with pytest.raises(ledger.SaveNotConfirmed) as info:
+        workspace.set_setting("still", "saved")
+    text = str(info.value)
+    assert text.startswith("Save not confirmed: the change is in the database") and str(path) in text
+    assert "does not count as saved" in text and "IsADirectoryError" in text and "python -m sop_core check" in text
+    assert workspace.get_setting("still") == "saved"  # the row exists, unacknowledged
+    assert workspace.ledger.failures == 1 and "could not record 1 committed event" in caplog.text
+    (event,) = info.value.event_ids
+    path.rmdir()
+    path.write_bytes(saved)
+    report = ledger.check(workspace)  # check says the same thing: in the database, never confirmed
+    assert report.ok and report.not_in_ledger == [event]
+    note = " ".join(report.notes())
+    assert "1 database event is not in the ledger (never confirmed" in note and event in note
+    workspace.set_setting("next", 2)  # the ledger takes lines again: the owed line is written first
+    assert [e.subject for e in ledger.read(path).entries] == ["before", "still", "next"]
+    assert ledger.check(workspace).not_in_ledger == [] and workspace.ledger.unconfirmed == []
+
+
+def test_a_failed_append_leaves_no_half_line(workspace: Workspace, monkeypatch) -> None:
+    """Disk full in the middle of a line: the file is cut back, the save is not confirmed, the next line is clean."""
+    import errno
+    import os
+
+    workspace.set_setting("a", 1)
+    path = ledger.ledger_path(workspace.path)
+    size = path.stat().st_size
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ledger.os, "fsync", full_disk)
+    with pytest.raises(ledger.SaveNotConfirmed, match="No space left on device"):
+        workspace.set_setting("b", 2)
+    assert path.stat().st_size == size  # nothing half-written stays behind
+    monkeypatch.setattr(ledger.os, "fsync", real_fsync)
+    workspace.set_setting("c", 3)
+    scan = ledger.read(path)
+    assert [e.subject for e in scan.entries] == ["a", "b", "c"] and not scan.damaged_lines and not scan.torn_tail
+
+
+def test_a_failing_append_is_never_an_acknowledged_save(workspace: Workspace, monkeypatch) -> None:
+    """Whatever append raises, the caller gets SaveNotConfirmed, never a normal return."""
+    def broken(self, events, source="commit"):
+        raise ledger.LedgerAppendFailed("PermissionError: [Errno 13] Permission denied")
+
+    monkeypatch.setattr(ledger.Ledger, "append", broken)
+    with pytest.raises(ledger.SaveNotConfirmed, match="Permission denied"):
+        D.record(workspace, title="Hire", owner="ops", due_date="2099-01-01", author="dan")
+    assert workspace.scalar("SELECT count(*) FROM decisions") == 1
+
+
+def test_a_retried_save_confirms_once_the_ledger_is_back(workspace: Workspace) -> None:
+    """A repeated event_id returns the stored row: it is acknowledged only once its ledger line is written."""
+    path = unwritable_ledger(workspace)
+    with pytest.raises(ledger.SaveNotConfirmed):
+        D.record(workspace, title="Hire", owner="ops", due_date="2099-01-01", author="dan", event_id="e-1")
+    with pytest.raises(ledger.SaveNotConfirmed):  # still no ledger: the retry is not confirmed either
+        D.record(workspace, title="Hire", owner="ops", due_date="2099-01-01", author="dan", event_id="e-1")
+    path.rmdir()
+    decision = D.record(workspace, title="Hire", owner="ops", due_date="2099-01-01", author="dan", event_id="e-1")
+    assert workspace.scalar("SELECT count(*) FROM decisions") == 1
+    assert [e.subject for e in ledger.read(path).entries] == [decision]
+    assert ledger.check(workspace).not_in_ledger == []
+
+
+def test_unconfirmed_lines_are_written_when_the_workspace_closes(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "w.duckdb"
+    ws = Workspace(path)
+    folder = unwritable_ledger(ws)
+    with pytest.raises(ledger.SaveNotConfirmed):
+        ws.set_setting("x", 1)
+    folder.rmdir()
+    ws.close()
+    assert [e.subject for e in ledger.read(folder).entries] == ["x"]
+    assert cli.main(["--workspace", str(path), "check"]) == 0
+    assert "0 missing, 0 altered" in capsys.readouterr().out
+
+
+def test_the_command_line_check_reports_an_unconfirmed_save(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "w.duckdb"
+    with Workspace(path) as ws:
+        ws.set_setting("a", 1)
+        saved = ws.ledger.path.read_bytes()
+        folder = unwritable_ledger(ws)
+        with pytest.raises(ledger.SaveNotConfirmed):
+            ws.set_setting("b", 2)
+    folder.rmdir()
+    folder.write_bytes(saved)  # as it was when the save failed
+    assert cli.main(["--workspace", str(path), "check"]) == 0  # not an error: never acknowledged, not lost
+    out = capsys.readouterr().out
+    assert "1 database event is not in the ledger (never confirmed" in out and "0 missing, 0 altered" in out
