@@ -7,7 +7,12 @@ such a cell gets a leading apostrophe ("'=HYPERLINK(...)"), which spreadsheets s
 numbers, negative ones included, stay numbers (-5 is written as the number -5).
 
 `to_csv_bytes` writes UTF-8 with a BOM (so Excel reads accents right) and CRLF row ends, so a cell
-holding a line break is quoted and stays one cell. `to_xlsx_bytes` writes values only, with openpyxl:
+holding a line break is quoted and stays one cell. A cell holding a `;` or a tab is quoted too: a
+spreadsheet in a locale whose list separator is `;` splits an unquoted `x;=cmd|...` into a second
+cell `=cmd|...` that it runs as a formula. Quotes alone do not stop that (a quote opens a quoted field
+only at the start of a field, and in that locale the comma before it is no separator), so in a CSV a
+formula character that follows a `;` or a line break inside a cell gets an apostrophe as well:
+`x;=cmd|...` is written `"x;'=cmd|..."`. `to_xlsx_bytes` writes values only, with openpyxl:
 
 * every text cell is neutralised (`safe_frame`) and then written as an explicit string cell, so
   openpyxl never turns "=..." into a formula nor "#N/A" into an error value;
@@ -19,6 +24,7 @@ holding a line break is quoted and stays one cell. `to_xlsx_bytes` writes values
 """
 from __future__ import annotations
 
+import csv
 import io
 import math
 import re
@@ -36,6 +42,12 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+# characters that make a CSV field quoted: RFC 4180's (comma, quote, line breaks) and the other list
+# separators spreadsheets split on (';' in many European locales, tab when a file is read as TSV)
+CSV_QUOTE_CHARS = frozenset(',"\r\n;\t')
+# a formula character where a ';' locale's parser may start a field: after a ; or a line break (no locale
+# splits a .csv on tabs; a cell's leading tab is covered by FORMULA_PREFIXES)
+_SPLIT_FORMULA = re.compile(r'([;\r\n][ "]*)(?=[=+\-@])')
 MAX_CELL_TEXT = 32_767  # Excel's limit on the characters of one cell
 MAX_SHEET_NAME = 31
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -74,7 +86,25 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     Rows end in CRLF (RFC 4180), so a cell holding a carriage return or a line feed is quoted and
     stays one cell.
     """
-    return safe_frame(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    text = safe_frame(frame).to_csv(index=False, lineterminator="\r\n")
+    rows = csv.reader(io.StringIO(text, newline=""))  # pandas' own text for every value, then quoted again
+    return "".join(_csv_row(r) for r in rows).encode("utf-8-sig")
+
+
+def _csv_field(value: str) -> str:
+    """One CSV field: formula characters after a ; or a line break neutralised, and quoted when it holds
+    a separator of any locale (, ;), a tab, a quote or a line break."""
+    if CSV_QUOTE_CHARS.intersection(value):
+        value = _SPLIT_FORMULA.sub(r"\1'", value)
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _csv_row(fields: list[str]) -> str:
+    """One CSV record with CRLF; a record of one empty field is written '""' so it is not a blank line."""
+    if fields == [""]:
+        return '""\r\n'
+    return ",".join(_csv_field(f) for f in fields) + "\r\n"
 
 
 def _sheet_name(name: str, used: set[str]) -> str:

@@ -62,7 +62,8 @@ def test_csv_export_prefixes_text_and_keeps_negative_numbers():
     rows = list(csv.reader(io.StringIO(exports.to_csv_bytes(sample()).decode("utf-8-sig"), newline="")))
     assert rows[0] == ["sku", "units", "revenue", "period"]
     skus = [r[0] for r in rows[1:]]
-    assert skus[:6] == ["'" + t for t in FORMULA_LIKE]
+    assert skus[:5] == ["'" + t for t in FORMULA_LIKE[:5]]
+    assert skus[5] == "'\r'=1+1"  # and after the line break, where a ';' locale starts a new record (issue 13)
     assert len(rows) == 1 + len(sample()) and all(len(r) == 4 for r in rows)  # "\r=1+1" stays one quoted cell
     assert rows[1][1] == "-5"  # the number -5, not text
     assert rows[1][2] == "-5.5" and rows[3][2] == ""
@@ -144,3 +145,41 @@ def test_number_formats_are_applied_per_column():
     ws = openpyxl.load_workbook(io.BytesIO(data))["S"]
     assert ws["A2"].number_format == "#,##0" and ws["B2"].number_format == "0.0%"
     assert ws["A2"].value == 1234 and ws["B2"].value == pytest.approx(0.123)
+
+
+# -- issue 13 item 12: a second field born inside a cell -------------------------------------------------
+
+SPLIT_FORMULAS = [";=cmd|' /C calc'!A0", "TN-1;=HYPERLINK(\"http://evil.example\")", "a; +1+1", "a;\"@SUM(A1)",
+                  "x\r=cmd|' /C calc'!A0;", "x\r\n=1+1", "x\n-cmd", "ok;-5"]
+
+
+def _starts_a_formula(field: str) -> bool:
+    """True when a spreadsheet would run the field: it starts with = + @ or - (a '-' number is not a formula)."""
+    text = field.lstrip(" ")
+    return text[:1] in ("=", "+", "@") or (text[:1] == "-" and not re.fullmatch(r"-\d+(\.\d+)?", text))
+
+
+def test_csv_cells_that_another_locale_splits_hold_no_formula() -> None:
+    """Read as a ';' locale (or a reader splitting every line break) would, no field of the export starts a formula."""
+    df = pd.DataFrame({"sku": ["TN-1"] * len(SPLIT_FORMULAS), "note": SPLIT_FORMULAS,
+                       "units": [-5] * len(SPLIT_FORMULAS)})
+    text = exports.to_csv_bytes(df).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert [r[1] for r in rows[1:]] == [
+        ";'=cmd|' /C calc'!A0", "TN-1;'=HYPERLINK(\"http://evil.example\")", "a; '+1+1", "a;\"'@SUM(A1)",
+        "x\r'=cmd|' /C calc'!A0;",
+        "x\r\n'=1+1", "x\n'-cmd", "ok;'-5"]  # the ',' reader gets each cell back, neutralised where it could split
+    assert all(r[2] == "-5" for r in rows[1:])  # numbers stay numbers
+    for delimiter in (";", "|"):
+        fields = [f for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) for f in r]
+        assert not [f for f in fields if _starts_a_formula(f)], delimiter
+    lines = re.split(r"\r\n|\r|\n", text)  # a reader that ignores quotes and splits on every line break
+    fields = [f for line in lines for part in line.split(";") for f in part.split(",")]
+    assert not [f for f in fields if _starts_a_formula(f)]
+
+
+def test_csv_quotes_semicolons_and_tabs_only_where_needed() -> None:
+    df = pd.DataFrame({"name": ["a;b", "c\td", "plain", ""], "n": [1, 2, 3, 4]})
+    assert exports.to_csv_bytes(df).decode("utf-8-sig") == 'name,n\r\n"a;b",1\r\n"c\td",2\r\nplain,3\r\n,4\r\n'
+    one = pd.DataFrame({"only": ["", "x;y"]})
+    assert exports.to_csv_bytes(one).decode("utf-8-sig") == 'only\r\n""\r\n"x;y"\r\n'
