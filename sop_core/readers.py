@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .contract import normalise_header
-from .validate import IntakeError, format_rows
+from .validate import BIDI_CONTROLS, BIDI_PATTERN, IntakeError, format_rows, strip_bidi
 
 MB = 1024 * 1024
 
@@ -44,7 +44,12 @@ PARQUET_EXTENSIONS = frozenset({".parquet", ".pq"})
 COMPRESSED_EXTENSIONS = frozenset({".gz", ".gzip", ".zip", ".bz2", ".xz", ".7z", ".zst", ".tgz", ".rar"})
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+# the UTF-8 bytes of what _CONTROL_TEXT and BIDI_CONTROLS match: a CSV without them skips the cell checks
+_TEXT_CHECK_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xaa-\xae]"
+                               rb"|\xe2\x81[\xa6-\xa9]")
+# in text, every reader's: C0 controls but tab and line breaks, DEL, and the C1 controls (U+0080-U+009F,
+# e.g. U+009B, a terminal's one-character escape sequence introducer)
+_CONTROL_TEXT = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -105,9 +110,9 @@ class RawTable:
 # -- names and types -----------------------------------------------------------------------------
 
 def sanitise_name(name: str, max_len: int = 120) -> str:
-    """Display name for an uploaded file: last path component, no control chars or ':' streams, <= max_len."""
-    text = str(name or "")
-    text = re.sub(r"[\x00-\x1f\x7f]", "", text)
+    """Display name for an uploaded file: last path component, no control or bidi chars or ':' streams, <= max_len."""
+    text = strip_bidi(str(name or ""))
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f]", "", text)
     text = re.split(r"[\\/]", text)[-1]
     text = text.replace(":", "_").strip().lstrip(".").strip()
     if not text:
@@ -173,11 +178,10 @@ def read_csv(file_name: str, data: bytes, *, encoding: str | None = None, delimi
     _check_line_length(file_name, utf8, limits.max_line_bytes)
     delim = _choose_delimiter(file_name, utf8, delimiter, notes)
     table = _parse_delimited(file_name, utf8, delim, limits)
-    raw = _frame_from_records(file_name, table, first_row=1 + skipped_lines)
+    raw = _frame_from_records(file_name, table, first_row=1 + skipped_lines,
+                              check_text=_TEXT_CHECK_BYTES.search(utf8) is not None)
     raw.kind, raw.encoding, raw.delimiter, raw.size_bytes = "csv", used_encoding, delim, len(data)
     raw.notes = notes
-    if re.search(_CONTROL.encode(), utf8):
-        _reject_control_chars(raw)
     return raw
 
 
@@ -379,7 +383,7 @@ def _ragged_message(bad: list[tuple[int | None, int, int]], count: int, width: i
             f"the {width} columns of the header: check the delimiter and quotes around values containing it.")
 
 
-def _frame_from_records(file_name: str, table: pa.Table, first_row: int) -> RawTable:
+def _frame_from_records(file_name: str, table: pa.Table, first_row: int, check_text: bool = True) -> RawTable:
     """Split the first record off as header; drop blank rows; number the rest as file rows."""
     if table.num_rows == 0:
         raise IntakeError(file_name, "file is empty", kind="empty")
@@ -387,13 +391,16 @@ def _frame_from_records(file_name: str, table: pa.Table, first_row: int) -> RawT
     headers = [str(v).replace("\ufeff", "") for v in frame.iloc[0].tolist()]
     body = frame.iloc[1:].reset_index(drop=True)
     numbers = np.arange(first_row + 1, first_row + 1 + len(body), dtype=np.int64)
-    return _finish(file_name, headers, body, numbers)
+    return _finish(file_name, headers, body, numbers, check_text=check_text)
 
 
 def _finish(file_name: str, headers: list[str], body: pd.DataFrame, numbers: np.ndarray,
-            warnings: list[str] | None = None) -> RawTable:
-    """Common tail of every reader: name columns, check headers, drop blank rows and empty unnamed columns."""
+            warnings: list[str] | None = None, check_text: bool = True) -> RawTable:
+    """Common tail of every reader: name columns, check headers, drop blank rows and empty unnamed columns,
+    refuse control characters and remove bidi controls (CSV, Excel and Parquet alike; `check_text=False`
+    only when the file's bytes were searched and hold none of them)."""
     warns = list(warnings or [])
+    headers = _strip_bidi_headers(headers, warns)
     headers, body = _drop_empty_unnamed(headers, body, warns)
     _check_headers(file_name, headers)
     body.columns = pd.Index(headers, dtype="object")
@@ -407,8 +414,48 @@ def _finish(file_name: str, headers: list[str], body: pd.DataFrame, numbers: np.
     if len(body) == 0:
         raise IntakeError(file_name, "no data rows" + (f" (only {n_blank:,} blank rows)" if n_blank else ""),
                           kind="no_rows")
-    return RawTable(file_name=file_name, kind="", headers=headers, data=body, line_numbers=numbers,
-                    warnings=warns, blank_rows=n_blank)
+    raw = RawTable(file_name=file_name, kind="", headers=headers, data=body, line_numbers=numbers,
+                   warnings=warns, blank_rows=n_blank)
+    if check_text:
+        _reject_control_chars(raw)
+        _strip_bidi_cells(raw)
+    return raw
+
+
+def _bidi_names(texts: pd.Series | list[str]) -> str:
+    """'U+202E RIGHT-TO-LEFT OVERRIDE' for the bidi controls found in `texts` (the first two kinds)."""
+    import unicodedata
+
+    found = sorted({c for t in texts for c in str(t) if c in BIDI_CONTROLS})
+    return ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '')}".strip() for c in found[:2]) + \
+        (", …" if len(found) > 2 else "")
+
+
+def _strip_bidi_headers(headers: list[str], warns: list[str]) -> list[str]:
+    """Headers without bidi controls, with a warning naming the changed headers."""
+    changed = [h for h in headers if any(c in BIDI_CONTROLS for c in h)]
+    if not changed:
+        return headers
+    warns.append(f"{len(changed):,} column {'header' if len(changed) == 1 else 'headers'} "
+                 f"({', '.join(repr(strip_bidi(h)) for h in changed[:5])}) held invisible bidirectional control "
+                 f"characters ({_bidi_names(changed)}), which show text in another order than it is stored; removed")
+    return [strip_bidi(h) for h in headers]
+
+
+def _strip_bidi_cells(raw: RawTable) -> None:
+    """Remove bidi controls from every cell in place, with one warning per column naming the rows."""
+    for h in raw.headers:
+        col = raw.data[h].astype("str")
+        hit = col.str.contains(BIDI_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
+        if not hit.any():
+            continue
+        rows = raw.line_numbers[hit].tolist()
+        n = len(rows)
+        raw.data[h] = col.str.replace(BIDI_PATTERN, "", regex=True)
+        raw.warnings.append(
+            f"column '{h.strip()}': {n:,} {'value held' if n == 1 else 'values held'} invisible bidirectional control "
+            f"characters ({_bidi_names(col[hit].iloc[:100])}), which show text in another order than it is stored, "
+            f"e.g. {col[hit].iloc[0]!r}; removed ({format_rows(rows)})")
 
 
 def _drop_empty_unnamed(headers: list[str], body: pd.DataFrame, warns: list[str]) -> tuple[list[str], pd.DataFrame]:
@@ -456,13 +503,13 @@ def _blank_rows(body: pd.DataFrame) -> np.ndarray:
 
 
 def _reject_control_chars(raw: RawTable) -> None:
-    """Raise with row and column for the first column holding NUL or other control characters."""
+    """Raise with row and column for the first column holding NUL or other control characters (any reader)."""
     for h in raw.headers:
-        if re.search(_CONTROL, h):
+        if re.search(_CONTROL_TEXT, h):
             raise IntakeError(raw.file_name, f"header {h!r} contains a NUL or control character — remove it",
                               kind="control_chars")
     for h in raw.headers:
-        hit = raw.data[h].astype("str").str.contains(_CONTROL, regex=True).fillna(False).to_numpy(dtype=bool)
+        hit = raw.data[h].astype("str").str.contains(_CONTROL_TEXT, regex=True).fillna(False).to_numpy(dtype=bool)
         if hit.any():
             rows = raw.line_numbers[hit].tolist()
             example = raw.data[h][hit].iloc[0]

@@ -28,6 +28,16 @@ PERIOD_COLUMNS = frozenset({"period"})
 PERIOD_BUCKET = "month"
 UNIT_COLUMN = "unit"
 MISSING = ""  # an empty cell after trimming
+# invisible characters that reorder how text is displayed ("abc\u202egpj.exe" shows as "abcexe.jpg"): removed
+# from every uploaded cell, header and file name and from typed names (readers, sanitise_name, text_field)
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+BIDI_PATTERN = f"[{BIDI_CONTROLS}]"
+_BIDI_TABLE = str.maketrans("", "", BIDI_CONTROLS)
+
+
+def strip_bidi(text: str) -> str:
+    """`text` without bidirectional control characters (BIDI_CONTROLS)."""
+    return text.translate(_BIDI_TABLE)
 
 
 class IntakeError(Exception):
@@ -729,9 +739,11 @@ def canonical_frame(frame: pd.DataFrame, table: contract.Table) -> pd.DataFrame:
 def text_field(value: object, what: str, limit: int, required: bool = True) -> str:
     """A typed name, note or id, stripped ('' for None or NaN); raises ValueError naming `what` if blank or too long.
 
+    Bidirectional control characters are removed (they make a name display as something else).
+
     Blank is an error only when `required`; too long = more than `limit` characters after stripping.
     """
-    s = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+    s = "" if value is None or (isinstance(value, float) and np.isnan(value)) else strip_bidi(str(value)).strip()
     if required and not s:
         raise ValueError(f"{what} is required")
     if len(s) > limit:

@@ -590,3 +590,17 @@ def test_dates_outside_the_range_are_refused_by_the_command_line(tmp_path: Path)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "old.csv, column 'date': 1 row is a date outside 1900-01-01 to 2199-12-31 (row 3)" in done.stderr
     assert "nothing loaded" in done.stderr
+
+
+def test_bidi_controls_never_reach_the_workspace(workspace: Workspace) -> None:
+    """Issue 13 item 16: neither the stored skus nor the recorded file name can display as something else."""
+    data = "date,sku,region,quantity\n2024-01-01,abc\u202egpj.exe,\u2067North\u2069,5\n".encode()
+    p = load(workspace, "sales\u202evsc.csv", data, "sales")
+    assert p.ok, messages(p)
+    stored = workspace.table("sales")
+    assert stored["sku"].tolist() == ["abcgpj.exe"] and stored["region"].tolist() == ["North"]
+    assert workspace.latest_loads()["file_name"].tolist() == ["salesvsc.csv"]
+    assert any("invisible bidirectional control characters" in w for w in p.warnings)
+    nul = prepare("s.parquet", _parquet_bytes(__import__("pyarrow").table({"date": ["2024-01-01"], "sku": ["A\x00"],
+                                                                           "quantity": [1]})), "sales")
+    assert not nul.ok and "column 'sku': 1 row contains a NUL or control character (row 2)" in messages(nul)

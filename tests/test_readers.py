@@ -288,3 +288,61 @@ def test_xml_bomb_and_zip_expansion_are_refused() -> None:
             dst.writestr(item, bomb if item.filename == "xl/worksheets/sheet1.xml" else src.read(item.filename))
     assert "not a valid Excel file" in str(rejected("bomb.xlsx", out.getvalue()))
     assert "when unzipped; max 1 KB" in str(rejected("s.xlsx", data, limits=Limits(max_unzipped_bytes=1024)))
+
+
+# -- issue 13: the same text checks for every reader ---------------------------------------------------
+
+@pytest.mark.parametrize("value", ["A\x00B", "\x1b[31mred\x1b[0m", "A\x7fB", "A\x9b31mB", "A\x08B"])
+def test_parquet_text_gets_the_control_character_check(value: str) -> None:
+    """Issue 13 item 13: NUL and escape sequences in a Parquet sku are refused with row and column, as in a CSV."""
+    data = _parquet(pa.table({"sku": ["ok", value, "fine"], "qty": [1, 2, 3]}))
+    err = rejected("s.parquet", data)
+    assert err.column == "sku" and err.rows == [3] and err.kind == "control_chars"
+    assert "s.parquet, column 'sku': 1 row contains a NUL or control character (row 3)" in str(err)
+    csv_err = rejected("s.csv", f"sku,qty\nok,1\n{value},2\n".encode())
+    assert (csv_err.column, csv_err.rows, csv_err.kind) == ("sku", [3], "control_chars")
+
+
+def test_a_control_character_in_a_parquet_column_name_is_refused() -> None:
+    err = rejected("s.parquet", _parquet(pa.table({"sk\x1bu": ["a"], "qty": [1]})))
+    assert "contains a NUL or control character" in str(err) and err.kind == "control_chars"
+
+
+def test_tabs_and_line_breaks_in_cells_are_not_control_characters() -> None:
+    raw = read_file("s.parquet", _parquet(pa.table({"note": ["a\tb", "c\nd", "e\r\nf"], "qty": [1, 2, 3]})))
+    assert raw.data["note"].tolist() == ["a\tb", "c\nd", "e\r\nf"]
+
+
+SPOOF = "abc\u202egpj.exe"  # shown as "abcexe.jpg"
+
+
+def _bidi_files() -> list[tuple[str, bytes]]:
+    rows = [["sku", "note\u200f"], ["A1", SPOOF], ["\u2066B2\u2069", "plain"], ["C3", "x\u202ay\u202c"]]
+    as_csv = "\n".join(",".join(r) for r in rows).encode()
+    table = pa.table({h: [r[i] for r in rows[1:]] for i, h in enumerate(rows[0])})
+    return [("s.csv", as_csv), ("s.xlsx", xlsx({"S": rows})), ("s.parquet", _parquet(table))]
+
+
+@pytest.mark.parametrize("name, data", _bidi_files(), ids=["csv", "xlsx", "parquet"])
+def test_bidi_controls_are_removed_from_every_reader_with_a_warning(name: str, data: bytes) -> None:
+    """Issue 13 item 16: right-to-left overrides and isolates are removed from cells and headers, rows named."""
+    raw = read_file(name, data)
+    assert raw.headers == ["sku", "note"]
+    assert raw.data["sku"].tolist() == ["A1", "B2", "C3"] and raw.data["note"].tolist() == ["abcgpj.exe", "plain", "xy"]
+    text = "\n".join(raw.warnings)
+    assert "1 column header ('note') held invisible bidirectional control characters (U+200F RIGHT-TO-LEFT MARK)" \
+        in text
+    assert "column 'note': 2 values held invisible bidirectional control characters (U+202A LEFT-TO-RIGHT " \
+           "EMBEDDING, U+202C POP DIRECTIONAL FORMATTING, …)" in text and "removed (rows 2, 4)" in text
+    assert "column 'sku': 1 value held" in text and "removed (row 3)" in text
+    assert "\\u202e" in text  # the example is shown escaped, never as spoofing text
+
+
+def test_bidi_controls_are_removed_from_file_names_and_typed_names() -> None:
+    from sop_core.validate import text_field
+
+    assert sanitise_name("report\u202eslx.exe") == "reportslx.exe"
+    assert sanitise_name("a\u2067b\u2069\u200e.csv\x9b") == "ab.csv"
+    assert text_field(" Plan\u202e A ", "a version name", 40) == "Plan A"
+    with pytest.raises(ValueError, match="is required"):
+        text_field("\u202e\u200f", "a title", 40)
