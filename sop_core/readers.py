@@ -12,6 +12,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import PurePosixPath
@@ -548,16 +549,71 @@ def read_xlsx(file_name: str, data: bytes, *, sheet: str | None = None, limits: 
     return raw
 
 
+UNSAFE_XML_FIX = ("Excel never writes these: the file was made or changed by something else. Open it in Excel and "
+                  "save it again, or export the sheet as CSV.")
+
+
 def _excel_error(file_name: str, exc: Exception) -> IntakeError:
-    """The user-facing error for an exception raised while parsing a workbook."""
-    try:
-        from defusedxml import DefusedXmlException
-    except ImportError:  # pragma: no cover - defusedxml is a requirement
-        DefusedXmlException = ()  # type: ignore[assignment]  # noqa: N806
-    if isinstance(exc, DefusedXmlException):
-        return IntakeError(file_name, "not a valid Excel file (it contains XML entity or DTD declarations, which "
-                                      "are refused for safety)", kind="wrong_type")
+    """The user-facing error for an exception raised while parsing a workbook.
+
+    openpyxl wraps what defusedxml refuses in a ValueError, so the whole chain of causes is searched.
+    """
+    seen: Exception | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        unsafe = _defused_reason(seen)
+        if unsafe:
+            return IntakeError(file_name, f"refused for safety: {unsafe}; nothing in it was read. {UNSAFE_XML_FIX}",
+                               kind="unsafe_xml")
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
     return IntakeError(file_name, f"not a valid Excel file ({type(exc).__name__})", kind="wrong_type")
+
+
+def _defused_reason(exc: BaseException) -> str | None:
+    """What a defusedxml refusal was about, in words ('' when `exc` is not one)."""
+    try:
+        from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden, NotSupportedError
+    except ImportError:  # pragma: no cover - defusedxml is a requirement
+        return None
+    if isinstance(exc, ExternalReferenceForbidden):
+        return ("its XML refers to an external entity — a file or address outside the workbook (an XXE attack "
+                "would read files of the server or call other machines)")
+    if isinstance(exc, EntitiesForbidden):
+        return ("its XML declares entities — text that expands into more text (a 'billion laughs' bomb grows a few "
+                "hundred bytes into gigabytes of memory)")
+    if isinstance(exc, (DTDForbidden, NotSupportedError)):
+        return "its XML holds a document type declaration (DTD), which can declare entities or external references"
+    return None
+
+
+_DECLARATION = re.compile(rb"<!(DOCTYPE|ENTITY)\b")
+_EXTERNAL = re.compile(rb"<!ENTITY[^>]*\b(SYSTEM|PUBLIC)\b")
+XML_HEAD_BYTES = 64 * 1024  # a DTD can only stand before the root element, at the top of the part
+
+
+def _part_name(name: str, max_len: int = 80) -> str:
+    """A zip entry name fit for a message: no control or bidi characters, at most max_len characters."""
+    clean = strip_bidi(re.sub(r"[\x00-\x1f\x7f-\x9f]", "", name))
+    return clean if len(clean) <= max_len else clean[:max_len - 1] + "…"
+
+
+def _unsafe_xml(name: str, head: bytes) -> str | None:
+    """Why the top of XML part `name` is refused (external entity, entity bomb, DTD), or None when it is plain."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<"):
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    if not _DECLARATION.search(head):
+        return None
+    entities = head.count(b"<!ENTITY")
+    if _EXTERNAL.search(head):
+        what = ("an external entity — a reference to a file or address outside the workbook (an XXE attack would "
+                "read files of the server or call other machines)")
+    elif entities:
+        what = (f"{entities:,} entity {'declaration' if entities == 1 else 'declarations'} — text that expands into "
+                "more text (a 'billion laughs' bomb grows a few hundred bytes into gigabytes of memory)")
+    else:
+        what = "a document type declaration (DTD), which can declare entities or external references"
+    return f"part {name} of the workbook declares {what}"
 
 
 def _size(n: int) -> str:
@@ -575,15 +631,25 @@ def _check_xlsx_container(file_name: str, data: bytes, limits: Limits) -> None:
         raise IntakeError(file_name, f"not a valid Excel file (looks like {what})", kind="wrong_type")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            expanded = sum(i.file_size for i in zf.infolist())
-            names = set(zf.namelist())
-    except zipfile.BadZipFile:
-        raise IntakeError(file_name, "not a valid Excel file (damaged zip container)", kind="wrong_type") from None
-    if "xl/workbook.xml" not in names:
-        raise IntakeError(file_name, "not a valid Excel file (a zip archive without a workbook)", kind="wrong_type")
-    if expanded > limits.max_unzipped_bytes:
-        raise IntakeError(file_name, f"file expands to {_size(expanded)} when unzipped; max "
-                                     f"{_size(limits.max_unzipped_bytes)}", kind="too_large")
+            infos = zf.infolist()
+            expanded = sum(i.file_size for i in infos)
+            names = {i.filename for i in infos}
+            if "xl/workbook.xml" not in names:
+                raise IntakeError(file_name, "not a valid Excel file (a zip archive without a workbook)",
+                                  kind="wrong_type")
+            if expanded > limits.max_unzipped_bytes:
+                raise IntakeError(file_name, f"file expands to {_size(expanded)} when unzipped; max "
+                                             f"{_size(limits.max_unzipped_bytes)}", kind="too_large")
+            for info in infos:  # before any XML parser sees the parts
+                if info.filename.lower().endswith((".xml", ".rels", ".vml")):
+                    with zf.open(info) as fh:
+                        why = _unsafe_xml(_part_name(info.filename), fh.read(XML_HEAD_BYTES))
+                    if why:
+                        raise IntakeError(file_name, f"refused for safety: {why}; nothing in it was read. "
+                                                     f"{UNSAFE_XML_FIX}", kind="unsafe_xml")
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as exc:
+        raise IntakeError(file_name, f"not a valid Excel file (damaged zip container: {type(exc).__name__})",
+                          kind="wrong_type") from None
 
 
 def _is_texty(data: bytes) -> bool:

