@@ -23,7 +23,8 @@ ROLE_KINDS: dict[str, frozenset[str] | None] = {"viewer": frozenset(), "planner"
 ADMIN_SETTINGS = frozenset({"dask_scheduler"})
 ACTIONS = {"admin_setting": "change where the server sends work (the Dask scheduler)", "load": "load data", "reset": "reset the data", "plan_approved": "approve a plan",
            "decision_linked": "link decisions to a plan version", "override": "save an override",
-           "scenario": "save a scenario", "decision": "record a decision", "forecast": "run the forecast"}
+           "scenario": "save a scenario", "decision": "record a decision", "forecast": "run the forecast",
+           "mapping": "remember how a file's columns map to the data"}  # mapping: with a load, so admins only
 
 
 class NotPermitted(PermissionError):

@@ -14,9 +14,11 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import contract
+from . import access, contract
 from .contract import normalise_header
 from .workspace import Workspace, utcnow
+
+MAPPING_KIND = "mapping"  # audit kind of remembering a layout's mapping (see access.ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -115,14 +117,25 @@ def layout_key(headers: Sequence[str], table: str) -> str:
 
 
 def remember_mapping(ws: Workspace, key: str, table: str, mapping: Mapping[str, str],
-                     options: Mapping[str, Any] | None = None) -> None:
-    """Store the confirmed mapping (and reading options) for a layout key."""
+                     options: Mapping[str, Any] | None = None, author: str | None = None) -> None:
+    """Store the confirmed mapping (and reading options) for a layout key, audited as a 'mapping' event.
+
+    The acting user's role must allow it (like a load: admins; `access.NotPermitted` otherwise, and
+    nothing is written). `author` defaults to the signed-in user.
+    """
+    access.check(MAPPING_KIND)  # refused before anything is written; Workspace.audit checks it again
+    if author is None and access.current() is not None:
+        author = access.current().email
+    mapping_text = json.dumps(dict(mapping))
+    options_text = json.dumps(dict(options or {}), default=str)
     with ws.transaction() as cur:
         cur.execute(
             "INSERT OR REPLACE INTO column_mappings (layout_key, table_name, mapping, options, updated_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            [key, table, json.dumps(dict(mapping)), json.dumps(dict(options or {}), default=str), utcnow()],
+            [key, table, mapping_text, options_text, utcnow()],
         )
+        ws.audit(cur, MAPPING_KIND, key, {"table": table, "mapping": json.loads(mapping_text),
+                                          "options": json.loads(options_text)}, author)
 
 
 def recall_mapping(ws: Workspace, key: str) -> Remembered | None:
