@@ -359,53 +359,54 @@ def test_worker_version_mismatch_is_reported_clearly() -> None:
     ex._client = None
 
 
-def test_app_progress_bar_is_fed_from_the_cluster(cluster: Cluster, workspace_file: Path, tmp_path: Path,
-                                                  local_run: F.ForecastRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    from streamlit.delta_generator import DeltaGenerator
+def _run_app_until_the_job_ends(path: Path) -> Any:
+    """Run the forecast-on-open script, wait for its background job, run it again; the AppTest and the job."""
     from streamlit.testing.v1 import AppTest
 
+    from pages.shell.state import _open
+    from sop_core import forecast_jobs
+
+    at = AppTest.from_function(_demand_script, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    job = forecast_jobs.JOBS.wait(forecast_jobs.JOBS.job_key(_open(str(path)), SETTINGS), 300)
+    assert job is not None and not job.running
+    at.run()
+    assert not at.exception, at.exception
+    return at, job
+
+
+def test_app_progress_is_fed_from_the_cluster(cluster: Cluster, workspace_file: Path, tmp_path: Path,
+                                             local_run: F.ForecastRun, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "app.duckdb"
     with Workspace(path) as ws:  # the same data, no stored run, the cluster set in the app's setting
         ws.replace_table("sales", sales(), Provenance(file_name="sales.csv", sha256="sales.csv"))
         ws.set_setting(D.SCHEDULER_SETTING, cluster.address)
     monkeypatch.delenv(D.SCHEDULER_ENV, raising=False)
     monkeypatch.setenv("SOP_TEST_WORKSPACE", str(path))
-    seen: list[tuple[float, str]] = []
-    original = DeltaGenerator.progress
-
-    def record(self: DeltaGenerator, value: Any, text: str | None = None, **kw: Any) -> Any:
-        seen.append((float(value), text or ""))
-        return original(self, value, text=text, **kw)
-
-    monkeypatch.setattr(DeltaGenerator, "progress", record)
-    at = AppTest.from_function(_demand_script, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
+    at, job = _run_app_until_the_job_ends(path)
+    assert job.status == "done" and job.done == job.total == N_SERIES, job
+    assert job.text() == f"Forecast ready: {N_SERIES} series fitted and backtested"
     assert any("fitted on the cluster: 12 series" in m.value for m in at.markdown), [m.value for m in at.markdown]
-    fractions = [v for v, _ in seen]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) >= 3
-    assert seen[-1][1] == f"{N_SERIES} of {N_SERIES} series fitted and backtested"
     assert cluster.address in D._SHARED  # the app's executor came from the workspace setting
-    with Workspace(path) as ws:
-        stored = F.load_run(ws, SETTINGS)
+    from pages.shell.state import _open
+
+    stored = F.load_run(_open(str(path)), SETTINGS)
     assert stored is not None
     assert_same_run(stored, local_run)
 
 
 def test_app_shows_an_unreachable_scheduler_as_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from streamlit.testing.v1 import AppTest
-
     path = tmp_path / "app.duckdb"
     address = f"tcp://127.0.0.1:{free_port()}"
     with Workspace(path) as ws:
         ws.replace_table("sales", sales(2), Provenance(file_name="sales.csv", sha256="sales.csv"))
         ws.set_setting(D.SCHEDULER_SETTING, address)
     monkeypatch.setenv("SOP_TEST_WORKSPACE", str(path))
-    at = AppTest.from_function(_demand_script, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
+    at, job = _run_app_until_the_job_ends(path)
+    assert job.status == "failed"
     errors = [e.value for e in at.error]
-    assert len(errors) == 1 and f"could not reach the Dask scheduler at {address}" in errors[0]
+    assert len(errors) == 1 and f"could not reach the Dask scheduler at {address}" in errors[0], errors
     D.close_shared()
 
 
@@ -450,12 +451,12 @@ def _demand_script() -> None:
     import streamlit as st
 
     from pages.shell.demand import ensure_forecast
+    from pages.shell.state import _open
     from sop_core.forecast import ForecastSettings
-    from sop_core.workspace import Workspace
 
-    with Workspace(os.environ["SOP_TEST_WORKSPACE"]) as ws:
-        run = ensure_forecast(ws, ForecastSettings(horizon=6, origins=1), "tester")
-        st.markdown(f"fitted on the cluster: {run.n_series} series")
+    ws = _open(os.environ["SOP_TEST_WORKSPACE"])  # the server's shared workspace: the background job uses it
+    run = ensure_forecast(ws, ForecastSettings(horizon=6, origins=1), "tester")
+    st.markdown(f"fitted on the cluster: {run.n_series} series")
 
 
 def test_cli_forecast_on_the_cluster(cluster: Cluster, workspace_file: Path, local_run: F.ForecastRun,

@@ -120,8 +120,9 @@ def test_a_failed_job_is_an_error_on_the_page_with_a_retry(fresh: AppTest, gate:
     assert not at.error and any(s.value.endswith(" cycle") for s in at.subheader)
 
 
-def test_a_viewer_does_not_start_a_fit_but_sees_one_running(fresh: AppTest, gate: Gate,
+def test_a_viewer_does_not_start_a_fit_but_sees_one_running(fresh: AppTest, gate: Gate, monkeypatch,
                                                              reset_access) -> None:  # noqa: F811
+    monkeypatch.setattr(J, "prefetch", lambda *a, **k: None)  # not the app's own start at opening: see below
     at = signed_in(fresh, "vic@example.com")
     at.run()
     assert not at.exception, at.exception
@@ -137,6 +138,21 @@ def test_a_viewer_does_not_start_a_fit_but_sees_one_running(fresh: AppTest, gate
     at.run()
     assert not at.exception, at.exception
     assert len(at.get("progress")) == 1 and gate.calls == 1
+    gate.release.set()
+    assert J.JOBS.wait(job_key(at), 60).status == J.DONE
+    at.run()
+    assert not at.get("progress") and any(s.value.endswith(" cycle") for s in at.subheader)
+
+
+def test_the_app_starts_the_fit_when_it_opens_the_workspace(fresh: AppTest, gate: Gate,
+                                                             reset_access) -> None:  # noqa: F811
+    """The first visitor may be a viewer: the app itself (the system actor) starts the fit on opening."""
+    at = signed_in(fresh, "vic@example.com")
+    at.run()
+    assert not at.exception, at.exception
+    job = J.JOBS.get_key(job_key(at))
+    assert job is not None and job.author == J.PREFETCH_AUTHOR
+    assert len(at.get("progress")) == 1  # the viewer sees the app's own fit in progress
     gate.release.set()
     assert J.JOBS.wait(job_key(at), 60).status == J.DONE
     at.run()

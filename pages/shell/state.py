@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
-from sop_core import access, company, escape, identity, ledger
+from sop_core import access, company, escape, forecast_jobs, identity, ledger
 from sop_core.workspace import QueryStopped, Workspace, WorkspaceLocked, default_path
 
 from . import nav
@@ -21,6 +21,7 @@ def _open(path: str) -> Workspace:
     with access.acting_as(access.SYSTEM):  # the first visitor may be a viewer; the demo loads all the same
         company.ensure_demo(ws)
     ws.startup_messages = ledger.startup_check(ws)  # acknowledged saves the database lost, if any
+    forecast_jobs.prefetch(ws)  # the forecast fits in the background from now (a page needing it joins)
     return ws
 
 
