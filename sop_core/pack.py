@@ -412,6 +412,7 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
     sc_inputs = kpis.inputs_from_workspace(ws, consensus=_plan_frame(lines), accuracy_points=pts,
                                            utilisation=r.utilisation, outlook=r.outlook_constrained)
     sc_inputs.year = r.year
+    sc_inputs.coverage = r.coverage  # a KPI whose check saw nothing is 'not checked' here as on the pages
     card = kpis.scorecard(sc_inputs)
 
     fam = family_plan(lines)
@@ -850,9 +851,10 @@ def _title_page(pdf: Any, c: PackContent) -> None:
         how = kp.formula
         if kp.key == "revenue_vs_plan":
             how += " (in this pack the outlook uses the constrained plan, as in the bridge)"
-        if kp.status == "missing" and kp.missing_message:
-            how = f"Not computed: {kp.missing_message}. {how}"
-        rows.append([kp.label, kpi_value_text(kp), kp.target_text or "—", kp.status, how])
+        if kp.status == "missing" and kp.not_checked_text:
+            how = f"Not checked: {kp.not_checked_text}. {how}"
+        status = "not checked" if kp.status == "missing" else kp.status
+        rows.append([kp.label, kpi_value_text(kp), kp.target_text or "—", status, how])
         fills[(i, 3)] = STATUS_FILL.get(kp.status, STATUS_FILL["missing"])
     _table(pdf, ["KPI", "Value", "Target (green)", "Status", "How it is measured"], rows,
            [48, 22, 26, 18, BODY_W - 114], ["LEFT", "RIGHT", "LEFT", "CENTER", "LEFT"], size=8, fills=fills)

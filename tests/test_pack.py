@@ -315,3 +315,20 @@ def test_pack_modules_never_import_streamlit():
             "sys.exit(1 if 'streamlit' in sys.modules else 0)")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr or "streamlit was imported"
+
+
+def test_the_packs_scorecard_says_not_checked_where_the_plan_saw_no_capacity(tmp_path: Path) -> None:
+    """No green in the pack without evidence: with no capacity loaded, utilisation is 'not checked', as on the page."""
+    ws, cons = demo_workspace(tmp_path / "ws.duckdb")
+    try:
+        with ws.transaction() as cur:
+            cur.execute('DROP TABLE "capacity"')
+        content = pack.gather(ws, consensus=cons)
+        card = {k.key: k for k in content.scorecard}
+        util = card["capacity_utilisation"]
+        assert util.status == "missing" and util.value is None
+        assert "capacity" in util.not_checked_text
+        text = flat(pdf_text(pack.build_pdf(content, pack.ChartImages(error="not exported in this test"))))
+        assert "not checked" in text and "Not checked: " in text
+    finally:
+        ws.close()
