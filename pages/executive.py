@@ -8,7 +8,7 @@ from pages.shell import charts, compare, decision_log, nav, share
 from pages.shell import plan_view as pv
 from pages.shell import scorecard as sc
 from pages.shell.state import author, may, page_header, page_link, workspace
-from sop_core import agenda, cycle, decisions, kpis, links, overrides, pack, scenarios, versions
+from sop_core import agenda, cycle, decisions, escape, kpis, links, overrides, pack, scenarios, versions
 from sop_core.formatting import delta_money, delta_units, money, units
 
 page_header("executive")
@@ -27,10 +27,10 @@ unlinked = open_log[open_log["version_id"].isna()]
 
 # -- are we on plan? -------------------------------------------------------------------------------------------
 approved, record = agenda.record_status(latest, cycle.cycle_start(ws))
-(st.success if approved else st.warning)(share.plain(record),
+(st.success if approved else st.warning)(escape.plain(record),
                                          icon=":material/verified:" if approved else ":material/pending_actions:")
 sentence = agenda.plan_vs_annual(k, view.result.bridge, year, coverage=view.result.coverage)
-st.markdown(f"**{share.plain(sentence)}**")
+st.markdown(f"**{escape.plain(sentence)}**")
 if note := pv.settings_note(pv.settings(ws), pv.saved_settings(ws)):  # the pack uses the saved ones
     st.caption(note)
 
@@ -40,9 +40,9 @@ m = st.columns(3)
 m[0].metric("KPIs on target", f"{len(status['green'])} of {len(cards)}",
             help="Scorecard KPIs at or better than their target; every KPI with its trend is in the full scorecard "
                  "below and on the Scorecard page.")
-off = [f":red[Off target: {share.plain(', '.join(status['red']))}]" if status["red"] else "",
-       f":orange[Watch: {share.plain(', '.join(status['amber']))}]" if status["amber"] else "",
-       f"Not checked: {share.plain(', '.join(status['missing']))}" if status["missing"] else ""]
+off = [f":red[Off target: {escape.plain(', '.join(status['red']))}]" if status["red"] else "",
+       f":orange[Watch: {escape.plain(', '.join(status['amber']))}]" if status["amber"] else "",
+       f"Not checked: {escape.plain(', '.join(status['missing']))}" if status["missing"] else ""]
 m[0].caption(" · ".join(t for t in off if t) or "Every KPI on target")
 cov = view.result.coverage
 unseen = cov.incomplete()  # checks that did not see the whole plan: said in words, never "nothing to decide"
@@ -82,10 +82,10 @@ if len(needed):
                "Each line links to the page that explains it.")
     for row in needed.itertuples():
         line = st.columns([1.2, 7, 1.6], vertical_alignment="center")
-        line[0].markdown(f"**{share.plain(row.money_text)}**")
+        line[0].markdown(f"**{escape.plain(row.money_text)}**")
         kind = "Decide" if row.kind == "decision" else row.kind.capitalize()
-        line[1].markdown(f"**{share.plain(kind)}:** {share.plain(row.subject)} — "
-                         + (f":red[{share.plain(row.detail)}]" if row.overdue else share.plain(row.detail)))
+        line[1].markdown(f"**{escape.plain(kind)}:** {escape.plain(row.subject)} — "
+                         + (f":red[{escape.plain(row.detail)}]" if row.overdue else escape.plain(row.detail)))
         with line[2]:
             target = nav.spec(row.page)
             page_link(target.script, label=target.title, icon=target.icon)
@@ -157,7 +157,7 @@ else:
         steps = versions.change_bridge(old, current, by="family", measure=measure, old_label=latest.label,
                                        new_label="Current plan")
         before, after = float(steps["value"].iloc[0]), float(steps["value"].iloc[-1])
-        col.markdown(f"**{title} by family** · " + share.plain(f"{value_text(before)} → {value_text(after)} "
+        col.markdown(f"**{title} by family** · " + escape.plain(f"{value_text(before)} → {value_text(after)} "
                                                                  f"({delta_text(after - before)})"))
         col.plotly_chart(charts.waterfall(steps, label="label", value="value", kind="kind",
                                           money=measure == "revenue"),

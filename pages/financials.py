@@ -6,7 +6,7 @@ import streamlit as st
 from pages.shell import charts, share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
-from sop_core import finance, plan
+from sop_core import escape, finance, plan
 from sop_core.formatting import delta_money, money, pct
 
 page_header("financials")
@@ -99,7 +99,7 @@ def monthly() -> None:
     done = frame[frame["source"] == "actual"]
     vs = (lambda x: f" vs plan {money(x.sum())}") if compared else (lambda x: "")
     to_date = f"actual {money(done['revenue'].sum())}{vs(done['plan_revenue'])} to date; " if len(done) else ""
-    c[1].caption(f"{share.plain(family) if family != pv.ALL else 'All families'}: {to_date}full year "
+    c[1].caption(f"{escape.plain(family) if family != pv.ALL else 'All families'}: {to_date}full year "
                  f"{money(frame['revenue'].sum())}{vs(frame['plan_revenue'])}. "
                  + ("Dark bars: actual months; light bars: plan months." if len(done) else "Every month is plan."))
     st.plotly_chart(charts.outlook_chart(frame), key="fin_monthly", config={"displayModeBar": False})
@@ -113,7 +113,7 @@ if compared:
     st.plotly_chart(charts.bridge_chart(r.bridge), key="fin_bridge", config={"displayModeBar": False})
     notes = r.bridge[r.bridge["kind"] == "effect"]
     st.caption("The axis does not start at zero, so the steps can be read. "
-               + " · ".join(f"**{s}**: {share.plain(n)}" for s, n in zip(notes["step"], notes["note"])))
+               + " · ".join(f"**{s}**: {escape.plain(n)}" for s, n in zip(notes["step"], notes["note"])))
 else:
     st.caption(f"Not checked: no annual plan revenue for {year} to start the bridge from — load the plan table "
                "(revenue_plan).")

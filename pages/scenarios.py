@@ -7,7 +7,7 @@ import streamlit as st
 from pages.shell import compare, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, page_header, workspace
-from sop_core import links, scenarios
+from sop_core import escape, links, scenarios
 from sop_core.consensus import KINDS
 
 page_header("scenarios")
@@ -55,7 +55,7 @@ state = share.sync_url(dataclasses.replace(link, scenario_id=None, compare=tuple
 share.share_button(state, top[2])
 
 for w in st.session_state.pop("_sc_warnings", []):
-    st.warning(share.plain(w), icon=":material/warning:")
+    st.warning(escape.plain(w), icon=":material/warning:")
 if not selected:
     st.info("Choose one to four scenarios above to compare them with the baseline, or build one below: it is "
             "compared as soon as it is saved." if known else

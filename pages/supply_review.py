@@ -6,7 +6,7 @@ import streamlit as st
 from pages.shell import charts, share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
-from sop_core import plan, supply
+from sop_core import escape, plan, supply
 from sop_core.formatting import money, pct, units
 
 page_header("supply_review")
@@ -86,7 +86,7 @@ else:
                + (f" Measured in units (capacity_units): {', '.join(in_units)}." if in_units else
                   " Measured in hours (units × hours_per_unit vs available_hours)."))
 if view.unloaded_note:
-    st.caption(f":material/visibility_off: {share.plain(view.unloaded_note)}")
+    st.caption(f":material/visibility_off: {escape.plain(view.unloaded_note)}")
 
 # -- the gap --------------------------------------------------------------------------------------------
 st.subheader("Supply gap", anchor=False)

@@ -23,7 +23,7 @@ def test_viewer_cannot_open_the_data_page_and_cannot_save(app, monkeypatch):
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(c.value.endswith("Load or check data is for admins: ask one to do it.") for c in at.caption)
-    assert any(escape.markdown("vic@example.com") in c.value and "viewer" in c.value for c in at.sidebar.caption)
+    assert any(escape.plain("vic@example.com") in c.value and "viewer" in c.value for c in at.sidebar.caption)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/data.py")  # not registered for a viewer: a URL to it finds nothing
     at.switch_page("pages/demand_review.py")
@@ -127,7 +127,7 @@ def test_an_admins_address_without_a_verified_email_is_a_viewer(app, claims, why
     at.run()
     assert not at.exception
     assert any("viewer" in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
-    assert any(escape.markdown(why) in w.value for w in at.sidebar.warning), [w.value for w in at.sidebar.warning]
+    assert any(escape.plain(why) in w.value for w in at.sidebar.warning), [w.value for w in at.sidebar.warning]
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/data.py")  # the admin-only page does not exist for this user
 

@@ -36,12 +36,13 @@ def test_the_subject_mode_and_a_bad_mode():
 @pytest.mark.parametrize("hostile", ["![t](http://host/x.png)", "[text](https://evil.example)", ":red[alarm]",
                                      "$x^2$", "**bold** _it_ `code` # head", "line\nbreak <b>x</b>"])
 def test_markdown_escaping_leaves_no_markup(hostile):
-    out = escape.markdown(hostile)
+    out = escape.plain(hostile)
     assert "\n" not in out
     for ch in "![]()*_`#$:<>":  # every markup character arrives escaped
         assert all(out[i - 1] == "\\" for i, c in enumerate(out) if c == ch), out
-    assert out.replace("\\", "") == " ".join(hostile.splitlines())  # the same text, only escaped
+    assert out.replace("\\", "").replace(escape.WORD_JOINER, "") == " ".join(hostile.split())  # the same text
 
 
 def test_markdown_escaping_of_nothing():
-    assert escape.markdown(None) == "" and escape.markdown(12.5) == "12\\.5"
+    assert escape.plain(None) == "" and escape.plain(12.5) == "12\\.5"
+    assert escape.plain("vic@example.com") == "vic@\u2060example\\.com"  # no mailto link either

@@ -10,7 +10,7 @@ Pre-S&OP and Executive pages call it; every plan is `pages.shell.plan_view.plan_
 cached `plan.evaluate` per plan), so these numbers are the Supply review, Inventory and
 Financials pages' numbers for the same scenario.
 
-Scenario names are user text: Markdown gets them escaped (`share.plain`), charts HTML-escaped,
+Scenario names are user text: Markdown gets them escaped (`escape.plain`), charts HTML-escaped,
 tables as plain cells.
 """
 from __future__ import annotations
@@ -33,7 +33,9 @@ from sop_core.workspace import Workspace
 from . import charts, nav
 from . import plan_view as pv
 from .demand import consensus_frame
-from .share import link_params, plain
+from sop_core.escape import plain
+
+from .share import link_params
 
 HEADLINE: tuple[str, ...] = ("revenue", "gap_to_plan", "fill_rate", "peak_utilisation")
 BETTER_CSS = "color: #1e7b4f; background-color: #e3f4ea; font-weight: 600"

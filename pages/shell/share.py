@@ -29,7 +29,6 @@ Markdown, and never reaches `unsafe_allow_html` or `st.html`.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import streamlit as st
 
 from sop_core import links, plan_settings
+from sop_core.escape import plain
 from sop_core.links import LinkStatus, ViewState
 from sop_core.scenarios import Scenario
 
@@ -48,19 +48,6 @@ VISIT_KEY = "_share_visit"
 TODAY_BUTTON = "Show on today's data"
 _DATA_CHANGED_START = links.DATA_CHANGED.split("{", 1)[0]
 _SCENARIO_MESSAGES = (links.SCENARIO_NOT_FOUND, links.COMPARED_NOT_FOUND)
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&])")
-_AUTOLINK = re.compile(r"(?i)\\:(?=//)|www(?=\\\.)|@")
-WORD_JOINER = "\u2060"
-
-
-def plain(text: Any) -> str:
-    """`text` escaped for Markdown (st.markdown, st.info, labels): shown exactly as typed, on one line.
-
-    Backslash escapes stop emphasis, links, images, HTML and maths; GitHub-style bare links
-    (http://…, www.…, a@b) ignore escapes, so an invisible word joiner keeps them plain text.
-    """
-    text = _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
-    return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, text)
 
 
 @dataclass

@@ -144,10 +144,10 @@ def sidebar() -> None:
     with st.sidebar:
         a = actor()
         if a is not None:
-            st.caption(f"Signed in as **{escape.markdown(a.email)}** · {a.role}")
+            st.caption(f"Signed in as **{escape.plain(a.email)}** · {a.role}")
             why = unverified_reason()
             if why:
-                st.warning(f"You can view but not change anything: {escape.markdown(why)}. Ask your administrator.",
+                st.warning(f"You can view but not change anything: {escape.plain(why)}. Ask your administrator.",
                            icon=":material/gpp_maybe:")
             if st.button("Sign out", icon=":material/logout:", key="sign_out"):
                 st.logout()
