@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import company, contract, health
+from .ledger import SaveNotConfirmed
 from .workspace import ENV_VAR, Workspace, WorkspaceLocked
 
 Handler = Callable[[argparse.Namespace], int]
@@ -67,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkspaceLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SaveNotConfirmed as exc:  # stored in the database, but its audit-ledger line could not be written
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

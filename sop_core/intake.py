@@ -423,7 +423,7 @@ def commit(ws: Workspace, prepared: Prepared, author: str | None = None) -> str:
     if prepared.raw is not None and prepared.layout_key:
         try:
             remember_mapping(ws, prepared.layout_key, prepared.table, _rememberable(prepared),
-                             _options_to_remember(prepared))
+                             _options_to_remember(prepared), author=author)
         except duckdb.Error:
             pass  # the load itself succeeded; only the convenience of remembering failed
     return load_id

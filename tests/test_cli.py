@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_file
+from sop_core import cli
 from sop_core.cli import COMMANDS, build_parser, parse_map
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,3 +104,17 @@ def test_reasons_lists_replaces_and_refuses_a_bad_list(tmp_path: Path) -> None:
         assert overrides.reasons(ws) == ["Promotion", "Price change", "Tender won"]
         audit = ws.query("SELECT author FROM audit_log WHERE kind = 'setting' AND subject = 'override_reasons'")
         assert list(audit["author"]) == ["ada"]  # one accepted change; the refused ones wrote nothing
+
+
+def test_a_save_the_ledger_could_not_confirm_is_an_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    from sop_core import ledger
+
+    def broken(self, events, source="commit"):
+        raise ledger.LedgerAppendFailed("PermissionError: [Errno 13] Permission denied")
+
+    monkeypatch.setattr(ledger.Ledger, "append", broken)
+    path = tmp_path / "sales.csv"
+    path.write_text("date,sku,quantity\n2026-09-01,A,5\n", encoding="utf-8")
+    code = cli.main(["--workspace", str(tmp_path / "ws.duckdb"), "load", str(path), "--table", "sales"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Save not confirmed" in err and "Traceback" not in err

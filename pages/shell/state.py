@@ -123,6 +123,9 @@ def run_app() -> None:
     except QueryStopped as exc:  # a read over the time or memory limit: the message says what to do
         log.warning("query stopped on page %s: %s", getattr(page, "url_path", "?"), exc)
         st.error(str(exc), icon=":material/block:")
+    except ledger.SaveNotConfirmed as exc:  # the message says what was stored and what to do
+        log.error("save not confirmed on page %s: %s", getattr(page, "url_path", "?"), exc)
+        st.error(str(exc), icon=":material/report:")
     except FragmentHandledException:
         pass  # a fragment has shown its own error; its traceback is in the log
     except Exception:  # noqa: BLE001 - the browser gets an incident id, the log the traceback
