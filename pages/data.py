@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
-from sop_core import company, contract, health, ingest_worker, intake, readers
+from sop_core import company, contract, escape, health, ingest_worker, intake, readers
 from sop_core.formatting import units
 
 page_header("data")
@@ -74,7 +74,7 @@ def _prepared(upload, opts: dict) -> intake.Prepared:
     key = (upload.file_id, json.dumps(opts, sort_keys=True, default=str), ws.fingerprint(["products"]))
     if key not in cache:
         mapping = opts["mapping"] if opts["mapping"] is not None else ({} if opts["long"] else None)
-        with st.spinner(f"Reading {upload.name}…"):
+        with st.spinner(f"Reading {escape.plain(upload.name)}…"):
             # parsed in a short-lived child process with memory and time limits: a hostile or broken
             # file cannot take the server down for everyone
             cache[key] = ingest_worker.prepare_isolated(upload.name, upload.getvalue(), opts["table"], mapping=mapping,
@@ -140,7 +140,7 @@ def render_upload(upload) -> None:
     opts = _options(fid)
     p = _prepared(upload, opts)
     done = st.session_state.get(f"intake_loaded_{fid}")
-    st.markdown(f"**{p.file_name}** · {units(upload.size / 1024)} KB")
+    st.markdown(f"**{escape.plain(p.file_name)}** · {units(upload.size / 1024)} KB")
     raw = p.raw
     text_file = readers.extension(p.file_name) in readers.CSV_EXTENSIONS
     cols = st.columns([2, 2, 2, 2])
@@ -186,15 +186,15 @@ def render_upload(upload) -> None:
 
     if p.date_choice_needed:
         st.warning("The dates could be day-first or month-first: choose the date order above.", icon=":material/event:")
-    for err in p.errors:
-        st.error(str(err), icon=":material/error:")
+    for err in p.errors:  # the engine's sentences name the file's columns and values: data
+        st.error(escape.plain(err), icon=":material/error:")
     if text_file:
         for hint in _option_hints(p):
             st.info(hint, icon=":material/tune:")
     for w in p.warnings:
-        st.warning(w, icon=":material/warning:")
+        st.warning(escape.plain(w), icon=":material/warning:")
     for n in p.notes:
-        st.caption(n)
+        st.caption(escape.plain(n))
     s = p.stats
     st.caption(f"Rows read {s.get('rows_read', 0):,} · kept {s.get('rows_kept', 0):,} · blank dropped "
                f"{s.get('blank_rows', 0):,} · duplicates summed {s.get('duplicates_summed', 0):,} · "
@@ -206,7 +206,7 @@ def render_upload(upload) -> None:
         st.success(f"Loaded into {done}.", icon=":material/check_circle:")
         return
     if holder.is_demo:  # one company per workspace: the user's file starts their company
-        st.info(f"This workspace holds the demo company, {holder.name or 'Northwind Outdoor'}. Loading your own file "
+        st.info(f"This workspace holds the demo company, {escape.plain(holder.name or 'Northwind Outdoor')}. Loading your own file "
                 "starts your company: the demo's tables, overrides, scenarios, decisions and plan versions are set "
                 "aside in a backup first, and the settings go back to their defaults. Nothing of the demo will "
                 "apply to your data.", icon=":material/domain_add:")
@@ -215,7 +215,7 @@ def render_upload(upload) -> None:
                 try:
                     saved = company.start_company(ws, author=author())
                 except PermissionError as exc:
-                    st.error(str(exc))
+                    st.error(escape.plain(exc))
                     return
                 st.session_state["company_notice"] = _set_aside_note("The demo company", saved)
                 _commit(upload, fid, _prepared(upload, opts))  # read again: the demo's products no longer apply
@@ -236,16 +236,16 @@ def _commit(upload, fid: str, p: intake.Prepared) -> None:
     """Store a checked upload, then rerun the page (errors are shown in place, nothing stored changes)."""
     if not p.ok:
         for err in p.errors:
-            st.error(str(err), icon=":material/error:")
+            st.error(escape.plain(err), icon=":material/error:")
         return
-    with st.spinner(f"Loading {p.file_name}…"):
+    with st.spinner(f"Loading {escape.plain(p.file_name)}…"):
         try:
             intake.commit(ws, p, author=author())
         except (intake.IntakeError, PermissionError) as exc:
-            st.error(str(exc))
+            st.error(escape.plain(exc))
             return
     st.session_state[f"intake_loaded_{fid}"] = p.table
-    st.toast(f"{p.file_name}: {len(p.frame):,} rows loaded into {p.table}", icon=":material/check_circle:")
+    st.toast(f"{escape.plain(p.file_name)}: {len(p.frame):,} rows loaded into {p.table}", icon=":material/check_circle:")
     st.rerun()
 
 

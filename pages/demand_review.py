@@ -7,7 +7,7 @@ import streamlit as st
 from pages.shell import charts, share
 from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, may, page_header, page_link, workspace
-from sop_core import access, consensus, dask_executor, forecast, metrics, overrides, review
+from sop_core import access, consensus, dask_executor, escape, forecast, metrics, overrides, review
 from sop_core.formatting import delta_units, metric_delta, pct, units
 from sop_core.review import Scope
 
@@ -53,7 +53,7 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                                                 seasonality_mode=seasonality, holidays_country=country.strip() or None)
                 address = dask_executor.normalize_address(scheduler)
             except (ValueError, PermissionError) as exc:
-                st.error(str(exc))
+                st.error(escape.plain(exc))
             else:
                 forecast.save_settings(ws, new, author())
                 if address != ws.get_setting(dask_executor.SCHEDULER_SETTING):
@@ -61,8 +61,8 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                 st.rerun()
 
 run = ensure_forecast(ws, settings, author())
-for w in run.warnings:
-    st.caption(w)
+for w in run.warnings:  # they name series (skus, regions): data
+    st.caption(escape.plain(w))
 
 hist = history(ws, settings.bucket)
 stat = run.forecast
@@ -133,9 +133,9 @@ def plan_and_overrides() -> None:
     st.session_state.setdefault("ov_pct", 0)  # the slider's start (not value=: a save resets it through the state)
     left, right = st.columns([3, 1.25])
     with right:
-        st.markdown(f"**Override** · {scope.label()}")
+        st.markdown(f"**Override** · {escape.plain(scope.label())}")
         if saved_text := st.session_state.pop("_ov_saved", None):
-            st.success(f"Saved: {saved_text}", icon=":material/check_circle:")
+            st.success(f"Saved: {escape.plain(saved_text)}", icon=":material/check_circle:")
         rng = st.select_slider("Periods", options=future, value=(future[0], future[min(2, len(future) - 1)]),
                                format_func=labels.get, key="ov_range")
         change = st.slider("Change %", -50, 100, step=1, key="ov_pct",
@@ -162,9 +162,9 @@ def plan_and_overrides() -> None:
                 saved = overrides.save_override(ws, run.run_key, prepared, ov, author(),
                                                 expected_latest=expected.override_id if expected else None)
             except overrides.StaleOverride as exc:
-                st.error(str(exc), icon=":material/sync_problem:")
+                st.error(escape.plain(exc), icon=":material/sync_problem:")
             except (ValueError, PermissionError) as exc:
-                st.error(str(exc))
+                st.error(escape.plain(exc))
             else:
                 st.session_state.pop("ov_event", None)
                 st.session_state["_ov_reset"] = True  # widgets are reset on the rerun, before they are drawn
@@ -176,7 +176,7 @@ def plan_and_overrides() -> None:
         st.plotly_chart(charts.plan_chart(h, s, c, run.last_actual), key="plan_chart", config={"displayModeBar": False})
 
 
-st.subheader(f"Demand plan — {scope.label()}", anchor=False)
+st.subheader(f"Demand plan — {escape.plain(scope.label())}", anchor=False)
 plan_and_overrides()
 
 # -- unit edits per sku × period ---------------------------------------------------------------------
@@ -184,7 +184,7 @@ with st.expander("Edit units per SKU and period", icon=":material/edit:"):
     edit_periods = future[:12]
     grid = review.edit_grid(cons, scope, edit_periods)
     grid.columns = [labels[p] for p in grid.columns]
-    st.caption(f"Consensus units{' in region ' + scope.region if scope.region else ' (all regions)'}; "
+    st.caption(f"Consensus units{' in region ' + escape.plain(scope.region) if scope.region else ' (all regions)'}; "
                "a changed cell becomes a units override, split over regions in proportion to the forecast.")
     edited = st.data_editor(grid, key="unit_grid", width="stretch",
                             column_config={c: st.column_config.NumberColumn(c, min_value=0, step=1, format="%d")
@@ -206,7 +206,7 @@ with st.expander("Edit units per SKU and period", icon=":material/edit:"):
                                         expected_latest=expected.override_id if expected else None)
                 saved_n += 1
             except (overrides.StaleOverride, ValueError, PermissionError) as exc:
-                st.error(f"{sku_} {col}: {exc}")
+                st.error(escape.plain(f"{sku_} {col}: {exc}"))
         if saved_n:
             st.session_state.pop("unit_grid", None)
             st.toast(f"{saved_n} unit edits saved", icon=":material/check_circle:")
@@ -227,7 +227,7 @@ if may(access.setting_kind(overrides.REASONS_SETTING)):
             try:
                 stored = overrides.set_reasons(ws, new_reasons, author())
             except (ValueError, PermissionError) as exc:
-                st.error(f"Reasons not saved: {exc}", icon=":material/error:")
+                st.error(f"Reasons not saved: {escape.plain(exc)}", icon=":material/error:")
             else:
                 st.session_state.pop("reasons_grid", None)
                 st.toast(f"{len(stored)} override reasons saved", icon=":material/check_circle:")
@@ -323,7 +323,7 @@ else:
             try:
                 overrides.undo(ws, pick, author(), run_key=run.run_key, statistical=prepared)
             except (ValueError, PermissionError) as exc:
-                st.error(str(exc))
+                st.error(escape.plain(exc))
             else:
                 st.toast("Override undone (recorded as a new entry)", icon=":material/undo:")
                 st.rerun()

@@ -137,10 +137,10 @@ with st.form("approve", clear_on_submit=True):
             if link_ids:
                 decisions.link_version(ws, link_ids, version.version_id, author())
         except (ValueError, PermissionError) as exc:
-            st.error(str(exc))
+            st.error(escape.plain(exc))
         else:
             st.session_state.pop("exec_approve_event", None)
-            st.toast(f"{version.label} approved and frozen", icon=":material/verified:")
+            st.toast(f"{escape.plain(version.label)} approved and frozen", icon=":material/verified:")
             st.rerun()
 
 # -- what changed since the last approved plan ------------------------------------------------------------------
@@ -182,7 +182,7 @@ decision_log.render(ws, "exec", "No decision recorded yet: the pre-S&OP page lis
 st.subheader("Board pack", anchor=False)
 st.caption("The executive pack as a PDF (scorecard, gap and bridge, family plans, capacity, decisions, this view's "
            "link) and the approved plan as an Excel workbook (values only). "
-           + ("Built from " + latest.label + "." if latest else "Built from the current consensus (not yet approved)."))
+           + ("Built from " + escape.plain(latest.label) + "." if latest else "Built from the current consensus (not yet approved)."))
 if st.button("Prepare the board pack", icon=":material/picture_as_pdf:", key="exec_pack"):
     with st.status("Preparing the board pack…", expanded=True) as status:
         st.write("Gathering the plan, scorecard and decisions")
@@ -190,7 +190,7 @@ if st.button("Prepare the board pack", icon=":material/picture_as_pdf:", key="ex
         st.write("Drawing the charts")
         images = pack.render_charts(content)
         if images.error:
-            st.warning(f"The charts could not be drawn ({images.error}); the PDF shows their numbers as tables.")
+            st.warning(f"The charts could not be drawn ({escape.plain(images.error)}); the PDF shows their numbers as tables.")
         st.write("Writing the PDF")
         pdf = pack.build_pdf(content, images)
         st.write("Writing the workbook")

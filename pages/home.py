@@ -4,7 +4,7 @@ from pages.shell import nav
 from pages.shell.demand import consensus_frame, ensure_forecast
 from pages.shell.plan_view import plan_view
 from pages.shell.state import author, may, page_header, page_link, workspace
-from sop_core import cycle, decisions, forecast, health
+from sop_core import cycle, decisions, escape, forecast, health
 
 page_header("home")
 ws = workspace()
@@ -28,7 +28,7 @@ if now is None:
 else:
     n_open = len(now.open_items)
     st.markdown(f"Next up: **{now.title}** — " + (f"{n_open} open item{'s' if n_open != 1 else ''}, listed below"
-                                                    if n_open else now.summary))
+                                                    if n_open else escape.plain(now.summary)))
 
 cols = st.columns(len(steps))
 for col, step in zip(cols, steps):
@@ -39,9 +39,9 @@ for col, step in zip(cols, steps):
             page_link(spec.script, label=step.title, icon=spec.icon)
         else:
             st.markdown(f"**{step.title}**")
-        st.caption(step.summary)
+        st.caption(escape.plain(step.summary))  # the executive step names the approved version: data
         for item in step.open_items:
-            st.markdown(f"- {item}")
+            st.markdown(f"- {item}")  # counts, money and coverage texts: no user data
         if facts.cycle_month is not None:
             marked = step.key in facts.marked_complete
             if st.toggle("Marked complete", value=marked, key=f"mark_{step.key}",

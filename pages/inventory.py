@@ -6,7 +6,7 @@ import streamlit as st
 from pages.shell import charts, share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
-from sop_core import inventory, plan
+from sop_core import escape, inventory, plan
 from sop_core.exports import to_csv_bytes
 from sop_core.formatting import money, units
 
@@ -106,7 +106,7 @@ def projection() -> None:
     low = series.loc[series["closing"].idxmin()] if len(series) else None
     scope = sku if sku != pv.ALL else (family if family != pv.ALL else "All skus")
     if low is not None:
-        f[2].caption(f"{scope}: on hand {units(series['opening'].iloc[0])} units at the start; lowest projected "
+        f[2].caption(f"{escape.plain(scope)}: on hand {units(series['opening'].iloc[0])} units at the start; lowest projected "
                      f"balance {units(low['closing'])} in {pd.Timestamp(low['period']):%b %Y} against safety stock "
                      f"{units(low['safety_stock'])}.")
     st.plotly_chart(charts.projection_chart(series, safety_label=label), key="inv_chart",

@@ -9,7 +9,7 @@ import streamlit as st
 from pages.shell import compare, decision_log, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
-from sop_core import agenda, clock, decisions, links, overrides, scenarios
+from sop_core import agenda, clock, decisions, escape, links, overrides, scenarios
 from sop_core.formatting import money, units as fmt_units
 
 page_header("pre_sop")
@@ -98,7 +98,7 @@ with st.form("new_decision", clear_on_submit=True):
             decisions.record(ws, title=title, owner=owner, due_date=due, detail=detail, scenario_id=scenario_id,
                              author=author(), event_id=st.session_state.setdefault("presop_dec_event", uuid.uuid4().hex))
         except (ValueError, PermissionError) as exc:
-            st.error(str(exc))
+            st.error(escape.plain(exc))
         else:
             st.session_state.pop("presop_dec_event", None)
             st.toast("Decision added", icon=":material/check_circle:")

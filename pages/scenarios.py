@@ -181,14 +181,14 @@ if submitted:
         try:
             created = scenarios.create(ws, name, changes, author(), note,
                                        event_id=st.session_state.setdefault("sc_event", uuid.uuid4().hex))
-        except ValueError as exc:
-            st.error(str(exc))
+        except ValueError as exc:  # names the families, regions or skus it does not know: data
+            st.error(escape.plain(exc))
         else:
             st.session_state.pop("sc_event", None)
             st.session_state["_sc_form_gen"] = gen + 1
             st.session_state["_sc_added"] = created.scenario_id
             st.session_state["_sc_warnings"] = [w for w in created.warnings]
-            st.toast(f"Scenario saved: {created.name}", icon=":material/check_circle:")
+            st.toast(f"Scenario saved: {escape.plain(created.name)}", icon=":material/check_circle:")
             st.rerun()
 
 # -- saved scenarios ------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ m = st.columns(4)
 m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}" if seen else NOT_CHECKED,
             help=plan.KPI_INFO["overloaded_resource_months"].formula + " (before pre-build).")
 m[1].metric("Peak utilisation", pct(peak["utilisation"]) if peak is not None and seen else "—",
-            delta=f"{peak['resource']} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None and seen else None,
+            delta=f"{escape.plain(peak['resource'])} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None and seen else None,
             delta_color="red" if peak is not None and peak["utilisation"] > 1 else "gray", delta_arrow="off",
             help=plan.KPI_INFO["peak_utilisation"].formula)
 m[2].metric("Units short after pre-build", units(short_units) if seen else NOT_CHECKED,
@@ -61,7 +61,7 @@ elif n_over:
     st.info(f"{n_over} resource-months are overloaded, but pre-building in earlier months covers the whole "
             "consensus: nothing is short.", icon=":material/info:")
 else:
-    where = f" (peak {pct(peak['utilisation'])} on {peak['resource']} in {pd.Timestamp(peak['period']):%b %Y})" \
+    where = f" (peak {pct(peak['utilisation'])} on {escape.plain(peak['resource'])} in {pd.Timestamp(peak['period']):%b %Y})" \
         if peak is not None else ""
     if cov.complete:
         st.success(f"Capacity covers the consensus: no resource is overloaded in any month{where}.",
@@ -83,7 +83,7 @@ else:
     in_units = sorted(basis[basis == "units"].index)
     st.caption("Required / available per resource × month; amber from 85%, red above 100%. Blank: no capacity "
                "given for the month."
-               + (f" Measured in units (capacity_units): {', '.join(in_units)}." if in_units else
+               + (f" Measured in units (capacity_units): {escape.plain(', '.join(in_units))}." if in_units else
                   " Measured in hours (units × hours_per_unit vs available_hours)."))
 if view.unloaded_note:
     st.caption(f":material/visibility_off: {escape.plain(view.unloaded_note)}")
@@ -137,7 +137,7 @@ def plan_chart() -> None:
     share.share_button(state, c[0])
     series = supply.constrained_series(r.constrained, None if family == pv.ALL else family)
     short = float(series["short_units"].sum())
-    c[1].caption(f"{family if family != pv.ALL else 'All families'}: demand {units(series['units'].sum())} units, "
+    c[1].caption(f"{escape.plain(family) if family != pv.ALL else 'All families'}: demand {units(series['units'].sum())} units, "
                  f"supplied {units(series['constrained_units'].sum())} ({units(series['prebuilt_units'].sum())} of "
                  f"them built ahead in earlier months), short {units(short)}.")
     st.plotly_chart(charts.supply_chart(series), key="sr_plan_chart", config={"displayModeBar": False})

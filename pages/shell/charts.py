@@ -5,9 +5,14 @@ raw colour, so that the same thing looks the same on every page. `ROLE_STYLE` ho
 each role; the hues come from the theme's categorical palette (.streamlit/config.toml
 chartCategoricalColors) except where readability needs otherwise (see the notes in `ROLE_STYLE`).
 A role is never told apart by hue alone: dash, width, markers or a bar pattern differ too.
+
+Names of the data (resources, families, version and scenario names) are user text: plotly reads its text
+as HTML (`<a href>` makes a live link), so a name that becomes a label, a tick or a hover is HTML-escaped
+(`label_text`); numbers and dates need nothing.
 """
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +76,11 @@ _ALIASES: dict[str, str] = {
     "short": "shortage", "shortage": "shortage", "negative": "shortage", "positive": "positive",
     "total": "total", "baseline": "baseline",
 }
+
+
+def label_text(name: object) -> str:
+    """A name of the data as plotly text (a legend entry, a category tick, a hover): HTML-escaped."""
+    return html.escape(str(name))
 
 
 def style(role: str) -> RoleStyle:
@@ -269,7 +279,7 @@ def waterfall(steps: pd.DataFrame, *, label: str = "step", value: str = "value",
     totals = [k == "total" for k in steps[kind]]
     level, delta = (money_text, delta_money) if money else (units, delta_units)
     text = [level(v) if t else delta(v) for v, t in zip(steps[value], totals)]
-    fig = go.Figure(_waterfall_trace(steps[label], steps[value], totals, text,
+    fig = go.Figure(_waterfall_trace([label_text(s) for s in steps[label]], steps[value], totals, text,
                                      "$%{y:,.0f}" if money else "%{y:,.0f}"))
     return _layout(fig, height, "")
 
@@ -322,7 +332,7 @@ def utilisation_heatmap(matrix: pd.DataFrame, *, height: int | None = None) -> g
     z = matrix.to_numpy(dtype=float)
     top = 1.3
     heat = go.Heatmap(
-        z=z.clip(max=top), x=cols, y=[str(i) for i in matrix.index], zmin=0.0, zmax=top,
+        z=z.clip(max=top), x=cols, y=[label_text(i) for i in matrix.index], zmin=0.0, zmax=top,
         colorscale=[[0.0, "#eef4fb"], [0.6, "#dce9f7"], [0.85 / top, "#fff1c7"], [1.0 / top, "#f5a25d"],
                     [1.0 / top + 1e-6, "#e4572e"], [1.0, "#a4161a"]],
         text=[[("" if pd.isna(v) else f"{v:.0%}") for v in row] for row in z], texttemplate="%{text}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from sop_core import decisions, scenarios, versions
+from sop_core.escape import plain
 from sop_core.workspace import Workspace
 
 from .state import author, may
@@ -34,6 +35,6 @@ def render(ws: Workspace, key: str, empty: str = "No decision recorded yet.") ->
         try:
             decisions.set_status(ws, pick, new_status, author(), expected_status=by_id.loc[pick, "status"])
         except (ValueError, PermissionError, decisions.StaleDecision) as exc:
-            st.error(str(exc))
+            st.error(plain(exc))  # may name the decision: data
         else:
             st.rerun()

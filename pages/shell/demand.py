@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from sop_core import access, consensus, forecast, forecast_jobs, overrides
+from sop_core.escape import plain
 from sop_core.executor import Executor
 from sop_core.history import demand_history
 from sop_core.workspace import Workspace
@@ -76,7 +77,7 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
         try:
             state = forecast_jobs.start(ws, settings, author=author, executor=executor)
         except ValueError as exc:  # no sales history
-            st.error(str(exc), icon=":material/error:")
+            st.error(plain(exc), icon=":material/error:")
             return _stop(stop)
         if state.status == forecast_jobs.DONE:  # its run is stored (it ended between the two reads)
             run = forecast_run(ws, settings)
@@ -103,7 +104,7 @@ def _stop(stop: bool) -> None:
 def _failed(ws: Workspace, settings: forecast.ForecastSettings, state: forecast_jobs.JobState, author: str | None,
             executor: Executor | None, may_fit: bool) -> None:
     """The error of a failed background forecast, with a button to run it again for those who may."""
-    st.error(f"Could not forecast: {state.error}", icon=":material/error:")
+    st.error(f"Could not forecast: {plain(state.error)}", icon=":material/error:")  # may name a series
     if not may_fit:
         st.caption("A planner can run it again from the Demand review.")
         return
@@ -128,7 +129,7 @@ def forecast_progress(ws: Workspace, settings: forecast.ForecastSettings) -> boo
     if state is None or state.status == forecast_jobs.DONE:
         return False
     if state.status == forecast_jobs.FAILED:
-        st.error(f"Could not forecast: {state.error}", icon=":material/error:")
+        st.error(f"Could not forecast: {plain(state.error)}", icon=":material/error:")  # may name a series
     else:
         st.info("The forecast these numbers start from is being fitted in the background; this page fills in by "
                 "itself when it is ready.", icon=":material/hourglass_top:")

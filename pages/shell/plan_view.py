@@ -28,6 +28,7 @@ import pandas as pd
 import streamlit as st
 
 from sop_core import access, contract, demo, forecast, plan, plan_settings
+from sop_core.escape import plain
 from sop_core.scenarios import Scenario
 from sop_core.workspace import Workspace, frame_sha256
 
@@ -216,7 +217,7 @@ def save_button(ws: Workspace, current: dict[str, Any], saved: dict[str, Any], c
         try:
             plan_settings.save(ws, current, author())
         except (ValueError, access.NotPermitted) as exc:
-            container.error(str(exc), icon=":material/error:")
+            container.error(plain(exc), icon=":material/error:")
         else:
             st.toast(f"Plan settings saved: {plan_settings.describe(current)}", icon=":material/check_circle:")
             st.rerun()
@@ -251,7 +252,7 @@ def plan_view(ws: Workspace, run: forecast.ForecastRun, consensus: pd.DataFrame,
                          s["prebuild_months"], s["service_level"], s["excess_cover_months"], ws, consensus,
                          scenario.scenario_id if scenario is not None else None, scenario, year)
     except ValueError as exc:
-        st.error(f"The plan could not be assembled: {exc}", icon=":material/error:")
+        st.error(f"The plan could not be assembled: {plain(exc)}", icon=":material/error:")
         st.stop()
 
 

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sop_core import forecast, kpis
+from sop_core.escape import plain
 from sop_core.formatting import money, pct
 from sop_core.plan import PlanView
 from sop_core.workspace import Workspace, frame_sha256
@@ -94,10 +95,10 @@ def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: st
         for col, k in zip(cols, row):
             color, icon, word = STATUS[k.status]
             with col.container(border=True):
-                st.metric(k.label, value_text(k), help=k.formula + (f"\n\n{k.note}" if k.note else ""))
-                if k.status == "missing":
+                st.metric(k.label, value_text(k), help=k.formula + (f"\n\n{plain(k.note)}" if k.note else ""))
+                if k.status == "missing":  # (a note may name a resource: data)
                     text = k.not_checked_text
-                    st.caption(f":gray[{icon} {text[:1].upper() + text[1:]}]")
+                    st.caption(f":gray[{icon} {plain(text[:1].upper() + text[1:])}]")
                     continue
                 st.caption(f":{color}[{icon} **{word}**] {k.status_basis} · target: {k.target_words}")
                 if k.coverage:  # the status stands on part of the plan: say how much
