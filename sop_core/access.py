@@ -8,11 +8,14 @@ demo and the command line run with it off); when it is on, a write with no signe
 from __future__ import annotations
 
 import contextvars
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 ROLES: tuple[str, ...] = ("viewer", "planner", "admin")
+# environment variables never handed to a child process (parse workers, forecast workers)
+SENSITIVE_ENV = re.compile(r"SECRET|TOKEN|PASSW|KEY|AUTH|CREDENTIAL|COOKIE|SESSION|PRIVATE", re.IGNORECASE)
 # audit event kinds a role may write (admin: all)
 PLANNER_KINDS = frozenset({
     "consensus", "forecast", "override", "override_refused", "override_undo", "scenario", "scenario_archive",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tomllib
+from pathlib import Path
 
 from . import access, company
 from .cli import add_command
@@ -36,14 +38,46 @@ def _serve(args: argparse.Namespace) -> int:
         company.ensure_demo(ws)
     env = dict(os.environ, **{ENV_VAR: str(path)}, **hand_over(path))
     print(f"serving workspace {path} (locked by PID {os.getpid()})", file=sys.stderr, flush=True)
+    address = bind_address(args.passthrough, sign_in_configured())
+    if address:
+        print(f"sign-in is off: listening on {address} only (set up sign-in, or pass --server.address "
+              "0.0.0.0 to open it to the network anyway)", file=sys.stderr, flush=True)
     # a server does not re-import changed code under running sessions (later options override this)
     argv = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.fileWatcherType", "none",
-            *args.passthrough]
+            *(["--server.address", address] if address else []), *args.passthrough]
     try:
         os.execve(sys.executable, argv, env)
     finally:  # only reached when exec itself failed
         lock.release()
     return 2  # pragma: no cover - execve does not return
+
+
+def sign_in_configured(folders: tuple[Path, ...] = (PROJECT_ROOT / ".streamlit", Path.home() / ".streamlit")) -> bool:
+    """True when a secrets.toml Streamlit reads has an [auth] section (sign-in, and so roles, are on)."""
+    for folder in folders:
+        try:
+            with open(folder / "secrets.toml", "rb") as f:
+                if "auth" in tomllib.load(f):
+                    return True
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return False
+
+
+def bind_address(passthrough: list[str], signed_in: bool) -> str | None:
+    """The address to bind when none is given: loopback while sign-in is off (everyone would be an admin)."""
+    given = any(a == "--server.address" or a.startswith("--server.address=") for a in passthrough)
+    return None if given or signed_in or os.environ.get("STREAMLIT_SERVER_ADDRESS") or _configured_address() \
+        else "127.0.0.1"
+
+
+def _configured_address() -> str | None:
+    """server.address of the project's .streamlit/config.toml, when a deployment sets one."""
+    try:
+        with open(PROJECT_ROOT / ".streamlit" / "config.toml", "rb") as f:
+            return tomllib.load(f).get("server", {}).get("address")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
 
 
 add_command("serve", "start the app on the workspace, refusing to start when another server holds it",

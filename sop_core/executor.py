@@ -25,6 +25,8 @@ from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.pool import Pool
 from typing import Any, Protocol
 
+from .access import SENSITIVE_ENV
+
 WORKERS_ENV = "SOP_WORKERS"
 CHUNK_TIMEOUT = 900.0  # seconds without any finished chunk before the pool is declared broken
 
@@ -104,6 +106,12 @@ class _MainlessForkServerContext(mp_context.ForkServerContext):
     Process = _MainlessProcess
 
 
+def scrub_environment() -> None:
+    """A worker's start: drop the server's secrets from its environment (tokens, keys, passwords, sign-in)."""
+    for name in [k for k in os.environ if SENSITIVE_ENV.search(k)]:
+        del os.environ[name]
+
+
 class LocalExecutor:
     """A long-lived process pool on this machine (forkserver workers, Prophet preloaded)."""
 
@@ -122,7 +130,7 @@ class LocalExecutor:
                 # on a lock held by another thread. Workers fork from a clean server with Prophet preloaded.
                 ctx = _MainlessForkServerContext()
                 ctx.set_forkserver_preload(["prophet", "sop_core.forecast"])
-                self._pool = ctx.Pool(self.workers)
+                self._pool = ctx.Pool(self.workers, initializer=scrub_environment)
             return self._pool
 
     def map_chunks(self, fn: Callable[[Any], Any], chunks: Sequence[Any],

@@ -37,6 +37,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .access import SENSITIVE_ENV
+
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
 
@@ -46,7 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
-SENSITIVE_ENV = re.compile(r"SECRET|TOKEN|PASSW|KEY|AUTH|CREDENTIAL|COOKIE|SESSION|PRIVATE", re.IGNORECASE)
 PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "SYSTEMROOT", "PYTHONPATH")
 OPTIONS = ("mapping", "dayfirst", "sheet", "decimal", "wide", "encoding", "delimiter", "default_sku", "today",
            "limits", "conversions")

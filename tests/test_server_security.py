@@ -67,3 +67,40 @@ def test_no_page_renders_raw_html():
                  for i, line in enumerate(p.read_text().splitlines(), 1)
                  if re.search(r"unsafe_allow_html\s*=\s*True|\bst\.html\(", line)]
     assert offenders == []
+
+
+def test_without_sign_in_the_server_listens_on_loopback_only(tmp_path, monkeypatch):
+    """Sign-in off means everyone is an admin: `serve` binds 127.0.0.1 unless told otherwise."""
+    from sop_core import cli_serve
+
+    monkeypatch.delenv("STREAMLIT_SERVER_ADDRESS", raising=False)
+    assert cli_serve.bind_address(["--server.port", "8501"], signed_in=False) == "127.0.0.1"
+    assert cli_serve.bind_address(["--server.address", "0.0.0.0"], signed_in=False) is None  # said explicitly
+    assert cli_serve.bind_address(["--server.address=10.0.0.5"], signed_in=False) is None
+    assert cli_serve.bind_address([], signed_in=True) is None  # sign-in on: the deployment decides
+    monkeypatch.setenv("STREAMLIT_SERVER_ADDRESS", "0.0.0.0")
+    assert cli_serve.bind_address([], signed_in=False) is None
+    folder = tmp_path / ".streamlit"
+    folder.mkdir()
+    assert cli_serve.sign_in_configured((folder,)) is False
+    (folder / "secrets.toml").write_text('[auth]\nclient_id = "x"\n', encoding="utf-8")
+    assert cli_serve.sign_in_configured((folder,)) is True
+
+
+def test_forecast_workers_do_not_inherit_the_servers_secrets(monkeypatch):
+    import os
+
+    from sop_core import executor
+
+    monkeypatch.setenv("SOP_OIDC_CLIENT_SECRET", "s3cret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "t0ken")
+    monkeypatch.setenv("SOP_HARMLESS_SETTING", "kept")
+    executor.scrub_environment()  # what every worker runs first
+    assert "SOP_OIDC_CLIENT_SECRET" not in os.environ and "AWS_SESSION_TOKEN" not in os.environ
+    assert os.environ["SOP_HARMLESS_SETTING"] == "kept" and os.environ["PATH"]
+    ex = executor.LocalExecutor(workers=2)
+    try:
+        assert ex._get_pool()._initializer is executor.scrub_environment
+        assert ex.map_chunks(os.getenv, ["SOP_OIDC_CLIENT_SECRET", "PATH"])[0] is None
+    finally:
+        ex.shutdown()
