@@ -271,3 +271,28 @@ def event_ids(folder: str | Path) -> set[str]:
                 if line.strip()}
     except OSError:
         return set()
+
+
+@dataclass(frozen=True)
+class HeldTable:
+    """A backup that holds a table: its folder, the table's row count there, and when it was taken."""
+
+    folder: Path
+    rows: int
+    created_at: str | None
+
+
+def newest_holding(table: str, folders: list[Path] | list[str]) -> HeldTable | None:
+    """The newest intact backup among `folders` (oldest first) whose manifest holds `table`, or None.
+
+    A backup whose files no longer match its manifest is passed over (it would not restore).
+    """
+    for folder in reversed([Path(f) for f in folders]):
+        try:
+            manifest = verify_files(folder)
+        except BackupError:
+            continue
+        entry = manifest["tables"].get(table)
+        if isinstance(entry, dict):
+            return HeldTable(folder, int(entry.get("rows", 0)), manifest.get("created_at"))
+    return None

@@ -7,16 +7,20 @@ problems on stderr, and return 0 on success, 1 on rejected input, 2 on usage or 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from . import company, contract, health
 from .ledger import SaveNotConfirmed
-from .workspace import ENV_VAR, Workspace, WorkspaceLocked
+from .store_lock import WorkspaceReadOnly, read_only_message
+from .workspace import (ENV_VAR, QueryStopped, Workspace, WorkspaceError, WorkspaceLocked, corrupt_message,
+                        default_path, is_corruption, read_only_opens)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -63,17 +67,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "passthrough"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.passthrough = [*args.passthrough, *extra]
-    try:
-        return int(args.func(args) or 0)
-    except WorkspaceLocked as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except SaveNotConfirmed as exc:  # stored in the database, but its audit-ledger line could not be written
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    path = args.workspace or str(default_path())
+    read_only_commands = {"status", "check"}  # they only read: on a read-only volume they open the file read-only
+    read_only = False  # set when a command that only reads meets a read-only volume: it runs again, read-only
+    while True:
+        try:
+            if read_only:
+                with read_only_opens():
+                    return int(args.func(args) or 0)
+            return int(args.func(args) or 0)
+        except WorkspaceLocked as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except WorkspaceReadOnly as exc:  # the volume cannot be written: `status` and `check` read it read-only
+            if read_only or args.command not in read_only_commands:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            read_only = True
+            print(f"note: {str(exc).split(', so ')[0]}; opening it read-only", file=sys.stderr)
+        except (WorkspaceError, QueryStopped) as exc:  # damaged file, stopped database: one sentence, what to do
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except SaveNotConfirmed as exc:  # stored in the database, but its audit-ledger line could not be written
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except duckdb.Error as exc:  # e.g. a damaged block met while reading a table
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            if is_corruption(exc):
+                print(f"error: {corrupt_message(path, first)}", file=sys.stderr)
+            else:
+                print(f"error: the workspace {path} could not be read or written ({type(exc).__name__}: {first}); "
+                      "nothing was changed by the failed step", file=sys.stderr)
+            return 2
+        except OSError as exc:  # e.g. the lock file on a read-only volume (`serve` takes it before opening)
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            print(f"error: {read_only_message(path, exc)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
 
 
 def open_workspace(args: argparse.Namespace) -> Workspace:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import company, demo
 from .cli import add_command, open_workspace
-from .workspace import WorkspaceDamaged, default_path
+from .workspace import Workspace, WorkspaceCorrupt, WorkspaceDamaged, WorkspaceReadOnly, default_path
 
 
 def _configure_backup(p: argparse.ArgumentParser) -> None:
@@ -77,24 +77,40 @@ def _configure_check(p: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Print the ledger check; exit 1 when changes are missing or altered."""
+    """Print the ledger check; exit 1 when a table is damaged or changes are missing or altered.
+
+    A file that opens but cannot be migrated (a damaged table it needs) is checked read-only, so the
+    damaged table is still named; one that does not open at all gets one sentence (exit 2).
+    """
     from . import ledger
     from .backup import list_backups
 
+    path = Path(args.workspace) if args.workspace else default_path()
     try:
         ws = open_workspace(args)
+    except WorkspaceCorrupt as exc:
+        try:
+            ws = Workspace(path, read_only=True)
+        except (WorkspaceCorrupt, WorkspaceDamaged, WorkspaceReadOnly):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("note: the workspace file is damaged; checking it read-only", file=sys.stderr)
     except WorkspaceDamaged as exc:
         if not args.recover_wal:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        path = Path(args.workspace) if args.workspace else default_path()
-        moved = ledger.set_aside_wal(path)
+        try:
+            moved = ledger.set_aside_wal(path)
+        except OSError as err:
+            print(f"error: {exc} The write-ahead log could not be set aside ({err.strerror or err}): copy the "
+                  "workspace to a writable volume and run the check there.", file=sys.stderr)
+            return 2
         print(f"the damaged write-ahead log was moved to {moved}; opening the last checkpoint", file=sys.stderr)
         ws = open_workspace(args)
     with ws:
         backups = list_backups(args.backups) if args.backups else None
         report = ledger.check(ws, args.ledger, backups=backups)
-        print(f"workspace: {ws.path}")
+        print(f"workspace: {ws.path}{' (opened read-only)' if ws.read_only else ''}")
         for line in report.messages():
             print(line)
         if args.json:

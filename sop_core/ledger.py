@@ -23,6 +23,9 @@ the append). `source` is "adopted" for events copied from the database by `adopt
   ledger existed: never acknowledged. Reported, not an error.
 - damaged_lines: ledger lines that do not parse or whose digest does not match (a torn last
   line after a crash is normal and counted separately as `torn_tail`).
+- damaged_tables: tables of the database that cannot be read in full (a damaged block of the
+  workspace file: DuckDB's block checksum fails only when that block is read, so every table is
+  read to the end), each with the newest backup holding it. An error.
 """
 from __future__ import annotations
 
@@ -302,6 +305,61 @@ def _parse(raw: bytes, number: int) -> LedgerEntry | None:
     return entry
 
 
+@dataclass(frozen=True)
+class DamagedTable:
+    """A table of the workspace that cannot be read to the end, and the newest backup that holds it."""
+
+    name: str
+    error: str
+    backup: str | None = None
+    backup_rows: int | None = None
+    backup_at: str | None = None
+
+    def message(self) -> str:
+        """What is damaged and what to do, for the user."""
+        text = (f"table {self.name} is damaged: reading it fails ({self.error}) — the workspace file is damaged "
+                "where it stores this table.")
+        if self.backup:
+            when = f", {self.backup_at[:16].replace('T', ' ')} UTC" if self.backup_at else ""
+            rows = f"{self.backup_rows:,} rows" if self.backup_rows is not None else "its rows"
+            return (f"{text} The newest backup holding it is {self.backup} ({rows}{when}): restore it with "
+                    f"`python -m sop_core restore {self.backup} --to NEW_FILE` and point SOP_WORKSPACE at the new "
+                    "file; `python -m sop_core check --ledger` with this workspace's ledger then lists the saves "
+                    "made after that backup.")
+        return (f"{text} No backup holds it: restore another copy of the workspace file, or reload the table's "
+                "data from its source file into a new workspace.")
+
+
+def scan_tables(ws: Workspace) -> tuple[dict[str, str], list[str]]:
+    """Read every base table of the workspace to its last row, every column.
+
+    Returns ({table: error} for the tables that cannot be read, [tables not checked because a read
+    limit stopped the scan]). A damaged block of the file is only noticed when it is read.
+    """
+    from .workspace import QueryStopped  # local: workspace imports this module
+
+    names = [str(n) for n in ws.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY table_name")["table_name"]]
+    damaged: dict[str, str] = {}
+    unchecked: list[str] = []
+    for name in names:
+        ident = '"' + name.replace('"', '""') + '"'
+        try:  # the hash of each whole row: every column's blocks are read (and their checksums verified)
+            ws.scalar(f"SELECT count(*) + coalesce(bit_xor(hash(t)) % 2, 0) FROM {ident} AS t")
+        except QueryStopped:
+            unchecked.append(name)
+        except Exception as exc:  # noqa: BLE001 - any failure to read a table to its end is damage
+            damaged[name] = _first_line(exc)
+    return damaged, unchecked
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error, shortened (DuckDB's messages run over several lines)."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
 @dataclass
 class LedgerReport:
     """Ledger vs database: what is missing, altered, or only on one side."""
@@ -316,15 +374,22 @@ class LedgerReport:
     damaged_lines: list[int] = field(default_factory=list)
     torn_tail: bool = False
     restorable_from: dict[str, list[str]] = field(default_factory=dict)  # event_id -> backup folders holding it
+    damaged_tables: list[DamagedTable] = field(default_factory=list)
+    unchecked_tables: list[str] = field(default_factory=list)  # not read to the end: a read limit stopped it
+    compared: bool = True  # False when the audit_log table cannot be read (it is then a damaged table)
 
     @property
     def ok(self) -> bool:
-        """True when every acknowledged change in the ledger is in the database, unchanged."""
-        return not self.missing and not self.altered and not self.damaged_lines
+        """True when every table reads in full and every acknowledged change in the ledger is in it, unchanged."""
+        return not self.missing and not self.altered and not self.damaged_lines and not self.damaged_tables
 
     def problems(self) -> list[str]:
-        """Messages about lost or altered changes and a damaged ledger (empty when ok)."""
-        out: list[str] = []
+        """Messages about damaged tables, lost or altered changes and a damaged ledger (empty when ok)."""
+        out: list[str] = [t.message() for t in self.damaged_tables]
+        if not self.compared:
+            out.append(f"the saves in the audit ledger ({self.ledger_path}) could not be compared with the database, "
+                       "whose audit_log table is damaged; check the restored file against this ledger with "
+                       f"`python -m sop_core --workspace NEW_FILE check --ledger {self.ledger_path}`")
         if self.missing:
             n = len(self.missing)
             out.append(f"{n:,} saved {'change is' if n == 1 else 'changes are'} in the audit ledger "
@@ -360,12 +425,18 @@ class LedgerReport:
         if self.torn_tail:
             out.append("the ledger's last line was cut off by a crash while it was written (that save was not "
                        "acknowledged); ignored")
+        if self.unchecked_tables:
+            out.append(f"not read to the end (a read limit stopped it): {', '.join(self.unchecked_tables)}")
         return out
 
     def messages(self) -> list[str]:
         """Problems, then notes, then a one-line summary."""
         summary = (f"ledger check: {self.ledger_events:,} events in the ledger, {self.db_events:,} in the database, "
                    f"{len(self.missing):,} missing, {len(self.altered):,} altered")
+        if not self.compared:
+            summary = (f"ledger check: {self.ledger_events:,} events in the ledger, not compared (audit_log "
+                       "unreadable)")
+        summary += f", {len(self.damaged_tables):,} damaged table{'' if len(self.damaged_tables) == 1 else 's'}"
         return self.problems() + self.notes() + [summary]
 
     def _where(self, e: LedgerEntry) -> str:
@@ -401,34 +472,51 @@ def _none(v: Any) -> Any:
 
 def check(ws: Workspace, ledger_file: str | Path | None = None,
           backups: Iterable[str | Path] | None = None) -> LedgerReport:
-    """Compare the ledger (the workspace's, or `ledger_file`) with the database's audit_log.
+    """Read every table in full, then compare the ledger (the workspace's, or `ledger_file`) with audit_log.
 
-    `backups`: backup folders to search for the missing events (default: `<workspace dir>/backups`).
+    `backups`: backup folders to search for missing events and damaged tables (default:
+    `<workspace dir>/backups`).
     """
+    from . import backup as backup_mod  # local: backup imports this module
+
     path = Path(ledger_file) if ledger_file is not None else ledger_path(ws.path)
     scan = read(path)
-    in_db = dict(db_events(ws))
+    damaged, unchecked = scan_tables(ws)
+    in_db: dict[str, str] = {}
+    if "audit_log" not in damaged:
+        try:
+            in_db = dict(db_events(ws))
+        except Exception as exc:  # noqa: BLE001 - unreadable: reported as a damaged table
+            damaged["audit_log"] = _first_line(exc)
     ledger_ids: dict[str, LedgerEntry] = {}
     for e in scan.entries:
         ledger_ids.setdefault(e.event_id, e)
     report = LedgerReport(ledger_path=path, ledger_exists=scan.exists, ledger_events=len(ledger_ids),
-                          db_events=len(in_db), damaged_lines=scan.damaged_lines, torn_tail=scan.torn_tail)
-    for event_id, e in ledger_ids.items():
-        stored = in_db.get(event_id)
-        if stored is None:
-            report.missing.append(e)
-        elif stored != e.digest:
-            report.altered.append(e)
-    report.not_in_ledger = [i for i in in_db if i not in ledger_ids]
+                          db_events=len(in_db), damaged_lines=scan.damaged_lines, torn_tail=scan.torn_tail,
+                          unchecked_tables=unchecked, compared="audit_log" not in damaged)
+    if report.compared:
+        for event_id, e in ledger_ids.items():
+            stored = in_db.get(event_id)
+            if stored is None:
+                report.missing.append(e)
+            elif stored != e.digest:
+                report.altered.append(e)
+        report.not_in_ledger = [i for i in in_db if i not in ledger_ids]
+    folders: list[Path] | None = None
+    if report.missing or damaged:
+        folders = ([Path(f) for f in backups] if backups is not None
+                   else backup_mod.list_backups(backup_mod.default_dir(ws.path)))
     if report.missing:
-        from . import backup as backup_mod  # local: backup imports this module
-
-        folders = list(backups) if backups is not None else backup_mod.list_backups(backup_mod.default_dir(ws.path))
         wanted = {e.event_id for e in report.missing}
-        for folder in folders:
+        for folder in folders or []:
             held = backup_mod.event_ids(folder) & wanted
             for event_id in held:
                 report.restorable_from.setdefault(event_id, []).append(str(folder))
+    for name, error in damaged.items():
+        held = backup_mod.newest_holding(name, folders or [])
+        report.damaged_tables.append(DamagedTable(
+            name, error, str(held.folder) if held else None, held.rows if held else None,
+            held.created_at if held else None))
     return report
 
 

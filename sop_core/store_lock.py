@@ -6,9 +6,15 @@ SOP_WORKSPACE to another file")`. The kernel drops the lock when its holder dies
 left behind by a killed process (a dead PID) is simply taken over. Several Workspace objects in
 one process share the process's lock (reference counted). On systems without `fcntl` only
 DuckDB's own file lock applies (mapped to the same message by the Workspace).
+
+The full message (PID, host, workspace path) is for the command line and the server log; a page
+shown to any visitor uses `WorkspaceLocked.public_message`, which names none of them. A lock file
+that cannot be created (a read-only volume) raises OSError from `acquire`; the Workspace turns it
+into `WorkspaceReadOnly` (or, opening read-only, goes on without the lock).
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -21,8 +27,41 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
+PUBLIC_LOCKED_MESSAGE = ("This workspace is in use by another server, so this one cannot open it. Ask the "
+                         "administrator to stop the other server or to give this one its own workspace.")
+
+
 class WorkspaceLocked(RuntimeError):
-    """Another process holds the workspace file open for writing."""
+    """Another process holds the workspace file open for writing.
+
+    str() names the holder's PID, host and the workspace path (command line, server log);
+    `public_message` is the same news without them, for a page any visitor sees.
+    """
+
+    public_message = PUBLIC_LOCKED_MESSAGE
+
+
+class WorkspaceReadOnly(RuntimeError):
+    """The workspace cannot be written: its volume is read-only (or the files are not writable), or it was
+    opened read-only. str() says what still works and what to do."""
+
+    public_message = ("This workspace is stored where the server cannot write, so nothing can be saved. Ask the "
+                      "administrator to make its volume writable.")
+
+
+def read_only_message(path: str | Path, exc: OSError) -> str:
+    """Why the workspace cannot be opened for writing, and what to do."""
+    folder = Path(path).resolve().parent
+    if exc.errno in (errno.EACCES, errno.EPERM) or "Permission denied" in str(exc):
+        why = f"the workspace folder {folder} is not writable for this user"
+    elif exc.errno in (errno.EROFS, None) or "Read-only file system" in str(exc):
+        why = f"the workspace folder {folder} is on a read-only volume"
+    else:
+        why = f"the lock file {lock_path(path)} cannot be written"
+    reason = exc.strerror or str(exc)
+    return (f"{why} ({reason}), so the workspace cannot be opened for changes: mount it writable, or point "
+            "SOP_WORKSPACE (or --workspace) at a copy on a writable volume; `status` and `check` still work "
+            "read-only.")
 
 
 _HELD: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, reference count)

@@ -8,6 +8,7 @@ read stopped by either raises `QueryTimeout` / `QueryOutOfMemory` with a message
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -27,7 +28,8 @@ import pandas as pd
 from . import access, contract
 from .ledger import Ledger, LedgerAppendFailed, SaveNotConfirmed, ledger_path, not_confirmed_message
 from .schema import MIGRATIONS
-from .store_lock import WorkspaceLocked, acquire, duckdb_lock_holder, locked_message
+from .store_lock import (StoreLock, WorkspaceLocked, WorkspaceReadOnly, acquire, duckdb_lock_holder, locked_message,
+                         read_only_message)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "SOP_WORKSPACE"
@@ -36,8 +38,16 @@ MEMORY_LIMIT_ENV = "SOP_MEMORY_LIMIT"
 DEFAULT_QUERY_TIMEOUT_S = 30.0
 
 
-class WorkspaceDamaged(RuntimeError):
+class WorkspaceError(RuntimeError):
+    """The workspace cannot be used as asked; str() is one plain sentence saying why and what to do."""
+
+
+class WorkspaceDamaged(WorkspaceError):
     """The workspace's write-ahead log cannot be replayed: the file does not open."""
+
+
+class WorkspaceCorrupt(WorkspaceError):
+    """The workspace file itself is damaged (its header, catalog or a table's blocks fail their checksum)."""
 
 
 class QueryStopped(RuntimeError):
@@ -183,19 +193,48 @@ if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread: it
     os.register_at_fork(after_in_child=_WATCHDOG._reset)
 
 
+_READ_ONLY_OPENS: contextvars.ContextVar[bool] = contextvars.ContextVar("sop_read_only_opens", default=False)
+
+
+@contextmanager
+def read_only_opens() -> Iterator[None]:
+    """Inside: a Workspace opened without `read_only=` opens read-only (commands that only read, on a read-only volume)."""
+    token = _READ_ONLY_OPENS.set(True)
+    try:
+        yield
+    finally:
+        _READ_ONLY_OPENS.reset(token)
+
+
 class Workspace:
     """The project's DuckDB workspace file."""
 
     def __init__(self, path: str | Path | None = None, *, query_timeout_s: float | None = None,
-                 memory_limit: str | None = None) -> None:
-        """Open (creating and migrating) the workspace; limits default to $SOP_QUERY_TIMEOUT_S / $SOP_MEMORY_LIMIT."""
+                 memory_limit: str | None = None, read_only: bool | None = None) -> None:
+        """Open (creating and migrating) the workspace; limits default to $SOP_QUERY_TIMEOUT_S / $SOP_MEMORY_LIMIT.
+
+        `read_only`: open the existing file for reading only (no migrations, every write refused);
+        on a read-only volume it opens without the lock file. None: read-only inside `read_only_opens()`. Raises WorkspaceLocked (another process
+        serves the file), WorkspaceReadOnly (a write open on a read-only volume), WorkspaceDamaged /
+        WorkspaceCorrupt (the file does not open), each with a plain message.
+        """
         self.path = Path(path) if path is not None else default_path()
+        self.read_only = _READ_ONLY_OPENS.get() if read_only is None else bool(read_only)
         self.query_timeout_s = default_query_timeout() if query_timeout_s is None else float(query_timeout_s)
         memory_limit = default_memory_limit() if memory_limit is None else memory_limit
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._store_lock = acquire(self.path)  # WorkspaceLocked when another process serves this file
+        if self.read_only and not self.path.exists():
+            raise WorkspaceCorrupt(f"there is no workspace file {self.path} to open read-only: point SOP_WORKSPACE "
+                                   "(or --workspace) at an existing workspace file")
         try:
-            self._con = duckdb.connect(str(self.path))
+            if not self.read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._store_lock = acquire(self.path)  # WorkspaceLocked when another process serves this file
+        except OSError as exc:  # the lock file cannot be written: a read-only volume, or no permission
+            if not self.read_only:
+                raise WorkspaceReadOnly(read_only_message(self.path, exc)) from exc
+            self._store_lock = StoreLock(None)  # nobody can write through a read-only volume: no lock needed
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.Error as exc:
             self._store_lock.release()
             mapped = _open_error(self.path, exc)
@@ -208,7 +247,14 @@ class Workspace:
         self.startup_messages: list[str] = []  # set by the app's start-up check (ledger.startup_check)
         try:
             self.memory_limit = self._set_memory_limit(memory_limit)
-            self._migrate()
+            if not self.read_only:
+                self._migrate()
+        except duckdb.Error as exc:
+            self.close()
+            mapped = _open_error(self.path, exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         except BaseException:
             self.close()
             raise
@@ -332,6 +378,9 @@ class Workspace:
         both are written: when the ledger append fails, `ledger.SaveNotConfirmed` is raised, saying
         the change is in the database but not confirmed.
         """
+        if self.read_only:
+            raise WorkspaceReadOnly(f"the workspace {self.path} is open read-only: nothing can be saved. Open it "
+                                    "with write access (a writable volume, no `read_only`) to make changes.")
         with self._write_lock:
             cur = self._con.cursor()
             events = self._pending[id(cur)] = []
@@ -434,18 +483,56 @@ class Workspace:
 
 
 def _open_error(path: Path, exc: duckdb.Error) -> Exception:
-    """WorkspaceLocked for DuckDB's file lock, WorkspaceDamaged for an unreadable WAL, else the error itself."""
+    """A plain-message error for a failure to open the workspace file (else the error itself).
+
+    WorkspaceLocked for DuckDB's file lock, WorkspaceDamaged for an unreadable WAL, WorkspaceCorrupt
+    for a damaged file, WorkspaceReadOnly for a read-only volume.
+    """
     text = str(exc)
-    if isinstance(exc, duckdb.IOException) and "lock" in text.lower():
+    first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+    if isinstance(exc, duckdb.IOException) and "lock" in text.lower() and "read-only" not in text.lower():
         return WorkspaceLocked(locked_message(path, duckdb_lock_holder(text), None))
     if "replaying WAL" in text or "Corrupt WAL" in text:
         return WorkspaceDamaged(
-            f"the write-ahead log of {path} is damaged and cannot be replayed ({text.splitlines()[0][:200]}). "
+            f"the write-ahead log of {path} is damaged and cannot be replayed ({first}). "
             "Run `python -m sop_core check --recover-wal` to set it aside, open the last checkpoint and list the "
             "saves the audit ledger says are missing; or restore a backup (`python -m sop_core restore DIR --to "
             "NEW_FILE`)."
         )
+    if is_corruption(exc):
+        return WorkspaceCorrupt(corrupt_message(path, first))
+    if "Read-only file system" in text or "Permission denied" in text:
+        return WorkspaceReadOnly(read_only_message(path, OSError(first)))
     return exc
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """True for DuckDB's errors about a damaged database file (a failed block checksum, a bad header)."""
+    text = str(exc)
+    return any(s in text for s in ("Corrupt database file", "not a valid DuckDB database file",
+                                   "checksum", "Could not read enough bytes", "block at location"))
+
+
+def newest_backup(path: str | Path) -> Path | None:
+    """The newest backup folder beside the workspace (backups/), or None."""
+    from .backup import default_dir, list_backups  # local: backup imports this module
+
+    try:
+        found = list_backups(default_dir(path))
+    except OSError:
+        return None
+    return found[-1] if found else None
+
+
+def corrupt_message(path: str | Path, detail: str) -> str:
+    """What to do about a damaged workspace file: restore from the newest backup (named when there is one)."""
+    newest = newest_backup(path)
+    restore = (f"restore the newest backup with `python -m sop_core restore {newest} --to NEW_FILE`"
+               if newest else "restore a backup with `python -m sop_core restore DIR --to NEW_FILE` (no backup was "
+                                  f"found in {Path(path).resolve().parent / 'backups'})")
+    return (f"the workspace file {path} is damaged and cannot be used ({detail}): {restore}, then point "
+            "SOP_WORKSPACE at the new file; `python -m sop_core check` names the damaged tables when the file "
+            "still opens.")
 
 
 def _pandas_dtype(sql_type: str) -> str:
