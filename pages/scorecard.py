@@ -5,7 +5,7 @@ from pages.shell import scorecard as sc
 from pages.shell.demand import consensus_frame, forecast_run
 from pages.shell.plan_view import plan_view
 from pages.shell.state import author, may, page_header, workspace
-from sop_core import forecast, kpis
+from sop_core import escape, forecast, kpis
 
 page_header("scorecard")
 ws = workspace()
@@ -53,7 +53,7 @@ with st.expander("Targets", icon=":material/flag:"):
         try:
             kpis.save_targets(ws, new, author())
         except (ValueError, PermissionError) as exc:
-            st.error(str(exc))
+            st.error(escape.plain(exc))  # a refusal names the user: data
         else:
             st.toast("Targets saved", icon=":material/check_circle:")
             st.rerun()
