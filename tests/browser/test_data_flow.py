@@ -69,12 +69,15 @@ def test_a_file_over_the_demo_starts_the_users_company(page, tmp_path):
         wait_idle(page)
         page.goto(f"{srv.url}/demand_review")
         page.get_by_role("heading", name="Demand review", exact=True).wait_for()
-        page.wait_for_function("() => document.body.innerText.includes('MY-0')", timeout=300_000)
+        # the user's forecast fits in the background, then the page fills in (its caption names the run)
+        page.wait_for_function("() => document.body.innerText.includes('Forecast of ')", timeout=300_000)
+        page.get_by_role("heading", name="Demand plan — All products").wait_for()
         wait_idle(page, timeout=300)
         body = page.inner_text("body")
         assert "Promotion" not in body and "+10%" not in body, "a demo override shows on the user's data"
         page.goto(f"{srv.url}/supply_review")
         page.get_by_role("heading", name="Supply review", exact=True).wait_for()
+        page.get_by_text("Not checked", exact=False).first.wait_for()
         wait_idle(page, timeout=300)
         body = page.inner_text("body")
         assert "Capacity covers" not in body
