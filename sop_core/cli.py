@@ -153,14 +153,19 @@ def parse_map(items: Sequence[str]) -> dict[str, str | None]:
 
 
 def _load(args: argparse.Namespace) -> int:
-    """Check a file and, unless --dry-run, store it as its table."""
-    from .intake import WideSpec, commit, prepare  # local: keeps `status` light
+    """Check a file and, unless --dry-run, store it as its table.
+
+    The file is parsed in the same limited worker process as an upload in the app (`prepare_isolated`).
+    """
+    from .ingest_worker import prepare_isolated as prepare  # local: keeps `status` light
+    from .intake import WideSpec, commit
+    from .readers import read_path
     from .validate import IntakeError
 
     try:
         overrides = parse_map(args.map)
-        data = args.file.read_bytes()
-    except (ValueError, OSError) as exc:
+        data = read_path(args.file)
+    except (ValueError, OSError, IntakeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     delimiter = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter

@@ -17,12 +17,20 @@ but the reading, mapping and validation run in a fresh Python process:
   workspace file), and returns its result as JSON plus Parquet files (no pickle).
 
 A crash, abort, memory exhaustion or timeout comes back as a Prepared with one IntakeError
-("could not parse file — the file may be corrupt or too complex (worker exited with signal 6)");
+("could not parse file — the file may be corrupt or too complex (worker exited with signal 6)";
+a file that needs more than the time limit is "too large to load here", never "corrupt");
 the server keeps serving everyone else.
+
+At most `WorkerLimits.concurrent` workers run at once on the machine (lock files in
+`WorkerLimits.slots_dir`, shared by every server and command-line process of the user, freed by the
+system when a process dies): a further upload waits up to `queue_seconds` for a free slot, then gets
+"the server is busy reading N other files: try again in a minute".
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -32,7 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,16 +62,51 @@ PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "SYSTEMROOT", "PYTHONPATH")
 OPTIONS = ("mapping", "dayfirst", "sheet", "decimal", "wide", "encoding", "delimiter", "default_sku", "today",
            "limits", "conversions")
 CRASH_MESSAGE = "could not parse file — the file may be corrupt or too complex"
+TOO_SLOW_MESSAGE = ("too large to load here: reading it took longer than the {seconds:g} s limit — save it as CSV or "
+                    "Parquet (or split it) and load that")
+WORKERS_ENV = "SOP_PARSE_WORKERS"  # how many uploads may be parsed at once on this machine
+SLOTS_ENV = "SOP_PARSE_SLOTS_DIR"  # where the lock files that count them live
+
+
+def _default_concurrent() -> int:
+    """$SOP_PARSE_WORKERS, else one parse per 8 GB of memory (each may use 4 GB), between 2 and 8."""
+    try:
+        return max(1, int(os.environ[WORKERS_ENV]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // MB
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2
+    return max(2, min(8, total_mb // (2 * 4096)))
+
+
+def _default_slots_dir() -> str:
+    """$SOP_PARSE_SLOTS_DIR, else a folder of this user's in the system's temp folder."""
+    return os.environ.get(SLOTS_ENV) or os.path.join(tempfile.gettempdir(), f"sop-parse-slots-{os.getuid()}")
 
 
 @dataclass(frozen=True)
 class WorkerLimits:
-    """What one parse may use: address space, wall-clock and CPU seconds, DuckDB memory, output file size."""
+    """What one parse may use: address space, wall-clock and CPU seconds, DuckDB memory, output file size;
+    and how many parses run at once on the machine (`concurrent`, counted with lock files in `slots_dir`)
+    and how long an upload waits for its turn (`queue_seconds`)."""
 
     memory_mb: int = 4096
     seconds: float = 120.0
     duckdb_memory_mb: int = 256
     max_file_mb: int = 4096
+    concurrent: int = field(default_factory=_default_concurrent)
+    queue_seconds: float = 60.0
+    slots_dir: str = field(default_factory=_default_slots_dir)
+
+
+class WorkersBusy(Exception):
+    """Every parse slot stayed taken for `queue_seconds`."""
+
+    def __init__(self, busy: int) -> None:
+        super().__init__(busy)
+        self.busy = busy
 
 
 DEFAULT_WORKER_LIMITS = WorkerLimits()
@@ -180,9 +225,19 @@ def prepare_isolated(name: str, data: bytes, table: str | None = None, *, ws: Wo
                    "mappings": _mappings(ws), "duckdb_memory_mb": worker.duckdb_memory_mb}
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
         (folder / "input.bin").write_bytes(data)
-        outcome = _run(folder, worker)
+        try:
+            with parse_slot(worker):
+                outcome = _run(folder, worker)
+        except WorkersBusy as busy:
+            log.warning("ingest: %r refused, all %d parse slots busy for %.0f s", name, busy.busy,
+                        worker.queue_seconds)
+            other = "1 other file" if busy.busy == 1 else f"{busy.busy} other files"
+            return _failed(name, data, f"not read: the server is busy reading {other} (at most {worker.concurrent} "
+                                       f"at a time; waited {worker.queue_seconds:g} s): try again in a minute",
+                           started, kind="busy")
         if outcome is not None:
-            return _failed(name, data, outcome, started)
+            kind = "too_large" if outcome == TOO_SLOW_MESSAGE.format(seconds=worker.seconds) else "worker_failed"
+            return _failed(name, data, outcome, started, kind=kind)
         try:
             prepared = _read_result(folder)
         except Exception as exc:  # noqa: BLE001 - a broken result is a failed parse, not a server error
@@ -197,6 +252,37 @@ def prepare_isolated(name: str, data: bytes, table: str | None = None, *, ws: Wo
     return prepared
 
 
+@contextmanager
+def parse_slot(worker: WorkerLimits) -> Iterator[int]:
+    """Hold one of `worker.concurrent` machine-wide parse slots (an flock'd file each) while the block runs.
+
+    Waits up to `worker.queue_seconds` for a free slot, then raises WorkersBusy. The system drops the
+    lock of a process that dies, so a killed server never leaves a slot taken.
+    """
+    folder = Path(worker.slots_dir)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    count = max(1, int(worker.concurrent))
+    deadline = time.monotonic() + max(0.0, worker.queue_seconds)
+    while True:
+        for i in range(count):
+            fh = open(folder / f"slot-{i}.lock", "a+b")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                fh.close()
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    continue
+                raise
+            try:
+                yield i
+            finally:
+                fh.close()  # closing the file releases its lock
+            return
+        if time.monotonic() >= deadline:
+            raise WorkersBusy(count)
+        time.sleep(0.2)
+
+
 def _run(folder: Path, worker: WorkerLimits) -> str | None:
     """Run the worker on `folder`; None on success, else the user-facing reason it failed."""
     cmd = [sys.executable, "-m", "sop_core.ingest_worker", str(folder), str(int(worker.memory_mb)),
@@ -209,7 +295,7 @@ def _run(folder: Path, worker: WorkerLimits) -> str | None:
         except subprocess.TimeoutExpired:
             _kill(proc)
             log.warning("ingest worker %d stopped after %.0f s", proc.pid, worker.seconds)
-            return f"{CRASH_MESSAGE} (stopped after the {worker.seconds:g} s time limit)"
+            return TOO_SLOW_MESSAGE.format(seconds=worker.seconds)
         except BaseException:
             _kill(proc)
             raise
@@ -217,6 +303,8 @@ def _run(folder: Path, worker: WorkerLimits) -> str | None:
         return None
     tail = (folder / "stderr.log").read_bytes()[-2000:].decode("utf-8", errors="replace")
     log.warning("ingest worker %d exited with %d: %s", proc.pid, rc, tail)
+    if rc == -signal.SIGXCPU:  # RLIMIT_CPU: as slow as the wall-clock limit, only counted in CPU seconds
+        return TOO_SLOW_MESSAGE.format(seconds=worker.seconds)
     if rc < 0:
         return f"{CRASH_MESSAGE} (worker exited with signal {-rc})"
     return f"{CRASH_MESSAGE} (worker exited with code {rc})"
@@ -273,7 +361,7 @@ def _decode_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _failed(name: str, data: bytes, message: str, started: float) -> Prepared:
+def _failed(name: str, data: bytes, message: str, started: float, kind: str = "worker_failed") -> Prepared:
     """A Prepared holding one IntakeError (nothing can be committed)."""
     import hashlib
 
@@ -282,7 +370,7 @@ def _failed(name: str, data: bytes, message: str, started: float) -> Prepared:
     from .validate import IntakeError
 
     p = Prepared(file_name=sanitise_name(name), sha256=hashlib.sha256(data).hexdigest())
-    p.errors.append(IntakeError(p.file_name, message, kind="worker_failed"))
+    p.errors.append(IntakeError(p.file_name, message, kind=kind))
     return _finish(p, started)
 
 

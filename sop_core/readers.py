@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ class Limits:
     max_rows: int = 2_000_000
     max_line_bytes: int = 1 * MB
     max_unzipped_bytes: int = 1024 * MB  # total expanded size of an .xlsx
+    max_columns: int = 4096  # columns of a table (a wide layout has one per series); Excel allows 16,384
+    max_zip_ratio: int = 100  # how many times one part of an .xlsx may expand (a zip bomb: about 1,000)
 
 
 DEFAULT_LIMITS = Limits()
@@ -164,6 +168,42 @@ def read_file(name: str, data: bytes, *, sheet: str | None = None, encoding: str
         return read_csv(file_name, data, encoding=encoding, delimiter=delimiter, limits=limits)
     raise IntakeError(file_name, f"unsupported file type '{ext}' — upload CSV, Excel (.xlsx) or Parquet",
                       kind="wrong_type")
+
+
+def read_path(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The bytes of the regular file at `path` (the command line's upload), checked before anything is read.
+
+    Opened without blocking (a FIFO never hangs), then the open file itself is checked: devices, FIFOs,
+    sockets and folders are refused, and so is a file over `limits.max_bytes`; the read is bounded too.
+    Raises IntakeError naming the file, the limit and what to do (OSError when it cannot be opened).
+    """
+    shown = _part_name(str(path), 200) or "file"
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)  # the file opened, not whatever the path names by now
+        if not stat.S_ISREG(info.st_mode):
+            what = ("a folder" if stat.S_ISDIR(info.st_mode) else "a pipe (FIFO)" if stat.S_ISFIFO(info.st_mode)
+                    else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+            raise IntakeError(shown, f"not read: it is {what}, not a file — give the path of a CSV, Excel (.xlsx) "
+                                     "or Parquet file", kind="not_a_file")
+        if info.st_size > limits.max_bytes:
+            raise IntakeError(shown, f"not read: the file is {info.st_size / MB:,.1f} MB; at most "
+                                     f"{limits.max_bytes / MB:,.0f} MB can be loaded — split it, or keep only the "
+                                     "columns the table needs", kind="too_large")
+        chunks, size = [], 0
+        while size <= limits.max_bytes:
+            chunk = os.read(fd, min(16 * MB, limits.max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limits.max_bytes:  # it grew while being read
+        raise IntakeError(shown, f"not read: the file grew past {limits.max_bytes / MB:,.0f} MB while being read",
+                          kind="too_large")
+    return b"".join(chunks)
 
 
 # -- CSV -------------------------------------------------------------------------------------------
@@ -335,6 +375,10 @@ def _parse_delimited(file_name: str, data: bytes, delim: str, limits: Limits) ->
         return "skip"
 
     width = _header_width(data, delim)
+    if width > limits.max_columns:
+        raise IntakeError(file_name, f"the header has {width:,} columns; at most {limits.max_columns:,} can be read "
+                                     "— check the delimiter, or remove the columns the table does not need",
+                          kind="too_many_columns")
     read = pacsv.ReadOptions(column_names=[f"f{i}" for i in range(width)], use_threads=False,
                              block_size=max(4 * MB, 2 * limits.max_line_bytes + MB))
     parse = pacsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True, newlines_in_values=True,
@@ -533,6 +577,8 @@ def read_xlsx(file_name: str, data: bytes, *, sheet: str | None = None, limits: 
     except Exception as exc:  # openpyxl raises many types for malformed packages
         raise _excel_error(file_name, exc) from None
     try:
+        for each in wb.worksheets:  # the declared size (<dimension ref="A1:XFD1048576"/>) pads every row to it
+            each.reset_dimensions()
         warns = [f"hidden sheet '{ws.title}' ignored" for ws in wb.worksheets if ws.sheet_state != "visible"]
         visible = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
         ws = choose_sheet(file_name, visible, sheet, [w.title for w in wb.worksheets])
@@ -639,7 +685,17 @@ def _check_xlsx_container(file_name: str, data: bytes, limits: Limits) -> None:
                                   kind="wrong_type")
             if expanded > limits.max_unzipped_bytes:
                 raise IntakeError(file_name, f"file expands to {_size(expanded)} when unzipped; max "
-                                             f"{_size(limits.max_unzipped_bytes)}", kind="too_large")
+                                             f"{_size(limits.max_unzipped_bytes)} — save the sheet as CSV or "
+                                             "Parquet, or split it", kind="too_large")
+            for info in infos:  # the sizes are the zip's own: zipfile never inflates a part beyond them
+                if info.file_size > MB and info.file_size > limits.max_zip_ratio * max(info.compress_size, 1):
+                    raise IntakeError(file_name, f"refused for safety: part {_part_name(info.filename)} of the "
+                                                 f"workbook expands from {_size(info.compress_size)} to "
+                                                 f"{_size(info.file_size)} ({info.file_size // max(info.compress_size, 1):,}"
+                                                 f" times; at most {limits.max_zip_ratio:,} times is accepted) — "
+                                                 "a 'zip bomb' looks like this; nothing in it was read. Save the "
+                                                 "sheet as CSV or open and save it in Excel again",
+                                      kind="zip_bomb")
             for info in infos:  # before any XML parser sees the parts
                 if info.filename.lower().endswith((".xml", ".rels", ".vml")):
                     with zf.open(info) as fh:
@@ -701,12 +757,27 @@ def _sheet_rows(file_name: str, ws, limits: Limits) -> tuple[list[list[str]], in
             if not any(v is not None and str(v).strip() != "" for v in row):
                 continue
             first_row = number
-        rows.append([cell_text(v) for v in row])
+        texts = [cell_text(v) for v in row]
+        while texts and texts[-1] == "":  # formatted but empty cells to the right are not columns
+            texts.pop()
+        if len(texts) > limits.max_columns:
+            raise _too_many_columns(file_name, ws.title, number, len(texts), limits.max_columns)
+        rows.append(texts)
         if len(rows) > limits.max_rows + 1:
             raise IntakeError(file_name, f"too many rows: max {limits.max_rows:,} rows", kind="too_many_rows")
     if not rows:
         raise IntakeError(file_name, f"sheet '{ws.title}' is empty", kind="empty")
     return rows, first_row
+
+
+def _too_many_columns(file_name: str, sheet: str, row: int, width: int, max_columns: int) -> IntakeError:
+    """'sheet 'S' has a value in cell XFD7 (column 16,384); at most 4,096 columns can be read — …'."""
+    from openpyxl.utils import get_column_letter
+
+    return IntakeError(file_name, f"sheet '{sheet}' has a value in cell {get_column_letter(width)}{row} (column "
+                                  f"{width:,}); at most {max_columns:,} columns can be read — delete the columns "
+                                  "the table does not need, or save it as CSV with only those",
+                       kind="too_many_columns")
 
 
 def cell_text(v: object) -> str:
@@ -734,6 +805,7 @@ def _reject_formulas_without_values(file_name: str, data: bytes, ws, rows: list[
 
     wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     try:
+        wb[ws.title].reset_dimensions()
         cells = []
         formulas = wb[ws.title].iter_rows(min_row=first_row, values_only=True)
         for offset, (texts, row) in enumerate(zip(rows, formulas)):

@@ -118,3 +118,35 @@ def test_a_save_the_ledger_could_not_confirm_is_an_error_not_a_traceback(tmp_pat
     code = cli.main(["--workspace", str(tmp_path / "ws.duckdb"), "load", str(path), "--table", "sales"])
     err = capsys.readouterr().err
     assert code == 1 and "Save not confirmed" in err and "Traceback" not in err
+
+
+# -- issue 13 item 10: the command line checks before it reads, and parses in the limited worker ---------------
+
+def test_load_refuses_devices_pipes_folders_and_oversize_files_before_reading(tmp_path: Path) -> None:
+    """`load /dev/zero` read until memory ran out; a FIFO would hang. Each is refused up front, naming the file."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.csv"
+    with open(huge, "wb") as fh:  # sparse: 201 MB on paper, nothing on disk
+        fh.truncate(201 * 1024 * 1024)
+    for path, what in (("/dev/zero", "it is a device, not a file"), (str(fifo), "it is a pipe (FIFO), not a file"),
+                       (str(tmp_path), "it is a folder, not a file"),
+                       (str(huge), "the file is 201.0 MB; at most 200 MB can be loaded — split it")):
+        out = run(tmp_path, "load", path, "--table", "sales")
+        assert out.returncode == 2, (path, out.stderr)
+        assert f"error: {path}: not read: {what}" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    assert not (tmp_path / "ws.duckdb").exists()  # nothing opened, nothing stored
+
+
+def test_load_parses_in_the_same_limited_worker_as_the_app(tmp_path: Path) -> None:
+    good = tmp_path / "sales.csv"
+    good.write_text("date,sku,quantity\n2024-01-01,A,5\n")
+    slots = tmp_path / "slots"
+    env = {**os.environ, "SOP_WORKSPACE": str(tmp_path / "ws.duckdb"), "PYTHONPATH": str(ROOT),
+           "SOP_PARSE_SLOTS_DIR": str(slots), "SOP_PARSE_WORKERS": "1"}
+    out = subprocess.run([sys.executable, "-m", "sop_core", "load", str(good), "--table", "sales"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "loaded 1 rows into sales from sales.csv" in out.stdout
+    assert [p.name for p in slots.iterdir()] == ["slot-0.lock"]  # it took the one parse slot: it used the worker

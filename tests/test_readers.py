@@ -410,3 +410,62 @@ def test_a_refusal_found_only_by_the_parser_is_named_too() -> None:
     padded = '<?xml version="1.0"?>' + "<!-- pad -->" * 7000 + f"<!DOCTYPE lolz [{LOL}]>" + SHEET.format(cell="&lol9;")
     err = rejected("late.xlsx", _with_part("xl/worksheets/sheet1.xml", padded.encode()))
     assert err.kind == "unsafe_xml" and "ValueError" not in str(err)
+
+
+# -- issue 13 item 10: small files that ask for huge memory ---------------------------------------------
+
+def _edit_sheet(data: bytes, edit) -> bytes:
+    """The .xlsx `data` with its first sheet's XML passed through `edit` (bytes -> bytes)."""
+    import zipfile
+
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            dst.writestr(item, edit(body) if item.filename == "xl/worksheets/sheet1.xml" else body)
+    return out.getvalue()
+
+
+def huge_dimension_xlsx() -> bytes:
+    """A 5 KB workbook of two data rows that declares A1:XFD1048576 and has an (empty) row 1,048,576."""
+    import re
+
+    data = xlsx({"S": [["date", "sku", "quantity"], ["2024-01-01", "A", 5], ["2024-02-01", "B", 7]]})
+    return _edit_sheet(data, lambda b: re.sub(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:XFD1048576"/>', b)
+                       .replace(b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"/></row></sheetData>'))
+
+
+def test_a_declared_sheet_size_is_not_trusted() -> None:
+    """The size a sheet declares no longer pads every row to 16,384 columns (7 GB for a 5 KB file)."""
+    data = huge_dimension_xlsx()
+    assert len(data) < 10_000
+    raw = read_file("dims.xlsx", data)
+    assert raw.headers == ["date", "sku", "quantity"] and raw.rows == 2
+    assert raw.data.shape == (2, 3)
+
+
+def test_too_many_columns_are_refused_naming_the_cell_or_the_count() -> None:
+    wide_sheet = xlsx({"S": [["sku", "qty"], ["A", 1, None, None, "x"]]})
+    err = rejected("wide.xlsx", wide_sheet, limits=Limits(max_columns=4))
+    assert str(err) == ("wide.xlsx: sheet 'S' has a value in cell E2 (column 5); at most 4 columns can be read — "
+                        "delete the columns the table does not need, or save it as CSV with only those")
+    assert err.kind == "too_many_columns"
+    # formatted but empty cells to the right are not columns
+    assert read_file("ok.xlsx", xlsx({"S": [["sku", "qty", None, None], ["A", 1, None]]}),
+                     limits=Limits(max_columns=2)).headers == ["sku", "qty"]
+    header = ",".join(f"c{i}" for i in range(5000)).encode() + b"\n"  # the default cap is 4,096 columns
+    err = rejected("wide.csv", header + b",".join([b"1"] * 5000) + b"\n")
+    assert "the header has 5,000 columns; at most 4,096 can be read — check the delimiter" in str(err)
+    assert err.kind == "too_many_columns"
+
+
+def test_a_zip_bomb_under_the_total_cap_is_refused_by_its_expansion() -> None:
+    """0.9 MB that inflates to 1 GB: refused by how far one part expands, before any XML parser sees it."""
+    data = xlsx({"S": [["sku", "qty"], ["A", 1]]})
+    bomb = _edit_sheet(data, lambda b: b.replace(b"<sheetData>", b"<sheetData>" + b" " * (40 * 1024 * 1024)))
+    assert len(bomb) < 100_000
+    err = rejected("bomb.xlsx", bomb)
+    assert err.kind == "zip_bomb"
+    assert "bomb.xlsx: refused for safety: part xl/worksheets/sheet1.xml of the workbook expands from" in str(err)
+    assert "at most 100 times is accepted" in str(err) and "nothing in it was read" in str(err)
+    assert read_file("ok.xlsx", data).rows == 1  # ordinary workbooks expand 5 to 20 times
