@@ -39,15 +39,28 @@ DEFAULT_QUERY_TIMEOUT_S = 30.0
 
 
 class WorkspaceError(RuntimeError):
-    """The workspace cannot be used as asked; str() is one plain sentence saying why and what to do."""
+    """The workspace cannot be used as asked; str() is one plain sentence saying why and what to do.
+
+    str() names files and commands (command line, server log); `public_message` is for a page any
+    visitor sees.
+    """
+
+    public_message = ("The workspace cannot be opened. Ask the administrator: the server log says why and what "
+                      "to do.")
 
 
 class WorkspaceDamaged(WorkspaceError):
     """The workspace's write-ahead log cannot be replayed: the file does not open."""
 
+    public_message = ("The workspace's latest changes cannot be read back (its write-ahead log is damaged). Ask the "
+                      "administrator to run the recovery the server log describes.")
+
 
 class WorkspaceCorrupt(WorkspaceError):
     """The workspace file itself is damaged (its header, catalog or a table's blocks fail their checksum)."""
+
+    public_message = ("The workspace file is damaged and cannot be opened. Ask the administrator to restore the "
+                      "newest backup (the server log says which and how).")
 
 
 class QueryStopped(RuntimeError):
