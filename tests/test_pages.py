@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sop_core import consensus, demo, forecast, review
+from sop_core import consensus, demo, escape, forecast, review
 from sop_core.history import demand_history
 from sop_core.workspace import Workspace
 
@@ -105,7 +105,7 @@ def test_data_page_rejects_a_bad_file_and_changes_nothing(app):
     at.file_uploader(key="uploads").set_value(("bad.csv", bad, "text/csv")).run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert any("bad.csv" in e and "Qty" in e for e in errors), errors
+    assert any(escape.plain("bad.csv") in e and "Qty" in e for e in errors), errors  # file data: shown as text
     assert _load_button(at).disabled
     assert _metrics(at)["Sales history through"] == "Oct 2026"
 
@@ -137,17 +137,18 @@ def test_data_page_reads_a_windows_1252_file_once_its_encoding_is_chosen(app):
     at.file_uploader(key="uploads").set_value(("excel_export.csv", cp1252, "text/csv")).run()
     assert not at.exception
     # detection reads UTF-8 only: the error points at the encoding choice
-    assert any("not UTF-8 (line 2 has byte 0xE9)" in e.value for e in at.error), [e.value for e in at.error]
+    assert any(escape.plain("not UTF-8 (line 2 has byte 0xE9)") in e.value for e in at.error), \
+        [e.value for e in at.error]
     assert any("**Encoding**" in i.value for i in at.info), [i.value for i in at.info]
     assert next(s for s in at.selectbox if s.label == "Encoding").value == "Detect automatically"
     # a wrong choice: still rejected, nothing stored
     _select(at, "Encoding", "UTF-8")
-    assert any("not UTF-8" in e.value for e in at.error)
+    assert any(escape.plain("not UTF-8") in e.value for e in at.error)
     assert _load_button(at).disabled
     _select(at, "Encoding", "Windows-1252 (Excel on Windows)")
     assert not at.error, [e.value for e in at.error]
     assert not any("**Encoding**" in i.value for i in at.info)
-    assert any("read as cp1252 (chosen)" in c.value for c in at.caption)
+    assert any(escape.plain("read as cp1252 (chosen)") in c.value for c in at.caption)
     assert _stored_sales(at)[0] == stored_before
     _load_button(at).click().run()
     assert not at.exception, at.exception
@@ -162,7 +163,8 @@ def test_data_page_reads_decimal_commas_once_chosen_and_a_wrong_choice_stores_no
     european = b"Order Date;Product ID;Qty\n2026-01-03;TN-1001;1.234,5\n2026-01-04;TN-1002;7\n"
     at.file_uploader(key="uploads").set_value(("eu_sales.csv", european, "text/csv")).run()
     assert not at.exception
-    assert any("Qty" in e.value and "'1.234,5'" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("Qty" in e.value and escape.plain("'1.234,5'") in e.value for e in at.error), \
+        [e.value for e in at.error]
     assert any("**Decimal separator**" in i.value for i in at.info), [i.value for i in at.info]
     assert _load_button(at).disabled
     # wrong delimiters (ragged rows, one column): the errors point at the delimiter choice, nothing stored
@@ -249,7 +251,7 @@ def test_executive_page_approves_a_version_and_links_the_decision(app):
     ws = open_ws(str(at.workspace_path))
     v = versions.latest(ws)
     assert v.number == 1 and v.name == "November 2026 S&OP"
-    assert any(v.label in c.value for c in at.caption)
+    assert any(escape.plain(v.label) in c.value for c in at.caption)
     assert decisions.log(ws)["version_id"].iloc[0] == v.version_id
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from apptest_support import (app, app_workspace, demo_workspace_file, open_page,  # noqa: F401  (fixtures)
                              reset_access, signed_in)
-from sop_core import forecast, overrides, review
+from sop_core import escape, forecast, overrides, review
 
 
 pytestmark = pytest.mark.usefixtures("reset_access")
@@ -124,8 +124,8 @@ def test_a_saved_override_resets_the_panel_and_says_what_was_saved(app):
     assert at.selectbox(key="ov_reason").value is None
     assert at.button(key="ov_save").disabled
     assert _metric(at, "Consensus in these periods").value == preview.value  # the consensus holds the change
-    assert [s.value for s in at.success] == [
-        f"Saved: Tents · Nov 2026–Jan 2027 · +10% (Promotion): {before_n:,} → {after_n:,} units"]
+    assert [s.value for s in at.success] == [  # names and the reason are data: shown as text
+        "Saved: " + escape.plain(f"Tents · Nov 2026–Jan 2027 · +10% (Promotion): {before_n:,} → {after_n:,} units")]
     assert len(overrides.history(app_workspace(at))) == 1
 
     row = _history_table(at).iloc[0]

@@ -21,6 +21,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, metrics, texts
+from sop_core import escape
 
 STORES = [f"Store {i:02d}" for i in range(1, 46)]
 CHECKED_STORES = STORES[:12]  # the ones the second workspace's products give a resource
@@ -146,7 +147,7 @@ def test_cycle_overview_says_what_was_not_checked(sales_only, tmp_path, monkeypa
         in body
     assert "- Value in money: not checked — load products (unit_price) for these skus (45 skus: 45 have no " \
         "unit_price)." in body
-    assert any(c.value == "capacity not checked: data missing" for c in at.caption)
+    assert any(c.value == escape.plain("capacity not checked: data missing") for c in at.caption)
 
 
 def test_scorecard_tiles_say_not_checked_and_what_to_load(sales_only, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from apptest_support import app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
-from sop_core import consensus, forecast, links, overrides, plan, review, scenarios
+from sop_core import consensus, escape, forecast, links, overrides, plan, review, scenarios
 from sop_core.formatting import money, units
 from sop_core.history import demand_history
 from sop_core.workspace import Provenance, Workspace
@@ -477,8 +477,8 @@ def test_an_invalid_row_in_the_form_tables_shows_the_engines_error_and_stores_no
     key = form_widget(at.data_editor, "sc_more_overrides").key
     next(b for b in at.button if b.label == "Save scenario").click().run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == ["override 1: percent change -150% is below -100%: demand cannot go below "
-                                           "zero"]
+    assert [e.value for e in at.error] == [escape.plain("override 1: percent change -150% is below -100%: demand "
+                                                        "cannot go below zero")]  # the engine's sentence: as text
     assert scenarios.list_scenarios(app_workspace(at)) == []
     assert form_widget(at.text_input, "sc_name").value == "Too deep a cut"  # nothing lost: fix the row and save
     assert form_widget(at.data_editor, "sc_more_overrides").key == key  # the same table: its rows are kept
