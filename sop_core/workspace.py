@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,7 @@ from .schema import MIGRATIONS
 from .store_lock import (StoreLock, WorkspaceLocked, WorkspaceReadOnly, acquire, duckdb_lock_holder, locked_message,
                          read_only_message)
 
+log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "SOP_WORKSPACE"
 QUERY_TIMEOUT_ENV = "SOP_QUERY_TIMEOUT_S"
@@ -73,6 +75,20 @@ class QueryTimeout(QueryStopped):
 
 class QueryOutOfMemory(QueryStopped):
     """A read needed more memory than the workspace's DuckDB memory_limit."""
+
+
+class WorkspaceStopped(QueryStopped, duckdb.IOException):
+    """The database connection was invalidated by a fatal error (e.g. a full disk at a checkpoint).
+
+    str() says what was lost ("disk full: nothing after 14:02 UTC was saved") and what to do; the
+    workspace reopens its connection with the next call. A `duckdb.Error` too, so code that turns
+    storage errors into messages (e.g. a load's "could not be stored, nothing changed") keeps doing so.
+    """
+
+
+def is_invalidated(exc: BaseException) -> bool:
+    """True for DuckDB's fatal errors, after which the database must be reopened before it can be used."""
+    return isinstance(exc, duckdb.FatalException) or "database has been invalidated" in str(exc)
 
 
 def default_query_timeout() -> float:
@@ -255,6 +271,10 @@ class Workspace:
                 raise
             raise mapped from exc
         self._write_lock = threading.RLock()
+        self._reopen_lock = threading.Lock()
+        self._memory_limit_asked = memory_limit
+        self._stopped: str | None = None  # why the connection was invalidated (reopened with the next call)
+        self.last_saved_at: datetime | None = None  # UTC time of the last committed transaction in this process
         self._pending: dict[int, list[dict[str, Any]]] = {}  # audit events per open transaction cursor
         self.ledger = Ledger(ledger_path(self.path))
         self.startup_messages: list[str] = []  # set by the app's start-up check (ledger.startup_check)
@@ -276,9 +296,14 @@ class Workspace:
     def close(self) -> None:
         """Close the connection (checkpointing the write-ahead log) and release the workspace lock."""
         with self._write_lock:
-            self._con.close()
-            self.ledger.close()
-            self._store_lock.release()
+            try:
+                self._con.close()
+            except duckdb.Error:
+                if self._stopped is None:
+                    raise
+            finally:
+                self.ledger.close()
+                self._store_lock.release()
 
     def __enter__(self) -> Workspace:
         return self
@@ -309,40 +334,106 @@ class Workspace:
                 cur.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, utcnow()])
 
     # -- reads -------------------------------------------------------------------------------
+    # -- a connection invalidated by a fatal error (a full disk at a checkpoint) -------------------
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """The open connection, reopened first when a fatal error invalidated it (WorkspaceStopped if it cannot be)."""
+        if self._stopped is not None:
+            with self._reopen_lock:
+                if self._stopped is not None:
+                    self._reopen()
+        return self._con
+
+    def _reopen(self) -> None:
+        """Close the invalidated connection and open the file again (caller holds _reopen_lock)."""
+        try:
+            self._con.close()
+        except duckdb.Error:
+            pass  # an invalidated database may refuse even this; it is dropped all the same
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=self.read_only)
+            self._set_memory_limit(self._memory_limit_asked)
+        except duckdb.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise WorkspaceStopped(f"{self._stopped} It could not be reopened yet ({first}).") from exc
+        log.warning("workspace %s reopened after: %s", self.path, self._stopped)
+        self._stopped = None
+
+    def _stop(self, exc: BaseException, during_save: bool) -> WorkspaceStopped:
+        """Record that the connection is invalidated; the error to raise, saying what was not saved."""
+        text = str(exc)
+        when = (self.last_saved_at or utcnow()).strftime("%H:%M")
+        if "No space left on device" in text or "disk is full" in text.lower():
+            cause = f"disk full: nothing after {when} UTC was saved"
+            todo = "Free disk space on the server; the workspace reopens by itself with the next action."
+        else:
+            first = next((line for line in text.splitlines() if line.strip()), type(exc).__name__)[:200]
+            cause = f"the database stopped after a fatal error ({first}): nothing after {when} UTC was saved"
+            todo = ("The workspace reopens by itself with the next action; if this repeats, restart the server and "
+                    "run `python -m sop_core check`.")
+        message = f"{cause}{' (this change was not saved either)' if during_save else ''}. {todo}"
+        with self._reopen_lock:
+            if self._stopped is None:
+                log.error("workspace %s invalidated: %s (%s)", self.path, cause, text.splitlines()[0] if text else "")
+            self._stopped = f"{cause}."
+        return WorkspaceStopped(message)
+
     @contextmanager
     def _read_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A fresh cursor for one read, interrupted past the time limit; limit errors become QueryStopped."""
-        cur = self._con.cursor()
+        try:
+            cur = self._connection().cursor()
+        except WorkspaceStopped:
+            raise
+        except duckdb.Error as exc:
+            if not is_invalidated(exc):
+                raise
+            raise self._stop(exc, during_save=False) from exc
         watch = _WATCHDOG.add(cur, self.query_timeout_s) if self.query_timeout_s > 0 else None
         try:
             yield cur
-        except duckdb.InterruptException as exc:
-            if watch is None or not watch.fired:
-                raise  # interrupted by something else (e.g. the workspace closing): not a time limit
-            raise QueryTimeout(
-                f"The query took too long (over {self.query_timeout_s:g} s) and was stopped; nothing was changed. "
-                f"Narrow the filter, or ask the administrator to raise ${QUERY_TIMEOUT_ENV}."
-            ) from exc
-        except duckdb.OutOfMemoryException as exc:
-            raise QueryOutOfMemory(
-                f"The query needed more memory than the workspace limit of {self.memory_limit} and was stopped; "
-                f"nothing was changed. Narrow the filter, or ask the administrator to raise ${MEMORY_LIMIT_ENV}."
-            ) from exc
+        except WorkspaceStopped:
+            raise
+        except duckdb.Error as exc:
+            if is_invalidated(exc):
+                raise self._stop(exc, during_save=False) from exc
+            if isinstance(exc, duckdb.InterruptException):
+                if watch is None or not watch.fired:
+                    raise  # interrupted by something else (e.g. the workspace closing): not a time limit
+                raise QueryTimeout(
+                    f"The query took too long (over {self.query_timeout_s:g} s) and was stopped; nothing was "
+                    f"changed. Narrow the filter, or ask the administrator to raise ${QUERY_TIMEOUT_ENV}.") from exc
+            if isinstance(exc, duckdb.OutOfMemoryException):
+                raise QueryOutOfMemory(
+                    f"The query needed more memory than the workspace limit of {self.memory_limit} and was "
+                    f"stopped; nothing was changed. Narrow the filter, or ask the administrator to raise "
+                    f"${MEMORY_LIMIT_ENV}.") from exc
+            raise
         finally:
             if watch is not None:
                 _WATCHDOG.remove(watch)
             cur.close()
 
+    def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `fn` on a read cursor; a read that finds the connection invalidated reopens it and runs once more."""
+        try:
+            with self._read_cursor() as cur:
+                return fn(cur)
+        except WorkspaceStopped:
+            pass  # reads change nothing: reopen (with the next cursor) and try again once
+        with self._read_cursor() as cur:
+            return fn(cur)
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """Run a read query on a fresh cursor and return a DataFrame (QueryTimeout / QueryOutOfMemory past a limit)."""
-        with self._read_cursor() as cur:
-            return cur.execute(sql, params).df() if params is not None else cur.execute(sql).df()
+        return self._read(lambda cur: cur.execute(sql, params).df() if params is not None else cur.execute(sql).df())
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """First column of the first row, or None (QueryTimeout / QueryOutOfMemory past a limit)."""
-        with self._read_cursor() as cur:
+        def first(cur: duckdb.DuckDBPyConnection) -> Any:
             rows = cur.execute(sql, params).fetchall() if params is not None else cur.execute(sql).fetchall()
             return rows[0][0] if rows else None
+
+        return self._read(first)
 
     def has_table(self, name: str) -> bool:
         """True when a table of that name exists in the main schema."""
@@ -395,19 +486,42 @@ class Workspace:
             raise WorkspaceReadOnly(f"the workspace {self.path} is open read-only: nothing can be saved. Open it "
                                     "with write access (a writable volume, no `read_only`) to make changes.")
         with self._write_lock:
-            cur = self._con.cursor()
+            try:
+                cur = self._connection().cursor()
+            except WorkspaceStopped:
+                raise
+            except duckdb.Error as exc:
+                if not is_invalidated(exc):
+                    raise
+                raise self._stop(exc, during_save=True) from exc
             events = self._pending[id(cur)] = []
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
                     yield cur
-                except BaseException:
-                    cur.execute("ROLLBACK")
+                except BaseException as exc:
+                    try:
+                        cur.execute("ROLLBACK")
+                    except duckdb.Error as failed:
+                        if not is_invalidated(failed):
+                            raise
+                        if not isinstance(exc, duckdb.Error):
+                            raise self._stop(failed, during_save=True) from exc
                     raise
                 cur.execute("COMMIT")
+            except WorkspaceStopped:
+                raise
+            except duckdb.Error as exc:  # a fatal error (e.g. the disk full at the checkpoint after COMMIT)
+                if not is_invalidated(exc):
+                    raise
+                raise self._stop(exc, during_save=True) from exc
             finally:
                 self._pending.pop(id(cur), None)
-                cur.close()
+                try:
+                    cur.close()
+                except duckdb.Error:
+                    pass  # an invalidated database: the error above says so
+            self.last_saved_at = utcnow()
             try:
                 self.ledger.append(events)
             except LedgerAppendFailed as exc:

@@ -344,3 +344,132 @@ def test_a_re_imported_lock_module_does_not_lock_the_server_out(tmp_path: Path, 
         assert "store locked by PID" in run.stderr  # another process is still kept out
     finally:
         first.release()
+
+
+# -- issue 13 item 6: a full disk at a checkpoint invalidates DuckDB's connection ----------------
+
+CHECKPOINT_FAILED = ('FATAL Error: Failed to create checkpoint because of error: Could not write file "w.duckdb": '
+                     'No space left on device')
+INVALIDATED = ("FATAL Error: Failed: database has been invalidated because of a previous fatal error. The database "
+               f'must be restarted prior to being used again.\nOriginal error: "{CHECKPOINT_FAILED}"')
+
+
+class _InvalidatedAtCommit:
+    """A connection that behaves as DuckDB's after the checkpoint of a COMMIT ran out of disk: that COMMIT and
+    every later statement raise FatalException, until the connection is replaced."""
+
+    def __init__(self, real: duckdb.DuckDBPyConnection) -> None:
+        self.real, self.invalid = real, False
+
+    def cursor(self) -> "_Cursor":
+        if self.invalid:
+            raise duckdb.FatalException(INVALIDATED)
+        return _Cursor(self)
+
+    def execute(self, sql: str, *args):
+        if self.invalid:
+            raise duckdb.FatalException(INVALIDATED)
+        return self.real.execute(sql, *args)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+class _Cursor:
+    def __init__(self, con: _InvalidatedAtCommit) -> None:
+        self.con, self.cur = con, con.real.cursor()
+
+    def execute(self, sql: str, *args):
+        if self.con.invalid:
+            raise duckdb.FatalException(INVALIDATED)
+        if sql == "COMMIT":
+            self.cur.execute("ROLLBACK")  # the change is lost with the checkpoint
+            self.con.invalid = True
+            raise duckdb.FatalException(CHECKPOINT_FAILED)
+        return self.cur.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.cur, name)
+
+
+def test_an_invalidated_connection_says_what_was_not_saved_and_reopens(tmp_path: Path) -> None:
+    from sop_core.workspace import QueryStopped, WorkspaceStopped
+
+    path = tmp_path / "w.duckdb"
+    with Workspace(path) as ws:
+        D.record(ws, title="before", owner="ops", due_date="2099-01-01", author="a", event_id="before")
+        saved = ws.last_saved_at
+        ws._con = _InvalidatedAtCommit(ws._con)
+        with pytest.raises(WorkspaceStopped) as caught:
+            D.record(ws, title="lost", owner="ops", due_date="2099-01-01", author="a", event_id="lost")
+        text = str(caught.value)
+        assert text.startswith(f"disk full: nothing after {saved:%H:%M} UTC was saved (this change was not saved")
+        assert "Free disk space on the server; the workspace reopens by itself with the next action." in text
+        assert isinstance(caught.value, QueryStopped) and isinstance(caught.value, duckdb.Error)  # pages show it
+        # the next call reopens the connection: reads and writes work again, no restart
+        assert ws.scalar("SELECT count(*) FROM decisions") == 1
+        assert not isinstance(ws._con, _InvalidatedAtCommit)
+        D.record(ws, title="after", owner="ops", due_date="2099-01-01", author="a", event_id="after")
+        assert ledger.check(ws).ok
+    with Workspace(path) as ws:
+        assert sorted(ws.query("SELECT event_id FROM decisions")["event_id"]) == ["after", "before"]
+
+
+def test_a_load_whose_checkpoint_fails_is_refused_with_the_cause_and_the_retry_works(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Workspace(path) as ws:
+        ws._con = _InvalidatedAtCommit(ws._con)  # this load's checkpoint runs out of disk
+        p = prepare("p.csv", b"sku,family,unit_price,unit_cost\nA,F,2,1\n", "products")
+        with pytest.raises(IntakeError, match="could not be stored, nothing changed .*disk full: nothing after"):
+            commit(ws, p)
+        assert isinstance(ws._con, _InvalidatedAtCommit) and ws._con.invalid
+        commit(ws, p)  # reopened with the next call: the same load now goes through
+        assert ws.table("products")["sku"].tolist() == ["A"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 24 MB tmpfs mounted under tmp_path (skip when mounting is not permitted)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(folder)],
+                      capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here (the monkeypatched test covers the invalidation)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_at_a_checkpoint_is_reported_and_the_workspace_recovers_when_space_returns(
+        small_disk: Path) -> None:
+    import pandas as pd
+
+    from sop_core.workspace import Provenance, WorkspaceStopped
+
+    path = small_disk / "w.duckdb"
+    ws = Workspace(path)
+    try:
+        D.record(ws, title="before", owner="ops", due_date="2099-01-01", author="a", event_id="before")
+        saved = ws.last_saved_at
+        ws._con.execute("SET wal_autocheckpoint = '1KB'")  # every commit checkpoints (the 16 MB default, sooner)
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        filler = small_disk / "filler"
+        filler.write_bytes(b"x" * (free - 400_000))  # room for the write-ahead log, not for the checkpoint
+        n = 10_000
+        frame = pd.DataFrame({"sku": [f"S{i}" for i in range(n)], "family": [f"F{i}" for i in range(n)],
+                              "unit_price": [float(i) for i in range(n)], "unit_cost": 1.0})
+        with pytest.raises(WorkspaceStopped, match=f"^disk full: nothing after {saved:%H:%M} UTC was saved"):
+            ws.replace_table("products", frame, Provenance("p.csv", "0" * 64))
+        filler.unlink()  # space returns
+        assert ws.scalar("SELECT count(*) FROM decisions") == 1  # reopened on the next call
+        assert not ws.has_table("products")  # the failed load is not there
+        D.record(ws, title="after", owner="ops", due_date="2099-01-01", author="a", event_id="after")
+        ws.replace_table("products", frame, Provenance("p.csv", "0" * 64))
+        assert len(ws.table("products")) == n
+        report = ledger.check(ws)
+        assert report.ok, report.messages()
+    finally:
+        ws.close()
+    with Workspace(path) as again:
+        assert again.scalar("SELECT count(*) FROM decisions") == 2 and len(again.table("products")) == n
