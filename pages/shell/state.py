@@ -10,7 +10,8 @@ from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
 from sop_core import access, company, escape, forecast_jobs, identity, ledger
-from sop_core.workspace import QueryStopped, Workspace, WorkspaceLocked, default_path
+from sop_core.store_lock import WorkspaceReadOnly
+from sop_core.workspace import QueryStopped, Workspace, WorkspaceError, WorkspaceLocked, default_path
 
 from . import nav
 
@@ -109,8 +110,9 @@ def run_app() -> None:
         st.stop()
     try:
         ws = workspace()
-    except WorkspaceLocked as exc:  # another server or command holds this workspace: say so, never run half-way
-        st.error(str(exc), icon=":material/lock:")
+    except (WorkspaceLocked, WorkspaceError, WorkspaceReadOnly) as exc:  # held elsewhere, damaged, read-only:
+        log.error("workspace cannot be opened: %s", exc)  # the details (PID, host, path) go to the log only
+        st.error(exc.public_message, icon=":material/lock:")
         st.stop()
     page = nav.navigation(role())
     sidebar()
