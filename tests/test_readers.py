@@ -469,3 +469,87 @@ def test_a_zip_bomb_under_the_total_cap_is_refused_by_its_expansion() -> None:
     assert "bomb.xlsx: refused for safety: part xl/worksheets/sheet1.xml of the workbook expands from" in str(err)
     assert "at most 100 times is accepted" in str(err) and "nothing in it was read" in str(err)
     assert read_file("ok.xlsx", data).rows == 1  # ordinary workbooks expand 5 to 20 times
+
+
+# -- issue 13 item 11: large workbooks are streamed ------------------------------------------------------------
+
+def _openpyxl_texts(data: bytes) -> list[list[str]]:
+    """What openpyxl itself reads from the first sheet (cached values as text, trailing blanks cut)."""
+    from sop_core.readers import cell_text
+
+    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        rows = []
+        for row in wb.worksheets[0].iter_rows(values_only=True):
+            texts = [cell_text(v) for v in row]
+            while texts and texts[-1] == "":
+                texts.pop()
+            rows.append(texts)
+        return rows
+    finally:
+        wb.close()
+
+
+def test_the_streamed_sheet_reads_what_openpyxl_reads(monkeypatch) -> None:
+    """Every kind of cell, read by the streaming reader, never by openpyxl's worksheet parser (which also parsed
+    each sheet once more just to size it: a 1.9 M-row workbook took 148 s and hit the app's 120 s limit)."""
+    import datetime as dt
+    import re
+
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+    from openpyxl.worksheet import _reader
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data"
+    ws.append(["date", "sku", "quantity", "flag", "note", "when", "price"])
+    ws.append([dt.datetime(2024, 1, 5), "A-1", 5, True, "plain", dt.time(12, 30), 1.5])
+    ws.append([dt.datetime(2024, 1, 6, 8, 15), "00123", 7.0, False, CellRichText("bold", TextBlock(InlineFont(b=True),
+                                                                                                  " part")), None, 1e-7])
+    ws.append([])
+    ws.append([dt.date(2023, 12, 31), "-sku", -3, None, "#N/A", None, 123456789012])
+    ws["E5"].data_type = "e"
+    ws.append(["2024-02-01", "Ü ö € 中文", 0, None, "x & <y>", None, -0.25])
+    ws.cell(row=9, column=2, value="after a gap")
+    ws.cell(row=9, column=1, value=dt.datetime(2024, 3, 1))
+    ws.cell(row=9, column=3, value=1)
+    buf = io.BytesIO()
+    wb.save(buf)
+    data = buf.getvalue()
+
+    expected = _openpyxl_texts(data)
+    monkeypatch.setattr(_reader.WorkSheetParser, "parse", lambda self: (_ for _ in ()).throw(AssertionError("parsed")))
+    monkeypatch.setattr(_reader.WorkSheetParser, "parse_dimensions",
+                        lambda self: (_ for _ in ()).throw(AssertionError("sized")))
+    raw = read_file("s.xlsx", data)
+    got = [list(raw.headers)] + [[v for v in row] for row in raw.data.itertuples(index=False, name=None)]
+    want = [r + [""] * (7 - len(r)) for r in expected if any(r)]
+    assert got == want
+    assert list(raw.line_numbers) == [2, 3, 5, 6, 9]
+    assert raw.warnings == ["3 blank rows dropped (rows 4, 7, 8)"] and raw.blank_rows == 3
+
+    # the same sheet with prefixed tags (x:c, x:v), as some generators write it, reads the same
+    def prefixed(body: bytes) -> bytes:
+        body = re.sub(rb"<(/?)(\w+)([ >/])", rb"<\1x:\2\3", body)
+        return body.replace(b'xmlns="http', b'xmlns:x="http', 1)
+
+    again = read_file("p.xlsx", _edit_sheet(data, prefixed))
+    assert again.data.equals(raw.data) and again.headers == raw.headers
+
+
+def test_a_workbook_slower_than_the_time_limit_is_too_large_here_never_corrupt() -> None:
+    from sop_core.ingest_worker import WorkerLimits, prepare_isolated
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["date", "sku", "quantity"])
+    for i in range(2000):
+        ws.append([f"2024-01-{1 + i % 28:02d}", f"S{i}", i])
+    buf = io.BytesIO()
+    wb.save(buf)
+    p = prepare_isolated("big.xlsx", buf.getvalue(), "sales", worker=WorkerLimits(seconds=0.3))
+    assert not p.ok and p.errors[0].kind == "too_large"
+    assert str(p.errors[0]) == ("big.xlsx: too large to load here: reading it took longer than the 0.3 s limit — "
+                                "save it as CSV or Parquet (or split it) and load that")
+    assert "corrupt" not in str(p.errors[0])
