@@ -377,17 +377,21 @@ class Workspace:
             self._stopped = f"{cause}."
         return WorkspaceStopped(message)
 
-    @contextmanager
-    def _read_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A fresh cursor for one read, interrupted past the time limit; limit errors become QueryStopped."""
+    def _cursor(self, during_save: bool) -> duckdb.DuckDBPyConnection:
+        """A cursor on the live connection; WorkspaceStopped when DuckDB has invalidated it (e.g. disk full)."""
         try:
-            cur = self._connection().cursor()
+            return self._connection().cursor()
         except WorkspaceStopped:
             raise
         except duckdb.Error as exc:
             if not is_invalidated(exc):
                 raise
-            raise self._stop(exc, during_save=False) from exc
+            raise self._stop(exc, during_save=during_save) from exc
+
+    @contextmanager
+    def _read_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh cursor for one read, interrupted past the time limit; limit errors become QueryStopped."""
+        cur = self._cursor(during_save=False)
         watch = _WATCHDOG.add(cur, self.query_timeout_s) if self.query_timeout_s > 0 else None
         try:
             yield cur
@@ -486,14 +490,7 @@ class Workspace:
             raise WorkspaceReadOnly(f"the workspace {self.path} is open read-only: nothing can be saved. Open it "
                                     "with write access (a writable volume, no `read_only`) to make changes.")
         with self._write_lock:
-            try:
-                cur = self._connection().cursor()
-            except WorkspaceStopped:
-                raise
-            except duckdb.Error as exc:
-                if not is_invalidated(exc):
-                    raise
-                raise self._stop(exc, during_save=True) from exc
+            cur = self._cursor(during_save=True)
             events = self._pending[id(cur)] = []
             try:
                 cur.execute("BEGIN TRANSACTION")
