@@ -15,9 +15,9 @@ import re
 import stat
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 import numpy as np
