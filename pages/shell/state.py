@@ -117,17 +117,17 @@ def run_app() -> None:
     page = nav.navigation(role())
     sidebar()
     for message in getattr(ws, "startup_messages", []) or []:
-        st.warning(message, icon=":material/report:")
+        st.warning(escape.plain(message), icon=":material/report:")
     try:
         page.run()
     except access.NotPermitted as exc:
-        st.error(str(exc), icon=":material/lock:")
+        st.error(escape.plain(exc), icon=":material/lock:")
     except QueryStopped as exc:  # a read over the time or memory limit: the message says what to do
         log.warning("query stopped on page %s: %s", getattr(page, "url_path", "?"), exc)
-        st.error(str(exc), icon=":material/block:")
+        st.error(escape.plain(exc), icon=":material/block:")
     except ledger.SaveNotConfirmed as exc:  # the message says what was stored and what to do
         log.error("save not confirmed on page %s: %s", getattr(page, "url_path", "?"), exc)
-        st.error(str(exc), icon=":material/report:")
+        st.error(escape.plain(exc), icon=":material/report:")
     except FragmentHandledException:
         pass  # a fragment has shown its own error; its traceback is in the log
     except Exception:  # noqa: BLE001 - the browser gets an incident id, the log the traceback
