@@ -150,3 +150,25 @@ def test_load_parses_in_the_same_limited_worker_as_the_app(tmp_path: Path) -> No
     assert out.returncode == 0, out.stderr
     assert "loaded 1 rows into sales from sales.csv" in out.stdout
     assert [p.name for p in slots.iterdir()] == ["slot-0.lock"]  # it took the one parse slot: it used the worker
+
+
+def test_load_over_the_demo_needs_new_company_and_then_sets_the_demo_aside(tmp_path, capsys):
+    from sop_core import company
+    from sop_core.workspace import Workspace
+
+    ws_path = tmp_path / "ws.duckdb"
+    assert cli.main(["--workspace", str(ws_path), "demo"]) == 0
+    assert "demo company Northwind Outdoor loaded" in capsys.readouterr().out
+    path = tmp_path / "my_sales.csv"
+    path.write_text("date,sku,quantity\n2026-09-01,MINE-1,5\n2026-10-01,MINE-1,6\n", encoding="utf-8")
+    assert cli.main(["--workspace", str(ws_path), "load", str(path), "--table", "sales"]) == 1
+    assert "--new-company" in capsys.readouterr().err
+    with Workspace(ws_path) as ws:  # refused: the demo is whole
+        assert company.current(ws).is_demo and len(ws.loaded_tables()) == 7
+    assert cli.main(["--workspace", str(ws_path), "load", str(path), "--table", "sales", "--new-company"]) == 0
+    out = capsys.readouterr().out
+    assert "demo company set aside in the backup" in out and "loaded 2 rows into sales" in out
+    with Workspace(ws_path) as ws:
+        assert company.current(ws).kind == company.OWN and ws.loaded_tables() == ["sales"]
+    assert cli.main(["--workspace", str(ws_path), "demo"]) == 0  # and back, the user's company in a backup
+    assert "what was in the workspace is in the backup" in capsys.readouterr().out
