@@ -119,3 +119,16 @@ def reset_access():
     yield
     access.enable(False)
     access.set_actor(None)
+
+
+def open_copy(template: str | Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: str) -> AppTest:
+    """The app on a copy of the workspace file `template`, run once on `page` ('home' or a pages/ script stem)."""
+    path = tmp_path / "workspace.duckdb"
+    shutil.copy(template, path)
+    monkeypatch.setenv("SOP_WORKSPACE", str(path))
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    if page != "home":
+        at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -11,7 +11,6 @@ the forecast, fitted once per module in a child process, takes seconds.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_support import APP, metrics, texts
+from apptest_support import APP, metrics, open_copy as _open, texts
 from sop_core import escape
 
 STORES = [f"Store {i:02d}" for i in range(1, 46)]
@@ -84,18 +83,6 @@ def sales_only(tmp_path_factory) -> str:
 def partly_covered(tmp_path_factory) -> str:
     products, capacity = own_products_and_capacity()
     return _build(tmp_path_factory.mktemp("partly"), {"products": products, "capacity": capacity})
-
-
-def _open(template: str, tmp_path, monkeypatch, page: str) -> AppTest:
-    path = tmp_path / "workspace.duckdb"
-    shutil.copy(template, path)
-    monkeypatch.setenv("SOP_WORKSPACE", str(path))
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    if page != "home":
-        at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _no_green(at: AppTest, page: str = "") -> None:

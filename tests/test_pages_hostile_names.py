@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pytest
 from google.protobuf.message import Message
 from streamlit.testing.v1 import AppTest
 
-from apptest_support import APP
+from apptest_support import APP, open_copy as _open
 from sop_core import escape
 
 IMAGE = "![t](http://evil.example/x.png)"
@@ -220,18 +219,6 @@ def hostile(tmp_path_factory) -> tuple[str, str]:
     done = subprocess.run([sys.executable, "-c", BUILD, str(path), *HOSTILE, SALES_FILE], cwd=APP.parent,
                           check=True, timeout=600, capture_output=True, text=True)
     return str(path), done.stdout.strip().splitlines()[-1]
-
-
-def _open(template: str, tmp_path, monkeypatch, page: str) -> AppTest:
-    path = tmp_path / "workspace.duckdb"
-    shutil.copy(template, path)
-    monkeypatch.setenv("SOP_WORKSPACE", str(path))
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    if page != "home":
-        at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _choose(at: AppTest, page: str, scenario_id: str) -> list[AppTest]:
