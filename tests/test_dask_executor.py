@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sop_core import escape
+
 distributed = pytest.importorskip("distributed")
 
 from sop_core import dask_executor as D  # noqa: E402
@@ -406,7 +408,7 @@ def test_app_shows_an_unreachable_scheduler_as_an_error(tmp_path: Path, monkeypa
     at, job = _run_app_until_the_job_ends(path)
     assert job.status == "failed"
     errors = [e.value for e in at.error]
-    assert len(errors) == 1 and f"could not reach the Dask scheduler at {address}" in errors[0], errors
+    assert len(errors) == 1 and escape.plain(f"could not reach the Dask scheduler at {address}") in errors[0], errors
     D.close_shared()
 
 
@@ -434,7 +436,7 @@ def test_demand_review_form_stores_the_scheduler_setting(workspace_file: Path, t
     box.set_value("not an address")
     next(b for b in at.button if b.label == "Apply settings").click()
     at.run()
-    assert any("tcp://host:8786" in e.value for e in at.error)
+    assert any(escape.plain("tcp://host:8786") in e.value for e in at.error), [e.value for e in at.error]
     box = next(t for t in at.text_input if t.label == "Dask scheduler (optional)")
     box.set_value("10.0.0.5:8786")
     next(b for b in at.button if b.label == "Apply settings").click()

@@ -13,7 +13,7 @@ from apptest_support import APP, reset_access, signed_in  # noqa: F401 - reset_a
 from streamlit.testing.v1 import AppTest
 from test_forecast_jobs import SETTINGS, tiny_sales
 
-from sop_core import access
+from sop_core import access, escape
 from sop_core import forecast as F
 from sop_core import forecast_jobs as J
 from sop_core.executor import SerialExecutor
@@ -110,7 +110,7 @@ def test_a_failed_job_is_an_error_on_the_page_with_a_retry(fresh: AppTest, gate:
     assert not at.exception, at.exception
     assert titles(at) == ["Cycle overview"]
     errors = [e.value for e in at.error]
-    assert errors == ["Could not forecast: could not reach the Dask scheduler at tcp://10.9.9.9:8786"]
+    assert errors == ["Could not forecast: " + escape.plain("could not reach the Dask scheduler at tcp://10.9.9.9:8786")]
     assert not at.get("progress") and gate.calls == 1  # a failure is not refitted on every view
     gate.error = None  # fixed: try again
     next(b for b in at.button if b.label == "Try again").click().run()

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from sop_core import escape
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -25,7 +27,7 @@ def test_a_read_over_the_time_limit_shows_its_message_not_an_incident(tmp_path, 
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1, errors
-    assert "took too long (over 0.3 s)" in errors[0] and "incident" not in errors[0]
+    assert escape.plain("took too long (over 0.3 s)") in errors[0] and "incident" not in errors[0]
 
 
 def test_an_empty_workspace_opened_first_by_a_viewer_gets_the_demo(tmp_path):
