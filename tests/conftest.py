@@ -46,3 +46,20 @@ def shared_file(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"shared data file not found: {path} (set SOP_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_forecast_job_outlives_its_test():
+    """A background forecast a test started (a page, the app's prefetch) ends before the next test begins.
+
+    The job registry is process-wide: a job still running would call the next test's patched
+    forecast or compete with it for the workers.
+    """
+    yield
+    import sys
+
+    jobs = sys.modules.get("sop_core.forecast_jobs")
+    if jobs is None:
+        return
+    for state in jobs.JOBS.running():
+        jobs.JOBS.wait((state.path, state.key), 300)
