@@ -2,9 +2,10 @@
 
 `streamlit run app.py` takes the workspace lock when the first page opens, so a second server on
 the same file starts and then shows "store locked" on every page. `serve` takes the lock first,
-checks that the workspace opens (loading the demo company into a new one), and then replaces itself (exec, same PID) with
-`streamlit run app.py`, handing the locked descriptor over: a second `serve` on the same
-workspace exits at once with "store locked by PID …" and status 2.
+checks that the workspace opens (loading the demo company into a new one), and then replaces
+itself (exec, same PID) with `streamlit run pages/shell/server.py` (app.py behind security
+headers), handing the locked descriptor over: a second `serve` on the same workspace exits at
+once with "store locked by PID …" and status 2. Without sign-in it binds 127.0.0.1 only.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .store_lock import acquire, hand_over
 from .workspace import ENV_VAR, PROJECT_ROOT, Workspace, default_path
 
 APP = PROJECT_ROOT / "app.py"
+SERVER = PROJECT_ROOT / "pages" / "shell" / "server.py"  # app.py behind security headers (see there)
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -43,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"sign-in is off: listening on {address} only (set up sign-in, or pass --server.address "
               "0.0.0.0 to open it to the network anyway)", file=sys.stderr, flush=True)
     # a server does not re-import changed code under running sessions (later options override this)
-    argv = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.fileWatcherType", "none",
+    argv = [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.fileWatcherType", "none",
             *(["--server.address", address] if address else []), *args.passthrough]
     try:
         os.execve(sys.executable, argv, env)

@@ -104,3 +104,27 @@ def test_forecast_workers_do_not_inherit_the_servers_secrets(monkeypatch):
         assert ex.map_chunks(os.getenv, ["SOP_OIDC_CLIENT_SECRET", "PATH"])[0] is None
     finally:
         ex.shutdown()
+
+
+def test_the_served_app_forbids_framing_and_closes_the_metrics_endpoint(tmp_path):
+    """`serve` puts the app behind security headers; /_stcore/metrics (no sign-in there) is not served."""
+    import urllib.error
+    import urllib.request
+
+    from browser.conftest import Server
+
+    srv = Server(tmp_path / "workspace.duckdb")
+    srv.start()
+    try:
+        with urllib.request.urlopen(f"{srv.url}/", timeout=10) as page:
+            headers = {k.lower(): v for k, v in page.headers.items()}
+        assert headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        with pytest.raises(urllib.error.HTTPError) as closed:
+            urllib.request.urlopen(f"{srv.url}/_stcore/metrics", timeout=10)
+        assert closed.value.code == 404
+        with urllib.request.urlopen(f"{srv.url}/_stcore/health", timeout=10) as health:
+            assert health.status == 200
+    finally:
+        srv.stop()
