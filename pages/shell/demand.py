@@ -122,21 +122,6 @@ def _progress(path: str, run_key: str) -> None:
     st.progress(state.fraction, text=f"{state.text()} · {state.seconds:.0f} s")
 
 
-def forecast_progress(ws: Workspace, settings: forecast.ForecastSettings) -> bool:
-    """For pages that never fit: show a running (or failed) background forecast; True when one was shown."""
-    key = forecast_jobs.JOBS.job_key(ws, settings)
-    state = forecast_jobs.JOBS.get_key(key)
-    if state is None or state.status == forecast_jobs.DONE:
-        return False
-    if state.status == forecast_jobs.FAILED:
-        st.error(f"Could not forecast: {plain(state.error)}", icon=":material/error:")  # may name a series
-    else:
-        st.info("The forecast these numbers start from is being fitted in the background; this page fills in by "
-                "itself when it is ready.", icon=":material/hourglass_top:")
-        _progress(*key)
-    return True
-
-
 def consensus_frame(ws: Workspace, run: forecast.ForecastRun) -> pd.DataFrame:
     """The persisted consensus of the run (computed and stored on first use)."""
     cons = consensus.load_consensus(ws, run.run_key)
