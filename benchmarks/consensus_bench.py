@@ -19,9 +19,9 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make sop_core importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sop_core import consensus as C  # noqa: E402
-from sop_core import overrides as O  # noqa: E402
-from sop_core.workspace import Workspace  # noqa: E402
+from sop_core.demand import consensus as C  # noqa: E402
+from sop_core.demand import overrides as O  # noqa: E402
+from sop_core.store.workspace import Workspace  # noqa: E402
 
 REGIONS = ("North", "South", "West")
 PERIODS = 18

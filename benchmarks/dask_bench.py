@@ -3,7 +3,7 @@
 Run: ``python benchmarks/dask_bench.py [--series 2000] [--prophet-series 100] [--workers 2]``.
 
 The script starts its own loopback cluster as processes (``python -m dask scheduler`` and
-``--workers`` single-threaded ``dask worker`` processes, ``--preload sop_core.dask_executor``),
+``--workers`` single-threaded ``dask worker`` processes, ``--preload sop_core.demand.dask_executor``),
 the way the README starts a real one, and stops them at the end. The local pool has the same
 number of processes. Both run the production worker entry point ``forecast.fit_chunk`` on chunks
 sized by ``executor.chunked``, as ``run_forecast`` does.
@@ -51,11 +51,11 @@ if __package__ in (None, ""):  # run as a script: make sop_core and forecast_ben
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from forecast_bench import generated_tasks, print_table, row  # noqa: E402
-from sop_core import backtest as B  # noqa: E402
-from sop_core.dask_executor import SCHEDULER_ENV, DaskExecutor  # noqa: E402
-from sop_core.executor import LocalExecutor, chunked  # noqa: E402
-from sop_core.forecast import FitConfig, ForecastSettings, SeriesTask, fit_chunk  # noqa: E402
-from sop_core.models import warm_up  # noqa: E402
+from sop_core.demand import backtest as B  # noqa: E402
+from sop_core.demand.dask_executor import SCHEDULER_ENV, DaskExecutor  # noqa: E402
+from sop_core.demand.executor import LocalExecutor, chunked  # noqa: E402
+from sop_core.demand.forecast import FitConfig, ForecastSettings, SeriesTask, fit_chunk  # noqa: E402
+from sop_core.demand.models import warm_up  # noqa: E402
 
 Row = dict[str, Any]
 PROJECT_SERIES = 50_000
@@ -117,7 +117,7 @@ class LoopbackCluster:
         self.address = f"tcp://127.0.0.1:{free_port()}"
         env = {k: v for k, v in os.environ.items() if k != SCHEDULER_ENV}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        common = ["--no-dashboard", "--preload", "sop_core.dask_executor"]
+        common = ["--no-dashboard", "--preload", "sop_core.demand.dask_executor"]
         port = self.address.rsplit(":", 1)[1]
         self.procs = [self._spawn(["scheduler", "--host", "127.0.0.1", "--port", port, *common], env, tmp / "s.log")]
         for i in range(workers):

@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make sop_core importable
     sys.path.insert(0, str(ROOT))
 
-from sop_core import consensus as C  # noqa: E402
-from sop_core import decisions as D  # noqa: E402
-from sop_core import ledger  # noqa: E402
-from sop_core import overrides as O  # noqa: E402
-from sop_core import versions as V  # noqa: E402
-from sop_core.workspace import Provenance, Workspace, WorkspaceDamaged  # noqa: E402
+from sop_core.demand import consensus as C  # noqa: E402
+from sop_core.meetings import decisions as D  # noqa: E402
+from sop_core.store import recovery  # noqa: E402
+from sop_core.demand import overrides as O  # noqa: E402
+from sop_core.meetings import versions as V  # noqa: E402
+from sop_core.store.workspace import Provenance, Workspace, WorkspaceDamaged  # noqa: E402
 
 RUN = "durability-run"
 PERIODS = pd.date_range("2026-01-01", periods=6, freq="MS")
@@ -138,7 +138,7 @@ def concurrent_saves(path: str | Path, writers: int = 8, saves: int = 200, overr
     with Workspace(path) as ws:  # reopened: what survived
         present = sum(_present(ws, kind, ident) for kind, ident in acked)
         bad = half_applied(ws, prepared)
-        report = ledger.check(ws)
+        report = recovery.check(ws)
         duplicates = int(ws.scalar("SELECT count(*) - count(DISTINCT event_id) FROM decisions"))
     return {"attempted": writers * saves, "acknowledged": len(acked), "present": present,
             "lost": len(acked) - present, "errors": len(errors), "error_examples": [repr(e) for e in errors[:3]],
@@ -436,7 +436,7 @@ def _verify_after_crash(path: Path, acks: list[list[str]], mode: str,
             if len(row):
                 complete = int(ws.scalar('SELECT count(*) FROM "products"')) == int(row["rows"].iloc[0])
         bad = half_applied(ws, prepared if mode != "bulk" else None)
-        report = ledger.check(ws)
+        report = recovery.check(ws)
     return present, complete, bad, len(report.missing) + len(report.altered)
 
 
@@ -535,12 +535,12 @@ def wal_damage(folder: str | Path, commits: int = 40, how: str = "flip") -> dict
     except WorkspaceDamaged as exc:
         refused = True
         result["open_error"] = str(exc)
-        ledger.set_aside_wal(path)
+        recovery.set_aside_wal(path)
         ws = Workspace(path)
     with ws:
         present = sum(_present(ws, "decision", d) for d in ids)
-        messages = ledger.startup_check(ws)
-        report = ledger.check(ws)
+        messages = recovery.startup_check(ws)
+        report = recovery.check(ws)
     result.update({"duckdb_refused_open": refused, "present": present, "lost": len(ids) - present,
                    "reported_missing": len(report.missing), "messages": messages,
                    "detected": (len(ids) - present) > 0 and len(report.missing) == len(ids) - present})

@@ -12,7 +12,7 @@ Rows:
   the backtest), 10 / 100 / 500 series, serial and in the fork pool; serial 500 is projected
   from serial 100 unless --full-serial. Target: 500 series in under 60 s on 2 cores.
 - run: the full per-series pipeline (3-origin backtest + choice + final fit) on the same series.
-- demo: run_forecast on the demo company (sop_core.demo) — WAPE of the automatic choice,
+- demo: run_forecast on the demo company (sop_core.intake.demo) — WAPE of the automatic choice,
   of the candidate everywhere (Prophet or fallback), and of seasonal naive on the same points.
 - real: the same backtest on the shared public series (retail sales, air passengers, six wine
   varieties, horizon 18, 3 origins; cement quarterly, horizon 10, FPP3's Prophet) and the cement
@@ -36,12 +36,12 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make sop_core importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sop_core import backtest as B  # noqa: E402
-from sop_core import company  # noqa: E402
-from sop_core import metrics  # noqa: E402
-from sop_core import models as M  # noqa: E402
-from sop_core.executor import SerialExecutor, chunked, get_executor  # noqa: E402
-from sop_core.forecast import FitConfig, ForecastSettings, SeriesTask, fit_chunk, run_forecast  # noqa: E402
+from sop_core.demand import backtest as B  # noqa: E402
+from sop_core.intake import company  # noqa: E402
+from sop_core.demand import metrics  # noqa: E402
+from sop_core.demand import models as M  # noqa: E402
+from sop_core.demand.executor import SerialExecutor, chunked, get_executor  # noqa: E402
+from sop_core.demand.forecast import FitConfig, ForecastSettings, SeriesTask, fit_chunk, run_forecast  # noqa: E402
 
 Row = dict[str, Any]
 SHARED = Path(os.environ.get("SOP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -142,11 +142,11 @@ def _accuracy_rows(bench: str, name: str, points: pd.DataFrame, choices: pd.Data
 def bench_demo() -> list[Row]:
     """run_forecast on the demo company in a temporary workspace."""
     try:
-        from sop_core import demo
+        from sop_core.intake import demo
     except ImportError:
         return [row("demo", "demo company", "skipped", "", "sop_core/demo.py not found")]
-    from sop_core.forecast import backtest_points, backtest_metrics
-    from sop_core.workspace import Workspace
+    from sop_core.demand.forecast import backtest_points, backtest_metrics
+    from sop_core.store.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
         with Workspace(Path(tmp) / "bench.duckdb") as ws:

@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
-from sop_core import company, contract, escape, health, ingest_worker, intake, readers
+from sop_core.intake import company, health, worker as ingest_worker, load as intake, readers
+from sop_core import contract, escape
 from sop_core.formatting import units
 
 page_header("data")

@@ -3,10 +3,12 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from pages.shell import charts, share
+from sop_core.meetings import charts
+from pages.shell import share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
-from sop_core import escape, finance, plan
+from sop_core import escape
+from sop_core.planning import finance, plan
 from sop_core.formatting import delta_money, money, pct
 
 page_header("financials")

@@ -3,11 +3,13 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from pages.shell import charts, share
+from sop_core.meetings import charts
+from pages.shell import share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
-from sop_core import escape, inventory, plan
-from sop_core.exports import to_csv_bytes
+from sop_core import escape
+from sop_core.planning import inventory, plan
+from sop_core.meetings.exports import to_csv_bytes
 from sop_core.formatting import money, units
 
 page_header("inventory")

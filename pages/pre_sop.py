@@ -9,7 +9,10 @@ import streamlit as st
 from pages.shell import compare, decision_log, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
-from sop_core import agenda, clock, decisions, escape, links, overrides, scenarios
+from sop_core.meetings import agenda, decisions, links
+from sop_core import clock, escape
+from sop_core.demand import overrides
+from sop_core.planning import scenarios
 from sop_core.formatting import money, units as fmt_units
 
 page_header("pre_sop")

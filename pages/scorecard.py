@@ -5,7 +5,9 @@ from pages.shell import scorecard as sc
 from pages.shell.demand import consensus_frame, forecast_run
 from pages.shell.plan_view import plan_view
 from pages.shell.state import author, may, page_header, workspace
-from sop_core import escape, forecast, kpis
+from sop_core import escape
+from sop_core.demand import forecast
+from sop_core.planning import kpis
 
 page_header("scorecard")
 ws = workspace()

@@ -1,9 +1,9 @@
-"""`python -m sop_core`: the command line (see sop_core.cli)."""
+"""`python -m sop_core`: the command line (see sop_core.cli.main)."""
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+from sop_core.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

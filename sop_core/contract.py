@@ -67,7 +67,7 @@ class Table:
 
 
 _REGION = Column("region", TEXT, synonyms=("region", "market", "territory", "area", "zone", "country"))
-# the unit of measure a row's quantities are written in (EA, CS...); see sop_core.units
+# the unit of measure a row's quantities are written in (EA, CS...); see sop_core.intake.units
 _UNIT = Column("unit", TEXT, synonyms=("unit", "uom", "unit of measure", "units of measure", "um", "u m",
                                        "unit of measure code", "uom code", "unit code", "sales unit",
                                        "order unit", "quantity unit", "qty unit", "selling unit"))

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sop_core import demo, forecast
-from sop_core.workspace import Workspace
+from sop_core.intake import demo
+from sop_core.demand import forecast
+from sop_core.store.workspace import Workspace
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -42,7 +43,7 @@ def demo_template(tmp_path_factory) -> Path:
     """
     if not _TEMPLATE:
         path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
-        script = ("import sys; from sop_core import company, forecast; from sop_core.workspace import Workspace\n"
+        script = ("import sys; from sop_core import company, forecast; from sop_core.store.workspace import Workspace\n"
                   "with Workspace(sys.argv[1]) as ws:\n"
                   "    company.reset_to_demo(ws); forecast.run_forecast(ws, forecast.saved_settings(ws))\n")
         subprocess.run([sys.executable, "-c", script, str(path)], cwd=APP.parent, check=True, timeout=900)
@@ -114,7 +115,7 @@ def signed_in(at: AppTest, email: str | None) -> AppTest:
 @pytest.fixture
 def reset_access():
     """Turn access control off and forget the actor after the test."""
-    from sop_core import access
+    from sop_core.store import access
 
     yield
     access.enable(False)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sop_core.workspace import Workspace  # noqa: E402
+from sop_core.store.workspace import Workspace  # noqa: E402
 
 # One calendar for the whole suite, whatever the machine's clock says: "today" is mid-November 2026,
 # so the demo company's history ends in October 2026 (tests that need another day set $SOP_TODAY
@@ -58,7 +58,7 @@ def _no_forecast_job_outlives_its_test():
     yield
     import sys
 
-    jobs = sys.modules.get("sop_core.forecast_jobs")
+    jobs = sys.modules.get("sop_core.demand.forecast_jobs")
     if jobs is None:
         return
     for state in jobs.JOBS.running():

@@ -1,8 +1,10 @@
 import pandas as pd
 import pytest
 
-from sop_core import access, decisions, overrides
-from sop_core.workspace import Provenance, Workspace
+from sop_core.store import access
+from sop_core.meetings import decisions
+from sop_core.demand import overrides
+from sop_core.store.workspace import Provenance, Workspace
 
 VIEWER = access.Actor("vic@example.com", "viewer")
 PLANNER = access.Actor("pat@example.com", "planner")
@@ -81,7 +83,7 @@ def test_no_actor_is_refused_when_control_is_on(tmp_path, control):
 
 
 def test_pointing_the_server_at_a_dask_scheduler_is_for_admins(tmp_path, control):
-    from sop_core import dask_executor
+    from sop_core.demand import dask_executor
 
     assert dask_executor.SCHEDULER_SETTING in access.ADMIN_SETTINGS
     with Workspace(tmp_path / "w.duckdb") as ws:

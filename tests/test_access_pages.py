@@ -69,7 +69,7 @@ def test_a_failing_page_shows_an_incident_id_not_a_traceback(app, monkeypatch):
     def boom(ws):
         raise RuntimeError("secret detail /etc/passwd")
 
-    monkeypatch.setattr("sop_core.health.table_health", boom)
+    monkeypatch.setattr("sop_core.intake.health.table_health", boom)
     at = app
     at.run()
     at.switch_page("pages/data.py")
@@ -96,7 +96,7 @@ def test_a_second_server_on_the_same_workspace_says_it_is_locked(app):
     import sys
     import time
 
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from sop_core.workspace import Workspace; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from sop_core.store.workspace import Workspace; "
                                "ws = Workspace(sys.argv[1]); print('open', flush=True); time.sleep(60)",
                                str(app.workspace_path)], stdout=subprocess.PIPE, text=True)
     try:

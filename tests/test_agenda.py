@@ -3,7 +3,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from sop_core import agenda, inventory
+from sop_core.meetings import agenda
+from sop_core.planning import inventory
 
 PRODUCTS = pd.DataFrame({"sku": ["A", "B", "C"], "unit_price": [10.0, 20.0, 5.0], "family": ["F", "F", "G"]})
 
@@ -191,7 +192,7 @@ def test_decisions_needed_with_nothing_open_and_no_exception_is_empty_with_the_c
 
 
 def test_plan_vs_annual_never_says_zero_without_prices_and_names_the_missing_plan():
-    from sop_core import coverage
+    from sop_core.planning import coverage
 
     def cov(priced: int, planned: int):
         return coverage.PlanCoverage(

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import backtest as B
-from sop_core import metrics
-from sop_core import models as M
+from sop_core.demand import backtest as B
+from sop_core.demand import metrics
+from sop_core.demand import models as M
 
 from conftest import shared_file
 

@@ -9,14 +9,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from sop_core import cli
-from sop_core import decisions as D
-from sop_core import ledger
-from sop_core import overrides as O
-from sop_core import versions as V
-from sop_core.backup import (BackupError, backup, event_ids, list_backups, read_manifest, restore, table_digests)
-from sop_core.intake import load
-from sop_core.workspace import Workspace, WorkspaceLocked
+from sop_core.cli import main as cli
+from sop_core.meetings import decisions as D
+from sop_core.store import ledger, recovery
+from sop_core.demand import overrides as O
+from sop_core.meetings import versions as V
+from sop_core.store.backup import BackupError, backup, event_ids, read_manifest, restore, table_digests
+from sop_core.store.paths import list_backups
+from sop_core.intake.load import load
+from sop_core.store.workspace import Workspace, WorkspaceLocked
 
 JAN, FEB = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01")
 
@@ -62,7 +63,7 @@ def test_backup_and_restore_round_trip(tmp_path: Path, method: str) -> None:
     target = restore(folder, tmp_path / "restored.duckdb")
     assert digests(target) == digests(src)  # every table: same row count and content hash
     with Workspace(target) as ws:
-        assert ledger.check(ws).ok and not ledger.check(ws).not_in_ledger
+        assert recovery.check(ws).ok and not recovery.check(ws).not_in_ledger
         v = V.latest(ws)
         assert v is not None and V.verify(ws, v.version_id)
         assert O.history(ws)["comment"].tolist() == ['it\'s "quoted"']
@@ -84,7 +85,7 @@ def test_restore_never_overwrites(tmp_path: Path) -> None:
 def test_restore_target_being_opened_by_a_server_is_refused(tmp_path: Path, monkeypatch) -> None:
     with Workspace(tmp_path / "live.duckdb") as ws:
         folder = backup(ws, tmp_path / "b")
-    import sop_core.backup as B
+    import sop_core.store.backup as B
 
     def locked(path):
         raise WorkspaceLocked("store locked by PID 4242 on host h — stop it, or set SOP_WORKSPACE to another file")
@@ -140,7 +141,7 @@ def test_backup_taken_while_saving_is_one_consistent_point(tmp_path: Path) -> No
     for n, folder in enumerate(folders):
         target = restore(folder, tmp_path / f"r{n}.duckdb")
         with Workspace(target) as rws:
-            report = ledger.check(rws)
+            report = recovery.check(rws)
             assert report.ok and not report.not_in_ledger  # database, event list and ledger agree
             assert event_ids(folder) == set(rws.query("SELECT event_id FROM audit_log")["event_id"])
     assert list_backups(tmp_path / "b") == sorted(folders)

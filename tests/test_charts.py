@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pages.shell import charts
-from pages.shell.charts import ROLE_STYLE, role_for, roles_for, style
+from sop_core.meetings import charts
+from sop_core.meetings.charts import ROLE_STYLE, role_for, roles_for, style
 
 HIST = pd.DataFrame({"period": pd.date_range("2026-01-01", periods=4, freq="MS"),
                      "quantity": [100.0, 120.0, 90.0, 110.0]})

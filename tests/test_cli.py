@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_file
-from sop_core import cli
-from sop_core.cli import COMMANDS, build_parser, parse_map
+from sop_core.cli import main as cli
+from sop_core.cli.data import parse_map
+from sop_core.cli.main import build_parser
+from sop_core.cli.registry import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,8 +81,8 @@ def test_parser_is_extensible() -> None:
 
 
 def test_reasons_lists_replaces_and_refuses_a_bad_list(tmp_path: Path) -> None:
-    from sop_core import overrides
-    from sop_core.workspace import Workspace
+    from sop_core.demand import overrides
+    from sop_core.store.workspace import Workspace
 
     listed = run(tmp_path, "reasons")
     assert listed.returncode == 0, listed.stderr
@@ -107,7 +109,7 @@ def test_reasons_lists_replaces_and_refuses_a_bad_list(tmp_path: Path) -> None:
 
 
 def test_a_save_the_ledger_could_not_confirm_is_an_error_not_a_traceback(tmp_path, monkeypatch, capsys):
-    from sop_core import ledger
+    from sop_core.store import ledger
 
     def broken(self, events, source="commit"):
         raise ledger.LedgerAppendFailed("PermissionError: [Errno 13] Permission denied")
@@ -153,8 +155,8 @@ def test_load_parses_in_the_same_limited_worker_as_the_app(tmp_path: Path) -> No
 
 
 def test_load_over_the_demo_needs_new_company_and_then_sets_the_demo_aside(tmp_path, capsys):
-    from sop_core import company
-    from sop_core.workspace import Workspace
+    from sop_core.intake import company
+    from sop_core.store.workspace import Workspace
 
     ws_path = tmp_path / "ws.duckdb"
     assert cli.main(["--workspace", str(ws_path), "demo"]) == 0

@@ -11,7 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sop_core import clock, cycle, decisions, demo, health
+from sop_core import clock
+from sop_core.meetings import cycle, decisions
+from sop_core.intake import demo, health
 
 ROOT = Path(__file__).resolve().parents[1]
 # the modules whose results depend on "today": run under a machine clock moved ahead
@@ -41,7 +43,7 @@ def test_last_complete_month(today: str, month: str) -> None:
 
 def test_engine_dates_follow_the_clock(workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     """Freshness, the demo, decisions' due dates: all from the one clock."""
-    from sop_core import company
+    from sop_core.intake import company
 
     company.reset_to_demo(workspace)
     assert health.freshness(workspace)["months_behind"] == 0

@@ -11,10 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sop_core import backup, company, contract, decisions, demo, forecast, intake, kpis, overrides, scenarios
-from sop_core.overrides import OverrideInput
-from sop_core.validate import IntakeError
-from sop_core.workspace import Provenance, Workspace
+from sop_core.store import backup
+from sop_core.intake import company, demo, load as intake
+from sop_core import contract
+from sop_core.meetings import decisions
+from sop_core.demand import forecast, overrides
+from sop_core.planning import kpis, scenarios
+from sop_core.demand.overrides import OverrideInput
+from sop_core.intake.validate import IntakeError
+from sop_core.store.workspace import Provenance, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN_SALES = b"date,sku,quantity\n2026-08-01,MY-1,5\n2026-09-01,MY-1,7\n2026-10-01,MY-1,9\n"
@@ -134,7 +139,7 @@ _KILLED_CHILD = """
 import sys, time
 from pathlib import Path
 from sop_core import company
-from sop_core.workspace import Workspace
+from sop_core.store.workspace import Workspace
 
 path, action, marker = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 calls = []

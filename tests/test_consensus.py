@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import consensus as C
-from sop_core.overrides import OverrideInput
+from sop_core.demand import consensus as C
+from sop_core.demand.overrides import OverrideInput
 
 JAN, FEB, MAR = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01"), pd.Timestamp("2026-03-01")
 FORECAST = {"A": {"a1": {"N": 100, "S": 50}, "a2": {"N": 30, "S": 20}},

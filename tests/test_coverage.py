@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import coverage, supply
-from sop_core.coverage import Coverage
+from sop_core.planning import coverage, supply
+from sop_core.planning.coverage import Coverage
 
 JAN, FEB = pd.Timestamp("2027-01-01"), pd.Timestamp("2027-02-01")
 

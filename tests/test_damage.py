@@ -14,10 +14,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from sop_core import cli, ledger
-from sop_core import decisions as D
-from sop_core.backup import backup, list_backups
-from sop_core.workspace import Provenance, Workspace, WorkspaceCorrupt
+from sop_core.cli import main as cli
+from sop_core.store import recovery
+from sop_core.meetings import decisions as D
+from sop_core.store.backup import backup
+from sop_core.store.paths import list_backups
+from sop_core.store.workspace import Provenance, Workspace, WorkspaceCorrupt
 
 MARKER = b"MARKER-SKU-"
 ROWS = 3000
@@ -106,8 +108,8 @@ def test_check_names_the_damaged_table_and_the_backup_that_holds_it(pristine: Pa
 def test_the_start_up_check_names_the_damaged_table_and_the_backup(pristine: Path, tmp_path: Path) -> None:
     path = _damage_products(pristine, tmp_path)
     with Workspace(path) as ws:
-        problems = ledger.startup_check(ws)
-        report = ledger.check(ws)
+        problems = recovery.startup_check(ws)
+        report = recovery.check(ws)
     assert not report.ok and [t.name for t in report.damaged_tables] == ["products"]
     assert report.compared and not report.missing  # the other tables, the ledger included, are fine
     assert len(problems) == 1 and problems[0].startswith("table products is damaged")
@@ -261,7 +263,7 @@ def test_a_read_only_volume_simulated_status_reads_and_writes_are_refused(tmp_pa
     import errno
     import os
 
-    from sop_core import store_lock
+    from sop_core.store import lock as store_lock
 
     path = tmp_path / "w.duckdb"
     with Workspace(path) as ws:
@@ -297,10 +299,10 @@ def test_the_locked_message_for_a_page_names_no_pid_host_or_path(tmp_path: Path)
     import subprocess
     import sys
 
-    from sop_core.store_lock import WorkspaceLocked
+    from sop_core.store.lock import WorkspaceLocked
 
     path = tmp_path / "w.duckdb"
-    code = ("import sys, time; from sop_core.workspace import Workspace; ws = Workspace(sys.argv[1]); "
+    code = ("import sys, time; from sop_core.store.workspace import Workspace; ws = Workspace(sys.argv[1]); "
             "print('holding', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True, env=_env(),
                               cwd=ROOT)

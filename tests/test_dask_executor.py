@@ -26,10 +26,10 @@ from sop_core import escape
 
 distributed = pytest.importorskip("distributed")
 
-from sop_core import dask_executor as D  # noqa: E402
-from sop_core import forecast as F  # noqa: E402
-from sop_core.executor import LocalExecutor, get_executor  # noqa: E402
-from sop_core.workspace import Provenance, Workspace  # noqa: E402
+from sop_core.demand import dask_executor as D  # noqa: E402
+from sop_core.demand import forecast as F  # noqa: E402
+from sop_core.demand.executor import LocalExecutor, get_executor  # noqa: E402
+from sop_core.store.workspace import Provenance, Workspace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = F.ForecastSettings(horizon=6, origins=1)
@@ -102,7 +102,7 @@ class Cluster:
         self.workers: list[subprocess.Popen[bytes]] = []
         self.scheduler = self._spawn("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(self.port),
                                                    "--no-dashboard", "--idle-timeout", "900",
-                                                   "--preload", "sop_core.dask_executor"])
+                                                   "--preload", "sop_core.demand.dask_executor"])
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -127,7 +127,7 @@ class Cluster:
         proc = self._spawn(f"worker{i}", ["worker", self.address, "--nworkers", "1", "--nthreads", "1",
                                           "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--death-timeout",
                                           "60", "--local-directory", str(self.tmp / f"w{i}"),
-                                          "--preload", "sop_core.dask_executor"])
+                                          "--preload", "sop_core.demand.dask_executor"])
         self.workers.append(proc)
         return proc
 
@@ -221,7 +221,7 @@ def test_cluster_forecast_equals_the_local_pool(cluster: Cluster, ex: D.DaskExec
 
 def ex_chunks(ex: D.DaskExecutor) -> list[list[int]]:
     """The chunks run_forecast sends for N_SERIES series to this executor."""
-    from sop_core.executor import chunked
+    from sop_core.demand.executor import chunked
 
     return chunked(list(range(N_SERIES)), ex.workers)
 
@@ -366,7 +366,7 @@ def _run_app_until_the_job_ends(path: Path) -> Any:
     from streamlit.testing.v1 import AppTest
 
     from pages.shell.state import _open
-    from sop_core import forecast_jobs
+    from sop_core.demand import forecast_jobs
 
     at = AppTest.from_function(_demand_script, default_timeout=120)
     at.run()
@@ -454,7 +454,7 @@ def _demand_script() -> None:
 
     from pages.shell.demand import ensure_forecast
     from pages.shell.state import _open
-    from sop_core.forecast import ForecastSettings
+    from sop_core.demand.forecast import ForecastSettings
 
     ws = _open(os.environ["SOP_TEST_WORKSPACE"])  # the server's shared workspace: the background job uses it
     run = ensure_forecast(ws, ForecastSettings(horizon=6, origins=1), "tester")
@@ -463,7 +463,7 @@ def _demand_script() -> None:
 
 def test_cli_forecast_on_the_cluster(cluster: Cluster, workspace_file: Path, local_run: F.ForecastRun,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from sop_core import cli
+    from sop_core.cli import main as cli
 
     code = cli.main(["--workspace", str(workspace_file), "forecast", "--horizon", "6", "--origins", "1", "--force",
                      "--scheduler", cluster.address])
@@ -478,7 +478,7 @@ def test_cli_forecast_on_the_cluster(cluster: Cluster, workspace_file: Path, loc
 
 def test_cli_unreachable_scheduler_exits_with_the_error(workspace_file: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from sop_core import cli
+    from sop_core.cli import main as cli
 
     address = f"tcp://127.0.0.1:{free_port()}"
     code = cli.main(["--workspace", str(workspace_file), "forecast", "--horizon", "6", "--origins", "1", "--force",

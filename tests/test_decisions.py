@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from sop_core import decisions as D
-from sop_core import versions as V
-from sop_core.workspace import Workspace
+from sop_core.meetings import decisions as D
+from sop_core.meetings import versions as V
+from sop_core.store.workspace import Workspace
 
 TODAY = date(2026, 11, 2)
 

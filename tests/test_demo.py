@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import contract, demo
+from sop_core import contract
+from sop_core.intake import demo
 
 
 @pytest.fixture(scope="module")

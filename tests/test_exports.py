@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from openpyxl.cell import WriteOnlyCell
 
-from sop_core import exports
+from sop_core.meetings import exports
 
 FORMULA_LIKE = ['=HYPERLINK("http://evil.example","click")', "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "-cmd", "\t=1+1",
                 "\r=1+1"]

@@ -17,12 +17,12 @@ import duckdb
 import pytest
 
 from benchmarks import durability_bench as bench
-from sop_core import decisions as D
-from sop_core import ledger
-from sop_core.intake import commit, prepare
-from sop_core.store_lock import lock_path
-from sop_core.validate import IntakeError
-from sop_core.workspace import Workspace, WorkspaceLocked
+from sop_core.meetings import decisions as D
+from sop_core.store import ledger, recovery
+from sop_core.intake.load import commit, prepare
+from sop_core.store.lock import lock_path
+from sop_core.intake.validate import IntakeError
+from sop_core.store.workspace import Workspace, WorkspaceLocked
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def test_a_key_conflict_raised_by_the_database_is_handled(workspace: Workspace, 
     again = D.record(workspace, title="Add a shift", owner="ops", due_date="2099-01-01", author="a", event_id="k")
     assert again == first and calls["n"] >= 2
     assert workspace.scalar("SELECT count(*) FROM decisions") == 1
-    assert ledger.check(workspace).ok
+    assert recovery.check(workspace).ok
 
 
 def test_conflicting_commits_raise_at_commit_and_store_nothing(tmp_path: Path) -> None:
@@ -206,7 +206,7 @@ def test_lock_is_shared_in_one_process_and_released_on_close(tmp_path: Path) -> 
     a.close()
     assert b.scalar("SELECT 1") == 1  # still held by b
     b.close()
-    code = "from sop_core.workspace import Workspace; Workspace(%r).close(); print('opened')" % str(path)
+    code = "from sop_core.store.workspace import Workspace; Workspace(%r).close(); print('opened')" % str(path)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
     assert run.stdout.strip() == "opened", run.stderr
 
@@ -245,9 +245,9 @@ DISK_FULL = textwrap.dedent("""
     import os, resource, signal, sys
     import pandas as pd
     from sop_core import decisions as D
-    from sop_core.intake import commit, prepare
-    from sop_core.validate import IntakeError
-    from sop_core.workspace import Workspace
+    from sop_core.intake.load import commit, prepare
+    from sop_core.intake.validate import IntakeError
+    from sop_core.store.workspace import Workspace
     path = sys.argv[1]
     ws = Workspace(path)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: writes fail with an error
@@ -284,7 +284,7 @@ def test_disk_full_during_a_save_rolls_back_shows_the_error_and_keeps_earlier_da
         assert D.get(ws, before) is not None
         assert ws.scalar("SELECT count(*) FROM decisions WHERE event_id = 'after'") == 1
         assert len(ws.query("SELECT * FROM loads WHERE table_name = 'products'")) == 1
-        assert ledger.check(ws).ok
+        assert recovery.check(ws).ok
 
 
 def test_store_failure_is_an_intake_error_not_a_traceback(workspace: Workspace, monkeypatch) -> None:
@@ -318,28 +318,28 @@ def test_crash_between_commit_and_ledger_is_a_note_not_a_loss(tmp_path: Path) ->
             D.record(ws, title=f"d{i}", owner="o", due_date="2099-01-01", author="a")
         lines = ws.ledger.path.read_bytes().splitlines(keepends=True)
         ws.ledger.path.write_bytes(b"".join(lines[:-1]))
-        r = ledger.check(ws)
+        r = recovery.check(ws)
         assert r.ok and len(r.not_in_ledger) == 1 and not r.missing
-        assert ledger.startup_check(ws) == []
-        assert not ledger.check(ws).not_in_ledger  # adopted into the ledger
+        assert recovery.startup_check(ws) == []
+        assert not recovery.check(ws).not_in_ledger  # adopted into the ledger
 
 
 def test_a_re_imported_lock_module_does_not_lock_the_server_out(tmp_path: Path, monkeypatch) -> None:
     """Streamlit re-imports changed modules in a running server: the new module must see the lock as ours."""
     import importlib
 
-    from sop_core import store_lock
+    from sop_core.store import lock as store_lock
 
     path = tmp_path / "w.duckdb"
     first = store_lock.acquire(path)
-    monkeypatch.delitem(sys.modules, "sop_core.store_lock")  # restored after the test
-    fresh = importlib.import_module("sop_core.store_lock")  # a new module that knows none of the held locks
+    monkeypatch.delitem(sys.modules, "sop_core.store.lock")  # restored after the test
+    fresh = importlib.import_module("sop_core.store.lock")  # a new module that knows none of the held locks
     assert fresh is not store_lock
     try:
         again = fresh.acquire(path)  # same PID on the same host: ours, not "store locked by PID <self>"
         again.release()
         assert lock_path(path).read_text().split()[0] == str(os.getpid())  # still named: still held
-        code = "from sop_core.workspace import Workspace; Workspace(%r)" % str(path)
+        code = "from sop_core.store.workspace import Workspace; Workspace(%r)" % str(path)
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
         assert "store locked by PID" in run.stderr  # another process is still kept out
     finally:
@@ -393,7 +393,7 @@ class _Cursor:
 
 
 def test_an_invalidated_connection_says_what_was_not_saved_and_reopens(tmp_path: Path) -> None:
-    from sop_core.workspace import QueryStopped, WorkspaceStopped
+    from sop_core.store.workspace import QueryStopped, WorkspaceStopped
 
     path = tmp_path / "w.duckdb"
     with Workspace(path) as ws:
@@ -410,7 +410,7 @@ def test_an_invalidated_connection_says_what_was_not_saved_and_reopens(tmp_path:
         assert ws.scalar("SELECT count(*) FROM decisions") == 1
         assert not isinstance(ws._con, _InvalidatedAtCommit)
         D.record(ws, title="after", owner="ops", due_date="2099-01-01", author="a", event_id="after")
-        assert ledger.check(ws).ok
+        assert recovery.check(ws).ok
     with Workspace(path) as ws:
         assert sorted(ws.query("SELECT event_id FROM decisions")["event_id"]) == ["after", "before"]
 
@@ -445,7 +445,7 @@ def test_a_full_disk_at_a_checkpoint_is_reported_and_the_workspace_recovers_when
         small_disk: Path) -> None:
     import pandas as pd
 
-    from sop_core.workspace import Provenance, WorkspaceStopped
+    from sop_core.store.workspace import Provenance, WorkspaceStopped
 
     path = small_disk / "w.duckdb"
     ws = Workspace(path)
@@ -467,7 +467,7 @@ def test_a_full_disk_at_a_checkpoint_is_reported_and_the_workspace_recovers_when
         D.record(ws, title="after", owner="ops", due_date="2099-01-01", author="a", event_id="after")
         ws.replace_table("products", frame, Provenance("p.csv", "0" * 64))
         assert len(ws.table("products")) == n
-        report = ledger.check(ws)
+        report = recovery.check(ws)
         assert report.ok, report.messages()
     finally:
         ws.close()

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from apptest_support import demo_csv_dir
 
-from sop_core import company, finance, supply
+from sop_core.intake import company
+from sop_core.planning import finance, supply
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = demo_csv_dir()
@@ -298,7 +299,8 @@ def test_demo_company_revenue_and_bridge() -> None:
 def test_from_workspace_end_to_end_on_the_demo_company(workspace) -> None:
     if not (ROOT / "sop_core" / "demo.py").exists() or not (DEMO / "sales.csv").exists():
         pytest.skip("demo company not present")
-    from sop_core import demo, inventory
+    from sop_core.intake import demo
+    from sop_core.planning import inventory
 
     try:
         from test_supply import naive_plan

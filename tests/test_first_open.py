@@ -13,11 +13,12 @@ from apptest_support import APP, reset_access, signed_in  # noqa: F401 - reset_a
 from streamlit.testing.v1 import AppTest
 from test_forecast_jobs import SETTINGS, tiny_sales
 
-from sop_core import access, escape
-from sop_core import forecast as F
-from sop_core import forecast_jobs as J
-from sop_core.executor import SerialExecutor
-from sop_core.workspace import Provenance, Workspace
+from sop_core.store import access
+from sop_core import escape
+from sop_core.demand import forecast as F
+from sop_core.demand import forecast_jobs as J
+from sop_core.demand.executor import SerialExecutor
+from sop_core.store.workspace import Provenance, Workspace
 
 
 class Gate:
@@ -167,7 +168,7 @@ def _page_that_goes_on() -> None:
 
     from pages.shell.demand import ensure_forecast
     from pages.shell.state import _open
-    from sop_core.forecast import ForecastSettings
+    from sop_core.demand.forecast import ForecastSettings
 
     st.title("A page", anchor=False)
     run = ensure_forecast(_open(os.environ["SOP_WORKSPACE"]), ForecastSettings(horizon=6, origins=1), "tester",

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import cli
-from sop_core import forecast as F
-from sop_core.executor import LocalExecutor, SerialExecutor, chunked
-from sop_core.workspace import Provenance, Workspace
+from sop_core.cli import main as cli
+from sop_core.demand import forecast as F
+from sop_core.demand.executor import LocalExecutor, SerialExecutor, chunked
+from sop_core.store.workspace import Provenance, Workspace
 
 LAST = pd.Timestamp("2026-10-01")
 SETTINGS = F.ForecastSettings(horizon=6)

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from apptest_support import reset_access  # noqa: F401 - the fixture
-from sop_core import access
-from sop_core import forecast as F
-from sop_core import forecast_jobs as J
-from sop_core.executor import SerialExecutor
-from sop_core.workspace import Provenance, Workspace
+from sop_core.store import access
+from sop_core.demand import forecast as F
+from sop_core.demand import forecast_jobs as J
+from sop_core.demand.executor import SerialExecutor
+from sop_core.store.workspace import Provenance, Workspace
 
 SETTINGS = F.ForecastSettings(horizon=6, origins=1)
 
@@ -123,7 +123,7 @@ def test_a_failure_is_kept_with_its_message_until_retried(ws: Workspace) -> None
 
 
 def test_a_bad_scheduler_setting_fails_the_job_not_the_caller(ws: Workspace) -> None:
-    from sop_core.dask_executor import SCHEDULER_SETTING
+    from sop_core.demand.dask_executor import SCHEDULER_SETTING
 
     ws.set_setting(SCHEDULER_SETTING, "not an address")
     jobs = J.ForecastJobs(GatedRunner())

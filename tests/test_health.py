@@ -1,7 +1,7 @@
 import pandas as pd
 
-from sop_core import company, health
-from sop_core.workspace import Provenance, Workspace
+from sop_core.intake import company, health
+from sop_core.store.workspace import Provenance, Workspace
 
 
 def test_health_lists_every_table_and_what_is_missing(tmp_path):

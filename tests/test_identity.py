@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from sop_core import escape, identity
+from sop_core import escape
+from sop_core.store import identity
 
 
 @pytest.mark.parametrize("claims, expected", [

@@ -9,10 +9,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from sop_core import decisions as D
-from sop_core.ingest_worker import (WorkerLimits, hardened_connection, prepare_isolated, worker_environment)
-from sop_core.intake import commit, prepare
-from sop_core.workspace import Workspace
+from sop_core.meetings import decisions as D
+from sop_core.intake.worker import WorkerLimits, hardened_connection, prepare_isolated, worker_environment
+from sop_core.intake.load import commit, prepare
+from sop_core.store.workspace import Workspace
 
 SALES = b"date,sku,quantity\n2024-01-01,A,5\n2024-02-01,A,7\n2024-03-01,B,1.5\n"
 
@@ -199,7 +199,7 @@ def test_a_small_workbook_declaring_a_huge_sheet_loads_within_a_small_memory_cap
 
 
 def test_parse_workers_are_capped_machine_wide_and_a_busy_server_says_so(tmp_path: Path) -> None:
-    from sop_core.ingest_worker import parse_slot
+    from sop_core.intake.worker import parse_slot
 
     limits = WorkerLimits(concurrent=1, queue_seconds=1, slots_dir=str(tmp_path / "slots"))
     with parse_slot(limits):  # another upload is being read
@@ -216,7 +216,7 @@ def test_an_upload_waits_its_turn_and_a_killed_holder_frees_its_slot(tmp_path: P
     import subprocess
     import sys
 
-    from sop_core.ingest_worker import parse_slot
+    from sop_core.intake.worker import parse_slot
 
     limits = WorkerLimits(concurrent=1, queue_seconds=30, slots_dir=str(tmp_path / "slots"))
     hold = threading.Event()
@@ -234,7 +234,7 @@ def test_an_upload_waits_its_turn_and_a_killed_holder_frees_its_slot(tmp_path: P
     t.join()
     assert p.ok, messages(p)
     assert time.perf_counter() - started >= 1
-    code = ("import sys, time; from sop_core.ingest_worker import WorkerLimits, parse_slot\n"
+    code = ("import sys, time; from sop_core.intake.worker import WorkerLimits, parse_slot\n"
             f"with parse_slot(WorkerLimits(concurrent=1, slots_dir={str(tmp_path / 'slots')!r})):\n"
             "    print('held', flush=True); time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,

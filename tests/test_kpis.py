@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import company, demo, kpis
-from sop_core.kpis import KPI, ScorecardInputs
+from sop_core.intake import company, demo
+from sop_core.planning import kpis
+from sop_core.planning.kpis import KPI, ScorecardInputs
 
 T = pd.Timestamp
 
@@ -426,7 +427,7 @@ def test_a_kpi_without_its_table_is_not_checked_and_says_what_to_load():
 
 
 def _coverage(capacity=(45, 45), inventory=(45, 45), prices=(45, 45), annual=(3, 3)):
-    from sop_core import coverage
+    from sop_core.planning import coverage
 
     def cov(check, seen, noun="sku", why="are not in the products table", need="products"):
         checked, total = seen

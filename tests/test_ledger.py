@@ -7,15 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sop_core import cli
-from sop_core import decisions as D
-from sop_core import ledger
-from sop_core import overrides as O
-from sop_core import scenarios as S
-from sop_core import versions as V
-from sop_core.backup import backup
-from sop_core.intake import load
-from sop_core.workspace import Workspace
+from sop_core.cli import main as cli
+from sop_core.meetings import decisions as D
+from sop_core.store import ledger, recovery
+from sop_core.demand import overrides as O
+from sop_core.planning import scenarios as S
+from sop_core.meetings import versions as V
+from sop_core.store.backup import backup
+from sop_core.intake.load import load
+from sop_core.store.workspace import Workspace
 
 JAN = pd.Timestamp("2026-01-01")
 
@@ -51,7 +51,7 @@ def test_every_audited_change_is_in_the_ledger(workspace: Workspace) -> None:
     kinds = set(db["kind"])
     assert {"load", "setting", "override", "override_undo", "scenario", "plan_approved", "decision",
             "decision_status"} <= kinds
-    report = ledger.check(workspace)
+    report = recovery.check(workspace)
     assert report.ok and not report.missing and not report.not_in_ledger and not report.altered
     line = json.loads(ledger.ledger_path(workspace.path).read_text().splitlines()[0])
     assert {"event_id", "at", "author", "kind", "subject", "detail", "digest"} <= set(line)
@@ -87,7 +87,7 @@ def test_lost_and_altered_events_are_reported(workspace: Workspace) -> None:
     events = ledger_ids(workspace)
     workspace.execute("DELETE FROM audit_log WHERE event_id = ?", [events[1]])
     workspace.execute("UPDATE audit_log SET detail = '{}' WHERE event_id = ?", [events[2]])
-    report = ledger.check(workspace)
+    report = recovery.check(workspace)
     assert not report.ok
     assert [e.event_id for e in report.missing] == [events[1]]
     assert [e.event_id for e in report.altered] == [events[2]]
@@ -95,9 +95,9 @@ def test_lost_and_altered_events_are_reported(workspace: Workspace) -> None:
     assert "1 saved change is in the audit ledger" in text and "missing from the database" in text
     assert f"decision {ids[1]} by dan" in text and "its full detail is in the ledger line 2" in text
     assert "1 audit event differs" in text
-    missing = list(ledger.iter_missing(report))
+    missing = list(recovery.iter_missing(report))
     assert missing[0]["detail"]["title"] == "t1" and missing[0]["ledger_line"] == 2
-    assert ledger.startup_check(workspace) == report.problems()
+    assert recovery.startup_check(workspace) == report.problems()
 
 
 def test_events_from_before_the_ledger_are_a_note_and_get_adopted(workspace: Workspace) -> None:
@@ -105,15 +105,15 @@ def test_events_from_before_the_ledger_are_a_note_and_get_adopted(workspace: Wor
         workspace.set_setting(f"k{i}", i)
     workspace.ledger.close()
     ledger.ledger_path(workspace.path).unlink()
-    report = ledger.check(workspace)
+    report = recovery.check(workspace)
     assert report.ok and len(report.not_in_ledger) == 3 and not report.ledger_exists
     assert "earlier events are only in the database" in report.notes()[0]
-    assert ledger.startup_check(workspace) == []
-    after = ledger.check(workspace)
+    assert recovery.startup_check(workspace) == []
+    after = recovery.check(workspace)
     assert after.ok and not after.not_in_ledger and after.ledger_events == 3
     assert {e.source for e in ledger.read(ledger.ledger_path(workspace.path)).entries} == {"adopted"}
     workspace.execute("DELETE FROM audit_log WHERE subject = 'k1'")
-    assert len(ledger.check(workspace).missing) == 1  # adopted events are protected from now on
+    assert len(recovery.check(workspace).missing) == 1  # adopted events are protected from now on
 
 
 def test_torn_last_line_is_tolerated_and_repaired(workspace: Workspace) -> None:
@@ -122,7 +122,7 @@ def test_torn_last_line_is_tolerated_and_repaired(workspace: Workspace) -> None:
     workspace.ledger.close()
     with open(path, "ab") as fh:
         fh.write(b'{"v":1,"event_id":"cut-off-by-a-cra')  # a crash in the middle of an append
-    report = ledger.check(workspace)
+    report = recovery.check(workspace)
     assert report.ok and report.torn_tail and "cut off by a crash" in " ".join(report.notes())
     workspace.set_setting("b", 2)  # the next append starts on a fresh line
     scan = ledger.read(path)
@@ -136,7 +136,7 @@ def test_an_edited_ledger_line_is_reported(workspace: Workspace) -> None:
     lines = path.read_text().splitlines(keepends=True)
     lines[1] = lines[1].replace('"author":null', '"author":"mallory"')
     path.write_text("".join(lines))
-    report = ledger.check(workspace)
+    report = recovery.check(workspace)
     assert report.damaged_lines == [2] and not report.ok
     assert "damaged line(s) (line 2)" in "\n".join(report.problems())
 
@@ -146,7 +146,7 @@ def test_missing_event_names_the_backup_that_holds_it(workspace: Workspace, tmp_
     folder = backup(workspace, tmp_path / "backups")
     event = ledger_ids(workspace)[0]
     workspace.execute("DELETE FROM audit_log")
-    report = ledger.check(workspace, backups=[folder])
+    report = recovery.check(workspace, backups=[folder])
     assert report.restorable_from == {event: [str(folder)]}
     assert f"in backup {folder} (restore it with `python -m sop_core restore {folder}" in "\n".join(report.problems())
 
@@ -183,7 +183,7 @@ def test_cli_check_recovers_from_a_damaged_wal(tmp_path: Path, capsys) -> None:
 def test_values_are_recorded_as_the_database_stores_them(workspace: Workspace) -> None:
     with workspace.transaction() as cur:
         workspace.audit(cur, "setting", 42, {"n": 1}, author=None)  # a non-text subject becomes VARCHAR '42'
-    assert ledger.check(workspace).ok
+    assert recovery.check(workspace).ok
 
 
 def unwritable_ledger(ws: Workspace) -> Path:
@@ -211,13 +211,13 @@ def test_a_save_without_its_ledger_line_is_not_confirmed(workspace: Workspace, c
     (event,) = info.value.event_ids
     path.rmdir()
     path.write_bytes(saved)
-    report = ledger.check(workspace)  # check says the same thing: in the database, never confirmed
+    report = recovery.check(workspace)  # check says the same thing: in the database, never confirmed
     assert report.ok and report.not_in_ledger == [event]
     note = " ".join(report.notes())
     assert "1 database event is not in the ledger (never confirmed" in note and event in note
     workspace.set_setting("next", 2)  # the ledger takes lines again: the owed line is written first
     assert [e.subject for e in ledger.read(path).entries] == ["before", "still", "next"]
-    assert ledger.check(workspace).not_in_ledger == [] and workspace.ledger.unconfirmed == []
+    assert recovery.check(workspace).not_in_ledger == [] and workspace.ledger.unconfirmed == []
 
 
 def test_a_failed_append_leaves_no_half_line(workspace: Workspace, monkeypatch) -> None:
@@ -265,7 +265,7 @@ def test_a_retried_save_confirms_once_the_ledger_is_back(workspace: Workspace) -
     decision = D.record(workspace, title="Hire", owner="ops", due_date="2099-01-01", author="dan", event_id="e-1")
     assert workspace.scalar("SELECT count(*) FROM decisions") == 1
     assert [e.subject for e in ledger.read(path).entries] == [decision]
-    assert ledger.check(workspace).not_in_ledger == []
+    assert recovery.check(workspace).not_in_ledger == []
 
 
 def test_unconfirmed_lines_are_written_when_the_workspace_closes(tmp_path: Path, capsys) -> None:

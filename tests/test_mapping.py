@@ -1,12 +1,12 @@
-"""Remembered column mappings (sop_core.mapping): a write like any other, role-checked and audited (issue 13 item 14)."""
+"""Remembered column mappings (sop_core.intake.mapping): a write like any other, role-checked and audited (issue 13 item 14)."""
 from __future__ import annotations
 
 import pytest
 
-from sop_core import access, ledger
-from sop_core.intake import load
-from sop_core.mapping import MAPPING_KIND, layout_key, recall_mapping, remember_mapping
-from sop_core.workspace import Workspace
+from sop_core.store import access, ledger, recovery
+from sop_core.intake.load import load
+from sop_core.intake.mapping import MAPPING_KIND, layout_key, recall_mapping, remember_mapping
+from sop_core.store.workspace import Workspace
 
 HEADERS = ["Posting Date", "Item No", "Units"]
 MAPPING = {"date": "Posting Date", "sku": "Item No", "quantity": "Units"}
@@ -51,11 +51,11 @@ def test_remember_mapping_is_audited_in_the_database_and_the_ledger(workspace: W
     assert (row["kind"], row["subject"], row["author"]) == (MAPPING_KIND, key, "ada@example.com")
     assert '"Item No"' in row["detail"] and '"dayfirst": true' in row["detail"]
     entries = ledger.read(ledger.ledger_path(workspace.path)).entries
-    assert [(e.kind, e.subject) for e in entries] == [(MAPPING_KIND, key)] and ledger.check(workspace).ok
+    assert [(e.kind, e.subject) for e in entries] == [(MAPPING_KIND, key)] and recovery.check(workspace).ok
 
 
 def test_a_load_records_its_mapping_as_an_audited_event(workspace: Workspace) -> None:
     data = b"Posting Date,Item No,Units\n2024-01-01,A,5\n"
     assert load(workspace, "sales.csv", data, "sales").ok
     assert audit_kinds(workspace) == ["load", MAPPING_KIND]
-    assert ledger.check(workspace).ok and not ledger.check(workspace).not_in_ledger
+    assert recovery.check(workspace).ok and not recovery.check(workspace).not_in_ledger

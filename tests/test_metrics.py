@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import metrics as M
+from sop_core.demand import metrics as M
 
 A = [10.0, 20.0, 30.0]
 F = [12.0, 18.0, 33.0]  # e = +2, −2, +3; |e| = 2, 2, 3; ΣA = 60

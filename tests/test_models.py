@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import models as M
+from sop_core.demand import models as M
 
 from conftest import shared_file
 

@@ -12,11 +12,11 @@ import uuid
 import pandas as pd
 import pytest
 
-from sop_core import access
-from sop_core import consensus as C
-from sop_core import overrides as O
-from sop_core.overrides import OverrideInput, StaleOverride
-from sop_core.workspace import Workspace
+from sop_core.store import access
+from sop_core.demand import consensus as C
+from sop_core.demand import overrides as O
+from sop_core.demand.overrides import OverrideInput, StaleOverride
+from sop_core.store.workspace import Workspace
 
 JAN, FEB, MAR = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01"), pd.Timestamp("2026-03-01")
 FORECAST = {"A": {"a1": {"N": 100, "S": 50}, "a2": {"N": 30, "S": 20}},
@@ -311,7 +311,7 @@ def test_overrides_carry_forward_to_a_new_forecast_run(ws, stat):
     apr = pd.Timestamp("2026-04-01")
     stat2 = make_statistical(periods=(FEB, MAR, apr), scale=1.1)
     assert len(O.active(ws, "run-2")) == 0 and len(O.active(ws)) == 1
-    cons2 = C.refresh(ws, "run-2", stat2)
+    cons2 = O.refresh_consensus(ws, "run-2", stat2)
     assert family_total(cons2, "A", FEB) == pytest.approx(400) and family_total(cons2, "A", MAR) == pytest.approx(400)
     assert family_total(cons2, "A", apr) == pytest.approx(220)
     pd.testing.assert_frame_equal(C.load_consensus(ws, "run-2"), cons2, check_dtype=False)

@@ -19,10 +19,13 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from sop_core import company, consensus, decisions, exports, forecast, history, kpis, pack, plan, scenarios, versions
-from sop_core.demo import COMPANY
+from sop_core.intake import company
+from sop_core.demand import consensus, forecast, history
+from sop_core.meetings import decisions, exports, pack, versions
+from sop_core.planning import kpis, plan, scenarios
+from sop_core.intake.demo import COMPANY
 from sop_core.formatting import delta_money, money, pct
-from sop_core.workspace import Workspace
+from sop_core.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 F_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
@@ -299,19 +302,19 @@ def test_cli_pack_writes_pdf_and_xlsx(cli_workspace, tmp_path):
 
 def test_cli_without_a_browser_warns_and_still_writes_both_files(cli_workspace, tmp_path):
     pdf, xlsx = tmp_path / "sub" / "pack.pdf", tmp_path / "sub" / "plan.xlsx"
-    res = run_cli(["sop_core.cli_pack", "pack", "--pdf", str(pdf), "--xlsx", str(xlsx)], cli_workspace,
+    res = run_cli(["sop_core", "pack", "--pdf", str(pdf), "--xlsx", str(xlsx)], cli_workspace,
                   BROWSER_PATH="/nonexistent/chromium")
     assert res.returncode == 0, res.stderr
     assert "warning: charts not exported: no Chrome/Chromium browser found" in res.stderr
     text = check_outputs(pdf, xlsx)
     assert "Chart not available" in text and "91.4%" in text
-    bad = run_cli(["sop_core.cli_pack", "pack", "--pdf", str(pdf), "--version", "nope", "--no-charts"],
+    bad = run_cli(["sop_core", "pack", "--pdf", str(pdf), "--version", "nope", "--no-charts"],
                   cli_workspace)
     assert bad.returncode == 1 and "no approved plan version 'nope'" in bad.stderr
 
 
 def test_pack_modules_never_import_streamlit():
-    code = ("import sys; import sop_core.pack, sop_core.cli_pack, sop_core.exports, pages.shell.charts; "
+    code = ("import sys; import sop_core.meetings.pack, sop_core.cli.pack, sop_core.meetings.exports, pages.shell.charts; "
             "sys.exit(1 if 'streamlit' in sys.modules else 0)")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr or "streamlit was imported"

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sop_core import consensus, demo, escape, forecast, review
-from sop_core.history import demand_history
-from sop_core.workspace import Workspace
+from sop_core.demand import consensus, forecast, review
+from sop_core.intake import demo
+from sop_core import escape
+from sop_core.demand.history import demand_history
+from sop_core.store.workspace import Workspace
 
 
 from apptest_support import app, demo_workspace_file  # noqa: F401  (fixtures)
@@ -207,7 +209,7 @@ def test_scorecard_page_shows_every_kpi_against_the_engine(app):
     m = _metrics(at)
     from pages.shell.scorecard import value_text
     from pages.shell.state import _open as open_ws
-    from sop_core import kpis, plan
+    from sop_core.planning import kpis, plan
 
     ws = open_ws(str(at.workspace_path))
     run = forecast.load_run(ws, forecast.saved_settings(ws))
@@ -246,7 +248,7 @@ def test_executive_page_approves_a_version_and_links_the_decision(app):
     next(b for b in at.button if b.label == "Approve and freeze this plan").click().run()
     assert not at.exception, at.exception
     from pages.shell.state import _open as open_ws
-    from sop_core import decisions, versions
+    from sop_core.meetings import decisions, versions
 
     ws = open_ws(str(at.workspace_path))
     v = versions.latest(ws)
@@ -258,7 +260,7 @@ def test_executive_page_approves_a_version_and_links_the_decision(app):
 # -- executive: approving a scenario, and what changed since -------------------------------------------------
 def _exec_engine(ws: Workspace, changes: dict | None = None):
     """The engine's plan for the app's workspace (baseline, or with a scenario or changes applied)."""
-    from sop_core import plan
+    from sop_core.planning import plan
 
     run = forecast.load_run(ws, forecast.saved_settings(ws))
     inputs = plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key))
@@ -278,7 +280,8 @@ def _plotly_values(data: list | dict) -> list[float]:
 
 def test_executive_page_approves_a_price_scenario_at_the_scenario_prices(app):
     from pages.shell.state import _open as open_ws
-    from sop_core import scenarios, versions
+    from sop_core.planning import scenarios
+    from sop_core.meetings import versions
 
     with Workspace(app.workspace_path) as ws:
         sc = scenarios.create(ws, "Tents 3% cheaper", {"price": [{"family": "Tents", "pct": -3}]}, "cfo")
@@ -303,7 +306,7 @@ def test_executive_page_shows_revenue_and_volume_waterfalls_since_the_last_versi
     import json
 
     from pages.shell.state import _open as open_ws
-    from sop_core import versions
+    from sop_core.meetings import versions
     from sop_core.formatting import delta_units, units
 
     at = _open(app, "executive")  # stores the consensus

@@ -9,7 +9,8 @@ import pytest
 
 from apptest_support import (app, app_workspace, demo_workspace_file, open_page,  # noqa: F401  (fixtures)
                              reset_access, signed_in)
-from sop_core import escape, forecast, overrides, review
+from sop_core import escape
+from sop_core.demand import forecast, overrides, review
 
 
 pytestmark = pytest.mark.usefixtures("reset_access")

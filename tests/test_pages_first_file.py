@@ -48,7 +48,7 @@ def own_products_and_capacity() -> tuple[bytes, bytes]:
 BUILD = """
 import sys
 from sop_core import company, forecast, intake
-from sop_core.workspace import Workspace
+from sop_core.store.workspace import Workspace
 path, files = sys.argv[1], sys.argv[2:]
 with Workspace(path) as ws:
     company.start_company(ws, "test", name="My shops")

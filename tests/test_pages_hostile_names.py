@@ -5,7 +5,7 @@ sources; planners name scenarios, decisions, override reasons and comments, and 
 a file has a name. Any of them may look like Markdown or HTML: an image fetched from outside
 (`![t](http://evil.example/x.png)`), a live link, coloured text (`:red[…]`), a KaTeX formula, raw
 HTML, bold, a heading. The workspace here is built the way a user's files arrive
-(`sop_core.intake.load`), once per module, with every such name hostile; then every page runs
+(`sop_core.intake.load.load`), once per module, with every such name hostile; then every page runs
 (AppTest), with a few choices that bring the names into headings, captions and cards, and no
 Markdown-rendering element — markdown, captions, headings, alerts, metric label/value/delta,
 expander, popover and widget labels, help texts, toasts — may hold a hostile name whose markup
@@ -155,7 +155,7 @@ import numpy as np
 import pandas as pd
 
 from sop_core import company, consensus, decisions, forecast, intake, overrides, plan, scenarios, versions
-from sop_core.workspace import Workspace
+from sop_core.store.workspace import Workspace
 
 path = sys.argv[1]
 IMAGE, LINK, COLOR, MATH, HTML, BOLD, HEADING, SALES_FILE = sys.argv[2:10]

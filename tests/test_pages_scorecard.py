@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from apptest_support import app, demo_workspace_file, metrics, open_page  # noqa: F401
-from pages.shell import charts
-from sop_core import kpis
+from sop_core.meetings import charts
+from sop_core.planning import kpis
 
 MONTH = re.compile(r"^[A-Z][a-z]{2} \d{4}$")  # "Nov 2025"
 TREND = pd.DataFrame({"period": pd.date_range("2025-11-01", periods=4, freq="MS"), "value": [0.9, 0.95, 0.97, 0.8]})

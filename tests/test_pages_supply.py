@@ -1,6 +1,6 @@
 """Supply review, Inventory and Financials pages on the demo company (streamlit.testing.v1.AppTest).
 
-Each headline number is recomputed here through the plan engine (`sop_core.plan.evaluate`) and
+Each headline number is recomputed here through the plan engine (`sop_core.planning.plan.evaluate`) and
 compared as the page formats it; each page says which table it needs when the data lacks it.
 """
 from __future__ import annotations
@@ -12,9 +12,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
-from sop_core import access, consensus, forecast, links, pack, plan, plan_settings
+from sop_core.store import access
+from sop_core.demand import consensus, forecast
+from sop_core.meetings import links, pack
+from sop_core.planning import plan, settings as plan_settings
 from sop_core.formatting import delta_money, money, pct, units
-from sop_core.workspace import Workspace
+from sop_core.store.workspace import Workspace
 
 
 def engine(at, prebuild_months: int = 2, excess_cover_months: float = 6.0,
@@ -175,7 +178,7 @@ def test_saving_the_plan_settings_makes_the_board_pack_use_them(app):
 
     ws = app_workspace(at)
     assert plan_settings.saved(ws) == {"prebuild_months": 0, "excess_cover_months": 3.0, "service_level": 0.99}
-    events = ws.query("SELECT kind, subject, author FROM audit_log WHERE subject = ?", [plan.PLAN_SETTINGS])
+    events = ws.query("SELECT kind, subject, author FROM audit_log WHERE subject = ?", [plan_settings.PLAN_SETTINGS])
     assert events.values.tolist() == [["setting", plan.PLAN_SETTINGS, "planner"]]  # one audited write
     run = forecast.load_run(ws, forecast.saved_settings(ws))
     inputs = plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key))
@@ -275,7 +278,7 @@ def test_three_pages_share_one_cached_evaluation(app, monkeypatch):
 
 def _drop(app, table: str) -> None:
     """Drop a table of the demo's data as if the company were one's own (a demo workspace gets its tables back)."""
-    from sop_core import company
+    from sop_core.intake import company
 
     with Workspace(app.workspace_path) as ws:
         ws.set_setting(company.SETTING, {"kind": company.OWN, "name": "Test", "demo_end": None}, "test")

@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import company, consensus, finance, history, inventory, plan, scenarios, supply
-from sop_core.plan import PlanInputs
-from sop_core.workspace import Workspace, frame_sha256
+from sop_core.intake import company
+from sop_core.demand import consensus, history
+from sop_core.planning import finance, inventory, plan, scenarios, supply
+from sop_core.planning.plan import PlanInputs
+from sop_core.store.workspace import Workspace, frame_sha256
 
 JAN, FEB, MAR = (pd.Timestamp(f"2027-0{m}-01") for m in (1, 2, 3))
 MONTHS = (JAN, FEB, MAR)

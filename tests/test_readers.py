@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import shared_file
-from sop_core.readers import Limits, read_file, sanitise_name
-from sop_core.validate import IntakeError
+from sop_core.intake.readers import Limits, read_file, sanitise_name
+from sop_core.intake.validate import IntakeError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
 OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024)
@@ -340,7 +340,7 @@ def test_bidi_controls_are_removed_from_every_reader_with_a_warning(name: str, d
 
 
 def test_bidi_controls_are_removed_from_file_names_and_typed_names() -> None:
-    from sop_core.validate import text_field
+    from sop_core.intake.validate import text_field
 
     assert sanitise_name("report\u202eslx.exe") == "reportslx.exe"
     assert sanitise_name("a\u2067b\u2069\u200e.csv\x9b") == "ab.csv"
@@ -397,7 +397,7 @@ def test_a_refusal_found_only_by_the_parser_is_named_too() -> None:
     """Defence in depth: a DTD past the scanned head still reaches defusedxml, whose refusal is named."""
     from defusedxml import EntitiesForbidden
 
-    from sop_core.readers import _excel_error
+    from sop_core.intake.readers import _excel_error
 
     try:
         try:
@@ -475,7 +475,7 @@ def test_a_zip_bomb_under_the_total_cap_is_refused_by_its_expansion() -> None:
 
 def _openpyxl_texts(data: bytes) -> list[list[str]]:
     """What openpyxl itself reads from the first sheet (cached values as text, trailing blanks cut)."""
-    from sop_core.readers import cell_text
+    from sop_core.intake.readers import cell_text
 
     wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
@@ -539,7 +539,7 @@ def test_the_streamed_sheet_reads_what_openpyxl_reads(monkeypatch) -> None:
 
 
 def test_a_workbook_slower_than_the_time_limit_is_too_large_here_never_corrupt() -> None:
-    from sop_core.ingest_worker import WorkerLimits, prepare_isolated
+    from sop_core.intake.worker import WorkerLimits, prepare_isolated
 
     wb = openpyxl.Workbook()
     ws = wb.active

@@ -1,10 +1,10 @@
-"""The demand review's engine answers: which series are flagged for review (sop_core.review.flagged)."""
+"""The demand review's engine answers: which series are flagged for review (sop_core.demand.review.flagged)."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from sop_core import forecast, review
+from sop_core.demand import forecast, review
 
 
 def test_flagged_means_naive_beats_model_or_biased_not_a_missing_backtest():

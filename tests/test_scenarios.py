@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sop_core import scenarios as S
-from sop_core.scenarios import Changes, DemandChange, PriceChange, Scenario
-from sop_core.workspace import Provenance, Workspace
+from sop_core.planning import scenarios as S
+from sop_core.planning.scenarios import Changes, DemandChange, PriceChange, Scenario
+from sop_core.store.workspace import Provenance, Workspace
 
 CHANGES = {
     "demand": [{"family": "Tents", "region": None, "period_from": "2027-01", "period_to": "2027-03", "pct": 10}],

@@ -71,7 +71,7 @@ def test_no_page_renders_raw_html():
 
 def test_without_sign_in_the_server_listens_on_loopback_only(tmp_path, monkeypatch):
     """Sign-in off means everyone is an admin: `serve` binds 127.0.0.1 unless told otherwise."""
-    from sop_core import cli_serve
+    from sop_core.cli import serve as cli_serve
 
     monkeypatch.delenv("STREAMLIT_SERVER_ADDRESS", raising=False)
     assert cli_serve.bind_address(["--server.port", "8501"], signed_in=False) == "127.0.0.1"
@@ -90,7 +90,7 @@ def test_without_sign_in_the_server_listens_on_loopback_only(tmp_path, monkeypat
 def test_forecast_workers_do_not_inherit_the_servers_secrets(monkeypatch):
     import os
 
-    from sop_core import executor
+    from sop_core.demand import executor
 
     monkeypatch.setenv("SOP_OIDC_CLIENT_SECRET", "s3cret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "t0ken")

@@ -20,7 +20,7 @@ def test_a_read_over_the_time_limit_shows_its_message_not_an_incident(tmp_path, 
         ws.query_timeout_s = 0.3  # this test's own workspace (the app caches one per file)
         return ws.query(SLOW)
 
-    monkeypatch.setattr("sop_core.health.table_health", slow_health)
+    monkeypatch.setattr("sop_core.intake.health.table_health", slow_health)
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.switch_page("pages/data.py")  # a deep link: the Cycle overview (which fits a forecast) does not run
     at.run()
@@ -33,7 +33,7 @@ def test_a_read_over_the_time_limit_shows_its_message_not_an_incident(tmp_path, 
 def test_an_empty_workspace_opened_first_by_a_viewer_gets_the_demo(tmp_path):
     """With sign-in on, the first visitor may be a viewer: the demo company loads all the same."""
     from pages.shell.state import _open
-    from sop_core import access
+    from sop_core.store import access
 
     access.enable(True)
     access.set_actor(access.Actor("vic@example.com", "viewer"))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from apptest_support import demo_csv_dir
 
-from sop_core import supply
+from sop_core.planning import supply
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = demo_csv_dir()

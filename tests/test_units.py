@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sop_core import units
-from sop_core.ingest_worker import prepare_isolated
-from sop_core.intake import load, prepare
-from sop_core.mapping import propose_mapping
-from sop_core.workspace import Workspace
+from sop_core.intake import units
+from sop_core.intake.worker import prepare_isolated
+from sop_core.intake.load import load, prepare
+from sop_core.intake.mapping import propose_mapping
+from sop_core.store.workspace import Workspace
 from test_intake import snapshot
 
 SALES_MIXED = (b"Order Date,Item No,Qty,UoM,Revenue\n"

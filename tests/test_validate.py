@@ -1,10 +1,10 @@
-"""Validation helpers of sop_core.validate that are not exercised through a file load (see test_intake.py for those)."""
+"""Validation helpers of sop_core.intake.validate that are not exercised through a file load (see test_intake.py for those)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sop_core.validate import text_field
+from sop_core.intake.validate import text_field
 
 
 def test_text_field_strips_and_checks_blank_and_length() -> None:
@@ -23,7 +23,7 @@ def test_formula_like_check_never_writes_into_a_read_only_array() -> None:
     """Issue 13 item 1: pandas hands out read-only arrays; the formula-like flag is built in a new one."""
     import pandas as pd
 
-    from sop_core.validate import Source, formula_like, parse_text
+    from sop_core.intake.validate import Source, formula_like, parse_text
 
     text = pd.Series(["-", "-100-BLK", "+44-A", "=A1", "@home", "-cmd", "+", "plain", ""], dtype="str")
     assert formula_like(text).tolist() == [False, False, False, True, True, True, False, False, False]

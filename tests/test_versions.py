@@ -7,9 +7,9 @@ import threading
 import pandas as pd
 import pytest
 
-from sop_core import plan, scenarios
-from sop_core import versions as V
-from sop_core.workspace import Workspace, frame_sha256
+from sop_core.planning import plan, scenarios
+from sop_core.meetings import versions as V
+from sop_core.store.workspace import Workspace, frame_sha256
 
 JAN, FEB = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01")
 PRODUCTS = pd.DataFrame({"sku": ["t1", "t2", "b1"], "unit_price": [100.0, 200.0, 50.0],

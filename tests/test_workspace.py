@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core import forecast
-from sop_core.workspace import Provenance, QueryOutOfMemory, QueryTimeout, Workspace, frame_sha256
+from sop_core.demand import forecast
+from sop_core.store.workspace import Provenance, QueryOutOfMemory, QueryTimeout, Workspace, frame_sha256
 
 SLOW = "SELECT sum(i % 7) FROM range(1000000000000) t(i)"  # hours of work: only a time limit ends it
 GREEDY = "SELECT list(i) FROM range(50000000) t(i)"  # one 400 MB list: an aggregate that cannot spill to disk

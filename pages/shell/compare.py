@@ -23,14 +23,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from sop_core import forecast, links, plan, scenarios
-from sop_core.exports import to_csv_bytes
+from sop_core.demand import forecast
+from sop_core.meetings import links
+from sop_core.planning import plan, scenarios
+from sop_core.meetings.exports import to_csv_bytes
 from sop_core.formatting import delta_money, delta_units, money, pct, units
-from sop_core.plan import BASELINE, KPI_INFO, KPI_KEYS
-from sop_core.scenarios import Scenario
-from sop_core.workspace import Workspace
+from sop_core.planning.plan import BASELINE, KPI_INFO, KPI_KEYS
+from sop_core.planning.scenarios import Scenario
+from sop_core.store.workspace import Workspace
 
-from . import charts, nav
+from sop_core.meetings import charts
+from pages.shell import nav
 from . import plan_view as pv
 from .demand import consensus_frame
 from sop_core.escape import plain

@@ -4,11 +4,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from sop_core import access, consensus, forecast, forecast_jobs, overrides
+from sop_core.store import access
+from sop_core.demand import consensus, forecast, forecast_jobs, overrides
 from sop_core.escape import plain
-from sop_core.executor import Executor
-from sop_core.history import demand_history
-from sop_core.workspace import Workspace
+from sop_core.demand.executor import Executor
+from sop_core.demand.history import demand_history
+from sop_core.store.workspace import Workspace
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -127,7 +128,7 @@ def consensus_frame(ws: Workspace, run: forecast.ForecastRun) -> pd.DataFrame:
     cons = consensus.load_consensus(ws, run.run_key)
     if cons is None:
         if access.allowed(access.current(), "consensus"):
-            cons = consensus.refresh(ws, run.run_key, prepared_statistical(ws, run))
+            cons = overrides.refresh_consensus(ws, run.run_key, prepared_statistical(ws, run))
         else:  # a viewer reads the consensus without storing it
             cons = consensus.apply_overrides(prepared_statistical(ws, run), overrides.active(ws))
     return cons

@@ -1,4 +1,4 @@
-"""The plan behind the Supply review, Inventory and Financials pages: one `sop_core.plan.evaluate`, cached by content.
+"""The plan behind the Supply review, Inventory and Financials pages: one `sop_core.planning.plan.evaluate`, cached by content.
 
 Every number on those pages comes from `plan.evaluate(plan.PlanInputs.from_workspace(ws, consensus, ...))`,
 the function the scenario comparison runs too, so a page and a scenario baseline never disagree.
@@ -7,8 +7,8 @@ hash of the consensus, plan settings): a rerun that changes none of them costs a
 and an unpickle, never the engines.
 
 The page frames (utilisation matrix, gap table, exception list, monthly outlook, ...) come with the
-plan from `sop_core.plan.build_view` (a `plan.PlanView`); the reshapes themselves live in
-`sop_core.supply`, `sop_core.inventory` and `sop_core.finance`.
+plan from `sop_core.planning.plan.build_view` (a `plan.PlanView`); the reshapes themselves live in
+`sop_core.planning.supply`, `sop_core.planning.inventory` and `sop_core.planning.finance`.
 
 Also here: the "this page needs table X" and "run the demand review first" empty states, the plan
 settings of the session (pre-build months, excess cover, service level: set on the Supply review and
@@ -27,10 +27,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from sop_core import access, contract, demo, forecast, plan, plan_settings
+from sop_core.store import access
+from sop_core import contract
+from sop_core.intake import demo
+from sop_core.demand import forecast
+from sop_core.planning import plan, settings as plan_settings
 from sop_core.escape import plain
-from sop_core.scenarios import Scenario
-from sop_core.workspace import Workspace, frame_sha256
+from sop_core.planning.scenarios import Scenario
+from sop_core.store.workspace import Workspace, frame_sha256
 
 from .demand import consensus_frame, forecast_run
 from .state import author, may, page_link
@@ -283,7 +287,7 @@ COVERAGE_ICON = ":material/visibility_off:"
 
 
 def coverage_note(cov: Any, container: Any = st) -> None:
-    """Say what a check could not see (`sop_core.coverage.Coverage`): an info box when it saw nothing, a caption
+    """Say what a check could not see (`sop_core.planning.coverage.Coverage`): an info box when it saw nothing, a caption
     when it saw part of the plan, nothing when it saw everything. The text is the engine's, with no user data."""
     if cov is None or cov.complete:
         return

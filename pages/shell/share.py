@@ -1,6 +1,6 @@
 """Share links on the pages: read a link once per page visit, keep the address bar a shareable link, the Share button.
 
-`sop_core.links` is the ONE module that knows the query parameters; this module only moves a
+`sop_core.meetings.links` is the ONE module that knows the query parameters; this module only moves a
 `links.ViewState` between `st.query_params`, the session and the page's widgets:
 
     link = share.link_state("demand_review")          # right after page_header: reads and checks the link once
@@ -36,10 +36,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from sop_core import links, plan_settings
+from sop_core.meetings import links
+from sop_core.planning import settings as plan_settings
 from sop_core.escape import plain
-from sop_core.links import LinkStatus, ViewState
-from sop_core.scenarios import Scenario
+from sop_core.meetings.links import LinkStatus, ViewState
+from sop_core.planning.scenarios import Scenario
 
 from . import plan_view as pv
 from .state import workspace

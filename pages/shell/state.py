@@ -9,9 +9,12 @@ import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
-from sop_core import access, company, escape, forecast_jobs, identity, ledger
-from sop_core.store_lock import WorkspaceReadOnly
-from sop_core.workspace import QueryStopped, Workspace, WorkspaceError, WorkspaceLocked, default_path
+from sop_core.store import access, identity, ledger, recovery
+from sop_core.intake import company
+from sop_core import escape
+from sop_core.demand import forecast_jobs
+from sop_core.store.lock import WorkspaceReadOnly
+from sop_core.store.workspace import QueryStopped, Workspace, WorkspaceError, WorkspaceLocked, default_path
 
 from . import nav
 
@@ -21,7 +24,7 @@ def _open(path: str) -> Workspace:
     ws = Workspace(path)
     with access.acting_as(access.SYSTEM):  # the first visitor may be a viewer; the demo loads all the same
         company.ensure_demo(ws)
-    ws.startup_messages = ledger.startup_check(ws)  # acknowledged saves the database lost, if any
+    ws.startup_messages = recovery.startup_check(ws)  # acknowledged saves the database lost, if any
     forecast_jobs.prefetch(ws)  # the forecast fits in the background from now (a page needing it joins)
     return ws
 

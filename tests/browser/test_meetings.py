@@ -69,8 +69,8 @@ def test_approve_on_the_executive_page_survives_a_reload(demo_server, page):
     choose(page, page.get_by_label("Update a decision's status").first, "Approve overtime on ASSY-2", pick=False)
     page.keyboard.press("Escape")
 
-    from sop_core import decisions, versions
-    from sop_core.workspace import Workspace
+    from sop_core.meetings import decisions, versions
+    from sop_core.store.workspace import Workspace
 
     demo_server.stop()
     with Workspace(demo_server.workspace) as ws:

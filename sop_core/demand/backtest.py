@@ -1,0 +1,201 @@
+"""Rolling-origin backtest: every candidate model judged against seasonal naive on a holdout.
+
+A plan (`plan_backtest`) sets cut-offs shared by every series: the last one leaves `horizon`
+buckets after it to the last actual, earlier ones are `step` buckets before (default a quarter
+of a season: 3 months, 13 weeks). The horizon is the planning horizon, capped so the earliest
+cut-off keeps `min_train` buckets (a season + 1) of the longest series; a series shorter than
+that at a cut-off sits that origin out.
+
+Points frame (`POINT_COLUMNS`): series_id, origin (cut-off = last training bucket), step
+(1..horizon), period, actual, forecast (the candidate model), naive (seasonal naive fitted on
+the same training window), scale (in-sample seasonal naive MAE of that window, for MASE),
+model (the candidate's name). Choices frame (`CHOICE_COLUMNS`): series_id, model (chosen),
+candidate, reason, wape_candidate, wape_naive, n_origins.
+
+In automatic mode a series keeps the candidate only when its backtest WAPE is strictly lower
+than seasonal naive's on the same points (ties go to seasonal naive), so the automatic choice is
+never worse than seasonal naive on its own backtest.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sop_core.demand import metrics
+from sop_core.demand.models import HISTORY_COLUMNS, MODEL_LABELS, INTERVAL_WIDTH, InvalidSeries, Model, SeasonalNaive
+
+POINT_COLUMNS: tuple[str, ...] = (
+    "series_id", "origin", "step", "period", "actual", "forecast", "naive", "scale", "model",
+)
+CHOICE_COLUMNS: tuple[str, ...] = (
+    "series_id", "model", "candidate", "reason", "wape_candidate", "wape_naive", "n_origins",
+)
+NAIVE = SeasonalNaive.name
+MIN_BAND_POINTS = 8
+MODES: tuple[str, ...] = ("auto", "prophet")
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    """Cut-offs (last training bucket of each origin, oldest first), horizon, and the rules used."""
+
+    cutoffs: tuple[pd.Timestamp, ...]
+    horizon: int
+    step: int
+    min_train: int
+    note: str = ""
+
+    @property
+    def origins(self) -> int:
+        """Number of origins."""
+        return len(self.cutoffs)
+
+
+def plan_backtest(last_period: pd.Timestamp, n_periods: int, horizon: int, season_length: int, freq: str,
+                  origins: int = 3, step: int | None = None, min_train: int | None = None) -> BacktestPlan:
+    """Cut-offs for a history of `n_periods` buckets ending at `last_period` (the longest series)."""
+    step = max(1, season_length // 4) if step is None else max(1, int(step))
+    min_train = season_length + 1 if min_train is None else int(min_train)
+    k = max(1, int(origins))
+    while k >= 1:
+        h = min(int(horizon), n_periods - min_train - (k - 1) * step)
+        if h >= 1:
+            break
+        k -= 1
+    else:
+        return BacktestPlan((), 0, step, min_train,
+                            f"no backtest: {n_periods} buckets of history, at least {min_train + 1} needed")
+    timeline = pd.date_range(end=pd.Timestamp(last_period), periods=n_periods, freq=freq)
+    cutoffs = tuple(timeline[n_periods - 1 - h - j * step] for j in reversed(range(k)))
+    notes = []
+    if h < horizon:
+        notes.append(f"horizon capped at {h} of {horizon} buckets by {n_periods} buckets of history")
+    if k < origins:
+        notes.append(f"{k} origin(s) instead of {origins}")
+    return BacktestPlan(cutoffs, h, step, min_train, "; ".join(notes))
+
+
+def backtest_series(series_id: str, periods: pd.DatetimeIndex, y: np.ndarray, candidate: Model,
+                    plan: BacktestPlan, season_length: int) -> pd.DataFrame:
+    """Backtest points (POINT_COLUMNS) of one series: the candidate and seasonal naive at each origin."""
+    periods = pd.DatetimeIndex(periods)
+    y = np.asarray(y, dtype=float)
+    naive_model = SeasonalNaive(season_length)
+    frames = []
+    for cutoff in plan.cutoffs:
+        n_train = int(periods.searchsorted(cutoff, side="right"))
+        if n_train < plan.min_train or n_train + plan.horizon > len(y) or periods[n_train - 1] != cutoff:
+            continue
+        train, test = y[:n_train], y[n_train:n_train + plan.horizon]
+        future = periods[n_train:n_train + plan.horizon]
+        try:
+            value, _, _ = candidate.predict(train, periods[:n_train], future)
+        except (InvalidSeries, RuntimeError, ValueError):
+            continue  # e.g. a constant training window or a failed optimisation: this origin sits out
+        naive, _, _ = naive_model.predict(train, periods[:n_train], future)
+        frames.append(pd.DataFrame({
+            "series_id": series_id, "origin": cutoff, "step": np.arange(1, plan.horizon + 1), "period": future,
+            "actual": test, "forecast": value, "naive": naive,
+            "scale": metrics.naive_scale(train, season_length), "model": candidate.name,
+        }))
+    if not frames:
+        return empty_points()
+    return pd.concat(frames, ignore_index=True)[list(POINT_COLUMNS)]
+
+
+def backtest(history: pd.DataFrame, candidate: Model, horizon: int, season_length: int, freq: str,
+             origins: int = 3, step: int | None = None) -> tuple[pd.DataFrame, BacktestPlan]:
+    """Backtest one candidate model on every series of a long history (series_id, period, y), serially."""
+    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+    if missing:
+        raise ValueError(f"history is missing column(s) {', '.join(missing)}")
+    lengths = history.groupby("series_id").size()
+    plan = plan_backtest(history["period"].max(), int(lengths.max()) if len(lengths) else 0, horizon,
+                         season_length, freq, origins, step)
+    frames = [
+        backtest_series(str(sid), pd.DatetimeIndex(part["period"]), part["y"].to_numpy(dtype=float), candidate,
+                        plan, season_length)
+        for sid, part in history.sort_values(["series_id", "period"]).groupby("series_id", sort=True)
+    ]
+    frames = [f for f in frames if len(f)]
+    return (pd.concat(frames, ignore_index=True) if frames else empty_points()), plan
+
+
+def empty_points() -> pd.DataFrame:
+    """An empty points frame with the right columns and dtypes."""
+    return pd.DataFrame({
+        "series_id": pd.Series(dtype=object), "origin": pd.Series(dtype="datetime64[ns]"),
+        "step": pd.Series(dtype="int64"), "period": pd.Series(dtype="datetime64[ns]"),
+        "actual": pd.Series(dtype=float), "forecast": pd.Series(dtype=float), "naive": pd.Series(dtype=float),
+        "scale": pd.Series(dtype=float), "model": pd.Series(dtype=object),
+    })
+
+
+def _pct(x: float) -> str:
+    """A fraction as a whole percentage, or 'n/a'."""
+    return f"{x:.0%}" if np.isfinite(x) else "n/a"
+
+
+def choose(points: pd.DataFrame, candidate: str, mode: str = "auto", prefix: str = "",
+           no_backtest: str = "") -> tuple[str, str, float, float, int]:
+    """Pick the model of one series from its points: (model, reason, wape_candidate, wape_naive, n_origins)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    label = MODEL_LABELS.get(candidate, candidate)
+    lead = f"{prefix}; " if prefix else ""
+    if points.empty:
+        return candidate, f"{prefix or label}; {no_backtest or 'no backtest: history too short'}", np.nan, np.nan, 0
+    w_c = metrics.wape(points["actual"], points["forecast"])
+    w_n = metrics.wape(points["actual"], points["naive"])
+    k = int(points["origin"].nunique())
+    on = f"on {k} origin{'s' if k != 1 else ''}"
+    if candidate == NAIVE:
+        return NAIVE, f"{lead}seasonal naive WAPE {_pct(w_n)} {on}", w_c, w_n, k
+    if not (np.isfinite(w_c) and np.isfinite(w_n)):
+        return candidate, f"{lead}{label}: no demand in the backtest windows {on}", w_c, w_n, k
+    if mode == "prophet":
+        return candidate, (f"{lead}{label} (forced by setting): WAPE {_pct(w_c)} vs seasonal naive "
+                           f"{_pct(w_n)} {on}"), w_c, w_n, k
+    if w_c < w_n:
+        return candidate, f"{lead}{label} WAPE {_pct(w_c)} vs seasonal naive {_pct(w_n)} {on}", w_c, w_n, k
+    return NAIVE, (f"{lead}seasonal naive WAPE {_pct(w_n)} vs {label} {_pct(w_c)} {on}: "
+                   "seasonal naive kept"), w_c, w_n, k
+
+
+def select(points: pd.DataFrame, mode: str = "auto", candidates: dict[str, str] | None = None) -> pd.DataFrame:
+    """Choose per series from a points frame -> CHOICE_COLUMNS (candidates: series_id -> model name)."""
+    rows = []
+    for sid, part in points.groupby("series_id", sort=True):
+        cand = (candidates or {}).get(sid, str(part["model"].iloc[0]))
+        model, reason, w_c, w_n, k = choose(part, cand, mode)
+        rows.append((sid, model, cand, reason, w_c, w_n, k))
+    return pd.DataFrame(rows, columns=list(CHOICE_COLUMNS))
+
+
+def chosen_points(points: pd.DataFrame, choices: pd.DataFrame) -> pd.DataFrame:
+    """The points of each series' chosen model: forecast replaced by naive where seasonal naive was chosen."""
+    df = points.merge(choices[["series_id", "model"]].rename(columns={"model": "chosen"}), on="series_id", how="inner")
+    is_naive = df["chosen"] == NAIVE
+    df["forecast"] = df["forecast"].where(~is_naive, df["naive"])
+    df["model"] = df["chosen"]
+    return df[list(POINT_COLUMNS)]
+
+
+def residual_band(actual: np.ndarray, forecast: np.ndarray, value: np.ndarray,
+                  width: float = INTERVAL_WIDTH) -> tuple[np.ndarray, np.ndarray] | None:
+    """80% band around `value` from backtest errors A − F (their 10th/90th percentiles); None if < 8 points."""
+    a, f = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(f)
+    if ok.sum() < MIN_BAND_POINTS:
+        return None
+    lo, hi = np.quantile(a[ok] - f[ok], [(1 - width) / 2, (1 + width) / 2])
+    v = np.asarray(value, dtype=float)
+    return np.clip(v + min(lo, 0.0), 0.0, None), np.clip(v + max(hi, 0.0), 0.0, None)
+
+
+def summary(points: pd.DataFrame, choices: pd.DataFrame, by: Sequence[str] = ("series_id",)) -> pd.DataFrame:
+    """metrics.summarise of the chosen models' points, grouped by `by` (columns of points)."""
+    return metrics.summarise(chosen_points(points, choices), list(by))

@@ -1,0 +1,87 @@
+"""Demand history and product master data as read from the workspace.
+
+`demand_history` columns: series_id, sku, region, family, period (bucket start, datetime64),
+quantity, revenue. A series is one sku × region; region is 'All' when the sales file has none.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from sop_core.periods import check_bucket, sql_period
+from sop_core.store.workspace import Workspace
+
+NO_REGION = "All"
+SERIES_SEP = " | "
+
+
+def series_id(sku: pd.Series, region: pd.Series) -> pd.Series:
+    """Series identifier 'sku | region'."""
+    return sku.astype(str) + SERIES_SEP + region.astype(str)
+
+
+def products(ws: Workspace) -> pd.DataFrame:
+    """The products table, or one derived from sales when none was loaded (flag column `derived`).
+
+    Derived: family from the sales family column (else the sku), unit price = revenue / quantity
+    over the last 12 months of history, unit cost unknown (NULL).
+    """
+    if ws.has_table("products"):
+        df = ws.table("products")
+        df["derived"] = False
+        return df
+    if not ws.has_table("sales"):
+        return ws.table("products").assign(derived=pd.Series(dtype=bool))
+    df = ws.query(
+        """
+        WITH last AS (SELECT max("date") - INTERVAL 12 MONTH AS since FROM sales)
+        SELECT sku,
+               NULL::VARCHAR AS description,
+               coalesce(arg_max(family, "date"), sku) AS family,
+               NULL::VARCHAR AS category,
+               sum(revenue) FILTER (WHERE "date" > (SELECT since FROM last))
+                 / nullif(sum(quantity) FILTER (WHERE "date" > (SELECT since FROM last) AND revenue IS NOT NULL), 0)
+                 AS unit_price,
+               NULL::DOUBLE AS unit_cost,
+               NULL::VARCHAR AS resource,
+               NULL::DOUBLE AS hours_per_unit,
+               NULL::DOUBLE AS lead_time_weeks,
+               NULL::DOUBLE AS safety_stock_units
+        FROM sales GROUP BY sku ORDER BY sku
+        """
+    )
+    df["derived"] = True
+    return df
+
+
+def demand_history(ws: Workspace, bucket: str = "month") -> pd.DataFrame:
+    """Sales summed per sku × region × bucket, with the family from products (or sales, or the sku)."""
+    check_bucket(bucket)
+    cols = ["series_id", "sku", "region", "family", "period", "quantity", "revenue"]
+    if not ws.has_table("sales"):
+        return pd.DataFrame(columns=cols)
+    family_sql = (
+        'coalesce(p.family, s.family, s.sku)' if ws.has_table("products") else "coalesce(s.family, s.sku)"
+    )
+    join = 'LEFT JOIN products p ON p.sku = s.sku' if ws.has_table("products") else ""
+    df = ws.query(
+        f"""
+        SELECT s.sku, coalesce(s.region, ?) AS region, arg_max({family_sql}, s."date") AS family,
+               {sql_period("date", bucket).replace('"date"', 's."date"')} AS period,
+               sum(s.quantity) AS quantity, sum(s.revenue) AS revenue
+        FROM sales s {join}
+        GROUP BY ALL
+        ORDER BY s.sku, region, period
+        """,
+        [NO_REGION],
+    )
+    # one family per sku (the latest seen) so a family filter never splits a series
+    fam = df.sort_values("period").groupby("sku")["family"].last()
+    df["family"] = df["sku"].map(fam)
+    df["period"] = pd.to_datetime(df["period"])
+    df.insert(0, "series_id", series_id(df["sku"], df["region"]))
+    return df[cols].reset_index(drop=True)
+
+
+def last_actual_period(history: pd.DataFrame) -> pd.Timestamp | None:
+    """The last bucket with actuals, or None for an empty history."""
+    return None if history.empty else pd.Timestamp(history["period"].max())

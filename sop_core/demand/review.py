@@ -1,0 +1,117 @@
+"""The demand review's answers: consensus against last year and the annual plan, and filtered series.
+
+Frames used here:
+- history: demand_history columns (series_id, sku, region, family, period, quantity, revenue)
+- statistical: forecast frame (series_id, sku, region, family, period, value, lower, upper, model)
+- consensus: consensus frame (sku, region, family, period, statistical, consensus, overridden)
+- budget: the `plan` contract table (period, family, sku, region, volume_plan, revenue_plan, margin_plan)
+- metrics: the forecast run's per-series metrics (forecast.METRIC_COLUMNS; `flags` is what `flagged` reads)
+
+A series is "flagged for review" (FLAGGED_MEANING) when its backtest says the forecast needs a
+planner's eye: the seasonal naive forecast beat the model (forecast.FLAG_NAIVE_BEATS) or the
+tracking signal shows a bias (forecast.FLAG_TS). A series without a backtest (FLAG_NO_BACKTEST)
+cannot be judged and is not flagged. The Cycle overview and the Demand review both count with `flagged`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sop_core.demand.forecast import FLAG_NAIVE_BEATS, FLAG_TS
+from sop_core.periods import next_period
+
+REVIEW_FLAGS: tuple[str, ...] = (FLAG_NAIVE_BEATS, FLAG_TS)
+FLAGGED_MEANING = "forecast worse than last year's pattern, or biased"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A family / region / sku filter (None = all)."""
+
+    family: str | None = None
+    region: str | None = None
+    sku: str | None = None
+
+    def mask(self, frame: pd.DataFrame) -> pd.Series:
+        """Rows of `frame` inside the scope."""
+        m = pd.Series(True, index=frame.index)
+        for col in ("family", "region", "sku"):
+            value = getattr(self, col)
+            if value is not None and col in frame.columns:
+                m &= frame[col] == value
+        return m
+
+    def label(self) -> str:
+        """'Tents · North' or 'All products'."""
+        parts = [v for v in (self.sku, self.family if self.sku is None else None, self.region) if v]
+        return " · ".join(parts) if parts else "All products"
+
+
+@dataclass(frozen=True)
+class DemandHeadline:
+    """Consensus for the next 12 buckets against the last 12 and the annual plan."""
+
+    next_12: float
+    last_12: float
+    vs_last_12: float | None  # fraction
+    statistical_next_12: float
+    plan_next_12: float | None  # volume plan over the same 12 buckets (None when not in the plan table)
+    vs_plan: float | None
+    first_period: pd.Timestamp | None
+    last_period: pd.Timestamp | None
+
+
+def headline(history: pd.DataFrame, consensus: pd.DataFrame, budget: pd.DataFrame | None,
+             last_actual: pd.Timestamp, scope: Scope = Scope(), periods: int = 12) -> DemandHeadline:
+    """Consensus units over the next `periods` buckets against the last `periods` and the volume plan."""
+    first = next_period(last_actual)
+    end = next_period(first, n=periods)
+    start_hist = next_period(last_actual, n=-(periods - 1))
+    c = consensus[scope.mask(consensus) & (consensus["period"] >= first) & (consensus["period"] < end)]
+    h = history[scope.mask(history) & (history["period"] >= start_hist) & (history["period"] <= last_actual)]
+    nxt, last = float(c["consensus"].sum()), float(h["quantity"].sum())
+    plan = None
+    if budget is not None and len(budget) and budget["volume_plan"].notna().any():
+        b = budget[(pd.to_datetime(budget["period"]) >= first) & (pd.to_datetime(budget["period"]) < end)]
+        if scope.sku is None:
+            for col in ("family", "region"):
+                value = getattr(scope, col)
+                if value is not None:
+                    b = b[b[col] == value] if b[col].notna().any() else b.iloc[0:0]
+        else:
+            b = b[b["sku"] == scope.sku]
+        covered = pd.to_datetime(b["period"]).nunique()
+        plan = float(b["volume_plan"].sum()) if covered == periods else None
+    return DemandHeadline(
+        next_12=nxt, last_12=last, vs_last_12=(nxt / last - 1) if last > 0 else None,
+        statistical_next_12=float(c["statistical"].sum()), plan_next_12=plan,
+        vs_plan=(nxt / plan - 1) if plan else None,
+        first_period=pd.Timestamp(c["period"].min()) if len(c) else None,
+        last_period=pd.Timestamp(c["period"].max()) if len(c) else None,
+    )
+
+
+def chart_series(history: pd.DataFrame, statistical: pd.DataFrame, consensus: pd.DataFrame,
+                 scope: Scope = Scope()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Scope totals per period: (history: period, quantity), (statistical: period, value, lower, upper),
+    (consensus: period, consensus, statistical)."""
+    h = history[scope.mask(history)].groupby("period", as_index=False)["quantity"].sum()
+    s = (statistical[scope.mask(statistical)].groupby("period", as_index=False)[["value", "lower", "upper"]].sum())
+    c = consensus[scope.mask(consensus)].groupby("period", as_index=False)[["consensus", "statistical"]].sum()
+    return h, s, c
+
+
+def edit_grid(consensus: pd.DataFrame, scope: Scope, periods: list[pd.Timestamp]) -> pd.DataFrame:
+    """Consensus units per sku (rows) × period (columns) in the scope, for the unit-edit table."""
+    c = consensus[scope.mask(consensus) & consensus["period"].isin(periods)]
+    grid = c.pivot_table(index="sku", columns="period", values="consensus", aggfunc="sum").reindex(columns=periods)
+    return grid.fillna(0.0).round(0)
+
+
+def flagged(metrics: pd.DataFrame) -> pd.Series:
+    """True for each metrics row flagged for review (a flag of REVIEW_FLAGS in its '; '-joined `flags`)."""
+    if "flags" not in metrics.columns:
+        raise ValueError("the forecast metrics have no 'flags' column: rerun the forecast")
+    parts = metrics["flags"].fillna("").astype(str).str.split("; ")
+    return parts.map(lambda flags: any(f in REVIEW_FLAGS for f in flags)).astype(bool)

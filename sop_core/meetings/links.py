@@ -1,0 +1,422 @@
+"""Share links: the ONE module that knows the query parameters of a view (like Datasette's url_builder).
+
+A link names a page (the URL path), a scenario, the filters on screen and the data it was made on:
+
+    key      ViewState field  value
+    (path)   page             page URL path, e.g. 'financials' ([a-z0-9_], up to 64); also read from ?page=
+    s        scenario_id      scenario id (the shape of scenarios.new_scenario_id)
+    cmp      compare          up to MAX_COMPARE scenario ids to compare, comma-separated
+    family   family           family filter (text, up to MAX_VALUE characters)
+    region   region           region filter
+    sku      sku              sku filter
+    h        horizon          months shown, 1 to MAX_HORIZON
+    pb       prebuild_months      plan setting: pre-build horizon, whole months 0 to 6
+    xc       excess_cover_months  plan setting: excess beyond this many months of cover, whole, 1 to 24
+    sl       service_level        plan setting: safety-stock service level in percent, 50 to 99.9 (stored 0.5-0.999)
+    fp       fingerprint      `fingerprint(ws)` when the link was made: data + overrides (16 hex digits)
+
+The plan settings (bounds and defaults in `sop_core.planning.settings`) are left out of a link when
+they equal the defaults (`plan.DEFAULTS`), so most links stay short. A link made by the app always
+has a fingerprint; such a link states all three: a setting it leaves out is the default, whatever
+the workspace's saved plan settings are now (`LinkStatus.settings`). A link without a fingerprint
+(typed by hand) fixes only the settings it names.
+
+Reading a link never raises and never trusts it. `from_params` drops, each with a message: unknown
+keys, repeated keys, values over MAX_VALUE characters, control characters, malformed numbers and
+fingerprints; a malformed plan setting gives its default, one out of its bounds the nearest bound,
+each with a problem. A scenario id that is malformed, repeated, oversized or unknown all give the same
+generic SCENARIO_NOT_FOUND ("showing the baseline"): the page cannot tell a typo from a probe and
+says nothing about which ids exist. Ids are only ever passed to `scenarios.get`, which checks
+their shape before a parameterised query. `check` then looks the scenarios up and compares the
+link's fingerprint with the workspace's: when the data or the overrides changed it says so, and
+since when the link's data and overrides were current.
+
+The fingerprint covers what the numbers are computed from: the loaded tables
+(Workspace.fingerprint, the content hash of each table's latest load) and the consensus inputs,
+the overrides in force (named by the newest entry of the append-only overrides table, one indexed
+query). With no override it is the data fingerprint alone, so links made before any override was
+saved keep matching.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from sop_core.demand import overrides
+from sop_core.planning import settings as plan_settings, scenarios
+from sop_core.planning.plan import DEFAULTS as PLAN_DEFAULTS
+from sop_core.planning.scenarios import Scenario
+from sop_core.store.workspace import Workspace
+
+KEYS: dict[str, str] = {  # query key -> ViewState field, in link order
+    "page": "page", "s": "scenario_id", "cmp": "compare", "family": "family", "region": "region", "sku": "sku",
+    "h": "horizon", "pb": "prebuild_months", "xc": "excess_cover_months", "sl": "service_level", "fp": "fingerprint",
+}
+SETTING_KEYS = {"pb": "prebuild_months", "xc": "excess_cover_months", "sl": "service_level"}  # plan settings
+SETTING_PATTERNS = {"pb": re.compile(r"[0-9]{1,3}", re.ASCII), "xc": re.compile(r"[0-9]{1,3}", re.ASCII),
+                    "sl": re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?", re.ASCII)}
+_PB, _XC, _SL = (plan_settings.BOUNDS[n] for n in ("prebuild_months", "excess_cover_months", "service_level"))
+SETTING_RULES = {"pb": f"(pre-build months) must be a whole number from {_PB[0]:g} to {_PB[1]:g}",
+                 "xc": f"(excess cover months) must be a whole number from {_XC[0]:g} to {_XC[1]:g}",
+                 "sl": f"(service level %) must be a number from {_SL[0] * 100:g} to {_SL[1] * 100:g}"}
+IGNORED_KEYS = frozenset({"embed", "embed_options"})  # Streamlit's own parameters
+MAX_VALUE = 200
+MAX_COMPARE = 4
+MAX_HORIZON = 60
+MAX_PROBLEMS = 12
+PAGE_PATTERN = re.compile(r"[a-z0-9_]{1,64}", re.ASCII)
+HORIZON_PATTERN = re.compile(r"[0-9]{1,3}", re.ASCII)
+FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{16}", re.ASCII)
+BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+SCENARIO_NOT_FOUND = "Scenario not found — showing the baseline."
+COMPARED_NOT_FOUND = "A scenario to compare was not found — it is left out."
+DATA_CHANGED = "This link was made on {when}; the data or the overrides changed since this link was made."
+KNOWN_WHEN = "the data and overrides as of {at:%d %b %Y %H:%M} UTC"
+UNKNOWN_WHEN = "earlier data and overrides (no longer in this workspace)"
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """What a share link shows: page, scenario, compared scenarios, filters, horizon, plan settings, fingerprint.
+
+    prebuild_months, excess_cover_months, service_level: None = not named by the link (`settings_of`
+    reads them with the defaults filled in; `with_settings` sets them from a settings dict).
+    """
+
+    page: str | None = None
+    scenario_id: str | None = None
+    family: str | None = None
+    region: str | None = None
+    sku: str | None = None
+    horizon: int | None = None
+    compare: tuple[str, ...] = ()
+    fingerprint: str | None = None
+    prebuild_months: int | None = None
+    excess_cover_months: float | None = None
+    service_level: float | None = None
+
+    def to_params(self) -> dict[str, str]:
+        """Query parameters in link order (page, s, cmp, family, region, sku, h, pb, xc, sl, fp).
+
+        Unset fields are left out, and so are plan settings equal to their defaults.
+        """
+        out: dict[str, str] = {}
+        for key, name in KEYS.items():
+            v = getattr(self, name)
+            if name == "compare":
+                v = ",".join(v) if v else None
+            elif key in SETTING_KEYS:
+                v = _setting_param(key, v)
+            if v is not None and v != "":
+                out[key] = str(v)
+        return out
+
+
+def _setting_param(key: str, value: float | None) -> str | None:
+    """A plan setting as its query value ('97.5' for a service level of 0.975), None when unset or the default."""
+    name = SETTING_KEYS[key]
+    if value is None or abs(float(value) - float(PLAN_DEFAULTS[name])) < 1e-9:
+        return None
+    return f"{round(float(value) * 100, 2):g}" if key == "sl" else f"{float(value):g}"
+
+
+def settings_of(state: ViewState) -> dict[str, int | float]:
+    """The plan settings a link shows: the ones it names, the defaults for the rest."""
+    return {name: (getattr(state, name) if getattr(state, name) is not None else PLAN_DEFAULTS[name])
+            for name in plan_settings.NAMES}
+
+
+def with_settings(state: ViewState, settings: Mapping[str, Any]) -> ViewState:
+    """`state` naming the plan `settings` (each clamped into its bounds; values equal to the defaults left unset)."""
+    named: dict[str, Any] = {}
+    for name in plan_settings.NAMES:
+        v = plan_settings.clamp(name, settings[name]) if settings.get(name) is not None else None
+        named[name] = None if v is None or abs(float(v) - float(PLAN_DEFAULTS[name])) < 1e-9 else v
+    return dataclasses.replace(state, **named)
+
+
+def url(base_url: str, state: ViewState) -> str:
+    """The link: base_url/page?s=...&cmp=...&family=... (page in the path, the rest urlencoded)."""
+    parts = urlsplit(base_url)
+    params = state.to_params()
+    page = params.pop("page", None)
+    path = parts.path.rstrip("/") + "/" + (quote(page, safe="") if page else "")
+    query = urlencode(params, quote_via=quote, safe=",")
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def _combine(data_fingerprint: str, latest_override: str | None) -> str:
+    """The link fingerprint of a data fingerprint and the newest override id (the data's alone when None)."""
+    if latest_override is None:
+        return data_fingerprint
+    return hashlib.sha256(f"{data_fingerprint}|overrides:{latest_override}".encode()).hexdigest()[:16]
+
+
+def fingerprint(ws: Workspace) -> str:
+    """16 hex digits naming the loaded data and the overrides in force: what a link's numbers are computed on."""
+    return _combine(ws.fingerprint(), overrides.latest_id(ws))
+
+
+def stamp(ws: Workspace, state: ViewState) -> ViewState:
+    """The state with the workspace's current fingerprint (data + overrides), ready to share."""
+    return dataclasses.replace(state, fingerprint=fingerprint(ws))
+
+
+# -- reading a link -------------------------------------------------------------------------------
+def _values(params: Mapping[str, Any], key: Any) -> list[Any]:
+    """Every value given for `key` (st.query_params.get_all, a parse_qs list, or a single value)."""
+    get_all = getattr(params, "get_all", None)
+    if callable(get_all):
+        return list(get_all(key))
+    v = params[key]
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _shown(key: Any) -> str:
+    text = str(key)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _bad_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI for ch in text)
+
+
+def _page(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    v = value.strip().strip("/")
+    return v if PAGE_PATTERN.fullmatch(v) else None
+
+
+def from_params(params: Mapping[str, Any], page: str | None = None) -> tuple[ViewState, list[str]]:
+    """ViewState from query parameters plus the problems found (never raises); `page` (the URL path) wins over ?page=."""
+    problems: list[str] = []
+    fields_: dict[str, Any] = {}
+
+    def problem(text: str) -> None:
+        if text not in problems:
+            problems.append(text)
+
+    try:
+        keys = list(params.keys())
+    except Exception:  # noqa: BLE001 - not a mapping at all
+        keys = []
+        problem("the link's parameters could not be read; showing the default view")
+    for key in keys:
+        try:
+            _read_one(params, key, fields_, problem)
+        except Exception:  # noqa: BLE001 - a link must never crash the page
+            problem(f"parameter {_shown(key)} could not be read; ignored")
+    if page is not None:
+        p = _page(page)
+        if p is not None:
+            fields_["page"] = p
+        else:
+            fields_.pop("page", None)
+            problem("the page in the link is not a page of this app; showing the default page")
+    if len(problems) > MAX_PROBLEMS:
+        extra = len(problems) - (MAX_PROBLEMS - 1)
+        problems = problems[:MAX_PROBLEMS - 1] + [f"… and {extra} more problems with the link"]
+    return ViewState(**fields_), problems
+
+
+def _read_one(params: Mapping[str, Any], key: Any, out: dict[str, Any], problem: Any) -> None:
+    """Validate one query key into `out` (a ViewState field) or report a problem."""
+    if key in IGNORED_KEYS:
+        return
+    if not isinstance(key, str) or key not in KEYS:
+        problem(f"unknown parameter {_shown(key)} ignored")
+        return
+    name = KEYS[key]
+    is_scenario = key in ("s", "cmp")
+    generic = SCENARIO_NOT_FOUND if key == "s" else COMPARED_NOT_FOUND
+    values = _values(params, key)
+    if len(values) != 1:
+        problem(generic if is_scenario else f"parameter {key!r} is given {len(values)} times; ignored")
+        return
+    value = values[0]
+    if not isinstance(value, str) or len(value) > MAX_VALUE or _bad_chars(value):
+        why = ("is not text" if not isinstance(value, str) else
+               f"is longer than {MAX_VALUE} characters" if len(value) > MAX_VALUE else "contains control characters")
+        problem(generic if is_scenario else f"parameter {key!r} {why}; ignored")
+        return
+    value = value.strip()
+    if value == "":
+        return
+    if key == "s":
+        if scenarios.is_valid_id(value):
+            out[name] = value
+        else:
+            problem(SCENARIO_NOT_FOUND)
+    elif key == "cmp":
+        ids: list[str] = []
+        for piece in (p.strip() for p in value.split(",")):
+            if not piece:
+                continue
+            if not scenarios.is_valid_id(piece):
+                problem(COMPARED_NOT_FOUND)
+            elif piece not in ids:
+                ids.append(piece)
+        if len(ids) > MAX_COMPARE:
+            problem(f"at most {MAX_COMPARE} scenarios are compared; the rest are left out")
+            ids = ids[:MAX_COMPARE]
+        if ids:
+            out[name] = tuple(ids)
+    elif key == "h":
+        if HORIZON_PATTERN.fullmatch(value) and 1 <= int(value) <= MAX_HORIZON:
+            out[name] = int(value)
+        else:
+            problem(f"parameter 'h' (months shown) must be a whole number from 1 to {MAX_HORIZON}; ignored")
+    elif key in SETTING_KEYS:
+        out[name] = _read_setting(key, value, problem)
+    elif key == "fp":
+        if FINGERPRINT_PATTERN.fullmatch(value.lower()):
+            out[name] = value.lower()
+        else:
+            problem("parameter 'fp' is not a data fingerprint; cannot tell whether the data changed since the link "
+                    "was made")
+    elif key == "page":
+        p = _page(value)
+        if p is not None:
+            out[name] = p
+        else:
+            problem("the page in the link is not a page of this app; showing the default page")
+    else:
+        out[name] = value
+
+
+def _read_setting(key: str, value: str, problem: Any) -> int | float:
+    """A plan setting from its query value: the default when malformed, else clamped into its bounds (with a problem)."""
+    name = SETTING_KEYS[key]
+    default = PLAN_DEFAULTS[name]
+    shown = (lambda v: f"{float(v) * 100:g}%") if key == "sl" else (lambda v: f"{float(v):g}")
+    if not SETTING_PATTERNS[key].fullmatch(value):
+        problem(f"parameter {key!r} {SETTING_RULES[key]}; the default {shown(default)} is used")
+        return plan_settings.clamp(name, default)
+    number = float(value) / 100 if key == "sl" else float(value)
+    clamped = plan_settings.clamp(name, number)
+    if abs(float(clamped) - number) > 1e-9:
+        problem(f"parameter {key!r} {SETTING_RULES[key]}; {shown(clamped)} is used")
+    return clamped
+
+
+# -- checking a link against the workspace ------------------------------------------------------
+@dataclass(frozen=True)
+class LinkStatus:
+    """A link checked against the workspace: what to show and what to tell the user.
+
+    state: the view to render: unknown scenario ids removed, fingerprint = the data and overrides now.
+    scenario: the scenario shown (None = baseline); compared: the scenarios found for comparison.
+    scenario_missing: the link named a scenario that is not shown (unknown, malformed or tampered).
+    data_changed: the link's fingerprint differs from the workspace's (the data or the overrides
+    changed); link_state_since: since when the link's data and overrides were current (None when
+    unknown). settings: the plan settings the link fixes (name -> value): all three for a link with a
+    fingerprint (left out = the default), else only those it names. messages: everything to show, in order.
+    """
+
+    state: ViewState
+    scenario: Scenario | None = None
+    compared: tuple[Scenario, ...] = ()
+    scenario_missing: bool = False
+    data_changed: bool = False
+    link_state_since: datetime | None = None
+    messages: tuple[str, ...] = field(default=())
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the link opens exactly as it was made, with nothing to say."""
+        return not self.messages
+
+
+def _moment(at: Any) -> datetime:
+    """A stored timestamp as a datetime."""
+    return at.to_pydatetime() if hasattr(at, "to_pydatetime") else at
+
+
+def state_since(ws: Workspace, link_fingerprint: str, now: str | None = None) -> datetime | None:
+    """Since when the data and overrides with that link fingerprint were current, or None when unknown.
+
+    Replays the load log and the overrides log in time order, computing the fingerprint after each
+    entry the way `fingerprint` does; the time is that of the entry that completed the state. The
+    replay must end at the current fingerprint (`now`, computed when None), else None.
+    """
+    try:
+        loads = ws.query("SELECT table_name, content_sha256, loaded_at FROM loads ORDER BY loaded_at, load_id")
+        saved = ws.query("SELECT override_id, created_at FROM overrides ORDER BY seq")
+    except Exception:  # noqa: BLE001
+        return None
+    events = sorted(
+        [(_moment(at), 0, i, str(name), str(content))
+         for i, (name, content, at) in enumerate(loads.itertuples(index=False))]
+        + [(_moment(at), 1, i, "", str(oid)) for i, (oid, at) in enumerate(saved.itertuples(index=False))],
+        key=lambda ev: ev[:3],
+    )
+    tables: dict[str, str] = {}
+    latest_override: str | None = None
+    found: datetime | None = None
+    fp = None
+    for at, kind, _, name, value in events:
+        if kind == 0:
+            tables[name] = value
+        else:
+            latest_override = value
+        data = hashlib.sha256("|".join(f"{n}:{tables[n]}" for n in sorted(tables)).encode()).hexdigest()[:16]
+        fp = _combine(data, latest_override)
+        if fp == link_fingerprint:
+            found = at
+    if fp != (now if now is not None else fingerprint(ws)):  # no longer computed this way: do not guess
+        return None
+    return found
+
+
+def _when(at: datetime | None) -> str:
+    return KNOWN_WHEN.format(at=at) if at is not None else UNKNOWN_WHEN
+
+
+def check(ws: Workspace, state: ViewState) -> LinkStatus:
+    """Look up the link's scenarios and compare its fingerprint with the data and overrides now (never raises)."""
+    messages: list[str] = []
+    scenario = scenarios.get(ws, state.scenario_id) if state.scenario_id is not None else None
+    missing = state.scenario_id is not None and scenario is None
+    if missing:
+        messages.append(SCENARIO_NOT_FOUND)
+    compared = []
+    for cid in state.compare:
+        sc = scenarios.get(ws, cid)
+        if sc is None:
+            if COMPARED_NOT_FOUND not in messages:
+                messages.append(COMPARED_NOT_FOUND)
+        else:
+            compared.append(sc)
+    now = fingerprint(ws)
+    changed = state.fingerprint is not None and state.fingerprint != now
+    since = state_since(ws, state.fingerprint, now) if changed and state.fingerprint else None
+    if changed:
+        messages.append(DATA_CHANGED.format(when=_when(since)))
+    shown = dataclasses.replace(state, scenario_id=scenario.scenario_id if scenario else None,
+                                compare=tuple(c.scenario_id for c in compared), fingerprint=now)
+    fixed = settings_of(state) if state.fingerprint is not None else \
+        {n: getattr(state, n) for n in plan_settings.NAMES if getattr(state, n) is not None}
+    return LinkStatus(state=shown, scenario=scenario, compared=tuple(compared), scenario_missing=missing,
+                      data_changed=changed, link_state_since=since, messages=tuple(messages), settings=fixed)
+
+
+def open_link(ws: Workspace, params: Mapping[str, Any], page: str | None = None) -> LinkStatus:
+    """`from_params` then `check`: the link's problems first, then the lookup's messages, each once."""
+    state, problems = from_params(params, page)
+    status = check(ws, state)
+    messages = list(problems)
+    for m in status.messages:
+        if m not in messages:
+            messages.append(m)
+    return dataclasses.replace(status, messages=tuple(messages),
+                               scenario_missing=status.scenario_missing or SCENARIO_NOT_FOUND in problems)
