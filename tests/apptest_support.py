@@ -43,7 +43,8 @@ def demo_template(tmp_path_factory) -> Path:
     """
     if not _TEMPLATE:
         path = tmp_path_factory.mktemp("template") / "workspace.duckdb"
-        script = ("import sys; from sop_core import company, forecast; from sop_core.store.workspace import Workspace\n"
+        script = ("import sys; from sop_core.intake import company; from sop_core.demand import forecast; "
+                  "from sop_core.store.workspace import Workspace\n"
                   "with Workspace(sys.argv[1]) as ws:\n"
                   "    company.reset_to_demo(ws); forecast.run_forecast(ws, forecast.saved_settings(ws))\n")
         subprocess.run([sys.executable, "-c", script, str(path)], cwd=APP.parent, check=True, timeout=900)

@@ -138,7 +138,7 @@ def test_starting_ones_company_sets_the_demo_aside(workspace: Workspace, tmp_pat
 _KILLED_CHILD = """
 import sys, time
 from pathlib import Path
-from sop_core import company
+from sop_core.intake import company
 from sop_core.store.workspace import Workspace
 
 path, action, marker = sys.argv[1], sys.argv[2], Path(sys.argv[3])

@@ -244,7 +244,7 @@ def test_duckdb_file_lock_maps_to_the_same_message(tmp_path: Path) -> None:
 DISK_FULL = textwrap.dedent("""
     import os, resource, signal, sys
     import pandas as pd
-    from sop_core import decisions as D
+    from sop_core.meetings import decisions as D
     from sop_core.intake.load import commit, prepare
     from sop_core.intake.validate import IntakeError
     from sop_core.store.workspace import Workspace

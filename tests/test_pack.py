@@ -314,7 +314,7 @@ def test_cli_without_a_browser_warns_and_still_writes_both_files(cli_workspace, 
 
 
 def test_pack_modules_never_import_streamlit():
-    code = ("import sys; import sop_core.meetings.pack, sop_core.cli.pack, sop_core.meetings.exports, pages.shell.charts; "
+    code = ("import sys; import sop_core.meetings.pack, sop_core.cli.pack, sop_core.meetings.exports, sop_core.meetings.charts; "
             "sys.exit(1 if 'streamlit' in sys.modules else 0)")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr or "streamlit was imported"

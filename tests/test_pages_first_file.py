@@ -47,7 +47,8 @@ def own_products_and_capacity() -> tuple[bytes, bytes]:
 
 BUILD = """
 import sys
-from sop_core import company, forecast, intake
+from sop_core.intake import company, load as intake
+from sop_core.demand import forecast
 from sop_core.store.workspace import Workspace
 path, files = sys.argv[1], sys.argv[2:]
 with Workspace(path) as ws:

@@ -154,7 +154,10 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from sop_core import company, consensus, decisions, forecast, intake, overrides, plan, scenarios, versions
+from sop_core.intake import company, load as intake
+from sop_core.demand import consensus, forecast, overrides
+from sop_core.meetings import decisions, versions
+from sop_core.planning import plan, scenarios
 from sop_core.store.workspace import Workspace
 
 path = sys.argv[1]
