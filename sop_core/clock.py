@@ -8,17 +8,18 @@ override was saved, when a file was loaded) are the real time (`workspace.utcnow
 """
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timezone
 
 import pandas as pd
 
-TODAY_ENV = "SOP_TODAY"
+from sop_core import config
+
+TODAY_ENV = config.TODAY
 
 
 def today() -> date:
     """Today's date for planning: $SOP_TODAY (YYYY-MM-DD) when set, else the real date in UTC."""
-    text = os.environ.get(TODAY_ENV, "").strip()
+    text = config.today_text()
     if text:
         try:
             return date.fromisoformat(text[:10])

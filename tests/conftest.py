@@ -2,16 +2,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from sop_core.store.workspace import Workspace  # noqa: E402
+from sop_core.store.workspace import Workspace
 
 # One calendar for the whole suite, whatever the machine's clock says: "today" is mid-November 2026,
 # so the demo company's history ends in October 2026 (tests that need another day set $SOP_TODAY

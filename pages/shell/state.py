@@ -9,12 +9,13 @@ import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
+from sop_core import config
 from sop_core.store import access, identity, ledger, recovery
 from sop_core.intake import company
 from sop_core import escape
 from sop_core.demand import forecast_jobs
 from sop_core.store.lock import WorkspaceReadOnly
-from sop_core.store.workspace import QueryStopped, Workspace, WorkspaceError, WorkspaceLocked, default_path
+from sop_core.store.workspace import QueryStopped, Workspace, WorkspaceError, WorkspaceLocked
 
 from . import nav
 
@@ -31,7 +32,7 @@ def _open(path: str) -> Workspace:
 
 def workspace() -> Workspace:
     """The one workspace of this server process (opened once, shared by every session)."""
-    return _open(str(default_path()))
+    return _open(str(config.workspace_path()))
 
 
 log = logging.getLogger("sop")

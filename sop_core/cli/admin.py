@@ -15,9 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+from sop_core import config
 from sop_core.intake import company, demo
 from sop_core.cli.registry import add_command, open_workspace
-from sop_core.store.workspace import Workspace, WorkspaceCorrupt, WorkspaceDamaged, WorkspaceReadOnly, default_path
+from sop_core.store.workspace import Workspace, WorkspaceCorrupt, WorkspaceDamaged, WorkspaceReadOnly
 
 
 def _configure_backup(p: argparse.ArgumentParser) -> None:
@@ -85,7 +86,7 @@ def _check(args: argparse.Namespace) -> int:
     from sop_core.store import recovery
     from sop_core.store.paths import list_backups
 
-    path = Path(args.workspace) if args.workspace else default_path()
+    path = Path(args.workspace) if args.workspace else config.workspace_path()
     try:
         ws = open_workspace(args)
     except WorkspaceCorrupt as exc:

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 
 import duckdb
 
+from sop_core import config
 # The command modules register their subcommands when imported (the order is the order of `--help`).
 from sop_core.cli import admin, data, forecast, pack, reasons, serve  # noqa: F401
 from sop_core.cli.registry import COMMANDS
 from sop_core.store.ledger import SaveNotConfirmed
 from sop_core.store.lock import WorkspaceReadOnly, read_only_message
 from sop_core.store.workspace import (ENV_VAR, QueryStopped, WorkspaceError, WorkspaceLocked, corrupt_message,
-                                      default_path, is_corruption, read_only_opens)
+                                      is_corruption, read_only_opens)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "passthrough"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.passthrough = [*args.passthrough, *extra]
-    path = args.workspace or str(default_path())
+    path = args.workspace or str(config.workspace_path())
     read_only_commands = {"status", "check"}  # they only read: on a read-only volume they open the file read-only
     read_only = False  # set when a command that only reads meets a read-only volume: it runs again, read-only
     while True:

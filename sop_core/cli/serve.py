@@ -15,11 +15,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+from sop_core import config
 from sop_core.store import access
 from sop_core.intake import company
 from sop_core.cli.registry import add_command
 from sop_core.store.lock import acquire, hand_over
-from sop_core.store.workspace import ENV_VAR, PROJECT_ROOT, Workspace, default_path
+from sop_core.config import PROJECT_ROOT
+from sop_core.store.workspace import ENV_VAR, Workspace
 
 APP = PROJECT_ROOT / "app.py"
 SERVER = PROJECT_ROOT / "pages" / "shell" / "server.py"  # app.py behind security headers (see there)
@@ -33,7 +35,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     """Lock the workspace, check it opens, then exec Streamlit holding the lock."""
-    path = (default_path() if not args.workspace else os.path.abspath(args.workspace))
+    path = (config.workspace_path() if not args.workspace else os.path.abspath(args.workspace))
     lock = acquire(path)  # WorkspaceLocked → "error: store locked by PID …", exit 2 (cli.main)
     with Workspace(path) as ws, access.acting_as(access.SYSTEM):
         # migrations run and start-up faults surface here, before a server is announced; the demo
@@ -70,7 +72,7 @@ def sign_in_configured(folders: tuple[Path, ...] = (PROJECT_ROOT / ".streamlit",
 def bind_address(passthrough: list[str], signed_in: bool) -> str | None:
     """The address to bind when none is given: loopback while sign-in is off (everyone would be an admin)."""
     given = any(a == "--server.address" or a.startswith("--server.address=") for a in passthrough)
-    return None if given or signed_in or os.environ.get("STREAMLIT_SERVER_ADDRESS") or _configured_address() \
+    return None if given or signed_in or config.server_address() or _configured_address() \
         else "127.0.0.1"
 
 

@@ -28,7 +28,7 @@ How it behaves towards the cluster
 - `close()` (or `with DaskExecutor(...)`) closes the client; the shared executors returned by
   `shared_executor()` are closed at exit.
 
-The scheduler and the workers need the app's requirements (`pip install -r requirements.txt`) and
+The scheduler and the workers need the app's requirements (`pip install -r requirements.txt -r requirements-dask.txt`) and
 the project on their `PYTHONPATH`: workers run the fits, and the scheduler unpickles each task.
 Start both with `--preload sop_core.demand.dask_executor` (`dask_setup` below) so they import the engine
 and Prophet once at start instead of during the first forecast (README, "Scaling out with Dask").
@@ -48,13 +48,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sop_core import config
 from sop_core.demand.models import warm_up
 
 # What a forecast worker imports at start (the forkserver's preload and `dask_setup`): Prophet, and the
 # module whose functions the tasks run. Named, not imported, so the executors stay below the forecast.
 WORKER_PRELOAD: tuple[str, ...] = ("prophet", "sop_core.demand.forecast")
 
-SCHEDULER_ENV = "SOP_DASK_SCHEDULER"
+SCHEDULER_ENV = config.DASK_SCHEDULER
 SCHEDULER_SETTING = "dask_scheduler"
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler
 WORKER_TIMEOUT = 60.0  # seconds to wait for a first worker (adaptive clusters start them on demand)
@@ -62,8 +63,9 @@ CHUNK_TIMEOUT = 900.0  # seconds without any finished chunk before the run is de
 RETRIES = 2
 TASK_NAME = "sop-forecast"
 INSTALL_HINT = ("install dask[distributed] to use SOP_DASK_SCHEDULER "
-                "(pip install 'dask[distributed]', the version pinned in requirements.txt)")
-WORKER_HINT = ("on the scheduler and every worker: pip install -r requirements.txt (the same Python version as the "
+                "(pip install -r requirements-dask.txt: the versions the app is tested with)")
+WORKER_HINT = ("on the scheduler and every worker: pip install -r requirements.txt -r requirements-dask.txt (the same "
+               "Python version as the "
                "app) and start `dask scheduler` / `dask worker` with the app folder on PYTHONPATH "
                "(README, 'Scaling out with Dask')")
 # packages whose version can change a forecast or how chunks travel; compared app vs every worker
@@ -136,9 +138,7 @@ def normalize_address(text: str | None) -> str | None:
 
 def scheduler_address(explicit: str | None = None) -> str | None:
     """The scheduler to use: `explicit` (flag or app setting), else $SOP_DASK_SCHEDULER, else None (local pool)."""
-    import os
-
-    return normalize_address(explicit) or normalize_address(os.environ.get(SCHEDULER_ENV))
+    return normalize_address(explicit) or normalize_address(config.dask_scheduler())
 
 
 def project_fingerprint() -> str:

@@ -25,10 +25,11 @@ from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.pool import Pool
 from typing import Any, Protocol
 
+from sop_core import config
 from sop_core.demand.dask_executor import WORKER_PRELOAD, scheduler_address, shared_executor
 from sop_core.store.access import SENSITIVE_ENV
 
-WORKERS_ENV = "SOP_WORKERS"
+WORKERS_ENV = config.WORKERS
 CHUNK_TIMEOUT = 900.0  # seconds without any finished chunk before the pool is declared broken
 
 
@@ -117,7 +118,7 @@ class LocalExecutor:
     """A long-lived process pool on this machine (forkserver workers, Prophet preloaded)."""
 
     def __init__(self, workers: int | None = None, chunk_timeout: float = CHUNK_TIMEOUT) -> None:
-        self.workers = max(1, int(workers or default_workers()))
+        self.workers = max(1, int(workers or config.forecast_workers()))
         self.chunk_timeout = float(chunk_timeout)
         self._pool: Pool | None = None
         self._lock = threading.Lock()
@@ -172,17 +173,6 @@ class LocalExecutor:
     def started(self) -> bool:
         """True when the worker processes are running."""
         return self._pool is not None
-
-
-def default_workers() -> int:
-    """Worker count: $SOP_WORKERS, else os.cpu_count()."""
-    env = os.environ.get(WORKERS_ENV)
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            pass
-    return os.cpu_count() or 1
 
 
 _LOCAL: LocalExecutor | None = None

@@ -47,6 +47,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sop_core import config
 from sop_core.store.access import SENSITIVE_ENV
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +57,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from sop_core.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "SYSTEMROOT", "PYTHONPATH")
 OPTIONS = ("mapping", "dayfirst", "sheet", "decimal", "wide", "encoding", "delimiter", "default_sku", "today",
@@ -64,26 +64,7 @@ OPTIONS = ("mapping", "dayfirst", "sheet", "decimal", "wide", "encoding", "delim
 CRASH_MESSAGE = "could not parse file — the file may be corrupt or too complex"
 TOO_SLOW_MESSAGE = ("too large to load here: reading it took longer than the {seconds:g} s limit — save it as CSV or "
                     "Parquet (or split it) and load that")
-WORKERS_ENV = "SOP_PARSE_WORKERS"  # how many uploads may be parsed at once on this machine
-SLOTS_ENV = "SOP_PARSE_SLOTS_DIR"  # where the lock files that count them live
 
-
-def _default_concurrent() -> int:
-    """$SOP_PARSE_WORKERS, else one parse per 8 GB of memory (each may use 4 GB), between 2 and 8."""
-    try:
-        return max(1, int(os.environ[WORKERS_ENV]))
-    except (KeyError, ValueError):
-        pass
-    try:
-        total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // MB
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 2
-    return max(2, min(8, total_mb // (2 * 4096)))
-
-
-def _default_slots_dir() -> str:
-    """$SOP_PARSE_SLOTS_DIR, else a folder of this user's in the system's temp folder."""
-    return os.environ.get(SLOTS_ENV) or os.path.join(tempfile.gettempdir(), f"sop-parse-slots-{os.getuid()}")
 
 
 @dataclass(frozen=True)
@@ -96,9 +77,9 @@ class WorkerLimits:
     seconds: float = 120.0
     duckdb_memory_mb: int = 256
     max_file_mb: int = 4096
-    concurrent: int = field(default_factory=_default_concurrent)
+    concurrent: int = field(default_factory=config.parse_workers)
     queue_seconds: float = 60.0
-    slots_dir: str = field(default_factory=_default_slots_dir)
+    slots_dir: str = field(default_factory=config.parse_slots_dir)
 
 
 class WorkersBusy(Exception):
@@ -184,7 +165,7 @@ def worker_environment(temp_dir: str | Path, base: dict[str, str] | None = None)
     source = dict(os.environ if base is None else base)
     env = {k: v for k, v in source.items()
            if (k in PASSED_ENV or k.startswith("LC_")) and not SENSITIVE_ENV.search(k) and not k.startswith("SOP_")}
-    paths = [str(PROJECT_ROOT)] + [p for p in source.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [str(config.PROJECT_ROOT)] + [p for p in source.get("PYTHONPATH", "").split(os.pathsep) if p]
     user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
     if user_site and user_site in sys.path:  # HOME changes below; keep packages installed with --user
         paths.append(user_site)

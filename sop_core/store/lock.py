@@ -21,6 +21,8 @@ import socket
 import threading
 from pathlib import Path
 
+from sop_core import config
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -67,7 +69,7 @@ def read_only_message(path: str | Path, exc: OSError) -> str:
 _HELD: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, reference count)
 _GUARD = threading.Lock()
 _BORROWED: set[str] = set()  # keys held by this process through a descriptor this module did not open
-INHERITED_ENV = "SOP_LOCK_FD"  # "fd:resolved lock path" handed over by `python -m sop_core serve`
+INHERITED_ENV = config.LOCK_FD  # "fd:resolved lock path" handed over by `python -m sop_core serve`
 
 
 def lock_path(path: str | Path) -> Path:
@@ -169,7 +171,7 @@ def hand_over(path: str | Path) -> dict[str, str]:
 
 def _adopt_inherited() -> None:
     """Take over a lock descriptor handed over through the environment (once per process; caller holds _GUARD)."""
-    value = os.environ.pop(INHERITED_ENV, None)
+    value = config.take(INHERITED_ENV)
     if not value or fcntl is None:
         return
     fd_text, _, key = value.partition(":")

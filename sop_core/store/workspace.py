@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
+from sop_core import config
 from sop_core.store import access
 from sop_core import contract
 from sop_core.store.ledger import Ledger, LedgerAppendFailed, SaveNotConfirmed, ledger_path, not_confirmed_message
@@ -35,11 +36,9 @@ from sop_core.store.lock import (StoreLock, WorkspaceLocked, WorkspaceReadOnly, 
     locked_message, read_only_message)
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-ENV_VAR = "SOP_WORKSPACE"
-QUERY_TIMEOUT_ENV = "SOP_QUERY_TIMEOUT_S"
-MEMORY_LIMIT_ENV = "SOP_MEMORY_LIMIT"
-DEFAULT_QUERY_TIMEOUT_S = 30.0
+ENV_VAR = config.WORKSPACE
+QUERY_TIMEOUT_ENV = config.QUERY_TIMEOUT
+MEMORY_LIMIT_ENV = config.MEMORY_LIMIT
 
 
 class WorkspaceError(RuntimeError):
@@ -91,28 +90,6 @@ class WorkspaceStopped(QueryStopped, duckdb.IOException):
 def is_invalidated(exc: BaseException) -> bool:
     """True for DuckDB's fatal errors, after which the database must be reopened before it can be used."""
     return isinstance(exc, duckdb.FatalException) or "database has been invalidated" in str(exc)
-
-
-def default_query_timeout() -> float:
-    """Seconds a read may run: $SOP_QUERY_TIMEOUT_S, else 30 (0 or less: no limit)."""
-    env = os.environ.get(QUERY_TIMEOUT_ENV)
-    if env:
-        try:
-            return float(env)
-        except ValueError:
-            pass
-    return DEFAULT_QUERY_TIMEOUT_S
-
-
-def default_memory_limit() -> str | None:
-    """DuckDB memory_limit of the workspace: $SOP_MEMORY_LIMIT ('4GB', '50%'), else None (DuckDB's default)."""
-    return os.environ.get(MEMORY_LIMIT_ENV) or None
-
-
-def default_path() -> Path:
-    """Workspace file: $SOP_WORKSPACE, else data/workspace.duckdb in the project."""
-    env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else PROJECT_ROOT / "data" / "workspace.duckdb"
 
 
 def utcnow() -> datetime:
@@ -249,10 +226,10 @@ class Workspace:
         serves the file), WorkspaceReadOnly (a write open on a read-only volume), WorkspaceDamaged /
         WorkspaceCorrupt (the file does not open), each with a plain message.
         """
-        self.path = Path(path) if path is not None else default_path()
+        self.path = Path(path) if path is not None else config.workspace_path()
         self.read_only = _READ_ONLY_OPENS.get() if read_only is None else bool(read_only)
-        self.query_timeout_s = default_query_timeout() if query_timeout_s is None else float(query_timeout_s)
-        memory_limit = default_memory_limit() if memory_limit is None else memory_limit
+        self.query_timeout_s = config.query_timeout_s() if query_timeout_s is None else float(query_timeout_s)
+        memory_limit = config.memory_limit() if memory_limit is None else memory_limit
         if self.read_only and not self.path.exists():
             raise WorkspaceCorrupt(f"there is no workspace file {self.path} to open read-only: point SOP_WORKSPACE "
                                    "(or --workspace) at an existing workspace file")
