@@ -266,7 +266,7 @@ if len(loaded):
     rows = int(loaded.set_index("table").loc[name, "rows"])
     st.caption(f"{rows:,} rows" + (" · first 1,000 shown" if rows > 1000 else ""))
     kinds = {c.name: c.type for c in contract.TABLES[name].columns}
-    st.dataframe(ws.query(f'SELECT * FROM "{name}" LIMIT 1000'), hide_index=True, width="stretch",
+    st.dataframe(health.table_preview(ws, name, limit=1000), hide_index=True, width="stretch",
                  column_config={
                      col: (st.column_config.DateColumn(col, format="D MMM YYYY") if kind == contract.DATE
                            else st.column_config.NumberColumn(col, format="localized") if kind == contract.NUMBER

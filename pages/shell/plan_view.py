@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ import streamlit as st
 from sop_core.store import access
 from sop_core import contract
 from sop_core.intake import demo
+from sop_core.intake.health import DataState, data_state
 from sop_core.demand import forecast
 from sop_core.planning import plan, settings as plan_settings
 from sop_core.escape import plain
@@ -51,30 +51,6 @@ ALL = "All"
 
 
 # -- empty states ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DataState:
-    """Which contract tables are loaded now and a content key of them (one query, every rerun)."""
-
-    present: frozenset[str]
-    key: str
-
-
-def data_state(ws: Workspace) -> DataState:
-    """The loaded contract tables with the content hash of their latest load, in one query.
-
-    (`Workspace.has_table` and `fingerprint` cost a query each; a table dropped outside a load stays
-    in the loads log, so presence is read from the catalog, not from the log.)
-    """
-    rows = ws.query(
-        "SELECT t.table_name, l.content_sha256 FROM duckdb_tables() t LEFT JOIN ("
-        "  SELECT table_name, content_sha256 FROM loads"
-        "  QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY loaded_at DESC) = 1"
-        ") l USING (table_name) WHERE t.schema_name = 'main' ORDER BY t.table_name")
-    rows = rows[rows["table_name"].isin(list(contract.TABLES))]
-    key = "|".join(f"{t}:{h if isinstance(h, str) else '-'}" for t, h in zip(rows["table_name"], rows["content_sha256"]))
-    return DataState(present=frozenset(rows["table_name"]), key=key)
-
-
 def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> DataState:
     """Say plainly that nothing was checked and which table the page still needs (with the demo company's file as
     an example), and stop.

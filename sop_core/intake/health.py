@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -10,6 +11,44 @@ from sop_core.store.workspace import Workspace
 
 HEALTH_COLUMNS = ["table", "label", "required", "loaded", "rows", "first_date", "last_date", "file_name",
                   "loaded_at", "warnings", "views_waiting"]
+
+
+@dataclass(frozen=True)
+class DataState:
+    """Which contract tables are loaded now and a content key of them (one query, every rerun)."""
+
+    present: frozenset[str]
+    key: str
+
+
+def data_state(ws: Workspace) -> DataState:
+    """The loaded contract tables with the content hash of their latest load, in one query.
+
+    key: 'table:content_sha256' per loaded contract table in name order, joined by '|' ('-' for a table
+    with no load logged). (`Workspace.has_table` and `fingerprint` cost a query each; a table dropped
+    outside a load stays in the loads log, so presence is read from the catalog, not from the log.)
+    """
+    rows = ws.query(
+        "SELECT t.table_name, l.content_sha256 FROM duckdb_tables() t LEFT JOIN ("
+        "  SELECT table_name, content_sha256 FROM loads"
+        "  QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY loaded_at DESC) = 1"
+        ") l USING (table_name) WHERE t.schema_name = 'main' ORDER BY t.table_name")
+    rows = rows[rows["table_name"].isin(list(contract.TABLES))]
+    key = "|".join(f"{t}:{h if isinstance(h, str) else '-'}" for t, h in zip(rows["table_name"], rows["content_sha256"]))
+    return DataState(present=frozenset(rows["table_name"]), key=key)
+
+
+def _ident(name: str) -> str:
+    """A quoted SQL identifier (any text, embedded double quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_preview(ws: Workspace, name: str, limit: int = 1000) -> pd.DataFrame:
+    """The first `limit` rows of stored table `name` (all its columns, storage order), as the Data page shows them.
+
+    The name is quoted as an identifier and the limit bound as a parameter, so neither can change the query.
+    """
+    return ws.query(f"SELECT * FROM {_ident(name)} LIMIT ?", [max(int(limit), 0)])
 
 
 def _date_column(table: contract.Table) -> str | None:
