@@ -143,3 +143,11 @@ def test_a_loop_hidden_in_a_function_is_found(tmp_path, monkeypatch):
     monkeypatch.setattr(f"{__name__}.ENGINE", engine)
     with pytest.raises(AssertionError, match="sop_core.demand.a → sop_core.demand.b → sop_core.demand.a"):
         test_no_import_loops_in_the_engine()
+
+
+def test_each_layer_names_its_modules_in_all():
+    for folder in sorted(p for p in ENGINE.iterdir() if (p / "__init__.py").exists()):
+        package = __import__(f"sop_core.{folder.name}", fromlist=["__all__"])
+        modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"} | {
+            p.name for p in folder.iterdir() if (p / "__init__.py").exists()}
+        assert sorted(package.__all__) == sorted(modules), folder.name
