@@ -12,6 +12,7 @@ from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core.meetings import agenda, cycle, decisions, links, pack, versions
 from sop_core import escape
 from sop_core.planning import kpis, scenarios
+from sop_core.planning.kpi_catalogue import MEASURES
 from sop_core.demand import overrides
 from sop_core.formatting import delta_money, delta_units, money, units
 
@@ -53,14 +54,15 @@ unseen = cov.incomplete()  # checks that did not see the whole plan: said in wor
 overloaded = int(k["overloaded_resource_months"]) if pd.notna(k.get("overloaded_resource_months")) else 0
 capacity_seen = cov.capacity.state != "none"
 m[1].metric("Units short", units(k.get("units_short")) if capacity_seen else "Not checked",
-            help="Demand the constrained plan cannot make over the plan horizon, after pre-build (Supply review).")
+            help="Demand the constrained plan cannot make over the plan horizon, after pre-build (Supply review): "
+                 + MEASURES["units_short"].formula + ".")
 m[1].caption(f"{overloaded} overloaded resource-month{'s' if overloaded != 1 else ''}"
              + ("" if cov.capacity.complete else f" · capacity {cov.capacity.summary}") if capacity_seen else
              cov.capacity.text)
 stockouts = k.get("stockouts")
 stock_seen = cov.inventory.state != "none" and pd.notna(stockouts)
 m[2].metric("Projected stockouts", units(stockouts) if stock_seen else "Not checked",
-            help="Skus whose projected available balance goes below zero over the plan horizon (Inventory).")
+            help=MEASURES["stockouts"].formula.capitalize() + " over the plan horizon (Inventory).")
 m[2].caption(cov.inventory.text if not stock_seen else
              f"{money(k.get('revenue_at_risk'))} revenue at risk" if stockouts > 0 else
              "None over the plan horizon" + ("" if cov.inventory.complete else f" · stock {cov.inventory.summary}"))

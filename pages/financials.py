@@ -8,7 +8,8 @@ from pages.shell import share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
 from sop_core import escape
-from sop_core.planning import finance, plan
+from sop_core.planning import finance
+from sop_core.planning.kpi_catalogue import MEASURES
 from sop_core.formatting import delta_money, money, pct
 
 page_header("financials")
@@ -51,17 +52,17 @@ gm, gm_plan = k["gross_margin_pct"], view.plan_margin_pct
 m = st.columns(4)
 m[0].metric(f"Full-year outlook {year}", money(k["revenue"]),
             delta=f"{pct(gap_pct, 1, signed=True)} vs annual plan" if pd.notna(gap_pct) else None,
-            help=plan.KPI_INFO["revenue"].formula, **pv.trend(gap_pct))
+            help=MEASURES["revenue"].formula, **pv.trend(gap_pct))
 m[1].metric(f"Annual plan {year}", money(k["plan_revenue"]) if compared else NOT_CHECKED,
-            help=plan.KPI_INFO["plan_revenue"].formula)
+            help=MEASURES["plan_revenue"].formula)
 m[2].metric("Gap to annual plan", delta_money(gap) if compared else NOT_CHECKED,
             delta=pct(gap_pct, 1, signed=True) if pd.notna(gap_pct) else None, **pv.trend(gap_pct),
-            help=plan.KPI_INFO["gap_to_plan"].formula + "; % = " + plan.KPI_INFO["gap_to_plan_pct"].formula)
+            help=MEASURES["gap_to_plan"].formula + "; % = " + MEASURES["gap_to_plan_pct"].formula)
 gm_delta = gm - gm_plan if pd.notna(gm) and pd.notna(gm_plan) else None
 m[3].metric("Gross margin %", pct(gm) if pd.notna(gm) else NOT_CHECKED,
             delta=f"{gm_delta * 100:+.1f} pts vs plan".replace("-", "−") if gm_delta is not None else None,
             **pv.trend(gm_delta),
-            help=plan.KPI_INFO["gross_margin_pct"].formula + (f"; annual plan {pct(gm_plan)} (Σ margin_plan / "
+            help=MEASURES["gross_margin_pct"].formula + (f"; annual plan {pct(gm_plan)} (Σ margin_plan / "
                                                              "Σ revenue_plan)" if pd.notna(gm_plan) else ""))
 if pd.isna(gm):
     m[3].caption("Needs unit_cost for every sku (products table)")

@@ -8,7 +8,8 @@ from pages.shell import share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
 from sop_core import escape
-from sop_core.planning import inventory, plan
+from sop_core.planning import inventory
+from sop_core.planning.kpi_catalogue import MEASURES
 from sop_core.meetings.exports import to_csv_bytes
 from sop_core.formatting import money, units
 
@@ -45,10 +46,10 @@ NOT_CHECKED = "Not checked"
 excess_months = view.settings["excess_cover_months"]
 m = st.columns(4)
 m[0].metric("Projected stockouts", f"{int(c['stockouts'])} skus" if seen else NOT_CHECKED,
-            help=plan.KPI_INFO["stockouts"].formula)
+            help=MEASURES["stockouts"].formula)
 m[0].caption(cov.summary[:1].upper() + cov.summary[1:])
 m[1].metric("Revenue at risk from stockouts", money(c["revenue_at_risk"]) if seen else NOT_CHECKED,
-            help=plan.KPI_INFO["revenue_at_risk"].formula)
+            help=MEASURES["revenue_at_risk"].formula)
 m[2].metric("Safety-stock breaches", f"{int(c['breaches'])} skus" if seen else NOT_CHECKED,
             delta=f"{money(c['breach_value'])} at cost to restore" if c["breaches"] else None,
             delta_color="off", delta_arrow="off",

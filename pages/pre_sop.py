@@ -13,6 +13,7 @@ from sop_core.meetings import agenda, decisions, links
 from sop_core import clock, escape
 from sop_core.demand import overrides
 from sop_core.planning import scenarios
+from sop_core.planning.kpi_catalogue import MEASURES
 from sop_core.formatting import money, units as fmt_units
 
 page_header("pre_sop")
@@ -33,7 +34,7 @@ m = st.columns(4)
 gap = k.get("gap_to_plan") if cov.annual_plan.state != "none" else None
 m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "Not checked",
             delta=None if gap is None or pd.isna(gap) else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%",
-            help="Outlook (actuals to date + constrained plan) − annual plan.")
+            help=f"{MEASURES['gap_to_plan'].formula.capitalize()}; revenue = {MEASURES['revenue'].formula}.")
 m[1].metric("Money at stake (all exceptions)",
             money(items["money"].sum()) if len(items) else ("Not checked" if unseen else "$0"),
             help=f"Sum of the At stake column below, over mixed periods: the {result.year} full-year revenue gap, "

@@ -8,6 +8,7 @@ from pages.shell.state import author, may, page_header, workspace
 from sop_core import escape
 from sop_core.demand import forecast
 from sop_core.planning import kpis
+from sop_core.planning.kpi_catalogue import MEASURES
 
 page_header("scorecard")
 ws = workspace()
@@ -33,7 +34,7 @@ with st.expander("Targets", icon=":material/flag:"):
     targets = kpis.load_targets(ws)
     rows = []
     for key in kpis.KPI_KEYS:
-        label, unit, direction, _ = kpis.SPECS[key]
+        label, direction = MEASURES[key].label, MEASURES[key].better
         g, a = targets[key]["green"], targets[key]["amber"]
         band = isinstance(g, tuple)
         rows.append({"key": key, "KPI": label, "direction": direction,

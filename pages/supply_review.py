@@ -8,7 +8,8 @@ from pages.shell import share
 from pages.shell import plan_view as pv
 from pages.shell.state import page_header, workspace
 from sop_core import escape
-from sop_core.planning import plan, supply
+from sop_core.planning import supply
+from sop_core.planning.kpi_catalogue import MEASURES
 from sop_core.formatting import money, pct, units
 
 page_header("supply_review")
@@ -40,15 +41,15 @@ short_units = k["units_short"]
 at_risk = view.shortage_revenue
 m = st.columns(4)
 m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}" if seen else NOT_CHECKED,
-            help=plan.KPI_INFO["overloaded_resource_months"].formula + " (before pre-build).")
+            help=MEASURES["overloaded_resource_months"].formula + " (before pre-build).")
 m[1].metric("Peak utilisation", pct(peak["utilisation"]) if peak is not None and seen else "—",
             delta=f"{escape.plain(peak['resource'])} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None and seen else None,
             delta_color="red" if peak is not None and peak["utilisation"] > 1 else "gray", delta_arrow="off",
-            help=plan.KPI_INFO["peak_utilisation"].formula)
+            help=MEASURES["peak_utilisation"].formula)
 m[2].metric("Units short after pre-build", units(short_units) if seen else NOT_CHECKED,
             delta=f"{pct(short_units / k['units_demand'], 1)} of demand" if short_units > 0.5 and k["units_demand"]
             else None, delta_color="inverse", delta_arrow="off",
-            help=plan.KPI_INFO["units_short"].formula + f", with {view.settings['prebuild_months']} months of pre-build.")
+            help=MEASURES["units_short"].formula + f", with {view.settings['prebuild_months']} months of pre-build.")
 m[3].metric("Revenue at risk from shortage", money(at_risk) if seen else NOT_CHECKED,
             help="Σ short units × unit_price over the plan horizon (demand revenue − constrained plan revenue).")
 m[0].caption(cov.summary[:1].upper() + cov.summary[1:])

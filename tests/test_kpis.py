@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sop_core.intake import company, demo
-from sop_core.planning import kpis
+from sop_core.planning import actuals, kpi_targets, kpis, service
 from sop_core.planning.kpis import KPI, ScorecardInputs
 
 T = pd.Timestamp
@@ -40,7 +40,7 @@ def ms(s: str) -> pd.Timestamp:
     (float("nan"), "band", 0.05, 0.10, "missing"),
 ])
 def test_status_thresholds_including_bands(value, direction, green, amber, expected):
-    assert kpis.status_of(value, direction, green, amber) == expected
+    assert kpi_targets.status_of(value, direction, green, amber) == expected
 
 
 def test_default_targets_and_overrides():
@@ -48,11 +48,11 @@ def test_default_targets_and_overrides():
     assert t["forecast_accuracy"] == {"green": 0.75, "amber": 0.65}
     assert t["bias"] == {"green": 0.05, "amber": 0.10}
     assert t["otif"] == {"green": 0.95, "amber": 0.90}
-    assert t["fill_rate"] == {"green": 0.98, "amber": 0.95}
+    assert t["order_fill_rate"] == {"green": 0.98, "amber": 0.95}
     assert t["inventory_turns"] == {"green": 6.0, "amber": 4.0}
     assert t["capacity_utilisation"] == {"green": 0.90, "amber": 1.00}
     assert t["revenue_vs_plan"] == {"green": 0.0, "amber": -0.05}
-    assert t["gross_margin_pct"] == {"green": 0.35, "amber": 0.30}
+    assert t["gross_margin_pct_12m"] == {"green": 0.35, "amber": 0.30}
     assert t["days_of_supply"]["green"] == (30.0, 90.0)
     t2 = kpis.merge_targets({"otif": {"green": 0.97}, "days_of_supply": {"green": [20, 60], "amber": [10, 90]}})
     assert t2["otif"] == {"green": 0.97, "amber": 0.90} and t2["days_of_supply"]["green"] == (20.0, 60.0)
@@ -177,18 +177,18 @@ def test_otif_and_fill_rate_hand_worked():
     assert o.trend["value"].tolist() == pytest.approx([1.0, 0.4])
     assert f.trend["value"].tolist() == pytest.approx([1.0, 32 / 39])
     assert "1 open past due" in o.note and "1 not yet due" in o.note
-    assert kpis.otif(orders_example(), T("2026-03-10")) == pytest.approx(0.5)
-    assert kpis.fill_rate(orders_example(), T("2026-03-10")) == pytest.approx(42 / 49)
+    assert service.otif(orders_example(), T("2026-03-10")) == pytest.approx(0.5)
+    assert service.fill_rate(orders_example(), T("2026-03-10")) == pytest.approx(42 / 49)
 
 
 def test_undelivered_lines_count_only_once_due():
-    lines = kpis.order_lines(orders_example(), T("2026-03-10"))
+    lines = service.order_lines(orders_example(), T("2026-03-10"))
     assert lines["state"].tolist() == ["delivered"] * 4 + ["past due", "not due", "delivered"]
     # as of 6 Mar, L5 (requested 6 Mar) has not passed its date yet: left out → 3 OTIF of 5 counted
-    assert kpis.otif(orders_example(), T("2026-03-06")) == pytest.approx(3 / 5)
+    assert service.otif(orders_example(), T("2026-03-06")) == pytest.approx(3 / 5)
     # default as_of = the latest delivered_date (5 Mar): L5 and L6 are not due yet → 3 of 5
-    assert kpis.default_as_of(orders_example()) == T("2026-03-05")
-    assert kpis.otif(orders_example()) == pytest.approx(3 / 5)
+    assert service.default_as_of(orders_example()) == T("2026-03-05")
+    assert service.otif(orders_example()) == pytest.approx(3 / 5)
 
 
 def test_blank_delivered_qty_with_a_date_is_taken_as_in_full():
@@ -354,25 +354,25 @@ def test_empty_scorecard_says_what_each_kpi_needs():
     assert [k.key for k in cards] == list(kpis.KPI_KEYS)
     assert all(k.status == "missing" and k.value is None for k in cards)
     needs = {k.key: k.missing_table for k in cards}
-    assert needs == {"forecast_accuracy": "forecast", "bias": "forecast", "otif": "orders", "fill_rate": "orders",
+    assert needs == {"forecast_accuracy": "forecast", "bias": "forecast", "otif": "orders", "order_fill_rate": "orders",
                      "inventory_turns": "inventory", "days_of_supply": "inventory",
-                     "capacity_utilisation": "capacity", "revenue_vs_plan": "plan", "gross_margin_pct": "sales"}
+                     "capacity_utilisation": "capacity", "revenue_vs_plan": "plan", "gross_margin_pct_12m": "sales"}
     assert all(k.missing_message.startswith("needs the ") for k in cards)
 
 
 def test_by_status_groups_labels_in_scorecard_order():
-    cards = [kpis.make_kpi("otif", 0.91), kpis.make_kpi("fill_rate", 0.99), kpis.make_kpi("revenue_vs_plan", -0.2),
+    cards = [kpis.make_kpi("otif", 0.91), kpis.make_kpi("order_fill_rate", 0.99), kpis.make_kpi("revenue_vs_plan", -0.2),
              kpis.make_kpi("capacity_utilisation", 1.2), kpis.make_kpi("bias", None)]
     grouped = kpis.by_status(cards)
     assert grouped == {"green": ["Fill rate (units)"], "amber": ["OTIF"],
                        "red": ["Revenue vs annual plan", "Capacity utilisation (peak)"], "missing": ["Forecast bias"]}
-    assert kpis.by_status([]) == {s: [] for s in kpis.STATUSES}
+    assert kpis.by_status([]) == {s: [] for s in kpi_targets.STATUSES}
 
 
 def demo_inputs() -> tuple[dict[str, pd.DataFrame], ScorecardInputs]:
     """The demo company's frames, with a seasonal-naive forecast for the backtest points and the forward plan."""
     t = demo.generate()
-    h = kpis.normalise_history(t["sales"])
+    h = actuals.normalise_history(t["sales"])
     last = h["period"].max()
     series = h.groupby(["sku", "region", "family", "period"], as_index=False)["quantity"].sum()
     recent = series[series["period"] > last - pd.DateOffset(months=12)]
@@ -398,7 +398,7 @@ def test_scorecard_on_the_demo_company():
         assert 1 <= len(k.trend) <= 12, k.key
         assert list(k.trend.columns) == ["period", "value"] and k.formula
     assert cards["revenue_vs_plan"].value < 0  # the demo has a revenue gap to the annual plan
-    assert 0 < cards["fill_rate"].value <= 1 and cards["fill_rate"].value >= cards["otif"].value
+    assert 0 < cards["order_fill_rate"].value <= 1 and cards["order_fill_rate"].value >= cards["otif"].value
     frame = kpis.as_frame(list(cards.values()))
     assert frame["key"].tolist() == list(kpis.KPI_KEYS) and not frame["value"].isna().any()
 
@@ -409,7 +409,7 @@ def test_scorecard_from_a_workspace_with_the_demo(workspace):
     inputs = kpis.inputs_from_workspace(workspace)
     cards = {k.key: k for k in kpis.scorecard(inputs)}
     assert cards["otif"].value == pytest.approx(0.91, abs=0.01) and cards["otif"].status == "green"
-    assert cards["inventory_turns"].status != "missing" and cards["gross_margin_pct"].status != "missing"
+    assert cards["inventory_turns"].status != "missing" and cards["gross_margin_pct_12m"].status != "missing"
     assert cards["forecast_accuracy"].missing_table == "forecast"  # no backtest passed in
     assert cards["days_of_supply"].missing_table == "forecast"
 

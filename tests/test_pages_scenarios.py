@@ -18,6 +18,7 @@ from sop_core.demand import consensus, forecast, overrides, review
 from sop_core import escape
 from sop_core.meetings import links
 from sop_core.planning import plan, scenarios
+from sop_core.planning.kpi_catalogue import MEASURES
 from sop_core.formatting import money, units
 from sop_core.demand.history import demand_history
 from sop_core.store.workspace import Provenance, Workspace
@@ -46,7 +47,7 @@ def headline(results: dict[str, plan.PlanResult]) -> list[tuple[str, str]]:
     """The cards' metrics as the comparison prints them: per plan, per headline KPI, (label, value)."""
     from pages.shell.compare import HEADLINE, fmt_value
 
-    return [(plan.KPI_INFO[k].label, fmt_value(k, r.kpis[k])) for r in results.values() for k in HEADLINE]
+    return [(MEASURES[k].label, fmt_value(k, r.kpis[k])) for r in results.values() for k in HEADLINE]
 
 
 def shown_metrics(at) -> list[tuple[str, str]]:
@@ -142,7 +143,7 @@ def test_comparison_table_highlights_the_differences_by_direction(app):
     table = kpi_table(at)
     assert list(table.columns) == ["KPI", "Over", "Baseline", "Tents +10%", "Δ Tents +10%", "ASSY-2 at 80%",
                                    "Δ ASSY-2 at 80%"]
-    assert list(table["KPI"]) == [plan.KPI_INFO[k].label for k in plan.KPI_KEYS]
+    assert list(table["KPI"]) == [MEASURES[k].label for k in plan.KPI_KEYS]
     for i, k in enumerate(plan.KPI_KEYS):
         assert table["Baseline"].iloc[i] == fmt_value(k, numbers.loc[k, "Baseline"])
         assert table["Δ Tents +10%"].iloc[i] == fmt_delta(k, numbers.loc[k, "Δ Tents +10%"])

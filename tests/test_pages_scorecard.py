@@ -20,9 +20,9 @@ TREND = pd.DataFrame({"period": pd.date_range("2025-11-01", periods=4, freq="MS"
 
 # -- the wording of the KPIs ------------------------------------------------------------------------
 @pytest.mark.parametrize(("key", "words"), [
-    ("bias", "within ±5%"), ("otif", "at least 95%"), ("fill_rate", "at least 98%"),
+    ("bias", "within ±5%"), ("otif", "at least 95%"), ("order_fill_rate", "at least 98%"),
     ("capacity_utilisation", "at most 90%"), ("days_of_supply", "between 30 and 90 days"),
-    ("inventory_turns", "at least 6×"), ("revenue_vs_plan", "at least 0%"), ("gross_margin_pct", "at least 35%"),
+    ("inventory_turns", "at least 6×"), ("revenue_vs_plan", "at least 0%"), ("gross_margin_pct_12m", "at least 35%"),
 ])
 def test_targets_read_in_plain_words(key, words):
     k = kpis.make_kpi(key, 0.5)
@@ -116,7 +116,7 @@ def test_tiles_say_the_target_in_words_what_the_status_covers_and_that_trends_ar
     assert status["bias"].endswith("target: within ±5%")
     assert status["otif"].endswith("target: at least 95%")
     assert status["days_of_supply"].endswith("target: between 30 and 90 days")
-    assert "over the last 12 months" in status["fill_rate"]  # the status is on 12 months pooled, not the last point
+    assert "over the last 12 months" in status["order_fill_rate"]  # the status is on 12 months pooled, not the last point
     assert "next 12 months of plan" in status["capacity_utilisation"]
     trends = [c for c in captions if ", history:" in c]
     assert len(trends) == len(kpis.KPI_KEYS)

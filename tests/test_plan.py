@@ -10,6 +10,7 @@ Hand-made company, Jan-Mar 2027, no sales history (so the outlook year is 2027 a
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,7 @@ def test_baseline_kpis_by_hand(base: plan.PlanResult) -> None:
     assert k["gross_margin_pct"] == pytest.approx(4200 / 9000)
     assert k["plan_revenue"] == 9000.0 and k["gap_to_plan"] == pytest.approx(0.0)
     assert k["horizon_revenue"] == pytest.approx(9000.0)
-    assert k["units_demand"] == 1050.0 and k["units_short"] == 0.0 and k["fill_rate"] == 1.0
+    assert k["units_demand"] == 1050.0 and k["units_short"] == 0.0 and k["plan_fill_rate"] == 1.0
     assert k["stockouts"] == 0.0 and k["revenue_at_risk"] == 0.0
     assert k["inventory_value_end"] == pytest.approx(200.0) and k["inventory_value_avg"] == pytest.approx(200.0)
     assert k["peak_utilisation"] == pytest.approx(150 / 160)
@@ -316,6 +317,17 @@ def test_compare_series_for_charts(base: plan.PlanResult, up: plan.PlanResult) -
     assert len(plan.compare_series(results, "inventory")) == 6
     with pytest.raises(ValueError, match="unknown series"):
         plan.compare_series(results, "profit")
+
+
+def test_bottleneck_is_the_resource_with_the_highest_month_of_any_plan(base: plan.PlanResult,
+                                                                      up: plan.PlanResult) -> None:
+    assert plan.bottleneck({"Baseline": base, "F1 +10%": up}) == "R1"  # R1 at 94% and 103%, R2 at 10%
+    util = pd.DataFrame({"period": [JAN, FEB, MAR], "resource": ["R1", "R2", "R3"],
+                         "utilisation": [np.nan, np.inf, 0.5]})  # no capacity: NaN / inf never the bottleneck
+    odd = dataclasses.replace(base, utilisation=util)
+    assert plan.bottleneck({"Baseline": odd}) == "R3"
+    assert plan.bottleneck({"Baseline": odd, "F1 +10%": up}) == "R1"
+    assert plan.bottleneck({"Baseline": dataclasses.replace(base, utilisation=util.iloc[0:0])}) is None
 
 
 def test_evaluate_many_names_repeats_apart(workspace: Workspace) -> None:

@@ -3,7 +3,7 @@
     results = render_comparison(ws, run, scenario_ids, horizon=18, key="sc")
 
 draws, top to bottom: a card per plan with the headline KPIs and their change against the
-baseline (green better, red worse, by `plan.KPI_INFO`'s direction), the KPI table of
+baseline (green better, red worse, by each KPI's direction in `kpi_catalogue.MEASURES`), the KPI table of
 `plan.compare` with the differences highlighted the same way, and three charts side by side
 (revenue by month, utilisation of the bottleneck resource, inventory value). The Scenarios,
 Pre-S&OP and Executive pages call it; every plan is `pages.shell.plan_view.plan_view` (one
@@ -28,7 +28,8 @@ from sop_core.meetings import links
 from sop_core.planning import plan, scenarios
 from sop_core.meetings.exports import to_csv_bytes
 from sop_core.formatting import delta_money, delta_units, money, pct, units
-from sop_core.planning.plan import BASELINE, KPI_INFO, KPI_KEYS
+from sop_core.planning.kpi_catalogue import MEASURES, scope_text
+from sop_core.planning.plan import BASELINE, KPI_KEYS
 from sop_core.planning.scenarios import Scenario
 from sop_core.store.workspace import Workspace
 
@@ -40,7 +41,7 @@ from sop_core.escape import plain
 
 from .share import link_params
 
-HEADLINE: tuple[str, ...] = ("revenue", "gap_to_plan", "fill_rate", "peak_utilisation")
+HEADLINE: tuple[str, ...] = ("revenue", "gap_to_plan", "plan_fill_rate", "peak_utilisation")
 BETTER_CSS = "color: #1e7b4f; background-color: #e3f4ea; font-weight: 600"
 WORSE_CSS = "color: #b3360b; background-color: #fbe6dc; font-weight: 600"
 SCENARIO_PAGES: tuple[str, ...] = ("supply_review", "inventory", "financials")
@@ -54,7 +55,7 @@ def _bad(x: Any) -> bool:
 
 def fmt_value(kpi: str, x: float | None) -> str:
     """A KPI value as the pages print it ($32.7M, 93.1%, 12,345)."""
-    unit = KPI_INFO[kpi].unit
+    unit = MEASURES[kpi].unit
     if unit == "money":
         return money(x)
     if unit in ("pct", "ratio"):
@@ -64,7 +65,7 @@ def fmt_value(kpi: str, x: float | None) -> str:
 
 def fmt_delta(kpi: str, x: float | None) -> str:
     """A change of a KPI against the baseline (+$243K, −0.02 pp, +4,215); '—' when unknown, '0' for no change."""
-    unit = KPI_INFO[kpi].unit
+    unit = MEASURES[kpi].unit
     if _bad(x):
         return "—"
     if abs(x) < _TOLERANCE[unit]:
@@ -78,19 +79,19 @@ def fmt_delta(kpi: str, x: float | None) -> str:
 
 def changed(kpi: str, delta: float | None) -> bool:
     """True when the change is known and not negligible."""
-    return not _bad(delta) and abs(delta) >= _TOLERANCE[KPI_INFO[kpi].unit]
+    return not _bad(delta) and abs(delta) >= _TOLERANCE[MEASURES[kpi].unit]
 
 
 def tone(kpi: str, delta: float | None) -> str | None:
     """'better', 'worse' or None (no change, unknown, or a KPI without a better direction)."""
-    info = KPI_INFO[kpi]
+    info = MEASURES[kpi]
     if info.better is None or not changed(kpi, delta) or (info.unit in ("pct", "ratio") and abs(delta) < 5e-4):
         return None  # a change under 0.05 pp is shown, not highlighted
     return "better" if (delta > 0) == (info.better == "higher") else "worse"
 
 
 def _delta_color(kpi: str) -> str:
-    better = KPI_INFO[kpi].better
+    better = MEASURES[kpi].better
     return "normal" if better == "higher" else "inverse" if better == "lower" else "off"
 
 
@@ -134,8 +135,8 @@ def kpi_table(results: dict[str, plan.PlanResult]) -> tuple[pd.DataFrame, pd.Dat
     base = results[BASELINE]
     months = sorted(pd.to_datetime(base.constrained["period"]).unique())
     horizon = f"{pd.Timestamp(months[0]):%b %y}–{pd.Timestamp(months[-1]):%b %y}" if months else "plan"
-    shown = pd.DataFrame({"KPI": [KPI_INFO[k].label for k in KPI_KEYS],
-                          "Over": [f"FY {base.year}" if KPI_INFO[k].scope == "year" else horizon for k in KPI_KEYS]})
+    shown = pd.DataFrame({"KPI": [MEASURES[k].label for k in KPI_KEYS],
+                          "Over": [f"FY {base.year}" if MEASURES[k].scope == "year" else horizon for k in KPI_KEYS]})
     for name in results:  # each scenario's value next to its change against the baseline
         shown[name] = [fmt_value(k, numbers.loc[k, name]) for k in KPI_KEYS]
         if name != BASELINE:
@@ -146,9 +147,9 @@ def kpi_table(results: dict[str, plan.PlanResult]) -> tuple[pd.DataFrame, pd.Dat
 def export_table(numbers: pd.DataFrame, year: int) -> pd.DataFrame:
     """The comparison as numbers for a spreadsheet: kpi, label, unit, scope, then baseline, scenarios and deltas."""
     out = numbers.reset_index()
-    out.insert(1, "label", [KPI_INFO[k].label for k in out["kpi"]])
-    out.insert(2, "unit", [KPI_INFO[k].unit for k in out["kpi"]])
-    out.insert(3, "scope", [f"year {year}" if KPI_INFO[k].scope == "year" else "plan horizon" for k in out["kpi"]])
+    out.insert(1, "label", [MEASURES[k].label for k in out["kpi"]])
+    out.insert(2, "unit", [MEASURES[k].unit for k in out["kpi"]])
+    out.insert(3, "scope", [f"year {year}" if MEASURES[k].scope == "year" else "plan horizon" for k in out["kpi"]])
     return out
 
 
@@ -173,14 +174,14 @@ def _card(name: str, sc: Scenario | None, r: plan.PlanResult, base: plan.PlanRes
             st.caption(f"{plain(sc.author)} · {sc.created_at:%d %b %Y} · " +
                        "; ".join(plain(line) for line in sc.describe()))
         for k in HEADLINE:
-            info = KPI_INFO[k]
+            info = MEASURES[k]
             value = r.kpis.get(k, float("nan"))
             delta = None if sc is None else value - base.kpis.get(k, float("nan"))
             shown = f"{fmt_delta(k, delta)} vs baseline" if delta is not None and changed(k, delta) else None
             if shown and shown.startswith("−"):  # st.metric reads the direction from an ASCII minus
                 shown = "-" + shown[1:]
             st.metric(info.label, fmt_value(k, value), delta=shown,
-                      delta_color=_delta_color(k), help=f"{info.formula} ({'outlook year' if info.scope == 'year' else 'plan horizon'})")
+                      delta_color=_delta_color(k), help=f"{info.formula} ({scope_text(k)})")
         if sc is not None:
             pages = {p.url_path: p for p in nav.all_pages()}
             targets = [pages[p] for p in SCENARIO_PAGES if p in pages]
@@ -210,18 +211,6 @@ def _lines(frame: pd.DataFrame, names: list[str], *, money_axis: bool, title: st
     if money_axis:
         fig.update_yaxes(tickprefix="$")
     return fig
-
-
-def bottleneck(results: dict[str, plan.PlanResult]) -> str | None:
-    """The resource with the highest utilisation of any month in any of the plans."""
-    best, resource = -math.inf, None
-    for r in results.values():
-        u = r.utilisation.assign(u=pd.to_numeric(r.utilisation["utilisation"], errors="coerce").astype(float))
-        u = u[u["u"].map(math.isfinite)]
-        if len(u) and float(u["u"].max()) > best:
-            best = float(u["u"].max())
-            resource = str(u.loc[u["u"].idxmax(), "resource"])
-    return resource
 
 
 @st.fragment
@@ -287,7 +276,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
                          mime="text/csv", icon=":material/download:", key=f"{key}_csv", on_click="ignore",
                          width="stretch")
     with st.expander("How each KPI is computed", icon=":material/function:"):
-        st.markdown("\n".join(f"- **{i.label}**: {i.formula}" for i in KPI_INFO.values()))
+        st.markdown("\n".join(f"- **{MEASURES[k].label}**: {MEASURES[k].formula}" for k in KPI_KEYS))
 
     # the charts, side by side
     months = _months(results, horizon)
@@ -298,7 +287,7 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
         st.plotly_chart(_lines(_chart_frame(results, "revenue", months), names, money_axis=True, title="Revenue"),
                         key=f"{key}_revenue", config={"displayModeBar": False})
     with c[1]:
-        _utilisation(results, names, months, resources, bottleneck(results), key)
+        _utilisation(results, names, months, resources, plan.bottleneck(results), key)
     with c[2]:
         st.markdown("**Inventory value** (projected, at cost)")
         st.plotly_chart(_lines(_chart_frame(results, "inventory", months), names, money_axis=True,

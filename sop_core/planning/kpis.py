@@ -1,24 +1,21 @@
 """The KPI scorecard: performance control of the S&OP cycle, as pure functions over DataFrames.
 
 Every KPI is measured exactly as the S&OP primer defines it and reuses the engines that own the
-numbers: `metrics` (accuracy, bias), `finance` (revenue, COGS and gross margin of the actuals, the
-outlook and its gap to the annual plan), `supply` (load vs capacity) and `inventory` (the forward
-cover walk). Headline values cover the trailing `window_months` (12) months of the data each KPI
-uses; trends are one value per month for at most the last 12 months.
+numbers: `metrics` (accuracy, bias), `service` (OTIF and fill rate of the order lines), `actuals` and
+`finance` (revenue, COGS and gross margin of the actuals, the outlook and its gap to the annual plan),
+`supply` (load vs capacity) and `inventory` (the forward cover walk). Labels, units, directions and
+formulas come from `kpi_catalogue` (keys in KPI_KEYS), targets and statuses from `kpi_targets`.
+Headline values cover the trailing `window_months` (12) months of the data each KPI uses; trends are
+one value per month for at most the last 12 months.
 
 Rules (also printed next to each number, see `KPI.formula`):
 
 * Forecast accuracy = 1 − WAPE and bias % = Σ(F − A) / ΣA over forecast points (period, forecast,
   actual): backtest points (all origins pooled) or a past approved plan version against actuals
   (`plan_vs_actual`). When ΣA = 0 both are undefined: status 'missing' with the reason in `note`.
-* OTIF and unit fill rate over order lines, counted in the month of their requested date. On time:
-  delivered_date ≤ requested_date; in full: delivered_qty ≥ requested_qty. A line with no
-  delivered_date is *open*: when its requested date is before `as_of` it is past due and counts as
-  not OTIF with 0 units delivered; when it is not yet due it is left out. Lines requested after
-  `as_of` are not due yet and are left out, delivered or not. `as_of` defaults to the latest
-  delivered_date in the file (the day the extract was taken). A delivered line with a blank
-  delivered_qty is taken as delivered in full (counted in `note`). Fill rate = Σ min(delivered,
-  ordered) / Σ ordered: over-delivery of one line does not make up for a short one.
+* OTIF and unit fill rate ('order_fill_rate') over order lines due, counted in the month of their
+  requested date (rules in `sop_core.planning.service`). A delivered line with a blank delivered_qty
+  is taken as delivered in full (counted in `note`).
 * Inventory turns = COGS over the 12 months / average inventory at cost. COGS = actual units ×
   unit_cost (finance rules); inventory at cost = each sku's last snapshot of the month (summed over
   locations) × unit_cost, averaged over the months of the window that have a snapshot. With less
@@ -34,24 +31,21 @@ Rules (also printed next to each number, see `KPI.formula`):
 * Revenue vs plan = (outlook − annual plan) / annual plan for the outlook year, outlook = actuals to
   date + the consensus for the rest of the year (`finance.outlook`, `finance.vs_budget`). The trend
   is (actual − plan) / plan per month with actuals.
-* Gross margin % = (revenue − COGS) / revenue of the actuals over the trailing 12 months; missing
-  when any sold units have no unit_cost (finance never computes a margin on half the data).
+* Gross margin % ('gross_margin_pct_12m') = (revenue − COGS) / revenue of the actuals over the
+  trailing 12 months; missing when any sold units have no unit_cost (finance never computes a margin
+  on half the data).
 
 Statuses: 'green' / 'amber' / 'red' against `targets` (workspace setting 'kpi_targets' over
-DEFAULT_TARGETS), 'missing' when the value cannot be computed — shown as "Not checked" with what to
-load (`KPI.not_checked_text`), never as on target. With the plan's coverage (`ScorecardInputs.coverage`,
-`sop_core.planning.coverage`): a KPI whose check saw no sku of the plan is missing with the coverage's sentence
-(capacity utilisation: the capacity check; days of supply and turns: the stock projection; revenue vs
-plan: prices and the annual plan); one that saw part of the plan says how much (`KPI.coverage`).
-Direction 'higher': green when value ≥ green, amber when ≥ amber; 'lower': green when ≤ green, amber
-when ≤ amber; 'band': with a number t, |value| ≤ t (bias); with a pair (lo, hi), lo ≤ value ≤ hi
-(days of supply).
+DEFAULT_TARGETS, rules in `kpi_targets`), 'missing' when the value cannot be computed — shown as "Not
+checked" with what to load (`KPI.not_checked_text`), never as on target. With the plan's coverage
+(`ScorecardInputs.coverage`, `sop_core.planning.coverage`): a KPI whose check saw no sku of the plan is
+missing with the coverage's sentence (capacity utilisation: the capacity check; days of supply and
+turns: the stock projection; revenue vs plan: prices and the annual plan); one that saw part of the
+plan says how much (`KPI.coverage`).
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,93 +53,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sop_core import clock
-from sop_core.planning import finance, inventory, supply
 from sop_core.demand import metrics
-from sop_core.planning.coverage import CHECKS
 from sop_core.periods import period_start
+from sop_core.planning import finance, inventory, supply
+from sop_core.planning.actuals import (forward_days, inventory_at_cost, inventory_turns, month_starts,
+                                       monthly_actuals, normalise_history, products_frame, valued_plan)
+from sop_core.planning.coverage import CHECKS
+from sop_core.planning.kpi_catalogue import MEASURES, SCORECARD_KEYS, WINDOW_MONTHS
+from sop_core.planning.kpi_targets import (STATUSES, Threshold, current_keys, merge_targets, status_of,
+                                           threshold_text, threshold_words)
+from sop_core.planning.service import default_as_of, order_lines, service_by_month
 
 if TYPE_CHECKING:  # pragma: no cover
     from sop_core.store.workspace import Workspace
 
 TARGETS_SETTING = "kpi_targets"
-WINDOW_MONTHS = 12
 TREND_POINTS = 12
-DIRECTIONS: tuple[str, ...] = ("higher", "lower", "band")
-UNITS: tuple[str, ...] = ("pct", "ratio", "days", "money")
-STATUSES: tuple[str, ...] = ("green", "amber", "red", "missing")
 DAYS_CAP = inventory.COVER_CAP_WEEKS * 7.0
+KPI_KEYS: tuple[str, ...] = SCORECARD_KEYS
 
-Threshold = float | tuple[float, float]
 
-DEFAULT_TARGETS: dict[str, dict[str, Any]] = {
-    "forecast_accuracy": {"green": 0.75, "amber": 0.65},
-    "bias": {"green": 0.05, "amber": 0.10},
-    "otif": {"green": 0.95, "amber": 0.90},
-    "fill_rate": {"green": 0.98, "amber": 0.95},
-    "inventory_turns": {"green": 6.0, "amber": 4.0},
-    "days_of_supply": {"green": (30.0, 90.0), "amber": (15.0, 120.0)},
-    "capacity_utilisation": {"green": 0.90, "amber": 1.00},
-    "revenue_vs_plan": {"green": 0.0, "amber": -0.05},
-    "gross_margin_pct": {"green": 0.35, "amber": 0.30},
-}
-
-# key: (label, unit, direction, formula)
-SPECS: dict[str, tuple[str, str, str, str]] = {
-    "forecast_accuracy": ("Forecast accuracy (1 − WAPE)", "pct", "higher",
-                          metrics.FORMULAS["accuracy"] + "; " + metrics.FORMULAS["wape"]),
-    "bias": ("Forecast bias", "pct", "band", metrics.FORMULAS["bias"]),
-    "otif": ("OTIF", "pct", "higher",
-             "OTIF = order lines delivered on time (delivered_date ≤ requested_date) and in full "
-             "(delivered_qty ≥ requested_qty) / all lines due; open lines past their requested date count "
-             "as not OTIF, lines not yet due are left out"),
-    "fill_rate": ("Fill rate (units)", "pct", "higher",
-                  "Fill rate = Σ min(units delivered, units ordered) / Σ units ordered over lines due; "
-                  "open lines past due deliver 0"),
-    "inventory_turns": ("Inventory turns", "ratio", "higher",
-                        "Inventory turns = COGS over the last 12 months / average month-end inventory at cost "
-                        "(on hand × unit_cost)"),
-    "days_of_supply": ("Days of supply (forward)", "days", "band",
-                       "Days of supply = days until cumulative forecast demand exceeds on hand (walking the "
-                       "forecast forward, valued at unit_cost)"),
-    "capacity_utilisation": ("Capacity utilisation (peak)", "pct", "lower",
-                             "Capacity utilisation = required hours / available hours, required = planned units "
-                             "× hours per unit; the highest resource × month of the next 12 months"),
-    "revenue_vs_plan": ("Revenue vs annual plan", "pct", "higher",
-                        "Revenue vs plan = (outlook − annual plan) / annual plan; outlook = actuals to date + "
-                        "consensus for the rest of the year"),
-    "gross_margin_pct": ("Gross margin %", "pct", "higher",
-                         "Gross margin % = (revenue − COGS) / revenue over the last 12 months of actuals"),
-}
-KPI_KEYS: tuple[str, ...] = tuple(SPECS)
-
-# In words, for the tiles: what the value and its status cover (said after the status word, "On target over
-# the last 12 months"), and what the trend's points are and how they relate to the value (the trend is always
-# history, `TREND_POINTS` months at most).
-_POOLED = f"one point a month; the status is on all {WINDOW_MONTHS} months together"
-STATUS_BASIS: dict[str, str] = {
-    "forecast_accuracy": f"over the last {WINDOW_MONTHS} months",
-    "bias": f"over the last {WINDOW_MONTHS} months",
-    "otif": f"over the last {WINDOW_MONTHS} months",
-    "fill_rate": f"over the last {WINDOW_MONTHS} months",
-    "inventory_turns": f"over the last {WINDOW_MONTHS} months",
-    "days_of_supply": "for the latest stock against the forecast",
-    "capacity_utilisation": f"at the peak month of the next {WINDOW_MONTHS} months of plan",
-    "revenue_vs_plan": "on the full-year outlook",
-    "gross_margin_pct": f"over the last {WINDOW_MONTHS} months",
-}
-TREND_BASIS: dict[str, str] = {
-    "forecast_accuracy": _POOLED,
-    "bias": _POOLED,
-    "otif": _POOLED,
-    "fill_rate": _POOLED,
-    "inventory_turns": f"rolling {WINDOW_MONTHS}-month turns; the value is the last point",
-    "days_of_supply": "each past month-end stock walked forward; the value is the latest stock",
-    "capacity_utilisation": f"peak load of each actual month; the value is the plan's peak over the next "
-                            f"{WINDOW_MONTHS} months",
-    "revenue_vs_plan": "actual vs annual plan each month; the value is the full-year outlook",
-    "gross_margin_pct": _POOLED,
-}
 # utilisation_kpi's note when there is no forward plan: then the value is a peak of the actuals, like the trend
 _NO_FORWARD_PLAN = "(no forward plan)"
 
@@ -193,26 +120,26 @@ class KPI:
     @property
     def target_text(self) -> str:
         """The green target as text, e.g. '≥ 95%', '|x| ≤ 5%', '30–90 days'."""
-        return _threshold_text(self.target, self.direction, self.unit)
+        return threshold_text(self.target, self.direction, self.unit)
 
     @property
     def target_words(self) -> str:
         """The green target in plain words, e.g. 'at least 95%', 'within ±5%', 'between 30 and 90 days'."""
-        return _threshold_words(self.target, self.direction, self.unit)
+        return threshold_words(self.target, self.direction, self.unit)
 
     @property
     def status_basis(self) -> str:
         """What the value and its status cover, e.g. 'over the last 12 months', 'on the full-year outlook'."""
         if self.key == "capacity_utilisation" and _NO_FORWARD_PLAN in self.note:
             return f"at the peak month of the last {WINDOW_MONTHS} months"
-        return STATUS_BASIS.get(self.key, "")
+        return MEASURES[self.key].window if self.key in MEASURES else ""
 
     @property
     def trend_basis(self) -> str:
         """What the trend's points are (always history) and how the value relates to them."""
         if self.key == "capacity_utilisation" and _NO_FORWARD_PLAN in self.note:
             return f"peak load of each actual month; the value is the highest of the last {WINDOW_MONTHS}"
-        return TREND_BASIS.get(self.key, "")
+        return MEASURES[self.key].trend if self.key in MEASURES else ""
 
 
 @dataclass
@@ -247,116 +174,27 @@ class ScorecardInputs:
     coverage: Any | None = None  # coverage.PlanCoverage of the plan (what its checks saw); None: not known
 
 
-# -- targets and status ------------------------------------------------------------------------
-def _as_threshold(v: Any) -> Threshold:
-    """A float, or a (lo, hi) pair of floats."""
-    if isinstance(v, (list, tuple)):
-        if len(v) != 2:
-            raise ValueError(f"a band target is a pair (low, high), got {v!r}")
-        return (float(v[0]), float(v[1]))
-    return float(v)
-
-
-def merge_targets(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Threshold]]:
-    """DEFAULT_TARGETS with `overrides` ({key: {'green': .., 'amber': ..}}, partial allowed) applied and checked."""
-    out: dict[str, dict[str, Threshold]] = {
-        k: {lvl: _as_threshold(v) for lvl, v in t.items()} for k, t in copy.deepcopy(DEFAULT_TARGETS).items()}
-    for key, t in (overrides or {}).items():
-        if key not in out:
-            raise ValueError(f"unknown KPI {key!r}: use one of {', '.join(KPI_KEYS)}")
-        for lvl, v in dict(t).items():
-            if lvl not in ("green", "amber"):
-                raise ValueError(f"KPI {key}: unknown level {lvl!r} (use 'green' and 'amber')")
-            out[key][lvl] = _as_threshold(v)
-    for key, t in out.items():
-        _check_levels(key, SPECS[key][2], t["green"], t["amber"])
-    return out
-
-
-def _check_levels(key: str, direction: str, green: Threshold, amber: Threshold) -> None:
-    """Raise ValueError when the amber level is not looser than the green one."""
-    if isinstance(green, tuple) != isinstance(amber, tuple):
-        raise ValueError(f"KPI {key}: green and amber must both be numbers or both be (low, high) bands")
-    if isinstance(green, tuple) and isinstance(amber, tuple):
-        ok = green[0] <= green[1] and amber[0] <= green[0] and green[1] <= amber[1]
-        if not ok:
-            raise ValueError(f"KPI {key}: the amber band {amber} must contain the green band {green}")
-        return
-    g, a = float(green), float(amber)  # type: ignore[arg-type]
-    ok = {"higher": g >= a, "lower": g <= a, "band": 0 <= g <= a}[direction]
-    if not ok:
-        raise ValueError(f"KPI {key}: green {g} and amber {a} are in the wrong order for a '{direction}' KPI")
-
-
+# -- targets in the workspace ---------------------------------------------------------------
 def load_targets(ws: Workspace) -> dict[str, dict[str, Threshold]]:
-    """Targets of the workspace: setting 'kpi_targets' over DEFAULT_TARGETS."""
+    """Targets of the workspace: setting 'kpi_targets' (keys stored before the catalogue read as now) over DEFAULT_TARGETS."""
     return merge_targets(ws.get_setting(TARGETS_SETTING, {}) or {})
 
 
 def save_targets(ws: Workspace, targets: Mapping[str, Mapping[str, Any]], author: str | None = None) -> None:
-    """Validate and store target overrides in the workspace setting 'kpi_targets' (audited)."""
+    """Validate and store target overrides in the workspace setting 'kpi_targets' (audited), under the keys now."""
+    targets = current_keys(targets)
     merge_targets(targets)
     clean = {k: {lvl: (list(v) if isinstance(v, (list, tuple)) else float(v)) for lvl, v in dict(t).items()}
              for k, t in targets.items()}
     ws.set_setting(TARGETS_SETTING, clean, author)
 
 
-def status_of(value: float | None, direction: str, green: Threshold, amber: Threshold) -> str:
-    """'green' | 'amber' | 'red' for a value against its thresholds, 'missing' for None or NaN."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"unknown direction {direction!r}: use one of {', '.join(DIRECTIONS)}")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "missing"
-    v = float(value)
-
-    def within(level: Threshold) -> bool:
-        if isinstance(level, tuple):
-            return level[0] <= v <= level[1]
-        if direction == "higher":
-            return v >= level
-        if direction == "lower":
-            return v <= level
-        return abs(v) <= level
-
-    return "green" if within(green) else "amber" if within(amber) else "red"
-
-
-def _threshold_text(t: Threshold | None, direction: str, unit: str) -> str:
-    """Human text of one threshold."""
-    if t is None:
-        return ""
-
-    def fmt(x: float) -> str:
-        return f"{x:.0%}" if unit == "pct" else f"{x:g} days" if unit == "days" else f"{x:g}"
-
-    if isinstance(t, tuple):
-        return f"{fmt(t[0])}–{fmt(t[1])}" if unit != "days" else f"{t[0]:g}–{t[1]:g} days"
-    return {"higher": "≥ ", "lower": "≤ ", "band": "|x| ≤ "}[direction] + fmt(t)
-
-
-def _threshold_words(t: Threshold | None, direction: str, unit: str) -> str:
-    """One threshold in plain words: 'at least 95%', 'at most 90%', 'within ±5%', 'between 30 and 90 days'."""
-    if t is None:
-        return ""
-
-    def fmt(x: float) -> str:
-        text = (f"{x * 100:.4g}%" if unit == "pct" else f"{x:g}×" if unit == "ratio"
-                else f"{x:,.0f}" if unit == "money" else f"{x:g}")
-        return text.replace("-", "−")
-
-    days = " days" if unit == "days" else ""
-    if isinstance(t, tuple):
-        return f"between {fmt(t[0])} and {fmt(t[1])}{days}"
-    if direction == "band":
-        return f"within ±{fmt(abs(t))}{days}"
-    return {"higher": "at least ", "lower": "at most "}[direction] + fmt(t) + days
-
-
 def make_kpi(key: str, value: float | None, targets: Mapping[str, Mapping[str, Threshold]] | None = None, *,
              trend: pd.DataFrame | None = None, note: str = "", missing_table: str | None = None,
              formula: str | None = None) -> KPI:
     """Build a KPI with its spec, thresholds and status (value None/NaN/inf → 'missing')."""
-    label, unit, direction, text = SPECS[key]
+    m = MEASURES[key]
+    label, unit, direction, text = m.label, m.unit, m.better or "", m.formula
     t = (targets or merge_targets())[key]
     v = None if value is None or not np.isfinite(value) else float(value)
     tr = empty_trend() if trend is None else trend.reset_index(drop=True)
@@ -376,11 +214,6 @@ def _blank(df: pd.DataFrame | None) -> bool:
     return df is None or len(df) == 0
 
 
-def _months(end: pd.Timestamp, n: int) -> pd.DatetimeIndex:
-    """The n month starts ending with `end`'s month."""
-    e = pd.Timestamp(end).to_period("M").to_timestamp()
-    return pd.date_range(e - pd.DateOffset(months=n - 1), e, freq="MS")
-
 
 def _trend(periods: Any, values: Any) -> pd.DataFrame:
     """Trend frame (period, value), finite values only, last TREND_POINTS points."""
@@ -389,53 +222,6 @@ def _trend(periods: Any, values: Any) -> pd.DataFrame:
     df = df[np.isfinite(df["value"])].sort_values("period").tail(TREND_POINTS)
     df["period"] = df["period"].astype("datetime64[us]")
     return df.reset_index(drop=True)
-
-
-def _products(products: pd.DataFrame | None) -> pd.DataFrame:
-    """Normalised products (an empty frame when none)."""
-    return supply.normalise_products(products if products is not None else pd.DataFrame({"sku": []}))
-
-
-def normalise_history(history: pd.DataFrame) -> pd.DataFrame:
-    """Actuals as sku, region, family, period (month start), quantity, revenue (NaN when not given)."""
-    when = "period" if "period" in history.columns else "date"
-    qty = "quantity" if "quantity" in history.columns else "units"
-    out = pd.DataFrame({
-        "sku": history["sku"].astype(str).to_numpy(),
-        "region": (history["region"].astype(object).where(history["region"].notna(), supply.NO_REGION)
-                   .astype(str).to_numpy() if "region" in history.columns else supply.NO_REGION),
-        "family": (history["family"].astype(object).where(history["family"].notna(), history["sku"])
-                   .astype(str).to_numpy() if "family" in history.columns else history["sku"].astype(str).to_numpy()),
-        "period": period_start(history[when]).to_numpy(),
-        "quantity": pd.to_numeric(history[qty], errors="coerce").fillna(0.0).astype(float).to_numpy(),
-        "revenue": (pd.to_numeric(history["revenue"], errors="coerce").astype(float).to_numpy()
-                    if "revenue" in history.columns else np.nan),
-    })
-    return out
-
-
-def monthly_actuals(history: pd.DataFrame, products: pd.DataFrame | None,
-                    months_back: int | None = 2 * WINDOW_MONTHS) -> pd.DataFrame:
-    """Actuals per month valued by finance: period, units, revenue, cogs, unpriced_units, uncosted_units.
-
-    One row per month from the first month of history (or `months_back` months before the last,
-    whichever is later) to the last month of history, 0 where nothing was sold.
-    """
-    h = normalise_history(history)
-    first, last = h["period"].min(), h["period"].max()
-    if months_back is not None:
-        first = max(first, last - pd.DateOffset(months=months_back - 1))
-        h = h[h["period"] >= first]
-    prod = _products(products)
-    parts = [finance.outlook(h, None, int(y), last, prod) for y in range(first.year, last.year + 1)]
-    o = pd.concat(parts, ignore_index=True)
-    cols = ["units", "revenue", "cogs", "unpriced_units", "uncosted_units"]
-    g = o.groupby("period")[cols].sum(min_count=1)
-    months = pd.date_range(first, last, freq="MS")
-    g.index = pd.to_datetime(g.index)
-    g = g.reindex(months).fillna({c: 0.0 for c in cols})
-    # COGS leaves out units without a unit_cost (counted in uncosted_units), so a month of only those is 0
-    return g.rename_axis("period").reset_index()
 
 
 # -- forecast accuracy and bias ----------------------------------------------------------------
@@ -481,7 +267,7 @@ def accuracy_kpis(points: pd.DataFrame | None, targets: Mapping[str, Mapping[str
     if p.empty:
         note = "no forecast point has both a forecast and an actual"
         return _missing("forecast_accuracy", targets, None, note), _missing("bias", targets, None, note)
-    months = _months(p["period"].max(), window_months)
+    months = month_starts(p["period"].max(), window_months)
     w = p[p["period"].isin(months)]
     acc = metrics.accuracy(w["actual"], w["forecast"])
     b = metrics.bias(w["actual"], w["forecast"])
@@ -495,100 +281,19 @@ def accuracy_kpis(points: pd.DataFrame | None, targets: Mapping[str, Mapping[str
 
 
 # -- service: OTIF and fill rate ---------------------------------------------------------------
-LINE_COLUMNS: tuple[str, ...] = (
-    "order_id", "sku", "requested_date", "period", "requested_qty", "delivered_date", "delivered_qty",
-    "state", "counted", "on_time", "in_full", "otif", "units_delivered", "qty_assumed",
-)
-
-
-def default_as_of(orders: pd.DataFrame) -> pd.Timestamp:
-    """The latest delivered_date of the order lines (the clock's today when nothing was delivered)."""
-    d = pd.to_datetime(orders["delivered_date"]) if "delivered_date" in orders.columns else pd.Series(dtype="M8[us]")
-    last = d.max()
-    return pd.Timestamp(last).normalize() if pd.notna(last) else clock.today_ts()
-
-
-def order_lines(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Order lines judged as of a date, columns LINE_COLUMNS.
-
-    period = month of requested_date; state 'delivered' | 'past due' (open, requested before as_of)
-    | 'not due' (open and not yet due, or requested after as_of); counted = state != 'not due';
-    on_time, in_full, otif (bool, False for past-due lines); units_delivered = min(delivered,
-    requested) (0 for past-due lines); qty_assumed = delivered with a blank delivered_qty (taken as
-    in full).
-    """
-    as_of = default_as_of(orders) if as_of is None else pd.Timestamp(as_of).normalize()
-    req = pd.to_datetime(orders["requested_date"]).dt.normalize()
-    dd = (pd.to_datetime(orders["delivered_date"]).dt.normalize() if "delivered_date" in orders.columns
-          else pd.Series(pd.NaT, index=orders.index, dtype="datetime64[us]"))
-    rq = pd.to_numeric(orders["requested_qty"], errors="coerce").astype(float)
-    dq = (pd.to_numeric(orders["delivered_qty"], errors="coerce").astype(float) if "delivered_qty" in orders.columns
-          else pd.Series(np.nan, index=orders.index))
-    delivered = dd.notna()
-    qty_assumed = delivered & dq.isna()
-    dq = dq.where(~qty_assumed, rq)
-    state = np.where(req > as_of, "not due",
-                     np.where(delivered, "delivered", np.where(req < as_of, "past due", "not due")))
-    on_time = delivered & (dd <= req)
-    in_full = delivered & (dq >= rq)
-    out = pd.DataFrame({
-        "order_id": orders["order_id"].to_numpy() if "order_id" in orders.columns else None,
-        "sku": orders["sku"].to_numpy(),
-        "requested_date": req.to_numpy(),
-        "period": period_start(req).to_numpy(),
-        "requested_qty": rq.to_numpy(),
-        "delivered_date": dd.to_numpy(),
-        "delivered_qty": dq.where(delivered).to_numpy(),
-        "state": state,
-    })
-    out["counted"] = out["state"] != "not due"
-    out["on_time"] = on_time.to_numpy()
-    out["in_full"] = in_full.to_numpy()
-    out["otif"] = (on_time & in_full).to_numpy()
-    out["units_delivered"] = np.where(delivered, np.minimum(dq.fillna(0.0), rq), 0.0)
-    out["qty_assumed"] = qty_assumed.to_numpy()
-    return out[list(LINE_COLUMNS)]
-
-
-def service_by_month(lines: pd.DataFrame) -> pd.DataFrame:
-    """OTIF and fill rate per requested month over counted lines: period, lines, otif_lines, otif, ordered_units, delivered_units, fill_rate."""
-    c = lines[lines["counted"]]
-    g = c.groupby("period").agg(lines=("otif", "size"), otif_lines=("otif", "sum"),
-                                ordered_units=("requested_qty", "sum"), delivered_units=("units_delivered", "sum"))
-    g = g.reset_index()
-    g["otif"] = g["otif_lines"] / g["lines"]
-    g["fill_rate"] = g["delivered_units"] / g["ordered_units"].where(g["ordered_units"] > 0)
-    return g[["period", "lines", "otif_lines", "otif", "ordered_units", "delivered_units", "fill_rate"]]
-
-
-def otif(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> float:
-    """OTIF of all counted lines (rules of `order_lines`); NaN when no line is due."""
-    c = order_lines(orders, as_of)
-    c = c[c["counted"]]
-    return float(c["otif"].mean()) if len(c) else float("nan")
-
-
-def fill_rate(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> float:
-    """Unit fill rate Σ min(delivered, ordered) / Σ ordered of counted lines; NaN when nothing is due."""
-    c = order_lines(orders, as_of)
-    c = c[c["counted"]]
-    ordered = float(c["requested_qty"].sum())
-    return float(c["units_delivered"].sum()) / ordered if ordered > 0 else float("nan")
-
-
 def service_kpis(orders: pd.DataFrame | None, targets: Mapping[str, Mapping[str, Threshold]] | None = None,
                  as_of: pd.Timestamp | None = None, window_months: int = WINDOW_MONTHS) -> tuple[KPI, KPI]:
     """OTIF and fill rate over the lines requested in the last `window_months` months up to as_of, with monthly trends."""
     targets = targets or merge_targets()
     if _blank(orders):
-        return _missing("otif", targets, "orders"), _missing("fill_rate", targets, "orders")
+        return _missing("otif", targets, "orders"), _missing("order_fill_rate", targets, "orders")
     as_of = default_as_of(orders) if as_of is None else pd.Timestamp(as_of).normalize()
     lines = order_lines(orders, as_of)
-    months = _months(as_of, window_months)
+    months = month_starts(as_of, window_months)
     w = lines[lines["period"].isin(months) & lines["counted"]]
     if w.empty:
         note = f"no order line due in the {window_months} months to {as_of:%d %b %Y}"
-        return _missing("otif", targets, None, note), _missing("fill_rate", targets, None, note)
+        return _missing("otif", targets, None, note), _missing("order_fill_rate", targets, None, note)
     by = service_by_month(lines[lines["period"].isin(months)])
     ordered = float(w["requested_qty"].sum())
     past_due = int((w["state"] == "past due").sum())
@@ -599,55 +304,12 @@ def service_kpis(orders: pd.DataFrame | None, targets: Mapping[str, Mapping[str,
     if assumed:
         note += f"; {assumed} delivered lines without delivered_qty taken as in full"
     o = make_kpi("otif", float(w["otif"].mean()), targets, trend=_trend(by["period"], by["otif"]), note=note)
-    f = make_kpi("fill_rate", float(w["units_delivered"].sum()) / ordered if ordered > 0 else None, targets,
+    f = make_kpi("order_fill_rate", float(w["units_delivered"].sum()) / ordered if ordered > 0 else None, targets,
                  trend=_trend(by["period"], by["fill_rate"]), note=note)
     return o, f
 
 
 # -- inventory: turns and days of supply -------------------------------------------------------
-def inventory_at_cost(inventory_frame: pd.DataFrame, products: pd.DataFrame | None) -> pd.DataFrame:
-    """Month-end inventory per month: period, on_hand (units), value_at_cost, uncosted_units, as_of.
-
-    Each sku's last snapshot in the month, summed over locations; value = on_hand × unit_cost (skus
-    without a cost are left out of the value and counted in uncosted_units).
-    """
-    cols = ["period", "on_hand", "value_at_cost", "uncosted_units", "as_of"]
-    if _blank(inventory_frame):
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    df = pd.DataFrame({
-        "sku": inventory_frame["sku"].astype(str).to_numpy(),
-        "date": pd.to_datetime(inventory_frame["date"]).dt.normalize().to_numpy(),
-        "on_hand": pd.to_numeric(inventory_frame["on_hand"], errors="coerce").fillna(0.0).astype(float).to_numpy(),
-    })
-    df["period"] = period_start(df["date"]).to_numpy()
-    last = df.groupby(["sku", "period"])["date"].transform("max")
-    df = df[df["date"] == last].groupby(["sku", "period"], as_index=False).agg(on_hand=("on_hand", "sum"),
-                                                                              as_of=("date", "max"))
-    cost = _products(products).set_index("sku")["unit_cost"]
-    df["cost"] = df["sku"].map(cost).astype(float)
-    df["value_at_cost"] = df["on_hand"] * df["cost"]
-    df["uncosted_units"] = np.where(df["cost"].isna(), df["on_hand"], 0.0)
-    g = df.groupby("period", as_index=False).agg(on_hand=("on_hand", "sum"),
-                                                 value_at_cost=("value_at_cost", lambda s: s.sum(min_count=1)),
-                                                 uncosted_units=("uncosted_units", "sum"), as_of=("as_of", "max"))
-    return g[cols].sort_values("period").reset_index(drop=True)
-
-
-def inventory_turns(cogs: pd.Series, inventory_value: pd.Series, end: pd.Timestamp,
-                    window_months: int = WINDOW_MONTHS) -> float:
-    """Turns = COGS over the window ending at `end` (× 12 / months with COGS) / mean inventory at cost of the window.
-
-    `cogs` and `inventory_value` are indexed by month start; NaN when the window has no COGS month
-    or no inventory snapshot, or the average inventory is 0.
-    """
-    months = _months(end, window_months)
-    c = cogs.reindex(months).dropna()
-    inv = inventory_value.reindex(months).dropna()
-    if c.empty or inv.empty or not inv.mean() > 0:
-        return float("nan")
-    return float(c.sum() * (12.0 / len(c)) / inv.mean())
-
-
 def turns_kpi(inventory_frame: pd.DataFrame | None, history: pd.DataFrame | None, products: pd.DataFrame | None,
               targets: Mapping[str, Mapping[str, Threshold]] | None = None,
               window_months: int = WINDOW_MONTHS, actuals: pd.DataFrame | None = None) -> KPI:
@@ -657,7 +319,7 @@ def turns_kpi(inventory_frame: pd.DataFrame | None, history: pd.DataFrame | None
         return _missing("inventory_turns", targets, "inventory")
     if _blank(history):
         return _missing("inventory_turns", targets, "sales")
-    if _blank(products) or not _products(products)["unit_cost"].notna().any():
+    if _blank(products) or not products_frame(products)["unit_cost"].notna().any():
         return _missing("inventory_turns", targets, "products", "needs unit_cost in the products table")
     act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index("period")
     inv = inventory_at_cost(inventory_frame, products).set_index("period")
@@ -665,9 +327,9 @@ def turns_kpi(inventory_frame: pd.DataFrame | None, history: pd.DataFrame | None
     value = inv["value_at_cost"]
     end = min(act.index.max(), inv.index.max())
     turns = inventory_turns(cogs, value, end, window_months)
-    trend_months = _months(end, TREND_POINTS)
+    trend_months = month_starts(end, TREND_POINTS)
     trend = [inventory_turns(cogs, value, m, WINDOW_MONTHS) for m in trend_months]
-    months = _months(end, window_months)
+    months = month_starts(end, window_months)
     n_cogs = int(cogs.reindex(months).notna().sum())
     n_inv = int(value.reindex(months).notna().sum())
     note = f"COGS of {n_cogs} months to {end:%b %Y} / average of {n_inv} month-end inventories at cost"
@@ -680,39 +342,6 @@ def turns_kpi(inventory_frame: pd.DataFrame | None, history: pd.DataFrame | None
     return make_kpi("inventory_turns", turns, targets, trend=_trend(trend_months, trend), note=note)
 
 
-def forward_days(stock: float, demand: pd.Series, start: pd.Timestamp) -> float:
-    """Days until cumulative `demand` (indexed by month start) exceeds `stock`, counting from the day `start`.
-
-    The first month counts pro rata from `start`; beyond the last month demand continues at the
-    average daily rate of the months walked; capped at 104 weeks (`inventory.forward_cover_weeks`).
-    """
-    start = pd.Timestamp(start).normalize()
-    first = start.to_period("M").to_timestamp()
-    d = demand.copy()
-    d.index = pd.to_datetime(d.index)
-    d = d[d.index >= first]
-    if d.empty:
-        months = pd.DatetimeIndex([first])
-    else:
-        months = pd.date_range(first, d.index.max(), freq="MS")
-    dem = np.array(d.groupby(level=0).sum().reindex(months).fillna(0.0).to_numpy(float), copy=True)
-    days = np.array([m.days_in_month for m in months], float)
-    remaining = days[0] - (start.day - 1)
-    dem[0] *= remaining / days[0]
-    days[0] = remaining
-    tail = np.array([dem.sum() / days.sum()]) if days.sum() > 0 else np.array([0.0])
-    weeks = inventory.forward_cover_weeks(np.array([float(stock)]), dem[None, :], days, tail)
-    return float(weeks[0] * 7.0)
-
-
-def _valued_plan(plan: pd.DataFrame, cost: pd.Series | None) -> pd.Series:
-    """Plan per month, at cost when `cost` (per sku) is given, else in units."""
-    p = supply.normalise_plan(plan)
-    if cost is not None:
-        p = p.assign(units=p["units"] * p["sku"].map(cost).astype(float)).dropna(subset=["units"])
-    return p.groupby("period")["units"].sum()
-
-
 def days_of_supply_kpi(inventory_frame: pd.DataFrame | None, consensus: pd.DataFrame | None,
                        products: pd.DataFrame | None, history: pd.DataFrame | None = None,
                        targets: Mapping[str, Mapping[str, Threshold]] | None = None,
@@ -721,19 +350,18 @@ def days_of_supply_kpi(inventory_frame: pd.DataFrame | None, consensus: pd.DataF
     targets = targets or merge_targets()
     if _blank(inventory_frame):
         return _missing("days_of_supply", targets, "inventory")
-    prod = _products(products)
+    prod = products_frame(products)
     costed = prod.dropna(subset=["unit_cost"]).set_index("sku")["unit_cost"]
     basis = "cost" if len(costed) else "units"
     cost = costed if basis == "cost" else None
     inv = inventory_at_cost(inventory_frame, products if basis == "cost" else None)
-    inv_value = inv.set_index("period")["value_at_cost" if basis == "cost" else "on_hand"]
     trend_p, trend_v = [], []
     if not _blank(history):
         h = normalise_history(history)
         act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index(
             "period")["cogs"] if basis == "cost" else \
             h.groupby("period")["quantity"].sum()
-        fut = _valued_plan(consensus, cost) if not _blank(consensus) else pd.Series(
+        fut = valued_plan(consensus, cost) if not _blank(consensus) else pd.Series(
             dtype=float, index=pd.DatetimeIndex([], dtype="datetime64[us]"))
         fut = fut[pd.to_datetime(fut.index) > act.index.max()]
         walk = pd.concat([act, fut])
@@ -758,7 +386,7 @@ def days_of_supply_kpi(inventory_frame: pd.DataFrame | None, consensus: pd.DataF
         stock = float(oh["value"].sum(min_count=1)) if oh["value"].notna().any() else float("nan")
     else:
         stock = float(oh["on_hand"].sum())
-    demand = _valued_plan(consensus, cost)
+    demand = valued_plan(consensus, cost)
     start = as_of + pd.Timedelta(days=1)
     value = forward_days(stock, demand, start) if np.isfinite(stock) else float("nan")
     note = f"on hand at {as_of:%d %b %Y} walked through the forecast from {start:%d %b %Y}"
@@ -804,7 +432,7 @@ def utilisation_kpi(utilisation: pd.DataFrame | None, consensus: pd.DataFrame | 
     hist_peak = None
     if last is not None and not _blank(capacity) and not _blank(products):
         h = normalise_history(history)
-        h = h[h["period"].isin(_months(last, max(window_months, TREND_POINTS)))]
+        h = h[h["period"].isin(month_starts(last, max(window_months, TREND_POINTS)))]
         hist_peak = peak_utilisation(utilisation_of(h, products, capacity, units="quantity"))
         trend = _trend(hist_peak["period"], hist_peak["utilisation"])
     fwd = utilisation if has_util else consensus
@@ -817,7 +445,7 @@ def utilisation_kpi(utilisation: pd.DataFrame | None, consensus: pd.DataFrame | 
         peaks = peak_utilisation(f)
         source = f"next {window_months} months of the plan"
     elif hist_peak is not None and len(hist_peak):
-        peaks = hist_peak[hist_peak["period"].isin(_months(last, window_months))]
+        peaks = hist_peak[hist_peak["period"].isin(month_starts(last, window_months))]
         source = f"last {window_months} months of actuals (no forward plan)"
     else:
         return _missing("capacity_utilisation", targets, "sales" if last is None else "forecast",
@@ -855,13 +483,13 @@ def revenue_vs_plan_kpi(budget: pd.DataFrame | None, history: pd.DataFrame | Non
     if year is None:
         year = (last + pd.DateOffset(months=1)).year if last is not None else int(
             pd.to_datetime(outlook["period"]).dt.year.min())
-    prod = _products(products)
+    prod = products_frame(products)
     trend = empty_trend()
     if last is not None:
         act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index(
             "period")["revenue"]
         plan_m = _budget_by_month(budget)
-        months = _months(last, TREND_POINTS)
+        months = month_starts(last, TREND_POINTS)
         a, p = act.reindex(months), plan_m.reindex(months)
         ratio = (a - p) / p.where(p > 0)
         trend = _trend(months, ratio)
@@ -888,25 +516,25 @@ def gross_margin_kpi(history: pd.DataFrame | None, products: pd.DataFrame | None
     """Gross margin % of the actuals over the trailing 12 months, with a monthly trend."""
     targets = targets or merge_targets()
     if _blank(history):
-        return _missing("gross_margin_pct", targets, "sales")
-    if _blank(products) or not _products(products)["unit_cost"].notna().any():
-        return _missing("gross_margin_pct", targets, "products", "needs unit_cost in the products table")
+        return _missing("gross_margin_pct_12m", targets, "sales")
+    if _blank(products) or not products_frame(products)["unit_cost"].notna().any():
+        return _missing("gross_margin_pct_12m", targets, "products", "needs unit_cost in the products table")
     act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index("period")
     last = act.index.max()
-    w = act.reindex(_months(last, window_months)).dropna(how="all")
-    tr = act.reindex(_months(last, TREND_POINTS)).dropna(how="all")
+    w = act.reindex(month_starts(last, window_months)).dropna(how="all")
+    tr = act.reindex(month_starts(last, TREND_POINTS)).dropna(how="all")
     monthly = finance.margin_pct(tr["revenue"], tr["cogs"]).where(tr["uncosted_units"] <= 0)
     trend = _trend(tr.index, monthly)
     uncosted = float(w["uncosted_units"].sum())
     if uncosted > 0:
-        k = _missing("gross_margin_pct", targets, "products",
+        k = _missing("gross_margin_pct_12m", targets, "products",
                      f"{uncosted:,.0f} units sold have no unit_cost in products: "
                      "margin not computed on part of the data")
         k.trend = trend
         return k
     gm = finance.margin_pct(float(w["revenue"].sum()), float(w["cogs"].sum()))
     note = f"{len(w)} months to {last:%b %Y}: revenue {w['revenue'].sum():,.0f}, COGS {w['cogs'].sum():,.0f}"
-    return make_kpi("gross_margin_pct", gm, targets, trend=trend, note=note)
+    return make_kpi("gross_margin_pct_12m", gm, targets, trend=trend, note=note)
 
 
 # -- the scorecard -----------------------------------------------------------------------------

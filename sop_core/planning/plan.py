@@ -30,7 +30,8 @@ Scenario changes (`apply_scenario`, see `sop_core.planning.scenarios` for the fi
    resource (all when None) over its months.
 The inputs are copied, never changed in place; nothing is written to the workspace.
 
-KPIs (`PlanResult.kpis`, keys in KPI_KEYS, label / unit / better / scope / formula in KPI_INFO):
+KPIs (`PlanResult.kpis`, keys in KPI_KEYS, label / unit / better / scope / formula in
+`kpi_catalogue.MEASURES`):
 money KPIs are for the outlook year (actuals to date + the constrained plan for the rest, as the
 Financials page's outlook); supply and inventory KPIs are over the whole plan horizon. The outlook
 year defaults to the calendar year of (last actual period + 1 month), else the year of the
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ from sop_core.planning import coverage as cov_mod
 from sop_core.planning import finance, inventory, supply
 from sop_core.demand.history import last_actual_period
 from sop_core.periods import period_start
+from sop_core.planning.kpi_catalogue import PLAN_KEYS
 from sop_core.planning.scenarios import Changes, Scenario
 from sop_core.planning.settings import DEFAULTS, saved as saved_settings
 from sop_core.store.workspace import frame_sha256
@@ -64,52 +67,7 @@ BASELINE = "Baseline"
 DELTA_PREFIX = "Δ "
 CONSENSUS_COLUMNS = cons_mod.CONSENSUS_COLUMNS
 SERIES: tuple[str, ...] = ("revenue", "units", "demand", "utilisation", "inventory")
-
-
-@dataclass(frozen=True)
-class KpiInfo:
-    """How to show a KPI: label, unit ('money' | 'pct' | 'units' | 'count' | 'ratio'), better direction, scope, formula."""
-
-    label: str
-    unit: str
-    better: str | None  # 'higher', 'lower' or None
-    scope: str  # 'year' (the outlook year) or 'horizon' (every month of the plan)
-    formula: str
-
-
-KPI_INFO: dict[str, KpiInfo] = {
-    "revenue": KpiInfo("Revenue (outlook)", "money", "higher", "year",
-                       "actual revenue to date + Σ constrained units × unit_price for the rest of the year"),
-    "revenue_unconstrained": KpiInfo("Revenue at full demand", "money", "higher", "year",
-                                     "actual revenue to date + Σ consensus units × unit_price for the rest of the year"),
-    "gross_margin": KpiInfo("Gross margin", "money", "higher", "year",
-                            "revenue − COGS (NaN when some units have no price or cost)"),
-    "gross_margin_pct": KpiInfo("Gross margin %", "pct", "higher", "year", "(revenue − COGS) / revenue"),
-    "plan_revenue": KpiInfo("Annual plan revenue", "money", None, "year", "Σ revenue_plan of the year"),
-    "gap_to_plan": KpiInfo("Gap to plan", "money", "higher", "year", "revenue − annual plan revenue"),
-    "gap_to_plan_pct": KpiInfo("Gap to plan %", "pct", "higher", "year", "(revenue − annual plan) / annual plan"),
-    "horizon_revenue": KpiInfo("Plan revenue (horizon)", "money", "higher", "horizon",
-                               "Σ constrained units × unit_price over the plan horizon"),
-    "horizon_revenue_unconstrained": KpiInfo("Demand revenue (horizon)", "money", "higher", "horizon",
-                                             "Σ consensus units × unit_price over the plan horizon"),
-    "units_demand": KpiInfo("Demand units", "units", None, "horizon", "Σ consensus units"),
-    "units_supplied": KpiInfo("Supplied units", "units", "higher", "horizon", "Σ constrained units"),
-    "units_short": KpiInfo("Units short", "units", "lower", "horizon", "Σ (consensus − constrained units)"),
-    "fill_rate": KpiInfo("Supply fill rate (plan)", "pct", "higher", "horizon", "supplied units / demand units"),
-    "stockouts": KpiInfo("Stockouts", "count", "lower", "horizon",
-                         "skus whose projected available balance goes below 0"),
-    "revenue_at_risk": KpiInfo("Revenue at risk from stockouts", "money", "lower", "horizon",
-                               "Σ deepest shortage × unit_price of the skus with a stockout"),
-    "inventory_value_end": KpiInfo("Inventory at end of horizon", "money", None, "horizon",
-                                   "Σ max(closing, 0) × unit_cost in the last month"),
-    "inventory_value_avg": KpiInfo("Average inventory", "money", None, "horizon",
-                                   "mean over the months of Σ max(closing, 0) × unit_cost"),
-    "peak_utilisation": KpiInfo("Peak utilisation", "ratio", "lower", "horizon",
-                                "highest required / available of any resource × month"),
-    "overloaded_resource_months": KpiInfo("Overloaded resource-months", "count", "lower", "horizon",
-                                          "resource × months with required > available"),
-}
-KPI_KEYS: tuple[str, ...] = tuple(KPI_INFO)
+KPI_KEYS: tuple[str, ...] = PLAN_KEYS  # the plan's measures in the KPI catalogue
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -431,7 +389,7 @@ def _kpis(r: PlanResult, inputs: PlanInputs) -> dict[str, float]:
         "units_demand": demand,
         "units_supplied": supplied,
         "units_short": _sum(c["short_units"]),
-        "fill_rate": _ratio(supplied, demand),
+        "plan_fill_rate": _ratio(supplied, demand),
         "stockouts": float(len(stockouts)),
         "revenue_at_risk": _sum(stockouts["value"]) if len(stockouts) else 0.0,
         "inventory_value_end": float(value.iloc[-1]) if len(value) and pd.notna(value.iloc[-1]) else nan,
@@ -551,6 +509,18 @@ def compare(results: Mapping[str, PlanResult], baseline: str = BASELINE) -> pd.D
     for n in names[1:]:
         df[delta_column(n)] = df[n] - df[baseline]
     return df
+
+
+def bottleneck(results: Mapping[str, PlanResult]) -> str | None:
+    """The resource with the highest utilisation of any month in any of the plans."""
+    best, resource = -math.inf, None
+    for r in results.values():
+        u = r.utilisation.assign(u=pd.to_numeric(r.utilisation["utilisation"], errors="coerce").astype(float))
+        u = u[u["u"].map(math.isfinite)]
+        if len(u) and float(u["u"].max()) > best:
+            best = float(u["u"].max())
+            resource = str(u.loc[u["u"].idxmax(), "resource"])
+    return resource
 
 
 def _series(r: PlanResult, what: str, resource: str | None) -> pd.Series:
