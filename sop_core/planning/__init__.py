@@ -2,7 +2,10 @@
 
 supply (capacity and the constrained plan), inventory (projection, safety stock), finance (revenue,
 margin, the annual plan), plan (a plan evaluated end to end) and settings, scenarios, coverage
-(what could not be checked), kpis (the scorecard).
+(what could not be checked), kpis (the scorecard) with kpi_catalogue (every KPI's label, unit,
+direction and formula), kpi_targets (targets and statuses), service (OTIF and fill rate of the order
+lines) and actuals (sales and stock per month as the scorecard measures them).
 """
 
-__all__ = ["coverage", "finance", "inventory", "kpis", "plan", "scenarios", "settings", "supply"]
+__all__ = ["actuals", "coverage", "finance", "inventory", "kpi_catalogue", "kpi_targets", "kpis", "plan",
+           "scenarios", "service", "settings", "supply"]
