@@ -163,7 +163,8 @@ def test_pdf_has_every_section_with_formatted_numbers(content, pdf_bytes):
     card = {k.key: k for k in content.scorecard}
     # scorecard numbers exactly as formatted
     assert pack.kpi_value_text(card["otif"]) == "91.4%" and "91.4%" in text
-    for key in ("fill_rate", "gross_margin_pct", "revenue_vs_plan", "capacity_utilisation", "forecast_accuracy"):
+    for key in ("order_fill_rate", "gross_margin_pct_12m", "revenue_vs_plan", "capacity_utilisation",
+                "forecast_accuracy"):
         assert pct(card[key].value, 1) in text, key
     # the headline gap to plan and the bridge
     h = content.headline
