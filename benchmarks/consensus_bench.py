@@ -95,16 +95,16 @@ def bench_consensus(repeat: int = 30, persist_repeat: int = 10) -> list[dict[str
                 new["created_at"] = pd.Timestamp("2027-01-01")
                 for n in (0, 10, 50):
                     existing = random_overrides(stat, n)
-                    med, p95 = _timed(lambda: C.apply_overrides(stat, [*existing, new]), repeat)
+                    med, p95 = _timed(lambda stat=stat, existing=existing, new=new: C.apply_overrides(stat, [*existing, new]), repeat)
                     rows.append({"case": "apply_overrides (recompute after 1 new)", "frame": label, "rows": len(stat),
                                  "existing_overrides": n, "median_ms": med, "p95_ms": p95, "runs": repeat})
                 prepared = C.prepare(stat)
                 existing = random_overrides(stat, 50)
-                med, p95 = _timed(lambda: C.preview(prepared, existing, new), repeat)
+                med, p95 = _timed(lambda prepared=prepared, existing=existing, new=new: C.preview(prepared, existing, new), repeat)
                 rows.append({"case": "preview on a cached prepare() (slider)", "frame": label, "rows": len(stat),
                              "existing_overrides": 50, "median_ms": med, "p95_ms": p95, "runs": repeat})
                 cons = C.apply_overrides(stat, existing)
-                med, p95 = _timed(lambda: C.persist_consensus(ws, "bench", cons), persist_repeat)
+                med, p95 = _timed(lambda cons=cons: C.persist_consensus(ws, "bench", cons), persist_repeat)
                 rows.append({"case": "persist_consensus", "frame": label, "rows": len(stat),
                              "existing_overrides": 50, "median_ms": med, "p95_ms": p95, "runs": persist_repeat})
             # end to end: validate, stale check, before/after, insert, audit, persist — demo size, 50 saved

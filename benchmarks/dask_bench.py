@@ -129,10 +129,10 @@ class LoopbackCluster:
             try:
                 socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or self.procs[0].poll() is not None:
                     self.stop()
-                    raise RuntimeError(f"the dask scheduler did not start; see {tmp / 's.log'}")
+                    raise RuntimeError(f"the dask scheduler did not start; see {tmp / 's.log'}") from exc
                 time.sleep(0.2)
 
     @staticmethod

@@ -108,9 +108,9 @@ class Cluster:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or self.scheduler.poll() is not None:
-                    raise RuntimeError(f"dask scheduler did not start: see {tmp / 'scheduler.log'}")
+                    raise RuntimeError(f"dask scheduler did not start: see {tmp / 'scheduler.log'}") from exc
                 time.sleep(0.2)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:

@@ -2,6 +2,7 @@
 import threading
 import time
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,7 +39,7 @@ def test_a_failed_load_leaves_the_previous_table(tmp_path):
         ws.replace_table("sales", _sales(10), Provenance("a.csv", "1"))
         before = ws.table("sales")
         bad = _sales(10).assign(quantity=["x"] * 10)  # cannot be cast to DOUBLE
-        with pytest.raises(Exception):
+        with pytest.raises(duckdb.ConversionException):
             ws.replace_table("sales", bad, Provenance("b.csv", "2"))
         pd.testing.assert_frame_equal(ws.table("sales"), before)
         assert list(ws.latest_loads()["file_name"]) == ["a.csv"]
@@ -112,7 +113,7 @@ def test_a_read_over_the_memory_limit_is_an_error_not_a_kill(tmp_path):
         ws.replace_table("sales", _sales(50), Provenance("a.csv", "1"))
         assert ws.memory_limit == "61.0 MiB"
         for read in (ws.scalar, ws.query):
-            error, seconds = _timed(lambda: read(GREEDY))
+            error, seconds = _timed(lambda read=read: read(GREEDY))
             assert isinstance(error, QueryOutOfMemory), error
             assert "more memory than the workspace limit of 61.0 MiB" in str(error)
             assert "nothing was changed" in str(error) and seconds < 10

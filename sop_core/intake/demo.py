@@ -405,7 +405,7 @@ def _supply(seed: int, cal: _Calendar, expected: np.ndarray) -> pd.DataFrame:
             month = cal.months[h + k]
             mondays = pd.date_range(month, month + pd.offsets.MonthEnd(0), freq="W-MON")
             need = expected[i, h + k: h + k + 3].mean()  # builds ahead of a rising season
-            for j, day in enumerate(mondays[[0, 2]]):
+            for day in mondays[[0, 2]]:
                 if s.sku == "SB-4002" and k == 0:
                     continue  # the short sku that waits a month for its next production run
                 qty = 10 * round(need / 2 * rng.uniform(0.85, 1.15) / 10)
