@@ -399,3 +399,38 @@ def test_two_sessions_sharing_the_pool_are_queued_bounded_and_match_a_serial_run
     pids = {pid for name in jobs for pid, _ in results[name]}
     assert os.getpid() not in pids and pids <= workers and len(pids) <= ex.workers  # CPU bounded by the pool
     assert pool_sizes and max(pool_sizes) <= ex.workers
+
+
+def test_latest_run_id_names_the_stored_run_of_the_current_data_and_settings(fitted: dict) -> None:
+    with Workspace(fitted["path"]) as ws:
+        assert F.latest_run_id(ws, SETTINGS) == fitted["run"].run_id
+        assert F.load_run(ws, run_id=F.latest_run_id(ws, SETTINGS)).run_key == fitted["run"].run_key
+        assert F.latest_run_id(ws, F.ForecastSettings(horizon=7)) is None  # other settings: not fitted
+
+
+def test_latest_run_id_is_none_after_the_data_changed(tmp_path: Path) -> None:
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        assert F.latest_run_id(ws, SETTINGS) is None  # nothing loaded, nothing fitted
+        sales = small_sales()
+        sales = sales[sales["sku"].isin(["B1", "B2"])]  # fallbacks only: fast
+        load_sales(ws, sales)
+        run = F.run_forecast(ws, SETTINGS, executor=SerialExecutor())
+        assert F.latest_run_id(ws, SETTINGS) == run.run_id
+        load_sales(ws, sales.assign(quantity=sales["quantity"] + 1), "sales2.csv")
+        assert F.latest_run_id(ws, SETTINGS) is None
+
+
+def test_only_roles_that_may_forecast_may_fit() -> None:
+    from sop_core.store import access
+
+    assert F.may_fit()  # access control off: everyone may
+    access.enable(True)
+    try:
+        with access.acting_as(access.Actor("v@x", "viewer")):
+            assert not F.may_fit()
+        with access.acting_as(access.Actor("p@x", "planner")):
+            assert F.may_fit()
+        with access.acting_as(None):
+            assert not F.may_fit()  # nobody signed in
+    finally:
+        access.enable(False)

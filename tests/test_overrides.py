@@ -372,3 +372,58 @@ def test_eight_threads_fifty_saves_each_none_lost(ws):
         per = cons[cons["sku"] == sku].groupby("period")["consensus"].sum()
         assert per.to_numpy() == pytest.approx([100.0 + i for i in range(50)])
     assert cons["overridden"].all()
+
+
+# -- the consensus of a run, as the pages read it -------------------------------------------------
+def _counting(stat):
+    """A `statistical` factory for `run_consensus` that counts its calls."""
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return stat
+    return factory, calls
+
+
+def test_run_consensus_for_a_viewer_is_computed_not_stored(ws, stat):
+    O.save_override(ws, "run-0", stat, inp(family="A", period_from=JAN, period_to=JAN, kind="units", value=400),
+                    "alice")
+    audits = n_rows(ws, "audit_log")
+    factory, calls = _counting(stat)
+    access.enable(True)
+    try:
+        with access.acting_as(access.Actor("vic@example.com", "viewer")):
+            cons = O.run_consensus(ws, RUN, factory)
+    finally:
+        access.enable(False)
+    assert calls == [1] and family_total(cons, "A", JAN) == pytest.approx(400)  # the override carries forward
+    assert list(cons.columns) == list(C.CONSENSUS_COLUMNS)
+    assert C.load_consensus(ws, RUN) is None and n_rows(ws, "audit_log") == audits  # nothing written
+    pd.testing.assert_frame_equal(cons, C.apply_overrides(stat, O.active(ws)))
+
+
+def test_run_consensus_for_a_planner_is_stored(ws, stat):
+    O.save_override(ws, "run-0", stat, inp(family="A", period_from=JAN, period_to=JAN, kind="units", value=400),
+                    "alice")
+    access.enable(True)
+    try:
+        with access.acting_as(access.Actor("pat@example.com", "planner")):
+            cons = O.run_consensus(ws, RUN, lambda: C.prepare(stat), author="pat@example.com")
+    finally:
+        access.enable(False)
+    assert family_total(cons, "A", JAN) == pytest.approx(400)
+    pd.testing.assert_frame_equal(C.load_consensus(ws, RUN), cons, check_dtype=False)
+    assert n_rows(ws, "audit_log", "WHERE kind = 'consensus' AND author = 'pat@example.com'") == 1
+
+
+def test_run_consensus_reuses_the_stored_one_and_store_overrides_the_role(ws, stat):
+    O.refresh_consensus(ws, RUN, stat)
+    factory, calls = _counting(make_statistical(scale=2.0))
+    cons = O.run_consensus(ws, RUN, factory)
+    assert calls == [] and family_total(cons, "A", JAN) == 200  # stored: the factory is not even called
+    other, calls = _counting(stat)
+    assert O.run_consensus(ws, "run-2", other, store=False) is not None and calls == [1]  # access off, but asked not to
+    assert C.load_consensus(ws, "run-2") is None
+    O.run_consensus(ws, "run-2", other, store=True)
+    assert C.load_consensus(ws, "run-2") is not None
+    assert O.run_consensus(ws, "run-3", lambda: None) is None  # nothing stored, no forecast

@@ -1,10 +1,11 @@
 """Cached reads of the demand plan shared by the pages: keyed by content (run id, data fingerprint)."""
 from __future__ import annotations
 
+from typing import cast
+
 import pandas as pd
 import streamlit as st
 
-from sop_core.store import access
 from sop_core.demand import consensus, forecast, forecast_jobs, overrides
 from sop_core.escape import plain
 from sop_core.demand.executor import Executor
@@ -19,8 +20,7 @@ def _run(_ws: Workspace, path: str, run_id: str) -> forecast.ForecastRun | None:
 
 def forecast_run(ws: Workspace, settings: forecast.ForecastSettings) -> forecast.ForecastRun | None:
     """The stored forecast run for the current data and settings, or None when it must be fitted."""
-    run_id = ws.scalar("SELECT run_id FROM forecast_runs WHERE run_key = ? ORDER BY created_at DESC LIMIT 1",
-                       [forecast.run_key_for(ws, settings)])
+    run_id = forecast.latest_run_id(ws, settings)
     return None if run_id is None else _run(ws, str(ws.path), run_id)
 
 
@@ -70,7 +70,7 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
         return run
     key = forecast_jobs.JOBS.job_key(ws, settings)
     state = forecast_jobs.JOBS.get_key(key)
-    may_fit = access.allowed(access.current(), "forecast")
+    may_fit = forecast.may_fit()
     if state is None or state.status == forecast_jobs.DONE:
         if not may_fit:
             st.info(VIEWER_MESSAGE, icon=":material/lock:")
@@ -124,11 +124,6 @@ def _progress(path: str, run_key: str) -> None:
 
 
 def consensus_frame(ws: Workspace, run: forecast.ForecastRun) -> pd.DataFrame:
-    """The persisted consensus of the run (computed and stored on first use)."""
-    cons = consensus.load_consensus(ws, run.run_key)
-    if cons is None:
-        if access.allowed(access.current(), "consensus"):
-            cons = overrides.refresh_consensus(ws, run.run_key, prepared_statistical(ws, run))
-        else:  # a viewer reads the consensus without storing it
-            cons = consensus.apply_overrides(prepared_statistical(ws, run), overrides.active(ws))
-    return cons
+    """The persisted consensus of the run (`overrides.run_consensus`: computed on first use, stored if the role may)."""
+    # never None: the factory always gives the run's forecast
+    return cast(pd.DataFrame, overrides.run_consensus(ws, run.run_key, lambda: prepared_statistical(ws, run)))

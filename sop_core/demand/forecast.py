@@ -48,6 +48,7 @@ from sop_core.demand.history import SERIES_SEP, demand_history
 from sop_core.demand.models import (MODEL_LABELS, Model, NaiveModel, SeasonalNaive, choose_fallback, future_periods,
     prophet_for_bucket, validate_series, warm_up)
 from sop_core.periods import BUCKETS, PANDAS_FREQ, SEASON_LENGTH
+from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, utcnow
 
 ENGINE_VERSION = "2"  # 2: windowed tracking signal (metrics.TS_WINDOW); runs stored before hold stale TS and flags
@@ -502,6 +503,21 @@ def _run_row(ws: Workspace, settings: ForecastSettings | None, run_key: str | No
 def run_key_for(ws: Workspace, settings: ForecastSettings) -> str:
     """Alias of run_key (the key a run for the current data and `settings` has)."""
     return run_key(ws, settings)
+
+
+def latest_run_id(ws: Workspace, settings: ForecastSettings) -> str | None:
+    """The run_id of the newest stored run for the current data and `settings`, or None when it must be fitted.
+
+    One indexed query: `load_run(ws, run_id=...)` reads the run itself (a page caches that by run_id).
+    """
+    run_id = ws.scalar("SELECT run_id FROM forecast_runs WHERE run_key = ? ORDER BY created_at DESC LIMIT 1",
+                       [run_key_for(ws, settings)])
+    return None if run_id is None else str(run_id)
+
+
+def may_fit() -> bool:
+    """Whether the acting user may start (or retry) a forecast fit: their role may write 'forecast' events."""
+    return access.allowed(access.current(), "forecast")
 
 
 def load_run(ws: Workspace, settings: ForecastSettings | None = None, *, run_key: str | None = None,

@@ -27,7 +27,7 @@ Saves are safe to repeat and to race:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,7 @@ import pandas as pd
 from sop_core.demand import consensus as cons_mod
 from sop_core.formatting import units as fmt_units
 from sop_core.demand.review import Scope
+from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, retry_write, utcnow
 
 REASONS_SETTING = "override_reasons"
@@ -601,3 +602,30 @@ def refresh_consensus(ws: Workspace, run_key: str, statistical: pd.DataFrame, au
         rows = cons_mod.write_consensus(cur, run_key, cons)
         ws.audit(cur, "consensus", run_key, {"rows": rows, "refresh": True}, author)
     return cons
+
+
+def run_consensus(ws: Workspace, run_key: str,
+                  statistical: Callable[[], pd.DataFrame | cons_mod.Prepared | None], *,
+                  store: bool | None = None, author: str | None = None) -> pd.DataFrame | None:
+    """The consensus of run `run_key`: the stored one, else computed from the run's forecast (stored if allowed).
+
+    Columns `consensus.CONSENSUS_COLUMNS`: sku, region, family, period, statistical, consensus, overridden.
+
+    When none is stored, `statistical()` gives the run's statistical forecast (called only then, so a
+    caller can build it lazily) and every active override is applied to it. store=True stores that
+    consensus (`refresh_consensus`, audited as `author`); store=False computes it in memory only;
+    store=None (default) stores it when the acting user's role may write 'consensus' events
+    (`access.allowed`), so a viewer reads the consensus without writing. None when nothing is stored
+    and `statistical()` gives None.
+    """
+    cons = cons_mod.load_consensus(ws, run_key)
+    if cons is not None:
+        return cons
+    stat = statistical()
+    if stat is None:
+        return None
+    if store is None:
+        store = access.allowed(access.current(), "consensus")
+    if store:
+        return refresh_consensus(ws, run_key, stat, author)
+    return cons_mod.apply_overrides(stat, active(ws))
