@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
-from sop_core.intake import company, health, worker as ingest_worker, load as intake, readers
+from sop_core.intake import company, health, worker as ingest_worker, load as intake, readers, text_files
 from sop_core import contract, escape
 from sop_core.formatting import units
 
@@ -12,10 +12,10 @@ page_header("data")
 ws = workspace()
 UNMAPPED = "(not in file)"
 DATE_ORDERS = {"Detect from the values": None, "Day first (DD/MM/YYYY)": True, "Month first (MM/DD/YYYY)": False}
-# how a text file is read (readers.read_csv): detection reads UTF-8 and files with a byte-order mark
+# how a text file is read (text_files.read_csv): detection reads UTF-8 and files with a byte-order mark
 ENCODINGS = {"Detect automatically": None, "UTF-8": "utf-8", "Windows-1252 (Excel on Windows)": "cp1252",
              "Latin-1 (ISO-8859-1)": "latin-1", "Latin-9 (ISO-8859-15)": "iso8859-15", "Mac Roman": "mac-roman"}
-DELIMITERS = {"Detect automatically": None} | {n.capitalize(): d for d, n in readers.DELIMITER_NAMES.items()}
+DELIMITERS = {"Detect automatically": None} | {n.capitalize(): d for d, n in text_files.DELIMITER_NAMES.items()}
 DECIMALS = {"Point (1,234.5)": ".", "Comma (1.234,5)": ","}
 
 # -- the answer first: is last month's data in and clean? ------------------------------------------

@@ -18,7 +18,7 @@ from sop_core.meetings import decisions
 from sop_core.demand import forecast, overrides
 from sop_core.planning import kpis, scenarios
 from sop_core.demand.overrides import OverrideInput
-from sop_core.intake.validate import IntakeError
+from sop_core.intake.errors import IntakeError
 from sop_core.store.workspace import Provenance, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from sop_core.meetings import decisions as D
 from sop_core.store import ledger, recovery
 from sop_core.intake.load import commit, prepare
 from sop_core.store.lock import lock_path
-from sop_core.intake.validate import IntakeError
+from sop_core.intake.errors import IntakeError
 from sop_core.store.workspace import Workspace, WorkspaceLocked
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,7 +246,7 @@ DISK_FULL = textwrap.dedent("""
     import pandas as pd
     from sop_core.meetings import decisions as D
     from sop_core.intake.load import commit, prepare
-    from sop_core.intake.validate import IntakeError
+    from sop_core.intake.errors import IntakeError
     from sop_core.store.workspace import Workspace
     path = sys.argv[1]
     ws = Workspace(path)

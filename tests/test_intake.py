@@ -15,10 +15,10 @@ import pytest
 
 from conftest import shared_file
 from sop_core import contract
+from sop_core.intake.errors import IntakeError
 from sop_core.intake.load import WideSpec, commit, date_gaps, detect_wide, load, prepare
 from sop_core.intake.mapping import guess_table, layout_key, propose_mapping, recall_mapping, remember_mapping
 from sop_core.intake.readers import read_file
-from sop_core.intake.validate import IntakeError
 from sop_core.store.workspace import Workspace, frame_sha256
 
 SALES_OK = b"date,sku,region,quantity,revenue\n2024-01-01,A1,North,5,50\n2024-02-01,A1,North,3,30\n" \

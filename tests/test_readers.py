@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import shared_file
-from sop_core.intake.readers import Limits, read_file, sanitise_name
-from sop_core.intake.validate import IntakeError
+from sop_core.intake.errors import IntakeError
+from sop_core.intake.raw_table import Limits
+from sop_core.intake.readers import read_file, sanitise_name
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
 OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024)
@@ -397,7 +398,7 @@ def test_a_refusal_found_only_by_the_parser_is_named_too() -> None:
     """Defence in depth: a DTD past the scanned head still reaches defusedxml, whose refusal is named."""
     from defusedxml import EntitiesForbidden
 
-    from sop_core.intake.readers import _excel_error
+    from sop_core.intake.excel import _excel_error
 
     try:
         try:
@@ -475,7 +476,7 @@ def test_a_zip_bomb_under_the_total_cap_is_refused_by_its_expansion() -> None:
 
 def _openpyxl_texts(data: bytes) -> list[list[str]]:
     """What openpyxl itself reads from the first sheet (cached values as text, trailing blanks cut)."""
-    from sop_core.intake.readers import cell_text
+    from sop_core.intake.excel import cell_text
 
     wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:

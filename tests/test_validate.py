@@ -23,7 +23,8 @@ def test_formula_like_check_never_writes_into_a_read_only_array() -> None:
     """Issue 13 item 1: pandas hands out read-only arrays; the formula-like flag is built in a new one."""
     import pandas as pd
 
-    from sop_core.intake.validate import Source, formula_like, parse_text
+    from sop_core.intake.checks import formula_like, parse_text
+    from sop_core.intake.errors import Source
 
     text = pd.Series(["-", "-100-BLK", "+44-A", "=A1", "@home", "-cmd", "+", "plain", ""], dtype="str")
     assert formula_like(text).tolist() == [False, False, False, True, True, True, False, False, False]

@@ -11,9 +11,9 @@ import pandas as pd
 from sop_core import contract
 from sop_core.cli.registry import add_command, open_workspace
 from sop_core.intake import company, health
+from sop_core.intake.errors import IntakeError
 from sop_core.intake.load import WideSpec, commit
 from sop_core.intake.readers import read_path
-from sop_core.intake.validate import IntakeError
 from sop_core.intake.worker import prepare_isolated as prepare
 from sop_core.store.workspace import Workspace
 

@@ -1,8 +1,11 @@
 """Intake: a company's files into the workspace, checked.
 
-readers (CSV, Excel, Parquet), mapping (columns to the contract), validate and units (the checks),
-load (prepare and commit a table), worker (parsing in a limited process), health (what is loaded and
-how fresh), company and demo (one company per workspace; the built-in demo company).
+readers (the entry points: an upload to a raw_table of text cells, through text_files for CSV,
+excel or parquet), mapping (columns to the contract), checks, validate and units (the checks: per
+column, per table, units of measure; errors says how they are worded), load (prepare and commit a
+table), worker (parsing in a limited process), health (what is loaded and how fresh), company and
+demo (one company per workspace; the built-in demo company).
 """
 
-__all__ = ["company", "demo", "health", "load", "mapping", "readers", "units", "validate", "worker"]
+__all__ = ["checks", "company", "demo", "errors", "excel", "health", "load", "mapping", "parquet", "raw_table",
+           "readers", "text_files", "units", "validate", "worker"]

@@ -34,7 +34,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -326,7 +325,7 @@ def _encode_options(options: dict[str, Any]) -> dict[str, Any]:
 def _decode_options(options: dict[str, Any]) -> dict[str, Any]:
     """The inverse of _encode_options, in the worker."""
     from sop_core.intake.load import WideSpec
-    from sop_core.intake.readers import Limits
+    from sop_core.intake.raw_table import Limits
 
     out = dict(options)
     if isinstance(out.get("wide"), dict):
@@ -347,8 +346,8 @@ def _failed(name: str, data: bytes, message: str, started: float, kind: str = "w
     import hashlib
 
     from sop_core.intake.load import Prepared, _finish
+    from sop_core.intake.errors import IntakeError
     from sop_core.intake.readers import sanitise_name
-    from sop_core.intake.validate import IntakeError
 
     p = Prepared(file_name=sanitise_name(name), sha256=hashlib.sha256(data).hexdigest())
     p.errors.append(IntakeError(p.file_name, message, kind=kind))
@@ -405,8 +404,8 @@ def _read_result(folder: Path) -> Prepared:
     import pyarrow.parquet as pq
 
     from sop_core.intake.load import Prepared, WideSpec
-    from sop_core.intake.readers import RawTable
-    from sop_core.intake.validate import IntakeError
+    from sop_core.intake.errors import IntakeError
+    from sop_core.intake.raw_table import RawTable
 
     doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))
     p = Prepared(**{k: doc[k] for k in _PREPARED_FIELDS})
