@@ -179,7 +179,7 @@ def test_saving_the_plan_settings_makes_the_board_pack_use_them(app):
     ws = app_workspace(at)
     assert plan_settings.saved(ws) == {"prebuild_months": 0, "excess_cover_months": 3.0, "service_level": 0.99}
     events = ws.query("SELECT kind, subject, author FROM audit_log WHERE subject = ?", [plan_settings.PLAN_SETTINGS])
-    assert events.values.tolist() == [["setting", plan.PLAN_SETTINGS, "planner"]]  # one audited write
+    assert events.values.tolist() == [["setting", plan_settings.PLAN_SETTINGS, "planner"]]  # one audited write
     run = forecast.load_run(ws, forecast.saved_settings(ws))
     inputs = plan.PlanInputs.from_workspace(ws, consensus.load_consensus(ws, run.run_key))
     assert (inputs.prebuild_months, inputs.excess_cover_months, inputs.service_level) == (0, 3.0, 0.99)
