@@ -28,7 +28,7 @@ def as_text(values: pd.Series) -> pd.Series:
     return values.fillna("").astype("str").str.strip()
 
 
-def _first(values: pd.Series, mask: np.ndarray | pd.Series) -> object:
+def first_flagged(values: pd.Series, mask: np.ndarray | pd.Series) -> object:
     """First value where mask is true."""
     return values[np.asarray(mask)].iloc[0]
 
@@ -62,7 +62,7 @@ def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[Intak
         bad = ~empty & ~plain & ~grouped
         if bad.any():
             errors.append(rows_error(src, label, np.flatnonzero(bad), ("not a number", "not numbers"),
-                                     _first(text, bad), _number_fix(decimal), "not_number"))
+                                     first_flagged(text, bad), _number_fix(decimal), "not_number"))
         clean = text.where(plain | grouped, None)
         if decimal == ".":
             clean = clean.str.replace(",", "", regex=False)
@@ -73,7 +73,7 @@ def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[Intak
     with np.errstate(invalid="ignore"):
         huge = ~np.isnan(arr) & ~(np.abs(arr) < MAX_ABS_NUMBER)
     if huge.any():
-        errors.append(rows_error(src, label, np.flatnonzero(huge), "too large or not finite", _first(text, huge),
+        errors.append(rows_error(src, label, np.flatnonzero(huge), "too large or not finite", first_flagged(text, huge),
                                  f"Values must be finite and below {MAX_ABS_NUMBER:,.0f}.", "too_large"))
         out = out.where(~huge)
     if required and empty.any():
@@ -83,7 +83,7 @@ def parse_numbers(values: pd.Series, label: str, src: Source, errors: list[Intak
         low = (out < minimum).to_numpy(dtype=bool)
         if low.any():
             problem = "negative" if minimum == 0 else f"below {minimum:g}"
-            errors.append(rows_error(src, label, np.flatnonzero(low), problem, _first(text, low),
+            errors.append(rows_error(src, label, np.flatnonzero(low), problem, first_flagged(text, low),
                                      _minimum_fix(minimum, quantity), "below_minimum"))
     return out
 
@@ -223,7 +223,7 @@ def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeE
     if unknown_u.any():
         bad = np.isin(code_arr, np.flatnonzero(unknown_u.to_numpy()))
         errors.append(rows_error(src, label, np.flatnonzero(bad),
-                                 ("not a date in a known format", "not dates in a known format"), _first(text, bad),
+                                 ("not a date in a known format", "not dates in a known format"), first_flagged(text, bad),
                                  DATE_FORMATS_HELP + " Fix the values or remove the rows.", "not_date"))
     families = _family_rows(fam, code_arr)
     if len(families) > 1:
@@ -234,14 +234,14 @@ def parse_dates(values: pd.Series, label: str, src: Source, errors: list[IntakeE
     outside_u = shape.ge(0) & outside & ~undecided
     if outside_u.any():
         bad = np.isin(code_arr, np.flatnonzero(outside_u.to_numpy()))
-        errors.append(_range_error(src, label, bad, _first(text, bad)))
+        errors.append(_range_error(src, label, bad, first_flagged(text, bad)))
     impossible_u = shape.ge(0) & parsed.isna() & ~undecided & ~outside
     if impossible_u.any():
         bad = np.isin(code_arr, np.flatnonzero(impossible_u.to_numpy()))
         fmt = lab[impossible_u].iloc[0]
         errors.append(rows_error(src, label, np.flatnonzero(bad),
                                  (f"an impossible date (read as {fmt})", f"impossible dates (read as {fmt})"),
-                                 _first(text, bad), "Check the day and month, or the day-first/month-first choice.",
+                                 first_flagged(text, bad), "Check the day and month, or the day-first/month-first choice.",
                                  "impossible_date"))
     dates = pd.Series(parsed.to_numpy()[code_arr], index=values.index)
     dates[code_arr < 0] = pd.NaT
@@ -365,7 +365,7 @@ def _check_dates(dates: pd.Series, text: pd.Series, label: str, src: Source, err
                                  "Fill in a date or remove the rows.", "empty"))
     outside = ((dates < FIRST_DATE) | (dates > LAST_DATE)).to_numpy(dtype=bool)  # dates that came typed (Parquet)
     if outside.any():
-        errors.append(_range_error(src, label, outside, _first(text, outside)))
+        errors.append(_range_error(src, label, outside, first_flagged(text, outside)))
         dates = dates.where(~outside)
     if no_future:
         limit = pd.Timestamp(today or clock.today())
@@ -373,7 +373,7 @@ def _check_dates(dates: pd.Series, text: pd.Series, label: str, src: Source, err
         if future.any():
             errors.append(rows_error(src, label, np.flatnonzero(future),
                                      f"after today ({limit:%Y-%m-%d}) — future dates in a history table",
-                                     _first(text, future),
+                                     first_flagged(text, future),
                                      "Remove future rows, or check the day-first/month-first choice.", "future_date"))
 
 
@@ -407,5 +407,5 @@ def parse_text(values: pd.Series, label: str, src: Source, errors: list[IntakeEr
     if formula.any():
         rows = np.unique(src.line_numbers[formula]).tolist()
         warnings.append(f"column '{label}': {len(rows):,} values start like a spreadsheet formula "
-                        f"({format_rows(rows)}), e.g. {_first(text, formula)!r}; stored as plain text")
+                        f"({format_rows(rows)}), e.g. {first_flagged(text, formula)!r}; stored as plain text")
     return text.where(~empty)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sop_core.intake.errors import IntakeError, strip_bidi
-from sop_core.intake.raw_table import DEFAULT_LIMITS, MB, Limits, RawTable, _finish, looks_like
+from sop_core.intake.raw_table import DEFAULT_LIMITS, MB, Limits, RawTable, finish_table, looks_like
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -333,7 +333,7 @@ _EXTERNAL = re.compile(rb"<!ENTITY[^>]*\b(SYSTEM|PUBLIC)\b")
 XML_HEAD_BYTES = 64 * 1024  # a DTD can only stand before the root element, at the top of the part
 
 
-def _part_name(name: str, max_len: int = 80) -> str:
+def part_name(name: str, max_len: int = 80) -> str:
     """A zip entry name fit for a message: no control or bidi characters, at most max_len characters."""
     clean = strip_bidi(re.sub(r"[\x00-\x1f\x7f-\x9f]", "", name))
     return clean if len(clean) <= max_len else clean[:max_len - 1] + "…"
@@ -384,7 +384,7 @@ def _check_xlsx_container(file_name: str, data: bytes, limits: Limits) -> None:
                                              "Parquet, or split it", kind="too_large")
             for info in infos:  # the sizes are the zip's own: zipfile never inflates a part beyond them
                 if info.file_size > MB and info.file_size > limits.max_zip_ratio * max(info.compress_size, 1):
-                    raise IntakeError(file_name, f"refused for safety: part {_part_name(info.filename)} of the "
+                    raise IntakeError(file_name, f"refused for safety: part {part_name(info.filename)} of the "
                                                  f"workbook expands from {_size(info.compress_size)} to "
                                                  f"{_size(info.file_size)} ({info.file_size // max(info.compress_size, 1):,}"
                                                  f" times; at most {limits.max_zip_ratio:,} times is accepted) — "
@@ -394,7 +394,7 @@ def _check_xlsx_container(file_name: str, data: bytes, limits: Limits) -> None:
             for info in infos:  # before any XML parser sees the parts
                 if info.filename.lower().endswith((".xml", ".rels", ".vml")):
                     with zf.open(info) as fh:
-                        why = _unsafe_xml(_part_name(info.filename), fh.read(XML_HEAD_BYTES))
+                        why = _unsafe_xml(part_name(info.filename), fh.read(XML_HEAD_BYTES))
                     if why:
                         raise IntakeError(file_name, f"refused for safety: {why}; nothing in it was read. "
                                                      f"{UNSAFE_XML_FIX}", kind="unsafe_xml")
@@ -523,4 +523,4 @@ def _raw_from_rows(file_name: str, rows: list[list[str]], first_row: int, warns:
     body = pd.DataFrame(padded[1:], columns=range(width), dtype="str") if len(padded) > 1 else \
         pd.DataFrame({i: pd.Series([], dtype="str") for i in range(width)})
     numbers = np.arange(first_row + 1, first_row + len(padded), dtype=np.int64)
-    return _finish(file_name, headers, body, numbers, warns)
+    return finish_table(file_name, headers, body, numbers, warns)

@@ -111,12 +111,12 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
     if table is not None and table not in contract.TABLES:
         p.errors.append(IntakeError(p.file_name, f"unknown table '{table}'; tables: {', '.join(contract.TABLES)}",
                                     kind="table_unknown"))
-        return _finish(p, started)
+        return finish_prepared(p, started)
     try:
         p.raw = read_file(name, data, sheet=sheet, encoding=encoding, delimiter=delimiter, limits=limits)
     except IntakeError as exc:
         p.errors.append(exc)
-        return _finish(p, started)
+        return finish_prepared(p, started)
     raw = p.raw
     p.warnings += raw.warnings
     p.notes += raw.notes
@@ -138,7 +138,7 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
         p.errors.append(IntakeError(p.file_name, "could not tell which table this file is — choose one of: "
                                                  f"{', '.join(contract.TABLES)}", kind="table_unknown",
                                     choices=list(contract.TABLES)))
-        return _finish(p, started)
+        return finish_prepared(p, started)
     p.table = table
     p.layout_key = layout_key(raw.headers, table)
     p.options = {"dayfirst": dayfirst, "decimal": decimal, "sheet": raw.sheet,
@@ -159,10 +159,10 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
         p.stats["duplicates_summed"] = validated.duplicates_summed
     if p.frame is not None:
         p.warnings += cross_table_warnings(p.frame, table, ws)
-    return _finish(p, started)
+    return finish_prepared(p, started)
 
 
-def _finish(p: Prepared, started: float) -> Prepared:
+def finish_prepared(p: Prepared, started: float) -> Prepared:
     """Fill the stats and timing of a Prepared."""
     raw = p.raw
     p.stats.setdefault("rows_read", (raw.rows + raw.blank_rows) if raw is not None else 0)

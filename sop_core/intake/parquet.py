@@ -12,9 +12,9 @@ from sop_core.intake.raw_table import (
     DEFAULT_LIMITS,
     Limits,
     RawTable,
-    _arrow_reason,
-    _check_headers,
-    _finish,
+    arrow_reason,
+    check_headers,
+    finish_table,
     looks_like,
 )
 
@@ -36,15 +36,15 @@ def read_parquet(file_name: str, data: bytes, *, limits: Limits = DEFAULT_LIMITS
     except IntakeError:
         raise
     except Exception as exc:  # pyarrow raises OSError/ArrowInvalid/... for damaged files
-        raise IntakeError(file_name, f"corrupt Parquet file ({_arrow_reason(exc)})", kind="corrupt") from None
+        raise IntakeError(file_name, f"corrupt Parquet file ({arrow_reason(exc)})", kind="corrupt") from None
     headers = [str(n) for n in table.column_names]
-    _check_headers(file_name, headers)
+    check_headers(file_name, headers)
     cols = {i: _arrow_text(table.column(i)) for i in range(table.num_columns)}
     body = pd.DataFrame(cols)
     if table.num_rows == 0:
         raise IntakeError(file_name, "no data rows", kind="no_rows")
     numbers = np.arange(2, 2 + len(body), dtype=np.int64)
-    raw = _finish(file_name, headers, body, numbers)
+    raw = finish_table(file_name, headers, body, numbers)
     raw.kind, raw.size_bytes = "parquet", len(data)
     raw.notes.append("Parquet rows are numbered from 2, as if below a header row")
     return raw

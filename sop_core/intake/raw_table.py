@@ -2,10 +2,10 @@
 
 A RawTable holds the original headers, every value as a string, and the row number each data row
 has in the file as the user sees it (header = row 1). `Limits` are the caps that every reader keeps.
-`_finish` is the common tail of the CSV, Excel and Parquet readers: duplicate headers refused, blank
+`finish_table` is the common tail of the CSV, Excel and Parquet readers: duplicate headers refused, blank
 rows and empty unnamed columns dropped, control characters refused and bidi controls removed. Also
 here, as several readers use them: `looks_like` (what the leading bytes say a file is) and
-`_arrow_reason` (the useful line of a pyarrow error).
+`arrow_reason` (the useful line of a pyarrow error).
 """
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def looks_like(data: bytes) -> str | None:
     return None
 
 
-def _arrow_reason(exc: Exception) -> str:
+def arrow_reason(exc: Exception) -> str:
     """The useful first line of a pyarrow error."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:200]
@@ -109,7 +109,7 @@ def _arrow_reason(exc: Exception) -> str:
 
 # -- the common tail of every reader ----------------------------------------------------------------
 
-def _finish(file_name: str, headers: list[str], body: pd.DataFrame, numbers: np.ndarray,
+def finish_table(file_name: str, headers: list[str], body: pd.DataFrame, numbers: np.ndarray,
             warnings: list[str] | None = None, check_text: bool = True) -> RawTable:
     """Common tail of every reader: name columns, check headers, drop blank rows and empty unnamed columns,
     refuse control characters and remove bidi controls (CSV, Excel and Parquet alike; `check_text=False`
@@ -117,7 +117,7 @@ def _finish(file_name: str, headers: list[str], body: pd.DataFrame, numbers: np.
     warns = list(warnings or [])
     headers = _strip_bidi_headers(headers, warns)
     headers, body = _drop_empty_unnamed(headers, body, warns)
-    _check_headers(file_name, headers)
+    check_headers(file_name, headers)
     body.columns = pd.Index(headers, dtype="object")
     blank = _blank_rows(body)
     n_blank = int(blank.sum())
@@ -188,7 +188,7 @@ def _drop_empty_unnamed(headers: list[str], body: pd.DataFrame, warns: list[str]
     return names, body.iloc[:, keep].copy()
 
 
-def _check_headers(file_name: str, headers: list[str]) -> None:
+def check_headers(file_name: str, headers: list[str]) -> None:
     """Reject duplicate column names (compared trimmed and case-insensitively); never rename them."""
     seen: dict[str, str] = {}
     dups: list[str] = []

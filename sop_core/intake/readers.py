@@ -15,7 +15,7 @@ import stat
 from pathlib import PurePosixPath
 
 from sop_core.intake.errors import IntakeError, strip_bidi
-from sop_core.intake.excel import _part_name, read_xlsx
+from sop_core.intake.excel import part_name, read_xlsx
 from sop_core.intake.parquet import read_parquet
 from sop_core.intake.raw_table import DEFAULT_LIMITS, MB, Limits, RawTable
 from sop_core.intake.text_files import read_csv
@@ -84,7 +84,7 @@ def read_path(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> bytes
     sockets and folders are refused, and so is a file over `limits.max_bytes`; the read is bounded too.
     Raises IntakeError naming the file, the limit and what to do (OSError when it cannot be opened).
     """
-    shown = _part_name(str(path), 200) or "file"
+    shown = part_name(str(path), 200) or "file"
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
         info = os.fstat(fd)  # the file opened, not whatever the path names by now

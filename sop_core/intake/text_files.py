@@ -3,7 +3,7 @@
 `read_csv` refuses content that is not text (a known signature, UTF-16 without a byte-order mark,
 binary bytes), converts the text to UTF-8 (byte-order marks, or an encoding the user chose), refuses
 over-long lines, detects the delimiter when none is chosen, and parses every record with pyarrow as
-strings, refusing ragged rows; `raw_table._finish` does the rest.
+strings, refusing ragged rows; `raw_table.finish_table` does the rest.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from sop_core.intake.errors import IntakeError
-from sop_core.intake.raw_table import DEFAULT_LIMITS, MB, Limits, RawTable, _arrow_reason, _finish, looks_like
+from sop_core.intake.raw_table import DEFAULT_LIMITS, MB, Limits, RawTable, arrow_reason, finish_table, looks_like
 
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -214,7 +214,7 @@ def _parse_delimited(file_name: str, data: bytes, delim: str, limits: Limits) ->
                 raise IntakeError(file_name, f"too many rows: max {limits.max_rows:,} rows", kind="too_many_rows")
             batches.append(batch)
     except pa.ArrowInvalid as exc:
-        raise IntakeError(file_name, f"could not parse the file as CSV ({_arrow_reason(exc)})",
+        raise IntakeError(file_name, f"could not parse the file as CSV ({arrow_reason(exc)})",
                           kind="parse") from None
     if bad_count:
         raise IntakeError(file_name, _ragged_message(bad, bad_count, width), rows=[b[0] for b in bad if b[0]],
@@ -250,4 +250,4 @@ def _frame_from_records(file_name: str, table: pa.Table, first_row: int, check_t
     headers = [str(v).replace("\ufeff", "") for v in frame.iloc[0].tolist()]
     body = frame.iloc[1:].reset_index(drop=True)
     numbers = np.arange(first_row + 1, first_row + 1 + len(body), dtype=np.int64)
-    return _finish(file_name, headers, body, numbers, check_text=check_text)
+    return finish_table(file_name, headers, body, numbers, check_text=check_text)

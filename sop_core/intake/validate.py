@@ -18,7 +18,7 @@ import pandas as pd
 
 from sop_core import contract
 from sop_core.intake import units
-from sop_core.intake.checks import _first, as_text, parse_dates, parse_numbers, parse_text
+from sop_core.intake.checks import first_flagged, as_text, parse_dates, parse_numbers, parse_text
 from sop_core.intake.errors import IntakeError, Source, format_rows, rows_error, strip_bidi
 from sop_core.periods import period_start
 
@@ -179,7 +179,7 @@ def check_units(frame: pd.DataFrame, label: str, src: Source, conversions: units
         res.errors.append(rows_error(
             src, label, np.flatnonzero(minority), ("in another unit than the rest of the column",
                                                    "in other units than the rest of the column"),
-            _first(written, minority),
+            first_flagged(written, minority),
             f"Mixed units ({counts}) with no conversion: use one unit in the file, or load products with "
             "units_per_case (and base_unit when it is not EA) for these skus first, so cases are converted.",
             "mixed_units"))

@@ -345,13 +345,13 @@ def _failed(name: str, data: bytes, message: str, started: float, kind: str = "w
     """A Prepared holding one IntakeError (nothing can be committed)."""
     import hashlib
 
-    from sop_core.intake.load import Prepared, _finish
+    from sop_core.intake.load import Prepared, finish_prepared
     from sop_core.intake.errors import IntakeError
     from sop_core.intake.readers import sanitise_name
 
     p = Prepared(file_name=sanitise_name(name), sha256=hashlib.sha256(data).hexdigest())
     p.errors.append(IntakeError(p.file_name, message, kind=kind))
-    return _finish(p, started)
+    return finish_prepared(p, started)
 
 
 # -- result transport (JSON + Parquet, no pickle) ------------------------------------------------
