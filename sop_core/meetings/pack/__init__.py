@@ -24,7 +24,7 @@ Inventory and Financials pages and the scenario comparison), so the pack and the
 * decisions: the log's open decisions and those linked to the version;
 * scenario link: the version's scenario and a share link (`links.url`) to the Executive page.
 
-Charts are built with the app's own figure builders (`pages/shell/charts.py`, plain plotly) and
+Charts are built with the app's own figure builders (`sop_core/meetings/charts.py`, plain plotly) and
 exported once per pack through one kaleido browser session. Kaleido finds the browser through
 choreographer: $BROWSER_PATH, else chromium / chrome on the PATH (here /usr/bin/chromium). When
 the export fails (no browser, a timeout), `render_charts` says why in `ChartImages.error` and the

@@ -122,17 +122,15 @@ def current_consensus(ws: Workspace) -> pd.DataFrame | None:
     The stored consensus of the run key, else the stored forecast run with the active overrides
     applied in memory (as the Demand review would store it on first use).
     """
-    from sop_core.demand import consensus as cons_mod
     from sop_core.demand import forecast, overrides
 
     settings = forecast.saved_settings(ws)
-    stored = cons_mod.load_consensus(ws, forecast.run_key_for(ws, settings))
-    if stored is not None:
-        return stored
-    run = forecast.load_run(ws, settings)
-    if run is None or run.forecast is None or run.forecast.empty:
-        return None
-    return cons_mod.apply_overrides(run.forecast, overrides.active(ws))
+
+    def statistical() -> pd.DataFrame | None:
+        run = forecast.load_run(ws, settings)
+        return None if run is None or run.forecast is None or run.forecast.empty else run.forecast
+
+    return overrides.run_consensus(ws, forecast.run_key_for(ws, settings), statistical, store=False)
 
 
 def _stored_accuracy_points(ws: Workspace) -> pd.DataFrame | None:
@@ -416,5 +414,5 @@ def kpi_value_text(k: kpis.KPI) -> str:
     return f"{v:,.1f}×".replace("-", "−")
 
 
-def _month(p: Any) -> str:
+def month_label(p: Any) -> str:
     return f"{pd.Timestamp(p):%b %Y}" if p is not None and not pd.isna(p) else "—"

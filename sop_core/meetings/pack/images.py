@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sop_core import config
 from sop_core.meetings.pack.content import PackContent
 from sop_core.planning import supply
 
@@ -40,7 +40,7 @@ CHART_SIZES: dict[str, tuple[float, float]] = {
 PX_PER_MM = 4.3
 
 
-def _capacity_height(content: PackContent) -> float:
+def capacity_height(content: PackContent) -> float:
     """Height in mm of the capacity heatmap: a band per resource."""
     n = max(1, content.utilisation["resource"].nunique()) if len(content.utilisation) else 1
     return min(120.0, 22.0 + 11.0 * n)
@@ -49,7 +49,7 @@ def _capacity_height(content: PackContent) -> float:
 def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
     """The pack's plotly figures with their size on the page in mm: name -> (figure, width, height).
 
-    Built with the app's figure builders (pages/shell/charts.py), so the pack looks like the app.
+    Built with the app's figure builders (sop_core/meetings/charts.py), so the pack looks like the app.
     """
     from sop_core.meetings import charts  # plain plotly (no Streamlit): imported only when charts are made
 
@@ -87,13 +87,13 @@ def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
             fig = charts.heatmap(matrix, colorbar_title="Load")
             fig.update_traces(colorbar=dict(tickformat=".0%"))
             fig.update_layout(font=dict(size=12))
-            out["capacity"] = (fig, w, _capacity_height(content))
+            out["capacity"] = (fig, w, capacity_height(content))
     return out
 
 
 def browser_path() -> str | None:
     """The browser kaleido will use: $BROWSER_PATH, else chromium / chrome on the PATH; None = kaleido searches."""
-    env = os.environ.get("BROWSER_PATH")
+    env = config.browser_path()
     if env:
         return env
     for name in BROWSER_NAMES:

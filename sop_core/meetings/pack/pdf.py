@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from sop_core.meetings import decisions
-from sop_core.meetings.pack.content import STEP_TEXT, PackContent, _month, kpi_value_text
-from sop_core.meetings.pack.images import CHART_SIZES, ChartImages, _capacity_height, render_charts
+from sop_core.meetings.pack.content import STEP_TEXT, PackContent, month_label, kpi_value_text
+from sop_core.meetings.pack.images import CHART_SIZES, ChartImages, capacity_height, render_charts
 from sop_core.planning import supply
 from sop_core.formatting import delta_money, delta_units, money, pct, units
 
@@ -191,7 +191,7 @@ def _month_tables(pdf: Any, title: str, label: str, wide: pd.DataFrame, fmt: Any
         block = periods[b:b + MONTHS_PER_TABLE]
         if pdf.get_y() + 8 + 5.2 * (len(wide) + 2) > pdf.h - 14:
             pdf.add_page()
-        _subheading(pdf, f"{title}, {_month(block[0])} – {_month(block[-1])}")
+        _subheading(pdf, f"{title}, {month_label(block[0])} – {month_label(block[-1])}")
         rows = [[str(i)] + [fmt(_num(wide.at[i, p])) for p in block]
                 + ([fmt(float(wide.loc[i, block].sum()))] if row_totals else []) for i in wide.index]
         if total_row:
@@ -317,7 +317,7 @@ def _family_pages(pdf: Any, c: PackContent, images: ChartImages) -> None:
     pdf.add_page()
     fam = c.family_plan
     periods = sorted(pd.to_datetime(fam["period"]).unique()) if len(fam) else []
-    span = f"{_month(periods[0])} – {_month(periods[-1])}" if periods else "no months"
+    span = f"{month_label(periods[0])} – {month_label(periods[-1])}" if periods else "no months"
     tot = c.family_summary[c.family_summary["is_total"]]
     lead = (f"{units(float(tot['units'].iloc[0]))} units, {_fmt_money(tot['revenue'].iloc[0])} of revenue over the "
             f"plan horizon ({span}); {c.year} outlook by family against the annual plan.") if len(tot) else None
@@ -364,7 +364,7 @@ def _capacity_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
     pdf.add_page()
     _heading(pdf, "Capacity (rough-cut)", c.capacity_text)
     if len(c.utilisation):
-        h = _capacity_height(c)
+        h = capacity_height(c)
         _subheading(pdf, "Utilisation by resource and month (required / available; red above 100%)")
         y = pdf.get_y()
         pdf.set_y(y + _chart(pdf, images, "capacity", BODY_W, h, y=y) + 3)
@@ -380,7 +380,7 @@ def _capacity_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
             if over:
                 fills[(i, 5)] = STATUS_FILL["red"]
             rows.append([s.resource, "hours" if s.basis == "hours" else "units", _fmt_pct(s.peak_utilisation, digits=0),
-                         _month(s.peak_period), _fmt_pct(s.average_utilisation, digits=0),
+                         month_label(s.peak_period), _fmt_pct(s.average_utilisation, digits=0),
                          f"{units(s.overloaded_months)} of {units(s.months)}", units(s.over_hours), s.top_families])
         _table(pdf, ["Resource", "Measured in", "Peak", "Peak month", "Average", "Months over 100%",
                      "Hours over", "Load at the peak from"], rows,

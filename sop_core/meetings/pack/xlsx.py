@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from sop_core.meetings import exports
-from sop_core.meetings.pack.content import STEP_TEXT, PackContent, _month, kpi_value_text
+from sop_core.meetings.pack.content import STEP_TEXT, PackContent, month_label, kpi_value_text
 
 PLAN_COLUMNS = ("sku", "region", "family", "period", "units", "revenue", "cogs")
 
@@ -33,7 +33,7 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
                                    "cycle_month", "generated_at_utc", "data_fingerprint", "scenario", "link"],
                           "value": [content.company, content.title, content.plan_label,
                                     v.version_id if v else "", v.content_sha256 if v else "", str(content.year),
-                                    _month(content.cycle_month) if content.cycle_month is not None else "",
+                                    month_label(content.cycle_month) if content.cycle_month is not None else "",
                                     f"{content.generated_at:%Y-%m-%d %H:%M}", content.fingerprint,
                                     content.scenario.name if content.scenario is not None else "",
                                     content.link or ""]})
