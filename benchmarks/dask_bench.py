@@ -51,6 +51,7 @@ if __package__ in (None, ""):  # run as a script: make sop_core and forecast_ben
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from forecast_bench import generated_tasks, print_table, row  # noqa: E402
+
 from sop_core.demand import backtest as B  # noqa: E402
 from sop_core.demand.dask_executor import SCHEDULER_ENV, DaskExecutor  # noqa: E402
 from sop_core.demand.executor import LocalExecutor, chunked  # noqa: E402

@@ -41,10 +41,10 @@ if str(ROOT) not in sys.path:  # run as a script: make sop_core importable
     sys.path.insert(0, str(ROOT))
 
 from sop_core.demand import consensus as C  # noqa: E402
-from sop_core.meetings import decisions as D  # noqa: E402
-from sop_core.store import recovery  # noqa: E402
 from sop_core.demand import overrides as O  # noqa: E402
+from sop_core.meetings import decisions as D  # noqa: E402
 from sop_core.meetings import versions as V  # noqa: E402
+from sop_core.store import recovery  # noqa: E402
 from sop_core.store.workspace import Provenance, Workspace, WorkspaceDamaged  # noqa: E402
 
 RUN = "durability-run"

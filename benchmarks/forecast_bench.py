@@ -37,11 +37,11 @@ if __package__ in (None, ""):  # run as a script: make sop_core importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sop_core.demand import backtest as B  # noqa: E402
-from sop_core.intake import company  # noqa: E402
 from sop_core.demand import metrics  # noqa: E402
 from sop_core.demand import models as M  # noqa: E402
 from sop_core.demand.executor import SerialExecutor, chunked, get_executor  # noqa: E402
 from sop_core.demand.forecast import FitConfig, ForecastSettings, SeriesTask, fit_chunk, run_forecast  # noqa: E402
+from sop_core.intake import company  # noqa: E402
 
 Row = dict[str, Any]
 SHARED = Path(os.environ.get("SOP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -141,11 +141,7 @@ def _accuracy_rows(bench: str, name: str, points: pd.DataFrame, choices: pd.Data
 
 def bench_demo() -> list[Row]:
     """run_forecast on the demo company in a temporary workspace."""
-    try:
-        from sop_core.intake import demo
-    except ImportError:
-        return [row("demo", "demo company", "skipped", "", "sop_core/demo.py not found")]
-    from sop_core.demand.forecast import backtest_points, backtest_metrics
+    from sop_core.demand.forecast import backtest_metrics, backtest_points
     from sop_core.store.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,9 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
-from sop_core.intake import company, health, worker as ingest_worker, load as intake, readers, text_files
 from sop_core import contract, escape
 from sop_core.formatting import units
+from sop_core.intake import company, health, readers, text_files
+from sop_core.intake import load as intake
+from sop_core.intake import worker as ingest_worker
 
 page_header("data")
 ws = workspace()

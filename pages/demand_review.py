@@ -4,15 +4,15 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from sop_core.meetings import charts
 from pages.shell import share
 from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, may, page_header, page_link, workspace
-from sop_core.store import access
-from sop_core.demand import consensus, dask_executor, forecast, metrics, overrides, review
 from sop_core import escape
-from sop_core.formatting import delta_units, metric_delta, pct, units
+from sop_core.demand import consensus, dask_executor, forecast, metrics, overrides, review
 from sop_core.demand.review import Scope
+from sop_core.formatting import delta_units, metric_delta, pct, units
+from sop_core.meetings import charts
+from sop_core.store import access
 
 page_header("demand_review")
 link = share.link_state("demand_review")

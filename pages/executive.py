@@ -4,17 +4,16 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from sop_core.meetings import charts
 from pages.shell import compare, decision_log, nav, share
 from pages.shell import plan_view as pv
 from pages.shell import scorecard as sc
 from pages.shell.state import author, may, page_header, page_link, workspace
-from sop_core.meetings import agenda, cycle, decisions, links, pack, versions
 from sop_core import escape
-from sop_core.planning import kpis, scenarios
-from sop_core.planning.kpi_catalogue import MEASURES
 from sop_core.demand import overrides
 from sop_core.formatting import delta_money, delta_units, money, units
+from sop_core.meetings import agenda, charts, cycle, decisions, links, pack, versions
+from sop_core.planning import kpis, scenarios
+from sop_core.planning.kpi_catalogue import MEASURES
 
 page_header("executive")
 link = share.link_state("executive")

@@ -3,14 +3,14 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from sop_core.meetings import charts
-from pages.shell import share
 from pages.shell import plan_view as pv
+from pages.shell import share
 from pages.shell.state import page_header, workspace
 from sop_core import escape
+from sop_core.formatting import delta_money, money, pct
+from sop_core.meetings import charts
 from sop_core.planning import finance
 from sop_core.planning.kpi_catalogue import MEASURES
-from sop_core.formatting import delta_money, money, pct
 
 page_header("financials")
 link = share.link_state("financials", scenario_banner=True)

@@ -4,10 +4,10 @@ from pages.shell import nav
 from pages.shell.demand import consensus_frame, ensure_forecast
 from pages.shell.plan_view import plan_view
 from pages.shell.state import author, may, page_header, page_link, workspace
-from sop_core.meetings import cycle, decisions
 from sop_core import escape
 from sop_core.demand import forecast
 from sop_core.intake import health
+from sop_core.meetings import cycle, decisions
 
 page_header("home")
 ws = workspace()

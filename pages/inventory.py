@@ -3,15 +3,15 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from sop_core.meetings import charts
-from pages.shell import share
 from pages.shell import plan_view as pv
+from pages.shell import share
 from pages.shell.state import page_header, workspace
 from sop_core import escape
+from sop_core.formatting import money, units
+from sop_core.meetings import charts
+from sop_core.meetings.exports import to_csv_bytes
 from sop_core.planning import inventory
 from sop_core.planning.kpi_catalogue import MEASURES
-from sop_core.meetings.exports import to_csv_bytes
-from sop_core.formatting import money, units
 
 page_header("inventory")
 link = share.link_state("inventory", scenario_banner=True)

@@ -2,19 +2,19 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
-
 import pandas as pd
 import streamlit as st
 
 from pages.shell import compare, decision_log, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
-from sop_core.meetings import agenda, decisions, links
 from sop_core import clock, escape
 from sop_core.demand import overrides
+from sop_core.formatting import money
+from sop_core.formatting import units as fmt_units
+from sop_core.meetings import agenda, decisions, links
 from sop_core.planning import scenarios
 from sop_core.planning.kpi_catalogue import MEASURES
-from sop_core.formatting import money, units as fmt_units
 
 page_header("pre_sop")
 link = share.link_state("pre_sop")

@@ -8,9 +8,9 @@ from pages.shell import compare, share
 from pages.shell import plan_view as pv
 from pages.shell.state import author, page_header, workspace
 from sop_core import escape
+from sop_core.demand.consensus import KINDS
 from sop_core.meetings import links
 from sop_core.planning import scenarios
-from sop_core.demand.consensus import KINDS
 
 page_header("scenarios")
 link = share.link_state("scenarios")

@@ -3,14 +3,14 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from sop_core.meetings import charts
-from pages.shell import share
 from pages.shell import plan_view as pv
+from pages.shell import share
 from pages.shell.state import page_header, workspace
 from sop_core import escape
+from sop_core.formatting import money, pct, units
+from sop_core.meetings import charts
 from sop_core.planning import supply
 from sop_core.planning.kpi_catalogue import MEASURES
-from sop_core.formatting import money, pct, units
 
 page_header("supply_review")
 link = share.link_state("supply_review", scenario_banner=True)

@@ -14,7 +14,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sop_core.intake import demo
-from sop_core.demand import forecast
 from sop_core.store.workspace import Workspace
 
 APP = Path(__file__).resolve().parents[1] / "app.py"

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from sop_core.store import access
-from sop_core.meetings import decisions
 from sop_core.demand import overrides
+from sop_core.meetings import decisions
+from sop_core.store import access
 from sop_core.store.workspace import Provenance, Workspace
 
 VIEWER = access.Actor("vic@example.com", "viewer")

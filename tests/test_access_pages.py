@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
-
 from apptest_support import ROLES, app, demo_workspace_file, reset_access, signed_in  # noqa: F401  (fixtures)
-from sop_core import escape
 
+from sop_core import escape
 
 pytestmark = pytest.mark.usefixtures("reset_access")
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_file
 
 from sop_core.demand import backtest as B
 from sop_core.demand import metrics
 from sop_core.demand import models as M
-
-from conftest import shared_file
 
 LAST = pd.Timestamp("2026-10-01")
 

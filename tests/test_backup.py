@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from sop_core.cli import main as cli
-from sop_core.meetings import decisions as D
-from sop_core.store import ledger, recovery
 from sop_core.demand import overrides as O
+from sop_core.intake.load import load
+from sop_core.meetings import decisions as D
 from sop_core.meetings import versions as V
+from sop_core.store import ledger, recovery
 from sop_core.store.backup import BackupError, backup, event_ids, read_manifest, restore, table_digests
 from sop_core.store.paths import list_backups
-from sop_core.intake.load import load
 from sop_core.store.workspace import Workspace, WorkspaceLocked
 
 JAN, FEB = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01")

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import shared_file
+
 from sop_core.cli import main as cli
 from sop_core.cli.data import parse_map
 from sop_core.cli.main import build_parser

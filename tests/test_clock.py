@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from sop_core import clock
-from sop_core.meetings import cycle, decisions
 from sop_core.intake import demo, health
+from sop_core.meetings import cycle, decisions
 
 ROOT = Path(__file__).resolve().parents[1]
 # the modules whose results depend on "today": run under a machine clock moved ahead

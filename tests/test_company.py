@@ -11,14 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sop_core.store import backup
-from sop_core.intake import company, demo, load as intake
 from sop_core import contract
-from sop_core.meetings import decisions
 from sop_core.demand import forecast, overrides
-from sop_core.planning import kpis, scenarios
 from sop_core.demand.overrides import OverrideInput
+from sop_core.intake import company, demo
+from sop_core.intake import load as intake
 from sop_core.intake.errors import IntakeError
+from sop_core.meetings import decisions
+from sop_core.planning import kpis, scenarios
+from sop_core.store import backup
 from sop_core.store.workspace import Provenance, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,10 +2,10 @@ import datetime as dt
 
 import pandas as pd
 
-from sop_core.intake import company
-from sop_core.planning import coverage
-from sop_core.meetings import cycle
 from sop_core.demand import review
+from sop_core.intake import company
+from sop_core.meetings import cycle
+from sop_core.planning import coverage
 from sop_core.store.workspace import Provenance, Workspace
 
 ALL = ["sales", "products", "inventory", "capacity", "supply", "plan", "orders"]
@@ -73,7 +73,6 @@ def test_marking_a_step_complete_persists(tmp_path):
 
 
 def test_facts_from_a_fresh_demo_workspace(tmp_path):
-    from sop_core.intake import demo
 
     with Workspace(tmp_path / "w.duckdb") as ws:
         company.reset_to_demo(ws)
@@ -122,7 +121,6 @@ def test_flagged_series_are_worded_plainly_once():
 
 def test_facts_count_this_cycles_work_and_flags_as_the_demand_review_does(tmp_path):
     from sop_core.meetings import decisions
-    from sop_core.intake import demo
     from sop_core.planning import scenarios
     from sop_core.planning.settings import PLAN_SETTINGS
 

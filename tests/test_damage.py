@@ -8,6 +8,7 @@ the backup that holds it.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -15,8 +16,8 @@ import pandas as pd
 import pytest
 
 from sop_core.cli import main as cli
-from sop_core.store import recovery
 from sop_core.meetings import decisions as D
+from sop_core.store import recovery
 from sop_core.store.backup import backup
 from sop_core.store.paths import list_backups
 from sop_core.store.workspace import Provenance, Workspace, WorkspaceCorrupt
@@ -160,8 +161,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(*argv: str) -> "subprocess.CompletedProcess[str]":
-    import subprocess
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
     import sys
 
     # a timeout guards against `serve` starting a server when it should have refused

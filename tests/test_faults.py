@@ -17,11 +17,11 @@ import duckdb
 import pytest
 
 from benchmarks import durability_bench as bench
+from sop_core.intake.errors import IntakeError
+from sop_core.intake.load import commit, prepare
 from sop_core.meetings import decisions as D
 from sop_core.store import ledger, recovery
-from sop_core.intake.load import commit, prepare
 from sop_core.store.lock import lock_path
-from sop_core.intake.errors import IntakeError
 from sop_core.store.workspace import Workspace, WorkspaceLocked
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -299,7 +299,6 @@ def test_demo_company_revenue_and_bridge() -> None:
 def test_from_workspace_end_to_end_on_the_demo_company(workspace) -> None:
     if not (ROOT / "sop_core" / "demo.py").exists() or not (DEMO / "sales.csv").exists():
         pytest.skip("demo company not present")
-    from sop_core.intake import demo
     from sop_core.planning import inventory
 
     try:

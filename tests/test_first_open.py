@@ -13,11 +13,11 @@ from apptest_support import APP, reset_access, signed_in  # noqa: F401 - reset_a
 from streamlit.testing.v1 import AppTest
 from test_forecast_jobs import SETTINGS, tiny_sales
 
-from sop_core.store import access
 from sop_core import escape
 from sop_core.demand import forecast as F
 from sop_core.demand import forecast_jobs as J
 from sop_core.demand.executor import SerialExecutor
+from sop_core.store import access
 from sop_core.store.workspace import Provenance, Workspace
 
 

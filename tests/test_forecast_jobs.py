@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from apptest_support import reset_access  # noqa: F401 - the fixture
-from sop_core.store import access
+
 from sop_core.demand import forecast as F
 from sop_core.demand import forecast_jobs as J
 from sop_core.demand.executor import SerialExecutor
+from sop_core.store import access
 from sop_core.store.workspace import Provenance, Workspace
 
 SETTINGS = F.ForecastSettings(horizon=6, origins=1)

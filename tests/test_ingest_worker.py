@@ -9,9 +9,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from sop_core.meetings import decisions as D
-from sop_core.intake.worker import WorkerLimits, hardened_connection, prepare_isolated, worker_environment
 from sop_core.intake.load import commit, prepare
+from sop_core.intake.worker import WorkerLimits, hardened_connection, prepare_isolated, worker_environment
+from sop_core.meetings import decisions as D
 from sop_core.store.workspace import Workspace
 
 SALES = b"date,sku,quantity\n2024-01-01,A,5\n2024-02-01,A,7\n2024-03-01,B,1.5\n"

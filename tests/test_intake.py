@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import subprocess
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 import pytest
-
 from conftest import shared_file
+
 from sop_core import contract
 from sop_core.intake.errors import IntakeError
 from sop_core.intake.load import WideSpec, commit, date_gaps, detect_wide, load, prepare
@@ -238,7 +240,7 @@ BAD_FILES = [
 ]
 
 
-def _parquet_bytes(table: "pa.Table") -> bytes:
+def _parquet_bytes(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
@@ -548,7 +550,7 @@ LEADING_SIGNS = b"date,sku,region,quantity\n2024-01-01,-100-BLK,-,5\n2024-01-01,
                 b"2024-02-01,=A1,North,2\n2024-02-01,-100-BLK,+,4\n"
 
 
-def run_cli(workspace_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+def run_cli(workspace_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m sop_core --workspace PATH ARGS` in a subprocess, as a user runs it."""
     import os
     import subprocess

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from apptest_support import demo_csv_dir
 
-from sop_core.planning import inventory, supply
 from sop_core.meetings.exports import to_csv_bytes
+from sop_core.planning import inventory, supply
 from sop_core.planning.inventory import COVER_CAP_WEEKS, DAYS_PER_MONTH
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from sop_core.cli import main as cli
-from sop_core.meetings import decisions as D
-from sop_core.store import ledger, recovery
 from sop_core.demand import overrides as O
-from sop_core.planning import scenarios as S
-from sop_core.meetings import versions as V
-from sop_core.store.backup import backup
 from sop_core.intake.load import load
+from sop_core.meetings import decisions as D
+from sop_core.meetings import versions as V
+from sop_core.planning import scenarios as S
+from sop_core.store import ledger, recovery
+from sop_core.store.backup import backup
 from sop_core.store.workspace import Workspace
 
 JAN = pd.Timestamp("2026-01-01")

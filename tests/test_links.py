@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 import pytest
 
-from sop_core.meetings import links
 from sop_core.demand import overrides
-from sop_core.planning import plan, scenarios
+from sop_core.meetings import links
 from sop_core.meetings.links import COMPARED_NOT_FOUND, SCENARIO_NOT_FOUND, ViewState
+from sop_core.planning import plan, scenarios
 from sop_core.store.workspace import Provenance, Workspace
 
 ID1, ID2, ID3, ID4, ID5 = (scenarios.new_scenario_id() for _ in range(5))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from sop_core.store import access, ledger, recovery
 from sop_core.intake.load import load
 from sop_core.intake.mapping import MAPPING_KIND, layout_key, recall_mapping, remember_mapping
+from sop_core.store import access, ledger, recovery
 from sop_core.store.workspace import Workspace
 
 HEADERS = ["Posting Date", "Item No", "Units"]

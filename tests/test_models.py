@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_file
 
 from sop_core.demand import models as M
-
-from conftest import shared_file
 
 HORIZON = 7
 

@@ -12,10 +12,10 @@ import uuid
 import pandas as pd
 import pytest
 
-from sop_core.store import access
 from sop_core.demand import consensus as C
 from sop_core.demand import overrides as O
 from sop_core.demand.overrides import OverrideInput, StaleOverride
+from sop_core.store import access
 from sop_core.store.workspace import Workspace
 
 JAN, FEB, MAR = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01"), pd.Timestamp("2026-03-01")
@@ -368,7 +368,7 @@ def test_eight_threads_fifty_saves_each_none_lost(ws):
     assert sorted(ws.query("SELECT seq FROM overrides")["seq"]) == list(range(1, 401))
     assert n_rows(ws, "audit_log", "WHERE kind = 'override'") == 400
     cons = C.load_consensus(ws, RUN)  # the last save's refresh saw all 400
-    for t, sku in enumerate(skus):
+    for sku in skus:
         per = cons[cons["sku"] == sku].groupby("period")["consensus"].sum()
         assert per.to_numpy() == pytest.approx([100.0 + i for i in range(50)])
     assert cons["overridden"].all()

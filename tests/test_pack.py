@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from sop_core.intake import company
 from sop_core.demand import consensus, forecast, history
+from sop_core.formatting import delta_money, money, pct
+from sop_core.intake import company
+from sop_core.intake.demo import COMPANY
 from sop_core.meetings import decisions, exports, pack, versions
 from sop_core.planning import kpis, plan, scenarios
-from sop_core.intake.demo import COMPANY
-from sop_core.formatting import delta_money, money, pct
 from sop_core.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]

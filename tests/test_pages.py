@@ -1,21 +1,15 @@
 """Every page runs on the demo company with no exception (streamlit.testing.v1.AppTest)."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pandas as pd
 import pytest
+from apptest_support import app, demo_workspace_file  # noqa: F401  (fixtures)
 from streamlit.testing.v1 import AppTest
 
-from sop_core.demand import consensus, forecast, review
-from sop_core.intake import demo
 from sop_core import escape
+from sop_core.demand import consensus, forecast, review
 from sop_core.demand.history import demand_history
 from sop_core.store.workspace import Workspace
-
-
-from apptest_support import app, demo_workspace_file  # noqa: F401  (fixtures)
 
 
 def _open(at: AppTest, page: str) -> AppTest:
@@ -50,13 +44,13 @@ def test_demand_review_headline_matches_engine(app):
     assert m["Against the annual plan"] == f"{engine.vs_plan * 100:+.1f}%".replace("-", "−")
 
 
-def _engine_headline(at: AppTest, scope: review.Scope = review.Scope()) -> review.DemandHeadline:
+def _engine_headline(at: AppTest, scope: review.Scope | None = None) -> review.DemandHeadline:
     from pages.shell.state import _open as open_ws
 
     ws = open_ws(str(at.workspace_path))
     run = forecast.load_run(ws, forecast.saved_settings(ws))
     cons = consensus.load_consensus(ws, run.run_key)
-    return review.headline(demand_history(ws), cons, ws.table("plan"), run.last_actual, scope)
+    return review.headline(demand_history(ws), cons, ws.table("plan"), run.last_actual, scope or review.Scope())
 
 
 def test_demand_review_slider_moves_consensus_and_save_persists(app):
@@ -280,8 +274,8 @@ def _plotly_values(data: list | dict) -> list[float]:
 
 def test_executive_page_approves_a_price_scenario_at_the_scenario_prices(app):
     from pages.shell.state import _open as open_ws
-    from sop_core.planning import scenarios
     from sop_core.meetings import versions
+    from sop_core.planning import scenarios
 
     with Workspace(app.workspace_path) as ws:
         sc = scenarios.create(ws, "Tents 3% cheaper", {"price": [{"family": "Tents", "pct": -3}]}, "cfo")
@@ -306,8 +300,8 @@ def test_executive_page_shows_revenue_and_volume_waterfalls_since_the_last_versi
     import json
 
     from pages.shell.state import _open as open_ws
-    from sop_core.meetings import versions
     from sop_core.formatting import delta_units, units
+    from sop_core.meetings import versions
 
     at = _open(app, "executive")  # stores the consensus
     ws = open_ws(str(at.workspace_path))

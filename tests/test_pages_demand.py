@@ -6,12 +6,10 @@ its edit state (edited_rows, added_rows, deleted_rows) before the run.
 from __future__ import annotations
 
 import pytest
+from apptest_support import app, app_workspace, demo_workspace_file, open_page, reset_access, signed_in  # noqa: F401  (fixtures)
 
-from apptest_support import (app, app_workspace, demo_workspace_file, open_page,  # noqa: F401  (fixtures)
-                             reset_access, signed_in)
 from sop_core import escape
 from sop_core.demand import forecast, overrides, review
-
 
 pytestmark = pytest.mark.usefixtures("reset_access")
 

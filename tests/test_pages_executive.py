@@ -11,10 +11,11 @@ from collections import Counter
 from datetime import date, timedelta
 
 from apptest_support import app, app_workspace, demo_workspace_file, open_page, texts  # noqa: F401
-from sop_core.meetings import agenda, decisions, versions
+
 from sop_core.demand import consensus, forecast, overrides
-from sop_core.planning import plan, scenarios
 from sop_core.formatting import delta_money, money
+from sop_core.meetings import agenda, decisions, versions
+from sop_core.planning import plan, scenarios
 from sop_core.store.workspace import Workspace
 
 

@@ -17,9 +17,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from apptest_support import APP, metrics, texts
+from apptest_support import open_copy as _open
 from streamlit.testing.v1 import AppTest
 
-from apptest_support import APP, metrics, open_copy as _open, texts
 from sop_core import escape
 
 STORES = [f"Store {i:02d}" for i in range(1, 46)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime as dt
 
 from apptest_support import app, app_workspace, demo_workspace_file  # noqa: F401  (fixtures)
-from sop_core.meetings import cycle, decisions
+
 from sop_core.demand import review
+from sop_core.meetings import cycle, decisions
 
 
 def statuses(at) -> list[str]:

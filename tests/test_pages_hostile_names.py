@@ -23,10 +23,11 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from apptest_support import APP
+from apptest_support import open_copy as _open
 from google.protobuf.message import Message
 from streamlit.testing.v1 import AppTest
 
-from apptest_support import APP, open_copy as _open
 from sop_core import escape
 
 IMAGE = "![t](http://evil.example/x.png)"
@@ -66,7 +67,7 @@ PATTERNS = {h: _pattern(h) for h in HOSTILE}
 def unescaped(text: str) -> list[str]:
     """The hostile names in `text` (Markdown source) with a markup character not preceded by a backslash."""
     found = []
-    for hostile, pattern in PATTERNS.items():
+    for pattern in PATTERNS.values():
         for m in pattern.finditer(text):
             if any(g is None for g in m.groups()):
                 found.append(m.group(0))

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from apptest_support import app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
-from sop_core.demand import consensus, forecast, overrides, review
+
 from sop_core import escape
+from sop_core.demand import consensus, forecast, overrides, review
+from sop_core.demand.history import demand_history
+from sop_core.formatting import money, units
 from sop_core.meetings import links
 from sop_core.planning import plan, scenarios
 from sop_core.planning.kpi_catalogue import MEASURES
-from sop_core.formatting import money, units
-from sop_core.demand.history import demand_history
 from sop_core.store.workspace import Provenance, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]

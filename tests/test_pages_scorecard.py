@@ -9,8 +9,8 @@ import re
 
 import pandas as pd
 import pytest
-
 from apptest_support import app, demo_workspace_file, metrics, open_page  # noqa: F401
+
 from sop_core.meetings import charts
 from sop_core.planning import kpis
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
+from apptest_support import APP, app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
-from apptest_support import APP, app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
-from sop_core.store import access
 from sop_core.demand import consensus, forecast
-from sop_core.meetings import links, pack
-from sop_core.planning import plan, settings as plan_settings
 from sop_core.formatting import delta_money, money, pct, units
+from sop_core.meetings import links, pack
+from sop_core.planning import plan
+from sop_core.planning import settings as plan_settings
+from sop_core.store import access
 from sop_core.store.workspace import Workspace
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sop_core.intake import company
 from sop_core.demand import consensus, history
+from sop_core.intake import company
 from sop_core.planning import finance, inventory, plan, scenarios, supply
 from sop_core.planning.plan import PlanInputs
 from sop_core.store.workspace import Workspace, frame_sha256

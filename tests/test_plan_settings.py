@@ -7,9 +7,10 @@ import re
 import pandas as pd
 import pytest
 
-from sop_core.store import access
-from sop_core.planning import plan, settings as plan_settings
+from sop_core.planning import plan
+from sop_core.planning import settings as plan_settings
 from sop_core.planning.settings import DEFAULTS, PLAN_SETTINGS
+from sop_core.store import access
 from sop_core.store.workspace import Workspace
 
 PLANNER = access.Actor("pat@example.com", "planner")

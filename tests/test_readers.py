@@ -9,8 +9,8 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import shared_file
+
 from sop_core.intake.errors import IntakeError
 from sop_core.intake.raw_table import Limits
 from sop_core.intake.readers import read_file, sanitise_name

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from browser.conftest import Server
 
 ROOT = Path(__file__).resolve().parents[1]

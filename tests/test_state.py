@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from sop_core import escape
-from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 SLOW = "SELECT sum(i % 7) FROM range(1000000000000) t(i)"  # hours of work: only the time limit ends it

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_intake import snapshot
 
 from sop_core.intake import units
-from sop_core.intake.worker import prepare_isolated
 from sop_core.intake.load import load, prepare
 from sop_core.intake.mapping import propose_mapping
+from sop_core.intake.worker import prepare_isolated
 from sop_core.store.workspace import Workspace
-from test_intake import snapshot
 
 SALES_MIXED = (b"Order Date,Item No,Qty,UoM,Revenue\n"
                b"2024-01-01,A1,5,EA,50\n"

@@ -7,8 +7,8 @@ import threading
 import pandas as pd
 import pytest
 
-from sop_core.planning import plan, scenarios
 from sop_core.meetings import versions as V
+from sop_core.planning import plan, scenarios
 from sop_core.store.workspace import Workspace, frame_sha256
 
 JAN, FEB = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01")

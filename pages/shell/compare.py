@@ -23,22 +23,20 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from pages.shell import nav
 from sop_core.demand import forecast
-from sop_core.meetings import links
-from sop_core.planning import plan, scenarios
-from sop_core.meetings.exports import to_csv_bytes
+from sop_core.escape import plain
 from sop_core.formatting import delta_money, delta_units, money, pct, units
+from sop_core.meetings import charts, links
+from sop_core.meetings.exports import to_csv_bytes
+from sop_core.planning import plan, scenarios
 from sop_core.planning.kpi_catalogue import MEASURES, scope_text
 from sop_core.planning.plan import BASELINE, KPI_KEYS
 from sop_core.planning.scenarios import Scenario
 from sop_core.store.workspace import Workspace
 
-from sop_core.meetings import charts
-from pages.shell import nav
 from . import plan_view as pv
 from .demand import consensus_frame
-from sop_core.escape import plain
-
 from .share import link_params
 
 HEADLINE: tuple[str, ...] = ("revenue", "gap_to_plan", "plan_fill_rate", "peak_utilisation")

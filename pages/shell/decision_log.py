@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from sop_core.escape import plain
 from sop_core.meetings import decisions, versions
 from sop_core.planning import scenarios
-from sop_core.escape import plain
 from sop_core.store.workspace import Workspace
 
 from .state import author, may

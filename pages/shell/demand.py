@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from sop_core.demand import consensus, forecast, forecast_jobs, overrides
-from sop_core.escape import plain
 from sop_core.demand.executor import Executor
 from sop_core.demand.history import demand_history
+from sop_core.escape import plain
 from sop_core.store.workspace import Workspace
 
 

@@ -26,14 +26,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from sop_core.store import access
 from sop_core import contract
+from sop_core.demand import forecast
+from sop_core.escape import plain
 from sop_core.intake import demo
 from sop_core.intake.health import DataState, data_state
-from sop_core.demand import forecast
-from sop_core.planning import plan, settings as plan_settings
-from sop_core.escape import plain
+from sop_core.planning import plan
+from sop_core.planning import settings as plan_settings
 from sop_core.planning.scenarios import Scenario
+from sop_core.store import access
 from sop_core.store.workspace import Workspace, frame_sha256
 
 from .demand import consensus_frame, forecast_run

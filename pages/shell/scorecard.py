@@ -6,13 +6,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sop_core.demand import forecast
-from sop_core.planning import kpis
 from sop_core.escape import plain
 from sop_core.formatting import money, pct
+from sop_core.meetings import charts
+from sop_core.planning import kpis
 from sop_core.planning.plan import PlanView
 from sop_core.store.workspace import Workspace, frame_sha256
 
-from sop_core.meetings import charts
 from .plan_view import data_state
 
 STATUS = {"green": ("green", ":material/check_circle:", "On target"),

@@ -36,10 +36,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from sop_core.meetings import links
-from sop_core.planning import settings as plan_settings
 from sop_core.escape import plain
+from sop_core.meetings import links
 from sop_core.meetings.links import LinkStatus, ViewState
+from sop_core.planning import settings as plan_settings
 from sop_core.planning.scenarios import Scenario
 
 from . import plan_view as pv

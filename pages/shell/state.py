@@ -9,11 +9,10 @@ import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
 
-from sop_core import config
-from sop_core.store import access, identity, ledger, recovery
-from sop_core.intake import company
-from sop_core import escape
+from sop_core import config, escape
 from sop_core.demand import forecast_jobs
+from sop_core.intake import company
+from sop_core.store import access, identity, ledger, recovery
 from sop_core.store.lock import WorkspaceReadOnly
 from sop_core.store.workspace import QueryStopped, Workspace, WorkspaceError, WorkspaceLocked
 

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from sop_core import config
-from sop_core.intake import company, demo
 from sop_core.cli.registry import add_command, open_workspace
+from sop_core.intake import company, demo
 from sop_core.store.workspace import Workspace, WorkspaceCorrupt, WorkspaceDamaged, WorkspaceReadOnly
 
 

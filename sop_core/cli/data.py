@@ -17,7 +17,6 @@ from sop_core.intake.readers import read_path
 from sop_core.intake.worker import prepare_isolated as prepare
 from sop_core.store.workspace import Workspace
 
-
 # -- load ----------------------------------------------------------------------------------------
 
 def _configure_load(p: argparse.ArgumentParser) -> None:

@@ -14,13 +14,21 @@ from collections.abc import Sequence
 import duckdb
 
 from sop_core import config
+
 # The command modules register their subcommands when imported (the order is the order of `--help`).
 from sop_core.cli import admin, data, forecast, pack, reasons, serve  # noqa: F401
 from sop_core.cli.registry import COMMANDS
 from sop_core.store.ledger import SaveNotConfirmed
 from sop_core.store.lock import WorkspaceReadOnly, read_only_message
-from sop_core.store.workspace import (ENV_VAR, QueryStopped, WorkspaceError, WorkspaceLocked, corrupt_message,
-                                      is_corruption, read_only_opens)
+from sop_core.store.workspace import (
+    ENV_VAR,
+    QueryStopped,
+    WorkspaceError,
+    WorkspaceLocked,
+    corrupt_message,
+    is_corruption,
+    read_only_opens,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

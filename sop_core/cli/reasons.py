@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sop_core.demand import overrides
 from sop_core.cli.registry import add_command, open_workspace
+from sop_core.demand import overrides
 
 
 def _configure(p: argparse.ArgumentParser) -> None:

@@ -16,11 +16,11 @@ import tomllib
 from pathlib import Path
 
 from sop_core import config
-from sop_core.store import access
-from sop_core.intake import company
 from sop_core.cli.registry import add_command
-from sop_core.store.lock import acquire, hand_over
 from sop_core.config import PROJECT_ROOT
+from sop_core.intake import company
+from sop_core.store import access
+from sop_core.store.lock import acquire, hand_over
 from sop_core.store.workspace import ENV_VAR, Workspace
 
 APP = PROJECT_ROOT / "app.py"

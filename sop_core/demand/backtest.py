@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sop_core.demand import metrics
-from sop_core.demand.models import HISTORY_COLUMNS, MODEL_LABELS, INTERVAL_WIDTH, InvalidSeries, Model, SeasonalNaive
+from sop_core.demand.models import HISTORY_COLUMNS, INTERVAL_WIDTH, MODEL_LABELS, InvalidSeries, Model, SeasonalNaive
 
 POINT_COLUMNS: tuple[str, ...] = (
     "series_id", "origin", "step", "period", "actual", "forecast", "naive", "scale", "model",

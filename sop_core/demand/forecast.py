@@ -41,12 +41,30 @@ import numpy as np
 import pandas as pd
 
 from sop_core.demand import metrics
-from sop_core.demand.backtest import (NAIVE, POINT_COLUMNS, BacktestPlan, backtest_series, choose, chosen_points,
-    empty_points, plan_backtest, residual_band)
+from sop_core.demand.backtest import (
+    NAIVE,
+    POINT_COLUMNS,
+    BacktestPlan,
+    backtest_series,
+    choose,
+    chosen_points,
+    empty_points,
+    plan_backtest,
+    residual_band,
+)
 from sop_core.demand.executor import Executor, chunked, get_executor
 from sop_core.demand.history import SERIES_SEP, demand_history
-from sop_core.demand.models import (MODEL_LABELS, Model, NaiveModel, SeasonalNaive, choose_fallback, future_periods,
-    prophet_for_bucket, validate_series, warm_up)
+from sop_core.demand.models import (
+    MODEL_LABELS,
+    Model,
+    NaiveModel,
+    SeasonalNaive,
+    choose_fallback,
+    future_periods,
+    prophet_for_bucket,
+    validate_series,
+    warm_up,
+)
 from sop_core.periods import BUCKETS, PANDAS_FREQ, SEASON_LENGTH
 from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, utcnow

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sop_core.store import access
 from sop_core.demand import forecast
 from sop_core.demand.executor import Executor
+from sop_core.store import access
 from sop_core.store.workspace import Workspace
 
 log = logging.getLogger("sop.forecast_jobs")

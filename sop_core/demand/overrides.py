@@ -32,12 +32,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-
 import pandas as pd
 
 from sop_core.demand import consensus as cons_mod
-from sop_core.formatting import units as fmt_units
 from sop_core.demand.review import Scope
+from sop_core.formatting import units as fmt_units
 from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, retry_write, utcnow
 

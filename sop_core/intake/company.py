@@ -28,9 +28,9 @@ from typing import Any
 
 import duckdb
 
-from sop_core.store import backup
 from sop_core import contract
 from sop_core.intake import demo
+from sop_core.store import backup
 from sop_core.store.workspace import Workspace, utcnow
 
 SETTING = "company"

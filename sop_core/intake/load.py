@@ -18,12 +18,22 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from sop_core.intake import company
 from sop_core import contract
-from sop_core.intake.mapping import (Remembered, apply_overrides, find_header, guess_table, ignored_columns, layout_key,
-    missing_required, propose_mapping, recall_for_headers, remember_mapping)
+from sop_core.intake import company
 from sop_core.intake.checks import GROUPED_NUMBER, PLAIN_NUMBER, as_text, classify_dates, parse_numbers
 from sop_core.intake.errors import IntakeError, Source, format_rows
+from sop_core.intake.mapping import (
+    Remembered,
+    apply_overrides,
+    find_header,
+    guess_table,
+    ignored_columns,
+    layout_key,
+    missing_required,
+    propose_mapping,
+    recall_for_headers,
+    remember_mapping,
+)
 from sop_core.intake.raw_table import DEFAULT_LIMITS, Limits, RawTable
 from sop_core.intake.readers import read_file, sanitise_name
 from sop_core.intake.units import Conversions, workspace_conversions

@@ -14,9 +14,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sop_core.store import access
 from sop_core import contract
 from sop_core.contract import normalise_header
+from sop_core.store import access
 from sop_core.store.workspace import Workspace, utcnow
 
 MAPPING_KIND = "mapping"  # audit kind of remembering a layout's mapping (see access.ACTIONS)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from sop_core import contract
 from sop_core.intake import units
-from sop_core.intake.checks import first_flagged, as_text, parse_dates, parse_numbers, parse_text
+from sop_core.intake.checks import as_text, first_flagged, parse_dates, parse_numbers, parse_text
 from sop_core.intake.errors import IntakeError, Source, format_rows, rows_error, strip_bidi
 from sop_core.periods import period_start
 

@@ -345,8 +345,8 @@ def _failed(name: str, data: bytes, message: str, started: float, kind: str = "w
     """A Prepared holding one IntakeError (nothing can be committed)."""
     import hashlib
 
-    from sop_core.intake.load import Prepared, finish_prepared
     from sop_core.intake.errors import IntakeError
+    from sop_core.intake.load import Prepared, finish_prepared
     from sop_core.intake.readers import sanitise_name
 
     p = Prepared(file_name=sanitise_name(name), sha256=hashlib.sha256(data).hexdigest())
@@ -403,8 +403,8 @@ def _read_result(folder: Path) -> Prepared:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from sop_core.intake.load import Prepared, WideSpec
     from sop_core.intake.errors import IntakeError
+    from sop_core.intake.load import Prepared, WideSpec
     from sop_core.intake.raw_table import RawTable
 
     doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sop_core.meetings.decisions import CLOSED
-from sop_core.formatting import delta_money
+from sop_core.formatting import delta_money, pct
 from sop_core.formatting import money as fmt_money
-from sop_core.formatting import pct, units as fmt_units
+from sop_core.formatting import units as fmt_units
+from sop_core.meetings.decisions import CLOSED
 
 AGENDA_COLUMNS = ["kind", "subject", "detail", "period", "units", "money", "page"]
 LARGE_OVERRIDE_SHARE = 0.005  # an override moving more than 0.5% of the horizon's revenue is on the agenda

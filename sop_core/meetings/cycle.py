@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from sop_core.planning import coverage as cov_mod
-from sop_core.formatting import money, pct, units
 from sop_core.demand.review import FLAGGED_MEANING, flagged
+from sop_core.formatting import money, pct, units
+from sop_core.planning import coverage as cov_mod
 from sop_core.store.workspace import Workspace
 
 STEPS: tuple[tuple[str, str, str], ...] = (
@@ -232,8 +232,8 @@ def facts_from_workspace(ws: Workspace, run_metrics: pd.DataFrame | None, plan_k
                          coverage: cov_mod.PlanCoverage | None = None) -> CycleFacts:
     """Gather the cycle facts: data health, the forecast run's flags, the plan's KPIs and coverage (`PlanResult.kpis`,
     `PlanResult.coverage`), scenarios, decisions, versions."""
-    from sop_core.meetings import decisions, versions
     from sop_core.intake import health
+    from sop_core.meetings import decisions, versions
     from sop_core.planning import scenarios  # local: these build on the workspace only
     from sop_core.planning.settings import PLAN_SETTINGS
 

@@ -50,7 +50,8 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from sop_core.demand import overrides
-from sop_core.planning import settings as plan_settings, scenarios
+from sop_core.planning import scenarios
+from sop_core.planning import settings as plan_settings
 from sop_core.planning.plan import DEFAULTS as PLAN_DEFAULTS
 from sop_core.planning.scenarios import Scenario
 from sop_core.store.workspace import Workspace

@@ -31,9 +31,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from sop_core.intake.validate import text_field
 from sop_core.periods import period_start
 from sop_core.planning.plan import PlanResult
-from sop_core.intake.validate import text_field
 from sop_core.store.workspace import Workspace, frame_sha256, new_id, retry_write, utcnow
 
 LINE_COLUMNS: tuple[str, ...] = ("sku", "region", "family", "period", "units", "unit_price", "revenue", "cogs")

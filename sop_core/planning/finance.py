@@ -348,7 +348,8 @@ class FinanceView:
 def from_workspace(ws: Workspace, consensus: pd.DataFrame, year: int | None = None,
                    constrained: pd.DataFrame | None = None) -> FinanceView:
     """Financial view of `consensus` (and of `constrained` from `supply.constrained_plan`, when given)."""
-    from sop_core.demand.history import demand_history, last_actual_period, products as load_products
+    from sop_core.demand.history import demand_history, last_actual_period
+    from sop_core.demand.history import products as load_products
 
     prod = load_products(ws)
     hist = demand_history(ws)

@@ -33,8 +33,14 @@ import numpy as np
 import pandas as pd
 
 from sop_core.periods import period_start
-from sop_core.planning.supply import (normalise_plan, normalise_products, other_receipts, production_plan,
-    production_receipts, receipts_by_month)
+from sop_core.planning.supply import (
+    normalise_plan,
+    normalise_products,
+    other_receipts,
+    production_plan,
+    production_receipts,
+    receipts_by_month,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from sop_core.store.workspace import Workspace
@@ -380,7 +386,8 @@ def from_workspace(ws: Workspace, consensus: pd.DataFrame, constrained: pd.DataF
     production plus firm production receipts (`supply.production_plan`) plus the non-production
     receipts of the supply table (purchase orders).
     """
-    from sop_core.demand.history import demand_history, products as load_products
+    from sop_core.demand.history import demand_history
+    from sop_core.demand.history import products as load_products
 
     prod = load_products(ws)
     supply_table = ws.table("supply")

@@ -56,12 +56,27 @@ import pandas as pd
 from sop_core.demand import metrics
 from sop_core.periods import period_start
 from sop_core.planning import finance, inventory, supply
-from sop_core.planning.actuals import (forward_days, inventory_at_cost, inventory_turns, month_starts,
-                                       monthly_actuals, normalise_history, products_frame, valued_plan)
+from sop_core.planning.actuals import (
+    forward_days,
+    inventory_at_cost,
+    inventory_turns,
+    month_starts,
+    monthly_actuals,
+    normalise_history,
+    products_frame,
+    valued_plan,
+)
 from sop_core.planning.coverage import CHECKS
 from sop_core.planning.kpi_catalogue import MEASURES, SCORECARD_KEYS, WINDOW_MONTHS
-from sop_core.planning.kpi_targets import (STATUSES, Threshold, current_keys, merge_targets, status_of,
-                                           threshold_text, threshold_words)
+from sop_core.planning.kpi_targets import (
+    STATUSES,
+    Threshold,
+    current_keys,
+    merge_targets,
+    status_of,
+    threshold_text,
+    threshold_words,
+)
 from sop_core.planning.service import default_as_of, order_lines, service_by_month
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -608,7 +623,8 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
                           accuracy_points: pd.DataFrame | None = None, utilisation: pd.DataFrame | None = None,
                           outlook: pd.DataFrame | None = None) -> ScorecardInputs:
     """ScorecardInputs from the workspace's loaded tables and targets, plus the derived frames the caller has."""
-    from sop_core.demand.history import demand_history, products as load_products
+    from sop_core.demand.history import demand_history
+    from sop_core.demand.history import products as load_products
 
     def table(name: str) -> pd.DataFrame | None:
         return ws.table(name) if ws.has_table(name) else None

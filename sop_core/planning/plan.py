@@ -51,13 +51,14 @@ import numpy as np
 import pandas as pd
 
 from sop_core.demand import consensus as cons_mod
-from sop_core.planning import coverage as cov_mod
-from sop_core.planning import finance, inventory, supply
 from sop_core.demand.history import last_actual_period
 from sop_core.periods import period_start
+from sop_core.planning import coverage as cov_mod
+from sop_core.planning import finance, inventory, supply
 from sop_core.planning.kpi_catalogue import PLAN_KEYS
 from sop_core.planning.scenarios import Changes, Scenario
-from sop_core.planning.settings import DEFAULTS, saved as saved_settings
+from sop_core.planning.settings import DEFAULTS
+from sop_core.planning.settings import saved as saved_settings
 from sop_core.store.workspace import frame_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,7 +130,8 @@ class PlanInputs:
         Settings come from the arguments, else the workspace's plan settings (`settings.saved`:
         the setting PLAN_SETTINGS, checked, over DEFAULTS).
         """
-        from sop_core.demand.history import demand_history, products as load_products
+        from sop_core.demand.history import demand_history
+        from sop_core.demand.history import products as load_products
 
         saved = saved_settings(ws)
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from sop_core.store import backup as backup_mod
-from sop_core.store.paths import default_dir, list_backups
 from sop_core.store.ledger import EXAMPLES, LedgerEntry, digest, fsync_dir, ledger_path, read
+from sop_core.store.paths import default_dir, list_backups
 from sop_core.store.workspace import QueryStopped, Workspace
 
 log = logging.getLogger(__name__)

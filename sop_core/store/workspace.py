@@ -26,14 +26,20 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from sop_core import config
+from sop_core import config, contract
 from sop_core.store import access
-from sop_core import contract
 from sop_core.store.ledger import Ledger, LedgerAppendFailed, SaveNotConfirmed, ledger_path, not_confirmed_message
+from sop_core.store.lock import (
+    StoreLock,
+    WorkspaceLocked,
+    WorkspaceReadOnly,
+    acquire,
+    duckdb_lock_holder,
+    locked_message,
+    read_only_message,
+)
 from sop_core.store.paths import default_dir, list_backups
 from sop_core.store.schema import MIGRATIONS
-from sop_core.store.lock import (StoreLock, WorkspaceLocked, WorkspaceReadOnly, acquire, duckdb_lock_holder,
-    locked_message, read_only_message)
 
 log = logging.getLogger(__name__)
 ENV_VAR = config.WORKSPACE

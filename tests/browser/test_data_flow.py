@@ -31,9 +31,9 @@ def test_a_file_over_the_demo_starts_the_users_company(page, tmp_path):
     """Load a file over the demo, accept 'start my company': no demo override, no green status left."""
     import pandas as pd
 
-    from sop_core.intake import company
     from sop_core.demand import overrides
     from sop_core.demand.overrides import OverrideInput
+    from sop_core.intake import company
     from sop_core.store.workspace import Workspace
 
     from .conftest import Server

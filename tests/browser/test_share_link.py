@@ -11,7 +11,6 @@ import time
 from urllib.parse import quote
 
 import pytest
-
 from apptest_support import demo_workspace_file  # noqa: F401  (the demo company with its forecast fitted)
 
 from .conftest import Server, choose, wait_idle

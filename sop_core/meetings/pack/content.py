@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sop_core.formatting import delta_money, money, pct, units
+from sop_core.intake.company import current as current_company
 from sop_core.meetings import decisions, links, versions
 from sop_core.planning import finance, kpis, plan, scenarios
-from sop_core.intake.company import current as current_company
-from sop_core.formatting import delta_money, money, pct, units
 
 if TYPE_CHECKING:  # pragma: no cover
     from sop_core.store.workspace import Workspace
@@ -380,8 +380,8 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
         n = r.unloaded["sku"].nunique()
         notes.append(f"The capacity check can't see {n} sku{'s' if n != 1 else ''} (no resource or hours per unit): "
                      f"{units(float(r.unloaded['units'].sum()))} units planned as if capacity were unlimited.")
-    from sop_core.meetings.cycle import cycle_month
     from sop_core.demand.history import last_actual_period
+    from sop_core.meetings.cycle import cycle_month
 
     last = last_actual_period(inputs.history) if len(inputs.history) else None
     return PackContent(

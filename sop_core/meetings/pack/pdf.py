@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
+from sop_core.formatting import delta_money, delta_units, money, pct, units
 from sop_core.meetings import decisions
-from sop_core.meetings.pack.content import STEP_TEXT, PackContent, month_label, kpi_value_text
+from sop_core.meetings.pack.content import STEP_TEXT, PackContent, kpi_value_text, month_label
 from sop_core.meetings.pack.images import CHART_SIZES, ChartImages, capacity_height, render_charts
 from sop_core.planning import supply
-from sop_core.formatting import delta_money, delta_units, money, pct, units
 
 MAX_DECISIONS = 30
 MONTHS_PER_TABLE = 12

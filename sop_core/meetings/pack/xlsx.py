@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from sop_core.meetings import exports
-from sop_core.meetings.pack.content import STEP_TEXT, PackContent, month_label, kpi_value_text
+from sop_core.meetings.pack.content import STEP_TEXT, PackContent, kpi_value_text, month_label
 
 PLAN_COLUMNS = ("sku", "region", "family", "period", "units", "revenue", "cogs")
 
