@@ -185,31 +185,28 @@ plan_and_overrides()
 # -- unit edits per sku × period ---------------------------------------------------------------------
 with st.expander("Edit units per SKU and period", icon=":material/edit:"):
     edit_periods = future[:12]
-    grid = review.edit_grid(cons, scope, edit_periods)
-    grid.columns = [labels[p] for p in grid.columns]
+    grid = review.edit_grid(cons, scope, edit_periods)  # columns: period starts, shown by their labels
     st.caption(f"Consensus units{' in region ' + escape.plain(scope.region) if scope.region else ' (all regions)'}; "
                "a changed cell becomes a units override, split over regions in proportion to the forecast.")
-    edited = st.data_editor(grid, key="unit_grid", width="stretch",
-                            column_config={c: st.column_config.NumberColumn(c, min_value=0, step=1, format="%d")
-                                           for c in grid.columns})
+    edited = st.data_editor(grid.rename(columns=labels), key="unit_grid", width="stretch",
+                            column_config={labels[p]: st.column_config.NumberColumn(labels[p], min_value=0, step=1,
+                                                                                    format="%d")
+                                           for p in grid.columns})
     ec = st.columns([1, 2, 1])
     edit_reason = ec[0].selectbox("Reason", overrides.reasons(ws), index=None, placeholder="Required", key="grid_reason")
     edit_comment = ec[1].text_input("Comment", key="grid_comment", placeholder="Optional")
-    changed = [(sku_, col, float(edited.loc[sku_, col])) for sku_ in grid.index for col in grid.columns
-               if float(edited.loc[sku_, col]) != float(grid.loc[sku_, col])]
+    changed = overrides.unit_edits(grid, edited.set_axis(grid.columns, axis=1), edit_reason or "",
+                                   region=scope.region, comment=edit_comment)
     if ec[2].button(f"Save {len(changed)} edits", disabled=not changed or not edit_reason or not may("override"), key="grid_save"):
-        by_label = {v: k for k, v in labels.items()}
         saved_n = 0
-        for sku_, col, value in changed:
-            ov = overrides.OverrideInput(period_from=by_label[col], period_to=by_label[col], kind="units", value=value,
-                                         reason=edit_reason, sku=sku_, region=scope.region, comment=edit_comment or None)
+        for ov in changed:
             expected = overrides.latest_touching_in(prepared, snapshot, ov)
             try:
                 overrides.save_override(ws, run.run_key, prepared, ov, author(),
                                         expected_latest=expected.override_id if expected else None)
                 saved_n += 1
             except (overrides.StaleOverride, ValueError, PermissionError) as exc:
-                st.error(escape.plain(f"{sku_} {col}: {exc}"))
+                st.error(escape.plain(f"{ov.sku} {labels[ov.period_from]}: {exc}"))
         if saved_n:
             st.session_state.pop("unit_grid", None)
             st.toast(f"{saved_n} unit edits saved", icon=":material/check_circle:")
@@ -312,7 +309,7 @@ else:
             "comment": st.column_config.TextColumn("Comment", width="medium"),
         },
     )
-    undoable = snapshot[snapshot["undoes"].isna() & ~snapshot["undone"]]
+    undoable = overrides.undoable(snapshot)
     if len(undoable):
         uc = st.columns([3, 1])
         picks = undoable.set_index("override_id")

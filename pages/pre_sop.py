@@ -2,7 +2,6 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
-import pandas as pd
 import streamlit as st
 
 from pages.shell import compare, decision_log, share
@@ -31,12 +30,12 @@ k = result.kpis
 cov = result.coverage
 unseen = cov.incomplete()  # checks that did not see the whole plan: said in words, never "no exception"
 m = st.columns(4)
-gap = k.get("gap_to_plan") if cov.annual_plan.state != "none" else None
+gap, gap_pct = agenda.gap_to_plan(result) or (None, None)
 m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "Not checked",
-            delta=None if gap is None or pd.isna(gap) else f"{k.get('gap_to_plan_pct', 0) * 100:+.1f}%",
+            delta=None if gap_pct is None else f"{gap_pct * 100:+.1f}%",
             help=f"{MEASURES['gap_to_plan'].formula.capitalize()}; revenue = {MEASURES['revenue'].formula}.")
 m[1].metric("Money at stake (all exceptions)",
-            money(items["money"].sum()) if len(items) else ("Not checked" if unseen else "$0"),
+            money(at_stake) if (at_stake := agenda.money_at_stake(items, bool(unseen))) is not None else "Not checked",
             help=f"Sum of the At stake column below, over mixed periods: the {result.year} full-year revenue gap, "
                  "then over the whole plan horizon revenue at risk from supply gaps and stockouts, the value of "
                  "large overrides, and inventory at cost (safety stock to restore, excess stock). It sizes the "

@@ -206,3 +206,20 @@ def test_plan_vs_annual_never_says_zero_without_prices_and_names_the_missing_pla
     assert agenda.plan_vs_annual({**k, "revenue": 9e6}, None, 2027, coverage=cov(3, 0)) == \
         "No annual plan for 2027: the full-year outlook is $9.00M — the comparison is not checked: load the plan " \
         "table (revenue_plan)."
+
+
+def test_gap_to_plan_is_not_checked_without_an_annual_plan():
+    kpis = {"gap_to_plan": -250_000.0, "gap_to_plan_pct": -0.05}
+    covered = SimpleNamespace(kpis=kpis, coverage=SimpleNamespace(annual_plan=SimpleNamespace(state="full")))
+    assert agenda.gap_to_plan(covered) == (-250_000.0, -0.05)
+    none = SimpleNamespace(kpis=kpis, coverage=SimpleNamespace(annual_plan=SimpleNamespace(state="none")))
+    assert agenda.gap_to_plan(none) is None
+    nan = SimpleNamespace(kpis={"gap_to_plan": float("nan")}, coverage=covered.coverage)
+    assert agenda.gap_to_plan(nan)[1] is None
+
+
+def test_money_at_stake_is_not_checked_when_nothing_is_listed_and_a_check_did_not_see_everything():
+    items = pd.DataFrame({"money": [100.0, 250.5]})
+    assert agenda.money_at_stake(items, unseen=True) == 350.5
+    assert agenda.money_at_stake(items.iloc[:0], unseen=False) == 0.0
+    assert agenda.money_at_stake(items.iloc[:0], unseen=True) is None

@@ -233,3 +233,45 @@ def test_finished_jobs_are_pruned(ws: Workspace, monkeypatch: pytest.MonkeyPatch
     jobs.start(ws, F.ForecastSettings(horizon=10, origins=1), executor=SerialExecutor())
     assert jobs.get(ws, F.ForecastSettings(horizon=6, origins=1)) is None
     assert jobs.get(ws, F.ForecastSettings(horizon=9, origins=1)) is not None
+
+
+def test_ensure_returns_the_stored_run_without_starting_a_job(ws: Workspace) -> None:
+    jobs = J.ForecastJobs(GatedRunner())
+    found = J.ensure(ws, SETTINGS, lambda: "stored run", jobs=jobs)  # type: ignore[arg-type,return-value]
+    assert (found.run, found.waiting) == ("stored run", None) and jobs.get(ws, SETTINGS) is None
+
+
+def test_ensure_starts_the_fit_for_a_planner_and_reports_it_running(ws: Workspace, reset_access) -> None:  # noqa: F811
+    runner = GatedRunner()
+    jobs = J.ForecastJobs(runner)
+    access.enable(True)
+    with access.acting_as(access.Actor("pat@example.com", "planner")):
+        found = J.ensure(ws, SETTINGS, lambda: None, author="pat", executor=SerialExecutor(), jobs=jobs)
+    assert (found.run, found.waiting, found.may_fit) == (None, J.WAITING_RUNNING, True)
+    assert found.state is not None and (found.state.path, found.state.key) == jobs.job_key(ws, SETTINGS)
+    runner.gate.set()
+    assert jobs.wait(jobs.job_key(ws, SETTINGS), 10).status == J.DONE
+
+
+def test_ensure_never_starts_a_fit_for_a_viewer(ws: Workspace, reset_access) -> None:  # noqa: F811
+    runner = GatedRunner()
+    jobs = J.ForecastJobs(runner)
+    access.enable(True)
+    with access.acting_as(access.Actor("val@example.com", "viewer")):
+        found = J.ensure(ws, SETTINGS, lambda: None, jobs=jobs)
+    assert (found.waiting, found.may_fit) == (J.WAITING_VIEWER, False)
+    assert jobs.get(ws, SETTINGS) is None and runner.calls == 0
+
+
+def test_ensure_reports_a_failed_job_and_an_empty_history(ws: Workspace, tmp_path: Path) -> None:
+    runner = GatedRunner(error=RuntimeError("the cluster went away"))
+    runner.gate.set()
+    jobs = J.ForecastJobs(runner)
+    jobs.start(ws, SETTINGS, executor=SerialExecutor())
+    jobs.wait(jobs.job_key(ws, SETTINGS), 10)
+    failed = J.ensure(ws, SETTINGS, lambda: None, jobs=jobs)
+    assert failed.waiting == J.WAITING_FAILED and failed.state.error == "the cluster went away"
+    assert runner.calls == 1  # not refitted by asking again
+    with Workspace(tmp_path / "empty.duckdb") as empty:
+        none = J.ensure(empty, SETTINGS, lambda: None, jobs=J.ForecastJobs(GatedRunner()))
+    assert none.waiting == J.WAITING_NO_HISTORY and "no sales history" in none.message

@@ -9,6 +9,7 @@ import json
 import threading
 import uuid
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -427,3 +428,21 @@ def test_run_consensus_reuses_the_stored_one_and_store_overrides_the_role(ws, st
     O.run_consensus(ws, "run-2", other, store=True)
     assert C.load_consensus(ws, "run-2") is not None
     assert O.run_consensus(ws, "run-3", lambda: None) is None  # nothing stored, no forecast
+
+
+def test_unit_edits_are_one_units_override_per_changed_cell():
+    periods = pd.to_datetime(["2026-11-01", "2026-12-01", "2027-01-01"])
+    before = pd.DataFrame([[10.0, 20.0, np.nan], [5.0, 5.0, 5.0]], index=["A", "B"], columns=periods)
+    after = before.copy()
+    after.loc["A", periods[1]] = 25.0
+    after.loc["B", periods[2]] = 0.0
+    edits = O.unit_edits(before, after, "Promo", region="North", comment=" ")
+    assert [(e.sku, e.period_from, e.period_to, e.kind, e.value, e.reason, e.region, e.comment) for e in edits] == [
+        ("A", periods[1], periods[1], "units", 25.0, "Promo", "North", " "),
+        ("B", periods[2], periods[2], "units", 0.0, "Promo", "North", " ")]
+    assert O.unit_edits(before, before.copy(), "Promo") == []  # NaN left as NaN is no change
+
+
+def test_undoable_leaves_out_undone_entries_and_the_undos():
+    history = pd.DataFrame({"override_id": ["a", "b", "c"], "undoes": [None, None, "a"], "undone": [True, False, False]})
+    assert list(O.undoable(history)["override_id"]) == ["b"]

@@ -65,33 +65,23 @@ def ensure_forecast(ws: Workspace, settings: forecast.ForecastSettings, author: 
     else the local pool. stop=False: return None instead of stopping the page after the progress
     (or the error or the viewer's message), for a page that can draw the rest without the forecast.
     """
-    run = forecast_run(ws, settings)
-    if run is not None:
-        return run
-    key = forecast_jobs.JOBS.job_key(ws, settings)
-    state = forecast_jobs.JOBS.get_key(key)
-    may_fit = forecast.may_fit()
-    if state is None or state.status == forecast_jobs.DONE:
-        if not may_fit:
-            st.info(VIEWER_MESSAGE, icon=":material/lock:")
-            return _stop(stop)
-        try:
-            state = forecast_jobs.start(ws, settings, author=author, executor=executor)
-        except ValueError as exc:  # no sales history
-            st.error(plain(exc), icon=":material/error:")
-            return _stop(stop)
-        if state.status == forecast_jobs.DONE:  # its run is stored (it ended between the two reads)
-            run = forecast_run(ws, settings)
-            if run is not None:
-                return run
-    if state.status == forecast_jobs.FAILED:
-        _failed(ws, settings, state, author, executor, may_fit)
+    found = forecast_jobs.ensure(ws, settings, lambda: forecast_run(ws, settings), author=author, executor=executor)
+    if found.run is not None:
+        return found.run
+    if found.waiting == forecast_jobs.WAITING_VIEWER:
+        st.info(VIEWER_MESSAGE, icon=":material/lock:")
+        return _stop(stop)
+    if found.waiting == forecast_jobs.WAITING_NO_HISTORY:
+        st.error(plain(found.message), icon=":material/error:")
+        return _stop(stop)
+    if found.waiting == forecast_jobs.WAITING_FAILED:
+        _failed(ws, settings, found.state, author, executor, found.may_fit)
     else:
         st.info("The statistical forecast for the latest data and settings is being fitted in the background "
                 "(Prophet and baselines, each backtested), once for everyone. This page fills in by itself when "
                 "it is ready; pages that do not need the forecast work meanwhile.",
                 icon=":material/hourglass_top:")
-        _progress(*key)
+        _progress(found.state.path, found.state.key)
     return _stop(stop)
 
 

@@ -247,6 +247,48 @@ def get(ws: Workspace, settings: forecast.ForecastSettings) -> JobState | None:
     return JOBS.get(ws, settings)
 
 
+WAITING_VIEWER, WAITING_NO_HISTORY, WAITING_RUNNING, WAITING_FAILED = "viewer", "no_history", "running", "failed"
+
+
+@dataclass(frozen=True)
+class Ensured:
+    """What `ensure` found: the stored run, or why there is none yet (`waiting`) and the job's state."""
+
+    run: forecast.ForecastRun | None
+    may_fit: bool  # whether the acting user may start (or retry) a fit
+    waiting: str | None = None  # None when `run` is there; else 'viewer', 'no_history', 'running' or 'failed'
+    state: JobState | None = None  # the job, when one runs or failed
+    message: str | None = None  # why, for 'no_history'
+
+
+def ensure(ws: Workspace, settings: forecast.ForecastSettings, find_run: Callable[[], forecast.ForecastRun | None],
+           *, author: str | None = None, executor: Executor | None = None, jobs: ForecastJobs | None = None) -> Ensured:
+    """The stored run for the current data and settings; when there is none, start its fit if the user may.
+
+    `find_run()` reads the stored run (the page passes its cached reader). A viewer never starts a
+    fit: they wait for a planner ('viewer'), or for a job already running. A job that failed stays
+    failed until `start(..., retry=True)`.
+    """
+    jobs = jobs or JOBS
+    run = find_run()
+    may_fit = forecast.may_fit()
+    if run is not None:
+        return Ensured(run, may_fit)
+    state = jobs.get(ws, settings)
+    if state is None or state.status == DONE:
+        if not may_fit:
+            return Ensured(None, may_fit, WAITING_VIEWER)
+        try:
+            state = jobs.start(ws, settings, author=author, executor=executor)
+        except ValueError as exc:  # no sales history
+            return Ensured(None, may_fit, WAITING_NO_HISTORY, message=str(exc))
+        if state.status == DONE:  # its run is stored (it ended between the two reads)
+            run = find_run()
+            if run is not None:
+                return Ensured(run, may_fit)
+    return Ensured(None, may_fit, WAITING_FAILED if state.status == FAILED else WAITING_RUNNING, state)
+
+
 def prefetch(ws: Workspace, settings: forecast.ForecastSettings | None = None, *,
              actor: access.Actor | None = access.SYSTEM, delay: float = PREFETCH_DELAY) -> JobState | None:
     """Start the forecast of the saved settings when the workspace has sales and no stored run for them.

@@ -247,6 +247,28 @@ def history_table(history: pd.DataFrame, bucket: str = "month") -> pd.DataFrame:
     return out[list(HISTORY_TABLE_COLUMNS)]
 
 
+def undoable(history: pd.DataFrame) -> pd.DataFrame:
+    """The entries of `history` (as from `history`) that can still be undone: in force and not an undo themselves."""
+    return history[history["undoes"].isna() & ~history["undone"].astype(bool)]
+
+
+def unit_edits(before: pd.DataFrame, after: pd.DataFrame, reason: str, *, region: str | None = None,
+               comment: str | None = None) -> list[OverrideInput]:
+    """One units override per changed cell of a sku × period grid (index sku, one column per period start).
+
+    `after` is `before` as edited; a cell counts as changed when its value differs (NaN equals NaN).
+    The overrides set the cell's units for that sku and period, in `region` (None: all regions).
+    """
+    b = before.astype(float)
+    a = after.reindex(index=b.index, columns=b.columns).astype(float)
+    changed = (a != b) & ~(a.isna() & b.isna())
+    cells = changed.stack()
+    cells = cells[cells]
+    return [OverrideInput(period_from=period, period_to=period, kind="units", value=float(a.at[sku, period]),
+                          reason=reason, sku=sku, region=region, comment=comment or None)
+            for sku, period in cells.index]
+
+
 def _when(ts: Any) -> str:
     t = pd.Timestamp(ts)
     return f"{t:%H:%M}" if t.date() == utcnow().date() else f"{t:%Y-%m-%d %H:%M}"

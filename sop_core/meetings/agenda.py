@@ -165,6 +165,22 @@ def agenda(result: Any, overrides: pd.DataFrame | None, products: pd.DataFrame) 
     return out.sort_values("kind", key=lambda k: k.eq("inventory"), kind="mergesort").reset_index(drop=True)
 
 
+def gap_to_plan(result: Any) -> tuple[float, float | None] | None:
+    """(revenue gap to the annual plan, as a fraction of the plan) of the outlook year; None when no annual plan was checked."""
+    if result.coverage.annual_plan.state == "none":
+        return None
+    gap = result.kpis.get("gap_to_plan")
+    pct = result.kpis.get("gap_to_plan_pct")
+    return gap, (None if gap is None or pd.isna(gap) or pct is None else float(pct))
+
+
+def money_at_stake(items: pd.DataFrame, unseen: bool) -> float | None:
+    """Σ money of the agenda's exceptions; None when none is listed and a check did not see the whole plan."""
+    if len(items):
+        return float(items["money"].sum())
+    return None if unseen else 0.0
+
+
 # -- the executive meeting's opening ------------------------------------------------------------------
 NEEDED_COLUMNS = ["kind", "subject", "detail", "money", "money_text", "page", "overdue"]
 TOP_EXCEPTIONS = 3  # exceptions the executive meeting shows; the Pre-S&OP page lists them all
