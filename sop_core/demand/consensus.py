@@ -49,7 +49,6 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
 
-    from sop_core.demand.overrides import Override, OverrideInput
     from sop_core.store.workspace import Workspace
 
 STATISTICAL_COLUMNS = ("sku", "region", "family", "period", "value")
@@ -196,8 +195,8 @@ def apply_overrides(statistical: pd.DataFrame | Prepared, overrides: Any = None)
 
 
 def preview(statistical: pd.DataFrame | Prepared, overrides: Any,
-            new_override: OverrideInput | Override | dict[str, Any]) -> pd.DataFrame:
-    """Consensus as it would be with `new_override` applied after `overrides`, without saving anything."""
+            new_override: Any) -> pd.DataFrame:
+    """Consensus as it would be with `new_override` (an override object or dict) applied after `overrides`, unsaved."""
     prepared = statistical if isinstance(statistical, Prepared) else prepare(statistical)
     cons, touched = run(prepared, ordered(overrides) + _rows([new_override]))
     return consensus_frame(prepared, cons, touched)
