@@ -6,9 +6,7 @@ import streamlit as st
 from pages.shell.state import author, page_header, workspace
 from sop_core import contract, escape
 from sop_core.formatting import units
-from sop_core.intake import company, health, readers, text_files
-from sop_core.intake import load as intake
-from sop_core.intake import worker as ingest_worker
+from sop_core.intake import company, errors, health, load, readers, text_files, worker
 
 page_header("data")
 ws = workspace()
@@ -70,7 +68,7 @@ def _options(file_id: str) -> dict:
                                                                  "delimiter": None, "decimal": None})
 
 
-def _prepared(upload, opts: dict) -> intake.Prepared:
+def _prepared(upload, opts: dict) -> load.Prepared:
     """Prepare an upload once per set of options (kept in the session: reruns don't re-read the file)."""
     cache = st.session_state.setdefault("intake_cache", {})
     # products give the unit conversions: a products load re-checks the files shown
@@ -80,7 +78,7 @@ def _prepared(upload, opts: dict) -> intake.Prepared:
         with st.spinner(f"Reading {escape.plain(upload.name)}…"):
             # parsed in a short-lived child process with memory and time limits: a hostile or broken
             # file cannot take the server down for everyone
-            cache[key] = ingest_worker.prepare_isolated(upload.name, upload.getvalue(), opts["table"], mapping=mapping,
+            cache[key] = worker.prepare_isolated(upload.name, upload.getvalue(), opts["table"], mapping=mapping,
                                                         dayfirst=opts["dayfirst"], sheet=opts["sheet"],
                                                         encoding=opts["encoding"], delimiter=opts["delimiter"],
                                                         decimal=opts["decimal"], ws=ws)
@@ -102,7 +100,7 @@ def _set_mapping(file_id: str, columns: list[str]) -> None:
                            else st.session_state[f"map_{file_id}_{c}"]) for c in columns}
 
 
-def _file_options(fid: str, opts: dict, p: intake.Prepared) -> None:
+def _file_options(fid: str, opts: dict, p: load.Prepared) -> None:
     """The 'File options' row of a text upload: encoding, delimiter, decimal separator."""
     st.markdown("**File options**")
     cols = st.columns([2, 2, 2, 2])
@@ -123,7 +121,7 @@ def _file_options(fid: str, opts: dict, p: intake.Prepared) -> None:
                       help="Comma for numbers written like 1.234,5 (the dot then groups thousands).")
 
 
-def _option_hints(p: intake.Prepared) -> list[str]:
+def _option_hints(p: load.Prepared) -> list[str]:
     """Which file option may fix the errors of a text upload (the errors themselves come from the engine)."""
     kinds = {e.kind for e in p.errors}
     hints = []
@@ -235,7 +233,7 @@ def _set_aside_note(what: str, saved) -> str:
             "into a workspace file of its own.")
 
 
-def _commit(upload, fid: str, p: intake.Prepared) -> None:
+def _commit(upload, fid: str, p: load.Prepared) -> None:
     """Store a checked upload, then rerun the page (errors are shown in place, nothing stored changes)."""
     if not p.ok:
         for err in p.errors:
@@ -243,8 +241,8 @@ def _commit(upload, fid: str, p: intake.Prepared) -> None:
         return
     with st.spinner(f"Loading {escape.plain(p.file_name)}…"):
         try:
-            intake.commit(ws, p, author=author())
-        except (intake.IntakeError, PermissionError) as exc:
+            load.commit(ws, p, author=author())
+        except (errors.IntakeError, PermissionError) as exc:
             st.error(escape.plain(exc))
             return
     st.session_state[f"intake_loaded_{fid}"] = p.table
