@@ -12,7 +12,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from sop_core import config, escape
 from sop_core.demand import forecast_jobs
 from sop_core.intake import company
-from sop_core.store import access, identity, ledger, recovery
+from sop_core.store import access, identity, ledger, recovery, signin
 from sop_core.store.lock import WorkspaceReadOnly
 from sop_core.store.workspace import QueryStopped, Workspace, WorkspaceError, WorkspaceLocked
 
@@ -38,15 +38,32 @@ log = logging.getLogger("sop")
 
 
 def _secrets() -> dict[str, Any]:
+    """st.secrets as a dict ({} when there is no secrets file; SignInConfigError when one cannot be read)."""
     try:
         return {k: st.secrets[k] for k in st.secrets}
-    except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
+    except st.errors.StreamlitSecretNotFoundError as exc:
+        if getattr(exc, "error_id", None) == "no-secrets-found":
+            return {}
+        log.error("secrets cannot be read: %s", exc)  # a broken file must not turn sign-in off
+        raise signin.SignInConfigError("the secrets file cannot be read (the server log says why).") from None
+    except (FileNotFoundError, KeyError):
         return {}
 
 
+def sign_in_settings() -> signin.Settings | None:
+    """The checked sign-in settings ([auth] and [sop] of secrets.toml), None when sign-in is off.
+
+    Raises signin.SignInConfigError (one plain sentence) when they are missing, malformed or placeholders.
+    """
+    return signin.settings(_secrets())
+
+
 def sign_in_required() -> bool:
-    """True when sign-in is configured ([auth] in .streamlit/secrets.toml): access control is then on."""
-    return "auth" in _secrets()
+    """True when sign-in is configured ([auth] or [sop] in secrets.toml, even wrongly): access control is then on."""
+    try:
+        return sign_in_settings() is not None
+    except signin.SignInConfigError:
+        return True  # fail closed: run_app shows why and stops
 
 
 def _claims() -> dict[str, Any]:
@@ -55,9 +72,17 @@ def _claims() -> dict[str, Any]:
 
 def unverified_reason() -> str | None:
     """Why the signed-in user is only a viewer whatever [sop.roles] says (None when their identity is verified)."""
-    if not sign_in_required() or not st.user.is_logged_in:
+    settings = _settings_or_none()
+    if settings is None or not st.user.is_logged_in:
         return None
-    return identity.identity(_claims(), str(_secrets().get("sop", {}).get("identity", "email")))[1]
+    return identity.identity(_claims(), settings.identity)[1]
+
+
+def _settings_or_none() -> signin.Settings | None:
+    try:
+        return sign_in_settings()
+    except signin.SignInConfigError:
+        return None
 
 
 def actor() -> access.Actor | None:
@@ -66,14 +91,14 @@ def actor() -> access.Actor | None:
     Roles go by the verified e-mail address (or the provider's subject, `[sop] identity = "sub"`); a
     user without one is a viewer, named by what the provider sent, never promoted by a display name.
     """
-    if not sign_in_required() or not st.user.is_logged_in:
+    settings = _settings_or_none()  # wrong settings: nobody is signed in (run_app stops the page)
+    if settings is None or not st.user.is_logged_in:
         return None
-    sop = _secrets().get("sop", {})
-    who, _ = identity.identity(_claims(), str(sop.get("identity", "email")))
+    who, _ = identity.identity(_claims(), settings.identity)
     if who is None:
         shown = str(st.user.get("email") or st.user.get("name") or "unknown user")
         return access.Actor(f"{shown} (unverified)", "viewer")
-    return access.Actor(who, access.role_for(who, dict(sop.get("roles", {}))))
+    return access.Actor(who, settings.role(who))
 
 
 def role() -> str:
@@ -108,8 +133,15 @@ def run_app() -> None:
     st.set_page_config(page_title="S&OP review", page_icon=":material/sync_alt:", layout="wide")
     access.enable(sign_in_required())
     access.set_actor(actor())
-    if sign_in_required() and not st.user.is_logged_in:
-        _sign_in()
+    try:
+        settings = sign_in_settings()
+    except signin.SignInConfigError as exc:  # never an open app: every page says why and stops
+        log.error("sign-in is set up wrongly: %s", exc)
+        why = escape.plain(exc)
+        _only(lambda: st.error(f"The app is closed because sign-in is set up wrongly: {why}", icon=":material/lock:"))
+        st.stop()
+    if settings is not None and not st.user.is_logged_in:
+        _only(lambda: _sign_in(settings))
         st.stop()
     try:
         ws = workspace()
@@ -140,10 +172,29 @@ def run_app() -> None:
                  "the details are in the server log.", icon=":material/error:")
 
 
-def _sign_in() -> None:
+def _only(render: Any) -> None:
+    """Show only `render` (the sign-in, or why the app is closed), whatever URL was asked for.
+
+    A navigation of one hidden page replaces the list Streamlit would otherwise draw from the
+    pages/ folder, so a signed-out visitor sees no page names and no way around the gate.
+    """
+    pages = [st.Page(render, title="S&OP review", url_path="sign_in", default=True)]
+    pages += [st.Page(render, title="S&OP review", url_path=p.url_path)  # a shared link lands here, not on "not found"
+              for p in nav.all_pages() if p.script != "home.py"]
+    st.navigation(pages, position="hidden").run()
+
+
+def _sign_in(settings: signin.Settings) -> None:
     st.title("S&OP review", anchor=False)
     st.write("Sign in with your company account to open the S&OP meetings.")
     if st.button("Sign in", type="primary", icon=":material/login:"):
+        try:  # a provider that is down would otherwise answer the redirect with a bare error page
+            signin.check_provider(settings.metadata_url, timeout=5)
+        except signin.SignInConfigError as exc:
+            log.error("sign-in provider unavailable: %s", exc)
+            st.error("Sign-in is not available right now: the sign-in provider cannot be reached. Try again in a "
+                     "few minutes, or tell your administrator.", icon=":material/cloud_off:")
+            return
         st.login()
 
 

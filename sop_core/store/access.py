@@ -94,6 +94,20 @@ def check(kind: str) -> None:
                            f" — ask an {'admin' if kind in ACTIONS and kind not in PLANNER_KINDS else 'admin or planner'}")
 
 
+def author(given: str | None) -> str | None:
+    """The author to record for a change: with access control on, the signed-in user, whatever `given` says.
+
+    None becomes the acting user's identity; a different name is refused (NotPermitted). Off, or acting
+    as SYSTEM (the demo company loading), `given` is kept.
+    """
+    actor = _actor.get()
+    if not _enabled or actor is None or actor == SYSTEM:
+        return given
+    if given is not None and given.strip().casefold() != actor.email.casefold():
+        raise NotPermitted(f"not permitted: {actor.email} cannot record a change in the name of {given.strip()!r}")
+    return actor.email
+
+
 def setting_kind(key: str) -> str:
     """The audit kind of saving setting `key`: 'admin_setting' for ADMIN_SETTINGS, else 'setting'."""
     return "admin_setting" if key in ADMIN_SETTINGS else "setting"

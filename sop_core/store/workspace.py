@@ -517,8 +517,13 @@ class Workspace:
 
     def audit(self, cur: duckdb.DuckDBPyConnection, kind: str, subject: str, detail: dict[str, Any],
               author: str | None = None) -> str:
-        """Append an event to the audit log inside the caller's transaction (refused when the actor's role may not)."""
+        """Append an event to the audit log inside the caller's transaction (refused when the actor's role may not).
+
+        With access control on, the author is the signed-in user (`access.author`): None becomes their
+        identity, and another name is refused, so no change is recorded in someone else's name.
+        """
         access.check(kind)
+        author = access.author(author)
         event_id, at, text = new_id(), utcnow(), json.dumps(detail, default=str)
         cur.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?)", [event_id, at, author, kind, subject, text])
         pending = self._pending.get(id(cur))

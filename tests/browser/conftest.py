@@ -28,21 +28,23 @@ def _free_port() -> int:
 class Server:
     """`python -m sop_core serve` (the workspace locked, then `streamlit run app.py`) on a free loopback port."""
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, extra_args: tuple[str, ...] = (), host: str = "127.0.0.1") -> None:
         self.workspace = workspace
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
         self.log = workspace.with_suffix(".log")
+        self.extra_args = extra_args  # more options for `serve` (e.g. --secrets.files)
+        self.host = host  # the name the browser uses (sign-in cookies belong to the redirect_uri's host)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         env = dict(os.environ, SOP_WORKSPACE=str(self.workspace))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sop_core", "serve", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
+             "--server.address", "127.0.0.1", "--server.headless", "true", *self.extra_args],
             cwd=ROOT, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -50,7 +52,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"streamlit exited: {self.log.read_text()[-2000:]}")
             try:
-                urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2)
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2)
                 return
             except OSError:
                 time.sleep(0.3)
