@@ -50,7 +50,7 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                                   help="Fit on a running Dask cluster (same results as this machine); admins set "
                                        f"it. Empty: ${dask_executor.SCHEDULER_ENV} if set, else this machine's "
                                        "processes.")
-        if st.form_submit_button("Apply settings", type="primary"):
+        if st.form_submit_button("Apply settings", type="primary", disabled=not may("setting")):
             try:
                 new = forecast.ForecastSettings(bucket=bucket, horizon=horizon, level=level, mode=mode,
                                                 seasonality_mode=seasonality, holidays_country=country.strip() or None)
