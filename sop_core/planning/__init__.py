@@ -4,8 +4,9 @@ supply (capacity and the constrained plan), inventory (projection, safety stock)
 margin, the annual plan), plan (a plan evaluated end to end) and settings, scenarios, coverage
 (what could not be checked), kpis (the scorecard) with kpi_catalogue (every KPI's label, unit,
 direction and formula), kpi_targets (targets and statuses), service (OTIF and fill rate of the order
-lines) and actuals (sales and stock per month as the scorecard measures them).
+lines) and actuals (sales and stock per month as the scorecard measures them), kpi_sql (the same
+aggregated by DuckDB in the workspace, so no fact table is read whole).
 """
 
-__all__ = ["actuals", "coverage", "finance", "inventory", "kpi_catalogue", "kpi_targets", "kpis", "plan",
+__all__ = ["actuals", "coverage", "finance", "inventory", "kpi_catalogue", "kpi_sql", "kpi_targets", "kpis", "plan",
            "scenarios", "service", "settings", "supply"]

@@ -170,6 +170,10 @@ class ScorecardInputs:
     available_hours, capacity_units. utilisation: a `supply.utilisation` frame (else computed from
     consensus, products and capacity). outlook: a `finance.outlook` frame for `year` (else computed
     from history and consensus). budget: the annual plan table (period, family/sku, revenue_plan).
+    Aggregated instead of whole tables (`kpi_sql`, what `inputs_from_workspace` gives): service_months (per
+    month, `service.service_by_month`; with as_of), actuals (`actuals.monthly_actuals` of the history),
+    inventory_value (`actuals.inventory_at_cost`), on_hand (`inventory.latest_on_hand`); each wins over
+    the whole frame it stands for.
     """
 
     orders: pd.DataFrame | None = None
@@ -187,6 +191,10 @@ class ScorecardInputs:
     targets: Mapping[str, Mapping[str, Any]] | None = None
     window_months: int = WINDOW_MONTHS
     coverage: Any | None = None  # coverage.PlanCoverage of the plan (what its checks saw); None: not known
+    service_months: pd.DataFrame | None = None
+    actuals: pd.DataFrame | None = None
+    inventory_value: pd.DataFrame | None = None
+    on_hand: pd.DataFrame | None = None
 
 
 # -- targets in the workspace ---------------------------------------------------------------
@@ -297,29 +305,36 @@ def accuracy_kpis(points: pd.DataFrame | None, targets: Mapping[str, Mapping[str
 
 # -- service: OTIF and fill rate ---------------------------------------------------------------
 def service_kpis(orders: pd.DataFrame | None, targets: Mapping[str, Mapping[str, Threshold]] | None = None,
-                 as_of: pd.Timestamp | None = None, window_months: int = WINDOW_MONTHS) -> tuple[KPI, KPI]:
-    """OTIF and fill rate over the lines requested in the last `window_months` months up to as_of, with monthly trends."""
+                 as_of: pd.Timestamp | None = None, window_months: int = WINDOW_MONTHS,
+                 by_month: pd.DataFrame | None = None) -> tuple[KPI, KPI]:
+    """OTIF and fill rate over the lines requested in the last `window_months` months up to as_of, with monthly trends.
+
+    by_month: the lines already counted per month (`service.service_by_month`, e.g. from `kpi_sql`, with its
+    as_of given); else counted here from `orders`.
+    """
     targets = targets or merge_targets()
-    if _blank(orders):
+    if by_month is None:
+        if _blank(orders):
+            return _missing("otif", targets, "orders"), _missing("order_fill_rate", targets, "orders")
+        as_of = default_as_of(orders) if as_of is None else pd.Timestamp(as_of).normalize()
+        by_month = service_by_month(order_lines(orders, as_of))
+    elif _blank(by_month):
         return _missing("otif", targets, "orders"), _missing("order_fill_rate", targets, "orders")
-    as_of = default_as_of(orders) if as_of is None else pd.Timestamp(as_of).normalize()
-    lines = order_lines(orders, as_of)
+    as_of = pd.Timestamp(as_of).normalize()
     months = month_starts(as_of, window_months)
-    w = lines[lines["period"].isin(months) & lines["counted"]]
-    if w.empty:
+    by = by_month[by_month["period"].isin(months)]
+    n = int(by["lines"].sum())
+    if n == 0:
         note = f"no order line due in the {window_months} months to {as_of:%d %b %Y}"
         return _missing("otif", targets, None, note), _missing("order_fill_rate", targets, None, note)
-    by = service_by_month(lines[lines["period"].isin(months)])
-    ordered = float(w["requested_qty"].sum())
-    past_due = int((w["state"] == "past due").sum())
-    not_due = int((lines["period"].isin(months) & ~lines["counted"]).sum())
-    note = (f"{len(w):,} lines due to {as_of:%d %b %Y}; {past_due} open past due counted as failed, "
-            f"{not_due} not yet due left out")
-    assumed = int(w["qty_assumed"].sum())
+    ordered = float(by["ordered_units"].sum())
+    note = (f"{n:,} lines due to {as_of:%d %b %Y}; {int(by['past_due_lines'].sum())} open past due counted as failed, "
+            f"{int(by['not_due_lines'].sum())} not yet due left out")
+    assumed = int(by["qty_assumed_lines"].sum())
     if assumed:
         note += f"; {assumed} delivered lines without delivered_qty taken as in full"
-    o = make_kpi("otif", float(w["otif"].mean()), targets, trend=_trend(by["period"], by["otif"]), note=note)
-    f = make_kpi("order_fill_rate", float(w["units_delivered"].sum()) / ordered if ordered > 0 else None, targets,
+    o = make_kpi("otif", int(by["otif_lines"].sum()) / n, targets, trend=_trend(by["period"], by["otif"]), note=note)
+    f = make_kpi("order_fill_rate", float(by["delivered_units"].sum()) / ordered if ordered > 0 else None, targets,
                  trend=_trend(by["period"], by["fill_rate"]), note=note)
     return o, f
 
@@ -327,17 +342,20 @@ def service_kpis(orders: pd.DataFrame | None, targets: Mapping[str, Mapping[str,
 # -- inventory: turns and days of supply -------------------------------------------------------
 def turns_kpi(inventory_frame: pd.DataFrame | None, history: pd.DataFrame | None, products: pd.DataFrame | None,
               targets: Mapping[str, Mapping[str, Threshold]] | None = None,
-              window_months: int = WINDOW_MONTHS, actuals: pd.DataFrame | None = None) -> KPI:
-    """Inventory turns over the last 12 months, with a rolling-12-month monthly trend (`actuals`: a `monthly_actuals` frame)."""
+              window_months: int = WINDOW_MONTHS, actuals: pd.DataFrame | None = None,
+              inventory_value: pd.DataFrame | None = None) -> KPI:
+    """Inventory turns over the last 12 months, with a rolling-12-month monthly trend (`actuals`: a `monthly_actuals`
+    frame; `inventory_value`: an `inventory_at_cost` frame, e.g. from `kpi_sql`, instead of `inventory_frame`)."""
     targets = targets or merge_targets()
-    if _blank(inventory_frame):
+    if _blank(inventory_frame) and _blank(inventory_value):
         return _missing("inventory_turns", targets, "inventory")
     if _blank(history):
         return _missing("inventory_turns", targets, "sales")
     if _blank(products) or not products_frame(products)["unit_cost"].notna().any():
         return _missing("inventory_turns", targets, "products", "needs unit_cost in the products table")
     act = (actuals if actuals is not None else monthly_actuals(history, products)).set_index("period")
-    inv = inventory_at_cost(inventory_frame, products).set_index("period")
+    inv = (inventory_value if inventory_value is not None else inventory_at_cost(inventory_frame, products)
+           ).set_index("period")
     cogs = act["cogs"]
     value = inv["value_at_cost"]
     end = min(act.index.max(), inv.index.max())
@@ -360,16 +378,21 @@ def turns_kpi(inventory_frame: pd.DataFrame | None, history: pd.DataFrame | None
 def days_of_supply_kpi(inventory_frame: pd.DataFrame | None, consensus: pd.DataFrame | None,
                        products: pd.DataFrame | None, history: pd.DataFrame | None = None,
                        targets: Mapping[str, Mapping[str, Threshold]] | None = None,
-                       actuals: pd.DataFrame | None = None) -> KPI:
-    """Forward days of supply of the latest on hand against the forecast, with a monthly trend of past snapshots."""
+                       actuals: pd.DataFrame | None = None, inventory_value: pd.DataFrame | None = None,
+                       on_hand: pd.DataFrame | None = None) -> KPI:
+    """Forward days of supply of the latest on hand against the forecast, with a monthly trend of past snapshots.
+
+    inventory_value, on_hand: `inventory_at_cost` (valued with `products`) and `inventory.latest_on_hand`
+    frames (e.g. from `kpi_sql`) instead of `inventory_frame`.
+    """
     targets = targets or merge_targets()
-    if _blank(inventory_frame):
+    if _blank(inventory_frame) and _blank(inventory_value):
         return _missing("days_of_supply", targets, "inventory")
     prod = products_frame(products)
     costed = prod.dropna(subset=["unit_cost"]).set_index("sku")["unit_cost"]
     basis = "cost" if len(costed) else "units"
     cost = costed if basis == "cost" else None
-    inv = inventory_at_cost(inventory_frame, products if basis == "cost" else None)
+    inv = inventory_value if inventory_value is not None else inventory_at_cost(inventory_frame, products)
     trend_p, trend_v = [], []
     if not _blank(history):
         h = normalise_history(history)
@@ -394,7 +417,7 @@ def days_of_supply_kpi(inventory_frame: pd.DataFrame | None, consensus: pd.DataF
         k = _missing("days_of_supply", targets, "forecast", "needs a forecast (consensus plan) to walk forward")
         k.trend = trend
         return k
-    oh = inventory.latest_on_hand(inventory_frame)
+    oh = on_hand if on_hand is not None else inventory.latest_on_hand(inventory_frame)
     as_of = pd.Timestamp(oh["as_of"].max())
     if basis == "cost":
         oh = oh.assign(value=oh["on_hand"] * oh["sku"].map(costed).astype(float))
@@ -558,12 +581,15 @@ def scorecard(inputs: ScorecardInputs) -> list[KPI]:
     t = merge_targets(inputs.targets)
     n = inputs.window_months
     acc, bias = accuracy_kpis(inputs.accuracy_points, t, n)
-    o, f = service_kpis(inputs.orders, t, inputs.as_of, n)
-    act = None if _blank(inputs.history) else monthly_actuals(inputs.history, inputs.products, max(2 * n, 24))
+    o, f = service_kpis(inputs.orders, t, inputs.as_of, n, by_month=inputs.service_months)
+    act = inputs.actuals if inputs.actuals is not None or _blank(inputs.history) else monthly_actuals(
+        inputs.history, inputs.products, max(2 * n, 24))
     return with_coverage([
         acc, bias, o, f,
-        turns_kpi(inputs.inventory, inputs.history, inputs.products, t, n, actuals=act),
-        days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, inputs.history, t, actuals=act),
+        turns_kpi(inputs.inventory, inputs.history, inputs.products, t, n, actuals=act,
+                  inventory_value=inputs.inventory_value),
+        days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, inputs.history, t, actuals=act,
+                           inventory_value=inputs.inventory_value, on_hand=inputs.on_hand),
         utilisation_kpi(inputs.utilisation, inputs.consensus, inputs.products, inputs.capacity, inputs.history, t, n),
         revenue_vs_plan_kpi(inputs.budget, inputs.history, inputs.consensus, inputs.products, inputs.outlook,
                             inputs.year, t, n, actuals=act),
@@ -622,20 +648,28 @@ def by_status(kpis: list[KPI]) -> dict[str, list[str]]:
 def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = None,
                           accuracy_points: pd.DataFrame | None = None, utilisation: pd.DataFrame | None = None,
                           outlook: pd.DataFrame | None = None) -> ScorecardInputs:
-    """ScorecardInputs from the workspace's loaded tables and targets, plus the derived frames the caller has."""
+    """ScorecardInputs from the workspace's tables and targets, plus the derived frames the caller has.
+
+    Order lines, sales and inventory are aggregated in DuckDB (`kpi_sql`): no fact table is read whole.
+    """
     from sop_core.demand.history import demand_history
     from sop_core.demand.history import products as load_products
+    from sop_core.planning import kpi_sql
 
     def table(name: str) -> pd.DataFrame | None:
         return ws.table(name) if ws.has_table(name) else None
 
     prod = load_products(ws)
     hist = demand_history(ws)
+    products = prod if len(prod) else None
+    as_of, service_months = kpi_sql.service_by_month(ws)
     return ScorecardInputs(
-        orders=table("orders"), inventory=table("inventory"), products=prod if len(prod) else None,
-        history=hist if len(hist) else None, accuracy_points=accuracy_points, consensus=consensus,
-        capacity=table("capacity"), utilisation=utilisation, outlook=outlook, budget=table("plan"),
-        targets=ws.get_setting(TARGETS_SETTING, {}) or {},
+        products=products, history=hist if len(hist) else None, accuracy_points=accuracy_points,
+        consensus=consensus, capacity=table("capacity"), utilisation=utilisation, outlook=outlook,
+        budget=table("plan"), targets=ws.get_setting(TARGETS_SETTING, {}) or {}, as_of=as_of,
+        service_months=service_months,
+        actuals=kpi_sql.monthly_actuals(ws, products, 2 * WINDOW_MONTHS) if len(hist) else None,
+        inventory_value=kpi_sql.inventory_at_cost(ws, products), on_hand=kpi_sql.latest_on_hand(ws),
     )
 
 

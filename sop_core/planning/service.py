@@ -8,7 +8,9 @@ not OTIF with 0 units delivered; when it is not yet due it is left out. Lines re
 delivered_date in the file (the day the extract was taken). A delivered line with a blank
 delivered_qty is taken as delivered in full (counted in `qty_assumed`). Fill rate = Σ min(delivered,
 ordered) / Σ ordered: over-delivery of one line does not make up for a short one. The scorecard's
-KPIs of them are `kpis.service_kpis` (keys 'otif' and 'order_fill_rate').
+KPIs of them are `kpis.service_kpis` (keys 'otif' and 'order_fill_rate'). Here the rules line by
+line in pandas (`order_lines`, for frames in memory and any view of single lines); over the
+workspace the same per-month figures come from one DuckDB query (`kpi_sql.service_by_month`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ from sop_core.periods import period_start
 LINE_COLUMNS: tuple[str, ...] = (
     "order_id", "sku", "requested_date", "period", "requested_qty", "delivered_date", "delivered_qty",
     "state", "counted", "on_time", "in_full", "otif", "units_delivered", "qty_assumed",
+)
+SERVICE_COLUMNS: tuple[str, ...] = (
+    "period", "lines", "otif_lines", "otif", "ordered_units", "delivered_units", "fill_rate",
+    "past_due_lines", "not_due_lines", "qty_assumed_lines",
 )
 
 
@@ -74,14 +80,37 @@ def order_lines(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.D
 
 
 def service_by_month(lines: pd.DataFrame) -> pd.DataFrame:
-    """OTIF and fill rate per requested month over counted lines: period, lines, otif_lines, otif, ordered_units, delivered_units, fill_rate."""
-    c = lines[lines["counted"]]
-    g = c.groupby("period").agg(lines=("otif", "size"), otif_lines=("otif", "sum"),
-                                ordered_units=("requested_qty", "sum"), delivered_units=("units_delivered", "sum"))
-    g = g.reset_index()
-    g["otif"] = g["otif_lines"] / g["lines"]
+    """OTIF and fill rate per requested month of `order_lines` output: SERVICE_COLUMNS.
+
+    lines, otif_lines, ordered_units, delivered_units, qty_assumed_lines are over counted lines;
+    past_due_lines and not_due_lines count the lines in those states (a month of only lines not yet
+    due has lines 0 and otif NaN). `kpi_sql.service_by_month` gives the same from the workspace in SQL.
+    """
+    c = lines["counted"].to_numpy(bool)
+    df = pd.DataFrame({
+        "period": lines["period"].to_numpy(),
+        "lines": c.astype("int64"),
+        "otif_lines": (lines["otif"].to_numpy(bool) & c).astype("int64"),
+        "ordered_units": np.where(c, lines["requested_qty"].to_numpy(float), 0.0),
+        "delivered_units": np.where(c, lines["units_delivered"].to_numpy(float), 0.0),
+        "past_due_lines": (lines["state"] == "past due").to_numpy().astype("int64"),
+        "not_due_lines": (~c).astype("int64"),
+        "qty_assumed_lines": (lines["qty_assumed"].to_numpy(bool) & c).astype("int64"),
+    })
+    g = df.groupby("period", as_index=False).sum()
+    g["period"] = g["period"].astype("datetime64[us]")
+    return finish_service(g)
+
+
+def finish_service(g: pd.DataFrame) -> pd.DataFrame:
+    """Per-month counts with otif = otif_lines / lines and fill_rate = delivered / ordered units (NaN when 0): SERVICE_COLUMNS."""
+    for col in ("lines", "otif_lines", "past_due_lines", "not_due_lines", "qty_assumed_lines"):
+        g[col] = g[col].astype("int64")
+    for col in ("ordered_units", "delivered_units"):
+        g[col] = g[col].astype(float)
+    g["otif"] = g["otif_lines"] / g["lines"].where(g["lines"] > 0)
     g["fill_rate"] = g["delivered_units"] / g["ordered_units"].where(g["ordered_units"] > 0)
-    return g[["period", "lines", "otif_lines", "otif", "ordered_units", "delivered_units", "fill_rate"]]
+    return g[list(SERVICE_COLUMNS)].sort_values("period").reset_index(drop=True)
 
 
 def otif(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> float:
