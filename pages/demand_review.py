@@ -38,7 +38,8 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                                help="Family level suits sparse SKU histories: SKUs get their share of the last 12 buckets.")
         c = st.columns(3)
         mode = c[0].selectbox("Model choice", list(forecast.MODES), index=list(forecast.MODES).index(settings.mode),
-                              format_func={"auto": "Automatic (best on backtest)", "prophet": "Prophet for every series"}.get)
+                              format_func={"auto": "Automatic (best or combined on backtest)",
+                                           "prophet": "Prophet for every series"}.get)
         seasonality = c[1].selectbox("Seasonality", list(forecast.SEASONALITY_MODES),
                                      index=list(forecast.SEASONALITY_MODES).index(settings.seasonality_mode),
                                      format_func=str.capitalize)
@@ -235,8 +236,9 @@ if may(access.setting_kind(overrides.REASONS_SETTING)):
 
 # -- accuracy ----------------------------------------------------------------------------------------
 st.subheader("Forecast accuracy", anchor=False)
-st.caption("Rolling-origin backtest: the model is refitted at several past cut-offs and scored on the buckets that "
-           "followed, against a seasonal naive forecast (same bucket last season). Error e = F − A.")
+st.caption("Held-out accuracy of the whole procedure (rolling origin): at several past cut-offs the model is chosen "
+           "from earlier cut-offs only, refitted on the data up to the cut-off and scored on the buckets that followed, "
+           "against a seasonal naive forecast (same bucket last season). Error e = F − A.")
 mets = run.metrics[scope.mask(run.metrics)] if len(run.metrics) else run.metrics
 if len(mets):
     fam = forecast.accuracy_summary(ws, settings, by=("family",))
@@ -278,7 +280,7 @@ if len(mets):
         },
     )
     with st.popover("Formulas", icon=":material/function:"):
-        for key in ("error", "wape", "accuracy", "bias", "mase", "tracking_signal", "fva"):
+        for key in ("held_out", "error", "wape", "accuracy", "bias", "mase", "tracking_signal", "fva"):
             st.markdown(f"- {metrics.FORMULAS[key]}")
 
 # -- override history ----------------------------------------------------------------------------------

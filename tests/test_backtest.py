@@ -15,16 +15,28 @@ LAST = pd.Timestamp("2026-10-01")
 
 def test_plan_for_46_months_and_18_ahead() -> None:
     plan = B.plan_backtest(LAST, 46, 18, 12, "MS", origins=3)
-    assert plan.horizon == 18 and plan.step == 3 and plan.origins == 3 and plan.note == ""
-    assert plan.cutoffs == (pd.Timestamp("2024-10-01"), pd.Timestamp("2025-01-01"), pd.Timestamp("2025-04-01"))
+    # two windows fit: 15 months apart (3 months of overlap), not 3 apart (36 points on 24 months)
+    assert plan.horizon == 18 and plan.step == 15 and plan.origins == 2 and "overlap" in plan.note
+    assert plan.cutoffs == (pd.Timestamp("2024-01-01"), pd.Timestamp("2025-04-01"))
     assert plan.cutoffs[-1] + pd.DateOffset(months=18) == LAST  # last origin's window ends at the last actual
+
+
+def test_origins_do_not_overlap_when_history_allows() -> None:
+    for n, h in ((120, 12), (100, 18), (60, 6)):
+        plan = B.plan_backtest(LAST, n, h, 12, "MS", origins=3)
+        assert plan.origins == 3 and plan.step == plan.horizon == h and plan.note == ""
+        windows = [set(pd.date_range(c, periods=h + 1, freq="MS")[1:]) for c in plan.cutoffs]
+        assert sum(len(w) for w in windows) == len(set().union(*windows)) == 3 * h  # every point a distinct month
+    weekly = B.plan_backtest(pd.Timestamp("2026-10-05"), 150, 13, 52, "W-MON", origins=3)
+    assert weekly.origins == 3 and weekly.step == 13
 
 
 def test_plan_caps_the_horizon_and_the_origins() -> None:
     plan = B.plan_backtest(LAST, 30, 18, 12, "MS", origins=3)
-    assert plan.horizon == 30 - 13 - 6 and plan.origins == 3 and "capped at 11" in plan.note
+    # one 17-month window would leave the choice without earlier evidence: two 8-month windows instead
+    assert plan.horizon == 8 and plan.origins == 2 and "capped at 8" in plan.note
     plan = B.plan_backtest(LAST, 15, 18, 12, "MS", origins=3)
-    assert plan.origins == 1 and plan.horizon == 2
+    assert plan.origins == 2 and plan.horizon == 1
     plan = B.plan_backtest(LAST, 13, 18, 12, "MS", origins=3)
     assert plan.origins == 0 and "no backtest" in plan.note
 
@@ -37,7 +49,7 @@ def _series(n: int = 40, seed: int = 0) -> tuple[pd.DatetimeIndex, np.ndarray]:
 
 def test_points_hold_candidate_and_seasonal_naive() -> None:
     periods, y = _series()
-    plan = B.plan_backtest(LAST, len(y), 12, 12, "MS", origins=3)
+    plan = B.plan_backtest(LAST, len(y), 12, 12, "MS", origins=3, step=3)
     pts = B.backtest_series("s", periods, y, M.MovingAverage(3), plan, 12)
     assert list(pts.columns) == list(B.POINT_COLUMNS)
     assert len(pts) == 3 * 12 and pts["origin"].nunique() == 3

@@ -112,19 +112,28 @@ def test_run_stores_forecast_in_the_long_format(fitted: dict) -> None:
 def test_fallbacks_say_what_they_are(fitted: dict) -> None:
     m = fitted["run"].metrics.set_index("series_id")
     assert list(fitted["run"].metrics.columns) == list(F.METRIC_COLUMNS)
-    assert m.loc["B1 | North", "model"] in ("sba", "seasonal_naive")
-    assert "intermittent" in m.loc["B1 | North", "reason"]
+    assert m.loc["B1 | North", "model"] in ("sba", "tsb", "adida", "combination")
+    assert "intermittent" in m.loc["B1 | North", "reason"] or "lumpy" in m.loc["B1 | North", "reason"]
     assert m.loc["B2 | North", "model"] == "naive" and "ramping up" in m.loc["B2 | North", "reason"]
     assert F.FLAG_NO_BACKTEST in m.loc["B2 | North", "flags"]
-    assert m.loc["A1 | North", "model"] in ("prophet", "seasonal_naive")
-    assert "origins" in m.loc["A1 | North", "reason"]
+    assert m.loc["A1 | North", "model"] in ("prophet", "seasonal_naive", "theta", "ets_damped", "arima", "stl",
+                                            "combination")
+    assert "origins" in m.loc["A1 | North", "reason"] and "held-out" in m.loc["A1 | North", "reason"]
 
 
-def test_automatic_choice_never_worse_than_seasonal_naive(fitted: dict) -> None:
-    m = fitted["run"].metrics.dropna(subset=["wape", "wape_seasonal_naive"])
-    assert len(m) >= 3
-    assert (m["wape"] <= m["wape_seasonal_naive"] + 1e-12).all()
-    assert not m["flags"].str.contains(F.FLAG_NAIVE_BEATS, regex=False).any()
+def test_reported_accuracy_is_the_held_out_error_of_the_stored_procedure_points(fitted: dict) -> None:
+    """Per series, wape/bias are those of the stored points: the procedure's forecasts, not a selection score."""
+    with Workspace(fitted["path"]) as ws:
+        pts = F.backtest_points(ws, SETTINGS, chosen=False)  # model = the choice made at each origin
+        total = F.accuracy_total(ws, SETTINGS)
+    m = fitted["run"].metrics.set_index("series_id")
+    assert len(pts) and pts["origin"].nunique() >= 2
+    for sid, part in pts.groupby("series_id"):
+        assert m.loc[sid, "wape"] == pytest.approx(np.abs(part["forecast"] - part["actual"]).sum() / part["actual"].sum())
+    assert total["wape"] == pytest.approx(np.abs(pts["forecast"] - pts["actual"]).sum() / pts["actual"].sum())
+    # the first origin has no earlier evidence, so it is scored with the default choice
+    first = pts[pts["origin"] == pts["origin"].min()]
+    assert first.loc[first["series_id"] == "A1 | North", "model"].eq("combination").all()
 
 
 def test_progress_counts_series(fitted: dict) -> None:

@@ -4,7 +4,9 @@ forecast: fit (or reuse) and store the statistical forecast; progress on stderr,
 `--scheduler tcp://host:8786` (or $SOP_DASK_SCHEDULER) fits on a running Dask cluster instead of
 this machine's process pool (sop_core.demand.dask_executor); the result is the same.
 backtest: the same run, then per-series metrics, the model chosen and a `total` object
-(wape, accuracy, bias, mase, tracking_signal, wape_seasonal_naive, fva, n: fractions) as JSON.
+(wape, accuracy, bias, mase, tracking_signal, wape_seasonal_naive, fva, n: fractions) as JSON:
+the held-out accuracy of the whole procedure, model choice included (`measured` says how); a
+series' `selection_score` is the optimistic score the choice was made on, not an accuracy.
 """
 from __future__ import annotations
 
@@ -139,6 +141,7 @@ def _records(df: Any) -> list[dict[str, Any]]:
 
 def backtest_report(ws: Any, run: Any) -> dict[str, Any]:
     """The backtest JSON document of a run: settings, plan, total, by_family, series."""
+    from sop_core.demand import metrics
     from sop_core.demand.forecast import accuracy_summary, accuracy_total
 
     total = accuracy_total(ws, run.settings) or {}
@@ -149,10 +152,12 @@ def backtest_report(ws: Any, run: Any) -> dict[str, Any]:
         "cached": run.cached,
         "backtest": run.backtest,
         "fractions": "wape, accuracy, bias, mase and fva are fractions (0.12 = 12%)",
+        "measured": metrics.FORMULAS["held_out"],
+        "selection_score": metrics.FORMULAS["selection_score"] + " (series[].selection_score)",
         "total": {k: _clean(v) for k, v in total.items()},
         "by_family": _records(by_family) if by_family is not None else [],
         "models": {str(k): int(v) for k, v in run.metrics["model"].value_counts().items()},
-        "series": _records(run.metrics),
+        "series": _records(run.metrics.rename(columns={"wape_candidate": "selection_score"})),
     }
 
 

@@ -1,20 +1,21 @@
-"""Rolling-origin backtest: every candidate model judged against seasonal naive on a holdout.
+"""Rolling-origin backtest plan and helpers; the honest replay of the procedure is in selection.py.
 
 A plan (`plan_backtest`) sets cut-offs shared by every series: the last one leaves `horizon`
-buckets after it to the last actual, earlier ones are `step` buckets before (default a quarter
-of a season: 3 months, 13 weeks). The horizon is the planning horizon, capped so the earliest
-cut-off keeps `min_train` buckets (a season + 1) of the longest series; a series shorter than
-that at a cut-off sits that origin out.
+buckets after it to the last actual, earlier ones are `step` buckets before (default: the
+horizon, so the windows do not overlap). The horizon is the planning horizon capped by the
+history, so the earliest cut-off keeps `min_train` buckets (a season + 1) of
+the longest series; a series shorter than that at a cut-off sits that origin out.
 
 Points frame (`POINT_COLUMNS`): series_id, origin (cut-off = last training bucket), step
-(1..horizon), period, actual, forecast (the candidate model), naive (seasonal naive fitted on
-the same training window), scale (in-sample seasonal naive MAE of that window, for MASE),
-model (the candidate's name). Choices frame (`CHOICE_COLUMNS`): series_id, model (chosen),
-candidate, reason, wape_candidate, wape_naive, n_origins.
+(1..horizon), period, actual, forecast, naive (seasonal naive fitted on the same training
+window), scale (in-sample seasonal naive MAE of that window, for MASE), model. In a stored
+forecast run the points are the procedure's (selection.replay): at each origin the forecast of
+the model chosen with the data before that origin only, so their error is an out-of-sample
+accuracy of the whole procedure, model choice included.
 
-In automatic mode a series keeps the candidate only when its backtest WAPE is strictly lower
-than seasonal naive's on the same points (ties go to seasonal naive), so the automatic choice is
-never worse than seasonal naive on its own backtest.
+`backtest_series`, `choose` and `select` are the single-candidate backtest against seasonal
+naive (a candidate kept when strictly better on the same points): their WAPE is a selection
+score, not an accuracy; benchmarks and tests use them, the forecast run does not.
 """
 from __future__ import annotations
 
@@ -56,25 +57,35 @@ class BacktestPlan:
 
 def plan_backtest(last_period: pd.Timestamp, n_periods: int, horizon: int, season_length: int, freq: str,
                   origins: int = 3, step: int | None = None, min_train: int | None = None) -> BacktestPlan:
-    """Cut-offs for a history of `n_periods` buckets ending at `last_period` (the longest series)."""
-    step = max(1, season_length // 4) if step is None else max(1, int(step))
+    """Cut-offs for a history of `n_periods` buckets ending at `last_period` (the longest series).
+
+    The backtest horizon is the planning horizon, capped by the history. By default origins are a horizon apart, so their windows do not overlap and every
+    point scores a different bucket; when the history holds fewer than two such windows, the step
+    shrinks to fit two origins, or, when even that fails, the horizon halves (the note says so).
+    """
     min_train = season_length + 1 if min_train is None else int(min_train)
     k = max(1, int(origins))
-    while k >= 1:
-        h = min(int(horizon), n_periods - min_train - (k - 1) * step)
-        if h >= 1:
-            break
-        k -= 1
-    else:
-        return BacktestPlan((), 0, step, min_train,
+    h = min(int(horizon), n_periods - min_train)
+    if h < 1:
+        return BacktestPlan((), 0, 1 if step is None else max(1, int(step)), min_train,
                             f"no backtest: {n_periods} buckets of history, at least {min_train + 1} needed")
-    timeline = pd.date_range(end=pd.Timestamp(last_period), periods=n_periods, freq=freq)
-    cutoffs = tuple(timeline[n_periods - 1 - h - j * step] for j in reversed(range(k)))
+    if step is None and k >= 2 and n_periods - min_train - h < 1 and (n_periods - min_train) // 2 >= 1:
+        h = (n_periods - min_train) // 2  # two shorter windows beat one: the choice needs earlier evidence
+    room = n_periods - min_train - h  # buckets the earliest cut-off can move back
     notes = []
-    if h < horizon:
+    if step is None:
+        step = h
+        if k >= 2 and room < h and room >= 1:
+            step = room
+            notes.append(f"origins {step} bucket(s) apart, windows overlap: {n_periods} buckets of history")
+    step = max(1, int(step))
+    fit = min(k, 1 + room // step)
+    timeline = pd.date_range(end=pd.Timestamp(last_period), periods=n_periods, freq=freq)
+    cutoffs = tuple(timeline[n_periods - 1 - h - j * step] for j in reversed(range(fit)))
+    if h < int(horizon):
         notes.append(f"horizon capped at {h} of {horizon} buckets by {n_periods} buckets of history")
-    if k < origins:
-        notes.append(f"{k} origin(s) instead of {origins}")
+    if fit < k:
+        notes.append(f"{fit} origin(s) instead of {k}")
     return BacktestPlan(cutoffs, h, step, min_train, "; ".join(notes))
 
 

@@ -1,18 +1,26 @@
 """The statistical forecast: settings, the parallel fit-and-backtest run, and its storage.
 
 `run_forecast(ws, settings)` reads the demand history, fills missing buckets with zero per
-series (from its first sale to the last actual period), decides each series' candidate model
-(Prophet, or the fallback `models.choose_fallback` names), backtests it against seasonal naive
-(`backtest`), keeps the better one in automatic mode, fits it on the whole history and forecasts
-`horizon` buckets. Fits run in the executor's process pool, series sent in chunks; progress is
-reported in series. Results are stored in the workspace under
+series (from its first sale to the last actual period), gives each series its candidate set
+(selection.candidate_set: Prophet, seasonal naive, Theta, damped ETS, ARIMA, STL; Croston SBA,
+TSB, ADIDA for intermittent demand; short-history fallbacks), fits every candidate at every
+backtest origin, replays the choice origin by origin (selection.replay: each origin scored with
+the model or combination chosen from earlier origins only), fits the forward choice on the whole
+history and forecasts `horizon` buckets. Fits run in the executor's process pool, series sent in
+chunks; progress is reported in series. Results are stored in the workspace under
 run_key = data fingerprint (sales + products) + settings.key(); a second call with the same key
 returns the stored run without refitting (`run.cached` is True), in this session or any other.
 
+Accuracy: every metric of a run (wape, accuracy, bias, MASE, tracking signal, and what the
+Demand review, scorecard, pack and `backtest --json` show) is computed on the procedure's
+points, so it is the out-of-sample error of the whole procedure, model choice included.
+`wape_candidate` is the selection score of the forward choice (its WAPE on the points it was
+chosen on): lower than what to expect, and never shown as an accuracy.
+
 Intervals (lower, upper): the forecast plus the 10th and 90th percentiles of the series' own
-backtest errors (A − F of the chosen model, every origin and step: out-of-sample errors at the
-planning horizon), or the model's own 80% interval when the series has fewer than 8 backtest
-points (`interval_source` 'backtest' or 'model').
+procedure backtest errors (A − F, every origin and step: out-of-sample errors), or the model's
+own 80% interval when the series has fewer than 8 backtest points (`interval_source` 'backtest'
+or 'model').
 
 Level 'family': each family × region is forecast as one series and split to its skus by their
 share of the family × region's last 12 buckets (evenly when those are all zero); lower/upper are
@@ -23,7 +31,8 @@ Frames
 - metrics (METRIC_COLUMNS): series_id, sku, region, family, model, reason, wape, accuracy, bias,
   mase, tracking_signal, wape_seasonal_naive, fva, flags ('naive beats model', '|TS|>4',
   'no backtest', joined by '; '), candidate, wape_candidate, n_origins, n_obs, n, interval_source
-- points (backtest.POINT_COLUMNS + chosen): every scored point of the candidate and seasonal naive
+- points (backtest.POINT_COLUMNS): every scored point of the procedure (model = the choice at that origin),
+  with seasonal naive on the same points
 
 Stored tables: forecast_runs, forecast_values, forecast_series, backtest_points (schema.py,
 migration 010_forecast), all keyed by run_id.
@@ -40,36 +49,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sop_core.demand import metrics
+from sop_core.demand import metrics, selection
 from sop_core.demand.backtest import (
-    NAIVE,
     POINT_COLUMNS,
     BacktestPlan,
-    backtest_series,
-    choose,
-    chosen_points,
     empty_points,
     plan_backtest,
     residual_band,
 )
+from sop_core.demand.candidates import Combination
 from sop_core.demand.executor import Executor, chunked, get_executor
 from sop_core.demand.history import SERIES_SEP, demand_history
 from sop_core.demand.models import (
     MODEL_LABELS,
     Model,
     NaiveModel,
-    SeasonalNaive,
-    choose_fallback,
     future_periods,
-    prophet_for_bucket,
-    validate_series,
     warm_up,
 )
 from sop_core.periods import BUCKETS, PANDAS_FREQ, SEASON_LENGTH
 from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, utcnow
 
-ENGINE_VERSION = "2"  # 2: windowed tracking signal (metrics.TS_WINDOW); runs stored before hold stale TS and flags
+ENGINE_VERSION = "3"  # 3: candidates and the honest procedure backtest (selection.py); 2: windowed tracking signal
 LEVELS: tuple[str, ...] = ("sku", "family")
 MODES: tuple[str, ...] = ("auto", "prophet")
 SEASONALITY_MODES: tuple[str, ...] = ("additive", "multiplicative")
@@ -198,58 +200,57 @@ class SeriesTask:
     y: np.ndarray
 
 
-def _candidate(y: np.ndarray, periods: pd.DatetimeIndex, cfg: FitConfig) -> tuple[Model, str]:
-    """The model to backtest for a series and the reason text when it is not Prophet."""
-    m = cfg.season_length
-    fallback, why = choose_fallback(y, m)
-    problem = validate_series(periods, y, min_points=2, allow_constant=False)
-    prophet = prophet_for_bucket(cfg.bucket, cfg.seasonality_mode, cfg.holidays_country)
-    if cfg.mode == "prophet":
-        if problem is None:
-            return prophet, ""
-        alt = fallback if fallback is not None else NaiveModel()
-        return alt, f"Prophet cannot fit ({problem}): {why or 'naive (repeats the last bucket)'}"
-    if fallback is not None:
-        return fallback, why
-    if problem is not None:
-        return NaiveModel(), f"{problem}: naive (repeats the last bucket)"
-    return prophet, ""
-
-
 def fit_series(task: SeriesTask, cfg: FitConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Backtest, choose and fit one series: (forecast rows, backtest points, choice dict)."""
+    """Backtest every candidate, replay the choice origin by origin, fit the choice: (forecast rows, points, choice).
+
+    The points are the procedure's (selection.replay): each origin scored with the model chosen from
+    earlier origins only. wape_candidate is the selection score of the forward choice (its WAPE on
+    the points it was chosen on), not an accuracy.
+    """
     y = np.asarray(task.y, dtype=float)
     periods = pd.date_range(task.start, periods=len(y), freq=cfg.freq)
     m = cfg.season_length
-    candidate, prefix = _candidate(y, periods, cfg)
-    points = backtest_series(task.series_id, periods, y, candidate, cfg.plan, m)
+    cands = selection.candidate_set(y, periods, cfg.bucket, m, cfg.mode, cfg.seasonality_mode, cfg.holidays_country)
+    origins = selection.run_origins(task.series_id, periods, y, cands, cfg.plan.cutoffs, cfg.plan.horizon,
+                                    cfg.plan.min_train, m)
+    points, choice = selection.replay(task.series_id, origins, cands)
+    if points.empty:
+        points = empty_points()
+    k = int(points["origin"].nunique()) if len(points) else 0
     need = cfg.plan.min_train + max(cfg.plan.horizon, 1)
-    no_bt = (f"no backtest: {len(y)} buckets of history, a backtest needs {need}" if cfg.plan.cutoffs
-             else cfg.plan.note or "no backtest")
-    mode = cfg.mode if candidate.name == "prophet" else "auto"
-    chosen, reason, w_c, w_n, k = choose(points, candidate.name, mode, prefix, no_bt)
-    final: Model = candidate if chosen == candidate.name else SeasonalNaive(m)
+    lead = f"{cands.note}; " if cands.note else ""
+    if k:
+        held = metrics.wape(points["actual"], points["forecast"])
+        held_txt = f"{held:.0%}" if np.isfinite(held) else "n/a (no demand)"
+        reason = (f"{lead}{choice.why}; held-out WAPE of the procedure {held_txt} on {k} origin"
+                  f"{'s' if k != 1 else ''}")
+    else:
+        no_bt = (f"no backtest: {len(y)} buckets of history, a backtest needs {need}" if cfg.plan.cutoffs
+                 else cfg.plan.note or "no backtest")
+        reason = f"{lead}{choice.why}; {no_bt}"
+    chosen = choice.model
     future = future_periods(periods[-1], cfg.horizon, cfg.freq)
+    members = selection.models_of(cands, choice)
     try:
+        final: Model = members[0] if len(members) == 1 else Combination(members)
         value, lower, upper = final.predict(y, periods, future)
-    except (RuntimeError, ValueError) as exc:
-        final = NaiveModel()
+    except (RuntimeError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
         reason += f"; {MODEL_LABELS.get(chosen, chosen)} failed on the full history ({exc}): naive used"
-        chosen = final.name
-        value, lower, upper = final.predict(y, periods, future)
+        chosen = NaiveModel.name
+        value, lower, upper = NaiveModel().predict(y, periods, future)
     source = "model"
-    if len(points) and chosen in (candidate.name, NAIVE):
-        fc = points["forecast"] if chosen == candidate.name else points["naive"]
-        band = residual_band(points["actual"].to_numpy(), fc.to_numpy(), value)
+    if len(points):
+        band = residual_band(points["actual"].to_numpy(), points["forecast"].to_numpy(), value)
         if band is not None:
             lower, upper = band
             source = "backtest"
     fc_frame = pd.DataFrame({"series_id": task.series_id, "period": future, "value": value, "lower": lower,
                              "upper": upper, "model": chosen})
-    choice = {"series_id": task.series_id, "model": chosen, "candidate": candidate.name, "reason": reason,
-              "wape_candidate": w_c, "wape_naive": w_n, "n_origins": k, "n_obs": len(y),
-              "interval_source": source}
-    return fc_frame, points, choice
+    naive_w = metrics.wape(points["actual"], points["naive"]) if len(points) else np.nan
+    choice_row = {"series_id": task.series_id, "model": chosen, "candidate": ",".join(choice.members),
+                  "reason": reason, "wape_candidate": selection.selection_wape(origins, choice),
+                  "wape_naive": naive_w, "n_origins": k, "n_obs": len(y), "interval_source": source}
+    return fc_frame, points[list(POINT_COLUMNS)], choice_row
 
 
 def _failed_series(task: SeriesTask, cfg: FitConfig, exc: Exception) -> tuple[pd.DataFrame, pd.DataFrame,
@@ -362,8 +363,8 @@ def _flags(df: pd.DataFrame) -> pd.Series:
 
 
 def metrics_frame(points: pd.DataFrame, choices: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
-    """Per-series metrics of the chosen models (METRIC_COLUMNS)."""
-    summ = metrics.summarise(chosen_points(points, choices), ["series_id"]) if len(points) else \
+    """Per-series metrics of the procedure's held-out points (METRIC_COLUMNS)."""
+    summ = metrics.summarise(points, ["series_id"]) if len(points) else \
         pd.DataFrame(columns=["series_id", *metrics.SUMMARY_COLUMNS])
     df = attrs.merge(choices.rename(columns={"wape_naive": "_wn"}), on="series_id", how="inner")
     df = df.merge(summ, on="series_id", how="left")
@@ -594,7 +595,9 @@ def backtest_points(ws: Workspace, settings: ForecastSettings | None = None, cho
     row = _run_row(ws, settings, None, None, allow_stale)
     if row is None:
         return None
-    forecast_sql = "CASE WHEN s.model = 'seasonal_naive' THEN p.naive ELSE p.forecast END" if chosen else "p.forecast"
+    # points hold the procedure's forecasts already (each origin: the model chosen before it); `chosen`
+    # only decides whether `model` names the forward choice (True) or the choice made at that origin
+    forecast_sql = "p.forecast"
     model_sql = "s.model" if chosen else "p.model"
     df = ws.query(
         f"""SELECT p.series_id, s.sku, s.region, s.family, p.origin, p.step, p.period, p.actual,

@@ -42,6 +42,11 @@ FORMULAS: dict[str, str] = {
     "mase": "MASE = MAE / MAE of the seasonal naive forecast on the training data (< 1 beats naive)",
     "wape_seasonal_naive": "WAPE of the seasonal naive forecast (same bucket last season) on the same points",
     "fva": "Forecast value added = error(previous step) − error(this step), here WAPE(seasonal naive) − WAPE(model)",
+    "held_out": ("Accuracy shown = held-out error of the whole procedure: at each past cut-off the model (or "
+                 "combination) is chosen from earlier cut-offs only, fitted on the data up to that cut-off, and scored "
+                 "on the buckets that followed; model choice included, no bucket scored by a choice that saw it"),
+    "selection_score": ("Selection score = WAPE of the chosen model on the same backtest buckets it was chosen on: "
+                        "optimistic, used to choose, never reported as accuracy"),
 }
 
 SUMMARY_COLUMNS: tuple[str, ...] = (

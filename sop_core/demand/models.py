@@ -466,4 +466,7 @@ MODEL_FACTORIES: dict[str, Callable[..., Model]] = {
 MODEL_LABELS: dict[str, str] = {
     "prophet": ProphetModel.label, "seasonal_naive": SeasonalNaive.label, "naive": NaiveModel.label,
     "moving_average": MovingAverage.label, "sba": CrostonSBA.label, "zero": ZeroModel.label,
+    # candidates.py and intermittent.py (labels here so every layer can name them without importing those)
+    "theta": "Theta", "ets_damped": "ETS damped trend", "arima": "ARIMA", "stl": "STL + damped trend",
+    "combination": "combination", "tsb": "TSB (intermittent)", "adida": "ADIDA (intermittent)",
 }

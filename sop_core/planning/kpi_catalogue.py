@@ -89,7 +89,8 @@ _MEASURES: tuple[Measure, ...] = (
           "resource × months with required > available"),
     # -- the scorecard (kpis.scorecard, from actuals) -------------------------------------------------
     Measure("forecast_accuracy", "Forecast accuracy (1 − WAPE)", "pct", "higher", "last_12m",
-            metrics.FORMULAS["accuracy"] + "; " + metrics.FORMULAS["wape"], "scorecard", _LAST, _POOLED),
+            metrics.FORMULAS["accuracy"] + "; " + metrics.FORMULAS["wape"] + "; " + metrics.FORMULAS["held_out"],
+            "scorecard", _LAST, _POOLED),
     Measure("bias", "Forecast bias", "pct", "band", "last_12m", metrics.FORMULAS["bias"], "scorecard", _LAST,
             _POOLED),
     Measure("otif", "OTIF", "pct", "higher", "last_12m",
