@@ -1,8 +1,6 @@
 """Financial view: plan valued in money, outlook, gap to the annual plan and the bridge."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +9,6 @@ from apptest_support import demo_csv_dir
 from sop_core.intake import company
 from sop_core.planning import finance, supply
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMO = demo_csv_dir()
 
 
@@ -268,9 +265,6 @@ def test_outlook_bridge_end_to_end_with_the_constrained_plan() -> None:
 
 
 def test_demo_company_revenue_and_bridge() -> None:
-    needed = ["sales", "products"]
-    if not (ROOT / "sop_core" / "demo.py").exists() or not all((DEMO / f"{t}.csv").exists() for t in needed):
-        pytest.skip("demo company not present")
     try:
         from test_supply import naive_plan
     except ImportError:  # tests imported as a package
@@ -297,8 +291,6 @@ def test_demo_company_revenue_and_bridge() -> None:
 
 
 def test_from_workspace_end_to_end_on_the_demo_company(workspace) -> None:
-    if not (ROOT / "sop_core" / "demo.py").exists() or not (DEMO / "sales.csv").exists():
-        pytest.skip("demo company not present")
     from sop_core.planning import inventory
 
     try:
