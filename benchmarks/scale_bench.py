@@ -1,0 +1,316 @@
+"""The app at a real company's size: generate one, load it, time the scorecard and two pages (issue 15, Deliver 6, a first version).
+
+Run: ``python benchmarks/scale_bench.py [--skus 2000] [--regions 5] [--channels 2] [--months 48]
+[--order-lines 10000000] [--keep DIR] [--no-pages]``. Prints one table, the generated company next to the demo.
+
+1. Generates a company deterministically (numpy seed 15): products (40 families, 10 resources), sales one
+   row per sku × region × channel × month, month-end inventory of 24 months in two locations, capacity,
+   the annual plan of the current year, and `--order-lines` order lines over the last 24 months (5% open,
+   3% delivered without a quantity, some over-delivered, some requested in the coming weeks), all as
+   Parquet files.
+2. Loads them into a new workspace with ``python -m sop_core load`` (timed). When a file is over the
+   CLI's caps (today 2,000,000 Parquet rows), the CLI loads its first 1,000 rows (so the load is
+   recorded) and the whole file goes straight into the DuckDB table (``INSERT ... FROM read_parquet``);
+   the table says "direct" next to that load. No forecast is fitted (9,975 series take ~9 minutes):
+   the scorecard's accuracy, days of supply and forward utilisation show as not checked.
+3. Times, each in a fresh child process, `--runs` times (median shown; peak memory = the process's
+   VmHWM, imports included; ru_maxrss would carry the generator's peak into every child):
+   - scorecard, whole tables + pandas: the scorecard inputs as they were before `kpi_sql` (orders,
+     inventory read whole into pandas, `service.order_lines`, `actuals.monthly_actuals`) and `kpis.scorecard`;
+   - scorecard, SQL aggregates: `kpis.inputs_from_workspace` (DuckDB) and `kpis.scorecard`;
+   - first and second AppTest run of pages/scorecard.py and pages/executive.py.
+   The same steps run on the demo company (``python -m sop_core demo``) for the second column.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CLI_PARQUET_ROWS = 2_000_000  # intake.raw_table.Limits.max_rows today
+SEED = 15
+PAGES = ("scorecard", "executive")
+
+
+# -- generate -----------------------------------------------------------------------------------
+def generate(folder: Path, skus: int, regions: int, channels: int, months: int, order_lines: int) -> dict[str, Path]:
+    """Write the company's Parquet files into `folder`; returns table -> file."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sop_core import clock
+
+    rng = np.random.default_rng(SEED)
+    last = clock.last_complete_month()
+    month_idx = pd.date_range(last - pd.DateOffset(months=months - 1), last, freq="MS")
+    sku = np.array([f"SKU-{i:05d}" for i in range(skus)])
+    family = np.array([f"Family {i % 40:02d}" for i in range(skus)])
+    price = np.round(rng.uniform(5, 400, skus), 2)
+    cost = np.round(price * rng.uniform(0.35, 0.7, skus), 2)
+    res = np.array([f"R{i % 10:02d}" for i in range(skus)])
+    products = pd.DataFrame({"sku": sku, "description": sku, "family": family, "category": family,
+                             "unit_price": price, "unit_cost": cost, "resource": res,
+                             "hours_per_unit": np.round(rng.uniform(0.05, 1.0, skus), 2),
+                             "lead_time_weeks": rng.integers(2, 12, skus), "safety_stock_units": rng.integers(0, 500, skus)})
+    files = {}
+
+    def write(name: str, df: pd.DataFrame) -> None:
+        files[name] = folder / f"{name}.parquet"
+        df.to_parquet(files[name], index=False)
+
+    write("products", products)
+    reg = np.array([f"Region {r}" for r in range(regions)])
+    chan = np.array(["Retail", "Online", "Wholesale", "Export"][:channels])
+    s_i, r_i, c_i, m_i = (a.ravel() for a in np.meshgrid(np.arange(skus), np.arange(regions), np.arange(channels),
+                                                             np.arange(months), indexing="ij"))
+    base_sku = rng.gamma(1.5, 40.0, skus)
+    base = base_sku[s_i]
+    season = 1 + 0.3 * np.sin(2 * np.pi * (month_idx.month.to_numpy()[m_i] - 3) / 12)
+    qty = np.round(base * season * rng.lognormal(0, 0.35, len(s_i)))
+    revenue = np.where(rng.random(len(s_i)) < 0.1, np.nan, np.round(qty * price[s_i] * rng.uniform(0.9, 1.0, len(s_i)), 2))
+    write("sales", pd.DataFrame({"date": month_idx.to_numpy()[m_i], "sku": sku[s_i], "region": reg[r_i],
+                                 "channel": chan[c_i], "family": family[s_i], "quantity": qty, "revenue": revenue}))
+    inv_months = month_idx[-24:]
+    i_s, i_l, i_m = (a.ravel() for a in np.meshgrid(np.arange(skus), np.arange(2), np.arange(len(inv_months)),
+                                                     indexing="ij"))
+    write("inventory", pd.DataFrame({"date": (inv_months + pd.offsets.MonthEnd(0)).to_numpy()[i_m], "sku": sku[i_s],
+                                     "location": np.array(["DC-East", "DC-West"])[i_l],
+                                     "on_hand": np.round(base_sku[i_s] * rng.uniform(1.0, 4.0, len(i_s)))}))
+    cap_months = pd.date_range(month_idx[0], last + pd.DateOffset(months=24), freq="MS")
+    load = pd.Series(base_sku * regions * channels * products["hours_per_unit"].to_numpy()).groupby(res).sum()
+    write("capacity", pd.DataFrame([(m, r, round(float(h) * 1.1, 1)) for m in cap_months for r, h in load.items()],
+                                   columns=["period", "resource", "available_hours"]))
+    year = clock.today().year
+    fam = sorted(set(family))
+    plan = pd.DataFrame([(pd.Timestamp(year, mo, 1), f, r) for mo in range(1, 13) for f in fam for r in reg],
+                        columns=["period", "family", "region"])
+    plan["revenue_plan"] = np.round(rng.uniform(0.5, 1.5, len(plan)) * 250_000 * skus / 2000, 0)
+    write("plan", plan)
+    # order lines, written in row groups of a million
+    files["orders"] = folder / "orders.parquet"
+    writer = None
+    start = pd.Timestamp(clock.today()) - pd.DateOffset(months=24)
+    span = (pd.Timestamp(clock.today()) + pd.Timedelta(days=30) - start).days
+    done = 0
+    while done < order_lines:
+        n = min(1_000_000, order_lines - done)
+        req = start.to_datetime64() + rng.integers(0, span, n).astype("timedelta64[D]")
+        lag = rng.integers(-3, 10, n).astype("timedelta64[D]")
+        rq = rng.integers(1, 60, n).astype(float)
+        dq = np.round(rq * rng.choice([0.6, 0.9, 1.0, 1.0, 1.0, 1.2], n))
+        delivered = req + lag
+        today = np.datetime64(clock.today())
+        is_open = (rng.random(n) < 0.05) | (delivered > today)
+        dq = np.where(is_open | (rng.random(n) < 0.03), np.nan, dq)
+        table = pa.table({
+            "order_id": pa.array(np.char.add("SO-", (np.arange(done, done + n) // 3).astype(str))),
+            "sku": pa.array(sku[rng.integers(0, skus, n)]),
+            "requested_date": pa.array(req.astype("datetime64[D]")),
+            "requested_qty": rq,
+            "delivered_date": pa.array(np.where(is_open, np.datetime64("NaT"), delivered).astype("datetime64[D]")),
+            "delivered_qty": pa.array(dq, mask=np.isnan(dq)),  # null, not NaN: intake refuses a NaN as 'not a number'
+        })
+        if writer is None:
+            writer = pq.ParquetWriter(files["orders"], table.schema)
+        writer.write_table(table)
+        done += n
+    if writer is not None:
+        writer.close()
+    return files
+
+
+# -- load -------------------------------------------------------------------------------------
+def cli(workspace: Path, *args: str) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sop_core", "--workspace", str(workspace), *args], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def load(workspace: Path, files: dict[str, Path]) -> dict[str, str]:
+    """Load each file through the CLI, or its head through the CLI and the rest straight into DuckDB; table -> 'x.x s' ('direct')."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    out = {}
+    for name, path in files.items():
+        rows = pq.ParquetFile(path).metadata.num_rows
+        if rows <= CLI_PARQUET_ROWS:
+            out[name] = f"{cli(workspace, 'load', str(path), '--table', name):.1f} s"
+            continue
+        head = path.with_name(f"{name}-head.parquet")
+        pq.write_table(pq.ParquetFile(path).read_row_group(0).slice(0, 1000), head)
+        t = cli(workspace, "load", str(head), "--table", name)
+        t0 = time.perf_counter()
+        con = duckdb.connect(str(workspace))
+        described = con.execute(f'DESCRIBE "{name}"').fetchall()
+        select = ", ".join(f'CAST("{c}" AS {sql_type}) AS "{c}"' for c, sql_type, *_ in described)
+        con.execute(f'DELETE FROM "{name}"')
+        con.execute(f'INSERT INTO "{name}" SELECT {select} FROM read_parquet(?)', [str(path)])
+        con.close()
+        out[name] = f"{t + time.perf_counter() - t0:.1f} s (CLI refuses {rows:,} rows: head by CLI, rest direct)"
+    return out
+
+
+# -- timed steps, each in its own process -----------------------------------------------------------
+def step(name: str, workspace: Path) -> dict[str, float]:
+    """Run one step in this process; returns its seconds (and the second run's for pages) and peak MB."""
+    os.environ["SOP_WORKSPACE"] = str(workspace)
+    out: dict[str, float] = {}
+    if name in ("old", "new"):
+        from sop_core.planning import actuals, kpis
+        from sop_core.store.workspace import Workspace
+        with Workspace(workspace) as ws:
+            t = time.perf_counter()
+            if name == "new":
+                inputs = kpis.inputs_from_workspace(ws)
+            else:  # as before kpi_sql: whole tables into pandas, the rules line by line
+                from sop_core.demand.history import demand_history
+                from sop_core.demand.history import products as load_products
+                prod, hist = load_products(ws), demand_history(ws)
+                inputs = kpis.ScorecardInputs(
+                    orders=ws.table("orders"), inventory=ws.table("inventory"), products=prod, history=hist,
+                    capacity=ws.table("capacity"), budget=ws.table("plan"))
+                inputs.actuals = actuals.monthly_actuals(hist, prod)
+            out["inputs"] = time.perf_counter() - t
+            cards = kpis.scorecard(inputs)
+            out["seconds"] = time.perf_counter() - t
+            out["otif"] = next(k.value for k in cards if k.key == "otif") or float("nan")
+    else:
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+        at.switch_page(f"pages/{name}.py")
+        t = time.perf_counter()
+        at.run()
+        out["seconds"] = time.perf_counter() - t
+        if at.exception:
+            out["error"] = 1.0
+        t = time.perf_counter()
+        at.run()
+        out["second"] = time.perf_counter() - t
+    out["peak_mb"] = peak_mb()
+    return out
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM of /proc/self/status, else getrusage's ru_maxrss.
+
+    On Linux ru_maxrss keeps the parent's high-water mark across fork and exec (each child would show
+    at least the generator's peak), VmHWM belongs to the process's own address space."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_step(name: str, workspace: Path) -> dict[str, float]:
+    r = subprocess.run([sys.executable, __file__, "--step", name, "--workspace", str(workspace)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=3600)
+    if r.returncode:
+        return {"error": 1.0, "message": r.stderr[-400:]}  # type: ignore[dict-item]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def measure(workspace: Path, pages: bool, runs: int) -> dict[str, dict[str, float]]:
+    """Each step `runs` times in turn (fresh processes): the median of each time, the highest peak memory."""
+    import statistics
+    names = ["old", "new"] + ([p for p in PAGES] if pages else [])
+    got: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    for _ in range(runs):
+        for n in names:
+            got[n].append(run_step(n, workspace))
+    out = {}
+    for n, rs in got.items():
+        bad = [r for r in rs if "error" in r]
+        if bad:
+            out[n] = bad[0]
+            continue
+        out[n] = {k: (max(r[k] for r in rs) if k == "peak_mb" else statistics.median(r[k] for r in rs))
+                  for k in rs[0]}
+    return out
+
+
+def fmt(r: dict[str, float], key: str = "seconds") -> str:
+    if "error" in r:
+        return "error"
+    return f"{r[key]:.2f} s"
+
+
+def table(big: dict, demo: dict, size: str, loads: dict[str, str], gen_s: float) -> str:
+    rows = [("generate the company (Parquet)", f"{gen_s:.1f} s", "—")]
+    rows += [(f"load {k}", v, "—") for k, v in loads.items()]
+    labels = {"old": "scorecard: whole tables + pandas (before)", "new": "scorecard: SQL aggregates (now)"}
+    for k in big:
+        if k in labels:
+            rows.append((f"{labels[k]} — inputs only", fmt(big[k], "inputs"), fmt(demo[k], "inputs")))
+            rows.append((f"{labels[k]} — with the KPIs", fmt(big[k]), fmt(demo[k])))
+            rows.append(("  peak memory of that process", f"{big[k].get('peak_mb', 0):,.0f} MB",
+                         f"{demo[k].get('peak_mb', 0):,.0f} MB"))
+        else:
+            rows.append((f"{k} page, first AppTest run", fmt(big[k]), fmt(demo[k])))
+            rows.append((f"{k} page, second run", fmt(big[k], "second") if "error" not in big[k] else "error",
+                         fmt(demo[k], "second") if "error" not in demo[k] else "error"))
+            rows.append(("  peak memory of that process", f"{big[k].get('peak_mb', 0):,.0f} MB",
+                         f"{demo[k].get('peak_mb', 0):,.0f} MB"))
+    w = max(len(r[0]) for r in rows)
+    lines = [f"| {'what':<{w}} | {size} | demo |", f"|{'-' * (w + 2)}|---|---|"]
+    lines += [f"| {a:<{w}} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skus", type=int, default=2000)
+    ap.add_argument("--regions", type=int, default=5)
+    ap.add_argument("--channels", type=int, default=2)
+    ap.add_argument("--months", type=int, default=48)
+    ap.add_argument("--order-lines", type=int, default=10_000_000)
+    ap.add_argument("--keep", type=Path, help="folder for the files and workspaces (default: a temporary one)")
+    ap.add_argument("--no-pages", action="store_true", help="time the scorecard only, not the AppTest pages")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each timed step (the median is shown)")
+    ap.add_argument("--step", help=argparse.SUPPRESS)
+    ap.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.step:
+        print(json.dumps(step(a.step, a.workspace)))
+        return 0
+    folder = a.keep or Path(tempfile.mkdtemp(prefix="sop-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    files = generate(folder, a.skus, a.regions, a.channels, a.months, a.order_lines)
+    gen_s = time.perf_counter() - t
+    big_ws, demo_ws = folder / "big.duckdb", folder / "demo.duckdb"
+    for p in (big_ws, demo_ws):
+        p.unlink(missing_ok=True)
+    loads = load(big_ws, files)
+    cli(demo_ws, "demo")
+    big = measure(big_ws, not a.no_pages, a.runs)
+    demo = measure(demo_ws, not a.no_pages, a.runs)
+    series = a.skus * a.regions * a.channels
+    size = f"{a.skus:,} skus × {a.regions} × {a.channels} ({series:,} series), {a.months} months, {a.order_lines:,} lines"
+    print(table(big, demo, size, loads, gen_s))
+    for name, r in {**{f"big {k}": v for k, v in big.items()}, **{f"demo {k}": v for k, v in demo.items()}}.items():
+        if "message" in r:
+            print(f"{name} failed: {r['message']}")
+    print(f"OTIF: before {big['old'].get('otif', float('nan')):.6f}, now {big['new'].get('otif', float('nan')):.6f}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; files in {folder}; "
+          f"medians of {a.runs} runs, peak memory = the highest VmHWM of a step's process")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
