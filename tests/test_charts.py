@@ -1,4 +1,4 @@
-"""The shared figures (pages/shell/charts.py): one style per role, the same on every chart; the demand
+"""The shared figures (sop_core/meetings/charts.py): one style per role, the same on every chart; the demand
 chart's forecast joining the actuals; safety stock as a line. Plain plotly, small hand-made frames."""
 from __future__ import annotations
 
