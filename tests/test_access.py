@@ -95,3 +95,47 @@ def test_pointing_the_server_at_a_dask_scheduler_is_for_admins(tmp_path, control
         access.set_actor(ADMIN)
         ws.set_setting(dask_executor.SCHEDULER_SETTING, "tcp://10.0.0.9:8786")
         assert ws.get_setting(dask_executor.SCHEDULER_SETTING) == "tcp://10.0.0.9:8786"
+
+
+def test_a_thread_nobody_set_an_actor_in_asks_the_resolver(control, workspace):
+    """A Streamlit fragment reruns in a thread of its own, without the app's frame: the resolver names its user."""
+    import threading
+
+    results: list[object] = []
+
+    def in_thread() -> None:  # a fresh thread: no actor set in its context
+        results.append(access.current())
+        try:
+            workspace.set_setting("some_setting", 1, None)
+            results.append("saved")
+        except access.NotPermitted as exc:
+            results.append(str(exc))
+
+    try:
+        access.resolve_with(lambda: PLANNER)
+        t = threading.Thread(target=in_thread)
+        t.start()
+        t.join()
+        assert results == [PLANNER, "saved"]
+        assert workspace.scalar("SELECT author FROM audit_log WHERE subject = 'some_setting'") == PLANNER.email
+        with access.acting_as(None):  # set explicitly: nobody, whatever the resolver says
+            assert access.current() is None
+        access.resolve_with(None)
+        results.clear()
+        t = threading.Thread(target=in_thread)
+        t.start()
+        t.join()
+        assert results[0] is None and "sign in" in str(results[1])
+    finally:
+        access.resolve_with(None)
+
+
+def test_a_change_in_someone_elses_name_is_refused(control, workspace):
+    with access.acting_as(PLANNER):
+        with pytest.raises(access.NotPermitted, match="in the name of 'ada@example.com'"):
+            workspace.set_setting("some_setting", 1, "ada@example.com")
+        workspace.set_setting("some_setting", 2, "PAT@example.com ")  # the same person, however typed
+        workspace.set_setting("other_setting", 3, None)  # no name given: the signed-in user
+    authors = workspace.query("SELECT subject, author FROM audit_log WHERE kind = 'setting'")
+    assert sorted(map(tuple, authors.values.tolist())) == [("other_setting", PLANNER.email),
+                                                           ("some_setting", PLANNER.email)]

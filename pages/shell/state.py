@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from sop_core import config, escape
 from sop_core.demand import forecast_jobs
@@ -101,6 +102,11 @@ def actor() -> access.Actor | None:
     return access.Actor(who, settings.role(who))
 
 
+def _run_actor() -> access.Actor | None:
+    """The signed-in user of the script run on this thread (None outside one: a background thread sets its own)."""
+    return actor() if get_script_run_ctx() is not None else None
+
+
 def role() -> str:
     """The acting role: 'admin' when sign-in is off (the local demo), else the signed-in user's role."""
     a = actor()
@@ -133,6 +139,7 @@ def run_app() -> None:
     st.set_page_config(page_title="S&OP review", page_icon=":material/sync_alt:", layout="wide")
     access.enable(sign_in_required())
     access.set_actor(actor())
+    access.resolve_with(_run_actor)  # fragments rerun without this frame: they find their user through it
     try:
         settings = sign_in_settings()
     except signin.SignInConfigError as exc:  # never an open app: every page says why and stops

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -48,7 +48,9 @@ class Actor:
 
 
 _enabled = False
-_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("sop_actor", default=None)
+_UNSET = Actor("", "viewer")  # no actor was set in this context: ask the resolver (see resolve_with)
+_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("sop_actor", default=_UNSET)
+_resolver: Callable[[], Actor | None] | None = None
 
 
 def enable(on: bool = True) -> None:
@@ -67,9 +69,22 @@ def set_actor(actor: Actor | None) -> None:
     _actor.set(actor)
 
 
+def resolve_with(resolver: Callable[[], Actor | None] | None) -> None:
+    """Who acts in a context where nobody set an actor: the app's signed-in user of the current script run.
+
+    A Streamlit fragment reruns only its own function, in a thread of its own, without the app's frame
+    that calls set_actor: the resolver finds the user of that run (None outside a script run).
+    """
+    global _resolver
+    _resolver = resolver
+
+
 def current() -> Actor | None:
     """Who is acting in this thread (None when nobody is signed in)."""
-    return _actor.get()
+    actor = _actor.get()
+    if actor is _UNSET:
+        return _resolver() if _resolver is not None else None
+    return actor
 
 
 @contextmanager
@@ -86,7 +101,7 @@ def check(kind: str) -> None:
     """Raise NotPermitted when access control is on and the acting user may not write an event of `kind`."""
     if not _enabled:
         return
-    actor = _actor.get()
+    actor = current()
     if actor is None:
         raise NotPermitted(f"not permitted: sign in to {ACTIONS.get(kind, 'change the plan')}")
     if not actor.can(kind):
@@ -100,7 +115,7 @@ def author(given: str | None) -> str | None:
     None becomes the acting user's identity; a different name is refused (NotPermitted). Off, or acting
     as SYSTEM (the demo company loading), `given` is kept.
     """
-    actor = _actor.get()
+    actor = current()
     if not _enabled or actor is None or actor == SYSTEM:
         return given
     if given is not None and given.strip().casefold() != actor.email.casefold():
