@@ -300,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     cli(demo_ws, "demo")
     big = measure(big_ws, not a.no_pages, a.runs)
     demo = measure(demo_ws, not a.no_pages, a.runs)
-    series = a.skus * a.regions * a.channels
-    size = f"{a.skus:,} skus × {a.regions} × {a.channels} ({series:,} series), {a.months} months, {a.order_lines:,} lines"
+    series = a.skus * a.regions  # a series is a sku × region (channels are summed)
+    size = f"{a.skus:,} skus × {a.regions} regions × {a.channels} channels ({series:,} series), {a.months} months, {a.order_lines:,} lines"
     print(table(big, demo, size, loads, gen_s))
     for name, r in {**{f"big {k}": v for k, v in big.items()}, **{f"demo {k}": v for k, v in demo.items()}}.items():
         if "message" in r:
