@@ -264,6 +264,15 @@ def test_parquet_is_read_as_text() -> None:
     assert raw.data["n"].tolist() == ["1", ""]
 
 
+def test_a_float_nan_in_parquet_is_a_blank_like_null() -> None:
+    """pyarrow, Polars and Spark write NaN for a blank float; it reads as blank, not as the text 'nan'."""
+    data = _parquet(pa.table({"qty": pa.array([1.5, float("nan"), None], pa.float64()),
+                              "f32": pa.array([float("nan"), 2.0, 3.0], pa.float32())}))
+    raw = read_file("s.parquet", data)
+    assert raw.data["qty"].tolist() == ["1.5", "", ""]
+    assert raw.data["f32"].tolist() == ["", "2", "3"]
+
+
 def test_truncated_or_corrupt_parquet() -> None:
     data = _parquet(pa.table({"sku": [f"S{i}" for i in range(5000)], "qty": list(range(5000))}))
     assert "corrupt Parquet file" in str(rejected("s.parquet", data[: len(data) // 2]))

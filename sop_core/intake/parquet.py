@@ -51,8 +51,12 @@ def read_parquet(file_name: str, data: bytes, *, limits: Limits = DEFAULT_LIMITS
 
 
 def _arrow_text(col: pa.ChunkedArray) -> pd.Series:
-    """One Arrow column as text ('' for null; dates as ISO)."""
+    """One Arrow column as text ('' for null and for a float NaN, which pyarrow, Polars and Spark write for blanks; dates as ISO)."""
     t = col.type
+    if pa.types.is_floating(t):
+        import pyarrow.compute as pc
+
+        col = pc.if_else(pc.is_nan(col), pa.scalar(None, t), col)
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         s = pd.Series(col.to_pandas())
         s = pd.to_datetime(s)
