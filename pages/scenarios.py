@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.shell import compare, share
 from pages.shell import plan_view as pv
-from pages.shell.state import author, page_header, workspace
+from pages.shell.state import author, may, page_header, workspace
 from sop_core import escape
 from sop_core.demand.consensus import KINDS
 from sop_core.meetings import links
@@ -158,7 +158,8 @@ with st.form("sc_form", border=True):
                               help="−20 = the line at 80% of its hours; +50 = a partial second shift.")
     with st.expander("More changes: several families or resources, an override set", expanded=False):
         more = _more_changes()
-    submitted = st.form_submit_button("Save scenario", type="primary", icon=":material/save:")
+    submitted = st.form_submit_button("Save scenario", type="primary", icon=":material/save:",
+                                      disabled=not may("scenario"))
 
 if submitted:
     d_from, d_to = _span(d_months)
