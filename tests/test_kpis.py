@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from sop_core.intake import company, demo
-from sop_core.planning import actuals, kpi_targets, kpis, service
+from sop_core.periods import period_start
+from sop_core.planning import actuals, kpi_targets, kpis, service, supply
 from sop_core.planning.kpis import KPI, ScorecardInputs
 
 T = pd.Timestamp
@@ -312,6 +313,60 @@ def test_capacity_utilisation_is_the_forward_peak():
     util = kpis.utilisation_of(plan({"2026-01-01": 40, "2026-02-01": 55}), PRODUCTS, cap)
     assert kpis.utilisation_kpi(util, None, None, None, hist).value == pytest.approx(1.10)
     assert kpis.utilisation_kpi(None, plan({"2026-01-01": 1}), PRODUCTS, None).missing_table == "capacity"
+
+
+def _peaks_at_full_grain(history, products, capacity) -> pd.DataFrame:
+    """The utilisation of actuals as computed before issue 15: every sku × region × family row, with the family names."""
+    h = actuals.normalise_history(history)
+    h = h[h["period"].isin(actuals.month_starts(h["period"].max(), kpis.TREND_POINTS))]
+    return kpis.peak_utilisation(kpis.utilisation_of(h, products, capacity, units="quantity"))
+
+
+def test_utilisation_of_actuals_per_sku_and_month_equals_the_full_grain():
+    t = demo.generate()
+    sales, prod, cap = t["sales"], t["products"], t["capacity"]
+    full = _peaks_at_full_grain(sales, prod, cap)
+    assert len(full) == 12
+    # without a forward plan the value is the actuals' peak: value, note and trend as at the full grain
+    k = kpis.utilisation_kpi(None, None, prod, cap, sales)
+    top = full.loc[full["utilisation"].idxmax()]
+    assert k.value == pytest.approx(float(top["utilisation"]), rel=1e-12)
+    assert f"peak {top['resource']} in {pd.Timestamp(top['period']):%b %Y}" in k.note
+    assert k.trend["period"].tolist() == full["period"].tolist()
+    assert k.trend["value"].to_numpy() == pytest.approx(full["utilisation"].to_numpy(), rel=1e-12)
+    # supply.utilisation without the family names: every other column the same
+    h = actuals.normalise_history(sales)
+    load = supply.required_load(h.rename(columns={"quantity": "units"}), prod)
+    a, b = supply.utilisation(load, cap), supply.utilisation(load, cap, top_families=False)
+    assert (b["top_families"] == "").all() and (a["top_families"] != "").any()
+    pd.testing.assert_frame_equal(a.drop(columns="top_families"), b.drop(columns="top_families"))
+
+
+def _normalise_before(history: pd.DataFrame) -> pd.DataFrame:
+    """actuals.normalise_history as it was before its fast path (issue 15)."""
+    when = "period" if "period" in history.columns else "date"
+    return pd.DataFrame({
+        "sku": history["sku"].astype(str).to_numpy(),
+        "region": history["region"].astype(object).where(history["region"].notna(), "All").astype(str).to_numpy(),
+        "family": history["family"].astype(object).where(history["family"].notna(), history["sku"])
+        .astype(str).to_numpy(),
+        "period": period_start(history[when]).to_numpy(),
+        "quantity": pd.to_numeric(history["quantity"], errors="coerce").fillna(0.0).astype(float).to_numpy(),
+        "revenue": pd.to_numeric(history["revenue"], errors="coerce").astype(float).to_numpy(),
+    })
+
+
+def test_normalise_history_is_as_before_and_the_same_when_normalised_again():
+    t = demo.generate()
+    odd = pd.DataFrame({"date": [ms("2026-01-15"), ms("2026-02-03"), ms("2026-02-09")], "sku": ["a", 7, "c"],
+                        "region": ["N", None, np.nan], "family": [None, "F", "G"],
+                        "quantity": [1.0, np.nan, 3.0], "revenue": [np.nan, 2.0, 3.0]})
+    as_str = odd.assign(sku=odd["sku"].astype(str), region=pd.Series(["N", "S", "E"], dtype="str"))
+    for frame in (t["sales"], odd, as_str):
+        once = actuals.normalise_history(frame)
+        pd.testing.assert_frame_equal(once, _normalise_before(frame), check_dtype=False)
+        assert [str(d) for d in once.dtypes] == ["str", "str", "str", "datetime64[us]", "float64", "float64"]
+        pd.testing.assert_frame_equal(actuals.normalise_history(once), once)
 
 
 # -- revenue vs plan and gross margin ------------------------------------------------------------

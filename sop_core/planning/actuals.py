@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -28,16 +30,28 @@ def products_frame(products: pd.DataFrame | None) -> pd.DataFrame:
     return supply.normalise_products(products if products is not None else pd.DataFrame({"sku": []}))
 
 
+def _text(col: pd.Series, blank: pd.Series | str) -> Any:
+    """`col` as text with `blank` where it is null: the column's own array when it is text already with no null
+    (no copy: the history from DuckDB, or a normalised one), else converted as before."""
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.na_value is np.nan and not col.isna().any():
+        return col.array
+    if isinstance(blank, str) and blank == "":
+        return col.astype(str).to_numpy()
+    return col.astype(object).where(col.notna(), blank).astype(str).to_numpy()
+
+
 def normalise_history(history: pd.DataFrame) -> pd.DataFrame:
-    """Actuals as sku, region, family, period (month start), quantity, revenue (NaN when not given)."""
+    """Actuals as sku, region, family, period (month start), quantity, revenue (NaN when not given).
+
+    Cheap on a frame normalised already (text columns are taken as they are), so callers may normalise
+    a normalised history again."""
     when = "period" if "period" in history.columns else "date"
     qty = "quantity" if "quantity" in history.columns else "units"
+    sku = _text(history["sku"], "")
     out = pd.DataFrame({
-        "sku": history["sku"].astype(str).to_numpy(),
-        "region": (history["region"].astype(object).where(history["region"].notna(), supply.NO_REGION)
-                   .astype(str).to_numpy() if "region" in history.columns else supply.NO_REGION),
-        "family": (history["family"].astype(object).where(history["family"].notna(), history["sku"])
-                   .astype(str).to_numpy() if "family" in history.columns else history["sku"].astype(str).to_numpy()),
+        "sku": sku,
+        "region": (_text(history["region"], supply.NO_REGION) if "region" in history.columns else supply.NO_REGION),
+        "family": (_text(history["family"], history["sku"]) if "family" in history.columns else sku),
         "period": period_start(history[when]).to_numpy(),
         "quantity": pd.to_numeric(history[qty], errors="coerce").fillna(0.0).astype(float).to_numpy(),
         "revenue": (pd.to_numeric(history["revenue"], errors="coerce").astype(float).to_numpy()

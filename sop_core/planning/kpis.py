@@ -436,12 +436,12 @@ def days_of_supply_kpi(inventory_frame: pd.DataFrame | None, consensus: pd.DataF
 
 # -- capacity utilisation ----------------------------------------------------------------------
 def utilisation_of(plan: pd.DataFrame, products: pd.DataFrame, capacity: pd.DataFrame,
-                   units: str = "units") -> pd.DataFrame:
+                   units: str = "units", top_families: bool = True) -> pd.DataFrame:
     """`supply.utilisation` of a plan (or of actuals with units='quantity') against capacity."""
     p = plan.rename(columns={units: "units"}) if units != "units" else plan
     if "period" not in p.columns and "date" in p.columns:
         p = p.rename(columns={"date": "period"})
-    return supply.utilisation(supply.required_load(p, products), capacity)
+    return supply.utilisation(supply.required_load(p, products), capacity, top_families)
 
 
 def peak_utilisation(util: pd.DataFrame) -> pd.DataFrame:
@@ -465,13 +465,15 @@ def utilisation_kpi(utilisation: pd.DataFrame | None, consensus: pd.DataFrame | 
         return _missing("capacity_utilisation", targets, "capacity")
     if not has_util and _blank(products):
         return _missing("capacity_utilisation", targets, "products", "needs resource and hours_per_unit in products")
-    last = normalise_history(history)["period"].max() if not _blank(history) else None
+    h = normalise_history(history) if not _blank(history) else None
+    last = h["period"].max() if h is not None else None
     trend = empty_trend()
     hist_peak = None
     if last is not None and not _blank(capacity) and not _blank(products):
-        h = normalise_history(history)
         h = h[h["period"].isin(month_starts(last, max(window_months, TREND_POINTS)))]
-        hist_peak = peak_utilisation(utilisation_of(h, products, capacity, units="quantity"))
+        # the load is per sku × month (required_load sums the regions): sum them first, and no family names
+        h = h.groupby(["sku", "family", "period"], as_index=False)["quantity"].sum()
+        hist_peak = peak_utilisation(utilisation_of(h, products, capacity, units="quantity", top_families=False))
         trend = _trend(hist_peak["period"], hist_peak["utilisation"])
     fwd = utilisation if has_util else consensus
     if not _blank(fwd):
@@ -517,7 +519,8 @@ def revenue_vs_plan_kpi(budget: pd.DataFrame | None, history: pd.DataFrame | Non
         return _missing("revenue_vs_plan", targets, "plan")
     if _blank(history) and _blank(outlook):
         return _missing("revenue_vs_plan", targets, "sales")
-    last = normalise_history(history)["period"].max() if not _blank(history) else None
+    h = normalise_history(history) if not _blank(history) else None
+    last = h["period"].max() if h is not None else None
     if year is None:
         year = (last + pd.DateOffset(months=1)).year if last is not None else int(
             pd.to_datetime(outlook["period"]).dt.year.min())
@@ -538,7 +541,7 @@ def revenue_vs_plan_kpi(budget: pd.DataFrame | None, history: pd.DataFrame | Non
                          "needs a forecast (consensus plan) for the rest of the year")
             k.trend = trend
             return k
-        outlook = finance.outlook(normalise_history(history), consensus, int(year), last, prod)
+        outlook = finance.outlook(h, consensus, int(year), last, prod)
     vb = finance.vs_budget(outlook, budget, int(year), prod)
     total = vb[vb["is_total"]].iloc[0]
     note = (f"{year} outlook {total['outlook_revenue']:,.0f} vs annual plan {total['plan_revenue']:,.0f} "
@@ -582,18 +585,20 @@ def scorecard(inputs: ScorecardInputs) -> list[KPI]:
     n = inputs.window_months
     acc, bias = accuracy_kpis(inputs.accuracy_points, t, n)
     o, f = service_kpis(inputs.orders, t, inputs.as_of, n, by_month=inputs.service_months)
-    act = inputs.actuals if inputs.actuals is not None or _blank(inputs.history) else monthly_actuals(
-        inputs.history, inputs.products, max(2 * n, 24))
+    # normalised once: each KPI normalising it again costs next to nothing (`actuals.normalise_history`)
+    hist = inputs.history if _blank(inputs.history) else normalise_history(inputs.history)
+    act = inputs.actuals if inputs.actuals is not None or _blank(hist) else monthly_actuals(
+        hist, inputs.products, max(2 * n, 24))
     return with_coverage([
         acc, bias, o, f,
-        turns_kpi(inputs.inventory, inputs.history, inputs.products, t, n, actuals=act,
+        turns_kpi(inputs.inventory, hist, inputs.products, t, n, actuals=act,
                   inventory_value=inputs.inventory_value),
-        days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, inputs.history, t, actuals=act,
+        days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, hist, t, actuals=act,
                            inventory_value=inputs.inventory_value, on_hand=inputs.on_hand),
-        utilisation_kpi(inputs.utilisation, inputs.consensus, inputs.products, inputs.capacity, inputs.history, t, n),
-        revenue_vs_plan_kpi(inputs.budget, inputs.history, inputs.consensus, inputs.products, inputs.outlook,
+        utilisation_kpi(inputs.utilisation, inputs.consensus, inputs.products, inputs.capacity, hist, t, n),
+        revenue_vs_plan_kpi(inputs.budget, hist, inputs.consensus, inputs.products, inputs.outlook,
                             inputs.year, t, n, actuals=act),
-        gross_margin_kpi(inputs.history, inputs.products, t, n, actuals=act),
+        gross_margin_kpi(hist, inputs.products, t, n, actuals=act),
     ], inputs.coverage, t)
 
 

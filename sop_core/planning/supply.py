@@ -213,7 +213,7 @@ def _top_families(df: pd.DataFrame, n: int = 3) -> str:
     return ", ".join(parts)
 
 
-def utilisation(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
+def utilisation(load: pd.DataFrame, capacity: pd.DataFrame, top_families: bool = True) -> pd.DataFrame:
     """Load vs capacity per resource × period.
 
     Columns: resource, period, basis ('hours' | 'units'), required_hours, available_hours, utilisation
@@ -222,6 +222,7 @@ def utilisation(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
     available, floored at 0), top_families (the families causing the load, largest share first).
     When basis is 'units', the *_hours columns hold units (required = planned units, available =
     capacity_units). Periods: those of the load, plus capacity months within the load's range.
+    top_families=False leaves that column '' (the scorecard's peaks need no names; it costs a groupby per cell).
     """
     cap = normalise_capacity(capacity)
     basis = resource_basis(load, capacity)
@@ -230,7 +231,7 @@ def utilisation(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
     req = ml.groupby(["resource", "period"], as_index=False)["load_qty"].sum().rename(
         columns={"load_qty": "required_hours"})
     tops = (ml.groupby(["resource", "period"])[["family", "load_qty"]].apply(_top_families)
-            if len(ml) else pd.Series(dtype=object))
+            if len(ml) and top_families else pd.Series(dtype=object))
     cap = cap.merge(basis, on="resource", how="left")
     cap = cap[cap["basis"].isin(["hours", "units"])].copy()
     cap["available_hours"] = np.where(cap["basis"] == "hours", cap["available_hours"], cap["capacity_units"])
