@@ -168,7 +168,8 @@ def test_accuracy_summary_by_family_and_total(fitted: dict) -> None:
         pts = F.backtest_points(ws, SETTINGS)
     assert set(fam["family"]) <= {"Alpha", "Beta"} and "Alpha" in set(fam["family"])
     assert {"wape", "bias", "mase", "wape_seasonal_naive", "tracking_signal", "fva", "n"} <= set(total)
-    assert total["n"] == len(pts) and total["wape"] <= total["wape_seasonal_naive"]
+    # held-out accuracy of the procedure: not guaranteed to beat seasonal naive (a selection score would be)
+    assert total["n"] == len(pts) and 0 < total["wape"] < 1 and np.isfinite(total["wape_seasonal_naive"])
 
 
 def test_data_change_needs_a_new_run(tmp_path: Path) -> None:

@@ -59,11 +59,30 @@ def plan_backtest(last_period: pd.Timestamp, n_periods: int, horizon: int, seaso
                   origins: int = 3, step: int | None = None, min_train: int | None = None) -> BacktestPlan:
     """Cut-offs for a history of `n_periods` buckets ending at `last_period` (the longest series).
 
-    The backtest horizon is the planning horizon, capped by the history. By default origins are a horizon apart, so their windows do not overlap and every
-    point scores a different bucket; when the history holds fewer than two such windows, the step
-    shrinks to fit two origins, or, when even that fails, the horizon halves (the note says so).
+    The backtest horizon is the planning horizon, capped by the history. By default origins are a
+    horizon apart, so their windows do not overlap and every point scores a different bucket; when
+    the history holds fewer than two such windows, the step shrinks to fit two origins, or, when
+    even that fails, the horizon halves (the note says so). The earliest cut-off keeps two seasons
+    of training when that still leaves as many origins, windows overlapping by at most half (seasonal
+    models need two seasons, and
+    accuracy measured on one-season fits would understate the forecast made from the full history);
+    otherwise a season + 1. `min_train` (a season + 1) is what a series needs to take part.
     """
-    min_train = season_length + 1 if min_train is None else int(min_train)
+    if min_train is None and step is None:
+        k = max(1, int(origins))
+        wide = _plan(last_period, n_periods, horizon, freq, origins, None, 2 * season_length)
+        base = _plan(last_period, n_periods, horizon, freq, origins, None, season_length + 1)
+        if (wide.origins and wide.origins >= min(k, base.origins) and wide.horizon == base.horizon
+                and 2 * wide.step >= wide.horizon):
+            return BacktestPlan(wide.cutoffs, wide.horizon, wide.step, season_length + 1, wide.note)
+        return base
+    return _plan(last_period, n_periods, horizon, freq, origins, step,
+                 season_length + 1 if min_train is None else int(min_train))
+
+
+def _plan(last_period: pd.Timestamp, n_periods: int, horizon: int, freq: str, origins: int, step: int | None,
+          min_train: int) -> BacktestPlan:
+    """plan_backtest with the earliest cut-off keeping `min_train` buckets."""
     k = max(1, int(origins))
     h = min(int(horizon), n_periods - min_train)
     if h < 1:
