@@ -53,7 +53,7 @@ from sop_core.demand.models import warm_up
 
 # What a forecast worker imports at start (the forkserver's preload and `dask_setup`): Prophet, and the
 # module whose functions the tasks run. Named, not imported, so the executors stay below the forecast.
-WORKER_PRELOAD: tuple[str, ...] = ("prophet", "sop_core.demand.forecast")
+WORKER_PRELOAD: tuple[str, ...] = ("prophet", "statsmodels.tsa.seasonal", "sop_core.demand.forecast")
 
 SCHEDULER_ENV = config.DASK_SCHEDULER
 SCHEDULER_SETTING = "dask_scheduler"

@@ -30,7 +30,8 @@ Frames
 - forecast (FORECAST_FRAME_COLUMNS): series_id, sku, region, family, period, value, lower, upper, model
 - metrics (METRIC_COLUMNS): series_id, sku, region, family, model, reason, wape, accuracy, bias,
   mase, tracking_signal, wape_seasonal_naive, fva, flags ('naive beats model', '|TS|>4',
-  'no backtest', joined by '; '), candidate, wape_candidate, n_origins, n_obs, n, interval_source
+  'no backtest', joined by '; '), candidate (the chosen model or the combination's members, comma-joined),
+  wape_candidate (the selection score), n_origins, n_obs, n, interval_source
 - points (backtest.POINT_COLUMNS): every scored point of the procedure (model = the choice at that origin),
   with seasonal naive on the same points
 

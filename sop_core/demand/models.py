@@ -68,9 +68,10 @@ def quiet_logs() -> None:
 
 
 def warm_up() -> None:
-    """Import Prophet (slow the first time) so forked workers inherit it."""
+    """Import Prophet and statsmodels' STL (slow the first time: 1–3 s each) so forked workers inherit them."""
     quiet_logs()
     import prophet  # noqa: F401
+    import statsmodels.tsa.seasonal  # noqa: F401  (candidates.StlDamped)
 
 
 def future_periods(last: pd.Timestamp, horizon: int, freq: str) -> pd.DatetimeIndex:
