@@ -4,7 +4,8 @@ Every number on those pages comes from `plan.evaluate(plan.PlanInputs.from_works
 the function the scenario comparison runs too, so a page and a scenario baseline never disagree.
 The result is cached per (workspace file, data fingerprint + loaded tables, forecast run key, content
 hash of the consensus, plan settings): a rerun that changes none of them costs a few small queries
-and an unpickle, never the engines.
+and an unpickle, never the engines. Under that session cache the evaluated plan is stored in the
+workspace (`sop_core.planning.plan_store`), so other sessions and a restarted server read it too.
 
 The page frames (utilisation matrix, gap table, exception list, monthly outlook, ...) come with the
 plan from `sop_core.planning.plan.build_view` (a `plan.PlanView`); the reshapes themselves live in
@@ -18,7 +19,6 @@ numbers are built on, `st.metric` delta arguments, an engine module's rules as M
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +31,7 @@ from sop_core.demand import forecast
 from sop_core.escape import plain
 from sop_core.intake import demo
 from sop_core.intake.health import DataState, data_state
-from sop_core.planning import plan
+from sop_core.planning import plan, plan_store
 from sop_core.planning import settings as plan_settings
 from sop_core.planning.scenarios import Scenario
 from sop_core.store import access
@@ -211,11 +211,11 @@ def save_button(ws: Workspace, current: dict[str, Any], saved: dict[str, Any], c
 def _evaluate(path: str, data: str, run_key: str, consensus_sha: str, prebuild_months: int, service_level: float,
               excess_cover_months: float, _ws: Workspace, _consensus: pd.DataFrame, scenario_id: str | None = None,
               _scenario: Scenario | None = None, year: int | None = None) -> plan.PlanView:
-    t0 = time.perf_counter()
-    inputs = plan.PlanInputs.from_workspace(_ws, _consensus, prebuild_months=prebuild_months,
-                                            service_level=service_level, excess_cover_months=excess_cover_months)
-    # a stored scenario never changes: its id keys it
-    return plan.build_view(plan.apply_scenario(inputs, _scenario), year, t0)
+    # evaluated once per data, consensus, settings and scenario for every session and restart (plan_store);
+    # this cache saves the session the read. A stored scenario never changes: its id keys it here
+    return plan_store.view(_ws, _consensus, run_key, {"prebuild_months": prebuild_months, "service_level": service_level,
+                                                      "excess_cover_months": excess_cover_months},
+                           _scenario, year, consensus_sha=consensus_sha)
 
 
 def plan_view(ws: Workspace, run: forecast.ForecastRun, consensus: pd.DataFrame,

@@ -38,7 +38,7 @@ DEMO, OWN = "demo", "own"
 KEEP_SETTINGS = frozenset({"dask_scheduler"})  # where the server sends work: not the company's data
 # the planning tables holding one company's work, children before parents
 PLANNING_TABLES: tuple[str, ...] = (
-    "consensus", "overrides", "backtest_points", "forecast_values", "forecast_series", "forecast_runs",
+    "plan_result_frames", "plan_results", "consensus", "overrides", "backtest_points", "forecast_values", "forecast_series", "forecast_runs",
     "plan_version_lines", "decision_events", "decisions", "plan_versions", "scenarios", "loads",
 )
 

@@ -218,4 +218,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "050_plan_results",
+        """
+        CREATE TABLE plan_results (
+            result_key VARCHAR PRIMARY KEY,
+            fingerprint VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            seconds DOUBLE,
+            bytes BIGINT,
+            manifest VARCHAR NOT NULL
+        );
+        CREATE TABLE plan_result_frames (
+            result_key VARCHAR NOT NULL,
+            frame_no INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (result_key, frame_no)
+        );
+        """,
+    ),
 ]
