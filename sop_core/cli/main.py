@@ -1,7 +1,7 @@
 """Command line: `python -m sop_core <command>` on the same workspace the app uses.
 
 `main` builds one parser from the commands registered in `registry.COMMANDS` by the command
-modules imported below (one module per group: data, forecast, admin, pack, serve, reasons), runs the
+modules imported below (one module per group: data, forecast, export, admin, pack, serve, reasons), runs the
 chosen handler and turns workspace errors into one sentence and an exit code.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import duckdb
 from sop_core import config
 
 # The command modules register their subcommands when imported (the order is the order of `--help`).
-from sop_core.cli import admin, data, forecast, pack, reasons, serve  # noqa: F401
+from sop_core.cli import admin, data, export, forecast, pack, reasons, serve  # noqa: F401
 from sop_core.cli.registry import COMMANDS
 from sop_core.store.ledger import SaveNotConfirmed
 from sop_core.store.lock import WorkspaceReadOnly, read_only_message
