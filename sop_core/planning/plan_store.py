@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sop_core.planning.scenarios import Scenario
     from sop_core.store.workspace import Workspace
 
-KEEP = 64  # stored results kept per workspace (the newest); older ones are evaluated again when asked for
+KEEP = 16  # stored results kept per workspace (the newest; tens of MB each at scale); older ones are evaluated again
 FORMAT = 1  # bump when PlanView/PlanResult change shape: results of another format are not read
 _CLASSES: dict[str, type] = {c.__name__: c for c in (plan.PlanView, plan.PlanResult, coverage.PlanCoverage,
                                                      coverage.Coverage)}
