@@ -45,6 +45,11 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                                      format_func=str.capitalize)
         country = c[2].text_input("Holidays country (ISO code, weekly bucket)", value=settings.holidays_country or "",
                                   max_chars=3, placeholder="e.g. US")
+        inactive_after = st.number_input(
+            "Inactive after (buckets without sales; 0 = 24 months or 52 weeks)", min_value=0,
+            max_value=forecast.INACTIVE_RANGE[1], value=settings.inactive_after, step=1,
+            help="A series with no sales for this many buckets is not fitted and forecast zero; the Demand review "
+                 "lists it.")
         scheduler = st.text_input("Dask scheduler (optional)", value=ws.get_setting(dask_executor.SCHEDULER_SETTING) or "",
                                   placeholder="tcp://scheduler-host:8786",
                                   disabled=not may(access.setting_kind(dask_executor.SCHEDULER_SETTING)),
@@ -54,7 +59,8 @@ with st.expander("Forecast settings", icon=":material/tune:"):
         if st.form_submit_button("Apply settings", type="primary", disabled=not may("setting")):
             try:
                 new = forecast.ForecastSettings(bucket=bucket, horizon=horizon, level=level, mode=mode,
-                                                seasonality_mode=seasonality, holidays_country=country.strip() or None)
+                                                seasonality_mode=seasonality, holidays_country=country.strip() or None,
+                                                origins=settings.origins, inactive_after=int(inactive_after))
                 address = dask_executor.normalize_address(scheduler)
             except (ValueError, PermissionError) as exc:
                 st.error(escape.plain(exc))
@@ -240,6 +246,12 @@ st.caption("Held-out accuracy of the whole procedure (rolling origin): at severa
            "from earlier cut-offs only, refitted on the data up to the cut-off and scored on the buckets that followed, "
            "against a seasonal naive forecast (same bucket last season). Error e = F − A.")
 mets = run.metrics[scope.mask(run.metrics)] if len(run.metrics) else run.metrics
+inactive = forecast.inactive_series(mets)
+if inactive is not None and len(inactive):
+    with st.expander(f"Inactive series ({len(inactive)}): no recent sales, not fitted, forecast zero",
+                     icon=":material/do_not_disturb_on:"):
+        st.dataframe(inactive[["sku", "region", "family", "reason"]], hide_index=True, width="stretch",
+                     column_config={"sku": "SKU", "region": "Region", "family": "Family", "reason": "Why"})
 if len(mets):
     fam = forecast.accuracy_summary(ws, settings, by=("family",))
     if fam is not None and len(fam) and scope.sku is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sop_core.demand import backtest as B
 from sop_core.demand import candidates as C
@@ -94,3 +95,23 @@ def test_candidate_sets_follow_the_recent_class() -> None:
     short = S.candidate_set(y[-10:], periods[-10:], "month", 12)
     assert short.default == (short.names[0],) and "theta" in short.names
     assert S.candidate_set(y, periods, "month", 12, mode="prophet").names == ("prophet",)
+
+
+def test_inactive_series_are_not_fitted_and_forecast_zero() -> None:
+    from sop_core.demand import forecast as F
+
+    periods, y = _series(48)
+    stopped = np.r_[y[:40], np.zeros(8)]  # no sales for 8 months
+    assert S.candidate_set(stopped, periods, "month", 12).kind != "inactive"  # default: 24 quiet months
+    cands = S.candidate_set(stopped, periods, "month", 12, inactive_after=6)
+    assert cands.kind == "inactive" and cands.names == ("zero",) and cands.note.startswith(S.INACTIVE_PREFIX)
+    plan = B.plan_backtest(periods[-1], 48, 6, 12, "MS")
+    cfg = F.FitConfig("month", "MS", 12, 6, "auto", "additive", None, plan, inactive_after=6)
+    fc, points, choice = F.fit_series(F.SeriesTask("gone", periods[0], stopped), cfg)
+    assert (fc["value"] == 0).all() and (fc["model"] == "zero").all() and points.empty
+    assert choice["reason"].startswith(S.INACTIVE_PREFIX) and choice["n_origins"] == 0
+    mets = pd.DataFrame({"series_id": ["gone", "live"], "reason": [choice["reason"], "mean of the best 3"]})
+    assert list(F.inactive_series(mets)["series_id"]) == ["gone"]
+    with pytest.raises(ValueError):
+        F.ForecastSettings(inactive_after=2)
+    assert F.ForecastSettings(inactive_after=6).key() != F.ForecastSettings().key()

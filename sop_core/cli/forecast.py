@@ -28,12 +28,15 @@ def _configure_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", choices=["sku", "family"], default="sku",
                    help="fit per sku × region, or per family × region split to skus (default sku)")
     p.add_argument("--mode", choices=["auto", "prophet"], default="auto",
-                   help="auto: per series the better of Prophet and seasonal naive on the backtest; "
+                   help="auto: per series the best candidate or the mean of the best three on the backtest; "
                         "prophet: Prophet wherever it can fit (default auto)")
     p.add_argument("--seasonality-mode", choices=["additive", "multiplicative"], default="additive",
                    help="Prophet seasonality (default additive)")
     p.add_argument("--holidays", metavar="COUNTRY", help="country holidays for weekly buckets, e.g. US")
     p.add_argument("--origins", type=int, default=3, help="backtest origins (default 3)")
+    p.add_argument("--inactive-after", type=int, default=0, metavar="BUCKETS",
+                   help="a series without sales for this many buckets is not fitted and forecast zero "
+                        "(default 0: 24 months or 52 weeks)")
     p.add_argument("--force", action="store_true", help="refit even when a stored run matches")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="fit on the running Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
@@ -59,7 +62,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     return ForecastSettings(bucket=args.bucket, horizon=args.horizon, level=args.level, mode=args.mode,
                             seasonality_mode=args.seasonality_mode, holidays_country=args.holidays,
-                            origins=args.origins)
+                            origins=args.origins, inactive_after=args.inactive_after)
 
 
 def _progress() -> Any:

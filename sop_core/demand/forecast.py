@@ -77,6 +77,7 @@ LEVELS: tuple[str, ...] = ("sku", "family")
 MODES: tuple[str, ...] = ("auto", "prophet")
 SEASONALITY_MODES: tuple[str, ...] = ("additive", "multiplicative")
 HORIZON_RANGE: tuple[int, int] = (6, 24)
+INACTIVE_RANGE: tuple[int, int] = (3, 104)
 SHARE_BUCKETS = 12
 KEEP_RUNS = 20
 SETTINGS_KEY = "forecast_settings"
@@ -104,6 +105,7 @@ class ForecastSettings:
     seasonality_mode: str = "additive"
     holidays_country: str | None = None
     origins: int = 3
+    inactive_after: int = 0  # buckets without sales that make a series inactive; 0 = 24 months / 52 weeks
 
     def __post_init__(self) -> None:
         if self.bucket not in BUCKETS:
@@ -120,6 +122,11 @@ class ForecastSettings:
                              f"got {self.seasonality_mode!r}")
         if not isinstance(self.origins, (int, np.integer)) or not 1 <= self.origins <= 12:
             raise ValueError(f"origins must be a whole number from 1 to 12, got {self.origins!r}")
+        if not isinstance(self.inactive_after, (int, np.integer)) or not (
+                self.inactive_after == 0 or INACTIVE_RANGE[0] <= self.inactive_after <= INACTIVE_RANGE[1]):
+            raise ValueError(f"inactive_after must be 0 (default) or a whole number of buckets from "
+                             f"{INACTIVE_RANGE[0]} to {INACTIVE_RANGE[1]}, got {self.inactive_after!r}")
+        object.__setattr__(self, "inactive_after", int(self.inactive_after))
         if self.holidays_country is not None:
             import holidays
 
@@ -143,8 +150,9 @@ class ForecastSettings:
     def key(self) -> str:
         """Canonical text of every setting that changes the result (and the engine version)."""
         country = self.holidays_country if self.bucket == "week" and self.holidays_country else "none"
+        inactive = f".ia{self.inactive_after}" if self.inactive_after else ""
         return (f"{self.bucket}.h{self.horizon}.{self.level}.{self.mode}.{self.seasonality_mode}."
-                f"hol-{country}.o{self.origins}.e{ENGINE_VERSION}")
+                f"hol-{country}.o{self.origins}{inactive}.e{ENGINE_VERSION}")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict."""
@@ -190,6 +198,7 @@ class FitConfig:
     seasonality_mode: str
     holidays_country: str | None
     plan: BacktestPlan
+    inactive_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -211,8 +220,10 @@ def fit_series(task: SeriesTask, cfg: FitConfig) -> tuple[pd.DataFrame, pd.DataF
     y = np.asarray(task.y, dtype=float)
     periods = pd.date_range(task.start, periods=len(y), freq=cfg.freq)
     m = cfg.season_length
-    cands = selection.candidate_set(y, periods, cfg.bucket, m, cfg.mode, cfg.seasonality_mode, cfg.holidays_country)
-    origins = selection.run_origins(task.series_id, periods, y, cands, cfg.plan.cutoffs, cfg.plan.horizon,
+    cands = selection.candidate_set(y, periods, cfg.bucket, m, cfg.mode, cfg.seasonality_mode, cfg.holidays_country,
+                                    cfg.inactive_after)
+    cutoffs = () if cands.kind == "inactive" else cfg.plan.cutoffs  # inactive: not fitted, not backtested
+    origins = selection.run_origins(task.series_id, periods, y, cands, cutoffs, cfg.plan.horizon,
                                     cfg.plan.min_train, m)
     points, choice = selection.replay(task.series_id, origins, cands)
     if points.empty:
@@ -225,6 +236,8 @@ def fit_series(task: SeriesTask, cfg: FitConfig) -> tuple[pd.DataFrame, pd.DataF
         held_txt = f"{held:.0%}" if np.isfinite(held) else "n/a (no demand)"
         reason = (f"{lead}{choice.why}; held-out WAPE of the procedure {held_txt} on {k} origin"
                   f"{'s' if k != 1 else ''}")
+    elif cands.kind == "inactive":
+        reason = cands.note
     else:
         no_bt = (f"no backtest: {len(y)} buckets of history, a backtest needs {need}" if cfg.plan.cutoffs
                  else cfg.plan.note or "no backtest")
@@ -353,6 +366,13 @@ def disaggregate(family_forecast: pd.DataFrame, history: pd.DataFrame, settings:
     return out[list(FORECAST_FRAME_COLUMNS)].sort_values(["series_id", "period"]).reset_index(drop=True)
 
 
+def inactive_series(mets: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a run's metrics for inactive series (no recent sales: not fitted, forecast zero)."""
+    if mets is None or mets.empty:
+        return mets
+    return mets[mets["reason"].astype(str).str.startswith(selection.INACTIVE_PREFIX)]
+
+
 def _flags(df: pd.DataFrame) -> pd.Series:
     """'; '-joined review flags per metrics row (|TS|>4: the windowed tracking signal, metrics.TS_WINDOW periods)."""
     beats = (df["wape_seasonal_naive"] < df["wape"]).fillna(False)
@@ -415,7 +435,7 @@ def run_forecast(ws: Workspace, settings: ForecastSettings | None = None,
                              settings.origins)
         cfg = FitConfig(settings.bucket, settings.freq, settings.season_length, settings.horizon, settings.mode,
                         settings.seasonality_mode, settings.holidays_country if settings.bucket == "week" else None,
-                        plan)
+                        plan, settings.inactive_after)
         tasks = [SeriesTask(str(sid), pd.Timestamp(part["period"].iloc[0]), part["y"].to_numpy(dtype=float))
                  for sid, part in long.groupby("series_id", sort=True)]
         warm_up()  # import Prophet before the pool forks, so workers inherit it

@@ -20,7 +20,8 @@ Prophet sits out origins with less than two seasons of training (slow there: 0.4
 0.02 s a fit, and unstable); candidates are then compared on the origins they all forecast.
 
 Candidate sets (`candidate_set`), by the recent-window Syntetos–Boylan class (intermittent.py):
-- no sales at all: zero; no sales in the recent window: zero (inactive);
+- no sales at all: zero; no sales in the last `inactive_after` buckets (default the recent window):
+  inactive, zero, not fitted nor backtested (reason starts 'inactive:');
 - intermittent or lumpy: Croston SBA, TSB, ADIDA; default the mean of the three;
 - at least two seasons: seasonal naive, Theta, damped ETS, ARIMA, STL, Prophet; default the
   mean of Theta, ARIMA and STL;
@@ -62,6 +63,7 @@ SIMPLICITY: tuple[str, ...] = (
 # the default (no evidence yet): mean(Theta, ARIMA, STL) beat mean(Theta, ETS, ARIMA) on every public
 # set of benchmarks/accuracy_bench.py (WAPE M4 weekly sample 5.7% vs 6.8%, monthly 1.45% vs 1.57%)
 DEFAULT_MEMBERS: tuple[str, ...] = ("theta", "arima", "stl")
+INACTIVE_PREFIX = "inactive:"
 NEEDS_TWO_SEASONS: tuple[str, ...] = ("prophet",)  # sit out origins with less than two seasons of training
 
 
@@ -81,8 +83,9 @@ class CandidateSet:
 
 
 def candidate_set(y: np.ndarray, periods: pd.DatetimeIndex, bucket: str, season_length: int, mode: str = "auto",
-                  seasonality_mode: str = "additive", holidays_country: str | None = None) -> CandidateSet:
-    """The candidate set of one series (see the module docstring)."""
+                  seasonality_mode: str = "additive", holidays_country: str | None = None,
+                  inactive_after: int = 0) -> CandidateSet:
+    """The candidate set of one series (see the module docstring); inactive_after 0 = the recent window."""
     y = np.asarray(y, dtype=float)
     m = int(season_length)
     fallback, why = choose_fallback(y, m)
@@ -96,10 +99,13 @@ def candidate_set(y: np.ndarray, periods: pd.DatetimeIndex, bucket: str, season_
                             f"Prophet cannot fit ({problem}): {why or 'naive (repeats the last bucket)'}")
     if isinstance(fallback, ZeroModel):
         return CandidateSet((fallback,), ("zero",), "inactive", why)
+    quiet = int(inactive_after) or recent_window(m)
+    if len(y) >= quiet and not np.any(y[-quiet:] > 0):
+        return CandidateSet((ZeroModel(),), ("zero",), "inactive",
+                            f"{INACTIVE_PREFIX} no sales in the last {quiet} buckets: not fitted, forecast zero")
     kind, adi, cv2 = classify(y, recent_window(m))
-    if kind == "inactive":
-        w = min(len(y), recent_window(m))
-        return CandidateSet((ZeroModel(),), ("zero",), "inactive", f"no sales in the last {w} buckets: forecast zero")
+    if kind == "inactive":  # no sales in the recent window, but fewer quiet buckets than inactive_after
+        kind = "lumpy"
     if is_intermittent(kind):
         note = (f"{kind} demand in the last {min(len(y), recent_window(m))} buckets (ADI {adi:.2f} > 1.32, "
                 f"CV² {cv2:.2f})")
