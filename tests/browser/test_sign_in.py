@@ -370,3 +370,75 @@ def test_an_unreachable_provider_stops_the_sign_in_with_one_sentence(demo_worksp
         assert page.locator('[data-testid="stSidebarNav"]').count() == 0
     finally:
         srv.stop()
+
+
+# -- a crafted request -------------------------------------------------------------------------------------
+def _capture_websocket(page) -> dict:
+    """Relay the page's Streamlit WebSocket through the test: frames sent and received, and the server side."""
+    relay: dict = {"sent": [], "received": [], "server": None}
+
+    def handler(ws) -> None:
+        server = ws.connect_to_server()
+        relay["server"] = server
+        ws.on_message(lambda m: (relay["sent"].append(m), server.send(m)))
+        server.on_message(lambda m: (relay["received"].append(m), ws.send(m)))
+
+    page.route_web_socket(re.compile(r"/_stcore/stream"), handler)
+    return relay
+
+
+def _button_id(frames: list, label: str) -> str:
+    """The widget id of the button labelled `label`, from the elements the server sent."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    for frame in reversed(frames):
+        if not isinstance(frame, bytes):
+            continue
+        msg = ForwardMsg.FromString(frame)
+        if msg.WhichOneof("type") == "delta" and msg.delta.new_element.WhichOneof("type") == "button":
+            button = msg.delta.new_element.button
+            if button.label == label:
+                return button.id
+    raise AssertionError(f"no button {label!r} was sent")
+
+
+def test_a_viewers_forged_save_is_processed_and_changes_nothing(app_server, browser_for):
+    """A viewer sends the rerun of their own override panel with a changed slider AND a press of the disabled Save
+    button (a forged widget message): the server runs it (the preview follows the forged slider) and stores nothing."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    page = browser_for()
+    relay = _capture_websocket(page)
+    sign_in(page, app_server, "vic")
+    open_page(page, app_server, "demand_review?family=Tents", "Demand review")
+    page.get_by_text("Consensus in these periods").wait_for()
+    choose(page, page.get_by_label("Reason").first, "Promotion")
+    wait_idle(page)
+    slider = page.get_by_role("slider", name="Change %")
+    slider.focus()
+    for _ in range(10):
+        slider.press("ArrowRight")
+    wait_idle(page)
+    metric = page.get_by_test_id("stMetric").filter(has_text="Consensus in these periods")
+    at_ten = metric.inner_text()
+    assert page.get_by_role("button", name="Save override").is_disabled()
+    save_id = _button_id(relay["received"], "Save override")
+    reruns = [BackMsg.FromString(f) for f in relay["sent"] if isinstance(f, bytes)]
+    own = [m for m in reruns if m.WhichOneof("type") == "rerun_script"
+           and any(w.id.endswith("ov_pct") for w in m.rerun_script.widget_states.widgets)][-1]
+    forged = BackMsg()
+    forged.CopyFrom(own)
+    for w in forged.rerun_script.widget_states.widgets:
+        if w.id.endswith("ov_pct"):
+            assert w.WhichOneof("value") == "double_array_value", w  # a slider sends [value]
+            w.double_array_value.data[:] = [40.0]
+    forged.rerun_script.widget_states.widgets.append(WidgetState(id=save_id, trigger_value=True))
+    overrides_before = len(ledger_entries(app_server, "override"))
+    relay["server"].send(forged.SerializeToString())
+    page.wait_for_function("(before) => !document.body.innerText.includes(before)", arg=at_ten.splitlines()[-1])
+    wait_idle(page)
+    assert metric.inner_text() != at_ten  # the forged message was run: the preview shows +40%
+    time.sleep(2)
+    assert len(ledger_entries(app_server, "override")) == overrides_before
+    assert "Saved:" not in page.inner_text("body")
