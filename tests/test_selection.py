@@ -115,3 +115,25 @@ def test_inactive_series_are_not_fitted_and_forecast_zero() -> None:
     with pytest.raises(ValueError):
         F.ForecastSettings(inactive_after=2)
     assert F.ForecastSettings(inactive_after=6).key() != F.ForecastSettings().key()
+
+
+def test_the_last_runs_choice_is_kept_unless_the_evidence_changes() -> None:
+    cands = S.CandidateSet((M.SeasonalNaive(12), C.Theta(12), C.DampedETS(12)), ("theta", "ets_damped"))
+    errors = {("theta",): 100.0, ("ets_damped",): 103.0, ("seasonal_naive",): 150.0}
+
+    def err(members):  # type: ignore[no-untyped-def]
+        return errors[tuple(members)]
+
+    new = S.Choice("theta", ("theta",), "best")
+    kept = S.keep_previous(new, ("ets_damped",), cands, err)  # 3% worse: within the margin, kept
+    assert kept.model == "ets_damped" and "kept from the last run" in kept.why
+    assert S.keep_previous(new, ("seasonal_naive",), cands, err) is new  # 50% worse: the evidence changed
+    assert S.keep_previous(new, ("prophet",), cands, err) is new  # no longer a candidate
+    # end to end: replaying the same evidence with the previous choice as input returns it again
+    periods, y = _series()
+    plan = B.plan_backtest(LAST, len(y), 12, 12, "MS", origins=3)
+    origins = S.run_origins("s", periods, y, SMOOTH, plan.cutoffs, plan.horizon, plan.min_train, 12)
+    points, first = S.replay("s", origins, SMOOTH)
+    again_points, again = S.replay("s", origins, SMOOTH, first.members)
+    assert again.members == first.members
+    pd.testing.assert_frame_equal(points, again_points)  # the previous choice never touches the scored points

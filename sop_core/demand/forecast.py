@@ -208,6 +208,7 @@ class SeriesTask:
     series_id: str
     start: pd.Timestamp
     y: np.ndarray
+    previous: tuple[str, ...] = ()  # the last run's choice (members), kept while the evidence allows
 
 
 def fit_series(task: SeriesTask, cfg: FitConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -225,7 +226,7 @@ def fit_series(task: SeriesTask, cfg: FitConfig) -> tuple[pd.DataFrame, pd.DataF
     cutoffs = () if cands.kind == "inactive" else cfg.plan.cutoffs  # inactive: not fitted, not backtested
     origins = selection.run_origins(task.series_id, periods, y, cands, cutoffs, cfg.plan.horizon,
                                     cfg.plan.min_train, m)
-    points, choice = selection.replay(task.series_id, origins, cands)
+    points, choice = selection.replay(task.series_id, origins, cands, task.previous)
     if points.empty:
         points = empty_points()
     k = int(points["origin"].nunique()) if len(points) else 0
@@ -366,6 +367,16 @@ def disaggregate(family_forecast: pd.DataFrame, history: pd.DataFrame, settings:
     return out[list(FORECAST_FRAME_COLUMNS)].sort_values(["series_id", "period"]).reset_index(drop=True)
 
 
+def previous_choices(ws: Workspace, settings: ForecastSettings) -> dict[str, tuple[str, ...]]:
+    """series_id -> members of the forward choice of the latest stored run with these settings (any data)."""
+    run_id = ws.scalar("SELECT run_id FROM forecast_runs WHERE settings_key = ? ORDER BY created_at DESC LIMIT 1",
+                       [settings.key()])
+    if run_id is None:
+        return {}
+    df = ws.query("SELECT series_id, candidate FROM forecast_series WHERE run_id = ?", [run_id])
+    return {str(r.series_id): tuple(str(r.candidate).split(",")) for r in df.itertuples() if r.candidate}
+
+
 def inactive_series(mets: pd.DataFrame) -> pd.DataFrame:
     """The rows of a run's metrics for inactive series (no recent sales: not fitted, forecast zero)."""
     if mets is None or mets.empty:
@@ -436,7 +447,9 @@ def run_forecast(ws: Workspace, settings: ForecastSettings | None = None,
         cfg = FitConfig(settings.bucket, settings.freq, settings.season_length, settings.horizon, settings.mode,
                         settings.seasonality_mode, settings.holidays_country if settings.bucket == "week" else None,
                         plan, settings.inactive_after)
-        tasks = [SeriesTask(str(sid), pd.Timestamp(part["period"].iloc[0]), part["y"].to_numpy(dtype=float))
+        previous = previous_choices(ws, settings)
+        tasks = [SeriesTask(str(sid), pd.Timestamp(part["period"].iloc[0]), part["y"].to_numpy(dtype=float),
+                            previous.get(str(sid), ()))
                  for sid, part in long.groupby("series_id", sort=True)]
         warm_up()  # import Prophet before the pool forks, so workers inherit it
         ex = executor if executor is not None else get_executor()

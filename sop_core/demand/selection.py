@@ -14,7 +14,9 @@ Choice rule (`decide`): rank the single candidates by their total absolute error
 evidence; the combination is the mean of the best `COMBO_SIZE`. A single model is chosen only
 when it beats the combination by more than `MARGIN` (5%) of the combination's error; among single
 models within 5% of the best the simplest wins (`SIMPLICITY`). Near-ties therefore go to the
-combination or the simpler model, and a one-origin change in evidence rarely flips the choice.
+combination or the simpler model. Month to month (`keep_previous`): the forward choice of the last
+stored run with the same settings is kept while its error on the new evidence stays within 5% of
+the new choice's, so the choice changes only when the evidence does.
 
 Prophet sits out origins with less than two seasons of training (slow there: 0.4 s instead of
 0.02 s a fit, and unstable); candidates are then compared on the origins they all forecast.
@@ -183,8 +185,13 @@ def decide(errors: dict[str, float], cands: CandidateSet,
     return Choice(COMBINATION, members, f"mean of the best {len(members)}: " + ", ".join(label(n) for n in members))
 
 
-def _decide_on(evidence: list[tuple[np.ndarray, dict[str, np.ndarray | None]]], cands: CandidateSet) -> Choice:
-    """decide() on a list of (actual, forecasts) pieces (already cut to the available points)."""
+def _decide_on(evidence: list[tuple[np.ndarray, dict[str, np.ndarray | None]]], cands: CandidateSet,
+               previous: Sequence[str] = ()) -> Choice:
+    """decide() on a list of (actual, forecasts) pieces (already cut to the available points).
+
+    previous: the members of the choice the last stored run made for this series; it is kept
+    while its error on this evidence is within MARGIN of the new choice's (`keep_previous`).
+    """
     if not evidence:
         return default_choice(cands)
     # compare on the pieces every candidate forecast, when there are any (Prophet sits out short windows)
@@ -204,7 +211,26 @@ def _decide_on(evidence: list[tuple[np.ndarray, dict[str, np.ndarray | None]]], 
     def combo_error(members: Sequence[str]) -> float:
         return float(sum(np.abs(combine([fcs[n] for n in members]) - a).sum() for a, fcs in evidence))
 
-    return decide(errors, cands, combo_error)
+    choice = decide(errors, cands, combo_error)
+    return keep_previous(choice, previous, cands, combo_error)
+
+
+def keep_previous(choice: Choice, previous: Sequence[str], cands: CandidateSet,
+                  error: Callable[[Sequence[str]], float]) -> Choice:
+    """The previous run's choice when it is still a valid choice within MARGIN of `choice` on the evidence."""
+    prev = tuple(previous)
+    if not prev or prev == choice.members or any(n not in cands.names for n in prev):
+        return choice
+    try:
+        e_prev, e_new = error(prev), error(choice.members)
+    except (KeyError, TypeError, ValueError):  # a member without a forecast on this evidence
+        return choice
+    if not (np.isfinite(e_prev) and e_prev <= e_new * (1 + MARGIN)):
+        return choice
+    model = prev[0] if len(prev) == 1 else COMBINATION
+    names = ", ".join(label(n) for n in prev)
+    return Choice(model, prev, f"{names if len(prev) == 1 else 'mean of ' + names}: kept from the last run "
+                               f"(within {MARGIN:.0%} of {label(choice.model)})")
 
 
 def evidence_before(origins: Sequence[Origin], cutoff: pd.Timestamp) -> list[tuple[np.ndarray, dict]]:
@@ -244,8 +270,12 @@ def run_origins(series_id: str, periods: pd.DatetimeIndex, y: np.ndarray, cands:
     return out
 
 
-def replay(series_id: str, origins: Sequence[Origin], cands: CandidateSet) -> tuple[pd.DataFrame, Choice]:
-    """The procedure's points (each origin scored with the choice made before it) and the forward choice."""
+def replay(series_id: str, origins: Sequence[Origin], cands: CandidateSet,
+           previous: Sequence[str] = ()) -> tuple[pd.DataFrame, Choice]:
+    """The procedure's points (each origin scored with the choice made before it) and the forward choice.
+
+    previous: the last run's choice for the series (members); it only steers the forward choice.
+    """
     frames = []
     for j, o in enumerate(origins):
         choice = _decide_on(evidence_before(origins[:j], o.cutoff), cands)
@@ -257,7 +287,7 @@ def replay(series_id: str, origins: Sequence[Origin], cands: CandidateSet) -> tu
             "actual": o.actual, "forecast": np.clip(f, 0.0, None), "naive": o.naive, "scale": o.scale,
             "model": choice.model,
         }))
-    final = _decide_on([(o.actual, o.forecasts) for o in origins], cands)
+    final = _decide_on([(o.actual, o.forecasts) for o in origins], cands, previous)
     points = pd.concat(frames, ignore_index=True) if frames else None
     return (points if points is not None else pd.DataFrame()), final
 
