@@ -137,3 +137,16 @@ def test_the_last_runs_choice_is_kept_unless_the_evidence_changes() -> None:
     again_points, again = S.replay("s", origins, SMOOTH, first.members)
     assert again.members == first.members
     pd.testing.assert_frame_equal(points, again_points)  # the previous choice never touches the scored points
+
+
+def test_seasonal_models_sit_out_windows_shorter_than_two_seasons() -> None:
+    periods, y = _series(48)
+    cands = S.candidate_set(y, periods, "month", 12)
+    plan = B.plan_backtest(LAST, 48, 12, 12, "MS", origins=4, step=6, min_train=13)
+    origins = S.run_origins("s", periods, y, cands, plan.cutoffs, plan.horizon, plan.min_train, 12)
+    short = [o for o in origins if int(periods.searchsorted(o.cutoff, side="right")) < 24]
+    assert short and all(o.forecasts["theta"] is None and o.forecasts["prophet"] is None
+                         and o.forecasts["seasonal_naive"] is not None for o in short)
+    points, final = S.replay("s", origins, cands)
+    assert (points.loc[points["origin"].isin([o.cutoff for o in short]), "model"] == "seasonal_naive").all()
+    assert final.model != "zero" and points["origin"].nunique() == len(origins)
