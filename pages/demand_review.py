@@ -120,8 +120,10 @@ else:
 if len(acc):
     a = acc.iloc[0]
     m[2].metric("Forecast accuracy (1 − WAPE)", pct(a["accuracy"]),
-                delta=metric_delta(f"{pct(a['fva'], signed=True)} vs seasonal naive"), help=metrics.FORMULAS["accuracy"] + "; " +
-                metrics.FORMULAS["wape"] + ". Backtest, rolling origins. Delta: " + metrics.FORMULAS["fva"])
+                delta=metric_delta(f"{pct(a['fva'], signed=True)} vs seasonal naive"),
+                delta_color="off" if pct(a["fva"]) == pct(0.0) else "normal",  # a tie is neither better nor worse
+                help=metrics.FORMULAS["accuracy"] + "; " + metrics.FORMULAS["wape"] + ". " + metrics.FORMULAS["held_out"]
+                + ". Delta: " + metrics.FORMULAS["fva"])
     m[3].metric("Bias", pct(a["bias"], signed=True), help=metrics.FORMULAS["bias"])
 else:
     m[2].metric("Forecast accuracy (1 − WAPE)", "—", help="Not enough history for a backtest.")

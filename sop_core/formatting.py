@@ -46,6 +46,8 @@ def pct(x: float | None, digits: int = 1, signed: bool = False) -> str:
     if _bad(x):
         return "—"
     text = f"{abs(x) * 100:,.{digits}f}%"
+    if round(abs(x) * 100, digits) == 0:  # no sign on a difference that rounds to nothing ("−0.0%")
+        return text
     if x < 0:
         return "−" + text
     return ("+" + text) if signed and x > 0 else text

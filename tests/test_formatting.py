@@ -24,3 +24,9 @@ def test_units_pct_and_deltas():
     assert f.pct(math.inf) == "—"
     assert f.delta_money(2500) == "+$2.50K"
     assert f.delta_units(-40) == "−40"
+
+
+def test_a_percentage_that_rounds_to_zero_has_no_sign():
+    assert f.pct(-0.0001) == "0.0%"
+    assert f.pct(0.0004, signed=True) == "0.0%"
+    assert f.pct(-0.0006) == "−0.1%"

@@ -84,10 +84,11 @@ def _plan(last_period: pd.Timestamp, n_periods: int, horizon: int, freq: str, or
           min_train: int) -> BacktestPlan:
     """plan_backtest with the earliest cut-off keeping `min_train` buckets."""
     k = max(1, int(origins))
+    unit = "months" if str(freq).upper().startswith("M") else "weeks"
     h = min(int(horizon), n_periods - min_train)
     if h < 1:
         return BacktestPlan((), 0, 1 if step is None else max(1, int(step)), min_train,
-                            f"no backtest: {n_periods} buckets of history, at least {min_train + 1} needed")
+                            f"no backtest: {n_periods} {unit} of history, at least {min_train + 1} needed")
     if step is None and k >= 2 and n_periods - min_train - h < 1 and (n_periods - min_train) // 2 >= 1:
         h = (n_periods - min_train) // 2  # two shorter windows beat one: the choice needs earlier evidence
     room = n_periods - min_train - h  # buckets the earliest cut-off can move back
@@ -96,15 +97,16 @@ def _plan(last_period: pd.Timestamp, n_periods: int, horizon: int, freq: str, or
         step = h
         if k >= 2 and room < h and room >= 1:
             step = room
-            notes.append(f"origins {step} bucket(s) apart, windows overlap: {n_periods} buckets of history")
+            notes.append(f"accuracy tested from cut-offs {step} {unit} apart, so the test windows overlap "
+                         f"({n_periods} {unit} of history)")
     step = max(1, int(step))
     fit = min(k, 1 + room // step)
     timeline = pd.date_range(end=pd.Timestamp(last_period), periods=n_periods, freq=freq)
     cutoffs = tuple(timeline[n_periods - 1 - h - j * step] for j in reversed(range(fit)))
     if h < int(horizon):
-        notes.append(f"horizon capped at {h} of {horizon} buckets by {n_periods} buckets of history")
+        notes.append(f"accuracy tested {h} of {horizon} {unit} ahead: capped at {h} by {n_periods} {unit} of history")
     if fit < k:
-        notes.append(f"{fit} origin(s) instead of {k}")
+        notes.append(f"{fit} cut-off{'s' if fit != 1 else ''} instead of {k}")
     return BacktestPlan(cutoffs, h, step, min_train, "; ".join(notes))
 
 
