@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from sop_core.demand.models import Model, Prediction, _clip, _normal_band
+from sop_core.demand.models import Model, Prediction, SeasonalModel, _clip, _normal_band
 
 ACF_Z90 = 1.645
 SES_ALPHAS = np.array([0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
@@ -135,14 +135,11 @@ def ses_levels(x: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return level, sse
 
 
-class Theta(Model):
+class Theta(SeasonalModel):
     """Standard Theta method: SES with drift = half the linear-trend slope, on the seasonally adjusted series."""
 
     name = "theta"
     label = "Theta"
-
-    def __init__(self, season_length: int = 12) -> None:
-        self.season_length = int(season_length)
 
     def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
         """ŷ(n+h) = ℓ_n + b/2 · (h − 1 + 1/α − (1 − α)^n / α), reseasonalised."""
@@ -161,9 +158,6 @@ class Theta(Model):
         value = _reseason(level + drift, n, idx, mult, m)
         sigma = math.sqrt(float(sse[best]) / max(n - 1, 1))
         return _normal_band(value, sigma * np.sqrt(steps))
-
-    def __repr__(self) -> str:
-        return f"Theta(season_length={self.season_length})"
 
 
 def damped_holt(x: np.ndarray, h: int) -> tuple[np.ndarray, float]:
@@ -196,27 +190,25 @@ def _recent(y: np.ndarray, m: int) -> np.ndarray:
     return y[-keep:] if len(y) > keep else y
 
 
-class DampedETS(Model):
+def _on_adjusted(y: np.ndarray, m: int, h: int,
+                 fit: Callable[[np.ndarray, int], tuple[np.ndarray, float]]) -> Prediction:
+    """`fit` on the seasonally adjusted series (its last seasons), reseasonalised; band σ·√steps."""
+    y = np.asarray(y, dtype=float)
+    x, idx, mult = _adjust(y, m)
+    value, sigma = fit(_recent(x, m), h)
+    value = _reseason(value, len(y), idx, mult, m)
+    return _normal_band(value, sigma * np.sqrt(np.arange(1, h + 1)))
+
+
+class DampedETS(SeasonalModel):
     """Additive damped-trend exponential smoothing, ETS(A,Ad,N), on the seasonally adjusted series."""
 
     name = "ets_damped"
     label = "ETS damped trend"
 
-    def __init__(self, season_length: int = 12) -> None:
-        self.season_length = int(season_length)
-
     def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
         """Damped Holt on the adjusted series (last 8 seasons at most), reseasonalised."""
-        y = np.asarray(y, dtype=float)
-        m, h = self.season_length, len(future)
-        x, idx, mult = _adjust(y, m)
-        xr = _recent(x, m)
-        value, sigma = damped_holt(xr, h)
-        value = _reseason(value, len(y), idx, mult, m)
-        return _normal_band(value, sigma * np.sqrt(np.arange(1, h + 1)))
-
-    def __repr__(self) -> str:
-        return f"DampedETS(season_length={self.season_length})"
+        return _on_adjusted(y, self.season_length, len(future), damped_holt)
 
 
 def ar_diff_forecast(x: np.ndarray, h: int, max_p: int = ARIMA_MAX_P) -> tuple[np.ndarray, float, int]:
@@ -268,36 +260,22 @@ def ar_diff_forecast(x: np.ndarray, h: int, max_p: int = ARIMA_MAX_P) -> tuple[n
     return out, math.sqrt(s2), p
 
 
-class Arima(Model):
+class Arima(SeasonalModel):
     """ARIMA(p,1,0) with optional drift on the seasonally adjusted series (p by AIC)."""
 
     name = "arima"
     label = "ARIMA"
 
-    def __init__(self, season_length: int = 12) -> None:
-        self.season_length = int(season_length)
-
     def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
         """AR on first differences of the adjusted series (last 8 seasons at most), reseasonalised."""
-        y = np.asarray(y, dtype=float)
-        m, h = self.season_length, len(future)
-        x, idx, mult = _adjust(y, m)
-        value, sigma, _ = ar_diff_forecast(_recent(x, m), h)
-        value = _reseason(value, len(y), idx, mult, m)
-        return _normal_band(value, sigma * np.sqrt(np.arange(1, h + 1)))
-
-    def __repr__(self) -> str:
-        return f"Arima(season_length={self.season_length})"
+        return _on_adjusted(y, self.season_length, len(future), lambda x, h: ar_diff_forecast(x, h)[:2])
 
 
-class StlDamped(Model):
+class StlDamped(SeasonalModel):
     """STL decomposition; damped-trend ETS on the adjusted series, the last seasonal cycle repeated."""
 
     name = "stl"
     label = "STL + damped trend"
-
-    def __init__(self, season_length: int = 12) -> None:
-        self.season_length = int(season_length)
 
     def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
         """Needs two seasons; a shorter history gets damped-trend ETS without a season."""
@@ -315,9 +293,6 @@ class StlDamped(Model):
         value, sigma = damped_holt(_recent(y - seasonal, m), h)
         value = value + seasonal[n - m + (steps - 1) % m]
         return _normal_band(value, sigma * np.sqrt(steps))
-
-    def __repr__(self) -> str:
-        return f"StlDamped(season_length={self.season_length})"
 
 
 class Combination(Model):

@@ -176,14 +176,21 @@ class NaiveModel(Model):
         return _normal_band(value, sigma * np.sqrt(h))
 
 
-class SeasonalNaive(Model):
+class SeasonalModel(Model):
+    """A model with a season length (buckets per season: 12 for months, 52 for weeks)."""
+
+    def __init__(self, season_length: int = 12) -> None:
+        self.season_length = int(season_length)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(season_length={self.season_length})"
+
+
+class SeasonalNaive(SeasonalModel):
     """The same bucket one season earlier (the last value when history is shorter than a season)."""
 
     name = "seasonal_naive"
     label = "seasonal naive"
-
-    def __init__(self, season_length: int = 12) -> None:
-        self.season_length = int(season_length)
 
     def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
         """y[t + h] = y[t + h − m·k]; σ from in-sample seasonal differences, × √(seasons ahead)."""
@@ -199,9 +206,6 @@ class SeasonalNaive(Model):
             sigma = _rms(np.diff(y)) if n > 1 else 0.0
             widen = np.sqrt(steps)
         return _normal_band(value, sigma * widen)
-
-    def __repr__(self) -> str:
-        return f"SeasonalNaive(season_length={self.season_length})"
 
 
 class MovingAverage(Model):
