@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell import share
-from pages.shell.demand import consensus_frame, ensure_forecast, history, prepared_statistical
+from pages.shell.demand import backtest_points, consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import escape
 from sop_core.demand import consensus, dask_executor, forecast, metrics, overrides, review
@@ -105,7 +105,7 @@ share.share_button(view, fc[3])
 
 # -- the answer ---------------------------------------------------------------------------------
 head = review.headline(hist, cons, budget, run.last_actual, scope)
-points = forecast.backtest_points(ws, settings)
+points = backtest_points(ws, run, settings)
 acc = metrics.summarise(points[scope.mask(points)], []) if points is not None and len(points) else pd.DataFrame()
 m = st.columns(4)
 m[0].metric("Consensus, next 12 months", f"{units(head.next_12)} units",
@@ -255,7 +255,7 @@ if inactive is not None and len(inactive):
         st.dataframe(inactive[["sku", "region", "family", "reason"]], hide_index=True, width="stretch",
                      column_config={"sku": "SKU", "region": "Region", "family": "Family", "reason": "Why"})
 if len(mets):
-    fam = forecast.accuracy_summary(ws, settings, by=("family",))
+    fam = metrics.summarise(points, ["family"]) if points is not None else None  # = forecast.accuracy_summary
     if fam is not None and len(fam) and scope.sku is None:
         fam = fam[scope.mask(fam)] if scope.family else fam
         st.dataframe(fam, hide_index=True, width="stretch", column_config={

@@ -25,6 +25,17 @@ def forecast_run(ws: Workspace, settings: forecast.ForecastSettings) -> forecast
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
+def _points(_ws: Workspace, path: str, run_id: str, settings: forecast.ForecastSettings) -> pd.DataFrame | None:
+    return forecast.backtest_points(_ws, settings)
+
+
+def backtest_points(ws: Workspace, run: forecast.ForecastRun,
+                    settings: forecast.ForecastSettings) -> pd.DataFrame | None:
+    """The run's held-out backtest points (`forecast.backtest_points`), read once per run and shared by reruns."""
+    return _points(ws, str(ws.path), run.run_id, settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
 def _history(_ws: Workspace, path: str, fingerprint: str, bucket: str) -> pd.DataFrame:
     return demand_history(_ws, bucket)
 
