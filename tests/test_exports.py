@@ -183,3 +183,21 @@ def test_csv_quotes_semicolons_and_tabs_only_where_needed() -> None:
     assert exports.to_csv_bytes(df).decode("utf-8-sig") == 'name,n\r\n"a;b",1\r\n"c\td",2\r\nplain,3\r\n,4\r\n'
     one = pd.DataFrame({"only": ["", "x;y"]})
     assert exports.to_csv_bytes(one).decode("utf-8-sig") == 'only\r\n""\r\n"x;y"\r\n'
+
+
+def test_xlsx_formats_per_row_dates_freeze_and_widths() -> None:
+    df = pd.DataFrame({"Resource": ["ASSY-2", "A much longer resource name than the header"],
+                       "Value": [0.914, 1234567.0], "When": pd.to_datetime(["2026-11-03 14:30", "2026-11-04 00:00"]),
+                       "Note": [None, float("nan")]})
+    data = exports.to_xlsx_bytes({"S": df}, {"S": {"Value": ["0.0%", "$#,##0"]}}, {"S": 1})
+    ws = openpyxl.load_workbook(io.BytesIO(data))["S"]
+    assert ws.freeze_panes == "B2"
+    assert (ws["B2"].value, ws["B2"].number_format) == (0.914, "0.0%")
+    assert (ws["B3"].value, ws["B3"].number_format) == (1234567.0, "$#,##0")
+    assert ws["C2"].is_date and ws["C2"].number_format == "yyyy-mm-dd"
+    assert ws["C2"].value.hour == 14  # the time is kept even where the column format shows the date
+    assert ws["D2"].value is None and ws["D3"].value is None  # missing is blank, never "None" or "nan"
+    assert ws.column_dimensions["A"].width >= len("A much longer resource name than the header")
+    assert ws.column_dimensions["B"].width >= len("$1,234,567")
+    with pytest.raises(ValueError):
+        exports.to_xlsx_bytes({"S": df}, {"S": {"Value": ["0.0%"]}})

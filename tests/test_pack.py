@@ -203,13 +203,74 @@ def test_xlsx_is_the_plan_in_values(content):
     assert wb.sheetnames[:1] == ["Plan"] and {"Family summary", "Scorecard", "Decisions"} <= set(wb.sheetnames)
     ws = wb["Plan"]
     rows = list(ws.iter_rows(values_only=True))
-    assert list(rows[0]) == ["sku", "region", "family", "period", "units", "revenue", "cogs"]
+    assert list(rows[0]) == ["SKU", "Region", "Family", "Month", "Units", "Unit price", "Revenue", "COGS"]
     assert len(rows) - 1 == len(content.plan_lines)
     assert sum(r[4] for r in rows[1:]) == pytest.approx(content.plan_lines["units"].sum())
-    assert sum(r[5] for r in rows[1:]) == pytest.approx(content.plan_lines["revenue"].sum())
-    assert ws["E2"].data_type == "n" and ws["D2"].is_date
-    card = {r[0]: r for r in wb["Scorecard"].iter_rows(values_only=True)}
-    assert card["otif"][2] == pytest.approx(0.914, abs=0.001) and card["otif"][3] == "91.4%"
+    assert sum(r[6] for r in rows[1:]) == pytest.approx(content.plan_lines["revenue"].sum())
+    assert ws["E2"].data_type == "n" and ws["D2"].is_date and ws["D2"].number_format == "mmm yyyy"
+    card = {r[-1]: r for r in wb["Scorecard"].iter_rows(values_only=True)}
+    assert card["otif"][1] == pytest.approx(0.914, abs=0.001)  # 91.4% through its number format
+    assert card["otif"][2] in {"On target", "Watch", "Off target", "Not checked"}
+
+
+def header(ws) -> dict[str, int]:
+    """Column number of each header word on a sheet."""
+    return {c.value: c.column for c in ws[1]}
+
+
+def test_xlsx_reads_like_a_finance_workbook(content):
+    """Headers in words, numbers as numbers with Excel formats, frozen header and label column, widths that fit."""
+    wb = openpyxl.load_workbook(io.BytesIO(pack.build_xlsx(content)))
+    y = content.year
+    expected = {
+        "Plan": {"Units": "#,##0", "Unit price": "$#,##0.00", "Revenue": "$#,##0", "COGS": "$#,##0"},
+        "Family summary": {"Plan units (horizon)": "#,##0", "Plan revenue (horizon)": "$#,##0",
+                           "Gross margin %": "0.0%", f"Outlook revenue {y}": "$#,##0",
+                           f"Annual plan revenue {y}": "$#,##0", f"Gap to annual plan {y}": "$#,##0",
+                           "Gap to annual plan %": "0.0%"},
+        "Family by month": {"Units": "#,##0", "Revenue": "$#,##0", "COGS": "$#,##0"},
+        "Bridge": {"Revenue": "$#,##0", "Running total": "$#,##0"},
+        "Capacity": {"Peak utilisation": "0.0%", "Average utilisation": "0.0%", "Hours over capacity": "#,##0"},
+    }
+    for sheet, cols in expected.items():
+        ws = wb[sheet]
+        h = header(ws)
+        assert all("_" not in str(c) for c in h), (sheet, list(h))
+        assert ws.freeze_panes == "B2", sheet  # the header row and the label column stay in view
+        for col, fmt in cols.items():
+            cells = [r[h[col] - 1] for r in ws.iter_rows(min_row=2)]
+            assert cells, (sheet, col)
+            for c in cells:
+                assert c.value is None or (c.data_type == "n" and isinstance(c.value, (int, float))), (sheet, col, c.value)
+                if c.value is not None:
+                    assert c.number_format == fmt, (sheet, col, c.number_format)
+    fs = wb["Family summary"]
+    h = header(fs)
+    total = [r for r in fs.iter_rows(min_row=2, values_only=True) if r[0] == "Total"][0]
+    tot = content.family_summary[content.family_summary["is_total"]].iloc[0]
+    assert total[h["Gross margin %"] - 1] == pytest.approx(tot["gross_margin_pct"]) and 0 < total[h["Gross margin %"] - 1] < 1
+    assert total[h[f"Outlook revenue {y}"] - 1] == pytest.approx(tot["outlook_revenue"])
+    cap = wb["Capacity"]
+    peak = cap.cell(2, header(cap)["Peak month"])
+    assert peak.is_date and peak.number_format == "mmm yyyy"
+    # widths fit: a long text column is wider than Excel's default, a money column fits "$34,040,887"
+    bridge = wb["Bridge"]
+    bh = header(bridge)
+    assert bridge.column_dimensions[openpyxl.utils.get_column_letter(bh["What it measures"])].width > 40
+    assert bridge.column_dimensions[openpyxl.utils.get_column_letter(bh["Running total"])].width >= len("$34,040,887")
+    sc = wb["Scorecard"]
+    formats = {r[-1].value: r[1].number_format for r in sc.iter_rows(min_row=2) if r[1].value is not None}
+    assert formats["otif"] == "0.0%"
+    about = {r[0].value: r[1] for r in wb["About"].iter_rows(min_row=2)}
+    assert about["Generated (UTC)"].is_date and about["Outlook year"].value == y
+    assert about["Data fingerprint"].value == content.fingerprint
+    for ws in wb.worksheets:  # no cell reads None or nan, no number stored as text
+        assert ws.freeze_panes is not None and ws.freeze_panes.endswith("2"), ws.title
+        for row in ws.iter_rows(min_row=2):
+            for c in row:
+                if isinstance(c.value, str):
+                    assert c.value.strip().lower() not in {"none", "nan", "nat", "<na>"}, (ws.title, c.coordinate)
+                    assert not re.fullmatch(r"[−-]?\$?[\d,]+(\.\d+)?%?", c.value), (ws.title, c.coordinate, c.value)
 
 
 # -- an approved version with a scenario and decisions -------------------------------------------------------

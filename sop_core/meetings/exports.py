@@ -19,6 +19,9 @@ formula character that follows a `;` or a line break inside a cell gets an apost
 * NaN, NaT, None and ±inf are left blank (Excel has no NaN); numpy scalars become Python numbers;
   timestamps become Excel dates (timezone-aware ones in UTC); control characters Excel refuses are
   removed and text over Excel's 32,767 characters is cut;
+* numbers stay numbers with the Excel number format they are given per column (or per row, for a
+  column mixing units), dates and times get a date format; the header row is frozen (and the first
+  columns where they label the rows), and each column is as wide as its header and cells as shown;
 * the finished file is checked: if any sheet's XML holds an `<f>` element (a formula), it raises
   `FormulaInExport` instead of returning the bytes.
 """
@@ -29,7 +32,7 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -40,6 +43,8 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+
+from sop_core.formatting import money, pct, units
 
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 # characters that make a CSV field quoted: RFC 4180's (comma, quote, line breaks) and the other list
@@ -56,6 +61,10 @@ _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="E8EEF6")
 DATE_FORMAT = "yyyy-mm-dd"
 MONTH_FORMAT = "mmm yyyy"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+MIN_WIDTH, MAX_WIDTH = 8, 60  # column widths, in characters
+_QUOTED = re.compile(r'"([^"]*)"')
+_DECIMALS = re.compile(r"0\.(0+)")
 
 
 class FormulaInExport(RuntimeError):
@@ -164,9 +173,48 @@ def _cell(ws: Any, value: Any, number_format: str | None) -> WriteOnlyCell:
         cell.data_type = "s"  # openpyxl would read "=..." as a formula and "#N/A" as an error value
         return cell
     cell = WriteOnlyCell(ws, value=v)
+    if isinstance(v, (datetime, date)) and not (number_format and _is_date_format(number_format)):
+        number_format = _date_format(v)
     if number_format and v is not None and not isinstance(v, bool):
         cell.number_format = number_format
     return cell
+
+
+def _is_date_format(fmt: str) -> bool:
+    return any(c in fmt.lower() for c in "ymd") and not _QUOTED.sub("", fmt).strip().startswith(("#", "0", "$"))
+
+
+def _date_format(v: date) -> str:
+    """A date format for a value in a column without one: date and time when it has a time of day."""
+    if isinstance(v, datetime) and (v.hour, v.minute, v.second, v.microsecond) != (0, 0, 0, 0):
+        return DATETIME_FORMAT
+    return DATE_FORMAT
+
+
+def _shown_length(value: Any, number_format: str | None) -> int:
+    """About how many characters Excel shows for `value` in `number_format` (for the column width)."""
+    v = _excel_value(value)
+    if v is None:
+        return 0
+    if isinstance(v, str):
+        return max(len(line) for line in v.split("\n"))
+    if isinstance(v, bool):
+        return 5
+    if isinstance(v, (datetime, date)):
+        fmt = number_format if number_format and _is_date_format(number_format) else _date_format(v)
+        return len(_QUOTED.sub("x", fmt)) + (1 if "mmm" in fmt else 0)
+    if not isinstance(v, (int, float)):
+        return len(str(v))
+    if not number_format:
+        return min(len(f"{v:g}"), 11)  # Excel's General shows at most 11 characters
+    decimals = _DECIMALS.search(number_format)
+    d = len(decimals.group(1)) if decimals else 0
+    literal = sum(len(t) for t in _QUOTED.findall(number_format))
+    if "%" in number_format:
+        return len(pct(v, d)) + literal
+    if "$" in number_format:
+        return len(money(v, compact=False)) + (d + 1 if d else 0) + literal
+    return len(units(v)) + (d + 1 if d else 0) + literal
 
 
 def _default_format(series: pd.Series) -> str | None:
@@ -179,20 +227,38 @@ def _default_format(series: pd.Series) -> str | None:
     return None
 
 
-def _width(frame: pd.DataFrame, i: int) -> float:
-    """A width for column `i` that fits the header and the first 200 cells (8 to 60 characters)."""
-    cells = [len(str(v)) for v in frame.iloc[:200, i] if _excel_value(v) is not None]
-    longest = max([len(str(frame.columns[i]))] + cells)
-    return float(min(max(longest + 2, 8), 60))
+def _width(header: str, values: Sequence[Any], formats: Sequence[str | None]) -> float:
+    """A width for a column that fits its header and its first 200 cells as shown (MIN_WIDTH to MAX_WIDTH)."""
+    cells = [_shown_length(v, f) for v, f in zip(values[:200], formats[:200])]
+    longest = max([len(header) + 1] + cells)  # the header is bold
+    return float(min(max(longest + 2, MIN_WIDTH), MAX_WIDTH))
+
+
+FormatSpec = str | Sequence[str | None] | None
+
+
+def _row_formats(spec: FormatSpec, series: pd.Series) -> list[str | None]:
+    """The number format of each row of a column: one for the column, one per row, or the date default."""
+    if spec is None or isinstance(spec, str):
+        return [spec or _default_format(series)] * len(series)
+    out = list(spec)
+    if len(out) != len(series):
+        raise ValueError(f"column {series.name!r}: {len(out)} number formats for {len(series)} rows")
+    return out
 
 
 def to_xlsx_bytes(sheets: Mapping[str, pd.DataFrame],
-                  number_formats: Mapping[str, Mapping[str, str]] | None = None) -> bytes:
+                  number_formats: Mapping[str, Mapping[str, FormatSpec]] | None = None,
+                  label_columns: Mapping[str, int] | None = None) -> bytes:
     """An .xlsx workbook with one sheet per frame (in the given order), values only.
 
-    number_formats: {sheet name: {column: Excel number format}}, e.g. {'Plan': {'units': '#,##0'}};
-    date columns default to yyyy-mm-dd ('mmm yyyy' when every value is a month start). The header
-    row is bold and frozen. Raises FormulaInExport if the result would hold a formula.
+    number_formats: {sheet name: {column: Excel number format}}, e.g. {'Plan': {'Units': '#,##0'}}; a
+    column mixing units takes a list with one format per row (None = no format). Date columns default
+    to yyyy-mm-dd ('mmm yyyy' when every value is a month start), any other date or time in a cell to
+    yyyy-mm-dd (hh:mm when it has a time of day). label_columns: {sheet name: n}, the first n columns
+    label the rows and stay in view when scrolling right. The header row is bold and frozen; each
+    column is as wide as its header and its cells as shown. Raises FormulaInExport if the result
+    would hold a formula.
     """
     if not sheets:
         raise ValueError("to_xlsx_bytes needs at least one sheet")
@@ -200,12 +266,15 @@ def to_xlsx_bytes(sheets: Mapping[str, pd.DataFrame],
     used: set[str] = set()
     for name, frame in sheets.items():
         ws = wb.create_sheet(_sheet_name(name, used))
-        safe = safe_frame(frame.reset_index(drop=True))
+        frame = frame.reset_index(drop=True)
+        safe = safe_frame(frame)
         formats = dict((number_formats or {}).get(name, {}))
-        col_formats = [formats.get(str(c)) or _default_format(frame.iloc[:, i]) for i, c in enumerate(frame.columns)]
+        col_formats = [_row_formats(formats.get(str(c)), frame.iloc[:, i]) for i, c in enumerate(frame.columns)]
         for i in range(safe.shape[1]):
-            ws.column_dimensions[get_column_letter(i + 1)].width = _width(safe, i)
-        ws.freeze_panes = "A2"
+            ws.column_dimensions[get_column_letter(i + 1)].width = _width(str(safe.columns[i]),
+                                                                          list(safe.iloc[:, i]), col_formats[i])
+        n_labels = max(0, min(int((label_columns or {}).get(name, 0)), safe.shape[1] - 1))
+        ws.freeze_panes = f"{get_column_letter(n_labels + 1)}2"
         header = []
         for c in safe.columns:
             cell = _cell(ws, str(c), None)
@@ -213,8 +282,8 @@ def to_xlsx_bytes(sheets: Mapping[str, pd.DataFrame],
             cell.alignment = Alignment(vertical="top")
             header.append(cell)
         ws.append(header)
-        for row in safe.itertuples(index=False, name=None):
-            ws.append([_cell(ws, v, f) for v, f in zip(row, col_formats)])
+        for r, row in enumerate(safe.itertuples(index=False, name=None)):
+            ws.append([_cell(ws, v, f[r]) for v, f in zip(row, col_formats)])
     buf = io.BytesIO()
     wb.save(buf)
     data = buf.getvalue()
