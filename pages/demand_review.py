@@ -32,7 +32,9 @@ with st.expander("Forecast settings", icon=":material/tune:"):
         bucket = c[0].selectbox("Planning bucket", list(forecast.BUCKETS), index=list(forecast.BUCKETS).index(settings.bucket),
                                 format_func=str.capitalize)
         horizon = c[1].slider("Horizon (planning buckets: months or weeks)", *forecast.HORIZON_RANGE,
-                              value=settings.horizon)
+                              value=settings.horizon,
+                              help=f"Up to {forecast.HORIZON_MAX_MONTHS} months, or {forecast.HORIZON_RANGE[1]} weeks "
+                                   "(18 months planned weekly).")
         level = c[2].selectbox("Forecast level", list(forecast.LEVELS), index=list(forecast.LEVELS).index(settings.level),
                                format_func={"sku": "SKU × region", "family": "Family × region, split to SKUs"}.get,
                                help="Family level suits sparse SKU histories: SKUs get their share of the last 12 buckets.")
@@ -104,19 +106,20 @@ view = share.sync_url(dataclasses.replace(link, family=scope.family, region=scop
 share.share_button(view, fc[3])
 
 # -- the answer ---------------------------------------------------------------------------------
-head = review.headline(hist, cons, budget, run.last_actual, scope)
+head = review.headline(hist, cons, budget, run.last_actual, scope, bucket=settings.bucket, horizon=settings.horizon)
 points = backtest_points(ws, run, settings)
 acc = metrics.summarise(points[scope.mask(points)], []) if points is not None and len(points) else pd.DataFrame()
 m = st.columns(4)
-m[0].metric("Consensus, next 12 months", f"{units(head.next_12)} units",
-            delta=metric_delta(f"{pct(head.vs_last_12, signed=True)} vs last 12 months") if head.vs_last_12 is not None else None,
-            help=f"Last 12 months: {units(head.last_12)} units. Statistical forecast: {units(head.statistical_next_12)}.")
+m[0].metric(f"Consensus, {head.window}", f"{units(head.next_12)} units",
+            delta=metric_delta(f"{pct(head.vs_last_12, signed=True)} vs {head.past_window}") if head.vs_last_12 is not None else None,
+            help=f"{head.past_window.capitalize()}: {units(head.last_12)} units. Statistical forecast: "
+                 f"{units(head.statistical_next_12)}.")
 if head.plan_next_12 is not None:
     m[1].metric("Against the annual plan", pct(head.vs_plan, signed=True),
                 delta=metric_delta(f"{units(head.next_12 - head.plan_next_12)} units"), help=f"Volume plan: {units(head.plan_next_12)} units "
-                "over the same 12 months.")
+                f"over the same {head.periods} {head.bucket}s.")
 else:
-    m[1].metric("Against the annual plan", "—", help="Needs the plan table with volume_plan covering the next 12 months.")
+    m[1].metric("Against the annual plan", "—", help=f"Needs the plan table with volume_plan covering the {head.window}.")
 if len(acc):
     a = acc.iloc[0]
     m[2].metric("Forecast accuracy (1 − WAPE)", pct(a["accuracy"]),

@@ -26,3 +26,24 @@ def test_flagged_reads_the_flags_the_forecast_engine_writes():
 def test_flagged_needs_the_flags_column():
     with pytest.raises(ValueError, match="no 'flags' column"):
         review.flagged(pd.DataFrame({"sku": ["a"]}))
+
+
+def test_the_headline_window_follows_the_bucket_and_stops_at_the_horizon():
+    weeks = pd.date_range("2026-06-01", periods=60, freq="W-MON")
+    hist = pd.DataFrame({"sku": "A", "region": "N", "family": "F", "period": weeks[:40], "quantity": 10.0})
+    future = weeks[40:58]  # an 18-week horizon
+    cons = pd.DataFrame({"sku": "A", "region": "N", "family": "F", "period": future, "consensus": 12.0,
+                         "statistical": 11.0})
+    head = review.headline(hist, cons, None, weeks[39], bucket="week", horizon=18)
+    assert (head.periods, head.bucket, head.window, head.past_window) == (18, "week", "next 18 weeks", "last 18 weeks")
+    assert head.next_12 == 18 * 12.0 and head.last_12 == 18 * 10.0  # 18 weeks against 18 weeks, not a year
+    monthly = review.headline(hist.assign(period=pd.date_range("2023-01-01", periods=40, freq="MS")),
+                              cons.assign(period=pd.date_range("2026-05-01", periods=18, freq="MS")), None,
+                              pd.Timestamp("2026-04-01"), horizon=18)
+    assert (monthly.periods, monthly.window) == (12, "next 12 months") and monthly.next_12 == 12 * 12.0
+
+
+def test_weekly_plans_reach_78_weeks_and_monthly_ones_24_months():
+    assert forecast.ForecastSettings(bucket="week", horizon=78).horizon == 78
+    with pytest.raises(ValueError, match="months from 6 to 24"):
+        forecast.ForecastSettings(bucket="month", horizon=30)

@@ -76,7 +76,8 @@ ENGINE_VERSION = "3"  # 3: candidates and the honest procedure backtest (selecti
 LEVELS: tuple[str, ...] = ("sku", "family")
 MODES: tuple[str, ...] = ("auto", "prophet")
 SEASONALITY_MODES: tuple[str, ...] = ("additive", "multiplicative")
-HORIZON_RANGE: tuple[int, int] = (6, 24)
+HORIZON_RANGE: tuple[int, int] = (6, 78)  # buckets; months stop at HORIZON_MAX_MONTHS
+HORIZON_MAX_MONTHS = 24  # 78 weeks plan 18 months weekly; 24 months is the monthly plan's reach
 INACTIVE_RANGE: tuple[int, int] = (3, 104)
 SHARE_BUCKETS = 12
 KEEP_RUNS = 20
@@ -110,9 +111,10 @@ class ForecastSettings:
     def __post_init__(self) -> None:
         if self.bucket not in BUCKETS:
             raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, got {self.bucket!r}")
-        if not isinstance(self.horizon, (int, np.integer)) or not HORIZON_RANGE[0] <= self.horizon <= HORIZON_RANGE[1]:
-            raise ValueError(f"horizon must be a whole number of buckets from {HORIZON_RANGE[0]} to "
-                             f"{HORIZON_RANGE[1]}, got {self.horizon!r}")
+        top = HORIZON_MAX_MONTHS if self.bucket == "month" else HORIZON_RANGE[1]
+        if not isinstance(self.horizon, (int, np.integer)) or not HORIZON_RANGE[0] <= self.horizon <= top:
+            raise ValueError(f"horizon must be a whole number of {self.bucket}s from {HORIZON_RANGE[0]} to "
+                             f"{top}, got {self.horizon!r}")
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
         if self.mode not in MODES:

@@ -50,7 +50,10 @@ class Scope:
 
 @dataclass(frozen=True)
 class DemandHeadline:
-    """Consensus for the next 12 buckets against the last 12 and the annual plan."""
+    """Consensus for the next buckets (12 months, or up to 52 weeks) against as many past ones and the annual plan.
+
+    The `*_12` names are the default window's; `periods` and `bucket` say what the window is.
+    """
 
     next_12: float
     last_12: float
@@ -60,14 +63,36 @@ class DemandHeadline:
     vs_plan: float | None
     first_period: pd.Timestamp | None
     last_period: pd.Timestamp | None
+    periods: int = 12  # buckets in the window
+    bucket: str = "month"
+
+    @property
+    def window(self) -> str:
+        """'next 12 months', 'next 18 weeks'."""
+        return f"next {self.periods} {self.bucket}{'s' if self.periods != 1 else ''}"
+
+    @property
+    def past_window(self) -> str:
+        """'last 12 months', 'last 18 weeks'."""
+        return f"last {self.periods} {self.bucket}{'s' if self.periods != 1 else ''}"
+
+
+WINDOW = {"month": 12, "week": 52}  # the headline's window: a year of buckets, cut to the horizon
 
 
 def headline(history: pd.DataFrame, consensus: pd.DataFrame, budget: pd.DataFrame | None,
-             last_actual: pd.Timestamp, scope: Scope = Scope(), periods: int = 12) -> DemandHeadline:
-    """Consensus units over the next `periods` buckets against the last `periods` and the volume plan."""
-    first = next_period(last_actual)
-    end = next_period(first, n=periods)
-    start_hist = next_period(last_actual, n=-(periods - 1))
+             last_actual: pd.Timestamp, scope: Scope = Scope(), periods: int | None = None,
+             bucket: str = "month", horizon: int | None = None) -> DemandHeadline:
+    """Consensus units over the next `periods` buckets against the last `periods` and the volume plan.
+
+    `periods` defaults to a year of buckets (`WINDOW`), cut to the forecast `horizon` so the window
+    never sums past the plan's end.
+    """
+    if periods is None:
+        periods = WINDOW[bucket] if horizon is None else min(WINDOW[bucket], int(horizon))
+    first = next_period(last_actual, bucket)
+    end = next_period(first, bucket, n=periods)
+    start_hist = next_period(last_actual, bucket, n=-(periods - 1))
     c = consensus[scope.mask(consensus) & (consensus["period"] >= first) & (consensus["period"] < end)]
     h = history[scope.mask(history) & (history["period"] >= start_hist) & (history["period"] <= last_actual)]
     nxt, last = float(c["consensus"].sum()), float(h["quantity"].sum())
@@ -89,6 +114,7 @@ def headline(history: pd.DataFrame, consensus: pd.DataFrame, budget: pd.DataFram
         vs_plan=(nxt / plan - 1) if plan else None,
         first_period=pd.Timestamp(c["period"].min()) if len(c) else None,
         last_period=pd.Timestamp(c["period"].max()) if len(c) else None,
+        periods=periods, bucket=bucket,
     )
 
 

@@ -9,7 +9,7 @@ A link names a page (the URL path), a scenario, the filters on screen and the da
     family   family           family filter (text, up to MAX_VALUE characters)
     region   region           region filter
     sku      sku              sku filter
-    h        horizon          months shown, 1 to MAX_HORIZON
+    h        horizon          buckets shown (months or weeks), 1 to MAX_HORIZON
     pb       prebuild_months      plan setting: pre-build horizon, whole months 0 to 6
     xc       excess_cover_months  plan setting: excess beyond this many months of cover, whole, 1 to 24
     sl       service_level        plan setting: safety-stock service level in percent, 50 to 99.9 (stored 0.5-0.999)
@@ -70,7 +70,7 @@ SETTING_RULES = {"pb": f"(pre-build months) must be a whole number from {_PB[0]:
 IGNORED_KEYS = frozenset({"embed", "embed_options"})  # Streamlit's own parameters
 MAX_VALUE = 200
 MAX_COMPARE = 4
-MAX_HORIZON = 60
+MAX_HORIZON = 78  # buckets: the longest forecast horizon (78 weeks)
 MAX_PROBLEMS = 12
 PAGE_PATTERN = re.compile(r"[a-z0-9_]{1,64}", re.ASCII)
 HORIZON_PATTERN = re.compile(r"[0-9]{1,3}", re.ASCII)
@@ -275,7 +275,7 @@ def _read_one(params: Mapping[str, Any], key: Any, out: dict[str, Any], problem:
         if HORIZON_PATTERN.fullmatch(value) and 1 <= int(value) <= MAX_HORIZON:
             out[name] = int(value)
         else:
-            problem(f"parameter 'h' (months shown) must be a whole number from 1 to {MAX_HORIZON}; ignored")
+            problem(f"parameter 'h' (buckets shown) must be a whole number from 1 to {MAX_HORIZON}; ignored")
     elif key in SETTING_KEYS:
         out[name] = _read_setting(key, value, problem)
     elif key == "fp":
