@@ -9,7 +9,6 @@ from pages.shell import plan_view as pv
 from pages.shell import scorecard as sc
 from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import escape
-from sop_core.demand import overrides
 from sop_core.formatting import delta_money, delta_units, money, units
 from sop_core.meetings import agenda, charts, cycle, decisions, links, pack, versions
 from sop_core.planning import kpis, scenarios
@@ -68,12 +67,8 @@ m[2].caption(cov.inventory.text if not stock_seen else
 
 # -- what needs deciding -----------------------------------------------------------------------------------------
 st.subheader("Decisions needed", anchor=False)
-items = agenda.agenda(view.result, overrides.history(ws), ws.table("products"))  # the Pre-S&OP page's ranking
-attached = {s.scenario_id: s for s in scenarios.list_scenarios(ws, include_archived=True)
-            if s.scenario_id in set(unlinked["scenario_id"].dropna())}
-effects = {i: pv.plan_view(ws, run, cons, scenario=s).kpis["revenue"] - k["revenue"] for i, s in attached.items()}
-needed = agenda.decisions_needed(items, unlinked, option_names={i: s.name for i, s in attached.items()},
-                                 option_effects=effects, year=year)
+items, needed = agenda.executive_decisions(  # the Pre-S&OP ranking and open decisions; the board pack's list too
+    ws, view.result, lambda s: pv.plan_view(ws, run, cons, scenario=s).kpis["revenue"])
 if needed.empty and not unseen:
     st.success("Nothing to decide: no open decision, and the plan meets the annual plan within capacity with no "
                "stockout.", icon=":material/verified:")

@@ -19,11 +19,11 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from sop_core.demand import consensus, forecast, history
+from sop_core.demand import consensus, forecast, history, overrides
 from sop_core.formatting import delta_money, money, pct
 from sop_core.intake import company
 from sop_core.intake.demo import COMPANY
-from sop_core.meetings import decisions, exports, pack, versions
+from sop_core.meetings import agenda, decisions, exports, links, pack, versions
 from sop_core.planning import kpis, plan, scenarios
 from sop_core.store.workspace import Workspace
 
@@ -306,6 +306,7 @@ def test_pack_of_the_latest_approved_version(approved):
     tents = c.changes.set_index("family").loc["Tents"]
     assert tents["d_units"] > 0 and c.changes.set_index("family").loc["Cookware", "d_units"] == pytest.approx(0)
     assert list(c.decisions["title"]) == ["Price Tents +3% from January", EVIL]
+    assert list(c.needed.loc[c.needed["kind"] == "decision", "subject"]) == ["Price Tents +3% from January"]
     old = pack.gather(ws, v1.version_id)
     assert old.version.number == 1 and old.changes is None and old.scenario is None
 
@@ -322,6 +323,50 @@ def test_pack_of_the_latest_approved_version(approved):
     details = [r[5] for r in wb["Decisions"].iter_rows(min_row=2, values_only=True)]
     assert "'+cmd overtime first" in details
     assert all(cell.data_type != "f" for row in wb["Decisions"].iter_rows() for cell in row)
+
+
+# -- one decision list and one fingerprint, the Executive page's ------------------------------------------------
+def test_the_pack_shows_the_executive_pages_decisions_and_one_fingerprint(tmp_path: Path) -> None:
+    """With an override saved (so the data fingerprint alone is not the link's) and two decisions asked for, one
+    with an option: the pack's decisions needed are the Executive page's engine call, and the cover and the link
+    carry the same fingerprint."""
+    ws, _ = demo_workspace(tmp_path / "ws.duckdb")
+    try:
+        stat = seasonal_naive(history.demand_history(ws))
+        run_key = forecast.run_key_for(ws, forecast.saved_settings(ws))
+        overrides.save_override(ws, run_key, stat, overrides.OverrideInput(
+            family="Tents", period_from=stat["period"].min(), period_to=stat["period"].max(), kind="percent",
+            value=10.0, reason="Promotion"), author="alice")
+        due = date.today() + timedelta(days=14)
+        sc = scenarios.create(ws, "Tents 3% cheaper", {"price": [{"family": "Tents", "pct": -3}]}, "cfo")
+        decisions.record(ws, title="Cut tent prices by 3%", owner="CFO", due_date=due, scenario_id=sc.scenario_id,
+                         author="ana")
+        decisions.record(ws, title="Approve overtime on ASSY-2", owner="COO", due_date=due, author="ana")
+        cons = consensus.load_consensus(ws, run_key)  # the stored consensus, with the override
+
+        # the Executive page: its baseline plan (pv.plan_view) and agenda.executive_decisions on it
+        inputs = plan.PlanInputs.from_workspace(ws, cons)
+        base = plan.evaluate_scenario(inputs, None)
+        _, page = agenda.executive_decisions(ws, base, lambda s: plan.evaluate_scenario(inputs, s).kpis["revenue"])
+        assert list(page["kind"][:2]) == ["decision", "decision"] and len(page) == 2 + agenda.TOP_EXCEPTIONS
+
+        stale = "https://sop.example.com/executive?cmp=x&fp=0123456789abcdef"  # made before the override
+        for c in (pack.gather(ws, consensus=cons), pack.gather(ws, consensus=cons, link=stale)):
+            pd.testing.assert_frame_equal(c.needed.reset_index(drop=True), page.reset_index(drop=True))
+            assert c.fingerprint == links.fingerprint(ws) != ws.fingerprint()  # data + overrides, as links carry
+            assert re.search(r"[?&]fp=([0-9a-f]+)", c.link).group(1) == c.fingerprint
+            text = flat(pdf_text(pack.build_pdf(c, pack.ChartImages(error="not exported in this test"))))
+            assert text.count(c.fingerprint) >= 2 and "0123456789abcdef" not in text  # cover and link: one string
+            assert "No open decisions" not in text and f"{len(page)} decisions needed (2 decisions asked" in text
+            for subject in page["subject"]:
+                assert subject in text, subject
+            sheet = openpyxl.load_workbook(io.BytesIO(pack.build_xlsx(c)))["Decisions needed"]
+            rows = list(sheet.iter_rows(min_row=2, values_only=True))
+            assert [r[1] for r in rows] == list(page["subject"])
+            assert rows[0][3] == pytest.approx(page["money"].iloc[0]) and rows[0][3] < 0  # the option's effect
+        assert c.link.startswith("https://sop.example.com/executive?cmp=x&fp=")
+    finally:
+        ws.close()
 
 
 # -- command line ------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ exceptions in the agenda's own order.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,12 @@ import pandas as pd
 from sop_core.formatting import delta_money, pct
 from sop_core.formatting import money as fmt_money
 from sop_core.formatting import units as fmt_units
+from sop_core.meetings import decisions
 from sop_core.meetings.decisions import CLOSED
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sop_core.planning.scenarios import Scenario
+    from sop_core.store.workspace import Workspace
 
 AGENDA_COLUMNS = ["kind", "subject", "detail", "period", "units", "money", "page"]
 LARGE_OVERRIDE_SHARE = 0.005  # an override moving more than 0.5% of the horizon's revenue is on the agenda
@@ -277,3 +282,30 @@ def decisions_needed(exceptions: pd.DataFrame, decision_log: pd.DataFrame, *,
                      "overdue": False})
     out = pd.DataFrame(rows, columns=NEEDED_COLUMNS)
     return out.astype({"money": float, "overdue": bool})
+
+
+def executive_decisions(ws: Workspace, result: Any, option_revenue: Callable[[Scenario], float] | None = None,
+                        top: int = TOP_EXCEPTIONS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the agenda, the decisions needed) of the Executive page for the plan `result` — the one list that the
+    page and the executive pack show.
+
+    result: the baseline `plan.PlanResult` (the current consensus). The agenda is `agenda(result, the
+    override history, products)`, the Pre-S&OP page's ranking; the decisions needed are
+    `decisions_needed` of it and of the open and in-progress decisions linked to no plan version.
+    option_revenue(scenario): the `result.year` outlook revenue with a decision's scenario applied (its
+    effect = that − the baseline's); None leaves the effects unknown.
+    """
+    from sop_core.demand import overrides
+    from sop_core.planning import scenarios
+
+    items = agenda(result, overrides.history(ws), ws.table("products"))
+    log = decisions.log(ws, status=("open", "in progress"))
+    unlinked = log[log["version_id"].isna()]
+    wanted = set(unlinked["scenario_id"].dropna())
+    attached = {s.scenario_id: s for s in scenarios.list_scenarios(ws, include_archived=True)
+                if s.scenario_id in wanted}
+    base = float(result.kpis["revenue"])
+    effects = {i: float(option_revenue(s)) - base for i, s in attached.items()} if option_revenue else {}
+    needed = decisions_needed(items, unlinked, option_names={i: s.name for i, s in attached.items()},
+                              option_effects=effects, year=result.year, top=top)
+    return items, needed

@@ -21,8 +21,11 @@ Inventory and Financials pages and the scenario comparison), so the pack and the
 * family plans: the plan's lines (the version as approved: its frozen revenue and COGS) per family
   and month, and per family against the annual plan; what changed since the previous version;
 * capacity: `supply.utilisation` per resource × month, and per resource its peak;
-* decisions: the log's open decisions and those linked to the version;
-* scenario link: the version's scenario and a share link (`links.url`) to the Executive page.
+* decisions needed: `agenda.executive_decisions` on the current consensus, the Executive page's list
+  (the decisions asked for in pre-S&OP, then the top exceptions); the decision log's open decisions
+  and those linked to the version;
+* scenario link: the version's scenario and a share link (`links.url`) to the Executive page,
+  carrying the pack's fingerprint (`links.fingerprint`: data + overrides), the one on the cover.
 
 Charts are built with the app's own figure builders (`sop_core/meetings/charts.py`, plain plotly) and
 exported once per pack through one kaleido browser session. Kaleido finds the browser through

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -18,7 +19,7 @@ import pandas as pd
 
 from sop_core.formatting import delta_money, money, pct, units
 from sop_core.intake.company import current as current_company
-from sop_core.meetings import decisions, links, versions
+from sop_core.meetings import agenda, decisions, links, versions
 from sop_core.planning import finance, kpis, plan, scenarios
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,7 +65,10 @@ class PackContent:
     gap_pct (outlook year), is_total. monthly_outlook: period, source, revenue, plan_revenue.
     utilisation: `supply.utilisation`. capacity: resource, basis, months, peak_utilisation,
     peak_period, average_utilisation, overloaded_months, over_hours, top_families. decisions:
-    `decisions.LOG_COLUMNS`. changes: `versions.compare` by family against the previous version.
+    `decisions.LOG_COLUMNS` (open ones and those linked to the version). needed: what the meeting
+    must decide, `agenda.executive_decisions` on the current consensus, the Executive page's list
+    (`agenda.NEEDED_COLUMNS`). fingerprint: `links.fingerprint` (data + overrides), the one in `link`.
+    changes: `versions.compare` by family against the previous version.
     """
 
     company: str
@@ -92,6 +96,7 @@ class PackContent:
     changes: pd.DataFrame | None = None
     previous_label: str | None = None
     notes: list[str] = field(default_factory=list)
+    needed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=agenda.NEEDED_COLUMNS))
 
     @property
     def approved(self) -> bool:
@@ -301,14 +306,31 @@ def _stale_note(ws: Workspace, version: versions.Version) -> str | None:
     return f"The data changed since this version was approved: {', '.join(changed)}."
 
 
+_FP_PARAM = re.compile(r"([?&]fp=)[^&#]*")
+
+
 def _link_text(ws: Workspace, link: str | links.ViewState | None, scenario_id: str | None,
-               base_url: str | None) -> str:
-    """The share link printed in the pack: `link` as given, else a link to the Executive page (and scenario)."""
+               base_url: str | None, fingerprint: str) -> str:
+    """The share link printed in the pack: `link` as given, else a link to the Executive page (and scenario);
+    its fingerprint is the pack's (`links.fingerprint` when the pack was gathered), as on the cover."""
     if isinstance(link, str) and link.strip():
-        return link.strip()
+        return _FP_PARAM.sub(lambda m: m.group(1) + fingerprint, link.strip())
     state = link if isinstance(link, links.ViewState) else links.ViewState(page=EXECUTIVE_PAGE,
                                                                             scenario_id=scenario_id)
-    return links.url(base_url or "", links.stamp(ws, state))
+    return links.url(base_url or "", dataclasses.replace(state, fingerprint=fingerprint))
+
+
+def _consensus_frame(cons: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """The consensus as plan lines (sku, region, family, period, units, unit_price, revenue, cogs)."""
+    c = plan.as_consensus(cons)
+    return versions.prepare_lines(c.assign(units=c["consensus"]), products if len(products) else None)
+
+
+def _needed(ws: Workspace, inputs: plan.PlanInputs, result: plan.PlanResult) -> pd.DataFrame:
+    """The Executive page's decisions needed for the baseline plan `result` of `inputs` (`agenda.executive_decisions`)."""
+    _, needed = agenda.executive_decisions(
+        ws, result, lambda sc: plan.evaluate_scenario(inputs, sc).kpis["revenue"])
+    return needed
 
 
 def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewState | None = None, *,
@@ -351,8 +373,7 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
         if cons is None or len(cons) == 0:
             raise ValueError("no approved plan version and no consensus plan: run the forecast (Demand review, or "
                              "`python -m sop_core forecast`) first")
-        c = plan.as_consensus(cons)
-        lines = versions.prepare_lines(c.assign(units=c["consensus"]), products if len(products) else None)
+        lines = _consensus_frame(cons, products)
         label = CONSENSUS_LABEL
     inputs = plan.PlanInputs.from_workspace(ws, _plan_frame(lines))
     scenario = None
@@ -366,6 +387,18 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
             inputs = plan.apply_scenario(inputs, dataclasses.replace(scenario.changes, demand=(), overrides=()))
     r = plan.evaluate(inputs)
     k = dict(r.kpis)
+    # what the meeting must decide, as the Executive page lists it: on the current consensus (the version's plan
+    # when there is none), without the version's scenario
+    if version is None:
+        needed = _needed(ws, inputs, r)
+    else:
+        cons = consensus if consensus is not None else current_consensus(ws)
+        current = cons is not None and len(cons) > 0
+        base = plan.PlanInputs.from_workspace(ws, _plan_frame(_consensus_frame(cons, products) if current else lines))
+        needed = _needed(ws, base, plan.evaluate(base))
+        if not current:
+            notes.append("No current consensus: the decisions needed are those of the approved plan.")
+    fingerprint = links.fingerprint(ws)  # data + overrides: the one the share link carries
 
     pts = accuracy_points if accuracy_points is not None else _stored_accuracy_points(ws)
     sc_inputs = kpis.inputs_from_workspace(ws, consensus=_plan_frame(lines), accuracy_points=pts,
@@ -387,14 +420,14 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
     return PackContent(
         company=company if company is not None else company_name(ws),
         cycle_month=cycle_month(last), generated_at=now, plan_label=label, version=version, year=r.year,
-        fingerprint=ws.fingerprint(), scorecard=card, headline=_headline(k, r.bridge, r.year),
+        fingerprint=fingerprint, scorecard=card, headline=_headline(k, r.bridge, r.year),
         bridge=r.bridge.copy(), monthly_outlook=_monthly_outlook(r, inputs.budget),
         plan_lines=lines.assign(period=pd.to_datetime(lines["period"])), family_plan=fam,
         family_summary=_family_summary(fam, r.vs_budget), utilisation=r.utilisation, capacity=cap,
         capacity_text=_capacity_text(k, cap), plan_kpis=k,
         decisions=_decisions(ws, version.version_id if version is not None else None, today),
         scenario=scenario, scenario_lines=scenario.describe() if scenario is not None else [],
-        link=_link_text(ws, link, sid if scenario is not None else None, base_url),
+        link=_link_text(ws, link, sid if scenario is not None else None, base_url, fingerprint), needed=needed,
         changes=changes, previous_label=previous.label if previous is not None else None, notes=notes,
     )
 

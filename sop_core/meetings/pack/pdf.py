@@ -231,13 +231,7 @@ def _title_page(pdf: Any, c: PackContent) -> None:
         f"data {c.fingerprint}"), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.ln(3)
     # the answers first
-    open_dec = c.decisions[~c.decisions["status"].isin(decisions.CLOSED)] if len(c.decisions) else c.decisions
-    overdue = int(open_dec["overdue"].sum()) if len(open_dec) else 0
-    lines = [("Revenue", c.headline.text), ("Capacity", c.capacity_text)]
-    dec = (f"{len(open_dec)} open decision{'s' if len(open_dec) != 1 else ''}"
-           + (f", {overdue} overdue" if overdue else "") + " — listed at the end of the pack."
-           if len(open_dec) else "No open decisions.")
-    lines.append(("Decisions", dec))
+    lines = [("Revenue", c.headline.text), ("Capacity", c.capacity_text), ("Decisions", _needed_text(c.needed))]
     if c.scenario is not None:
         lines.append(("Scenario", f"The plan is built on the scenario “{c.scenario.name}”."))
     for note in c.notes:
@@ -393,8 +387,42 @@ def _capacity_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
                     "checked.", color=INK)
 
 
+def _needed_text(n: pd.DataFrame) -> str:
+    """The cover's line on the decisions needed (the Executive page's list): how many, of which kind, the first."""
+    if not len(n):
+        return "Nothing to decide: no open decision and no exception on the agenda."
+    asked = int((n["kind"] == "decision").sum())
+    overdue = int(n["overdue"].sum())
+    parts = [f"{asked} decision{'s' if asked != 1 else ''} asked for in pre-S&OP" if asked else "",
+             f"{len(n) - asked} top exception{'s' if len(n) - asked != 1 else ''}" if len(n) > asked else ""]
+    first = n.iloc[0]
+    return (f"{len(n)} decision{'s' if len(n) != 1 else ''} needed ({', '.join(p for p in parts if p)}"
+            + (f", {overdue} overdue" if overdue else "") + f"), first: {first['subject']} ({first['money_text']}) "
+            "— listed at the end of the pack.")
+
+
+def _needed_table(pdf: Any, n: pd.DataFrame) -> None:
+    """The decisions needed, as on the Executive page: money, what, subject — detail."""
+    rows, fills = [], {}
+    for i, r in enumerate(n.itertuples()):
+        if r.overdue:
+            fills[(i, 2)] = STATUS_FILL["red"]
+        kind = "Decide" if r.kind == "decision" else str(r.kind).capitalize()
+        rows.append([str(r.money_text), kind, f"{r.subject} — {r.detail}"])
+    _table(pdf, ["Money", "What", "Subject"], rows, [28, 36, BODY_W - 28 - 36], ["RIGHT", "LEFT", "LEFT"],
+           fills=fills)
+
+
 def _decisions_page(pdf: Any, c: PackContent) -> None:
     pdf.add_page()
+    n = c.needed
+    _heading(pdf, "Decisions needed", (f"The decisions asked for in pre-S&OP, then the top exceptions of the current "
+                                       f"plan, as on the Executive S&OP page. Money: at stake for an exception; "
+                                       f"for a decision, its option's effect on the {c.year} outlook.")
+             if len(n) else _needed_text(n))
+    if len(n):
+        _needed_table(pdf, n)
+    pdf.ln(3)
     d = c.decisions
     open_n = int((~d["status"].isin(decisions.CLOSED)).sum()) if len(d) else 0
     overdue = int(d["overdue"].sum()) if len(d) else 0
@@ -404,7 +432,8 @@ def _decisions_page(pdf: Any, c: PackContent) -> None:
                          else ""))
     else:
         lead = "No open decisions" + (", and none linked to this plan version." if c.approved else ".")
-    _heading(pdf, "Decisions", lead)
+    _subheading(pdf, "Decision log")
+    _small(pdf, lead, color=INK)
     if len(d):
         rows, fills = [], {}
         for i, s in enumerate(d.head(MAX_DECISIONS).itertuples()):

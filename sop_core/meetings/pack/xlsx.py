@@ -19,7 +19,7 @@ UNITS, MONEY, PRICE, PCT, HOURS = "#,##0", "$#,##0", "$#,##0.00", "0.0%", "#,##0
 KPI_FORMATS = {"pct": PCT, "money": MONEY, "units": UNITS, "count": UNITS, "ratio": '0.0"×"',
                "days": '#,##0" days"'}
 KPI_STATUS = {"green": "On target", "amber": "Watch", "red": "Off target", "missing": "Not checked"}
-NEEDED_KIND = {"decision": "Decision"}
+NEEDED_KIND = {"decision": "Decide"}
 PAGE_TITLES = {"pre_sop": "Pre-S&OP", "supply_review": "Supply review", "inventory": "Inventory",
                "financials": "Financials", "demand_review": "Demand review", "executive": "Executive S&OP"}
 PLAN_COLUMNS = {"sku": "SKU", "region": "Region", "family": "Family", "period": "Month", "units": "Units",
@@ -62,6 +62,11 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
         "Key": k.key} for k in content.scorecard],
         columns=["KPI", "Value", "Status", "Target", "Note", "Formula", "Key"])
     card_formats = [KPI_FORMATS.get(k.unit) for k in content.scorecard]
+    n = content.needed
+    needed = pd.DataFrame({
+        "What": [NEEDED_KIND.get(k, str(k).capitalize()) for k in n["kind"]], "Subject": n["subject"],
+        "Detail": n["detail"], "Money": n["money"], "Overdue": ["Yes" if o else "No" for o in n["overdue"]],
+        "Explained on": [PAGE_TITLES.get(p, p) for p in n["page"]]})
     d = content.decisions
     dec = pd.DataFrame({
         "Due": pd.to_datetime(d["due_date"]), "Decision": d["title"], "Owner": d["owner"], "Status": d["status"],
@@ -79,7 +84,7 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
     about_formats = ["0" if a == "Outlook year" else exports.MONTH_FORMAT if a == "Cycle month" else None
                      for a, _ in about]
     sheets = {"Plan": plan_sheet, "Family summary": fs, "Family by month": by_month, "Bridge": bridge,
-              "Capacity": cap, "Scorecard": card, "Decisions": dec, "About": about_sheet}
+              "Capacity": cap, "Scorecard": card, "Decisions needed": needed, "Decisions": dec, "About": about_sheet}
     formats: dict[str, dict[str, Any]] = {
         "Plan": {"Units": UNITS, "Unit price": PRICE, "Revenue": MONEY, "COGS": MONEY},
         "Family summary": {"Plan units (horizon)": UNITS, "Plan revenue (horizon)": MONEY, "Plan COGS (horizon)": MONEY,
@@ -90,11 +95,12 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
         "Capacity": {"Months": UNITS, "Peak utilisation": PCT, "Peak month": exports.MONTH_FORMAT,
                      "Average utilisation": PCT, "Overloaded months": UNITS, "Hours over capacity": HOURS},
         "Scorecard": {"Value": card_formats},
+        "Decisions needed": {"Money": MONEY},
         "Decisions": {"Due": exports.DATE_FORMAT, "Recorded at": exports.DATETIME_FORMAT},
         "About": {"Value": about_formats},
     }
     labels = {"Plan": 1, "Family summary": 1, "Family by month": 1, "Bridge": 1, "Capacity": 1, "Scorecard": 1,
-              "Decisions": 0, "About": 1}
+              "Decisions": 0, "Decisions needed": 0, "About": 1}
     return sheets, formats, labels
 
 
@@ -102,7 +108,8 @@ def build_xlsx(content: PackContent) -> bytes:
     """The plan as an Excel workbook, values only.
 
     Sheets: Plan (SKU, Region, Family, Month, Units, Unit price, Revenue, COGS), Family summary,
-    Family by month, Bridge, Capacity, Scorecard, Decisions (the log), About. Text from uploaded data is neutralised.
+    Family by month, Bridge, Capacity, Scorecard, Decisions needed (as on the Executive page),
+    Decisions (the log), About. Text from uploaded data is neutralised.
     """
     sheets, formats, labels = xlsx_sheets(content)
     return exports.to_xlsx_bytes(sheets, formats, labels)
