@@ -397,8 +397,8 @@ def _needed_text(n: pd.DataFrame) -> str:
              f"{len(n) - asked} top exception{'s' if len(n) - asked != 1 else ''}" if len(n) > asked else ""]
     first = n.iloc[0]
     return (f"{len(n)} decision{'s' if len(n) != 1 else ''} needed ({', '.join(p for p in parts if p)}"
-            + (f", {overdue} overdue" if overdue else "") + f"), first: {first['subject']} ({first['money_text']}) "
-            "— listed at the end of the pack.")
+            + (f", {overdue} overdue" if overdue else "") + f"), first: {first['subject']}"
+            + (f" ({first['money_text']})" if first["money_text"] != "—" else "") + " — listed at the end of the pack.")
 
 
 def _needed_table(pdf: Any, n: pd.DataFrame) -> None:
