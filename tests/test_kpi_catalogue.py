@@ -97,8 +97,11 @@ def test_a_workspace_saved_before_the_rename_shows_the_same_statuses(workspace):
     assert loaded["order_fill_rate"] == {"green": fill + 0.01, "amber": fill - 0.01}
     assert loaded["gross_margin_pct_12m"]["green"] == pytest.approx(margin + 0.02)
     after = {k.key: k for k in kpis.scorecard(kpis.inputs_from_workspace(workspace))}
-    assert after["order_fill_rate"].value == fill and after["order_fill_rate"].status == "amber"
-    assert after["gross_margin_pct_12m"].value == margin and after["gross_margin_pct_12m"].status == "red"
+    # DuckDB's parallel sums may differ in the last bit from one query to the next
+    assert after["order_fill_rate"].value == pytest.approx(fill, rel=1e-12)
+    assert after["order_fill_rate"].status == "amber"
+    assert after["gross_margin_pct_12m"].value == pytest.approx(margin, rel=1e-12)
+    assert after["gross_margin_pct_12m"].status == "red"
     assert kpis.plan_scorecard(workspace, None, None)[3].status == "amber"
     # saving them again stores the keys now
     kpis.save_targets(workspace, old)

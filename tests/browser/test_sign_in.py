@@ -326,52 +326,6 @@ def test_a_user_without_a_verified_address_is_a_viewer_whatever_their_name_says(
     assert page.get_by_role("button", name="Approve and freeze this plan").is_disabled()
 
 
-def test_an_admin_approves_the_plan_and_loads_data(app_server, browser_for, tmp_path):
-    """Last in this module: the upload replaces the demo company on this server."""
-    page = browser_for()
-    sign_in(page, app_server, "coo")
-    page.screenshot(path=str(SHOTS / "admin_view.png"))
-    open_page(page, app_server, "executive", "Executive S&OP")
-    page.get_by_text("Approve the plan").wait_for()
-    page.get_by_role("button", name="Approve and freeze this plan").click()
-    page.get_by_text("Plan of record: v1").wait_for()
-    approved = ledger_entries(app_server, "plan_approved")
-    assert [e.author for e in approved] == ["coo@example.com"]
-
-    rows = ["Order Date,Item No,Qty"] + [f"{y}-{m:02d}-15,MY-{i},{20 + 3 * m + i}"
-                                         for y in (2024, 2025) for m in range(1, 13) for i in range(3)]
-    rows += [f"2026-{m:02d}-15,MY-{i},{28 + 3 * m + i}" for m in range(1, 11) for i in range(3)]
-    csv = tmp_path / "my_sales.csv"
-    csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    open_page(page, app_server, "data", "Data")
-    with page.expect_file_chooser() as chooser:
-        page.get_by_test_id("stFileUploaderDropzone").get_by_role("button", name="Upload").last.click()
-    chooser.value.set_files(str(csv))
-    page.get_by_text(csv.name).first.wait_for()
-    wait_idle(page)
-    page.get_by_role("button", name="Start my company with this file").click()
-    page.get_by_text("Loaded into sales.", exact=True).wait_for()
-    assert [e.author for e in ledger_entries(app_server, "load")][-1:] == ["coo@example.com"]
-
-
-def test_an_unreachable_provider_stops_the_sign_in_with_one_sentence(demo_workspace_file, browser_for, tmp_path):
-    """The provider was up when the server started and is down when a user presses Sign in."""
-    provider = Provider(USERS)
-    srv = signed_in_server(provider, tmp_path / "down", demo_workspace_file)
-    srv.start()
-    try:
-        provider.stop()
-        page = browser_for()
-        page.goto(srv.url)
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("Sign-in is not available right now: the sign-in provider cannot be reached.").wait_for()
-        wait_idle(page)
-        assert page.url.startswith(srv.url) and "Signed in as" not in page.inner_text("body")
-        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
-    finally:
-        srv.stop()
-
-
 # -- a crafted request -------------------------------------------------------------------------------------
 def _capture_websocket(page) -> dict:
     """Relay the page's Streamlit WebSocket through the test: frames sent and received, and the server side."""
@@ -442,3 +396,49 @@ def test_a_viewers_forged_save_is_processed_and_changes_nothing(app_server, brow
     time.sleep(2)
     assert len(ledger_entries(app_server, "override")) == overrides_before
     assert "Saved:" not in page.inner_text("body")
+
+
+def test_an_admin_approves_the_plan_and_loads_data(app_server, browser_for, tmp_path):
+    """Last in this module: the upload replaces the demo company on this server."""
+    page = browser_for()
+    sign_in(page, app_server, "coo")
+    page.screenshot(path=str(SHOTS / "admin_view.png"))
+    open_page(page, app_server, "executive", "Executive S&OP")
+    page.get_by_text("Approve the plan").wait_for()
+    page.get_by_role("button", name="Approve and freeze this plan").click()
+    page.get_by_text("Plan of record: v1").wait_for()
+    approved = ledger_entries(app_server, "plan_approved")
+    assert [e.author for e in approved] == ["coo@example.com"]
+
+    rows = ["Order Date,Item No,Qty"] + [f"{y}-{m:02d}-15,MY-{i},{20 + 3 * m + i}"
+                                         for y in (2024, 2025) for m in range(1, 13) for i in range(3)]
+    rows += [f"2026-{m:02d}-15,MY-{i},{28 + 3 * m + i}" for m in range(1, 11) for i in range(3)]
+    csv = tmp_path / "my_sales.csv"
+    csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    open_page(page, app_server, "data", "Data")
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("stFileUploaderDropzone").get_by_role("button", name="Upload").last.click()
+    chooser.value.set_files(str(csv))
+    page.get_by_text(csv.name).first.wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Start my company with this file").click()
+    page.get_by_text("Loaded into sales.", exact=True).wait_for()
+    assert [e.author for e in ledger_entries(app_server, "load")][-1:] == ["coo@example.com"]
+
+
+def test_an_unreachable_provider_stops_the_sign_in_with_one_sentence(demo_workspace_file, browser_for, tmp_path):
+    """The provider was up when the server started and is down when a user presses Sign in."""
+    provider = Provider(USERS)
+    srv = signed_in_server(provider, tmp_path / "down", demo_workspace_file)
+    srv.start()
+    try:
+        provider.stop()
+        page = browser_for()
+        page.goto(srv.url)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Sign-in is not available right now: the sign-in provider cannot be reached.").wait_for()
+        wait_idle(page)
+        assert page.url.startswith(srv.url) and "Signed in as" not in page.inner_text("body")
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+    finally:
+        srv.stop()
