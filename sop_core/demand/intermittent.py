@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from sop_core.demand.models import INTERVAL_WIDTH, Model, Prediction, _clip
+from sop_core.demand.models import INTERVAL_WIDTH, Model, Prediction, _clip, zeros
 
 ADI_CUT = 1.32
 CV2_CUT = 0.49
@@ -83,8 +83,7 @@ class TSB(Model):
         h = len(future)
         nz = np.flatnonzero(y > 0)
         if nz.size == 0:
-            z = np.zeros(h)
-            return z, z.copy(), z.copy()
+            return zeros(h)
         p, size = float(nz.size / len(y)), float(y[nz[0]])
         for v in y:
             occurred = v > 0
@@ -113,8 +112,7 @@ class Adida(Model):
         h = len(future)
         adi, _ = adi_cv2(y)
         if not math.isfinite(adi):
-            z = np.zeros(h)
-            return z, z.copy(), z.copy()
+            return zeros(h)
         k = self.block or max(2, int(round(adi)))
         k = min(k, len(y))
         usable = len(y) - len(y) % k

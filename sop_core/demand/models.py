@@ -149,6 +149,12 @@ class Model(ABC):
         return f"{type(self).__name__}()"
 
 
+def zeros(h: int) -> Prediction:
+    """A forecast of zero for `h` buckets, interval [0, 0] (no demand to forecast from)."""
+    z = np.zeros(h)
+    return z, z.copy(), z.copy()
+
+
 class ZeroModel(Model):
     """Zeros for a series that never sold."""
 
@@ -157,8 +163,7 @@ class ZeroModel(Model):
 
     def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
         """All zeros, interval [0, 0]."""
-        z = np.zeros(len(future))
-        return z, z.copy(), z.copy()
+        return zeros(len(future))
 
 
 class NaiveModel(Model):
@@ -248,8 +253,7 @@ class CrostonSBA(Model):
         h = len(future)
         nz = np.flatnonzero(y > 0)
         if nz.size == 0:
-            z = np.zeros(h)
-            return z, z.copy(), z.copy()
+            return zeros(h)
         a = self.alpha
         size, interval, last = y[nz[0]], float(nz[0] + 1), nz[0]
         for i in nz[1:]:
