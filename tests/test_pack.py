@@ -24,6 +24,7 @@ from sop_core.formatting import delta_money, money, pct
 from sop_core.intake import company
 from sop_core.intake.demo import COMPANY
 from sop_core.meetings import agenda, decisions, exports, links, pack, versions
+from sop_core.meetings.pack.pdf import LOAD_FILL
 from sop_core.planning import kpis, plan, scenarios
 from sop_core.store.workspace import Workspace
 
@@ -151,7 +152,7 @@ def test_unknown_version_and_no_plan_are_clear_errors(tmp_path, demo):
 # -- the PDF -----------------------------------------------------------------------------------------------
 def test_charts_are_exported_through_kaleido(images):
     assert images.error is None, images.error
-    assert set(images.images) == {"bridge", "outlook", "family_plan", "capacity"}
+    assert set(images.images) == {"bridge", "outlook", "family_plan"}  # the capacity heatmap is a table
     assert all(png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000 for png in images.images.values())
 
 
@@ -180,7 +181,33 @@ def test_pdf_has_every_section_with_formatted_numbers(content, pdf_bytes):
         assert phrase in one_line, phrase
     assert "Chart not available" not in text
     n_images = sum(len(p.images) for p in reader.pages)
-    assert n_images == 4
+    assert n_images == 3
+
+
+def test_the_capacity_heatmap_names_every_resource_and_month_and_is_red_above_100(content):
+    """The heatmap is drawn as text in coloured cells: every resource, month and load can be read (and found)."""
+    data = pack.build_pdf(content, pack.ChartImages(error="not exported in this test"))
+    reader = PdfReader(io.BytesIO(data))
+    page = next(p for p in reader.pages if "Capacity (rough-cut)" in (p.extract_text() or ""))
+    text = flat(page.extract_text())
+    util = content.utilisation
+    assert "Utilisation by resource and month" in text
+    for resource in util["resource"].unique():
+        assert resource in text, resource
+    for month in sorted(util["period"].unique()):
+        assert f"{pd.Timestamp(month):%b %y}" in text, month
+    over = util[util["utilisation"] > 1.0]
+    assert len(over), "the demo has overloaded resource-months"
+    for v in over["utilisation"]:
+        assert f"{v:.0%}" in text
+    # the red fill is drawn (as fpdf2 writes an RGB fill operator), and only where the load is above 100%
+    ops = page.get_contents().get_data()
+    red = " ".join(f"{c / 255:.4f}" for c in LOAD_FILL["red"]).encode() + b" rg"
+    assert ops.count(red) >= len(over)
+    quiet = pack.build_pdf(content.__class__(**{**content.__dict__, "utilisation": util.assign(
+        utilisation=util["utilisation"].clip(upper=0.99))}), pack.ChartImages(error="not exported"))
+    quiet_page = next(p for p in PdfReader(io.BytesIO(quiet)).pages if "Capacity (rough" in (p.extract_text() or ""))
+    assert red not in quiet_page.get_contents().get_data()
 
 
 def test_pdf_still_builds_without_a_browser(content, monkeypatch):

@@ -416,3 +416,11 @@ def test_demo_company_capacity_invariants() -> None:
     assert c["units"].sum() == pytest.approx(plan["units"].sum())
     s = supply.shortfall(c)
     assert s["short_units"].sum() == pytest.approx(c["short_units"].sum())
+
+
+def test_load_band_is_anchored_at_100_percent() -> None:
+    assert supply.load_band(0.5) == "green"
+    assert supply.load_band(supply.LOAD_AMBER) == "amber"
+    assert supply.load_band(1.0) == "amber"  # exactly full is not overloaded
+    assert supply.load_band(1.0001) == "red"
+    assert supply.load_band(float("nan")) == supply.load_band(None) == supply.load_band(float("inf")) == "missing"

@@ -428,6 +428,19 @@ TIGHTEST_OVERLOADED = 12  # overloaded resource-months listed by `tightest`
 TIGHTEST_FREE = 5  # tightest resource-months listed when none is overloaded
 
 
+LOAD_AMBER = 0.85  # utilisation from which a resource-month is shown amber (tight)
+LOAD_RED = 1.0  # above this a resource-month is overloaded (red)
+
+
+def load_band(utilisation: float | None) -> str:
+    """'green', 'amber' (from LOAD_AMBER) or 'red' (above LOAD_RED) for a utilisation; 'missing' when unknown."""
+    if utilisation is None or pd.isna(utilisation) or not np.isfinite(utilisation):
+        return "missing"
+    if utilisation > LOAD_RED + TOL:
+        return "red"
+    return "amber" if utilisation >= LOAD_AMBER - TOL else "green"
+
+
 def utilisation_matrix(util: pd.DataFrame) -> pd.DataFrame:
     """Resource × month utilisation (index resource, columns period; NaN where capacity is unknown or zero).
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from sop_core import config
 from sop_core.meetings.pack.content import PackContent
-from sop_core.planning import supply
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -35,15 +34,9 @@ class ChartImages:
 
 # chart name -> size on the page in mm (width, height)
 CHART_SIZES: dict[str, tuple[float, float]] = {
-    "bridge": (150.0, 88.0), "outlook": (125.0, 88.0), "family_plan": (277.0, 80.0), "capacity": (277.0, 0.0),
+    "bridge": (150.0, 88.0), "outlook": (125.0, 88.0), "family_plan": (277.0, 80.0),
 }
 PX_PER_MM = 4.3
-
-
-def capacity_height(content: PackContent) -> float:
-    """Height in mm of the capacity heatmap: a band per resource."""
-    n = max(1, content.utilisation["resource"].nunique()) if len(content.utilisation) else 1
-    return min(120.0, 22.0 + 11.0 * n)
 
 
 def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
@@ -80,14 +73,6 @@ def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
                           yaxis_title="Units")
         fig.update_layout(font=font, bargap=0.2)
         out["family_plan"] = (fig, w, h)
-    if len(content.utilisation):
-        matrix = supply.utilisation_matrix(content.utilisation)
-        if not matrix.empty:
-            w = CHART_SIZES["capacity"][0]
-            fig = charts.heatmap(matrix, colorbar_title="Load")
-            fig.update_traces(colorbar=dict(tickformat=".0%"))
-            fig.update_layout(font=dict(size=12))
-            out["capacity"] = (fig, w, capacity_height(content))
     return out
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from sop_core.formatting import delta_money, delta_units, money, pct, units
 from sop_core.meetings import decisions
 from sop_core.meetings.pack.content import STEP_TEXT, PackContent, kpi_value_text, month_label
-from sop_core.meetings.pack.images import CHART_SIZES, ChartImages, capacity_height, render_charts
+from sop_core.meetings.pack.images import CHART_SIZES, ChartImages, render_charts
 from sop_core.planning import supply
 
 MAX_DECISIONS = 30
@@ -29,6 +29,9 @@ FONT_FILES: tuple[tuple[str, str], ...] = (
 )
 _ASCII = str.maketrans({"−": "-", "—": "-", "–": "-", "≥": ">=", "≤": "<=", "Σ": "sum ", "Δ": "d", "…": "...",
                         "“": '"', "”": '"', "‘": "'", "’": "'", "→": "->", "≈": "~"})
+# resource-month load colours of the capacity heatmap: red from just above 100% (supply.load_band)
+LOAD_FILL = {"green": (206, 236, 214), "amber": (253, 224, 150), "red": (236, 112, 92), "missing": (240, 242, 245)}
+HEAT_MONTHS = 24  # months per heatmap block (one block for every horizon the app allows)
 STATUS_FILL = {"green": (220, 242, 228), "amber": (255, 240, 204), "red": (252, 222, 214), "missing": (236, 238, 242)}
 INK, MUTED, RULE = (27, 36, 48), (96, 104, 118), (214, 219, 227)
 HEAD_FILL = (232, 238, 246)
@@ -184,11 +187,14 @@ def _chart(pdf: Any, images: ChartImages, name: str, w: float, h: float, x: floa
 
 
 def _month_tables(pdf: Any, title: str, label: str, wide: pd.DataFrame, fmt: Any, *, row_totals: bool,
-                  total_row: bool) -> None:
-    """A rows × months table in blocks of MONTHS_PER_TABLE months, optionally with a Total column and row."""
+                  total_row: bool, per_table: int = MONTHS_PER_TABLE, fill: Any = None) -> None:
+    """A rows × months table in blocks of `per_table` months, optionally with a Total column and row.
+
+    fill: value -> RGB fill of a month cell, or None for no fill (e.g. a heatmap's colours).
+    """
     periods = list(wide.columns)
-    for b in range(0, len(periods), MONTHS_PER_TABLE):
-        block = periods[b:b + MONTHS_PER_TABLE]
+    for b in range(0, len(periods), per_table):
+        block = periods[b:b + per_table]
         if pdf.get_y() + 8 + 5.2 * (len(wide) + 2) > pdf.h - 14:
             pdf.add_page()
         _subheading(pdf, f"{title}, {month_label(block[0])} – {month_label(block[-1])}")
@@ -197,12 +203,16 @@ def _month_tables(pdf: Any, title: str, label: str, wide: pd.DataFrame, fmt: Any
         if total_row:
             rows.append(["Total"] + [fmt(float(wide[p].sum())) for p in block]
                         + ([fmt(float(wide[block].to_numpy().sum()))] if row_totals else []))
+        fills = {} if fill is None else {(i, j + 1): fill(_num(wide.at[r, p])) for i, r in enumerate(wide.index)
+                                         for j, p in enumerate(block)}
         extra = 22 if row_totals else 0
-        mw = min(18.5, (BODY_W - 44 - extra) / len(block))
+        # the label column as wide as its longest name (1.6 mm a character at 7.5 pt), 26–44 mm
+        lw = min(44.0, max(26.0, 1.6 * max([len(str(i)) for i in wide.index] + [len(label)])))
+        mw = min(18.5, (BODY_W - lw - extra) / len(block))
         _table(pdf, [label] + [f"{pd.Timestamp(p):%b %y}" for p in block] + (["Total"] if row_totals else []), rows,
-               [44] + [mw] * len(block) + ([extra] if row_totals else []),
+               [lw] + [mw] * len(block) + ([extra] if row_totals else []),
                ["LEFT"] + ["RIGHT"] * (len(block) + (1 if row_totals else 0)), size=7.5,
-               bold_rows={len(rows) - 1} if total_row else None)
+               bold_rows={len(rows) - 1} if total_row else None, fills=fills)
 
 
 def _num(v: Any) -> float | None:
@@ -354,18 +364,18 @@ def _family_pages(pdf: Any, c: PackContent, images: ChartImages) -> None:
         _small(pdf, "Revenue and COGS of the plan as approved (the version's frozen prices and costs).")
 
 
-def _capacity_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
+def _capacity_page(pdf: Any, c: PackContent) -> None:
     pdf.add_page()
     _heading(pdf, "Capacity (rough-cut)", c.capacity_text)
     if len(c.utilisation):
-        h = capacity_height(c)
-        _subheading(pdf, "Utilisation by resource and month (required / available; red above 100%)")
-        y = pdf.get_y()
-        pdf.set_y(y + _chart(pdf, images, "capacity", BODY_W, h, y=y) + 3)
-        if "capacity" not in images.images:
-            _month_tables(pdf, "Utilisation by resource and month", "Resource",
-                          supply.utilisation_matrix(c.utilisation), lambda v: _fmt_pct(v, digits=0),
-                          row_totals=False, total_row=False)
+        # drawn as a coloured table, not an image: sharp in print, and every label is text
+        _month_tables(pdf, "Utilisation by resource and month", "Resource",
+                      supply.utilisation_matrix(c.utilisation), lambda v: _fmt_pct(v, digits=0),
+                      row_totals=False, total_row=False, per_table=HEAT_MONTHS,
+                      fill=lambda v: LOAD_FILL[supply.load_band(v)])
+        _small(pdf, f"Required / available. Green below {supply.LOAD_AMBER:.0%}, amber from {supply.LOAD_AMBER:.0%}, "
+                    f"red above {supply.LOAD_RED:.0%}; grey: no capacity given for the month.")
+        pdf.ln(2)
     cap = c.capacity
     if len(cap):
         rows, fills = [], {}
@@ -483,6 +493,6 @@ def build_pdf(content: PackContent, images: ChartImages | None = None) -> bytes:
     _title_page(pdf, content)
     _gap_page(pdf, content, images)
     _family_pages(pdf, content, images)
-    _capacity_page(pdf, content, images)
+    _capacity_page(pdf, content)
     _decisions_page(pdf, content)
     return bytes(pdf.output())
