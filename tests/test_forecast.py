@@ -82,8 +82,8 @@ def test_settings_are_validated() -> None:
     assert s.holidays_country == "US" and s.season_length == 52
     assert F.ForecastSettings().key() == F.ForecastSettings().key()
     assert F.ForecastSettings().key() != F.ForecastSettings(horizon=12).key()
-    # holidays only matter for weekly buckets, so they do not split the monthly cache
-    assert F.ForecastSettings(holidays_country="US").key() == F.ForecastSettings().key()
+    # monthly buckets use the holidays that move between months (Easter): the country splits that cache too
+    assert F.ForecastSettings(holidays_country="US").key() != F.ForecastSettings().key()
     assert F.ForecastSettings.from_dict(s.to_dict()) == s
 
 
@@ -325,8 +325,9 @@ def test_weekly_bucket_with_country_holidays(tmp_path: Path) -> None:
         load_sales(ws, sales)
         settings = F.ForecastSettings(bucket="week", horizon=8, holidays_country="US")
         run = F.run_forecast(ws, settings, executor=SerialExecutor())
-    assert run.forecast["period"].min() == pd.Timestamp("2026-11-02")  # the Monday after the last week
-    assert (run.forecast["period"].dt.day_of_week == 0).all() and len(run.forecast) == 8
+    # a file stamped on Wednesdays keeps Wednesday weeks (periods.py): the Wednesday after the last one
+    assert run.forecast["period"].min() == pd.Timestamp("2026-11-04")
+    assert (run.forecast["period"].dt.day_of_week == 2).all() and len(run.forecast) == 8
     assert run.metrics["n_origins"].iloc[0] == 3
 
 

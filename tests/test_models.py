@@ -115,15 +115,16 @@ def test_prophet_refuses_invalid_series_with_a_clear_message() -> None:
 
 def test_prophet_configuration_per_bucket() -> None:
     month = M.prophet_for_bucket("month", holidays_country="US")
-    assert month.yearly_order == M.MONTHLY_YEARLY_ORDER and month.holidays_country is None
+    assert month.yearly_order == M.MONTHLY_YEARLY_ORDER and month.holidays_country == "US"
     week = M.prophet_for_bucket("week", "multiplicative", "US")
     assert week.holidays_country == "US" and week.seasonality_mode == "multiplicative"
     weeks = pd.date_range("2025-01-06", periods=60, freq="W-MON")
     hol = week._holidays(weeks, M.future_periods(weeks[-1], 4, "W-MON"))
     assert len(hol) and (hol["ds"].dt.day_of_week == 0).all()  # every holiday moved to its week's Monday
     assert "Christmas Day" in set(hol["holiday"])
-    assert month._holidays(pd.date_range("2025-01-01", periods=12, freq="MS"),
-                           pd.date_range("2026-01-01", periods=2, freq="MS")) is None
+    # months: only the holidays that move between months (Easter), on the month's first day (test_calendar.py)
+    assert set(month._holidays(pd.date_range("2024-01-01", periods=24, freq="MS"),
+                               pd.date_range("2026-01-01", periods=2, freq="MS"))["holiday"]) == {"Easter Sunday"}
 
 
 def test_fast_component_matrix_matches_prophet() -> None:

@@ -68,7 +68,7 @@ from sop_core.demand.models import (
     future_periods,
     warm_up,
 )
-from sop_core.periods import BUCKETS, PANDAS_FREQ, SEASON_LENGTH
+from sop_core.periods import BUCKETS, PANDAS_FREQ, SEASON_LENGTH, anchor_of, bucket_freq
 from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, utcnow
 
@@ -146,12 +146,16 @@ class ForecastSettings:
 
     @property
     def freq(self) -> str:
-        """The pandas frequency of the bucket."""
+        """The pandas frequency of the bucket on the default calendar (weeks on Monday; see `freq_of`)."""
         return PANDAS_FREQ[self.bucket]
+
+    def freq_of(self, periods: pd.Series | pd.DatetimeIndex) -> str:
+        """The pandas frequency of these bucket labels: weeks keep their weekday ('W-FRI' for Fridays)."""
+        return bucket_freq(self.bucket, anchor_of(periods) if self.bucket == "week" else 0)
 
     def key(self) -> str:
         """Canonical text of every setting that changes the result (and the engine version)."""
-        country = self.holidays_country if self.bucket == "week" and self.holidays_country else "none"
+        country = self.holidays_country or "none"
         inactive = f".ia{self.inactive_after}" if self.inactive_after else ""
         return (f"{self.bucket}.h{self.horizon}.{self.level}.{self.mode}.{self.seasonality_mode}."
                 f"hol-{country}.o{self.origins}{inactive}.e{ENGINE_VERSION}")
@@ -340,12 +344,13 @@ def series_frame(history: pd.DataFrame, settings: ForecastSettings) -> tuple[pd.
         attrs = history.groupby("series_id", as_index=False).agg(sku=("sku", "first"), region=("region", "first"),
                                                                   family=("family", "first"))
         long = fill_buckets(history.rename(columns={"quantity": "y"})[["series_id", "period", "y"]],
-                            settings.freq, last)
+                            settings.freq_of(history["period"]), last)
         return long, attrs
     fam = history.assign(series_id=history["family"].astype(str) + SERIES_SEP + history["region"].astype(str))
     attrs = fam.groupby("series_id", as_index=False).agg(region=("region", "first"), family=("family", "first"))
     attrs.insert(1, "sku", None)
-    long = fill_buckets(fam.rename(columns={"quantity": "y"})[["series_id", "period", "y"]], settings.freq, last)
+    long = fill_buckets(fam.rename(columns={"quantity": "y"})[["series_id", "period", "y"]],
+                        settings.freq_of(history["period"]), last)
     return long, attrs
 
 
@@ -444,11 +449,11 @@ def run_forecast(ws: Workspace, settings: ForecastSettings | None = None,
         long, attrs = series_frame(history, settings)
         last = pd.Timestamp(long["period"].max())
         lengths = long.groupby("series_id").size()
-        plan = plan_backtest(last, int(lengths.max()), settings.horizon, settings.season_length, settings.freq,
+        freq = settings.freq_of(long["period"])  # weeks keep the data's weekday (periods.py)
+        plan = plan_backtest(last, int(lengths.max()), settings.horizon, settings.season_length, freq,
                              settings.origins)
-        cfg = FitConfig(settings.bucket, settings.freq, settings.season_length, settings.horizon, settings.mode,
-                        settings.seasonality_mode, settings.holidays_country if settings.bucket == "week" else None,
-                        plan, settings.inactive_after)
+        cfg = FitConfig(settings.bucket, freq, settings.season_length, settings.horizon, settings.mode,
+                        settings.seasonality_mode, settings.holidays_country, plan, settings.inactive_after)
         previous = previous_choices(ws, settings)
         tasks = [SeriesTask(str(sid), pd.Timestamp(part["period"].iloc[0]), part["y"].to_numpy(dtype=float),
                             previous.get(str(sid), ()))

@@ -1,13 +1,16 @@
 """Demand history and product master data as read from the workspace.
 
-`demand_history` columns: series_id, sku, region, family, period (bucket start, datetime64),
+`demand_history` columns: series_id, sku, region, family, period (bucket label, datetime64),
 quantity, revenue. A series is one sku × region; region is 'All' when the sales file has none.
+Weekly buckets keep the sales dates' own weekday (`week_anchor`, periods.py): a file stamped on
+week-ending Fridays gives Friday periods, and so do the forecast, overrides, consensus and exports
+built on this history.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from sop_core.periods import check_bucket, sql_period
+from sop_core.periods import ISO_ANCHOR, WEEKLY_SHARE, check_anchor, check_bucket, sql_period
 from sop_core.store.workspace import Workspace
 
 NO_REGION = "All"
@@ -53,8 +56,25 @@ def products(ws: Workspace) -> pd.DataFrame:
     return df
 
 
-def demand_history(ws: Workspace, bucket: str = "month") -> pd.DataFrame:
-    """Sales summed per sku × region × bucket, with the family from products (or sales, or the sku)."""
+def week_anchor(ws: Workspace) -> int:
+    """The weekday weekly buckets are labelled on: that of more than half the distinct sales dates, else Monday."""
+    if not ws.has_table("sales"):
+        return ISO_ANCHOR
+    df = ws.query(
+        """WITH d AS (SELECT DISTINCT CAST("date" AS DATE) AS d FROM sales WHERE "date" IS NOT NULL)
+           SELECT isodow(d) - 1 AS weekday, count(*) AS n, (SELECT count(*) FROM d) AS total
+           FROM d GROUP BY 1 ORDER BY n DESC, weekday LIMIT 1"""
+    )
+    if df.empty or int(df["n"].iloc[0]) <= WEEKLY_SHARE * int(df["total"].iloc[0]):
+        return ISO_ANCHOR
+    return check_anchor(int(df["weekday"].iloc[0]))
+
+
+def demand_history(ws: Workspace, bucket: str = "month", anchor: int | None = None) -> pd.DataFrame:
+    """Sales summed per sku × region × bucket, with the family from products (or sales, or the sku).
+
+    Weeks are labelled on `anchor` (default: the data's own weekday, `week_anchor`).
+    """
     check_bucket(bucket)
     cols = ["series_id", "sku", "region", "family", "period", "quantity", "revenue"]
     if not ws.has_table("sales"):
@@ -63,10 +83,13 @@ def demand_history(ws: Workspace, bucket: str = "month") -> pd.DataFrame:
         'coalesce(p.family, s.family, s.sku)' if ws.has_table("products") else "coalesce(s.family, s.sku)"
     )
     join = 'LEFT JOIN products p ON p.sku = s.sku' if ws.has_table("products") else ""
+    if bucket == "week" and anchor is None:
+        anchor = week_anchor(ws)
+    period_sql = sql_period("date", bucket, ISO_ANCHOR if anchor is None else anchor)
     df = ws.query(
         f"""
         SELECT s.sku, coalesce(s.region, ?) AS region, arg_max({family_sql}, s."date") AS family,
-               {sql_period("date", bucket).replace('"date"', 's."date"')} AS period,
+               {period_sql.replace('"date"', 's."date"')} AS period,
                sum(s.quantity) AS quantity, sum(s.revenue) AS revenue
         FROM sales s {join}
         GROUP BY ALL

@@ -12,10 +12,12 @@ says which one a series needs, and why.
 Prophet configuration (`prophet_for_bucket`):
 - monthly buckets: yearly seasonality with Fourier order 5 (12 points a year identify at most 6;
   order 5 scored best of 3–6 on 43 windows of 46 months of the shared real series), weekly and
-  daily seasonality off; holidays are not modelled (a month holds every holiday of that month
-  every year, so fixed-date holidays are part of the yearly seasonality);
+  daily seasonality off; when a country is set, only the holidays that move between months
+  (Easter, and the country's own: calendar.monthly_holidays) are added, on the first day of the
+  month that holds them (a fixed-date holiday is part of the yearly seasonality);
 - weekly buckets: yearly seasonality at Prophet's default order (10); when a country is set, its
-  public holidays (the `holidays` package) are added, each mapped to the start of its week;
+  public holidays (the `holidays` package) are added, each on the label of the week that contains
+  it (calendar.weekly_holidays; weeks keep the data's weekday, periods.py);
 - interval_width 0.8, uncertainty_samples 0: Prophet's sampled intervals cost ~25–50% more per
   fit, so the model's own interval is yhat ± 1.28 σ (σ = Prophet's fitted noise scale) and the
   forecast run replaces it with the empirical 80% band of the series' backtest errors;
@@ -370,18 +372,10 @@ class ProphetModel(Model):
             raise ValueError(f"seasonality_mode must be 'additive' or 'multiplicative', got {self.seasonality_mode!r}")
 
     def _holidays(self, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> pd.DataFrame | None:
-        """Country holidays mapped to the start of their week, for weekly buckets only."""
-        if not self.holidays_country or not _is_weekly(periods):
-            return None
-        import holidays as hol
+        """Country holidays in the bucket that contains them (calendar.prophet_holidays: weeks, moving ones for months)."""
+        from sop_core.demand.calendar import prophet_holidays
 
-        years = range(periods[0].year, future[-1].year + 1)
-        days = hol.country_holidays(self.holidays_country, years=years)
-        if not days:
-            return None
-        df = pd.DataFrame({"holiday": list(days.values()), "ds": pd.to_datetime(list(days.keys()))})
-        df["ds"] = df["ds"] - pd.to_timedelta(df["ds"].dt.day_of_week, unit="D")
-        return df.drop_duplicates().reset_index(drop=True)
+        return prophet_holidays(self.holidays_country, pd.DatetimeIndex(periods), pd.DatetimeIndex(future))
 
     def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
         """Fit Prophet on the history and predict `future`; raises InvalidSeries for unfit series."""
@@ -417,17 +411,12 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x * x))) if x.size else 0.0
 
 
-def _is_weekly(periods: pd.DatetimeIndex) -> bool:
-    """True when consecutive periods are 7 days apart."""
-    days = np.asarray(periods.values, dtype="datetime64[D]").astype(np.int64)
-    return len(days) > 1 and bool((np.diff(days) == 7).all())
-
-
 def prophet_for_bucket(bucket: str, seasonality_mode: str = "additive",
                        holidays_country: str | None = None) -> ProphetModel:
     """The Prophet configuration the app uses for a planning bucket ('month' or 'week')."""
     if bucket == "month":
-        return ProphetModel(yearly_order=MONTHLY_YEARLY_ORDER, seasonality_mode=seasonality_mode)
+        return ProphetModel(yearly_order=MONTHLY_YEARLY_ORDER, seasonality_mode=seasonality_mode,
+                            holidays_country=holidays_country)
     if bucket == "week":
         return ProphetModel(yearly_order=WEEKLY_YEARLY_ORDER, seasonality_mode=seasonality_mode,
                             holidays_country=holidays_country)
