@@ -70,3 +70,12 @@ def delta_units(x: float | None) -> str:
 def metric_delta(text: str | None) -> str | None:
     """A delta text for a metric widget: ASCII minus, which is what decides the arrow's direction and colour."""
     return None if text is None else text.replace("−", "-")
+
+
+def delta_money_whole(x: float | None) -> str:
+    """Signed whole dollars for deltas in tables: +$1,234,567 / −$300 / $0 (no sign on what rounds to nothing)."""
+    if _bad(x):
+        return "—"
+    if round(float(x)) == 0:
+        return money(0.0, compact=False)
+    return ("+" if x > 0 else "") + money(x, compact=False)

@@ -223,3 +223,27 @@ def test_money_at_stake_is_not_checked_when_nothing_is_listed_and_a_check_did_no
     assert agenda.money_at_stake(items, unseen=True) == 350.5
     assert agenda.money_at_stake(items.iloc[:0], unseen=False) == 0.0
     assert agenda.money_at_stake(items.iloc[:0], unseen=True) is None
+
+
+# -- the executive meeting's charts ------------------------------------------------------------------------
+def test_family_supply_sums_demand_supply_and_short_per_family_largest_first() -> None:
+    constrained = pd.DataFrame({
+        "family": ["Tents", "Tents", "Bags", None], "units": [100.0, 50.0, 400.0, 5.0],
+        "constrained_units": [90.0, 50.0, 400.0, 5.0], "short_units": [10.0, 0.0, 0.0, 0.0]})
+    out = agenda.family_supply(constrained)
+    assert out.to_dict("records") == [
+        {"family": "Bags", "demand": 400.0, "supplied": 400.0, "short": 0.0},
+        {"family": "Tents", "demand": 150.0, "supplied": 140.0, "short": 10.0},
+        {"family": "(no family)", "demand": 5.0, "supplied": 5.0, "short": 0.0}]
+    assert agenda.family_supply(constrained.iloc[:0]).empty
+
+
+def test_revenue_by_month_puts_the_approved_plan_beside_the_outlook() -> None:
+    monthly = pd.DataFrame({"period": pd.date_range("2026-10-01", periods=3, freq="MS"),
+                            "source": ["actual", "actual", "plan"], "revenue": [1.0, 2.0, 3.0],
+                            "plan_revenue": [1.5, 2.5, 3.5]})
+    approved = pd.DataFrame({"period": [pd.Timestamp("2026-12-01")], "revenue": [3.2]})
+    out = agenda.revenue_by_month(monthly, approved)
+    assert list(out.columns) == ["period", "source", "revenue", "plan_revenue", "approved_revenue"]
+    assert out["approved_revenue"].isna().tolist() == [True, True, False] and out["approved_revenue"].iloc[2] == 3.2
+    assert agenda.revenue_by_month(monthly, None)["approved_revenue"].isna().all()

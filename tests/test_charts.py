@@ -173,3 +173,68 @@ def test_safety_stock_is_a_dashed_line_with_a_plain_legend_label():
     assert t.line.dash == style("safety_stock").dash != "solid" and t.line.color == style("safety_stock").color
     assert "Safety stock (2 of 3 computed)" in t.hovertemplate  # the detail stays, in the hover
     assert [d.type for d in fig.data].index("scatter") > max(i for i, d in enumerate(fig.data) if d.type == "bar")
+
+
+# -- the executive meeting's charts ------------------------------------------------------------------------
+REVENUE_MONTHS = pd.DataFrame({
+    "period": pd.date_range("2026-09-01", periods=4, freq="MS"), "source": ["actual", "actual", "actual", "plan"],
+    "revenue": [2.5e6, 2.2e6, 2.4e6, 3.0e6], "plan_revenue": [2.6e6, 2.3e6, 2.7e6, 3.2e6],
+    "approved_revenue": [float("nan"), float("nan"), float("nan"), 3.1e6]})
+
+
+def test_revenue_by_month_draws_actuals_outlook_annual_plan_and_the_approved_plan() -> None:
+    fig = charts.revenue_by_month(REVENUE_MONTHS)
+    assert [t.name for t in fig.data] == ["Actual", "Outlook", "Annual plan", "Last approved plan"]
+    assert list(trace(fig, "Outlook").x) == ["Dec"]  # one month of outlook: a bar as wide as the others
+    assert fig.layout.xaxis.type == "category" and list(fig.layout.xaxis.categoryarray) == ["Sep", "Oct", "Nov", "Dec"]
+    assert trace(fig, "Last approved plan").line.dash == ROLE_STYLE["approved_plan"].dash
+    assert fig.layout.yaxis.tickformat == "$~s" and fig.layout.height == charts.EXEC_HEIGHT
+    no_approved = charts.revenue_by_month(REVENUE_MONTHS.assign(approved_revenue=float("nan")))
+    assert "Last approved plan" not in [t.name for t in no_approved.data]
+
+
+CHANGE = pd.DataFrame({"label": ["v1 approved", "Tents <b>&</b>", "Cookware", "Current plan"],
+                       "value": [50_000_000.0, 911_000.0, -113_000.0, 50_798_000.0],
+                       "kind": ["total", "relative", "relative", "total"]})
+
+
+def test_change_waterfall_labels_steps_with_their_sign_and_zooms_on_the_bars() -> None:
+    fig = charts.change_waterfall(CHANGE, money=True)
+    bar = fig.data[0]
+    assert list(bar.text) == ["$50.0M", "+$911K", "−$113K", "$50.8M"]
+    assert list(bar.measure) == ["absolute", "relative", "relative", "absolute"]
+    assert list(bar.x)[1] == "Tents &lt;b&gt;&amp;&lt;/b&gt;"  # a family name is HTML-escaped
+    lo, hi = fig.layout.yaxis.range
+    assert 49_000_000 < lo < 50_000_000 and 50_911_000 < hi < 51_500_000  # not from zero: the steps can be seen
+
+    units = charts.change_waterfall(CHANGE.assign(value=[420_977.4, 3_566.2, -2_295.1, 422_248.6]), money=False)
+    assert list(units.data[0].text) == ["420,977", "+3,566", "−2,295", "422,249"]  # whole units, signed steps
+
+
+def test_plan_bridge_draws_the_gap_bridge_like_the_change_waterfall() -> None:
+    fig = charts.plan_bridge(BRIDGE)
+    assert list(fig.data[0].measure) == ["absolute", "relative", "relative", "absolute"]
+    assert list(fig.data[0].text) == ["$100", "−$12", "+$4", "$92"]
+
+
+def test_family_supply_stacks_supplied_and_short_with_the_short_units_said() -> None:
+    frame = pd.DataFrame({"family": ["Cookware", "Tents & <i>Co</i>"], "demand": [160_000.0, 104_998.0],
+                          "supplied": [160_000.0, 101_695.0], "short": [0.0, 3_303.0]})
+    fig = charts.family_supply(frame)
+    supplied, short = fig.data
+    assert fig.layout.barmode == "stack" and supplied.orientation == "h" == short.orientation
+    assert list(short.text) == ["", "3,303 short"]
+    assert list(short.y)[1] == "Tents &amp; &lt;i&gt;Co&lt;/i&gt;"
+    assert fig.layout.yaxis.autorange == "reversed"  # largest demand on top
+
+
+def test_a_snapshot_chart_is_drawn_again_from_its_stored_frame() -> None:
+    from sop_core.meetings import links
+
+    stored = links.data_frame(links.frame_data(REVENUE_MONTHS))  # dates as ISO text, NaN as null
+    fig = charts.from_snapshot("revenue_by_month", stored)
+    assert [t.name for t in fig.data] == ["Actual", "Outlook", "Annual plan", "Last approved plan"]
+    assert set(charts.SNAPSHOT_CHARTS) == {"revenue_by_month", "bridge", "family_supply", "change_revenue",
+                                           "change_units"}
+    with pytest.raises(ValueError, match="unknown snapshot chart"):
+        charts.from_snapshot("<script>", stored)

@@ -30,3 +30,10 @@ def test_a_percentage_that_rounds_to_zero_has_no_sign():
     assert f.pct(-0.0001) == "0.0%"
     assert f.pct(0.0004, signed=True) == "0.0%"
     assert f.pct(-0.0006) == "−0.1%"
+
+
+def test_delta_money_whole_is_signed_whole_dollars():
+    assert f.delta_money_whole(1_234_567.4) == "+$1,234,567"
+    assert f.delta_money_whole(-300.2) == "−$300"
+    assert f.delta_money_whole(0.4) == "$0" and f.delta_money_whole(-0.4) == "$0"
+    assert f.delta_money_whole(None) == "—" and f.delta_money_whole(float("nan")) == "—"

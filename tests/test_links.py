@@ -334,3 +334,75 @@ def test_the_fingerprint_reads_the_overrides_with_one_query(workspace: Workspace
     links.fingerprint(workspace)
     assert len(calls) == 2  # the loads (Workspace.fingerprint) and the newest override
     assert sum("overrides" in sql for sql in calls) == 1
+
+
+# -- snapshot links ------------------------------------------------------------------------------------------------
+BLOCKS = [{"kind": "text", "text": "2026 outlook $32.1M", "style": "bold"},
+          {"kind": "metrics", "items": [{"label": "Units short", "value": "970"}]},
+          {"kind": "table", "title": "By family", "frame": links.frame_data(pd.DataFrame(
+              {"Family": ["Tents <b>"], "Units": ["104,998"], "period": [pd.Timestamp("2026-12-01")],
+               "x": [float("nan")]}))}]
+
+
+def snapshot_link(ws: Workspace, page: str = "executive", blocks=BLOCKS) -> tuple[ViewState, links.Snapshot]:
+    return links.save_snapshot(ws, ViewState(page=page, family="Tents"), blocks, "alice")
+
+
+def test_a_snapshot_is_stored_with_the_link_and_read_back(workspace: Workspace) -> None:
+    load(workspace, 10.0)
+    state, snap = snapshot_link(workspace)
+    assert state.snapshot == snap.snapshot_id and links.SNAPSHOT_PATTERN.fullmatch(snap.snapshot_id)
+    assert state.fingerprint == links.fingerprint(workspace) == snap.fingerprint
+    assert state.to_params()["snap"] == snap.snapshot_id
+    assert list(state.to_params()) == ["page", "family", "snap", "fp"]  # link order: snap before fp
+    assert links.from_params(state.to_params()) == (state, [])
+    read = links.get_snapshot(workspace, snap.snapshot_id)
+    assert read == snap and read.params == {"family": "Tents", "fp": snap.fingerprint}
+    table = links.data_frame(read.blocks[2]["frame"])
+    assert table.to_dict("records") == [{"Family": "Tents <b>", "Units": "104,998", "period": "2026-12-01T00:00:00",
+                                         "x": None}]  # dates as ISO text, NaN as null: JSON that reads back
+    assert read.as_of_text.startswith(f"as of {read.as_of:%d %b %Y} (made ")
+
+
+def test_a_snapshot_link_keeps_its_numbers_after_a_later_change(workspace: Workspace) -> None:
+    load(workspace, 10.0)
+    state, snap = snapshot_link(workspace)
+    status = links.open_link(workspace, parse_qs(urlsplit(links.url("http://h/", state)).query), page="executive")
+    assert status.snapshot == snap and not status.snapshot_changed and not status.data_changed
+    load(workspace, 12.0)  # a later change of the data (an override works the same way)
+    status = links.open_link(workspace, parse_qs(urlsplit(links.url("http://h/", state)).query), page="executive")
+    assert status.snapshot == snap and status.snapshot_changed and status.data_changed
+    assert status.snapshot.blocks[0]["text"] == "2026 outlook $32.1M"
+    assert status.state.snapshot == snap.snapshot_id
+
+
+@pytest.mark.parametrize("value", ["0" * 32, "not-a-snapshot", "A" * 32, "'; DROP TABLE link_snapshots;--"])
+def test_an_unknown_or_malformed_snapshot_opens_the_link_live(workspace: Workspace, value: str) -> None:
+    load(workspace, 10.0)
+    status = links.open_link(workspace, {"snap": value}, page="executive")
+    assert status.snapshot is None and status.state.snapshot is None
+    assert links.SNAPSHOT_NOT_FOUND in status.messages
+    assert workspace.scalar("SELECT count(*) FROM link_snapshots") == 0
+
+
+def test_a_snapshot_of_another_page_or_an_earlier_company_is_not_shown(workspace: Workspace) -> None:
+    from sop_core.intake import company
+
+    load(workspace, 10.0)
+    state, snap = snapshot_link(workspace, page="financials")
+    status = links.open_link(workspace, {"snap": snap.snapshot_id}, page="executive")
+    assert status.snapshot is None and links.SNAPSHOT_NOT_FOUND in status.messages
+    company.start_company(workspace, "alice", "Acme")  # the numbers of a company the workspace no longer holds
+    assert links.get_snapshot(workspace, snap.snapshot_id) is None
+
+
+def test_a_snapshot_must_be_small_and_well_formed(workspace: Workspace) -> None:
+    with pytest.raises(ValueError, match="at least one block"):
+        snapshot_link(workspace, blocks=[])
+    with pytest.raises(ValueError, match="kind"):
+        snapshot_link(workspace, blocks=[{"kind": "html", "text": "<script>"}])
+    with pytest.raises(ValueError, match="over the"):
+        snapshot_link(workspace, blocks=[{"kind": "text", "text": "x" * (links.MAX_SNAPSHOT_BYTES + 1)}])
+    with pytest.raises(ValueError, match="page"):
+        links.save_snapshot(workspace, ViewState(), BLOCKS, "alice")
+    assert workspace.scalar("SELECT count(*) FROM link_snapshots") == 0

@@ -224,3 +224,48 @@ def test_an_evaluated_plan_cannot_be_approved_with_other_prices_or_scenario(work
     with pytest.raises(ValueError, match=message):
         V.approve(workspace, result, name="Price cut", fingerprints={}, approved_by="ceo", **kw)
     assert int(workspace.scalar("SELECT count(*) FROM plan_versions")) == 0
+
+
+# -- what changed, as the Executive page shows it ------------------------------------------------------------
+def test_the_change_table_has_whole_units_and_whole_dollars_and_a_total(workspace) -> None:
+    old = V.prepare_lines(make_plan(t1=10.4, t2=5.0, b1=20.0), PRODUCTS)
+    new = V.prepare_lines(make_plan(t1=12.6, t2=5.0, b1=19.5), PRODUCTS)
+    table = V.change_table(old, new)
+    assert list(table.columns) == ["Family", "Units", "Δ units", "Revenue", "Δ revenue"]
+    assert table.to_dict("records") == [
+        {"Family": "Tents", "Units": "35", "Δ units": "+4", "Revenue": "$4,520", "Δ revenue": "+$440"},
+        {"Family": "Backpacks", "Units": "39", "Δ units": "−1", "Revenue": "$1,950", "Δ revenue": "−$50"},
+        {"Family": "Total", "Units": "74", "Δ units": "+3", "Revenue": "$6,470", "Δ revenue": "+$390"}]
+
+
+def test_common_months_leave_out_a_month_the_cycle_rolled_in_or_out() -> None:
+    old = V.prepare_lines(make_plan(), PRODUCTS)
+    new = V.prepare_lines(make_plan(t1=11).assign(period=lambda d: d["period"] + pd.DateOffset(months=1)), PRODUCTS)
+    assert V.common_periods(old, new) == [FEB]
+    c = V.compare(old, new, common=True).set_index("family")
+    assert c.loc["Tents", "d_units"] == 1 and c.loc["Backpacks", "d_units"] == 0  # February only
+    assert V.compare(old, new).set_index("family").loc["Backpacks", "d_units"] == 0  # Jan out, Mar in
+    assert V.common_periods(None, new) == []
+
+
+def test_change_bridge_keeps_the_largest_steps_and_drops_float_noise() -> None:
+    old = V.prepare_lines(make_plan(), PRODUCTS)
+    new = V.prepare_lines(make_plan(t1=10 + 1e-9, b1=25), PRODUCTS)
+    steps = V.change_bridge(old, new, measure="units", min_change=0.5)
+    assert list(steps["label"]) == ["Previous plan", "Backpacks", "New plan"]
+    lines = pd.concat([make_plan().assign(family=f"F{i}", units=10.0 + i) for i in range(5)], ignore_index=True)
+    more = lines.assign(units=lines["units"] + lines["family"].str[1].astype(int) + 1)
+    top = V.change_bridge(V.prepare_lines(lines, PRODUCTS), V.prepare_lines(more, PRODUCTS), measure="units", top=3)
+    assert list(top["label"]) == ["Previous plan", "F4", "F3", "Other families", "New plan"]
+    assert top["value"].iloc[1:-1].sum() == pytest.approx(top["value"].iloc[-1] - top["value"].iloc[0])
+
+
+def test_monthly_revenue_and_the_versions_table(workspace) -> None:
+    v = approve(workspace, make_plan(), note="")
+    lines = V.load_version(workspace, v.version_id)
+    month = V.monthly_revenue(lines, 2026)
+    assert list(month["period"]) == [JAN, FEB] and list(month["revenue"]) == [3000.0, 3000.0]
+    assert V.monthly_revenue(lines, 2027).empty and V.monthly_revenue(None).empty
+    table = V.versions_table(workspace)
+    assert table.to_dict("records") == [{"Version": "v1 · January S&OP", "Approved": f"{v.approved_at:%d %b %Y}",
+                                         "By": "ceo", "Units": "70", "Revenue": "$6,000", "Note": "—"}]

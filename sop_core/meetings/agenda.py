@@ -309,3 +309,41 @@ def executive_decisions(ws: Workspace, result: Any, option_revenue: Callable[[Sc
     needed = decisions_needed(items, unlinked, option_names={i: s.name for i, s in attached.items()},
                               option_effects=effects, year=result.year, top=top)
     return items, needed
+
+
+# -- the executive meeting's charts -------------------------------------------------------------------
+def family_supply(constrained: pd.DataFrame) -> pd.DataFrame:
+    """Demand and constrained supply per family over the plan horizon, largest demand first.
+
+    constrained: a `supply.constrained_plan` frame (family, units, constrained_units, short_units).
+    Columns: family, demand, supplied, short (units, whole as the engine computed them; the chart rounds).
+    Lines without a family come under '(no family)'.
+    """
+    cols = ["family", "demand", "supplied", "short"]
+    if constrained is None or not len(constrained):
+        return pd.DataFrame(columns=cols).astype({"demand": float, "supplied": float, "short": float})
+    c = constrained.assign(family=constrained["family"].astype(object).where(constrained["family"].notna(),
+                                                                            "(no family)").astype(str))
+    g = c.groupby("family")[["units", "constrained_units", "short_units"]].sum()
+    out = pd.DataFrame({"family": g.index, "demand": g["units"].to_numpy(dtype=float),
+                        "supplied": g["constrained_units"].to_numpy(dtype=float),
+                        "short": g["short_units"].clip(lower=0).to_numpy(dtype=float)})
+    return out.sort_values(["demand", "family"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def revenue_by_month(monthly: pd.DataFrame, approved: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Revenue per month of the outlook year with the last approved plan's revenue beside it.
+
+    monthly: `finance.monthly_outlook` (period, source 'actual' | 'plan', revenue, plan_revenue = the
+    annual plan); approved: `versions.monthly_revenue` of the last approved version for that year
+    (period, revenue), or None. Columns: period, source, revenue, plan_revenue, approved_revenue
+    (NaN for a month the approved plan does not cover, e.g. the months that were actuals already).
+    """
+    out = monthly[["period", "source", "revenue", "plan_revenue"]].copy()
+    out["period"] = pd.to_datetime(out["period"])
+    if approved is not None and len(approved):
+        by_month = approved.assign(period=pd.to_datetime(approved["period"])).set_index("period")["revenue"]
+        out["approved_revenue"] = out["period"].map(by_month).astype(float)
+    else:
+        out["approved_revenue"] = np.nan
+    return out.sort_values("period").reset_index(drop=True)

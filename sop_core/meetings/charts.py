@@ -450,3 +450,125 @@ def sparkline(frame: pd.DataFrame, hover: Sequence[str], *, target: float | tupl
                    side="right", fixedrange=True, zeroline=False, showline=False, ticks=""),
     )
     return go.Figure(data=traces, layout=layout)
+
+
+# -- the executive meeting: sized for a 1024×768 projector -----------------------------------------------
+# The Executive page stacks its charts full width (about 560 px wide at 1024 px with the sidebar open):
+# short heights, compact money ticks ($2.5M), the legend above the plot, no mode bar.
+# the last approved plan (a line): a hue of its own (fuchsia), dotted, with diamonds
+ROLE_STYLE["approved_plan"] = RoleStyle("#a21caf", "dot", 2.5, marker="diamond")
+EXEC_HEIGHT = 300
+MONEY_TICKS = dict(tickformat="$~s")  # $2.5M, $800k: short ticks that fit a narrow chart
+
+
+def revenue_by_month(frame: pd.DataFrame, *, height: int = EXEC_HEIGHT) -> go.Figure:
+    """Revenue per month of the outlook year: actual and outlook months as bars, the annual plan and the last
+    approved plan as lines (each left out when it has no month).
+
+    frame: `agenda.revenue_by_month` (period, source 'actual' | 'plan', revenue, plan_revenue, approved_revenue).
+    """
+    month = [f"{pd.Timestamp(p):%b}" for p in frame["period"]]  # months as categories: one bar width for all
+    frame = frame.assign(_month=month)
+    traces: list = []
+    for source, name, role in (("actual", "Actual", "actuals"), ("plan", "Outlook", "constrained")):
+        part = frame[frame["source"] == source]
+        if len(part):
+            traces.append(_bar(part["_month"], part["revenue"], role, name, "$%{y:,.0f}"))
+    for col, name, role in (("plan_revenue", "Annual plan", "annual_plan"),
+                            ("approved_revenue", "Last approved plan", "approved_plan")):
+        if col in frame.columns and frame[col].notna().any():
+            traces.append(_scatter(frame["_month"], frame[col], role, name, "$%{y:,.0f}", connectgaps=False))
+    layout = _layout_dict(height, "", bargap=0.25, barmode="overlay", margin=dict(l=10, r=10, t=40, b=10),
+                          yaxis=MONEY_TICKS, xaxis=dict(type="category", categoryorder="array",
+                                                        categoryarray=list(dict.fromkeys(month))))
+    return go.Figure(data=traces, layout=layout)
+
+
+def _running_levels(values: Sequence[float], totals: Sequence[bool]) -> list[float]:
+    """The level after each bar of a bridge: a total is its own value, a step adds to the level before."""
+    out, level = [], 0.0
+    for v, t in zip(values, totals):
+        level = float(v) if t else level + float(v)
+        out.append(level)
+    return out
+
+
+def change_waterfall(steps: pd.DataFrame, *, money: bool = True, height: int = EXEC_HEIGHT) -> go.Figure:
+    """What changed since the last approved plan: the approved total, one step per family, the current total.
+
+    steps: `versions.change_bridge` (label, value, kind 'total' | 'relative'). Steps are labelled with
+    their sign (+$120K / −1,234 units, whole units), totals with their level; the axis is zoomed on the
+    bars' range (it does not start at zero) so that a change of a few percent can be seen. Family
+    names are HTML-escaped.
+    """
+    from sop_core.formatting import delta_money, delta_units, units
+    from sop_core.formatting import money as money_text
+
+    totals = [k == "total" for k in steps["kind"]]
+    values = [float(v) for v in steps["value"]]
+    level, delta = (money_text, delta_money) if money else (units, delta_units)
+    text = [level(v) if t else delta(v) for v, t in zip(values, totals)]
+    bar = _waterfall_trace([label_text(s) for s in steps["label"]], values, totals, text,
+                           "$%{y:,.0f}" if money else "%{y:,.0f}")
+    levels = _running_levels(values, totals) or [0.0]
+    lo, hi = min(levels), max(levels)
+    pad = max(hi - lo, abs(hi) * 0.02, 1.0)
+    yaxis = dict(rangemode="normal", range=[max(0.0, lo - pad * 0.6), hi + pad * 0.2])
+    if money:
+        yaxis.update(MONEY_TICKS)
+    layout = _layout_dict(height, "" if money else "Units", showlegend=False, margin=dict(l=10, r=10, t=20, b=10),
+                          yaxis=yaxis)
+    return go.Figure(data=[bar], layout=layout)
+
+
+def family_supply(frame: pd.DataFrame, *, height: int | None = None) -> go.Figure:
+    """Demand and constrained supply per family over the plan horizon, as horizontal bars (names read across).
+
+    frame: `agenda.family_supply` (family, demand, supplied, short), largest demand first (drawn on top).
+    Supplied and short stack to the demand; a family that is short is labelled with its short units.
+    """
+    from sop_core.formatting import units
+
+    names = [label_text(f) for f in frame["family"]]
+    supplied = _bar(frame["supplied"], names, "constrained", "Supplied (constrained plan)", "%{x:,.0f}")
+    # short units are a sliver of the bar: solid red (a hatch would not show), and said in words beside it
+    short = go.Bar(x=frame["short"], y=names, name="Short", marker=dict(color=style(NEGATIVE).color))
+    supplied.update(orientation="h", hovertemplate="%{y}: %{x:,.0f} supplied<extra></extra>")
+    short.update(orientation="h", hovertemplate="%{y}: %{x:,.0f} short<extra></extra>",
+                 text=[f"{units(s)} short" if s >= 0.5 else "" for s in frame["short"]], textposition="outside",
+                 textfont=dict(color=style(NEGATIVE).color), cliponaxis=False)
+    layout = _layout_dict(height or 90 + 34 * max(len(frame), 1), "", barmode="stack", bargap=0.3,
+                          hovermode="closest", margin=dict(l=10, r=70, t=40, b=10),
+                          xaxis=dict(title=dict(text="Units over the plan horizon"), separatethousands=True,
+                                     showgrid=True, gridcolor="#e6e9ef", tickformat="~s"),
+                          yaxis=dict(autorange="reversed", rangemode="normal", showgrid=False, separatethousands=False))
+    return go.Figure(data=[supplied, short], layout=layout)
+
+
+# -- charts a snapshot link stores as data and draws again ---------------------------------------------------
+def plan_bridge(bridge: pd.DataFrame, *, height: int = EXEC_HEIGHT) -> go.Figure:
+    """The gap bridge (`finance.bridge`: step, kind 'total' | 'effect', value) drawn as `change_waterfall` draws
+    a bridge: the Executive page's look (zoomed, compact money, short top margin)."""
+    steps = pd.DataFrame({"label": bridge["step"], "value": bridge["value"],
+                          "kind": ["total" if k == "total" else "relative" for k in bridge["kind"]]})
+    return change_waterfall(steps, money=True, height=height)
+
+
+SNAPSHOT_CHARTS = {
+    "revenue_by_month": lambda f: revenue_by_month(f),
+    "bridge": lambda f: plan_bridge(f),
+    "family_supply": lambda f: family_supply(f),
+    "change_revenue": lambda f: change_waterfall(f, money=True),
+    "change_units": lambda f: change_waterfall(f, money=False),
+}
+
+
+def from_snapshot(name: str, frame: pd.DataFrame) -> go.Figure:
+    """The chart `name` (a key of SNAPSHOT_CHARTS) of a snapshot's stored frame; ValueError for an unknown name."""
+    try:
+        build = SNAPSHOT_CHARTS[name]
+    except KeyError:
+        raise ValueError(f"unknown snapshot chart {name!r}: use one of {', '.join(SNAPSHOT_CHARTS)}") from None
+    if "period" in frame.columns:
+        frame = frame.assign(period=pd.to_datetime(frame["period"]))
+    return build(frame)

@@ -13,6 +13,7 @@ A link names a page (the URL path), a scenario, the filters on screen and the da
     pb       prebuild_months      plan setting: pre-build horizon, whole months 0 to 6
     xc       excess_cover_months  plan setting: excess beyond this many months of cover, whole, 1 to 24
     sl       service_level        plan setting: safety-stock service level in percent, 50 to 99.9 (stored 0.5-0.999)
+    snap     snapshot         a snapshot of the view's numbers stored with the link (`save_snapshot`, 32 hex digits)
     fp       fingerprint      `fingerprint(ws)` when the link was made: data + overrides (16 hex digits)
 
 The plan settings (bounds and defaults in `sop_core.planning.settings`) are left out of a link when
@@ -36,29 +37,53 @@ The fingerprint covers what the numbers are computed from: the loaded tables
 the overrides in force (named by the newest entry of the append-only overrides table, one indexed
 query). With no override it is the data fingerprint alone, so links made before any override was
 saved keep matching.
+
+Snapshot links. A live link shows today's numbers (and, when the data or the overrides changed since
+it was made, says so and shows them only when asked). A snapshot link also names a snapshot: the
+numbers of the view when the link was made (small: the page's headline figures, its chart frames and
+tables, as `blocks`), stored in the workspace table `link_snapshots` with the page, the link's
+parameters, the fingerprint and the planning date (`sop_core.clock.today`) they were made on. Opened
+after a later override, it shows those numbers "as of" that date instead of nothing, with a way to
+compare with today. A snapshot id that is malformed or unknown, made for another page, or made before
+the workspace's company was last reset (the old company's numbers) gives SNAPSHOT_NOT_FOUND and the
+link opens as a live one.
+
+Blocks (JSON, at most MAX_SNAPSHOT_BYTES): dicts with a `kind`:
+    {"kind": "text", "text": str, "style": "bold" | "plain" | "caption"}
+    {"kind": "metrics", "items": [{"label": str, "value": str, "caption": str}]}
+    {"kind": "table", "title": str, "frame": frame_data(df)}    (cells as shown: text from sop_core.formatting)
+    {"kind": "chart", "chart": a key of charts.SNAPSHOT_CHARTS, "title": str, "frame": frame_data(df)}
+Text in blocks is user data (family names...): the page escapes it when it shows it.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+import pandas as pd
+
+from sop_core import clock
 from sop_core.demand import overrides
 from sop_core.planning import scenarios
 from sop_core.planning import settings as plan_settings
 from sop_core.planning.plan import DEFAULTS as PLAN_DEFAULTS
 from sop_core.planning.scenarios import Scenario
-from sop_core.store.workspace import Workspace
+from sop_core.store import access
+from sop_core.store.workspace import Workspace, new_id, utcnow
 
 KEYS: dict[str, str] = {  # query key -> ViewState field, in link order
     "page": "page", "s": "scenario_id", "cmp": "compare", "family": "family", "region": "region", "sku": "sku",
-    "h": "horizon", "pb": "prebuild_months", "xc": "excess_cover_months", "sl": "service_level", "fp": "fingerprint",
+    "h": "horizon", "pb": "prebuild_months", "xc": "excess_cover_months", "sl": "service_level", "snap": "snapshot",
+    "fp": "fingerprint",
 }
 SETTING_KEYS = {"pb": "prebuild_months", "xc": "excess_cover_months", "sl": "service_level"}  # plan settings
 SETTING_PATTERNS = {"pb": re.compile(r"[0-9]{1,3}", re.ASCII), "xc": re.compile(r"[0-9]{1,3}", re.ASCII),
@@ -75,6 +100,9 @@ MAX_PROBLEMS = 12
 PAGE_PATTERN = re.compile(r"[a-z0-9_]{1,64}", re.ASCII)
 HORIZON_PATTERN = re.compile(r"[0-9]{1,3}", re.ASCII)
 FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{16}", re.ASCII)
+SNAPSHOT_PATTERN = re.compile(r"[0-9a-f]{32}", re.ASCII)
+MAX_SNAPSHOT_BYTES = 256_000  # a view's aggregates, never the workspace
+BLOCK_KINDS = frozenset({"text", "metrics", "table", "chart"})
 BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 SCENARIO_NOT_FOUND = "Scenario not found — showing the baseline."
@@ -82,6 +110,7 @@ COMPARED_NOT_FOUND = "A scenario to compare was not found — it is left out."
 DATA_CHANGED = "This link was made on {when}; the data or the overrides changed since this link was made."
 KNOWN_WHEN = "the data and overrides as of {at:%d %b %Y %H:%M} UTC"
 UNKNOWN_WHEN = "earlier data and overrides (no longer in this workspace)"
+SNAPSHOT_NOT_FOUND = "The snapshot in this link was not found — the link shows today's numbers."
 
 
 @dataclass(frozen=True)
@@ -100,6 +129,7 @@ class ViewState:
     horizon: int | None = None
     compare: tuple[str, ...] = ()
     fingerprint: str | None = None
+    snapshot: str | None = None
     prebuild_months: int | None = None
     excess_cover_months: float | None = None
     service_level: float | None = None
@@ -278,6 +308,11 @@ def _read_one(params: Mapping[str, Any], key: Any, out: dict[str, Any], problem:
             problem(f"parameter 'h' (buckets shown) must be a whole number from 1 to {MAX_HORIZON}; ignored")
     elif key in SETTING_KEYS:
         out[name] = _read_setting(key, value, problem)
+    elif key == "snap":
+        if SNAPSHOT_PATTERN.fullmatch(value.lower()):
+            out[name] = value.lower()
+        else:
+            problem(SNAPSHOT_NOT_FOUND)
     elif key == "fp":
         if FINGERPRINT_PATTERN.fullmatch(value.lower()):
             out[name] = value.lower()
@@ -331,6 +366,8 @@ class LinkStatus:
     link_state_since: datetime | None = None
     messages: tuple[str, ...] = field(default=())
     settings: dict[str, Any] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+    snapshot_changed: bool = False  # the data or the overrides changed since the snapshot was made
 
     @property
     def ok(self) -> bool:
@@ -403,12 +440,19 @@ def check(ws: Workspace, state: ViewState) -> LinkStatus:
     since = state_since(ws, state.fingerprint, now) if changed and state.fingerprint else None
     if changed:
         messages.append(DATA_CHANGED.format(when=_when(since)))
+    snap = get_snapshot(ws, state.snapshot) if state.snapshot is not None else None
+    if snap is not None and state.page is not None and snap.page != state.page:
+        snap = None  # made for another page: not this page's numbers
+    if state.snapshot is not None and snap is None:
+        messages.append(SNAPSHOT_NOT_FOUND)
     shown = dataclasses.replace(state, scenario_id=scenario.scenario_id if scenario else None,
-                                compare=tuple(c.scenario_id for c in compared), fingerprint=now)
+                                compare=tuple(c.scenario_id for c in compared), fingerprint=now,
+                                snapshot=snap.snapshot_id if snap is not None else None)
     fixed = settings_of(state) if state.fingerprint is not None else \
         {n: getattr(state, n) for n in plan_settings.NAMES if getattr(state, n) is not None}
     return LinkStatus(state=shown, scenario=scenario, compared=tuple(compared), scenario_missing=missing,
-                      data_changed=changed, link_state_since=since, messages=tuple(messages), settings=fixed)
+                      data_changed=changed, link_state_since=since, messages=tuple(messages), settings=fixed,
+                      snapshot=snap, snapshot_changed=snap is not None and snap.fingerprint != now)
 
 
 def open_link(ws: Workspace, params: Mapping[str, Any], page: str | None = None) -> LinkStatus:
@@ -421,3 +465,130 @@ def open_link(ws: Workspace, params: Mapping[str, Any], page: str | None = None)
             messages.append(m)
     return dataclasses.replace(status, messages=tuple(messages),
                                scenario_missing=status.scenario_missing or SCENARIO_NOT_FOUND in problems)
+
+
+# -- snapshots: the numbers of a view, stored with its link ---------------------------------------
+@dataclass(frozen=True)
+class Snapshot:
+    """The numbers a view showed when its link was made (see the module docstring)."""
+
+    snapshot_id: str
+    page: str
+    params: dict[str, str]  # the link's query parameters (without snap)
+    fingerprint: str  # `fingerprint(ws)` when it was made
+    as_of: date  # the planning date (`clock.today`) it was made on
+    created_at: datetime  # when (UTC)
+    author: str | None
+    blocks: tuple[dict[str, Any], ...]
+
+    @property
+    def as_of_text(self) -> str:
+        """'as of 06 Dec 2026 (made 09:51 UTC)'."""
+        return f"as of {self.as_of:%d %b %Y} (made {self.created_at:%H:%M} UTC)"
+
+
+def _jsonable(v: Any) -> Any:
+    """A frame cell as JSON: numbers (NaN/inf → None), text, dates as ISO text."""
+    if v is None or v is pd.NaT:
+        return None
+    if isinstance(v, (pd.Timestamp, datetime, date)):
+        return pd.Timestamp(v).isoformat()
+    if isinstance(v, (bool,)):
+        return v
+    if hasattr(v, "item") and not isinstance(v, str):  # numpy scalars
+        v = v.item()
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, (int, str)):
+        return v
+    return str(v)
+
+
+def frame_data(frame: pd.DataFrame) -> dict[str, Any]:
+    """A small frame as JSON-ready data: {"columns": [...], "rows": [[...], ...]} (dates as ISO text)."""
+    return {"columns": [str(c) for c in frame.columns],
+            "rows": [[_jsonable(v) for v in row] for row in frame.itertuples(index=False, name=None)]}
+
+
+def data_frame(data: Mapping[str, Any]) -> pd.DataFrame:
+    """`frame_data` back to a frame (dates stay ISO text: the chart builders parse the columns they need)."""
+    columns = [str(c) for c in data.get("columns", [])]
+    rows = [list(r) for r in data.get("rows", [])]
+    if any(len(r) != len(columns) for r in rows):
+        raise ValueError("a snapshot table has rows of another length than its columns")
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _check_blocks(blocks: Any) -> list[dict[str, Any]]:
+    if not isinstance(blocks, (list, tuple)) or not blocks:
+        raise ValueError("a snapshot needs at least one block of numbers")
+    out = []
+    for b in blocks:
+        if not isinstance(b, Mapping) or b.get("kind") not in BLOCK_KINDS:
+            raise ValueError(f"a snapshot block must be a dict with a kind in {sorted(BLOCK_KINDS)}")
+        out.append(dict(b))
+    return out
+
+
+def save_snapshot(ws: Workspace, state: ViewState, blocks: Sequence[Mapping[str, Any]], author: str | None = None,
+                  ) -> tuple[ViewState, Snapshot]:
+    """Store `blocks` (the view's numbers now) for the link to `state`; returns the state naming the snapshot.
+
+    The state is stamped with today's fingerprint. One transaction writes one row; ValueError when the
+    blocks are malformed or larger than MAX_SNAPSHOT_BYTES (a snapshot holds a view's aggregates).
+    """
+    if state.page is None or not PAGE_PATTERN.fullmatch(state.page):
+        raise ValueError("a snapshot link needs the page it opens")
+    content = json.dumps(_check_blocks(blocks), ensure_ascii=False, allow_nan=False, default=_jsonable,
+                         separators=(",", ":"))
+    size = len(content.encode("utf-8"))
+    if size > MAX_SNAPSHOT_BYTES:
+        raise ValueError(f"the snapshot is {size:,} bytes, over the {MAX_SNAPSHOT_BYTES:,} a link may store: "
+                         "a snapshot keeps a view's headline numbers and small tables, not its data")
+    stamped = dataclasses.replace(stamp(ws, state), snapshot=None)
+    params = stamped.to_params()
+    params.pop("page", None)
+    snap = Snapshot(snapshot_id=new_id(), page=state.page, params=params, fingerprint=str(stamped.fingerprint),
+                    as_of=clock.today(), created_at=utcnow(), author=access.author(author),
+                    blocks=tuple(json.loads(content)))
+    with ws.transaction() as cur:
+        cur.execute("INSERT INTO link_snapshots (snapshot_id, page, params, fingerprint, as_of, created_at, author, "
+                    "content, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [snap.snapshot_id, snap.page, json.dumps(params, sort_keys=True), snap.fingerprint, snap.as_of,
+                     snap.created_at, snap.author, content, size])
+    return dataclasses.replace(stamped, snapshot=snap.snapshot_id), snap
+
+
+def _company_since(ws: Workspace) -> datetime | None:
+    """When the workspace's company was last set (a reset or a new company), None when unknown."""
+    try:
+        df = ws.query("SELECT updated_at FROM settings WHERE key = 'company'")
+    except Exception:  # noqa: BLE001
+        return None
+    return _moment(df.iloc[0, 0]) if len(df) and pd.notna(df.iloc[0, 0]) else None
+
+
+def get_snapshot(ws: Workspace, snapshot_id: str | None) -> Snapshot | None:
+    """The stored snapshot with that id, or None (malformed id, unknown, unreadable, or older than the company)."""
+    if not isinstance(snapshot_id, str) or not SNAPSHOT_PATTERN.fullmatch(snapshot_id):
+        return None
+    try:
+        df = ws.query("SELECT snapshot_id, page, params, fingerprint, as_of, created_at, author, content "
+                      "FROM link_snapshots WHERE snapshot_id = ?", [snapshot_id])
+    except Exception:  # noqa: BLE001 - a link never crashes the page
+        return None
+    if not len(df):
+        return None
+    row = df.iloc[0]
+    created = _moment(row["created_at"])
+    since = _company_since(ws)
+    if since is not None and created < since:
+        return None  # the numbers of a company this workspace no longer holds
+    try:
+        blocks = tuple(_check_blocks(json.loads(row["content"])))
+        params = {str(k): str(v) for k, v in json.loads(row["params"]).items()}
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return Snapshot(snapshot_id=str(row["snapshot_id"]), page=str(row["page"]), params=params,
+                    fingerprint=str(row["fingerprint"]), as_of=pd.Timestamp(row["as_of"]).date(), created_at=created,
+                    author=None if pd.isna(row["author"]) else str(row["author"]), blocks=blocks)

@@ -312,12 +312,16 @@ def _sums(lines: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
 
 
 def compare(old_lines: pd.DataFrame | None, new_lines: pd.DataFrame,
-            by: str | Sequence[str] = "family") -> pd.DataFrame:
+            by: str | Sequence[str] = "family", *, common: bool = False) -> pd.DataFrame:
     """Old vs new plan per `by`: the by columns, old_units, new_units, d_units, old_revenue, new_revenue, d_revenue.
 
     d = new − old; a group present in only one plan counts 0 in the other; missing revenue counts 0.
     Sorted by the by columns. `old_lines` None (no earlier version) compares against nothing.
+    common: compare only the months both plans cover (`common_periods`), so that a month the cycle
+    rolled in or out is not read as a change.
     """
+    if common:
+        old_lines, new_lines = _on_common_periods(old_lines, new_lines)
     keys = [by] if isinstance(by, str) else list(by)
     old, new = _sums(old_lines, keys), _sums(new_lines, keys)
     idx = old.index.union(new.index)
@@ -332,20 +336,98 @@ def compare(old_lines: pd.DataFrame | None, new_lines: pd.DataFrame,
 
 
 def change_bridge(old: pd.DataFrame | None, new: pd.DataFrame, by: str = "family", *, measure: str = "revenue",
-                  old_label: str = "Previous plan", new_label: str = "New plan") -> pd.DataFrame:
+                  old_label: str = "Previous plan", new_label: str = "New plan", common: bool = False,
+                  top: int | None = None, other_label: str = "Other {by}", min_change: float = 0.0) -> pd.DataFrame:
     """Waterfall from the old to the new plan total: label, value, kind ('total' | 'relative').
 
     First step the old total, then one step per `by` group whose `measure` ('revenue' | 'units')
     changed (largest change first), then the new total; the relative steps sum to new − old.
+    common: only the months both plans cover (see `compare`). top: at most this many groups as
+    their own step, the smaller changes summed in one step `other_label` (`{by}` → 'family' etc.,
+    pluralised with an s) placed last. min_change: changes of at most this size (e.g. 0.5: less than
+    a unit or a dollar, float noise) are not steps of their own.
     """
     if measure not in ("revenue", "units"):
         raise ValueError("measure must be 'revenue' or 'units'")
-    c = compare(old, new, by)
+    c = compare(old, new, by, common=common)
     d = c[f"d_{measure}"]
     old_total = math.fsum(c[f"old_{measure}"])
     new_total = math.fsum(c[f"new_{measure}"])
-    changed = c[d != 0].assign(_abs=d[d != 0].abs()).sort_values(["_abs", by], ascending=[False, True])
+    moved = d.abs() > float(min_change)
+    changed = c[moved].assign(_abs=d[moved].abs()).sort_values(["_abs", by], ascending=[False, True])
+    steps = [(str(k), float(v)) for k, v in zip(changed[by], changed[f"d_{measure}"])]
+    if top is not None and len(steps) > max(int(top), 1):
+        keep = max(int(top), 1) - 1  # the other step takes the last place
+        rest = math.fsum(v for _, v in steps[keep:])
+        plural = "families" if by == "family" else f"{by}s"
+        steps = steps[:keep] + [(other_label.format(by=plural), rest)]
     rows = [(old_label, old_total, "total")]
-    rows += [(str(k), float(v), "relative") for k, v in zip(changed[by], changed[f"d_{measure}"])]
+    rows += [(label, value, "relative") for label, value in steps]
     rows.append((new_label, new_total, "total"))
     return pd.DataFrame(rows, columns=["label", "value", "kind"])
+
+
+def common_periods(old_lines: pd.DataFrame | None, new_lines: pd.DataFrame | None) -> list[pd.Timestamp]:
+    """The months (period starts, sorted) both plans have lines in; [] when either is missing or empty."""
+    if old_lines is None or new_lines is None or not len(old_lines) or not len(new_lines):
+        return []
+    a = set(period_start(pd.to_datetime(old_lines["period"])))
+    b = set(period_start(pd.to_datetime(new_lines["period"])))
+    return sorted(pd.Timestamp(p) for p in a & b)
+
+
+def _on_common_periods(old_lines: pd.DataFrame | None,
+                       new_lines: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    months = set(common_periods(old_lines, new_lines))
+    if old_lines is None or not months:
+        return old_lines, new_lines
+
+    def keep(lines: pd.DataFrame) -> pd.DataFrame:
+        return lines[period_start(pd.to_datetime(lines["period"])).isin(months).to_numpy()]
+
+    return keep(old_lines), keep(new_lines)
+
+
+def change_table(old: pd.DataFrame | None, new: pd.DataFrame, by: str = "family", *,
+                 common: bool = False) -> pd.DataFrame:
+    """"What changed" per `by` group as the meeting reads it: text cells from `sop_core.formatting`.
+
+    Columns: the group (its name), Units (the new plan, whole), Δ units (signed, whole), Revenue (the
+    new plan, whole dollars), Δ revenue (signed whole dollars); largest revenue change first, then a
+    Total row. Numbers are text so that they read the same on every screen (no float cells like
+    99,329.74); `compare` has the numbers.
+    """
+    from sop_core.formatting import delta_money_whole, delta_units, money, units
+
+    c = compare(old, new, by, common=common)
+    c = c.assign(_abs=c["d_revenue"].abs()).sort_values(["_abs", by], ascending=[False, True])
+    name = by.capitalize() if isinstance(by, str) else "Group"
+    rows = [[str(g), units(nu), delta_units(du), money(nr, compact=False), delta_money_whole(dr)]
+            for g, nu, du, nr, dr in zip(c[by], c["new_units"], c["d_units"], c["new_revenue"], c["d_revenue"])]
+    rows.append(["Total", units(math.fsum(c["new_units"])), delta_units(math.fsum(c["d_units"])),
+                 money(math.fsum(c["new_revenue"]), compact=False), delta_money_whole(math.fsum(c["d_revenue"]))])
+    return pd.DataFrame(rows, columns=[name, "Units", "Δ units", "Revenue", "Δ revenue"])
+
+
+def monthly_revenue(lines: pd.DataFrame | None, year: int | None = None) -> pd.DataFrame:
+    """A plan's revenue per month (of `year` when given): period (month start), revenue; empty without lines."""
+    if lines is None or not len(lines):
+        return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"), "revenue": pd.Series(dtype=float)})
+    df = pd.DataFrame({"period": period_start(pd.to_datetime(lines["period"])).to_numpy(),
+                       "revenue": pd.to_numeric(lines["revenue"], errors="coerce").astype(float).to_numpy()})
+    if year is not None:
+        df = df[pd.DatetimeIndex(df["period"]).year == int(year)]
+    out = df.groupby("period", as_index=False)["revenue"].sum(min_count=1)
+    return out.sort_values("period").reset_index(drop=True)
+
+
+def versions_table(ws: Workspace) -> pd.DataFrame:
+    """Every approved version, newest first, as the meeting reads it (text cells from `sop_core.formatting`):
+    Version ('v3 · May S&OP'), Approved (date), By, Units, Revenue (whole dollars), Note ('—' when none)."""
+    from sop_core.formatting import money, units
+
+    df = list_versions(ws)
+    rows = [[f"v{int(r.number)} · {r.name}", f"{pd.Timestamp(r.approved_at):%d %b %Y}", str(r.approved_by),
+             units(_num(r.total_units)), money(_num(r.total_revenue), compact=False),
+             str(_opt(r.note) or "—")] for r in df.itertuples(index=False)]
+    return pd.DataFrame(rows, columns=["Version", "Approved", "By", "Units", "Revenue", "Note"])

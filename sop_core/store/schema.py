@@ -237,4 +237,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "060_link_snapshots",
+        """
+        CREATE TABLE link_snapshots (
+            snapshot_id VARCHAR PRIMARY KEY,
+            page VARCHAR NOT NULL,
+            params VARCHAR NOT NULL,
+            fingerprint VARCHAR NOT NULL,
+            as_of DATE NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            author VARCHAR,
+            content VARCHAR NOT NULL,
+            bytes BIGINT NOT NULL
+        );
+        """,
+    ),
 ]
