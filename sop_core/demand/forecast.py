@@ -384,11 +384,24 @@ def previous_choices(ws: Workspace, settings: ForecastSettings) -> dict[str, tup
     return {str(r.series_id): tuple(str(r.candidate).split(",")) for r in df.itertuples() if r.candidate}
 
 
-def inactive_series(mets: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a run's metrics for inactive series (no recent sales: not fitted, forecast zero)."""
+def inactive_series(mets: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows of a run's metrics for inactive series (no recent sales: not fitted, forecast zero).
+
+    With the demand history (history.demand_history at the run's bucket), a `last_sale` column gives
+    the last bucket with sales of each (NaT when none); rows are then sorted oldest last sale first.
+    """
     if mets is None or mets.empty:
         return mets
-    return mets[mets["reason"].astype(str).str.startswith(selection.INACTIVE_PREFIX)]
+    out = mets[mets["reason"].astype(str).str.startswith(selection.INACTIVE_PREFIX)]
+    if history is None:
+        return out
+    sold = history[history["quantity"] > 0]
+    family_level = "sku" in out.columns and len(out) > 0 and out["sku"].isna().all()
+    ids = (sold["family"].astype(str) + SERIES_SEP + sold["region"].astype(str)) if family_level \
+        else sold["series_id"]
+    last = sold.groupby(ids.to_numpy())["period"].max()
+    out = out.assign(last_sale=pd.to_datetime(out["series_id"].map(last)))
+    return out.sort_values(["last_sale", "series_id"], na_position="first", kind="stable")
 
 
 def _flags(df: pd.DataFrame) -> pd.Series:
