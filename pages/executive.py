@@ -11,7 +11,7 @@ from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import escape
 from sop_core.formatting import delta_money, delta_units, money, units
 from sop_core.meetings import agenda, charts, cycle, decisions, links, pack, versions
-from sop_core.planning import kpis, scenarios
+from sop_core.planning import finance, kpis, scenarios
 from sop_core.planning.kpi_catalogue import MEASURES
 
 page_header("executive")
@@ -36,6 +36,43 @@ sentence = agenda.plan_vs_annual(k, view.result.bridge, year, coverage=view.resu
 st.markdown(f"**{escape.plain(sentence)}**")
 if note := pv.settings_note(pv.settings(ws), pv.saved_settings(ws)):  # the pack uses the saved ones
     st.caption(note)
+snapshot: list[dict] = [{"kind": "text", "text": record, "style": "plain"},
+                        {"kind": "text", "text": sentence, "style": "bold"}]  # what a snapshot link keeps
+
+# -- the plan in three charts (full width: they stay readable at 1024 px on a projector) ---------------------
+CHART = {"displayModeBar": False}
+old = versions.load_version(ws, latest.version_id) if latest is not None else None
+r = view.result
+if r.coverage.prices.state != "none":
+    st.subheader(f"Revenue by month, {year}", anchor=False)
+    monthly = agenda.revenue_by_month(finance.monthly_outlook(r.outlook_constrained, view.budget_monthly),
+                                      versions.monthly_revenue(old, year))
+    what = ("Bars: actual months, then the outlook (constrained plan). Lines: the annual plan"
+            + (f" and the last approved plan ({escape.plain(latest.label)}, its demand plan at its prices)."
+               if latest is not None and monthly["approved_revenue"].notna().any() else "."))
+    st.caption(what)
+    st.plotly_chart(charts.revenue_by_month(monthly), key="exec_revenue", config=CHART)
+    snapshot.append({"kind": "chart", "chart": "revenue_by_month", "title": f"Revenue by month, {year}",
+                     "frame": links.frame_data(monthly), "caption": what})
+    if r.coverage.annual_plan.state != "none":
+        st.subheader("From the annual plan to the outlook", anchor=False)
+        st.plotly_chart(charts.plan_bridge(r.bridge), key="exec_plan_bridge", config=CHART)
+        st.caption("The axis does not start at zero, so the steps can be read; the Financials page explains each.")
+        snapshot.append({"kind": "chart", "chart": "bridge", "title": "From the annual plan to the outlook",
+                         "frame": links.frame_data(r.bridge[["step", "kind", "value"]])})
+st.subheader("Demand and supply by family", anchor=False)
+if view.result.coverage.capacity.state == "none":
+    st.caption(view.result.coverage.capacity.text)
+else:
+    fam = agenda.family_supply(r.constrained)
+    months = sorted(pd.to_datetime(r.constrained["period"]).unique())
+    span = f"{pd.Timestamp(months[0]):%b %Y}–{pd.Timestamp(months[-1]):%b %Y}" if months else "the plan horizon"
+    said = (f"{span}: demand {units(fam['demand'].sum())} units, supplied {units(fam['supplied'].sum())}, "
+            f"short {units(fam['short'].sum())} after pre-build.")
+    st.caption(escape.plain(said))
+    st.plotly_chart(charts.family_supply(fam), key="exec_family_supply", config=CHART)
+    snapshot.append({"kind": "chart", "chart": "family_supply", "title": "Demand and supply by family",
+                     "frame": links.frame_data(fam), "caption": said})
 
 cards = sc.scorecard(ws, run, view)
 status = kpis.by_status(cards)
@@ -61,9 +98,16 @@ stockouts = k.get("stockouts")
 stock_seen = cov.inventory.state != "none" and pd.notna(stockouts)
 m[2].metric("Projected stockouts", units(stockouts) if stock_seen else "Not checked",
             help=MEASURES["stockouts"].formula.capitalize() + " over the plan horizon (Inventory).")
-m[2].caption(cov.inventory.text if not stock_seen else
-             f"{money(k.get('revenue_at_risk'))} revenue at risk" if stockouts > 0 else
-             "None over the plan horizon" + ("" if cov.inventory.complete else f" · stock {cov.inventory.summary}"))
+stock_caption = (cov.inventory.text if not stock_seen else
+                 f"{money(k.get('revenue_at_risk'))} revenue at risk" if stockouts > 0 else
+                 "None over the plan horizon" + ("" if cov.inventory.complete else f" · stock {cov.inventory.summary}"))
+m[2].caption(stock_caption)
+snapshot.append({"kind": "metrics", "items": [
+    {"label": "KPIs on target", "value": f"{len(status['green'])} of {len(cards)}",
+     "caption": "Off target: " + ", ".join(status["red"]) if status["red"] else "Every KPI on target"},
+    {"label": "Units short", "value": units(k.get("units_short")) if capacity_seen else "Not checked"},
+    {"label": "Projected stockouts", "value": units(stockouts) if stock_seen else "Not checked",
+     "caption": stock_caption}]})
 
 # -- what needs deciding -----------------------------------------------------------------------------------------
 st.subheader("Decisions needed", anchor=False)
@@ -78,10 +122,14 @@ elif needed.empty:
 if unseen:
     st.markdown("\n".join(f"- {c.text}" for c in unseen))
 if len(needed):
+    snapshot.append({"kind": "table", "title": "Decisions needed", "frame": links.frame_data(pd.DataFrame({
+        "What": [("Decide" if row.kind == "decision" else row.kind.capitalize()) + ": " + row.subject
+                 for row in needed.itertuples()],
+        "Money": list(needed["money_text"])}))})
     st.caption(f"Money: at stake for an exception; for a decision, its option's effect on the {year} outlook. "
                "Each line links to the page that explains it.")
     for row in needed.itertuples():
-        line = st.columns([1.2, 7, 1.6], vertical_alignment="center")
+        line = st.columns([1.1, 5.4, 2.3], vertical_alignment="center")  # the page's name whole at 1024 px
         line[0].markdown(f"**{escape.plain(row.money_text)}**")
         kind = "Decide" if row.kind == "decision" else row.kind.capitalize()
         line[1].markdown(f"**{escape.plain(kind)}:** {escape.plain(row.subject)} — "
@@ -101,14 +149,14 @@ with st.expander("Full KPI scorecard", icon=":material/speed:"):
 st.subheader("Options", anchor=False)
 linked = list(dict.fromkeys(([link.scenario_id] if link.scenario_id else []) + list(link.compare)))
 share.init_widget("exec_cmp", linked[:links.MAX_COMPARE], list(known), [], "scenarios")
-c = st.columns([6, 1], vertical_alignment="bottom")
+c = st.columns([4, 1.3], vertical_alignment="bottom")  # "Share" whole at 1024 px
 chosen = c[0].multiselect("Options to compare with the baseline", list(known), key="exec_cmp",
                           max_selections=links.MAX_COMPARE, format_func=lambda i: known[i].name, disabled=not known,
                           placeholder="Choose the scenarios prepared in pre-S&OP" if known else
                           "No scenarios prepared yet")
 state = share.sync_url(dataclasses.replace(link, scenario_id=None, compare=tuple(chosen), family=None, region=None,
                                            sku=None))
-share.share_button(state, c[1])
+share_box = c[1]  # the Share button is drawn at the end, when the snapshot has every number of the page
 if not known:
     st.info("No scenarios prepared yet — build them on the Scenarios page.", icon=":material/science:")
     page_link("scenarios.py", label="Scenarios", icon=":material/science:")
@@ -149,30 +197,38 @@ current = versions.plan_lines(view.result)
 if latest is None:
     st.caption("No plan approved yet. Approving one above makes it the reference for next month's meeting.")
 else:
-    old = versions.load_version(ws, latest.version_id)
-    bridges = st.columns(2)
-    for col, measure, title, value_text, delta_text in (
-            (bridges[0], "revenue", "Revenue", money, delta_money),
-            (bridges[1], "units", "Volume (units)", units, delta_units)):
-        steps = versions.change_bridge(old, current, by="family", measure=measure, old_label=latest.label,
-                                       new_label="Current plan")
-        before, after = float(steps["value"].iloc[0]), float(steps["value"].iloc[-1])
-        col.markdown(f"**{title} by family** · " + escape.plain(f"{value_text(before)} → {value_text(after)} "
-                                                                 f"({delta_text(after - before)})"))
-        col.plotly_chart(charts.waterfall(steps, label="label", value="value", kind="kind",
-                                          money=measure == "revenue"),
-                         key="exec_bridge" if measure == "revenue" else "exec_bridge_units",
-                         config={"displayModeBar": False})
-    st.dataframe(versions.compare(old, current, by="family"), hide_index=True, width="stretch", column_config={
-        "family": "Family",
-        "old_units": st.column_config.NumberColumn("Approved units", format="localized"),
-        "new_units": st.column_config.NumberColumn("Current units", format="localized"),
-        "d_units": st.column_config.NumberColumn("Δ units", format="localized"),
-        "old_revenue": st.column_config.NumberColumn("Approved revenue", format="dollar"),
-        "new_revenue": st.column_config.NumberColumn("Current revenue", format="dollar"),
-        "d_revenue": st.column_config.NumberColumn("Δ revenue", format="dollar")})
+    months = versions.common_periods(old, current)
+    span = (f"the {len(months)} month{'s' if len(months) != 1 else ''} both plans cover "
+            f"({months[0]:%b %Y}–{months[-1]:%b %Y})" if months else "the two plans (no month in common)")
+    steps = {measure: versions.change_bridge(old, current, by="family", measure=measure, old_label=f"v{latest.number} approved",
+                                             new_label="Current plan", common=True, top=8, min_change=0.5)
+             for measure in ("revenue", "units")}
+    moved = any((s_["kind"] == "relative").any() for s_ in steps.values())
+    totals = {m_: (float(s_["value"].iloc[0]), float(s_["value"].iloc[-1])) for m_, s_ in steps.items()}
+    said = (f"Over {span}: revenue {money(totals['revenue'][0])} → {money(totals['revenue'][1])} "
+            f"({delta_money(totals['revenue'][1] - totals['revenue'][0])}), volume {units(totals['units'][0])} → "
+            f"{units(totals['units'][1])} units ({delta_units(totals['units'][1] - totals['units'][0])}), "
+            f"against {latest.label}.")
+    if not moved:
+        st.success(escape.plain(f"No change since {latest.label}: the current plan has the same units and revenue "
+                                f"per family over {span}."), icon=":material/check_circle:")
+    else:
+        st.caption(escape.plain(said))
+        for measure, title, key in (("revenue", "Revenue by family", "exec_bridge"),
+                                    ("units", "Volume by family (units)", "exec_bridge_units")):
+            st.markdown(f"**{title}**")
+            st.plotly_chart(charts.change_waterfall(steps[measure], money=measure == "revenue"), key=key, config=CHART)
+        changes = versions.change_table(old, current, by="family", common=True)
+        st.dataframe(changes, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.TextColumn(c, alignment="right") for c in changes.columns[1:]})
+        snapshot += [{"kind": "text", "text": f"What changed since {latest.label}. {said}", "style": "bold"},
+                     {"kind": "chart", "chart": "change_revenue", "title": "Revenue by family",
+                      "frame": links.frame_data(steps["revenue"])},
+                     {"kind": "chart", "chart": "change_units", "title": "Volume by family (units)",
+                      "frame": links.frame_data(steps["units"])},
+                     {"kind": "table", "title": "By family", "frame": links.frame_data(changes)}]
     with st.expander("Approved versions"):
-        st.dataframe(versions.list_versions(ws), hide_index=True, width="stretch")
+        st.dataframe(versions.versions_table(ws), hide_index=True, width="stretch")
 
 # -- decision log -----------------------------------------------------------------------------------------------------
 st.subheader("Decision log", anchor=False)
@@ -206,3 +262,6 @@ if files:
     d[1].download_button("Download the Excel plan", files[1], file_name=f"{files[2]}.xlsx", icon=":material/download:",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="exec_xlsx",
                          on_click="ignore")
+
+# -- the Share button (in the Options row), last: a snapshot link keeps every number above ------------------------
+share.share_button(state, share_box, snapshot=lambda: snapshot)

@@ -123,3 +123,105 @@ def test_options_say_when_no_scenario_exists_and_link_to_the_scenarios_page(app)
     assert not at.exception, at.exception
     assert hint not in [i.value for i in at.info]
     assert not at.multiselect(key="exec_cmp").disabled
+
+
+# -- chart first: the plan in charts, what changed as waterfalls, whole numbers -----------------------------------
+def charts_by_key(at) -> dict[str, dict]:
+    """The page's plotly figures by the key the page gave them (the end of the element id)."""
+    import json
+
+    out = {}
+    for c in at.get("plotly_chart"):
+        key = next((k for k in ("exec_revenue", "exec_plan_bridge", "exec_family_supply", "exec_bridge_units",
+                                "exec_bridge") if c.proto.id.endswith(k)), c.proto.id)
+        out[key] = json.loads(c.proto.spec)
+    return out
+
+
+def save_override(ws: Workspace, family: str = "Tents", pct: float = 10.0) -> None:
+    run = forecast.load_run(ws, forecast.saved_settings(ws))
+    overrides.save_override(ws, run.run_key, run.forecast, overrides.OverrideInput(
+        family=family, period_from="2027-01-01", period_to="2027-06-01", kind="percent", value=pct,
+        reason="Promotion"), author="alice")
+
+
+def test_the_page_opens_on_charts_of_revenue_the_bridge_and_supply_by_family(app):
+    at = open_page(app, "executive")
+    figs = charts_by_key(at)
+    assert {"exec_revenue", "exec_plan_bridge", "exec_family_supply"} <= set(figs), list(figs)
+    names = [t.get("name") for t in figs["exec_revenue"]["data"]]
+    assert names[:2] == ["Actual", "Outlook"] and "Annual plan" in names
+    assert "Last approved plan" not in names  # nothing approved yet
+    r = engine(app_workspace(at))
+    assert figs["exec_plan_bridge"]["data"][0]["text"][0] == money(r.kpis["plan_revenue"])
+    heads = [h.value for h in at.subheader]
+    assert heads.index(f"Revenue by month, {r.year}") < heads.index("Decisions needed")  # chart first
+    assert "exec_bridge" not in figs  # no approved plan: no "what changed"
+
+
+def test_what_changed_is_a_waterfall_by_family_with_whole_units_and_whole_dollars(app):
+    import re
+
+    at = open_page(app, "executive")
+    ws = app_workspace(at)
+    v = versions.approve(ws, engine(ws), name="November 2026 S&OP", scenario_id=None, fingerprints={},
+                         approved_by="ceo")
+    at.run()
+    assert not at.exception, at.exception
+    assert f"No change since {v.label}" in "\n".join(s.value.replace("\\", "") for s in at.success)
+    assert "exec_bridge" not in charts_by_key(at)  # no two identical grey bars: said in words
+
+    save_override(ws, "Tents", 10.0)
+    at.run()
+    assert not at.exception, at.exception
+    figs = charts_by_key(at)
+    assert {"exec_bridge", "exec_bridge_units"} <= set(figs)
+    revenue, volume = figs["exec_bridge"]["data"][0], figs["exec_bridge_units"]["data"][0]
+    assert revenue["x"][0] == "v1 approved" and revenue["x"][-1] == "Current plan" and "Tents" in revenue["x"]
+    assert all(re.fullmatch(r"[+−]?[\d,]+", t) for t in volume["text"]), volume["text"]  # whole units
+    assert all(re.fullmatch(r"[+−]?\$[\d.]+[KMB]?", t) for t in revenue["text"]), revenue["text"]
+    assert "Last approved plan" in [t.get("name") for t in figs["exec_revenue"]["data"]]
+    table = next(df.value for df in at.dataframe if list(df.value.columns)[:2] == ["Family", "Units"])
+    cells = table.astype(str).to_numpy().ravel().tolist()
+    assert "None" not in cells and "nan" not in cells
+    assert all(re.fullmatch(r"[+−]?[\d,]+", c) for c in table["Units"].tolist() + table["Δ units"].tolist())
+    assert all(re.fullmatch(r"[+−]?\$[\d,]+", c) for c in table["Revenue"].tolist() + table["Δ revenue"].tolist())
+    assert table.iloc[-1]["Family"] == "Total" and table.iloc[0]["Family"] == "Tents"
+    for df in at.dataframe:  # no cell of any table on the page reads "None"
+        assert "None" not in df.value.astype(str).to_numpy().ravel().tolist(), df.value
+
+
+def test_a_snapshot_link_shows_the_numbers_as_of_when_it_was_made_after_a_later_override(app):
+    from streamlit.testing.v1 import AppTest
+
+    from sop_core import clock
+    from sop_core.meetings import links
+
+    at = open_page(app, "executive")
+    before = {m.label: m.value for m in at.metric if m.label == "Units short"}
+    at.button(key="share_make_snapshot").click().run()
+    assert not at.exception, at.exception
+    code = [c.value for c in at.code if "snap=" in c.value]
+    assert len(code) == 1, [c.value for c in at.code]
+    snap_id = code[0].split("snap=")[1].split("&")[0]
+    ws = app_workspace(at)
+    snap = links.get_snapshot(ws, snap_id)
+    assert snap is not None and snap.page == "executive" and snap.as_of == clock.today()
+    kinds = [b.get("chart") or b["kind"] for b in snap.blocks]
+    assert {"revenue_by_month", "bridge", "family_supply", "metrics"} <= set(kinds), kinds
+
+    save_override(ws, "Tents", 10.0)  # a late override, after the pre-read went out
+    reader = AppTest.from_file(str(app._script_path), default_timeout=120)
+    reader.query_params.update({"snap": snap_id, "fp": snap.fingerprint})
+    reader.switch_page("pages/executive.py")
+    reader.run()
+    assert not reader.exception, reader.exception
+    shown = "\n".join(i.value.replace("\\", "") for i in reader.info)
+    assert f"Snapshot {snap.as_of_text}" in shown, shown
+    assert {m.label: m.value for m in reader.metric if m.label == "Units short"} == before  # the old number
+    assert len(reader.get("plotly_chart")) >= 3  # its charts, drawn again from the stored frames
+    assert not [b for b in reader.button if b.label == "Approve and freeze this plan"]  # not today's page
+    reader.button(key="share_compare").click().run()  # compare with today: the live page under the snapshot
+    assert not reader.exception, reader.exception
+    assert [e for e in reader.expander if e.label.startswith("Snapshot as of")]
+    assert "Below: today's data" in "\n".join(i.value for i in reader.info)

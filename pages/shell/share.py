@@ -17,6 +17,9 @@ What a link can say, and how the page answers (the messages are links.py's):
 * the data or the overrides changed since the link was made (its `fp`, `links.fingerprint`,
   differs): a warning, what the link shows, and a "Show on today's data" button; the view is not
   shown until it is pressed, because the numbers would not be the ones the sender saw;
+* a snapshot link (`snap`, `links.save_snapshot`) opened after the data or the overrides changed:
+  the numbers as they were, marked "as of …", and a "Compare with today" button that shows today's
+  view under them; opened while nothing changed, today's view, which has the same numbers;
 * a filter value the data does not have: a note next to the filters, and the filter's default;
 * the plan settings (pre-build months, excess cover, service level): they hold for the whole
   session, not one page, so `link_state` puts the ones the link fixes (`LinkStatus.settings`: all
@@ -29,7 +32,7 @@ Markdown, and never reaches `unsafe_allow_html` or `st.html`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -37,16 +40,18 @@ from urllib.parse import urlsplit, urlunsplit
 import streamlit as st
 
 from sop_core.escape import plain
-from sop_core.meetings import links
+from sop_core.meetings import charts, links
 from sop_core.meetings.links import LinkStatus, ViewState
 from sop_core.planning import settings as plan_settings
 from sop_core.planning.scenarios import Scenario
 
 from . import plan_view as pv
-from .state import workspace
+from .state import author, workspace
 
 VISIT_KEY = "_share_visit"
 TODAY_BUTTON = "Show on today's data"
+COMPARE_BUTTON = "Compare with today"
+SNAPSHOT_BUTTON = "Make a snapshot link"
 _DATA_CHANGED_START = links.DATA_CHANGED.split("{", 1)[0]
 _SCENARIO_MESSAGES = (links.SCENARIO_NOT_FOUND, links.COMPARED_NOT_FOUND)
 
@@ -59,7 +64,7 @@ class Visit:
     params: dict[str, list[str]]  # the query parameters as last read or written by this visit
     status: LinkStatus
     state: ViewState
-    accepted: bool  # data and overrides unchanged since the link was made, or "Show on today's data" was pressed
+    accepted: bool  # data and overrides unchanged since the link (or its snapshot) was made, or a button was pressed
     initialised: set[str] = field(default_factory=set)  # widget keys set from the link
     notes: dict[str, str] = field(default_factory=dict)  # widget key -> why the link's value was not used
 
@@ -88,8 +93,9 @@ def link_state(page: str, *, scenario_banner: bool = False) -> ViewState:
     v = visit()
     if v is None or v.page != page or v.params != params:
         status = links.open_link(workspace(), st.query_params, page)
+        changed = status.snapshot_changed if status.snapshot is not None else status.data_changed
         v = Visit(page=page, params=params, status=status, state=dataclasses.replace(status.state, page=page),
-                  accepted=not status.data_changed)
+                  accepted=not changed)
         st.session_state[VISIT_KEY] = v
         pv.use_settings(status.settings)
     _show_messages(v)
@@ -129,6 +135,9 @@ def _show_messages(v: Visit) -> None:
             ignored.append(message)
     if ignored:
         st.caption(":material/link_off: Parts of the link were ignored: " + "; ".join(plain(m) for m in ignored))
+    if status.snapshot is not None:
+        _show_snapshot(v, status.snapshot)
+        return
     if status.data_changed and not v.accepted:
         text = next((m for m in status.messages if m.startswith(_DATA_CHANGED_START)),
                     links.DATA_CHANGED.format(when=links.UNKNOWN_WHEN))
@@ -141,6 +150,67 @@ def _show_messages(v: Visit) -> None:
                 v.accepted = True
                 st.rerun()
         st.stop()
+
+
+def _compare() -> None:
+    v = visit()
+    if v is not None:
+        v.accepted = True
+
+
+def render_blocks(blocks: Sequence[Mapping[str, Any]], key: str = "snap") -> None:
+    """Draw a snapshot's blocks (`links` module docstring): text, metrics, tables, charts; user text escaped."""
+    for i, b in enumerate(blocks):
+        try:
+            kind = b.get("kind")
+            if kind == "text":
+                text = plain(str(b.get("text", "")))
+                style = b.get("style")
+                st.caption(text) if style == "caption" else st.markdown(f"**{text}**" if style == "bold" else text)
+            elif kind == "metrics":
+                items = list(b.get("items", []))
+                for col, item in zip(st.columns(max(len(items), 1)), items):
+                    col.metric(plain(str(item.get("label", ""))), str(item.get("value", "—")))
+                    if item.get("caption"):
+                        col.caption(plain(str(item["caption"])))
+            elif kind in ("table", "chart"):
+                if b.get("title"):
+                    st.markdown(f"**{plain(str(b['title']))}**")
+                frame = links.data_frame(b.get("frame", {}))
+                if kind == "table":
+                    st.dataframe(frame, hide_index=True, width="stretch",
+                                 column_config={c: st.column_config.TextColumn(c, alignment="right")
+                                                for c in frame.columns[1:]})
+                else:
+                    st.plotly_chart(charts.from_snapshot(str(b.get("chart")), frame), key=f"{key}_chart_{i}",
+                                    config={"displayModeBar": False})
+                if b.get("caption"):
+                    st.caption(plain(str(b["caption"])))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            st.caption(":material/broken_image: This part of the snapshot can't be shown.")
+
+
+def _show_snapshot(v: Visit, snap: links.Snapshot) -> None:
+    """A snapshot link: its numbers "as of" when the data changed since (and stop), else say today's are the same."""
+    who = f" by {plain(snap.author)}" if snap.author else ""
+    if not v.status.snapshot_changed:
+        st.caption(f":material/photo_camera: Snapshot link made {plain(snap.as_of_text)}{who}. The data and the "
+                   "overrides have not changed since: the numbers below are the snapshot's.")
+        return
+    if not v.accepted:
+        with st.container(border=True, key="snapshot_view"):
+            c = st.columns([4, 1.3], vertical_alignment="center")
+            c[0].info(f"**Snapshot {plain(snap.as_of_text)}**{who}: the numbers as they were when the link was made. "
+                      "The data or the overrides changed since, so today's numbers differ.",
+                      icon=":material/photo_camera:")
+            c[1].button(COMPARE_BUTTON, type="primary", icon=":material/compare_arrows:", key="share_compare",
+                        on_click=_compare, width="stretch")
+            render_blocks(snap.blocks)
+        st.stop()
+    with st.expander(f"Snapshot {snap.as_of_text} — the numbers the link was made with", expanded=True,
+                     icon=":material/photo_camera:"):
+        render_blocks(snap.blocks)
+    st.info("Below: today's data and overrides — compare with the snapshot above.", icon=":material/today:")
 
 
 def scenario() -> Scenario | None:
@@ -218,17 +288,28 @@ def sync_url(state: ViewState) -> ViewState:
 
     The address bar is its link.
     """
+    v = visit()
     state = _complete(state)
+    if state.snapshot is not None and (v is None or v.status.snapshot is None
+                                       or _view_params(state) != _view_params(v.status.snapshot.params)):
+        state = dataclasses.replace(state, snapshot=None)  # the view moved away from the snapshot's
     params = state.to_params()
     params.pop("page", None)  # the page is the URL path
     want = {k: [v] for k, v in params.items()}
     if _params() != want:
         st.query_params.from_dict(params)
-    v = visit()
     if v is not None:
         v.params = want
         v.state = state
     return state
+
+
+def _view_params(state: ViewState | Mapping[str, str]) -> dict[str, str]:
+    """What a link shows, without its fingerprint and snapshot (to tell whether a view is still the snapshot's)."""
+    params = dict(state.to_params() if isinstance(state, ViewState) else state)
+    for k in ("fp", "snap", "page"):
+        params.pop(k, None)
+    return params
 
 
 def _base_url(page: str | None) -> str:
@@ -253,14 +334,46 @@ def share_url(state: ViewState) -> str:
     return links.url(_base_url(state.page), state)
 
 
-def share_button(state: ViewState, container: Any = None, *, key: str = "share") -> str:
-    """A "Share" popover with the link to `state` in a code box whose copy button copies it; returns the link."""
-    url = share_url(state)
+def share_button(state: ViewState, container: Any = None, *, key: str = "share",
+                 snapshot: Callable[[], Sequence[Mapping[str, Any]]] | None = None) -> str:
+    """A "Share" popover with the link to `state` in a code box whose copy button copies it; returns the link.
+
+    snapshot: the page's numbers as snapshot blocks (`links` module docstring), called only when the
+    user asks for a snapshot link; None offers the live link only.
+    """
+    live = dataclasses.replace(state, snapshot=None)
+    url = share_url(live)
     box = container if container is not None else st
     with box.popover("Share", icon=":material/link:", help="A link that opens exactly this view", key=key):
-        st.markdown("**Copy link** — point at the link and press the copy icon at its top right:")
+        st.markdown("**Live link** — today's numbers whenever it is opened. Copy it with the :material/content_copy: "
+                    "button at the right of the box:")
         st.code(url, language=None, wrap_lines=True)
         st.caption("Anyone who can open this app sees this page with these scenarios, filters, months and plan "
                    "settings — also after a restart. If the data or the overrides change before they open it, "
                    "the page tells them.")
+        if snapshot is not None:
+            _snapshot_part(live, key, snapshot)
     return url
+
+
+def _snapshot_part(state: ViewState, key: str, snapshot: Callable[[], Sequence[Mapping[str, Any]]]) -> None:
+    """The popover's snapshot link: made on request, kept for this view until the view changes."""
+    st.markdown("**Snapshot link** — keeps the numbers on screen now, for a pre-read: opened after a later "
+                "override it still shows them, marked with today's date.")
+    made_key = f"{key}_snapshot"
+    view = _view_params(state)
+    made = st.session_state.get(made_key)
+    if made is not None and made[0] != view:
+        made = None
+    if st.button(SNAPSHOT_BUTTON, icon=":material/photo_camera:", key=f"{key}_make_snapshot"):
+        try:
+            snapped, snap = links.save_snapshot(workspace(), links.with_settings(state, pv.settings(workspace())),
+                                                list(snapshot()), author())
+        except (ValueError, PermissionError) as exc:
+            st.error(plain(exc), icon=":material/error:")
+        else:
+            made = (view, links.url(_base_url(state.page), snapped), snap.as_of_text)
+            st.session_state[made_key] = made
+    if made is not None:
+        st.code(made[1], language=None, wrap_lines=True)
+        st.caption(f"Snapshot {plain(made[2])}: copy it with the :material/content_copy: button.")
