@@ -46,29 +46,53 @@ def test_status_thresholds_including_bands(value, direction, green, amber, expec
 
 def test_default_targets_and_overrides():
     t = kpis.merge_targets()
-    assert t["forecast_accuracy"] == {"green": 0.75, "amber": 0.65}
-    assert t["bias"] == {"green": 0.05, "amber": 0.10}
-    assert t["otif"] == {"green": 0.95, "amber": 0.90}
-    assert t["order_fill_rate"] == {"green": 0.98, "amber": 0.95}
+    latest = {"basis": "latest"}  # a monthly KPI is judged on its latest month unless its target says '12m'
+    assert t["forecast_accuracy"] == {"green": 0.75, "amber": 0.65, **latest}
+    assert t["bias"] == {"green": 0.05, "amber": 0.10, **latest}
+    assert t["otif"] == {"green": 0.95, "amber": 0.90, **latest}
+    assert t["order_fill_rate"] == {"green": 0.98, "amber": 0.95, **latest}
     assert t["inventory_turns"] == {"green": 6.0, "amber": 4.0}
     assert t["capacity_utilisation"] == {"green": 0.90, "amber": 1.00}
     assert t["revenue_vs_plan"] == {"green": 0.0, "amber": -0.05}
-    assert t["gross_margin_pct_12m"] == {"green": 0.35, "amber": 0.30}
+    assert t["gross_margin_pct_12m"] == {"green": 0.35, "amber": 0.30, **latest}
     assert t["days_of_supply"]["green"] == (30.0, 90.0)
     t2 = kpis.merge_targets({"otif": {"green": 0.97}, "days_of_supply": {"green": [20, 60], "amber": [10, 90]}})
-    assert t2["otif"] == {"green": 0.97, "amber": 0.90} and t2["days_of_supply"]["green"] == (20.0, 60.0)
+    assert t2["otif"] == {"green": 0.97, "amber": 0.90, **latest} and t2["days_of_supply"]["green"] == (20.0, 60.0)
     with pytest.raises(ValueError, match="wrong order"):
         kpis.merge_targets({"otif": {"green": 0.80}})  # green below amber for a 'higher' KPI
     with pytest.raises(ValueError, match="unknown KPI"):
         kpis.merge_targets({"nps": {"green": 1}})
     with pytest.raises(ValueError, match="must contain"):
         kpis.merge_targets({"days_of_supply": {"green": [10, 200]}})
+    assert kpis.merge_targets({"otif": {"basis": "12m"}})["otif"]["basis"] == "12m"
+    with pytest.raises(ValueError, match="basis"):
+        kpis.merge_targets({"otif": {"basis": "quarter"}})
+    with pytest.raises(ValueError, match="basis"):
+        kpis.merge_targets({"days_of_supply": {"basis": "latest"}})  # not a monthly KPI
+
+
+def test_a_bad_latest_month_is_not_hidden_by_a_good_year():
+    """The issue's case: fill rate 98.5% over 12 months, 94.2% in October against a 98% target."""
+    months = pd.date_range("2025-11-01", periods=12, freq="MS")
+    values = [0.99] * 11 + [0.942]
+    trend = pd.DataFrame({"period": months, "value": values})
+    k = kpis.make_kpi("order_fill_rate", 0.985, trend=trend)
+    assert k.basis == "latest" and k.latest == pytest.approx(0.942) and k.latest_period == pd.Timestamp("2026-10-01")
+    assert k.status == "red" and k.judged == pytest.approx(0.942)
+    assert k.status_basis == "in Oct 2026, the latest month" and "status is on the latest month" in k.trend_basis
+    pooled = kpis.make_kpi("order_fill_rate", 0.985, kpis.merge_targets({"order_fill_rate": {"basis": "12m"}}),
+                           trend=trend)
+    assert pooled.status == "green" and pooled.status_basis == "over the last 12 months"
+    assert pooled.latest == pytest.approx(0.942)  # still shown on the tile
+    assert kpis.make_kpi("inventory_turns", 6.5, trend=trend).basis == ""  # rolling turns: the value is the latest
 
 
 def test_targets_are_a_workspace_setting(workspace):
     assert kpis.load_targets(workspace)["otif"]["green"] == 0.95
     kpis.save_targets(workspace, {"otif": {"green": 0.97, "amber": 0.93}}, author="coo")
-    assert kpis.load_targets(workspace)["otif"] == {"green": 0.97, "amber": 0.93}
+    assert kpis.load_targets(workspace)["otif"] == {"green": 0.97, "amber": 0.93, "basis": "latest"}
+    kpis.save_targets(workspace, {"otif": {"green": 0.97, "amber": 0.93, "basis": "12m"}}, author="coo")
+    assert kpis.load_targets(workspace)["otif"]["basis"] == "12m"
     with pytest.raises(ValueError):
         kpis.save_targets(workspace, {"otif": {"green": 0.5, "amber": 0.9}})
     assert kpis.load_targets(workspace)["otif"]["green"] == 0.97  # refused change not stored
@@ -94,8 +118,10 @@ def points_example() -> pd.DataFrame:
 
 def test_accuracy_and_bias_hand_worked():
     acc, bias = kpis.accuracy_kpis(points_example())
-    assert acc.value == pytest.approx(0.86) and acc.status == "green" and acc.unit == "pct"
-    assert bias.value == pytest.approx(0.02) and bias.status == "green" and bias.direction == "band"
+    assert acc.value == pytest.approx(0.86) and acc.unit == "pct"
+    # judged on the latest month (Feb: 70%, amber against 75%), though the two months pooled are green
+    assert acc.latest == pytest.approx(0.70) and acc.status == "amber"
+    assert bias.value == pytest.approx(0.02) and bias.status == "amber" and bias.direction == "band"  # Feb: +10%
     assert acc.trend["value"].tolist() == pytest.approx([0.90, 0.70])
     assert bias.trend["value"].tolist() == pytest.approx([0.0, 0.10])
     assert list(acc.trend.columns) == ["period", "value"]

@@ -236,8 +236,12 @@ def test_xlsx_is_the_plan_in_values(content):
     assert sum(r[6] for r in rows[1:]) == pytest.approx(content.plan_lines["revenue"].sum())
     assert ws["E2"].data_type == "n" and ws["D2"].is_date and ws["D2"].number_format == "mmm yyyy"
     card = {r[-1]: r for r in wb["Scorecard"].iter_rows(values_only=True)}
-    assert card["otif"][1] == pytest.approx(0.914, abs=0.001)  # 91.4% through its number format
-    assert card["otif"][2] in {"On target", "Watch", "Off target", "Not checked"}
+    head = list(card["Key"])
+    otif = dict(zip(head, card["otif"]))
+    assert otif["Value"] == pytest.approx(0.914, abs=0.001)  # 91.4% through its number format
+    assert otif["Status"] in {"On target", "Watch", "Off target", "Not checked"}
+    assert otif["Status on"] == "latest month" and 0 < otif["Latest month's value"] <= 1
+    assert otif["Latest month"].day == 1  # a real date, the month's start
 
 
 def header(ws) -> dict[str, int]:
@@ -286,8 +290,9 @@ def test_xlsx_reads_like_a_finance_workbook(content):
     assert bridge.column_dimensions[openpyxl.utils.get_column_letter(bh["What it measures"])].width > 40
     assert bridge.column_dimensions[openpyxl.utils.get_column_letter(bh["Running total"])].width >= len("$34,040,887")
     sc = wb["Scorecard"]
-    formats = {r[-1].value: r[1].number_format for r in sc.iter_rows(min_row=2) if r[1].value is not None}
-    assert formats["otif"] == "0.0%"
+    col = header(sc)["Value"] - 1
+    formats = {r[-1].value: r[col].number_format for r in sc.iter_rows(min_row=2) if r[col].value is not None}
+    assert formats["otif"] == "0.0%" and formats["inventory_turns"] != "0.0%"
     about = {r[0].value: r[1] for r in wb["About"].iter_rows(min_row=2)}
     assert about["Generated (UTC)"].is_date and about["Outlook year"].value == y
     assert about["Data fingerprint"].value == content.fingerprint

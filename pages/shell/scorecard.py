@@ -7,7 +7,7 @@ import streamlit as st
 
 from sop_core.demand import forecast
 from sop_core.escape import plain
-from sop_core.formatting import money, pct
+from sop_core.formatting import metric_delta, money, pct, pts
 from sop_core.meetings import charts
 from sop_core.planning import kpis
 from sop_core.planning.plan import PlanView
@@ -34,10 +34,28 @@ def _number_text(value: float, unit: str, signed: bool = False) -> str:
 
 
 def value_text(k: kpis.KPI) -> str:
-    """The KPI's value as a finance person reads it; 'Not checked' when it could not be computed."""
+    """The number the status judges (the latest month, or the value) as a finance person reads it; 'Not checked'
+    when it could not be computed."""
     if k.value is None or k.status == "missing":
         return NOT_CHECKED
-    return _number_text(k.value, k.unit, k.key in ("bias", "revenue_vs_plan"))
+    return _number_text(k.judged, k.unit, k.key in ("bias", "revenue_vs_plan"))
+
+
+def other_figure(k: kpis.KPI) -> str:
+    """The tile's second figure: the 12 months beside a latest month, or the latest month beside the 12 months."""
+    if k.status == "missing" or not k.basis or k.latest is None or k.latest_period is None:
+        return ""
+    signed = k.key in ("bias", "revenue_vs_plan")
+    if k.basis == "latest":
+        return f"12 months: {_number_text(k.value, k.unit, signed)}"
+    return f"{k.latest_period:%b %Y}: {_number_text(k.latest, k.unit, signed)}"
+
+
+def _delta(k: kpis.KPI) -> str | None:
+    """The latest month against the 12 months, in points ('−4.3 pts vs 12 months'); None when not monthly."""
+    if k.status == "missing" or k.basis != "latest" or k.latest is None or k.unit != "pct":
+        return None
+    return metric_delta(f"{pts(k.latest - k.value)} vs 12 months")
 
 
 def _axis_text(value: float, unit: str) -> str:
@@ -71,16 +89,27 @@ def _target_band(k: kpis.KPI) -> float | tuple[float, float] | None:
         return None
     if isinstance(k.target, tuple):
         return k.target
-    return (-abs(k.target), abs(k.target)) if k.direction == "band" else k.target
+    if k.direction == "band":
+        return (-abs(k.target), abs(k.target))
+    # one-sided: shade the good side of the target up (or down) to the trend's extreme
+    t = float(k.target)
+    values = [float(v) for v in k.trend["value"]] if len(k.trend) else [t]
+    return (t, max(values + [t])) if k.direction == "higher" else (min(values + [t, 0.0]), t)
 
 
 def _sparkline(k: kpis.KPI) -> go.Figure:
     """The KPI's trend (history) with its target, hover texts as the tile writes the value."""
     signed = k.key in ("bias", "revenue_vs_plan")
     target = _target_band(k)
-    levels = list(target) if isinstance(target, tuple) else [] if target is None else [target]
+    if isinstance(target, tuple) and not isinstance(k.target, tuple) and k.direction != "band":
+        levels = [float(k.target)]  # a one-sided target: label only the target itself, not the band's far edge
+        labels = [_axis_text(levels[0], k.unit), ""]
+        labels = labels if k.direction == "higher" else labels[::-1]
+    else:
+        levels = list(target) if isinstance(target, tuple) else [] if target is None else [target]
+        labels = [_axis_text(t, k.unit) for t in levels]
     return charts.sparkline(k.trend, [_number_text(v, k.unit, signed) for v in k.trend["value"]], target=target,
-                            target_labels=[_axis_text(t, k.unit) for t in levels])
+                            target_labels=labels)
 
 
 def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: str = "sc") -> None:
@@ -96,12 +125,16 @@ def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: st
         for col, k in zip(cols, row):
             color, icon, word = STATUS[k.status]
             with col.container(border=True):
-                st.metric(k.label, value_text(k), help=k.formula + (f"\n\n{plain(k.note)}" if k.note else ""))
+                st.metric(k.label, value_text(k), delta=_delta(k), delta_color="off" if k.direction == "band"
+                          else "normal" if k.direction == "higher" else "inverse",
+                          help=k.formula + (f"\n\n{plain(k.note)}" if k.note else ""))
                 if k.status == "missing":  # (a note may name a resource: data)
                     text = k.not_checked_text
                     st.caption(f":gray[{icon} {plain(text[:1].upper() + text[1:])}]")
                     continue
                 st.caption(f":{color}[{icon} **{word}**] {k.status_basis} · target: {k.target_words}")
+                if other_figure(k):
+                    st.caption(other_figure(k))
                 if k.coverage:  # the status stands on part of the plan: say how much
                     st.caption(f":material/visibility_off: {k.coverage}")
                 if trends and len(k.trend) > 1:

@@ -52,7 +52,7 @@ def _plan(key: str, label: str, unit: str, better: str | None, scope: str, formu
     return Measure(key, label, unit, better, scope, formula, "plan", window)
 
 
-_POOLED = f"one point a month; the status is on all {WINDOW_MONTHS} months together"
+_POOLED = "one point a month"  # the status's basis (latest month or all 12) is the target's: kpi_targets.BASES
 _LAST = f"over the last {WINDOW_MONTHS} months"
 
 _MEASURES: tuple[Measure, ...] = (

@@ -5,6 +5,8 @@ Statuses: 'green' / 'amber' / 'red' against the targets (DEFAULT_TARGETS with th
 'higher': green when value ≥ green, amber when ≥ amber; 'lower': green when ≤ green, amber when ≤ amber;
 'band': with a number t, |value| ≤ t (bias); with a pair (lo, hi), lo ≤ value ≤ hi (days of supply).
 
+A KPI with one point a month (LATEST_MONTH_KEYS) is judged on the month its target names (`basis`): 'latest'
+(the latest month, the default: a bad October is not hidden by a good year) or '12m' (all 12 months pooled).
 Targets stored under a key from before the KPI catalogue (`kpi_catalogue.RENAMED_SCORECARD_KEYS`: 'fill_rate',
 'gross_margin_pct') are read as the key now (`current_keys`), so a workspace saved then keeps its targets.
 """
@@ -35,6 +37,12 @@ DEFAULT_TARGETS: dict[str, dict[str, Any]] = {
 }
 
 
+# KPIs with one point a month, whose status can be on the latest month or on the 12 months pooled
+LATEST_MONTH_KEYS: tuple[str, ...] = ("forecast_accuracy", "bias", "otif", "order_fill_rate", "gross_margin_pct_12m")
+BASES: dict[str, str] = {"latest": "the latest month", "12m": "the last 12 months"}
+DEFAULT_BASIS = "latest"
+
+
 def current_keys(overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
     """Target overrides with keys stored before the KPI catalogue renamed as now ('fill_rate' -> 'order_fill_rate').
 
@@ -60,14 +68,22 @@ def _as_threshold(v: Any) -> Threshold:
 
 def merge_targets(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Threshold]]:
     """DEFAULT_TARGETS with `overrides` ({key: {'green': .., 'amber': ..}}, partial, old keys read as now) applied, checked."""
-    out: dict[str, dict[str, Threshold]] = {
+    out: dict[str, dict[str, Any]] = {
         k: {lvl: _as_threshold(v) for lvl, v in t.items()} for k, t in copy.deepcopy(DEFAULT_TARGETS).items()}
+    for key in LATEST_MONTH_KEYS:
+        out[key]["basis"] = DEFAULT_BASIS
     for key, t in current_keys(overrides).items():
         if key not in out:
             raise ValueError(f"unknown KPI {key!r}: use one of {', '.join(SCORECARD_KEYS)}")
         for lvl, v in dict(t).items():
+            if lvl == "basis":
+                if key not in LATEST_MONTH_KEYS or v not in BASES:
+                    raise ValueError(f"KPI {key}: basis {v!r} is not one of "
+                                     f"{', '.join(BASES) if key in LATEST_MONTH_KEYS else 'its bases (none)'}")
+                out[key]["basis"] = v
+                continue
             if lvl not in ("green", "amber"):
-                raise ValueError(f"KPI {key}: unknown level {lvl!r} (use 'green' and 'amber')")
+                raise ValueError(f"KPI {key}: unknown level {lvl!r} (use 'green', 'amber' and 'basis')")
             out[key][lvl] = _as_threshold(v)
     for key, t in out.items():
         _check_levels(key, MEASURES[key].better or "", t["green"], t["amber"])

@@ -69,6 +69,8 @@ from sop_core.planning.actuals import (
 from sop_core.planning.coverage import CHECKS
 from sop_core.planning.kpi_catalogue import MEASURES, SCORECARD_KEYS, WINDOW_MONTHS
 from sop_core.planning.kpi_targets import (
+    BASES,
+    LATEST_MONTH_KEYS,
     STATUSES,
     Threshold,
     current_keys,
@@ -114,6 +116,14 @@ class KPI:
     note: str = ""
     trend: pd.DataFrame = field(default_factory=empty_trend)
     coverage: str = ""  # how much of the plan its check saw when not all ('Load vs capacity: checked 12 of 45 skus')
+    basis: str = ""  # what the status judges (kpi_targets.BASES): 'latest' month or '12m'; '' = the value itself
+    latest: float | None = None  # the latest month's value (the trend's last point) of a monthly KPI
+    latest_period: pd.Timestamp | None = None
+
+    @property
+    def judged(self) -> float | None:
+        """The number the status is about: the latest month's value when the basis is 'latest', else the value."""
+        return self.latest if self.basis == "latest" and self.latest is not None else self.value
 
     @property
     def missing_message(self) -> str:
@@ -147,6 +157,8 @@ class KPI:
         """What the value and its status cover, e.g. 'over the last 12 months', 'on the full-year outlook'."""
         if self.key == "capacity_utilisation" and _NO_FORWARD_PLAN in self.note:
             return f"at the peak month of the last {WINDOW_MONTHS} months"
+        if self.basis == "latest" and self.latest_period is not None:
+            return f"in {self.latest_period:%b %Y}, the latest month"
         return MEASURES[self.key].window if self.key in MEASURES else ""
 
     @property
@@ -154,7 +166,10 @@ class KPI:
         """What the trend's points are (always history) and how the value relates to them."""
         if self.key == "capacity_utilisation" and _NO_FORWARD_PLAN in self.note:
             return f"peak load of each actual month; the value is the highest of the last {WINDOW_MONTHS}"
-        return MEASURES[self.key].trend if self.key in MEASURES else ""
+        text = MEASURES[self.key].trend if self.key in MEASURES else ""
+        if self.basis:
+            text += f"; the status is on {BASES[self.basis]}"
+        return text
 
 
 @dataclass
@@ -207,8 +222,8 @@ def save_targets(ws: Workspace, targets: Mapping[str, Mapping[str, Any]], author
     """Validate and store target overrides in the workspace setting 'kpi_targets' (audited), under the keys now."""
     targets = current_keys(targets)
     merge_targets(targets)
-    clean = {k: {lvl: (list(v) if isinstance(v, (list, tuple)) else float(v)) for lvl, v in dict(t).items()}
-             for k, t in targets.items()}
+    clean = {k: {lvl: (v if lvl == "basis" else list(v) if isinstance(v, (list, tuple)) else float(v))
+                 for lvl, v in dict(t).items()} for k, t in targets.items()}
     ws.set_setting(TARGETS_SETTING, clean, author)
 
 
@@ -221,9 +236,14 @@ def make_kpi(key: str, value: float | None, targets: Mapping[str, Mapping[str, T
     t = (targets or merge_targets())[key]
     v = None if value is None or not np.isfinite(value) else float(value)
     tr = empty_trend() if trend is None else trend.reset_index(drop=True)
-    return KPI(key=key, label=label, value=v, unit=unit, formula=formula or text, target=t["green"],
-               amber=t["amber"], direction=direction, status=status_of(v, direction, t["green"], t["amber"]),
-               missing_table=missing_table, note=note, trend=tr)
+    basis = str(t.get("basis", "")) if key in LATEST_MONTH_KEYS else ""
+    latest = period = None
+    if basis and v is not None and len(tr):
+        latest, period = float(tr["value"].iloc[-1]), pd.Timestamp(tr["period"].iloc[-1])
+    k = KPI(key=key, label=label, value=v, unit=unit, formula=formula or text, target=t["green"], amber=t["amber"],
+            direction=direction, status="missing", missing_table=missing_table, note=note, trend=tr, basis=basis,
+            latest=latest, latest_period=period)
+    return dataclasses.replace(k, status=status_of(k.judged, direction, t["green"], t["amber"]))
 
 
 def _missing(key: str, targets: Mapping[str, Mapping[str, Threshold]], table: str | None, note: str = "") -> KPI:
@@ -634,9 +654,10 @@ def with_coverage(cards: list[KPI], coverage: Any | None,
 
 
 def as_frame(kpis: list[KPI]) -> pd.DataFrame:
-    """The scorecard as a table: key, label, value, unit, status, target, amber, direction, missing_table, note, formula."""
+    """The scorecard as a table: key, label, value, latest, latest_period, basis, unit, status, target, amber, direction, missing_table, note, formula."""
     return pd.DataFrame([{
-        "key": k.key, "label": k.label, "value": k.value, "unit": k.unit, "status": k.status,
+        "key": k.key, "label": k.label, "value": k.value, "latest": k.latest, "latest_period": k.latest_period,
+        "basis": k.basis, "unit": k.unit, "status": k.status,
         "target": k.target, "amber": k.amber, "direction": k.direction, "missing_table": k.missing_table,
         "note": k.note, "formula": k.formula,
     } for k in kpis])

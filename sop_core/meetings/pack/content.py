@@ -433,9 +433,10 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
 
 
 # -- numbers as the pack prints them ------------------------------------------------------------------
-def kpi_value_text(k: kpis.KPI) -> str:
-    """A scorecard value as printed: 91.4% / 6.8× / 58 days / $1.2M; '—' when missing."""
-    v = k.value
+def kpi_value_text(k: kpis.KPI, value: float | None | str = "value") -> str:
+    """A scorecard value (default the KPI's value; else the number given) as printed: 91.4% / 6.8× / 58 days /
+    $1.2M; '—' when missing."""
+    v = k.value if isinstance(value, str) else value
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "—"
     if k.unit == "pct":

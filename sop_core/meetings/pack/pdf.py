@@ -138,11 +138,12 @@ def _small(pdf: Any, text: str, color: tuple[int, int, int] = MUTED) -> None:
 
 def _table(pdf: Any, headers: list[str], rows: list[list[str]], widths: list[float], align: list[str],
            *, size: float = 8.5, fills: dict[tuple[int, int], tuple[int, int, int]] | None = None,
-           bold_rows: set[int] | None = None, width: float | None = None) -> None:
+           bold_rows: set[int] | None = None, width: float | None = None,
+           bold_cells: set[tuple[int, int]] | None = None) -> None:
     """A table with a shaded header row (repeated after a page break); widths in mm."""
     from fpdf.fonts import FontFace
 
-    fills, bold_rows = fills or {}, bold_rows or set()
+    fills, bold_rows, bold_cells = fills or {}, bold_rows or set(), bold_cells or set()
     _font(pdf, size)
     total = width if width is not None else sum(widths)
     head = FontFace(family=pdf.family_name, emphasis="BOLD", size_pt=size, color=INK, fill_color=HEAD_FILL)
@@ -156,9 +157,10 @@ def _table(pdf: Any, headers: list[str], rows: list[list[str]], widths: list[flo
             tr = table.row()
             for j, v in enumerate(row):
                 fill = fills.get((i, j))
+                bold = i in bold_rows or (i, j) in bold_cells
                 style = None
-                if fill is not None or i in bold_rows:
-                    style = FontFace(family=pdf.family_name, emphasis="BOLD" if i in bold_rows else None,
+                if fill is not None or bold:
+                    style = FontFace(family=pdf.family_name, emphasis="BOLD" if bold else None,
                                      size_pt=size, color=INK, fill_color=fill)
                 tr.cell(pdf.t(v), style=style)
     pdf.ln(2)
@@ -268,7 +270,9 @@ def _title_page(pdf: Any, c: PackContent) -> None:
     pdf.set_y(top + box_h + 5)
     # scorecard
     _subheading(pdf, "Scorecard")
-    rows, fills = [], {}
+    rows, fills, bold_cells = [], {}, set()
+    months = pd.Series([k.latest_period for k in c.scorecard if k.basis and k.latest_period is not None])
+    common = months.mode().iloc[0] if len(months) else None  # the latest month most KPIs share: in the header
     for i, kp in enumerate(c.scorecard):
         how = kp.formula
         if kp.key == "revenue_vs_plan":
@@ -276,12 +280,22 @@ def _title_page(pdf: Any, c: PackContent) -> None:
         if kp.status == "missing" and kp.not_checked_text:
             how = f"Not checked: {kp.not_checked_text}. {how}"
         status = "not checked" if kp.status == "missing" else kp.status
-        rows.append([kp.label, kpi_value_text(kp), kp.target_text or "—", status, how])
-        fills[(i, 3)] = STATUS_FILL.get(kp.status, STATUS_FILL["missing"])
-    _table(pdf, ["KPI", "Value", "Target (green)", "Status", "How it is measured"], rows,
-           [48, 22, 26, 18, BODY_W - 114], ["LEFT", "RIGHT", "LEFT", "CENTER", "LEFT"], size=8, fills=fills)
-    _small(pdf, "Status against the workspace's KPI targets: green meets the target, amber is within the "
-                "tolerance, red is outside it. Utilisation is the highest resource × month of the next 12 months.")
+        monthly = kp.basis and kp.latest is not None and kp.status != "missing"
+        latest = "—"
+        if monthly:
+            latest = kpi_value_text(kp, kp.latest)
+            latest += f" ({kp.latest_period:%b %y})" if kp.latest_period != common else ""
+        if monthly:  # the figure the status judges is in bold
+            bold_cells.add((i, 1 if kp.basis == "latest" else 2))
+        rows.append([kp.label, latest, kpi_value_text(kp), kp.target_text or "—", status, how])
+        fills[(i, 4)] = STATUS_FILL.get(kp.status, STATUS_FILL["missing"])
+    latest_head = f"{common:%b %Y}" if common is not None else "Latest month"
+    _table(pdf, ["KPI", latest_head, "Value", "Target", "Status", "How it is measured"], rows,
+           [46, 20, 18, 22, 16, BODY_W - 122], ["LEFT", "RIGHT", "RIGHT", "LEFT", "CENTER", "LEFT"], size=8,
+           fills=fills, bold_cells=bold_cells)
+    _small(pdf, "Status against the workspace's KPI targets (green meets the target, amber is within the tolerance, "
+                "red is outside it) on the figure in bold: a monthly KPI's latest month unless its target says 12 "
+                "months. Value: over the last 12 months, or as its row says.")
 
 
 def _gap_page(pdf: Any, c: PackContent, images: ChartImages) -> None:

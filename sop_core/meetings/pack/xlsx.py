@@ -57,10 +57,14 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
         "overloaded_months": "Overloaded months", "over_hours": "Hours over capacity",
         "top_families": "Families at the peak"})
     card = pd.DataFrame([{
-        "KPI": k.label, "Value": k.value, "Status": KPI_STATUS.get(k.status, k.status),
+        "KPI": k.label, "Latest month": k.latest_period, "Latest month's value": k.latest, "Value": k.value,
+        "Status": KPI_STATUS.get(k.status, k.status),
+        "Status on": ("latest month" if k.basis == "latest" else "12 months" if k.basis else "value"),
         "Target": _text(k.target_text), "Note": _text(k.missing_message or k.note), "Formula": _text(k.formula),
         "Key": k.key} for k in content.scorecard],
-        columns=["KPI", "Value", "Status", "Target", "Note", "Formula", "Key"])
+        columns=["KPI", "Latest month", "Latest month's value", "Value", "Status", "Status on", "Target", "Note",
+                 "Formula", "Key"])
+    card["Latest month"] = pd.to_datetime(card["Latest month"])
     card_formats = [KPI_FORMATS.get(k.unit) for k in content.scorecard]
     n = content.needed
     needed = pd.DataFrame({
@@ -94,7 +98,7 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
         "Bridge": {"Revenue": MONEY, "Running total": MONEY},
         "Capacity": {"Months": UNITS, "Peak utilisation": PCT, "Peak month": exports.MONTH_FORMAT,
                      "Average utilisation": PCT, "Overloaded months": UNITS, "Hours over capacity": HOURS},
-        "Scorecard": {"Value": card_formats},
+        "Scorecard": {"Value": card_formats, "Latest month's value": card_formats},
         "Decisions needed": {"Money": MONEY},
         "Decisions": {"Due": exports.DATE_FORMAT, "Recorded at": exports.DATETIME_FORMAT},
         "About": {"Value": about_formats},
