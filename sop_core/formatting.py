@@ -53,6 +53,22 @@ def pct(x: float | None, digits: int = 1, signed: bool = False) -> str:
     return ("+" + text) if signed and x > 0 else text
 
 
+def pts(x: float | None, digits: int = 1) -> str:
+    """A difference of two percentages in percentage points: 0.043 → +4.3 pts, −0.021 → −2.1 pts."""
+    if _bad(x):
+        return "—"
+    text = f"{abs(x) * 100:,.{digits}f} pts"
+    if round(abs(x) * 100, digits) == 0:
+        return text
+    return ("−" if x < 0 else "+") + text
+
+
+def plural(n: float, word: str, words: str | None = None) -> str:
+    """A count with its noun agreeing: 1 month, 3 months, 1,204 series (words: the irregular plural)."""
+    many = words if words is not None else word + "s"
+    return f"{units(n)} {word if round(abs(float(n))) == 1 else many}"
+
+
 def delta_money(x: float | None) -> str:
     """Signed compact money for deltas: +$1.2M / −$300K."""
     if _bad(x):

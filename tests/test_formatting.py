@@ -37,3 +37,15 @@ def test_delta_money_whole_is_signed_whole_dollars():
     assert f.delta_money_whole(-300.2) == "−$300"
     assert f.delta_money_whole(0.4) == "$0" and f.delta_money_whole(-0.4) == "$0"
     assert f.delta_money_whole(None) == "—" and f.delta_money_whole(float("nan")) == "—"
+
+
+def test_differences_of_percentages_are_points() -> None:
+    assert f.pts(0.043) == "+4.3 pts"
+    assert f.pts(-0.0214) == "−2.1 pts"
+    assert f.pts(0.00004) == "0.0 pts" and f.pts(None) == "—"
+
+
+def test_plural_agrees_with_the_count() -> None:
+    assert f.plural(1, "month") == "1 month" and f.plural(3, "month") == "3 months"
+    assert f.plural(1204, "series", "series") == "1,204 series"
+    assert f.plural(0, "decision") == "0 decisions"
