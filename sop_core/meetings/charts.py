@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
+from sop_core.planning.supply import LOAD_AMBER, LOAD_RED
+
 # The theme's categorical palette, by name (chartCategoricalColors in .streamlit/config.toml).
 BLUE, ORANGE, GREEN, PURPLE, TEAL, OCHRE, MAGENTA = (
     "#1f5fa8", "#e07b28", "#2e9e6a", "#7c3aed", "#0e7490", "#a16207", "#be185d")
@@ -243,19 +245,6 @@ def lines(frame: pd.DataFrame, x: str, ys: Sequence[str], names: Sequence[str] |
     return _layout(fig, height, yaxis_title)
 
 
-def heatmap(matrix: pd.DataFrame, *, zmid: float = 1.0, height: int = 300, text_format: str = ".0%",
-            colorbar_title: str = "") -> go.Figure:
-    """A rows × columns heatmap (e.g. resource × month utilisation), red above `zmid`."""
-    cols = [c.strftime("%b %y") if isinstance(c, pd.Timestamp) else str(c) for c in matrix.columns]
-    fig = go.Figure(go.Heatmap(
-        z=matrix.to_numpy(dtype=float), x=cols, y=[str(i) for i in matrix.index], zmid=zmid,
-        colorscale=[[0, "#e8f1fb"], [0.5, "#fff4d6"], [1, "#d9480f"]], texttemplate=f"%{{z:{text_format}}}",
-        colorbar=dict(title=colorbar_title), hovertemplate="%{y} · %{x}: %{z:" + text_format + "}<extra></extra>",
-    ))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
-    return fig
-
-
 def _waterfall_trace(x, y, totals: Sequence[bool], text: Sequence[str], fmt: str, **kw) -> go.Waterfall:
     """A bridge trace: totals 'total', rises 'positive', falls 'shortage' (labelled +/−, not told by hue alone)."""
     return go.Waterfall(
@@ -324,7 +313,7 @@ def supply_chart(frame: pd.DataFrame, *, height: int = 360) -> go.Figure:
 
 
 def utilisation_heatmap(matrix: pd.DataFrame, *, height: int | None = None) -> go.Figure:
-    """Resource × month utilisation on a fixed scale: pale below 85%, amber to 100%, red above (capped at 130%).
+    """Resource × month utilisation on a fixed red-amber-green scale: green to 85%, amber to 100%, red above (to 130%).
 
     matrix: index resource, columns month (Timestamp), values required / available (NaN = no capacity).
     """
@@ -333,11 +322,13 @@ def utilisation_heatmap(matrix: pd.DataFrame, *, height: int | None = None) -> g
     top = 1.3
     heat = go.Heatmap(
         z=z.clip(max=top), x=cols, y=[label_text(i) for i in matrix.index], zmin=0.0, zmax=top,
-        colorscale=[[0.0, "#eef4fb"], [0.6, "#dce9f7"], [0.85 / top, "#fff1c7"], [1.0 / top, "#f5a25d"],
-                    [1.0 / top + 1e-6, "#e4572e"], [1.0, "#a4161a"]],
+        # anchored at 100%: the colour changes to red exactly there, whatever the data's range
+        colorscale=[[0.0, "#e3f1e6"], [LOAD_AMBER / top, "#b7dfc0"], [LOAD_AMBER / top + 1e-6, "#fde6a8"],
+                    [LOAD_RED / top, "#f7c35f"], [LOAD_RED / top + 1e-6, "#e4572e"], [1.0, "#a4161a"]],
         text=[[("" if pd.isna(v) else f"{v:.0%}") for v in row] for row in z], texttemplate="%{text}",
-        xgap=2, ygap=2, colorbar=dict(title=dict(text="Load"), tickvals=[0, 0.5, 0.85, 1.0, top],
-                                      ticktext=["0%", "50%", "85%", "100%", f"≥{top:.0%}"]),
+        xgap=2, ygap=2, colorbar=dict(title=dict(text="Load"), tickvals=[0, 0.5, LOAD_AMBER, LOAD_RED, top],
+                                      ticktext=["0%", "50%", f"{LOAD_AMBER:.0%}", f"{LOAD_RED:.0%}",
+                                                f"≥{top:.0%}"]),
         hovertemplate="%{y} · %{x}: %{text}<extra></extra>",
     )
     layout = dict(height=height or 80 + 46 * max(len(matrix), 1), margin=dict(l=10, r=10, t=10, b=10),
