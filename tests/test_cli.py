@@ -129,11 +129,11 @@ def test_load_refuses_devices_pipes_folders_and_oversize_files_before_reading(tm
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
     huge = tmp_path / "huge.csv"
-    with open(huge, "wb") as fh:  # sparse: 201 MB on paper, nothing on disk
-        fh.truncate(201 * 1024 * 1024)
+    with open(huge, "wb") as fh:  # sparse: 4,097 MB on paper (the cap of a file loaded by path is 4 GB), nothing on disk
+        fh.truncate(4097 * 1024 * 1024)
     for path, what in (("/dev/zero", "it is a device, not a file"), (str(fifo), "it is a pipe (FIFO), not a file"),
                        (str(tmp_path), "it is a folder, not a file"),
-                       (str(huge), "the file is 201.0 MB; at most 200 MB can be loaded — split it")):
+                       (str(huge), "the file is 4,097.0 MB; at most 4,096 MB can be loaded — split it")):
         out = run(tmp_path, "load", path, "--table", "sales")
         assert out.returncode == 2, (path, out.stderr)
         assert f"error: {path}: not read: {what}" in out.stderr, out.stderr

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,12 +13,19 @@ from sop_core import contract
 from sop_core.cli.registry import add_command, open_workspace
 from sop_core.intake import company, health
 from sop_core.intake.errors import IntakeError
-from sop_core.intake.load import WideSpec, commit
-from sop_core.intake.readers import read_path
+from sop_core.intake.load import Prepared, WideSpec, append, commit
+from sop_core.intake.readers import check_path
+from sop_core.intake.storing import PERIOD_COLUMN
+from sop_core.intake.worker import WorkerLimits
 from sop_core.intake.worker import prepare_isolated as prepare
 from sop_core.store.workspace import Workspace
 
 # -- load ----------------------------------------------------------------------------------------
+
+def file_worker() -> WorkerLimits:
+    """The worker's limits for a file given on the command line (up to Limits.max_file_bytes): the time and DuckDB
+    memory to stream it (about a minute for 10 million order lines on 2 cores)."""
+    return WorkerLimits(seconds=900.0, duckdb_memory_mb=1024)
 
 def _configure_load(p: argparse.ArgumentParser) -> None:
     """Arguments of `load`."""
@@ -40,6 +48,9 @@ def _configure_load(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-sku", help="sku for every row of a file without a sku column")
     p.add_argument("--author", help="name recorded with the load")
     p.add_argument("--dry-run", action="store_true", help="check the file without storing it")
+    p.add_argument("--append", action="store_true",
+                   help="add the file's periods to the table, replacing only the periods (dates) the file covers "
+                        "and keeping the rest (sales, supply, inventory, capacity, plan, orders)")
     p.add_argument("--new-company", action="store_true",
                    help="when the workspace holds the demo company: set it aside (backup first) and start yours")
 
@@ -58,20 +69,36 @@ def parse_map(items: Sequence[str]) -> dict[str, str | None]:
 def _load(args: argparse.Namespace) -> int:
     """Check a file and, unless --dry-run, store it as its table.
 
-    The file is parsed in the same limited worker process as an upload in the app (`prepare_isolated`).
+    The file is parsed in the same limited worker process as an upload in the app (`prepare_isolated`);
+    with --append only the periods the file covers are replaced (`load.append`).
     """
+    started = time.perf_counter()
     try:
         overrides = parse_map(args.map)
-        data = read_path(args.file)
+        check_path(args.file)
     except (ValueError, OSError, IntakeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.append and args.table and args.table not in PERIOD_COLUMN:
+        print(f"error: --append adds periods: {args.table} has none (use it with {', '.join(PERIOD_COLUMN)})",
+              file=sys.stderr)
+        return 2
     delimiter = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
     wide = WideSpec(date_column=args.wide_date) if args.wide_date else None
+
+    def read(ws: Workspace) -> Prepared:
+        """The file checked in the limited worker (a large CSV or Parquet file streamed, its table kept on disk)."""
+        try:
+            return prepare(args.file.name, None, args.table, path=args.file, keep_staged=True, worker=file_worker(),
+                           mapping=overrides or None, dayfirst=args.dayfirst, sheet=args.sheet, decimal=args.decimal,
+                           wide=wide, ws=ws, encoding=args.encoding, delimiter=delimiter, default_sku=args.default_sku)
+        except IntakeError as exc:  # refused while copying it for the worker (it changed since the check)
+            failed = Prepared(file_name=exc.file, sha256="")
+            failed.errors.append(exc)
+            return failed
+
     with open_workspace(args) as ws:
-        prepared = prepare(args.file.name, data, args.table, mapping=overrides or None, dayfirst=args.dayfirst,
-                           sheet=args.sheet, decimal=args.decimal, wide=wide, ws=ws, encoding=args.encoding,
-                           delimiter=delimiter, default_sku=args.default_sku)
+        prepared = read(ws)
         for note in prepared.notes:
             print(f"note: {note}")
         for warning in prepared.warnings:
@@ -99,16 +126,23 @@ def _load(args: argparse.Namespace) -> int:
                 return 1
             saved = company.start_company(ws, author=args.author)
             print(f"demo company set aside{f' in the backup {saved}' if saved else ''}; your company starts here")
-            prepared = prepare(args.file.name, data, args.table, mapping=overrides or None, dayfirst=args.dayfirst,
-                               sheet=args.sheet, decimal=args.decimal, wide=wide, ws=ws, encoding=args.encoding,
-                               delimiter=delimiter, default_sku=args.default_sku)  # without the demo's products
+            prepared = read(ws)  # without the demo's products
         try:
-            commit(ws, prepared, author=args.author)
+            if args.append:
+                done = append(ws, prepared, author=args.author)
+            else:
+                commit(ws, prepared, author=args.author)
         except IntakeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(f"loaded {prepared.stats['rows_kept']:,} rows into {prepared.table} from {prepared.file_name} "
-              f"in {prepared.seconds:.2f} s")
+        if args.append:
+            span = f"{done.first_period} – {done.last_period}" if done.periods > 1 else str(done.first_period)
+            print(f"appended {done.rows_added:,} rows to {prepared.table} from {prepared.file_name}: {done.periods:,} "
+                  f"{'period' if done.periods == 1 else 'periods'} ({span}) replaced {done.rows_replaced:,} rows; "
+                  f"{done.rows_kept:,} rows of other periods kept ({time.perf_counter() - started:.2f} s)")
+        else:
+            print(f"loaded {prepared.stats['rows_kept']:,} rows into {prepared.table} from {prepared.file_name} "
+                  f"in {time.perf_counter() - started:.2f} s")
     return 0
 
 

@@ -38,6 +38,7 @@ class IntakeError(Exception):
         self.count = count if count is not None else (len(self.rows) if self.rows else None)
         self.kind = kind  # short code for callers, e.g. "ambiguous_dates", "missing_columns", "sheet_choice"
         self.choices: list[str] = list(choices or [])  # e.g. sheet names the user can pick from
+        self.parts: tuple[object, ...] | None = None  # set by counted_rows_error
         super().__init__(file, message)
 
     def __str__(self) -> str:
@@ -56,12 +57,13 @@ class Source:
 
 # -- messages ------------------------------------------------------------------------------------
 
-def format_rows(rows: Sequence[int], limit: int = ROWS_IN_MESSAGE) -> str:
-    """'row 5' / 'rows 5, 9, 12' / 'rows 5, 9, … and 20 more'."""
+def format_rows(rows: Sequence[int], limit: int = ROWS_IN_MESSAGE, total: int | None = None) -> str:
+    """'row 5' / 'rows 5, 9, 12' / 'rows 5, 9, … and 20 more'; `total` when `rows` holds only the first ones."""
     rows = list(rows)
+    total = len(rows) if total is None else total
     shown = ", ".join(str(r) for r in rows[:limit])
-    more = f" and {len(rows) - limit:,} more" if len(rows) > limit else ""
-    return f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
+    more = f" and {total - limit:,} more" if total > limit else ""
+    return f"{'row' if total == 1 else 'rows'} {shown}{more}"
 
 
 def rows_error(src: Source, column: str | None, positions: np.ndarray, problem: str | tuple[str, str],
@@ -71,9 +73,20 @@ def rows_error(src: Source, column: str | None, positions: np.ndarray, problem: 
     `problem` is a phrase after 'rows are' (e.g. 'not numbers'), or (singular, plural) forms.
     """
     rows = np.unique(src.line_numbers[positions]).tolist()
-    n = len(rows)
+    return counted_rows_error(src.file, column, rows, len(rows), problem, example, fix, kind, limit)
+
+
+def counted_rows_error(file: str, column: str | None, rows: Sequence[int], count: int, problem: str | tuple[str, str],
+                       example: object, fix: str, kind: str, limit: int = ROWS_IN_MESSAGE) -> IntakeError:
+    """`rows_error` when only the first `rows` (sorted) of `count` are at hand (a check run in SQL).
+
+    The error keeps its parts (`parts`: problem, example, fix, limit) so that a check run on distinct
+    values can be re-worded for every row holding them (`staged_checks`).
+    """
     one, many = (problem, problem) if isinstance(problem, str) else problem
-    text = f"1 row is {one}" if n == 1 else f"{n:,} rows are {many}"
+    text = f"1 row is {one}" if count == 1 else f"{count:,} rows are {many}"
     eg = f", e.g. {str(example)!r}" if str(example) != "" else ""
-    msg = f"{text} ({format_rows(rows, limit)}){eg}. {fix}"
-    return IntakeError(src.file, msg, column=column, rows=rows, count=n, kind=kind)
+    msg = f"{text} ({format_rows(rows, limit, count)}){eg}. {fix}"
+    err = IntakeError(file, msg, column=column, rows=rows, count=count, kind=kind)
+    err.parts = (problem, example, fix, limit)
+    return err

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -34,8 +36,9 @@ from sop_core.intake.mapping import (
     recall_for_headers,
     remember_mapping,
 )
-from sop_core.intake.raw_table import DEFAULT_LIMITS, Limits, RawTable
-from sop_core.intake.readers import read_file, sanitise_name
+from sop_core.intake.raw_table import DEFAULT_LIMITS, MB, Limits, RawTable
+from sop_core.intake.readers import extension, read_file, sanitise_name
+from sop_core.intake.storing import PERIOD_COLUMN, Appended, append_rows, replace_rows
 from sop_core.intake.units import Conversions, workspace_conversions
 from sop_core.intake.validate import Validated, validate_frame
 from sop_core.store.workspace import Provenance, Workspace
@@ -82,11 +85,13 @@ class Prepared:
     options: dict[str, Any] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     wide: WideSpec | None = None
+    staged: str | None = None  # a Parquet file holding the canonical table instead of `frame` (a streamed load)
+    key_values: dict[str, list[Any]] = field(default_factory=dict)  # distinct skus and dates of a streamed load
 
     @property
     def ok(self) -> bool:
         """True when the file can be committed."""
-        return not self.errors and self.frame is not None and self.table is not None
+        return not self.errors and (self.frame is not None or self.staged is not None) and self.table is not None
 
     @property
     def remembered(self) -> bool:
@@ -127,7 +132,93 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
     except IntakeError as exc:
         p.errors.append(exc)
         return finish_prepared(p, started)
+    _map_and_validate(p, table, mapping=mapping, dayfirst=dayfirst, decimal=decimal, wide=wide, ws=ws,
+                      encoding=encoding, delimiter=delimiter, default_sku=default_sku, today=today,
+                      conversions=conversions)
+    return finish_prepared(p, started)
+
+
+def prepare_file(name: str, path: str | os.PathLike, table: str | None = None, *, work_dir: str | os.PathLike,
+                 sha256: str | None = None, duckdb_memory_mb: int = 1024, **options: Any) -> Prepared:
+    """`prepare` for a file on disk (in the worker): a large CSV or Parquet file is streamed, the rest read in memory.
+
+    Streamed (`staging.streams`, or a file over the in-memory row cap): DuckDB reads it into a staging
+    database in `work_dir`, the checks run in SQL (`staged_checks`) with the same messages, and the
+    canonical table is written to `work_dir`/staged.parquet (`Prepared.staged`), never held in pandas.
+    """
+    from sop_core.intake.staging import STREAMED_EXTENSIONS, streams
+
+    limits = options.get("limits") or DEFAULT_LIMITS
+    size = os.path.getsize(path)
+    if not streams(name, size, limits):
+        with open(path, "rb") as fh:
+            data = fh.read()
+        p = prepare(name, data, table, **options)
+        if not (any(e.kind == "too_many_rows" for e in p.errors)
+                and extension(sanitise_name(name)) in STREAMED_EXTENSIONS):
+            return p
+    return _prepare_streamed(name, Path(path), table, Path(work_dir), sha256, duckdb_memory_mb, **options)
+
+
+def _prepare_streamed(name: str, path: Path, table: str | None, work_dir: Path, sha256: str | None,
+                      memory_mb: int, *, mapping: dict[str, str | None] | None = None, dayfirst: bool | None = None,
+                      sheet: str | None = None, decimal: str | None = None, wide: WideSpec | bool | None = None,
+                      ws: Workspace | None = None, encoding: str | None = None, delimiter: str | None = None,
+                      default_sku: str | None = None, today: date | None = None, limits: Limits = DEFAULT_LIMITS,
+                      conversions: Conversions | None = None) -> Prepared:
+    """Read, map and check a large CSV or Parquet file in DuckDB (see prepare_file)."""
+    from sop_core.intake.staging import stage_file
+    from sop_core.intake.worker import hardened_connection
+
+    started = time.perf_counter()
+    p = Prepared(file_name=sanitise_name(name), sha256=sha256 or _file_sha256(path))
+    if table is not None and table not in contract.TABLES:
+        p.errors.append(IntakeError(p.file_name, f"unknown table '{table}'; tables: {', '.join(contract.TABLES)}",
+                                    kind="table_unknown"))
+        return finish_prepared(p, started)
+    con = hardened_connection(work_dir, memory_mb)  # spills to work_dir beyond memory_mb
+    try:
+        try:
+            staged = stage_file(con, p.file_name, path, encoding=encoding, delimiter=delimiter, limits=limits)
+        except IntakeError as exc:
+            p.errors.append(exc)
+            return finish_prepared(p, started)
+        p.raw = staged.raw
+        p.stats["rows_read"] = staged.rows + staged.blank_rows
+        stage = _Stage(con, staged, work_dir / "staged.parquet")
+        _map_and_validate(p, table, mapping=mapping, dayfirst=dayfirst, decimal=decimal, wide=wide, ws=ws,
+                          encoding=encoding, delimiter=delimiter, default_sku=default_sku, today=today,
+                          conversions=conversions, stage=stage)
+    finally:
+        con.close()
+    return finish_prepared(p, started)
+
+
+@dataclass
+class _Stage:
+    """A streamed file's staging connection, what was staged and where the canonical table goes."""
+
+    con: Any
+    staged: Any
+    out: Path
+
+
+def _file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(16 * 1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _map_and_validate(p: Prepared, table: str | None, *, mapping: dict[str, str | None] | None,
+                      dayfirst: bool | None, decimal: str | None, wide: WideSpec | bool | None, ws: Workspace | None,
+                      encoding: str | None, delimiter: str | None, default_sku: str | None, today: date | None,
+                      conversions: Conversions | None, stage: _Stage | None = None) -> None:
+    """Choose the table and mapping of a read file, then validate it (in memory, or in SQL for a `stage`)."""
     raw = p.raw
+    assert raw is not None
     p.warnings += raw.warnings
     p.notes += raw.notes
     remembered = _recall(ws, raw, table)
@@ -148,18 +239,25 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
         p.errors.append(IntakeError(p.file_name, "could not tell which table this file is — choose one of: "
                                                  f"{', '.join(contract.TABLES)}", kind="table_unknown",
                                     choices=list(contract.TABLES)))
-        return finish_prepared(p, started)
+        return
     p.table = table
     p.layout_key = layout_key(raw.headers, table)
     p.options = {"dayfirst": dayfirst, "decimal": decimal, "sheet": raw.sheet,
                  "encoding": encoding, "delimiter": delimiter, "default_sku": default_sku}
+    if wide is not None and stage is not None:
+        p.errors.append(IntakeError(p.file_name, f"a wide layout (one column per series) can be read from files of up "
+                                                 f"to {DEFAULT_LIMITS.stream_bytes / MB:,.0f} MB and "
+                                                 f"{DEFAULT_LIMITS.max_rows:,} rows: give this one a sku column, one "
+                                                 "row per date and sku", kind="mapping"))
+        return
     if wide is not None:
         validated = _prepare_wide(p, raw, wide, dayfirst, decimal, today)
         p.mapping_source = "remembered" if recalled_wide is not None else "wide"
     else:
         if conversions is None:
             conversions = workspace_conversions(ws)
-        validated = _prepare_long(p, raw, mapping, remembered, dayfirst, decimal, today, default_sku, conversions)
+        validated = _prepare_long(p, raw, mapping, remembered, dayfirst, decimal, today, default_sku, conversions,
+                                  stage)
     if validated is not None:
         p.errors += validated.errors
         p.warnings += validated.warnings
@@ -167,9 +265,21 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
         p.date_choice_needed = validated.date_choice_needed
         p.frame = validated.frame if not validated.errors else None
         p.stats["duplicates_summed"] = validated.duplicates_summed
+    keys = key_frame(p)
+    if keys is not None:
+        p.warnings += cross_table_warnings(keys, table, ws)
+
+
+def key_frame(p: Prepared) -> pd.DataFrame | dict[str, pd.Series] | None:
+    """What cross_table_warnings needs of a checked file: its frame, or a streamed load's distinct skus and dates."""
     if p.frame is not None:
-        p.warnings += cross_table_warnings(p.frame, table, ws)
-    return finish_prepared(p, started)
+        return p.frame
+    if p.staged is None:
+        return None
+    out = {k: pd.Series(v) for k, v in p.key_values.items()}
+    if "date" in out:
+        out["date"] = pd.to_datetime(out["date"])
+    return out
 
 
 def finish_prepared(p: Prepared, started: float) -> Prepared:
@@ -179,7 +289,7 @@ def finish_prepared(p: Prepared, started: float) -> Prepared:
     p.stats.setdefault("blank_rows", raw.blank_rows if raw is not None else 0)
     p.stats.setdefault("duplicates_summed", 0)
     p.stats.setdefault("missing_values", 0)
-    p.stats["rows_kept"] = len(p.frame) if p.frame is not None else 0
+    p.stats["rows_kept"] = len(p.frame) if p.frame is not None else p.stats.get("rows_kept", 0) if p.ok else 0
     p.stats["rejected"] = [{"reason": e.kind, "count": e.count, "rows": e.rows[:100], "message": str(e)}
                            for e in p.errors]
     p.seconds = time.perf_counter() - started
@@ -222,8 +332,8 @@ def _auto_wide(raw: RawTable, table: str | None, mapping: dict | None, p: Prepar
 
 def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | None, remembered: Remembered | None,
                   dayfirst: bool | None, decimal: str, today: date | None,
-                  default_sku: str | None, conversions: Conversions) -> Validated | None:
-    """Map one-row-per-record columns and validate them."""
+                  default_sku: str | None, conversions: Conversions, stage: _Stage | None = None) -> Validated | None:
+    """Map one-row-per-record columns and validate them (in SQL for a streamed file's `stage`)."""
     table = p.table
     assert table is not None
     base, p.mapping_source = propose_mapping(raw.headers, table), "proposed"
@@ -241,6 +351,7 @@ def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | N
     p.ignored_columns = ignored_columns(raw.headers, base)
     mapped = pd.DataFrame({c: raw.data[h] for c, h in base.items()}, index=raw.data.index)
     labels = {c: h.strip() for c, h in base.items()}
+    sku = None
     if _needs_default_sku(base, table):
         sku = default_sku or raw.stem
         mapped["sku"] = sku
@@ -254,6 +365,16 @@ def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | N
         return None
     if p.ignored_columns:
         p.warnings.append("ignored columns: " + ", ".join(repr(h.strip()) for h in p.ignored_columns))
+    if stage is not None:
+        from sop_core.intake.staged_checks import validate_staged
+
+        checked = validate_staged(stage.con, stage.staged, dict(base), labels, contract.TABLES[table], stage.out,
+                                  default_sku=sku, dayfirst=dayfirst, decimal=decimal, today=today,
+                                  conversions=conversions)
+        if not checked.validated.errors:
+            p.staged, p.key_values = str(stage.out), checked.key_values
+            p.stats["rows_kept"] = checked.rows
+        return checked.validated
     src = Source(p.file_name, raw.line_numbers, excel=raw.kind == "xlsx")
     return validate_frame(mapped, contract.TABLES[table], src, labels, dayfirst=dayfirst, decimal=decimal,
                           today=today, conversions=conversions)
@@ -360,13 +481,15 @@ def _prepare_wide(p: Prepared, raw: RawTable, spec: WideSpec, dayfirst: bool | N
 
 # -- warnings across tables ----------------------------------------------------------------------
 
-def cross_table_warnings(frame: pd.DataFrame, table: str, ws: Workspace | None) -> list[str]:
-    """Warnings that do not block: gaps in dates, skus unknown to products (or products without sales)."""
+def cross_table_warnings(frame: pd.DataFrame | dict[str, pd.Series], table: str, ws: Workspace | None) -> list[str]:
+    """Warnings that do not block: gaps in dates, skus unknown to products (or products without sales).
+
+    `frame` is the checked table, or only its columns' distinct values (`key_frame`)."""
     out: list[str] = []
-    gap = date_gaps(frame["date"]) if "date" in frame.columns and table in ("sales", "inventory") else ""
+    gap = date_gaps(frame["date"]) if "date" in frame and table in ("sales", "inventory") else ""
     if gap:
         out.append(gap)
-    if ws is None or "sku" not in frame.columns:
+    if ws is None or "sku" not in frame:
         return out
     try:
         if table != "products" and ws.has_table("products"):
@@ -415,31 +538,69 @@ def date_gaps(dates: pd.Series) -> str:
 
 def commit(ws: Workspace, prepared: Prepared, author: str | None = None) -> str:
     """Store a clean Prepared as its table (atomically) and remember its mapping; returns the load id."""
+    provenance = _ready(ws, prepared, author)
+    assert prepared.table is not None
+    rows = prepared.frame if prepared.frame is not None else prepared.staged
+    try:
+        load_id = replace_rows(ws, prepared.table, rows, provenance)
+    except duckdb.Error as exc:  # rolled back by the workspace: nothing stored changed
+        raise _store_error(prepared, exc) from exc
+    _remember(ws, prepared, author)
+    return load_id
+
+
+def append(ws: Workspace, prepared: Prepared, author: str | None = None) -> Appended:
+    """Add a clean Prepared to its table, replacing only the periods it covers; all or nothing.
+
+    The periods are the distinct dates of the table's period column in the file (`storing.PERIOD_COLUMN`:
+    date for sales, supply and inventory, period for capacity and plan, requested_date for orders); rows
+    of other periods are kept. Recorded like a load (loads row, audit event and ledger line, mode 'append').
+    """
+    provenance = _ready(ws, prepared, author)
+    assert prepared.table is not None
+    if prepared.table not in PERIOD_COLUMN:
+        raise IntakeError(prepared.file_name, f"{prepared.table} has no periods, so nothing can be appended to it: "
+                                              f"load it whole (appending works for {', '.join(PERIOD_COLUMN)})",
+                          kind="append_table")
+    rows = prepared.frame if prepared.frame is not None else prepared.staged
+    try:
+        done = append_rows(ws, prepared.table, rows, provenance)
+    except duckdb.Error as exc:
+        raise _store_error(prepared, exc) from exc
+    _remember(ws, prepared, author)
+    return done
+
+
+def _ready(ws: Workspace, prepared: Prepared, author: str | None) -> Provenance:
+    """The provenance of a Prepared that may be stored; IntakeError when it has problems or the demo is loaded."""
     if not prepared.ok:
         first = str(prepared.errors[0]) if prepared.errors else "nothing to load"
         raise IntakeError(prepared.file_name, f"cannot be loaded ({len(prepared.errors)} problems): {first}",
                           kind="not_ready")
-    assert prepared.table is not None and prepared.frame is not None
     if company.current(ws).is_demo:  # one company per workspace: never the user's table beside the demo's
         raise IntakeError(prepared.file_name, "not loaded: this workspace holds the demo company. Start your own "
                                               "company first (the Data page offers it; on the command line add "
                                               "--new-company), which sets the demo aside in a backup",
                           kind="demo_company")
-    provenance = Provenance(file_name=prepared.file_name, sha256=prepared.sha256, author=author,
-                            seconds=round(prepared.seconds, 3), warnings=list(prepared.warnings),
-                            mapping=dict(prepared.mapping))
-    try:
-        load_id = ws.replace_table(prepared.table, prepared.frame, provenance)
-    except duckdb.Error as exc:  # rolled back by the workspace: nothing stored changed
-        raise IntakeError(prepared.file_name, f"could not be stored, nothing changed ({type(exc).__name__}: "
-                                              f"{str(exc).splitlines()[0][:200]})", kind="store") from exc
+    return Provenance(file_name=prepared.file_name, sha256=prepared.sha256, author=author,
+                      seconds=round(prepared.seconds, 3), warnings=list(prepared.warnings),
+                      mapping=dict(prepared.mapping))
+
+
+def _store_error(prepared: Prepared, exc: duckdb.Error) -> IntakeError:
+    """'could not be stored, nothing changed (...)' for a failed write (the workspace rolled it back)."""
+    return IntakeError(prepared.file_name, f"could not be stored, nothing changed ({type(exc).__name__}: "
+                                           f"{str(exc).splitlines()[0][:200]})", kind="store")
+
+
+def _remember(ws: Workspace, prepared: Prepared, author: str | None) -> None:
+    """Remember the mapping of a stored file's layout (a convenience: a failure is ignored)."""
     if prepared.raw is not None and prepared.layout_key:
         try:
             remember_mapping(ws, prepared.layout_key, prepared.table, _rememberable(prepared),
                              _options_to_remember(prepared), author=author)
         except duckdb.Error:
             pass  # the load itself succeeded; only the convenience of remembering failed
-    return load_id
 
 
 def _rememberable(prepared: Prepared) -> dict[str, str]:

@@ -24,10 +24,18 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps that keep one upload from exhausting the server."""
+    """Caps that keep one upload from exhausting the server.
 
-    max_bytes: int = 200 * MB
+    A file read whole into memory (an upload's bytes, Excel, a small CSV or Parquet) keeps `max_bytes`
+    and `max_rows`; a CSV or Parquet file over `stream_bytes` or `max_rows` is read by DuckDB into a
+    staging table on disk instead (`staging`), up to `max_file_bytes` and `max_stream_rows`.
+    """
+
+    max_bytes: int = 200 * MB  # Streamlit's upload limit (.streamlit/config.toml maxUploadSize)
     max_rows: int = 2_000_000
+    stream_bytes: int = 64 * MB
+    max_file_bytes: int = 4096 * MB  # a file loaded from a path (the command line)
+    max_stream_rows: int = 50_000_000
     max_line_bytes: int = 1 * MB
     max_unzipped_bytes: int = 1024 * MB  # total expanded size of an .xlsx
     max_columns: int = 4096  # columns of a table (a wide layout has one per series); Excel allows 16,384

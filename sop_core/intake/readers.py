@@ -3,8 +3,8 @@
 `read_file` checks an upload's size and kind and hands it to the reader for its type
 (`text_files.read_csv`, `excel.read_xlsx`, `parquet.read_parquet`). Each returns a `RawTable` (see
 `raw_table`): the original headers, every value as a string, and the row number each data row has
-in the file as the user sees it (header = row 1). `read_path` reads the command line's upload from
-disk. Anything that makes the file unreadable raises `IntakeError` with a message meant for the user.
+in the file as the user sees it (header = row 1). `copy_path` copies the command line's upload from
+disk for the worker (`read_path` reads it as bytes). Anything that makes the file unreadable raises `IntakeError` with a message meant for the user.
 File names are only ever used for display: they are sanitised (`sanitise_name`) and never used as paths.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from sop_core.intake.errors import IntakeError, strip_bidi
@@ -78,12 +79,43 @@ def read_file(name: str, data: bytes, *, sheet: str | None = None, encoding: str
 
 
 def read_path(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """The bytes of the regular file at `path` (the command line's upload), checked before anything is read.
+    """The bytes of the regular file at `path`, checked before anything is read (see `open_path`; cap `max_bytes`)."""
+    chunks: list[bytes] = []
+    _copy_checked(path, limits.max_bytes, chunks.append)
+    return b"".join(chunks)
+
+
+def check_path(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> int:
+    """The size of the regular file at `path` if it may be loaded (see `copy_path`); nothing is read."""
+    fd = _open_regular(path, limits.max_file_bytes)
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def copy_path(path: str | os.PathLike, dest: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Copy the regular file at `path` to `dest` (the command line's upload, for the worker); returns its SHA-256.
 
     Opened without blocking (a FIFO never hangs), then the open file itself is checked: devices, FIFOs,
-    sockets and folders are refused, and so is a file over `limits.max_bytes`; the read is bounded too.
-    Raises IntakeError naming the file, the limit and what to do (OSError when it cannot be opened).
+    sockets and folders are refused, and so is a file over `limits.max_file_bytes`; the copy is bounded too,
+    so what the worker reads is what was checked and hashed. Raises IntakeError naming the file, the limit
+    and what to do (OSError when it cannot be opened).
     """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(dest, "wb") as out:
+        def write(chunk: bytes) -> None:
+            digest.update(chunk)
+            out.write(chunk)
+
+        _copy_checked(path, limits.max_file_bytes, write)
+    return digest.hexdigest()
+
+
+def _open_regular(path: str | os.PathLike, cap: int) -> int:
+    """A read-only descriptor of the regular file at `path` of at most `cap` bytes; IntakeError otherwise."""
     shown = part_name(str(path), 200) or "file"
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
@@ -94,20 +126,30 @@ def read_path(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> bytes
                     else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
             raise IntakeError(shown, f"not read: it is {what}, not a file — give the path of a CSV, Excel (.xlsx) "
                                      "or Parquet file", kind="not_a_file")
-        if info.st_size > limits.max_bytes:
+        if info.st_size > cap:
             raise IntakeError(shown, f"not read: the file is {info.st_size / MB:,.1f} MB; at most "
-                                     f"{limits.max_bytes / MB:,.0f} MB can be loaded — split it, or keep only the "
+                                     f"{cap / MB:,.0f} MB can be loaded — split it, or keep only the "
                                      "columns the table needs", kind="too_large")
-        chunks, size = [], 0
-        while size <= limits.max_bytes:
-            chunk = os.read(fd, min(16 * MB, limits.max_bytes + 1 - size))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _copy_checked(path: str | os.PathLike, cap: int, sink: Callable[[bytes], object]) -> None:
+    """Hand the bytes of the checked regular file at `path` to `sink` in chunks, never more than `cap` bytes."""
+    shown = part_name(str(path), 200) or "file"
+    fd = _open_regular(path, cap)
+    size = 0
+    try:
+        while size <= cap:
+            chunk = os.read(fd, min(16 * MB, cap + 1 - size))
             if not chunk:
                 break
-            chunks.append(chunk)
+            sink(chunk)
             size += len(chunk)
     finally:
         os.close(fd)
-    if size > limits.max_bytes:  # it grew while being read
-        raise IntakeError(shown, f"not read: the file grew past {limits.max_bytes / MB:,.0f} MB while being read",
+    if size > cap:  # it grew while being read
+        raise IntakeError(shown, f"not read: the file grew past {cap / MB:,.0f} MB while being read",
                           kind="too_large")
-    return b"".join(chunks)

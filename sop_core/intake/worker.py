@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -94,13 +95,19 @@ DEFAULT_WORKER_LIMITS = WorkerLimits()
 
 # -- hardened DuckDB --------------------------------------------------------------------------------
 
-def hardened_connection(temp_dir: str | Path, memory_limit_mb: int = 256) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that can touch only `temp_dir`: no external files, extensions or config changes."""
+def hardened_connection(temp_dir: str | Path, memory_limit_mb: int = 256,
+                        database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB that can touch only `temp_dir`: no external files, extensions or config changes.
+
+    In memory, or in the file `database` inside `temp_dir` (a staging database that may outgrow memory).
+    """
     import duckdb
 
     folder = Path(temp_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config={
+    if database != ":memory:":
+        database = str(folder / Path(database).name)
+    con = duckdb.connect(database, config={
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_community_extensions": False,
@@ -179,11 +186,16 @@ def worker_environment(temp_dir: str | Path, base: dict[str, str] | None = None)
 
 # -- parent side ----------------------------------------------------------------------------------
 
-def prepare_isolated(name: str, data: bytes, table: str | None = None, *, ws: Workspace | None = None,
+def prepare_isolated(name: str, data: bytes | None, table: str | None = None, *, ws: Workspace | None = None,
                      worker: WorkerLimits = DEFAULT_WORKER_LIMITS, entry: str = "prepare",
-                     **options: Any) -> Prepared:
+                     path: str | os.PathLike | None = None, keep_staged: bool = False, **options: Any) -> Prepared:
     """`intake.prepare` in a locked-down child process; a crash or timeout is a Prepared with one error.
 
+    The upload is `data`, or the file at `path` (the command line's: copied for the worker with the checks of
+    `readers.copy_path`, which raises IntakeError before anything is started). A large CSV or Parquet file is
+    streamed through DuckDB in the worker (`load.prepare_file`); its checked table comes back as a frame, or
+    with `keep_staged` as a Parquet file (`Prepared.staged`, removed when the Prepared is dropped) that
+    `load.commit` copies into the workspace without pandas.
     `options` are intake.prepare's (mapping, dayfirst, sheet, decimal, wide, encoding, delimiter,
     default_sku, today, limits, conversions); the unit conversions default to those of the products
     stored in `ws`, which the worker cannot see. `entry` names the function the worker runs (see
@@ -201,10 +213,18 @@ def prepare_isolated(name: str, data: bytes, table: str | None = None, *, ws: Wo
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sop-ingest-") as tmp:
         folder = Path(tmp)
+        if path is not None:
+            from sop_core.intake.raw_table import DEFAULT_LIMITS
+            from sop_core.intake.readers import copy_path
+
+            sha256 = copy_path(path, folder / "input.bin", options.get("limits") or DEFAULT_LIMITS)
+        else:
+            assert data is not None, "prepare_isolated needs data or path"
+            (folder / "input.bin").write_bytes(data)
+            sha256 = hashlib.sha256(data).hexdigest()
         request = {"entry": entry, "name": name, "table": table, "options": _encode_options(options),
-                   "mappings": _mappings(ws), "duckdb_memory_mb": worker.duckdb_memory_mb}
+                   "mappings": _mappings(ws), "duckdb_memory_mb": worker.duckdb_memory_mb, "sha256": sha256}
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
-        (folder / "input.bin").write_bytes(data)
         try:
             with parse_slot(worker):
                 outcome = _run(folder, worker)
@@ -212,22 +232,24 @@ def prepare_isolated(name: str, data: bytes, table: str | None = None, *, ws: Wo
             log.warning("ingest: %r refused, all %d parse slots busy for %.0f s", name, busy.busy,
                         worker.queue_seconds)
             other = "1 other file" if busy.busy == 1 else f"{busy.busy} other files"
-            return _failed(name, data, f"not read: the server is busy reading {other} (at most {worker.concurrent} "
+            return _failed(name, sha256, f"not read: the server is busy reading {other} (at most {worker.concurrent} "
                                        f"at a time; waited {worker.queue_seconds:g} s): try again in a minute",
                            started, kind="busy")
         if outcome is not None:
             kind = "too_large" if outcome == TOO_SLOW_MESSAGE.format(seconds=worker.seconds) else "worker_failed"
-            return _failed(name, data, outcome, started, kind=kind)
+            return _failed(name, sha256, outcome, started, kind=kind)
         try:
-            prepared = _read_result(folder)
+            prepared = _read_result(folder, keep_staged)
         except Exception as exc:  # noqa: BLE001 - a broken result is a failed parse, not a server error
             log.error("ingest worker result for %r unreadable: %s", name, exc)
-            return _failed(name, data, f"{CRASH_MESSAGE} (the worker returned no readable result)", started)
-    if ws is not None and prepared.frame is not None and prepared.table is not None:
-        from sop_core.intake.load import cross_table_warnings
+            return _failed(name, sha256, f"{CRASH_MESSAGE} (the worker returned no readable result)", started)
+    if ws is not None and prepared.table is not None:
+        from sop_core.intake.load import cross_table_warnings, key_frame
 
-        prepared.warnings += [w for w in cross_table_warnings(prepared.frame, prepared.table, ws)
-                              if w not in prepared.warnings]
+        keys = key_frame(prepared)
+        if keys is not None:
+            prepared.warnings += [w for w in cross_table_warnings(keys, prepared.table, ws)
+                                  if w not in prepared.warnings]
     prepared.stats["worker_seconds"] = round(time.perf_counter() - started, 3)
     return prepared
 
@@ -341,15 +363,13 @@ def _decode_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _failed(name: str, data: bytes, message: str, started: float, kind: str = "worker_failed") -> Prepared:
+def _failed(name: str, sha256: str, message: str, started: float, kind: str = "worker_failed") -> Prepared:
     """A Prepared holding one IntakeError (nothing can be committed)."""
-    import hashlib
-
     from sop_core.intake.errors import IntakeError
     from sop_core.intake.load import Prepared, finish_prepared
     from sop_core.intake.readers import sanitise_name
 
-    p = Prepared(file_name=sanitise_name(name), sha256=hashlib.sha256(data).hexdigest())
+    p = Prepared(file_name=sanitise_name(name), sha256=sha256)
     p.errors.append(IntakeError(p.file_name, message, kind=kind))
     return finish_prepared(p, started)
 
@@ -360,7 +380,7 @@ _ERROR_FIELDS = ("file", "message", "column", "rows", "count", "kind", "choices"
 _RAW_FIELDS = ("file_name", "kind", "headers", "sheet", "sheet_names", "encoding", "delimiter", "notes",
                "warnings", "size_bytes", "blank_rows")
 _PREPARED_FIELDS = ("file_name", "sha256", "table", "mapping", "mapping_source", "layout_key", "warnings", "notes",
-                    "stats", "date_choice_needed", "seconds", "options", "ignored_columns")
+                    "stats", "date_choice_needed", "seconds", "options", "ignored_columns", "key_values")
 
 
 def _json_default(v: Any) -> Any:
@@ -390,6 +410,7 @@ def _write_result(folder: Path, p: Prepared) -> None:
         body["__line__"] = p.raw.line_numbers
         pq.write_table(pa.Table.from_pandas(body, preserve_index=False), folder / "raw.parquet")
     doc["frame"] = p.frame is not None
+    doc["staged"] = os.path.relpath(p.staged, folder) if p.staged is not None else None
     if p.frame is not None:
         pq.write_table(pa.Table.from_pandas(p.frame, preserve_index=False), folder / "frame.parquet")
     tmp = folder / "result.json.tmp"
@@ -397,8 +418,8 @@ def _write_result(folder: Path, p: Prepared) -> None:
     os.replace(tmp, folder / "result.json")
 
 
-def _read_result(folder: Path) -> Prepared:
-    """Rebuild the Prepared written by the worker."""
+def _read_result(folder: Path, keep_staged: bool = False) -> Prepared:
+    """Rebuild the Prepared written by the worker (a staged table kept as its Parquet file, or read as the frame)."""
     import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
@@ -427,7 +448,38 @@ def _read_result(folder: Path) -> Prepared:
                          warnings=list(r["warnings"]), size_bytes=int(r["size_bytes"]), blank_rows=int(r["blank_rows"]))
     if doc.get("frame"):
         p.frame = pq.read_table(folder / "frame.parquet").to_pandas()
+    if doc.get("staged"):
+        staged = folder / doc["staged"]
+        assert staged.resolve().is_relative_to(folder.resolve())
+        if keep_staged:
+            p.staged = _keep(staged, p)
+        else:
+            frame = pq.read_table(staged).to_pandas(date_as_object=False)
+            for c in frame.columns:  # as the in-memory checks give them
+                if pd.api.types.is_datetime64_any_dtype(frame[c]):
+                    frame[c] = frame[c].astype("datetime64[ns]")
+            p.frame = frame
     return p
+
+
+def _keep(staged: Path, owner: Prepared) -> str:
+    """Move a staged Parquet file out of the worker's folder; it is removed when `owner` is dropped."""
+    import shutil
+    import weakref
+
+    fd, kept = tempfile.mkstemp(prefix="sop-staged-", suffix=".parquet")
+    os.close(fd)
+    shutil.move(str(staged), kept)
+    weakref.finalize(owner, _remove, kept)
+    return kept
+
+
+def _remove(path: str) -> None:
+    """Delete a file if it is still there."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 # -- worker side ----------------------------------------------------------------------------------
@@ -504,21 +556,27 @@ def _child_main(argv: list[str]) -> int:
     folder = Path(argv[0])
     _set_limits(int(argv[1]), int(argv[2]), int(argv[3]))
     request = json.loads((folder / "request.json").read_text(encoding="utf-8"))
-    data = (folder / "input.bin").read_bytes()
-    name, table = request["name"], request["table"]
+    name, table, sha256 = request["name"], request["table"], request["sha256"]
     started = time.perf_counter()
     try:
         ctx = None
         if request.get("mappings") is not None:
             ctx = _Snapshot.build(folder / "duckdb", request["mappings"], int(request["duckdb_memory_mb"]))
-        fn = ENTRIES[request["entry"]]
-        prepared = fn(name, data, table, ws=ctx, **_decode_options(request["options"]))
+        options = _decode_options(request["options"])
+        if request["entry"] == "prepare":
+            from sop_core.intake.load import prepare_file
+
+            prepared = prepare_file(name, folder / "input.bin", table, work_dir=folder, sha256=sha256,
+                                    duckdb_memory_mb=int(request["duckdb_memory_mb"]), ws=ctx, **options)
+        else:
+            fn = ENTRIES[request["entry"]]
+            prepared = fn(name, (folder / "input.bin").read_bytes(), table, ws=ctx, **options)
     except MemoryError:
-        prepared = _failed(name, data, "could not parse file — it needs more memory than an upload may use; split "
-                                       "it into smaller files", started)
+        prepared = _failed(name, sha256, "could not parse file — it needs more memory than an upload may use; split "
+                                         "it into smaller files", started)
     except Exception as exc:  # noqa: BLE001 - reported to the user as a failed parse
         print(f"ingest worker: {type(exc).__name__}: {exc}", file=sys.stderr)
-        prepared = _failed(name, data, f"{CRASH_MESSAGE} ({type(exc).__name__})", started)
+        prepared = _failed(name, sha256, f"{CRASH_MESSAGE} ({type(exc).__name__})", started)
     _write_result(folder, prepared)
     return 0
 
