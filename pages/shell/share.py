@@ -176,6 +176,8 @@ def render_blocks(blocks: Sequence[Mapping[str, Any]], key: str = "snap") -> Non
             elif kind in ("table", "chart"):
                 if b.get("title"):
                     st.markdown(f"**{plain(str(b['title']))}**")
+                if b.get("caption"):  # as the page has it: what the chart shows, above it
+                    st.caption(plain(str(b["caption"])))
                 frame = links.data_frame(b.get("frame", {}))
                 if kind == "table":
                     st.dataframe(frame, hide_index=True, width="stretch",
@@ -184,8 +186,6 @@ def render_blocks(blocks: Sequence[Mapping[str, Any]], key: str = "snap") -> Non
                 else:
                     st.plotly_chart(charts.from_snapshot(str(b.get("chart")), frame), key=f"{key}_chart_{i}",
                                     config={"displayModeBar": False})
-                if b.get("caption"):
-                    st.caption(plain(str(b["caption"])))
         except (ValueError, KeyError, TypeError, AttributeError):
             st.caption(":material/broken_image: This part of the snapshot can't be shown.")
 

@@ -484,7 +484,7 @@ def _running_levels(values: Sequence[float], totals: Sequence[bool]) -> list[flo
     return out
 
 
-def change_waterfall(steps: pd.DataFrame, *, money: bool = True, height: int = EXEC_HEIGHT) -> go.Figure:
+def change_waterfall(steps: pd.DataFrame, *, money: bool = True, height: int = EXEC_HEIGHT - 40) -> go.Figure:
     """What changed since the last approved plan: the approved total, one step per family, the current total.
 
     steps: `versions.change_bridge` (label, value, kind 'total' | 'relative'). Steps are labelled with
@@ -507,7 +507,7 @@ def change_waterfall(steps: pd.DataFrame, *, money: bool = True, height: int = E
     yaxis = dict(rangemode="normal", range=[max(0.0, lo - pad * 0.6), hi + pad * 0.2])
     if money:
         yaxis.update(MONEY_TICKS)
-    layout = _layout_dict(height, "" if money else "Units", showlegend=False, margin=dict(l=10, r=10, t=20, b=10),
+    layout = _layout_dict(height, "", showlegend=False, margin=dict(l=10, r=10, t=20, b=10),  # the heading says what
                           yaxis=yaxis)
     return go.Figure(data=[bar], layout=layout)
 
