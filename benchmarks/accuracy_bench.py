@@ -126,27 +126,30 @@ DATASETS: dict[str, tuple[Callable[[argparse.Namespace], list[Series]], str, str
     "superstore_m": (lambda a: load_superstore("month"), "month", "MS", 12, 6, 3),
     "superstore_w": (lambda a: load_superstore("week"), "week", "W-MON", 52, 13, 3),
 }
-SINGLE = ("seasonal_naive", "plain_prophet", "prophet", "theta", "ets_damped", "arima", "stl", "sba", "tsb", "adida")
+SINGLE = ("seasonal_naive", "plain_prophet", "prophet", "theta", "ets_damped", "arima", "stl", "mstl", "sba", "tsb",
+          "adida")
+APP = "app (automatic)"
 
 
 def _models(m: int) -> dict[str, M.Model]:
     return {
         "seasonal_naive": M.SeasonalNaive(m), "plain_prophet": M.ProphetModel(yearly_order=None, optimizer=None),
         "prophet": M.prophet_for_bucket("month"), "theta": C.Theta(m), "ets_damped": C.DampedETS(m),
-        "arima": C.Arima(m), "stl": C.StlDamped(m), "sba": M.CrostonSBA(), "tsb": I.TSB(), "adida": I.Adida(),
+        "arima": C.Arima(m), "stl": C.StlDamped(m), "mstl": C.Mstl(m), "sba": M.CrostonSBA(), "tsb": I.TSB(),
+        "adida": I.Adida(),
     }
 
 
-def run_task(task: tuple[str, Series, str, str, int, int, int]) -> dict[str, Any]:
-    """One series at one outer origin: every method's forecast of the held-out h buckets."""
+def run_task(task: tuple[str, Series, str, str, int, int, int, bool]) -> dict[str, Any]:
+    """One series at one outer origin: every method's forecast of the held-out h buckets (app_only: the app's alone)."""
     warnings.filterwarnings("ignore")
     M.quiet_logs()
-    ds, (sid, periods, y), bucket, freq, m, h, n_train = task
+    ds, (sid, periods, y), bucket, freq, m, h, n_train, app_only = task
     train, tp = y[:n_train], periods[:n_train]
     future = periods[n_train:n_train + h]
     out: dict[str, Any] = {"ds": ds, "sid": sid, "actual": y[n_train:n_train + h], "f": {}, "t": {}}
-    models = _models(m)
-    if bucket == "week":
+    models = {} if app_only else _models(m)
+    if bucket == "week" and not app_only:
         models["prophet"] = M.prophet_for_bucket("week")
     for name, model in models.items():
         t0 = time.perf_counter()
@@ -155,13 +158,14 @@ def run_task(task: tuple[str, Series, str, str, int, int, int]) -> dict[str, Any
         except Exception:  # noqa: BLE001 - a method that cannot fit scores as the last value
             out["f"][name] = np.full(h, train[-1])
         out["t"][name] = time.perf_counter() - t0
-    out["f"]["mean(theta, ets, arima)"] = C.combine([out["f"][n] for n in ("theta", "ets_damped", "arima")])
+    if not app_only:
+        out["f"]["mean(theta, ets, arima)"] = C.combine([out["f"][n] for n in ("theta", "ets_damped", "arima")])
     plan = plan_backtest(tp[-1], n_train, h, m, freq, 3)
     cfg = FitConfig(bucket, freq, m, h, "auto", "additive", None, plan)
     t0 = time.perf_counter()
     fc, points, choice = fit_series(SeriesTask(sid, tp[0], train), cfg)
-    out["t"]["app (automatic)"] = time.perf_counter() - t0
-    out["f"]["app (automatic)"] = fc["value"].to_numpy(float)
+    out["t"][APP] = time.perf_counter() - t0
+    out["f"][APP] = fc["value"].to_numpy(float)
     out["model"] = choice["model"]
     out["rep_err"] = float(np.abs(points["forecast"] - points["actual"]).sum()) if len(points) else 0.0
     out["rep_act"] = float(np.abs(points["actual"]).sum()) if len(points) else 0.0
@@ -176,7 +180,7 @@ def tasks_for(name: str, args: argparse.Namespace) -> list[tuple]:
         for k in range(origins):
             n_train = n - h - (origins - 1 - k) * h
             if n_train >= m + 2:
-                out.append((name, s, bucket, freq, m, h, n_train))
+                out.append((name, s, bucket, freq, m, h, n_train, bool(args.app_only)))
     return out
 
 
@@ -190,7 +194,7 @@ def report(results: list[dict[str, Any]], name: str) -> list[str]:
     if not rs:
         return []
     a = np.concatenate([r["actual"] for r in rs])
-    methods = [*SINGLE, "mean(theta, ets, arima)", "app (automatic)"]
+    methods = [meth for meth in (*SINGLE, "mean(theta, ets, arima)", APP) if meth in rs[0]["f"]]
     lines = [f"\n{name}: {len({r['sid'] for r in rs})} series, {len(rs)} series × origins, h = {len(rs[0]['actual'])}",
              f"{'method':26s} {'WAPE':>7s} {'sMAPE':>7s} {'fit s':>8s}"]
     for meth in methods:
@@ -213,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="*", choices=list(DATASETS), help="data sets to run (default all)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--dump", type=Path, help="also pickle the raw per-series results to this file")
+    p.add_argument("--app-only", action="store_true", help="only the app's automatic procedure (fast, for tuning)")
     args = p.parse_args(argv)
     names = args.only or list(DATASETS)
     M.warm_up()

@@ -112,3 +112,25 @@ def test_intermittency_is_judged_on_the_recent_window() -> None:
     assert I.classify(old, 24)[0] == "smooth"
     lumpy = np.where(np.arange(24) % 3 == 0, [1.0, 30.0] * 12, 0.0)
     assert I.classify(lumpy, 24)[0] == "lumpy"
+
+
+def test_mstl_recovers_a_yearly_and_a_quarterly_season_of_weekly_data() -> None:
+    # a known answer: level 200 + a yearly wave (52 weeks) + a quarterly wave (13 weeks), three years, no noise
+    t = np.arange(156 + 26)
+    y = 200.0 + 30.0 * np.sin(2 * np.pi * t / 52) + 10.0 * np.cos(2 * np.pi * t / 13)
+    weeks = pd.date_range("2023-01-06", periods=len(t), freq="W-FRI")
+    assert C.mstl_periods(52) == (13, 52) and C.mstl_periods(12) == (12,)
+    value, lower, upper = C.Mstl(52).predict(y[:156], weeks[:156], weeks[156:])
+    np.testing.assert_allclose(value, y[156:], atol=2.0)  # within 1% of the level, 26 weeks ahead
+    assert (lower <= value).all() and (value <= upper).all()
+    # fewer than two years: no season to estimate, damped-trend ETS on a constant stays flat
+    flat, _, _ = C.Mstl(52).predict(np.full(60, 7.0), weeks[:60], weeks[60:66])
+    np.testing.assert_allclose(flat, 7.0)
+
+
+def test_mstl_at_exactly_two_seasons_is_stl() -> None:
+    t = np.arange(104 + 8)
+    y = 100.0 + 20.0 * np.sin(2 * np.pi * t / 52)
+    weeks = pd.date_range("2023-01-06", periods=len(t), freq="W-FRI")
+    got = C.Mstl(52).predict(y[:104], weeks[:104], weeks[104:])[0]
+    np.testing.assert_allclose(got, C.StlDamped(52).predict(y[:104], weeks[:104], weeks[104:])[0])

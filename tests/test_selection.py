@@ -42,8 +42,10 @@ def test_each_origin_is_scored_with_a_choice_made_before_it() -> None:
     assert plan.origins == 4 and plan.step == 12
     origins = S.run_origins("s", periods, y, SMOOTH, plan.cutoffs, plan.horizon, plan.min_train, 12)
     points, final = S.replay("s", origins, SMOOTH)
-    assert points["origin"].nunique() == 4 and points.groupby("origin").size().eq(12).all()
-    assert (points.loc[points["origin"] == plan.cutoffs[0], "model"] == S.COMBINATION).all()  # default at first
+    # the first origin has no evidence: it informs the later choices and is not scored (the forward choice never
+    # goes without evidence)
+    assert points["origin"].nunique() == 3 and plan.cutoffs[0] not in set(points["origin"])
+    assert points.groupby("origin").size().eq(12).all()
     for j, cutoff in enumerate(plan.cutoffs):
         # make every candidate look terrible or perfect after this origin: choices up to it must not move
         y2 = y.copy()
@@ -149,4 +151,21 @@ def test_seasonal_models_sit_out_windows_shorter_than_two_seasons() -> None:
                          and o.forecasts["seasonal_naive"] is not None for o in short)
     points, final = S.replay("s", origins, cands)
     assert (points.loc[points["origin"].isin([o.cutoff for o in short]), "model"] == "seasonal_naive").all()
-    assert final.model != "zero" and points["origin"].nunique() == len(origins)
+    assert final.model != "zero" and points["origin"].nunique() == len(origins) - 1  # the first informs only
+
+
+def test_only_origins_chosen_on_evidence_are_scored(monkeypatch: pytest.MonkeyPatch) -> None:
+    periods, y = _series()
+    plan = B.plan_backtest(LAST, len(y), 12, 12, "MS", origins=3)
+    origins = S.run_origins("s", periods, y, SMOOTH, plan.cutoffs, plan.horizon, plan.min_train, 12)
+    scored, _ = S.replay("s", origins, SMOOTH)
+    assert list(scored["origin"].unique()) == list(plan.cutoffs[1:])
+    monkeypatch.setattr(S, "SCORE_INFORMED_ONLY", False)
+    every, final = S.replay("s", origins, SMOOTH)
+    assert (every.loc[every["origin"] == plan.cutoffs[0], "model"] == S.COMBINATION).all()  # the default
+    later = every[every["origin"] != plan.cutoffs[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(later, scored.reset_index(drop=True))  # the same choices, fewer points
+    # a single origin has no evidence at all: it is kept, the series' only accuracy evidence
+    monkeypatch.setattr(S, "SCORE_INFORMED_ONLY", True)
+    one, _ = S.replay("s", origins[-1:], SMOOTH)
+    assert list(one["origin"].unique()) == [plan.cutoffs[-1]]

@@ -295,6 +295,36 @@ class StlDamped(SeasonalModel):
         return _normal_band(value, sigma * np.sqrt(steps))
 
 
+def mstl_periods(m: int) -> tuple[int, ...]:
+    """The seasonal periods MSTL uses for season length m: a quarter and a year for weeks (13, 52), else (m,)."""
+    return (m // 4, m) if m >= 52 else (m,)
+
+
+class Mstl(SeasonalModel):
+    """MSTL (statsmodels): the seasons of `mstl_periods` taken out, damped-trend ETS on the rest, each season's last cycle repeated."""
+
+    name = "mstl"
+    label = "MSTL + damped trend"
+
+    def predict(self, y: np.ndarray, periods: pd.DatetimeIndex, future: pd.DatetimeIndex) -> Prediction:
+        """Needs more than two of its longest seasons (MSTL drops a period of half the series or more): else STL."""
+        y = np.asarray(y, dtype=float)
+        m, n, h = self.season_length, len(y), len(future)
+        steps = np.arange(1, h + 1)
+        if m < 2 or n <= 2 * m or np.all(y == y[0]):
+            return StlDamped(m).predict(y, periods, future)
+        from statsmodels.tsa.seasonal import MSTL
+
+        ps = tuple(p for p in mstl_periods(m) if p < n / 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            seasonal = np.asarray(MSTL(y, periods=ps).fit().seasonal, dtype=float).reshape(n, -1)
+        value, sigma = damped_holt(_recent(y - seasonal.sum(axis=1), m), h)
+        for j, p in enumerate(sorted(ps)):  # statsmodels orders the components by period
+            value = value + seasonal[n - p + (steps - 1) % p, j]
+        return _normal_band(value, sigma * np.sqrt(steps))
+
+
 class Combination(Model):
     """The mean of its members' forecasts (interval: the mean of their bounds)."""
 

@@ -44,7 +44,8 @@ FORMULAS: dict[str, str] = {
     "fva": "Forecast value added = error(previous step) − error(this step), here WAPE(seasonal naive) − WAPE(model)",
     "held_out": ("Accuracy shown = held-out error of the whole procedure: at each past cut-off the model (or "
                  "combination) is chosen from earlier cut-offs only, fitted on the data up to that cut-off, and scored "
-                 "on the buckets that followed; model choice included, no bucket scored by a choice that saw it"),
+                 "on the buckets that followed; model choice included, no bucket scored by a choice that saw it "
+                 "(the first cut-off, with no earlier evidence to choose from, only informs the later choices)"),
     "selection_score": ("Selection score = WAPE of the chosen model on the same backtest buckets it was chosen on: "
                         "optimistic, used to choose, never reported as accuracy"),
 }

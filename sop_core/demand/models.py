@@ -466,5 +466,6 @@ MODEL_LABELS: dict[str, str] = {
     "moving_average": MovingAverage.label, "sba": CrostonSBA.label, "zero": ZeroModel.label,
     # candidates.py and intermittent.py (labels here so every layer can name them without importing those)
     "theta": "Theta", "ets_damped": "ETS damped trend", "arima": "ARIMA", "stl": "STL + damped trend",
-    "combination": "combination", "tsb": "TSB (intermittent)", "adida": "ADIDA (intermittent)",
+    "mstl": "MSTL + damped trend",
+    "combination": "Combination", "tsb": "TSB (intermittent)", "adida": "ADIDA (intermittent)",
 }
