@@ -392,7 +392,14 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, file_name: str, path: Path, l
         raise IntakeError(file_name, f"corrupt Parquet file ({_reason(exc)})", kind="corrupt") from None
     if rows > limits.max_stream_rows:
         raise IntakeError(file_name, f"too many rows: max {limits.max_stream_rows:,} rows", kind="too_many_rows")
-    headers = [str(d[0]) for d in described]
+    try:  # the names as written: DuckDB renames a duplicate ('Q' beside 'q' becomes 'Q_1')
+        import pyarrow.parquet as pq
+
+        headers = [str(n) for n in pq.read_schema(path).names]
+    except Exception as exc:  # noqa: BLE001 - a damaged footer
+        raise IntakeError(file_name, f"corrupt Parquet file ({_reason(exc)})", kind="corrupt") from None
+    if len(headers) != len(described):
+        headers = [str(d[0]) for d in described]
     if len(headers) > limits.max_columns:
         raise IntakeError(file_name, f"the file has {len(headers):,} columns; at most {limits.max_columns:,} can be "
                                      "read", kind="too_many_columns")
@@ -400,8 +407,8 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, file_name: str, path: Path, l
     if rows == 0:
         raise IntakeError(file_name, "no data rows", kind="no_rows")
     columns = [f"c{i}" for i in range(len(headers))]
-    select = ", ".join(f"{trimmed(_parquet_text(quote_name(h), str(d[1])))} AS {c}"
-                       for h, d, c in zip(headers, described, columns))
+    select = ", ".join(f"{trimmed(_parquet_text(quote_name(str(d[0])), str(d[1])))} AS {c}"
+                       for d, c in zip(described, columns))
     try:
         con.execute(f"CREATE TABLE {RAW} AS SELECT {select} FROM {source}")
     except Exception as exc:  # noqa: BLE001 - a damaged page anywhere in the file
