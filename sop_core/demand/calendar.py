@@ -11,7 +11,8 @@ holidays that move between months are kept, each on the first day of the month t
 that year: Easter Sunday always (Western date: March or April, retail feels it in every country),
 and the country's own moving holidays (Good Friday and Easter Monday, Ascension, Chinese New
 Year, Eid, Diwali, ...; observed-day shifts are ignored, they only move a fixed holiday by a day
-or two).
+or two). Holidays that fall in the same months as an earlier one in every year of the range (Good
+Friday with Easter, most years) would be the same indicator twice: only the first is kept.
 """
 from __future__ import annotations
 
@@ -64,9 +65,12 @@ def monthly_holidays(country: str, years: Iterable[int]) -> pd.DataFrame:
     df["holiday"] = df["holiday"].astype(str)
     df["ds"] = df["ds"].dt.to_period("M").dt.start_time
     months = df.groupby("holiday")["ds"].transform(lambda d: d.dt.month.nunique())
-    df = df[months > 1]
+    df = df[months > 1].drop_duplicates()
     if df.empty:
         return _empty()
+    # one indicator per pattern: Good Friday and Easter Monday mostly fall in Easter's month (the same column)
+    pattern = df.groupby("holiday", sort=False)["ds"].agg(lambda d: tuple(sorted(d)))
+    df = df[df["holiday"].isin(pattern[~pattern.duplicated()].index)]
     return df.drop_duplicates().sort_values(["ds", "holiday"]).reset_index(drop=True)[list(HOLIDAY_COLUMNS)]
 
 
