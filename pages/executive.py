@@ -122,10 +122,10 @@ elif needed.empty:
 if unseen:
     st.markdown("\n".join(f"- {c.text}" for c in unseen))
 if len(needed):
-    snapshot.append({"kind": "table", "title": "Decisions needed", "frame": links.frame_data(pd.DataFrame({
-        "What": [("Decide" if row.kind == "decision" else row.kind.capitalize()) + ": " + row.subject
-                 for row in needed.itertuples()],
-        "Money": list(needed["money_text"])}))})
+    snapshot.append({"kind": "text", "text": "Decisions needed", "style": "bold"})
+    snapshot += [{"kind": "text", "style": "plain",
+                  "text": f"{row.money_text} · {'Decide' if row.kind == 'decision' else row.kind.capitalize()}: "
+                          f"{row.subject} — {row.detail}"} for row in needed.itertuples()]
     st.caption(f"Money: at stake for an exception; for a decision, its option's effect on the {year} outlook. "
                "Each line links to the page that explains it.")
     for row in needed.itertuples():

@@ -27,7 +27,9 @@ What a link can say, and how the page answers (the messages are links.py's):
   and `sync_url` / `share_url` write the session's settings into every link.
 
 User text (scenario names, filter values from a link) is escaped with `plain` before it reaches
-Markdown, and never reaches `unsafe_allow_html` or `st.html`.
+Markdown, and never reaches `unsafe_allow_html` or `st.html`. The "Copy link" button is a small
+component of fixed HTML, CSS and JavaScript (`_copy_button`); the link reaches it as data and is
+only ever written to the clipboard, never into the page.
 """
 from __future__ import annotations
 
@@ -345,15 +347,55 @@ def share_button(state: ViewState, container: Any = None, *, key: str = "share",
     url = share_url(live)
     box = container if container is not None else st
     with box.popover("Share", icon=":material/link:", help="A link that opens exactly this view", key=key):
-        st.markdown("**Live link** — today's numbers whenever it is opened. Copy it with the :material/content_copy: "
-                    "button at the right of the box:")
+        st.markdown("**Live link** — today's numbers whenever it is opened:")
         st.code(url, language=None, wrap_lines=True)
+        _copy_button(url, f"{key}_copy")
         st.caption("Anyone who can open this app sees this page with these scenarios, filters, months and plan "
                    "settings — also after a restart. If the data or the overrides change before they open it, "
                    "the page tells them.")
         if snapshot is not None:
             _snapshot_part(live, key, snapshot)
     return url
+
+
+_COPY_HTML = '<button type="button" class="copy"><span class="label">Copy link</span></button>'
+_COPY_CSS = """
+.copy { font: inherit; font-size: 0.875rem; padding: 0.3rem 0.75rem; border-radius: 0.5rem; cursor: pointer;
+        border: 1px solid rgba(49, 51, 63, 0.2); background: var(--st-primary-color, #1f5fa8); color: #fff; }
+.copy:hover { filter: brightness(1.1); }
+"""
+_COPY_JS = """
+export default function(component) {
+  const { data, parentElement } = component;
+  const button = parentElement.querySelector('button.copy');
+  const label = parentElement.querySelector('.label');
+  if (!button || !label) return;
+  button.onclick = async () => {
+    const url = data && typeof data.url === 'string' ? data.url : '';
+    let ok = false;
+    try { await navigator.clipboard.writeText(url); ok = true; } catch (e) {
+      const area = document.createElement('textarea');
+      area.value = url; area.setAttribute('readonly', ''); area.style.position = 'fixed'; area.style.opacity = '0';
+      document.body.appendChild(area); area.select();
+      try { ok = document.execCommand('copy'); } catch (e2) { ok = false; }
+      document.body.removeChild(area);
+    }
+    label.textContent = ok ? 'Copied' : 'Select the link and copy it';
+    setTimeout(() => { label.textContent = 'Copy link'; }, 2500);
+  };
+}
+"""
+_COPY: list[Any] = []
+
+
+def _copy_button(url: str, key: str) -> None:
+    """A visible "Copy link" button that puts `url` on the clipboard (st.code's own copy icon shows on hover only)."""
+    if not _COPY:
+        _COPY.append(st.components.v2.component("sop_copy_link", html=_COPY_HTML, css=_COPY_CSS, js=_COPY_JS))
+    try:
+        _COPY[0](data={"url": url}, key=key)
+    except Exception:  # noqa: BLE001 - no component runtime (a test harness): the code box's copy icon remains
+        pass
 
 
 def _snapshot_part(state: ViewState, key: str, snapshot: Callable[[], Sequence[Mapping[str, Any]]]) -> None:
@@ -376,4 +418,5 @@ def _snapshot_part(state: ViewState, key: str, snapshot: Callable[[], Sequence[M
             st.session_state[made_key] = made
     if made is not None:
         st.code(made[1], language=None, wrap_lines=True)
-        st.caption(f"Snapshot {plain(made[2])}: copy it with the :material/content_copy: button.")
+        _copy_button(made[1], f"{key}_copy_snapshot")
+        st.caption(f"Snapshot {plain(made[2])}.")

@@ -1,6 +1,7 @@
 """The Executive page in a real browser: read on a projector, and a pre-read that survives a late override.
 
-* A snapshot link made on the Executive page (Share → Make a snapshot link), then a later override on
+* A snapshot link made on the Executive page (Share → Make a snapshot link, copied with its "Copy link"
+  button), then a later override on
   the Demand review: the link, opened in another browser, shows the old numbers marked "as of" the
   day it was made, and "Compare with today" shows today's page under them.
 * Screenshots of the Executive page at 1280×800 and 1024×768 (what fits on the screen, and the whole
@@ -88,7 +89,8 @@ def _family_caption(page) -> str:
 def test_a_snapshot_link_keeps_the_numbers_of_the_pre_read_after_a_late_override(demo_server, chromium):
     from sop_core import clock
 
-    sender = chromium.new_context(viewport={"width": 1280, "height": 900})
+    sender = chromium.new_context(viewport={"width": 1280, "height": 900},
+                                  permissions=["clipboard-read", "clipboard-write"])
     sender.set_default_timeout(120_000)
     page = sender.new_page()
     _open_executive(page, f"{demo_server.url}/executive")
@@ -101,6 +103,11 @@ def test_a_snapshot_link_keeps_the_numbers_of_the_pre_read_after_a_late_override
     code.wait_for()
     link = re.sub(r"\s+", "", code.inner_text())
     assert re.search(r"[?&]snap=[0-9a-f]{32}", link) and link.startswith(f"{demo_server.url}/executive?"), link
+    page.get_by_test_id("stPopoverBody").get_by_role("button", name="Copy link").last.click()  # the visible button
+    deadline = time.monotonic() + 10
+    while page.evaluate("() => navigator.clipboard.readText()").strip() != link:
+        assert time.monotonic() < deadline, page.evaluate("() => navigator.clipboard.readText()")
+        time.sleep(0.2)
     page.keyboard.press("Escape")
 
     _save_override(page, demo_server, "Tents")  # the late override, after the pre-read went out
@@ -118,6 +125,8 @@ def test_a_snapshot_link_keeps_the_numbers_of_the_pre_read_after_a_late_override
     assert page.get_by_text("can't be shown again").count() == 0  # the old numbers, not an apology
     assert _metric(page, "Units short") == units_short
     assert frozen.get_by_text(family, exact=True).count() == 1  # the family chart's caption, as it was
+    assert frozen.get_by_text("can't be shown").count() == 0, frozen.inner_text()
+    frozen.locator('[data-testid="stPlotlyChart"]').first.wait_for()
     assert frozen.locator('[data-testid="stPlotlyChart"]').count() >= 3  # its charts, drawn from the stored data
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS / "executive_snapshot_link.png"))
