@@ -1,4 +1,4 @@
-"""Fast statistical candidates beside Prophet: Theta, damped-trend ETS, ARIMA, STL and a combination.
+"""Fast statistical candidates beside Prophet: Theta, damped-trend ETS, ARIMA, STL, MSTL and a combination.
 
 All are `models.Model`s (picklable, `predict(y, periods, future) -> (value, lower, upper)`), written
 in numpy (statsmodels only for the STL decomposition) because the fit budget is tight: 500
@@ -22,6 +22,11 @@ additive. Theta, ETS and ARIMA forecast the seasonally adjusted series and put t
   drift term only when it is significant (|t| > 2).
 - `StlDamped`: STL decomposition (statsmodels), damped-trend ETS on trend + remainder, the last
   season of the seasonal component repeated.
+- `Mstl`: the same with statsmodels' MSTL and two seasons for weeks, a quarter and a year (13 and
+  52; `mstl_periods`); weekly sets only (selection.MSTL_SEASONS). On the 359 M4 weekly series
+  (13 test weeks) it is the best single candidate: WAPE 5.71% vs STL 6.24%, ARIMA 5.94%, Theta
+  6.08%, and mean(Theta, ARIMA, MSTL) 5.32% vs mean(Theta, ARIMA, STL) 5.45%. It costs 2–5× an STL
+  fit (about 65 ms at 156 weeks, 140 ms at 260, 360 ms at 520 on this machine, under load).
 - `Combination`: the mean of its member models' forecasts.
 
 Intervals are value ± 1.28 σ of the one-step errors × √h; the forecast run replaces them with the

@@ -1,11 +1,13 @@
 """The statistical forecast: settings, the parallel fit-and-backtest run, and its storage.
 
-`run_forecast(ws, settings)` reads the demand history, fills missing buckets with zero per
-series (from its first sale to the last actual period), gives each series its candidate set
-(selection.candidate_set: Prophet, seasonal naive, Theta, damped ETS, ARIMA, STL; Croston SBA,
-TSB, ADIDA for intermittent demand; short-history fallbacks), fits every candidate at every
-backtest origin, replays the choice origin by origin (selection.replay: each origin scored with
-the model or combination chosen from earlier origins only), fits the forward choice on the whole
+`run_forecast(ws, settings)` reads the demand history (weeks on the data's own weekday, periods.py:
+the forecast's periods, backtest cut-offs, overrides and exports follow it), fills missing buckets
+with zero per series (from its first sale to the last actual period, never before), gives each
+series its candidate set (selection.candidate_set: Prophet, seasonal naive, Theta, damped ETS,
+ARIMA, STL, weekly MSTL; Croston SBA, TSB, ADIDA for intermittent demand; short-history
+fallbacks), fits every candidate at every backtest origin, replays the choice origin by origin
+(selection.replay: each origin scored with the model or combination chosen from earlier origins
+only, the first origin informing only), fits the forward choice on the whole
 history and forecasts `horizon` buckets. Fits run in the executor's process pool, series sent in
 chunks; progress is reported in series. Results are stored in the workspace under
 run_key = data fingerprint (sales + products) + settings.key(); a second call with the same key
@@ -72,7 +74,9 @@ from sop_core.periods import BUCKETS, PANDAS_FREQ, SEASON_LENGTH, anchor_of, buc
 from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, utcnow
 
-ENGINE_VERSION = "3"  # 3: candidates and the honest procedure backtest (selection.py); 2: windowed tracking signal
+# 4: weeks on the data's weekday, weekly MSTL, only informed origins scored; 3: candidates and the honest
+# procedure backtest (selection.py); 2: windowed tracking signal
+ENGINE_VERSION = "4"
 LEVELS: tuple[str, ...] = ("sku", "family")
 MODES: tuple[str, ...] = ("auto", "prophet")
 SEASONALITY_MODES: tuple[str, ...] = ("additive", "multiplicative")

@@ -28,7 +28,7 @@ combination or the simpler model. Month to month (`keep_previous`): the forward 
 stored run with the same settings is kept while its error on the new evidence stays within 5% of
 the new choice's, so the choice changes only when the evidence does.
 
-In the full set, the models that estimate a season (Theta, ETS, ARIMA, STL, Prophet) sit out
+In the full set, the models that estimate a season (Theta, ETS, ARIMA, STL, MSTL, Prophet) sit out
 origins with less than two seasons of training: there they could not estimate it, so their errors
 would not say how they do on the full history (Prophet is also slow there: 0.4 s instead of 0.02 s
 a fit). The procedure at such an origin chooses among the candidates that did forecast (seasonal
@@ -40,8 +40,8 @@ Candidate sets (`candidate_set`), by the recent-window Syntetos–Boylan class (
 - no sales at all: zero; no sales in the last `inactive_after` buckets (default the recent window):
   inactive, zero, not fitted nor backtested (reason starts 'inactive:');
 - intermittent or lumpy: Croston SBA, TSB, ADIDA; default the mean of the three;
-- at least two seasons: seasonal naive, Theta, damped ETS, ARIMA, STL, Prophet; default the
-  mean of Theta, ARIMA and STL;
+- at least two seasons: seasonal naive, Theta, damped ETS, ARIMA, STL, (weeks: MSTL), Prophet;
+  default the mean of Theta, ARIMA and STL;
 - shorter: the short-history fallback of models.choose_fallback, Theta and damped ETS (no
   season); default the fallback;
 - mode 'prophet': Prophet alone (a fallback where Prophet cannot fit).
