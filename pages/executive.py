@@ -143,7 +143,7 @@ if len(needed):
                   icon=":material/fact_check:")
 
 with st.expander("Full KPI scorecard", icon=":material/speed:"):
-    sc.render(cards, columns=3, key="exec_sc")
+    sc.render(cards, columns=2, key="exec_sc")  # 2 a row: whole KPI names at 1024 px
 
 # -- the options to choose between ------------------------------------------------------------------------------
 st.subheader("Options", anchor=False)
@@ -210,8 +210,9 @@ else:
             f"{units(totals['units'][1])} units ({delta_units(totals['units'][1] - totals['units'][0])}), "
             f"against {latest.label}.")
     if not moved:
-        st.success(escape.plain(f"No change since {latest.label}: the current plan has the same units and revenue "
-                                f"per family over {span}."), icon=":material/check_circle:")
+        same = f"No change since {latest.label}: the current plan has the same units and revenue per family over {span}."
+        st.success(escape.plain(same), icon=":material/check_circle:")
+        snapshot.append({"kind": "text", "text": same, "style": "bold"})
     else:
         st.caption(escape.plain(said))
         for measure, title, key in (("revenue", "Revenue by family", "exec_bridge"),

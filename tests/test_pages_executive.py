@@ -225,3 +225,35 @@ def test_a_snapshot_link_shows_the_numbers_as_of_when_it_was_made_after_a_later_
     assert not reader.exception, reader.exception
     assert [e for e in reader.expander if e.label.startswith("Snapshot as of")]
     assert "Below: today's data" in "\n".join(i.value for i in reader.info)
+
+
+def test_a_snapshot_shows_stored_names_as_text_and_a_broken_part_as_a_note(app):
+    import json
+
+    import pandas as pd
+    from streamlit.testing.v1 import AppTest
+
+    from sop_core import escape
+    from sop_core.meetings import links
+
+    at = open_page(app, "executive")
+    ws = app_workspace(at)
+    hostile = "<img src=x onerror=alert(1)> **bold** [click](https://evil.example)"
+    family = pd.DataFrame({"family": [hostile], "demand": [10.0], "supplied": [9.0], "short": [1.0]})
+    state, snap = links.save_snapshot(ws, links.ViewState(page="executive"), [
+        {"kind": "text", "text": hostile, "style": "bold"},
+        {"kind": "metrics", "items": [{"label": "Units short", "value": "1", "caption": hostile}]},
+        {"kind": "chart", "chart": "family_supply", "title": hostile, "frame": links.frame_data(family)},
+        {"kind": "chart", "chart": "no_such_chart", "frame": links.frame_data(family)}], "alice")
+    save_override(ws, "Tents", 5.0)
+    reader = AppTest.from_file(str(app._script_path), default_timeout=120)
+    reader.query_params.update({"snap": snap.snapshot_id, "fp": snap.fingerprint})
+    reader.switch_page("pages/executive.py")
+    reader.run()
+    assert not reader.exception, reader.exception
+    shown = [m.value for m in reader.markdown] + [c.value for c in reader.caption]
+    assert f"**{escape.plain(hostile)}**" in shown and escape.plain(hostile) in shown, shown
+    assert hostile not in shown
+    spec = json.loads(reader.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["y"] == ["&lt;img src=x onerror=alert(1)&gt; **bold** [click](https://evil.example)"]
+    assert any("This part of the snapshot can't be shown" in c.value for c in reader.caption)
