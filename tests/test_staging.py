@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from sop_core.intake.errors import IntakeError
+from sop_core.intake.hardened import hardened_connection
 from sop_core.intake.raw_table import Limits
 from sop_core.intake.readers import read_file
 from sop_core.intake.staging import stage_file, streams
-from sop_core.intake.worker import hardened_connection
 
 
 def _parquet(table: pa.Table) -> bytes:

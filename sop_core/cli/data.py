@@ -25,7 +25,7 @@ from sop_core.store.workspace import Workspace
 def file_worker() -> WorkerLimits:
     """The worker's limits for a file given on the command line (up to Limits.max_file_bytes): the time and DuckDB
     memory to stream it (about a minute for 10 million order lines on 2 cores)."""
-    return WorkerLimits(seconds=900.0, duckdb_memory_mb=1024)
+    return WorkerLimits(seconds=900.0)
 
 def _configure_load(p: argparse.ArgumentParser) -> None:
     """Arguments of `load`."""

@@ -167,8 +167,8 @@ def _prepare_streamed(name: str, path: Path, table: str | None, work_dir: Path, 
                       default_sku: str | None = None, today: date | None = None, limits: Limits = DEFAULT_LIMITS,
                       conversions: Conversions | None = None) -> Prepared:
     """Read, map and check a large CSV or Parquet file in DuckDB (see prepare_file)."""
+    from sop_core.intake.hardened import hardened_connection
     from sop_core.intake.staging import stage_file
-    from sop_core.intake.worker import hardened_connection
 
     started = time.perf_counter()
     p = Prepared(file_name=sanitise_name(name), sha256=sha256 or _file_sha256(path))

@@ -279,15 +279,17 @@ class _Checker:
             return
         described = ", ".join(f"{c or '(empty)'}: {n:,} {'row' if n == 1 else 'rows'}"
                               for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] == units.EMPTY, kv[0])))
-        self.con.register("_unit_codes", pd.DataFrame({"unit": written["unit"].fillna(""), "code": codes.to_numpy()}))
+        major = min(counts.index, key=lambda c: (-counts[c], c != units.EACH, c))  # most rows; EA on a tie
+        self.con.register("_unit_codes", pd.DataFrame({"unit": written["unit"].fillna(""), "code": codes.to_numpy(),
+                                                       "minority": (codes != major).to_numpy()}))
         try:
             self.con.execute("CREATE OR REPLACE TABLE unit_codes AS SELECT * FROM _unit_codes")
         finally:
             self.con.unregister("_unit_codes")
         code = f"(SELECT code FROM unit_codes c WHERE c.unit = coalesce(t.{u}, ''))"
         if not conversions:
-            major = min(counts.index, key=lambda c: (-counts[c], c != units.EACH, c))
-            source = f"(SELECT t.row, t.{u} AS written, {code} <> {quote_text(major)} AS bad FROM {TYPED} t)"
+            minority = f"(SELECT minority FROM unit_codes c WHERE c.unit = coalesce(t.{u}, ''))"
+            source = f"(SELECT t.row, t.{u} AS written, {minority} AS bad FROM {TYPED} t)"
             self._error("bad", label, ("in another unit than the rest of the column",
                                        "in other units than the rest of the column"), "coalesce(written, '')",
                         f"Mixed units ({described}) with no conversion: use one unit in the file, or load products "

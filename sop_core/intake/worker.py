@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sop_core import config
+from sop_core.intake.hardened import hardened_connection
 from sop_core.store.access import SENSITIVE_ENV
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,6 +77,7 @@ class WorkerLimits:
     memory_mb: int = 4096
     seconds: float = 120.0
     duckdb_memory_mb: int = 256
+    stream_memory_mb: int = 1024  # DuckDB's memory for a streamed file (it spills to the worker's folder beyond)
     max_file_mb: int = 4096
     concurrent: int = field(default_factory=config.parse_workers)
     queue_seconds: float = 60.0
@@ -94,38 +96,6 @@ DEFAULT_WORKER_LIMITS = WorkerLimits()
 
 
 # -- hardened DuckDB --------------------------------------------------------------------------------
-
-def hardened_connection(temp_dir: str | Path, memory_limit_mb: int = 256,
-                        database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    """A DuckDB that can touch only `temp_dir`: no external files, extensions or config changes.
-
-    In memory, or in the file `database` inside `temp_dir` (a staging database that may outgrow memory).
-    """
-    import duckdb
-
-    folder = Path(temp_dir).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    if database != ":memory:":
-        database = str(folder / Path(database).name)
-    con = duckdb.connect(database, config={
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-        "allow_community_extensions": False,
-        "allow_unsigned_extensions": False,
-        "allow_persistent_secrets": False,
-        "memory_limit": f"{int(memory_limit_mb)}MB",
-        "max_temp_directory_size": f"{int(memory_limit_mb) * 4}MB",
-        "threads": 1,
-        "temp_directory": str(folder),
-        "extension_directory": f"{os.devnull}/no-extensions",  # an impossible path: INSTALL can never write
-        "allow_extension_repositories": "forbidden",
-    })
-    literal = "'" + str(folder).replace("'", "''") + "'"
-    con.execute(f"SET allowed_directories = [{literal}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
-
 
 class _Snapshot:
     """Stands in for the Workspace inside the worker: only the remembered column mappings, in a hardened DuckDB."""
@@ -223,7 +193,8 @@ def prepare_isolated(name: str, data: bytes | None, table: str | None = None, *,
             (folder / "input.bin").write_bytes(data)
             sha256 = hashlib.sha256(data).hexdigest()
         request = {"entry": entry, "name": name, "table": table, "options": _encode_options(options),
-                   "mappings": _mappings(ws), "duckdb_memory_mb": worker.duckdb_memory_mb, "sha256": sha256}
+                   "mappings": _mappings(ws), "duckdb_memory_mb": worker.duckdb_memory_mb,
+                   "stream_memory_mb": worker.stream_memory_mb, "sha256": sha256}
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
         try:
             with parse_slot(worker):
@@ -567,7 +538,7 @@ def _child_main(argv: list[str]) -> int:
             from sop_core.intake.load import prepare_file
 
             prepared = prepare_file(name, folder / "input.bin", table, work_dir=folder, sha256=sha256,
-                                    duckdb_memory_mb=int(request["duckdb_memory_mb"]), ws=ctx, **options)
+                                    duckdb_memory_mb=int(request["stream_memory_mb"]), ws=ctx, **options)
         else:
             fn = ENTRIES[request["entry"]]
             prepared = fn(name, (folder / "input.bin").read_bytes(), table, ws=ctx, **options)
