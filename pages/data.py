@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
 from sop_core import contract, escape
-from sop_core.formatting import units
+from sop_core.formatting import plural, units
 from sop_core.intake import company, errors, health, load, readers, text_files, worker
 
 page_header("data")
@@ -27,7 +27,7 @@ c1.metric("Tables loaded", f"{len(loaded)} of {len(table_health)}",
           help="Only sales is required; each view says which table it still needs.")
 if fresh["last_period"] is not None:
     c2.metric("Sales history through", fresh["last_period"].strftime("%b %Y"),
-              delta="up to date" if fresh["fresh"] else f"{fresh['months_behind']} months behind",
+              delta="up to date" if fresh["fresh"] else f"{plural(fresh['months_behind'], 'month')} behind",
               delta_color="normal" if fresh["fresh"] else "inverse",
               help="Up to date when last month's actuals are in.")
 else:

@@ -8,7 +8,7 @@ from pages.shell import share
 from pages.shell.demand import backtest_points, consensus_frame, ensure_forecast, history, prepared_statistical
 from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import escape
-from sop_core.demand import consensus, dask_executor, forecast, metrics, overrides, review
+from sop_core.demand import consensus, dask_executor, forecast, metrics, overrides, review, selection
 from sop_core.demand.review import Scope
 from sop_core.formatting import delta_units, metric_delta, pct, units
 from sop_core.meetings import charts
@@ -257,20 +257,29 @@ if inactive is not None and len(inactive):
                      icon=":material/do_not_disturb_on:"):
         st.dataframe(inactive[["sku", "region", "family", "reason"]], hide_index=True, width="stretch",
                      column_config={"sku": "SKU", "region": "Region", "family": "Family", "reason": "Why"})
+PCT = "%.1f%%"  # percentages with one decimal (the columns hold percent, not fractions: see `in_percent`)
+RATIOS = ["accuracy", "bias", "wape", "wape_seasonal_naive", "fva"]
+
+
+def in_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ratio columns × 100, for one-decimal percent columns (and fva in points)."""
+    return frame.assign(**{c: frame[c] * 100 for c in RATIOS if c in frame})
+
+
 if len(mets):
     fam = metrics.summarise(points, ["family"]) if points is not None else None  # = forecast.accuracy_summary
+    value_added = st.column_config.NumberColumn("Value added", format="%+.1f pts", help=metrics.FORMULAS["fva"])
     if fam is not None and len(fam) and scope.sku is None:
         fam = fam[scope.mask(fam)] if scope.family else fam
-        st.dataframe(fam, hide_index=True, width="stretch", column_config={
-            "family": "Family", "wape": st.column_config.NumberColumn("WAPE", format="percent", help=metrics.FORMULAS["wape"]),
-            "accuracy": st.column_config.NumberColumn("Accuracy", format="percent", help=metrics.FORMULAS["accuracy"]),
-            "bias": st.column_config.NumberColumn("Bias", format="percent", help=metrics.FORMULAS["bias"]),
-            "mase": st.column_config.NumberColumn("MASE", format="%.2f", help=metrics.FORMULAS["mase"]),
-            "tracking_signal": st.column_config.NumberColumn("Tracking signal", format="%.1f",
-                                                             help=metrics.FORMULAS["tracking_signal"]),
-            "wape_seasonal_naive": st.column_config.NumberColumn("WAPE seasonal naive", format="percent",
+        st.dataframe(in_percent(fam), hide_index=True, width="stretch",
+                     column_order=["family", "accuracy", "bias", "fva", "wape", "wape_seasonal_naive", "n"],
+                     column_config={
+            "family": "Family", "wape": st.column_config.NumberColumn("WAPE", format=PCT, help=metrics.FORMULAS["wape"]),
+            "accuracy": st.column_config.NumberColumn("Accuracy", format=PCT, help=metrics.FORMULAS["accuracy"]),
+            "bias": st.column_config.NumberColumn("Bias", format=PCT, help=metrics.FORMULAS["bias"]),
+            "wape_seasonal_naive": st.column_config.NumberColumn("WAPE seasonal naive", format=PCT,
                                                                  help=metrics.FORMULAS["wape_seasonal_naive"]),
-            "fva": st.column_config.NumberColumn("Value added", format="percent", help=metrics.FORMULAS["fva"]),
+            "fva": value_added,
             "n": st.column_config.NumberColumn("Points", format="localized"),
         })
     flagged = review.flagged(mets)
@@ -278,24 +287,28 @@ if len(mets):
                              help=f"Flagged for review: {review.FLAGGED_MEANING} — the seasonal naive forecast (same "
                                   "bucket last year) beat the model on the backtest, or |tracking signal| > "
                                   f"{metrics.TS_REVIEW_THRESHOLD:g}. The Cycle overview counts the same series.")
-    table = mets[flagged] if only_flagged else mets
-    st.dataframe(
-        table[["sku", "region", "family", "model", "reason", "accuracy", "wape", "wape_seasonal_naive", "fva", "bias",
-               "mase", "tracking_signal", "flags"]],
-        hide_index=True, width="stretch",
-        column_config={
-            "sku": "SKU", "region": "Region", "family": "Family", "model": "Model", "reason": "Why this model",
-            "accuracy": st.column_config.NumberColumn("Accuracy", format="percent", help=metrics.FORMULAS["accuracy"]),
-            "wape": st.column_config.NumberColumn("WAPE", format="percent", help=metrics.FORMULAS["wape"]),
-            "wape_seasonal_naive": st.column_config.NumberColumn("WAPE naive", format="percent",
-                                                                 help=metrics.FORMULAS["wape_seasonal_naive"]),
-            "fva": st.column_config.NumberColumn("Value added", format="percent", help=metrics.FORMULAS["fva"]),
-            "bias": st.column_config.NumberColumn("Bias", format="percent", help=metrics.FORMULAS["bias"]),
-            "mase": st.column_config.NumberColumn("MASE", format="%.2f", help=metrics.FORMULAS["mase"]),
-            "tracking_signal": st.column_config.NumberColumn("TS", format="%.1f", help=metrics.FORMULAS["tracking_signal"]),
-            "flags": "Flags",
-        },
-    )
+    table = in_percent(mets[flagged] if only_flagged else mets).assign(
+        model=lambda d: [(lambda t: t[:1].upper() + t[1:])(selection.label(m)) for m in d["model"]],
+        flags=lambda d: d["flags"].fillna("").astype(str))
+    series_config = {
+        "sku": "SKU", "region": "Region", "family": "Family", "model": "Model", "reason": "Why this model",
+        "accuracy": st.column_config.NumberColumn("Accuracy", format=PCT, help=metrics.FORMULAS["accuracy"]),
+        "wape": st.column_config.NumberColumn("WAPE", format=PCT, help=metrics.FORMULAS["wape"]),
+        "wape_seasonal_naive": st.column_config.NumberColumn("WAPE naive", format=PCT,
+                                                             help=metrics.FORMULAS["wape_seasonal_naive"]),
+        "fva": value_added,
+        "bias": st.column_config.NumberColumn("Bias", format=PCT, help=metrics.FORMULAS["bias"]),
+        "mase": st.column_config.NumberColumn("MASE", format="%.2f", help=metrics.FORMULAS["mase"]),
+        "tracking_signal": st.column_config.NumberColumn("TS", format="%.1f", help=metrics.FORMULAS["tracking_signal"]),
+        "flags": "Flags",
+    }
+    # the meeting's columns; every measure and the model's reason in the detail below (fits at 1280 px)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=series_config,
+                 column_order=["sku", "region", "family", "model", "accuracy", "fva", "bias", "flags"])
+    with st.expander("Every measure and why each model was chosen", icon=":material/table_view:"):
+        st.dataframe(table, hide_index=True, width="stretch", column_config=series_config,
+                     column_order=["sku", "region", "model", "reason", "wape", "wape_seasonal_naive", "mase",
+                                   "tracking_signal"])
     with st.popover("Formulas", icon=":material/function:"):
         for key in ("held_out", "error", "wape", "accuracy", "bias", "mase", "tracking_signal", "fva"):
             st.markdown(f"- {metrics.FORMULAS[key]}")

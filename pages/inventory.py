@@ -7,7 +7,7 @@ from pages.shell import plan_view as pv
 from pages.shell import share
 from pages.shell.state import page_header, workspace
 from sop_core import escape
-from sop_core.formatting import money, units
+from sop_core.formatting import money, plural, units
 from sop_core.meetings import charts
 from sop_core.meetings.exports import to_csv_bytes
 from sop_core.planning import inventory
@@ -45,27 +45,27 @@ seen = cov.state != "none"  # no sku of the plan has a stock record: no count be
 NOT_CHECKED = "Not checked"
 excess_months = view.settings["excess_cover_months"]
 m = st.columns(4)
-m[0].metric("Projected stockouts", f"{int(c['stockouts'])} skus" if seen else NOT_CHECKED,
+m[0].metric("Projected stockouts", plural(c['stockouts'], "sku") if seen else NOT_CHECKED,
             help=MEASURES["stockouts"].formula)
 m[0].caption(cov.summary[:1].upper() + cov.summary[1:])
 m[1].metric("Revenue at risk from stockouts", money(c["revenue_at_risk"]) if seen else NOT_CHECKED,
             help=MEASURES["revenue_at_risk"].formula)
-m[2].metric("Safety-stock breaches", f"{int(c['breaches'])} skus" if seen else NOT_CHECKED,
+m[2].metric("Safety-stock breaches", plural(c['breaches'], "sku") if seen else NOT_CHECKED,
             delta=f"{money(c['breach_value'])} at cost to restore" if c["breaches"] else None,
             delta_color="off", delta_arrow="off",
             help="Skus whose projected balance goes below safety stock without a stockout; value = the largest gap "
                  "× unit_cost.")
 m[3].metric("Excess stock at cost", money(c["excess_value"]) if seen else NOT_CHECKED,
-            delta=f"{int(c['excess'])} skus" if c["excess"] else None, delta_color="off", delta_arrow="off",
+            delta=plural(c['excess'], "sku") if c["excess"] else None, delta_color="off", delta_arrow="off",
             help=f"Stock beyond the next {excess_months:g} months of demand, at its largest, × unit_cost.")
 
 if not seen:
     pv.coverage_note(cov)
 elif c["stockouts"]:
-    st.warning(f"**{int(c['stockouts'])} skus** run out of stock in the projection: {money(c['revenue_at_risk'])} "
+    st.warning(f"**{plural(c['stockouts'], 'sku')}** run out of stock in the projection: {money(c['revenue_at_risk'])} "
                "of revenue at risk. They lead the exception list below.", icon=":material/warning:")
 elif c["breaches"]:
-    st.info(f"No stockout is projected, but {int(c['breaches'])} skus dip below safety stock.",
+    st.info(f"No stockout is projected, but {plural(c['breaches'], 'sku')} dip below safety stock.",
             icon=":material/info:")
 elif cov.complete:
     st.success("No stockout and no safety-stock breach is projected.", icon=":material/check_circle:")

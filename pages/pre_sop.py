@@ -55,16 +55,20 @@ if unseen:
 if len(items):
     shown = items.assign(where=items["page"].map(lambda p: f"/{p}"), units=items["units"].map(fmt_units),
                          money=items["money"].map(money))
-    st.dataframe(
-        shown[["kind", "subject", "detail", "period", "units", "money", "where"]], hide_index=True, width="stretch",
-        column_config={
-            "kind": "Kind", "subject": "Exception", "detail": "Detail",
-            "period": st.column_config.DateColumn("From", format="MMM YYYY"),
-            "units": st.column_config.TextColumn("Units"),
-            "money": st.column_config.TextColumn("At stake", help="Revenue at risk, the gap, the value of the "
-                                                 "override's change, or inventory at cost (ranked by it)"),
-            "where": st.column_config.LinkColumn("Detail", display_text="Open the page"),
-        })
+    config = {
+        "kind": "Kind", "subject": "Exception", "detail": "Detail",
+        "period": st.column_config.DateColumn("From", format="MMM YYYY"),
+        "units": st.column_config.TextColumn("Units"),
+        "money": st.column_config.TextColumn("At stake", help="Revenue at risk, the gap, the value of the "
+                                             "override's change, or inventory at cost (ranked by it)"),
+        "where": st.column_config.LinkColumn("Page", display_text="Open"),
+    }
+    # ranked by money: the money first; the long explanations in the detail below (fits at 1280 px)
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=config,
+                 column_order=["money", "subject", "kind", "period", "units", "where"])
+    with st.expander("What each exception means", icon=":material/info:"):
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=config,
+                     column_order=["money", "subject", "detail"])
 
 # -- the options prepared for them -------------------------------------------------------------------------------
 st.subheader("Options prepared", anchor=False)
@@ -72,7 +76,7 @@ saved = scenarios.list_scenarios(ws)
 known = {s.scenario_id: s for s in saved}
 linked = list(dict.fromkeys(([link.scenario_id] if link.scenario_id else []) + list(link.compare)))
 share.init_widget("presop_cmp", linked[:links.MAX_COMPARE], list(known), [], "scenarios")
-c = st.columns([6, 1], vertical_alignment="bottom")
+c = st.columns([5, 1.3], vertical_alignment="bottom")  # "Share" whole at 1024 px
 chosen = c[0].multiselect("Scenarios to compare with the baseline", list(known), key="presop_cmp",
                           max_selections=links.MAX_COMPARE,
                           format_func=lambda i: f"{known[i].name} · {known[i].author}",

@@ -33,7 +33,7 @@ plan_months = list(month_label)
 
 # -- what to compare (the view a link names) --------------------------------------------------------------
 linked = list(dict.fromkeys(([link.scenario_id] if link.scenario_id else []) + list(link.compare)))
-top = st.columns([5, 2, 1], vertical_alignment="bottom")
+top = st.columns([5, 2, 1.4], vertical_alignment="bottom")  # "Share" whole at 1024 px
 share.init_widget(PICK, linked[:links.MAX_COMPARE], list(known), [], "scenarios")
 added = st.session_state.pop("_sc_added", None)  # a scenario saved by the form below: compare it straight away
 if added in known:

@@ -7,7 +7,7 @@ from pages.shell import plan_view as pv
 from pages.shell import share
 from pages.shell.state import page_header, workspace
 from sop_core import escape
-from sop_core.formatting import money, pct, units
+from sop_core.formatting import money, pct, plural, units
 from sop_core.meetings import charts
 from sop_core.planning import supply
 from sop_core.planning.kpi_catalogue import MEASURES
@@ -21,7 +21,7 @@ run, cons = pv.demand_plan(ws)
 saved = pv.saved_settings(ws)
 current = pv.settings(ws, saved)
 top = st.columns([3, 1])
-with top[1].popover(f"Pre-build: {current['prebuild_months']} months", icon=":material/tune:", width="stretch"):
+with top[1].popover(f"Pre-build: {plural(current['prebuild_months'], 'month')}", icon=":material/tune:", width="stretch"):
     pv.prebuild_input(current)
     pv.save_button(ws, current, saved)
 view = pv.plan_view(ws, run, cons, data, current, scenario=share.scenario())
@@ -49,7 +49,7 @@ m[1].metric("Peak utilisation", pct(peak["utilisation"]) if peak is not None and
 m[2].metric("Units short after pre-build", units(short_units) if seen else NOT_CHECKED,
             delta=f"{pct(short_units / k['units_demand'], 1)} of demand" if short_units > 0.5 and k["units_demand"]
             else None, delta_color="inverse", delta_arrow="off",
-            help=MEASURES["units_short"].formula + f", with {view.settings['prebuild_months']} months of pre-build.")
+            help=MEASURES["units_short"].formula + f", with {plural(view.settings['prebuild_months'], 'month')} of pre-build.")
 m[3].metric("Revenue at risk from shortage", money(at_risk) if seen else NOT_CHECKED,
             help="Σ short units × unit_price over the plan horizon (demand revenue − constrained plan revenue).")
 m[0].caption(cov.summary[:1].upper() + cov.summary[1:])
@@ -58,7 +58,7 @@ if not seen:
     pv.coverage_note(cov)
 elif short_units > 0.5:
     st.warning(f"Capacity cannot make the whole consensus: **{units(short_units)} units** "
-               f"({money(at_risk)} of revenue) are short after {view.settings['prebuild_months']} months of "
+               f"({money(at_risk)} of revenue) are short after {plural(view.settings['prebuild_months'], 'month')} of "
                "pre-build. The gap table below shows which families and months.", icon=":material/warning:")
 elif n_over:
     st.info(f"{n_over} resource-months are overloaded, but pre-building in earlier months covers the whole "
@@ -97,7 +97,7 @@ gaps = view.gaps
 if gaps.empty and not seen:
     st.caption("Not checked: no sku of the plan could be loaded on a resource with capacity.")
 elif gaps.empty:
-    st.caption(f"No family is short in any month with {view.settings['prebuild_months']} months of pre-build"
+    st.caption(f"No family is short in any month with {plural(view.settings['prebuild_months'], 'month')} of pre-build"
                + ("." if cov.complete else f" among the {cov.checked:,} of {cov.total:,} skus checked."))
 else:
     st.caption("Units short per family and month, after pre-build.")

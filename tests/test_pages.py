@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from sop_core import escape
 from sop_core.demand import consensus, forecast, review
 from sop_core.demand.history import demand_history
+from sop_core.formatting import pct
 from sop_core.store.workspace import Workspace
 
 
@@ -212,7 +213,8 @@ def test_scorecard_page_shows_every_kpi_against_the_engine(app):
     for k in cards:
         assert m[k.label] == value_text(k), k.key
     assert m["Not checked"] == "0"
-    assert m["OTIF"] == "91.4%"
+    otif = next(k for k in cards if k.key == "otif")
+    assert otif.value == pytest.approx(0.914, abs=5e-4) and m["OTIF"] == pct(otif.latest)  # the tile: latest month
 
 
 def test_pre_sop_page_ranks_exceptions_and_records_a_decision(app):

@@ -26,7 +26,7 @@ import streamlit as st
 from pages.shell import nav
 from sop_core.demand import forecast
 from sop_core.escape import plain
-from sop_core.formatting import delta_money, delta_units, money, pct, units
+from sop_core.formatting import delta_money, delta_units, money, pct, plural, units
 from sop_core.meetings import charts, links
 from sop_core.meetings.exports import to_csv_bytes
 from sop_core.planning import plan, scenarios
@@ -291,5 +291,5 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
         st.plotly_chart(_lines(_chart_frame(results, "inventory", months), names, money_axis=True,
                                title="Inventory at cost"), key=f"{key}_inventory", config={"displayModeBar": False})
     span = f"{months[0]:%b %Y}–{months[-1]:%b %Y}" if months else "—"
-    st.caption(f"Charts: {span} ({len(months)} months). Dotted: the baseline.")
+    st.caption(f"Charts: {span} ({plural(len(months), 'month')}). Dotted: the baseline.")
     return results

@@ -7,7 +7,7 @@ import streamlit as st
 
 from sop_core.demand import forecast
 from sop_core.escape import plain
-from sop_core.formatting import metric_delta, money, pct, pts
+from sop_core.formatting import metric_delta, money, pct, plural, pts
 from sop_core.meetings import charts
 from sop_core.planning import kpis
 from sop_core.planning.plan import PlanView
@@ -139,4 +139,4 @@ def render(cards: list[kpis.KPI], columns: int = 3, trends: bool = True, key: st
                     st.caption(f":material/visibility_off: {k.coverage}")
                 if trends and len(k.trend) > 1:
                     st.plotly_chart(_sparkline(k), key=f"{key}_{k.key}", config={"displayModeBar": False})
-                    st.caption(f"Last {len(k.trend)} months, history: {k.trend_basis}.")
+                    st.caption(f"Last {plural(len(k.trend), 'month')}, history: {k.trend_basis}.")
