@@ -96,3 +96,19 @@ def test_only_csv_and_parquet_over_the_threshold_stream() -> None:
     limits = Limits(stream_bytes=100)
     assert streams("s.csv", 101, limits) and streams("s.parquet", 101, limits) and streams("s.TXT", 101, limits)
     assert not streams("s.csv", 100, limits) and not streams("s.xlsx", 10**9, limits)
+
+
+@pytest.mark.parametrize("data", [
+    b"sku,qty\r" + b"".join(f"S{i},{i}\r".encode() for i in range(150)),
+    b"\r\n\r\nsku,qty\r\n" + b"".join(f"S{i},{i}\r\n{'' if i % 37 else chr(13) + chr(10)}".encode()
+                                       for i in range(150)),
+    b"sku,qty\n" + b"".join(f"S{i},{i}\n".encode() for i in range(100)) + b"S,1" + b"2" * 300 + b"\nS,1\n",
+], ids=["CR line ends", "CRLF with blank lines", "long line across chunks"])
+def test_a_file_scanned_in_many_chunks_reads_the_same(staged_read, monkeypatch: pytest.MonkeyPatch,
+                                                      data: bytes) -> None:
+    """Line ends, blank lines and line lengths followed across chunk boundaries (at most 200 rows: the sample)."""
+    import sop_core.intake.staging as staging
+
+    monkeypatch.setattr(staging, "CHUNK", 64)
+    limits = Limits(max_line_bytes=200)
+    assert outcome(staged_read, "s.csv", data, limits=limits) == outcome(read_file, "s.csv", data, limits=limits)

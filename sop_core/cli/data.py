@@ -92,9 +92,11 @@ def _load(args: argparse.Namespace) -> int:
             return prepare(args.file.name, None, args.table, path=args.file, keep_staged=True, worker=file_worker(),
                            mapping=overrides or None, dayfirst=args.dayfirst, sheet=args.sheet, decimal=args.decimal,
                            wide=wide, ws=ws, encoding=args.encoding, delimiter=delimiter, default_sku=args.default_sku)
-        except IntakeError as exc:  # refused while copying it for the worker (it changed since the check)
-            failed = Prepared(file_name=exc.file, sha256="")
-            failed.errors.append(exc)
+        except (IntakeError, OSError) as exc:  # refused or gone while copying it for the worker (it changed since)
+            failed = Prepared(file_name=args.file.name, sha256="")
+            failed.errors.append(exc if isinstance(exc, IntakeError) else
+                                 IntakeError(args.file.name, f"could not be read ({exc.strerror or exc})",
+                                             kind="not_a_file"))
             return failed
 
     with open_workspace(args) as ws:

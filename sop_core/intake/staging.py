@@ -5,8 +5,9 @@
 control characters), then DuckDB reads every cell as text (`all_varchar`-like: explicit VARCHAR
 columns, no sniffing, strict quoting, ragged rows kept as rejects and refused) into `staged_raw`.
 The view `staged` holds the data rows: "row" (the row as in the spreadsheet, header = row 1) and one
-column c0, c1, ... per header, trimmed, NULL for an empty cell, blank rows left out (`staged_all` keeps them). The same checks and messages
-as `raw_table.finish_table` apply (duplicate headers, blank rows, control and bidi characters).
+column c0, c1, ... per header, trimmed, NULL for an empty cell, blank rows left out (`staged_all` keeps
+them). The checks and messages of `raw_table.finish_table` apply (duplicate headers, blank rows, control
+and bidi characters; a bidi warning quotes the value trimmed).
 `Staged.raw` is a RawTable of the first rows only, for mapping and previews.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sop_core.intake.errors import BIDI_CONTROLS, IntakeError, format_rows, strip_bidi
+from sop_core.intake.errors import BIDI_CONTROLS, IntakeError, format_rows
 from sop_core.intake.raw_table import (
     _CONTROL_TEXT,
     DEFAULT_LIMITS,
@@ -292,8 +293,8 @@ class _LineScanner:
         self.quoted = self.check_text = False
         self.quotes = 0  # an odd count: a quoted value never closed, which read_csv drops without a word
         self.tail = b""  # last bytes of the previous chunk (a control character may straddle chunks)
-        self.cr_only: bool | None = None
-        self.crs = 0
+        self.newline: int | None = None  # the byte lines end with
+        self._last_byte = 0
 
     def feed(self, data: bytes) -> None:
         """Take the next chunk of UTF-8 text."""
@@ -302,24 +303,23 @@ class _LineScanner:
         self.quotes += data.count(b'"')
         self.quoted = self.quoted or self.quotes > 0
         arr = np.frombuffer(data, dtype=np.uint8)
+        if self.newline is None and (10 in data or 13 in data):  # lines end at LF (or CRLF), else at CR (old Macs)
+            self.newline = 10 if 10 in data else 13
         if not self.check_text:  # a cheap look first: control bytes, or the lead bytes of C1 and bidi characters
             lead = data.find(b"\xc2") >= 0 or data.find(b"\xd8") >= 0 or data.find(b"\xe2") >= 0
             self.check_text = bool(_CONTROL_BYTES[arr].any()) or (
                 lead and _TEXT_CHECK_BYTES.search(self.tail + data) is not None)
         self.tail = data[-2:]
-        lfs = np.flatnonzero(arr == 10)
-        self.crs += int(np.count_nonzero(arr == 13))
-        if len(lfs) == 0 and self.lf == 0 and self.crs:  # CR-only line ends: lines end at CR
-            lfs = np.flatnonzero(arr == 13)
-            self.cr_only = True
+        lfs = np.flatnonzero(arr == (self.newline or 10))
         starts = np.concatenate(([self.line_start - self.pos], lfs[:-1] + 1)) if len(lfs) else np.array([], np.int64)
         lengths = lfs - starts
         if len(lfs):
             crlf = np.zeros(len(lfs), dtype=bool)
-            has_prev = lfs > 0
-            crlf[has_prev] = arr[lfs[has_prev] - 1] == 13
-            if not has_prev.all() and self.pos > 0:
-                crlf[~has_prev] = self._last_byte == 13
+            if self.newline == 10:
+                has_prev = lfs > 0
+                crlf[has_prev] = arr[lfs[has_prev] - 1] == 13
+                if not has_prev.all() and self.pos > 0:
+                    crlf[~has_prev] = self._last_byte == 13
             content = lengths - crlf
             too_long = np.flatnonzero(content > self.max_line)
             if len(too_long):
@@ -518,4 +518,3 @@ def _strip_bidi_cells(con: duckdb.DuckDBPyConnection, headers: list[str], column
             f"e.g. {values[0]!r}; removed ({format_rows(rows, total=n)})")
         cleaned = trimmed(f"regexp_replace({c}, {quote_text(BIDI_RE2)}, '', 'g')")
         con.execute(f"UPDATE {RAW} SET {c} = {cleaned} WHERE {hit}")
-    _ = strip_bidi  # the same characters as errors.strip_bidi removes
