@@ -51,12 +51,12 @@ if r.coverage.prices.state != "none":
             + (f" and the last approved plan ({escape.plain(latest.label)}, its demand plan at its prices)."
                if latest is not None and monthly["approved_revenue"].notna().any() else "."))
     st.caption(what)
-    st.plotly_chart(charts.revenue_by_month(monthly), key="exec_revenue", config=CHART)
+    st.plotly_chart(charts.revenue_by_month(monthly), key="exec_chart_revenue", config=CHART)
     snapshot.append({"kind": "chart", "chart": "revenue_by_month", "title": f"Revenue by month, {year}",
                      "frame": links.frame_data(monthly), "caption": what})
     if r.coverage.annual_plan.state != "none":
         st.subheader("From the annual plan to the outlook", anchor=False)
-        st.plotly_chart(charts.plan_bridge(r.bridge), key="exec_plan_bridge", config=CHART)
+        st.plotly_chart(charts.plan_bridge(r.bridge), key="exec_chart_plan_bridge", config=CHART)
         st.caption("The axis does not start at zero, so the steps can be read; the Financials page explains each.")
         snapshot.append({"kind": "chart", "chart": "bridge", "title": "From the annual plan to the outlook",
                          "frame": links.frame_data(r.bridge[["step", "kind", "value"]])})
@@ -70,7 +70,7 @@ else:
     said = (f"{span}: demand {units(fam['demand'].sum())} units, supplied {units(fam['supplied'].sum())}, "
             f"short {units(fam['short'].sum())} after pre-build.")
     st.caption(escape.plain(said))
-    st.plotly_chart(charts.family_supply(fam), key="exec_family_supply", config=CHART)
+    st.plotly_chart(charts.family_supply(fam), key="exec_chart_family_supply", config=CHART)
     snapshot.append({"kind": "chart", "chart": "family_supply", "title": "Demand and supply by family",
                      "frame": links.frame_data(fam), "caption": said})
 

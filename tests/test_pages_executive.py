@@ -126,6 +126,9 @@ def test_options_say_when_no_scenario_exists_and_link_to_the_scenarios_page(app)
 
 
 # -- chart first: the plan in charts, what changed as waterfalls, whole numbers -----------------------------------
+CHART_KEYS = ("exec_revenue", "exec_plan_bridge", "exec_family_supply")  # keyed exec_chart_… on the page
+
+
 def charts_by_key(at) -> dict[str, dict]:
     """The page's plotly figures by the key the page gave them (the end of the element id)."""
     import json
@@ -133,7 +136,8 @@ def charts_by_key(at) -> dict[str, dict]:
     out = {}
     for c in at.get("plotly_chart"):
         key = next((k for k in ("exec_revenue", "exec_plan_bridge", "exec_family_supply", "exec_bridge_units",
-                                "exec_bridge") if c.proto.id.endswith(k)), c.proto.id)
+                                "exec_bridge") if c.proto.id.endswith(k.replace("exec_", "exec_chart_", 1)
+                                                                          if k in CHART_KEYS else k)), c.proto.id)
         out[key] = json.loads(c.proto.spec)
     return out
 
