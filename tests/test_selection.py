@@ -169,3 +169,12 @@ def test_only_origins_chosen_on_evidence_are_scored(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(S, "SCORE_INFORMED_ONLY", True)
     one, _ = S.replay("s", origins[-1:], SMOOTH)
     assert list(one["origin"].unique()) == [plan.cutoffs[-1]]
+
+
+def test_mstl_joins_the_set_only_for_the_season_lengths_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    weeks = pd.date_range("2023-01-06", periods=120, freq="W-FRI")
+    y = 100 + 20 * np.sin(2 * np.pi * np.arange(120) / 52) + np.random.default_rng(1).normal(0, 3, 120)
+    assert "mstl" not in S.candidate_set(y, weeks, "week", 52).names  # measured: no gain in the procedure
+    monkeypatch.setattr(S, "MSTL_SEASONS", (52,))
+    cands = S.candidate_set(y, weeks, "week", 52)
+    assert "mstl" in cands.names and "mstl" in cands.needs_two_seasons

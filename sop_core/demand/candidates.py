@@ -23,10 +23,11 @@ additive. Theta, ETS and ARIMA forecast the seasonally adjusted series and put t
 - `StlDamped`: STL decomposition (statsmodels), damped-trend ETS on trend + remainder, the last
   season of the seasonal component repeated.
 - `Mstl`: the same with statsmodels' MSTL and two seasons for weeks, a quarter and a year (13 and
-  52; `mstl_periods`); weekly sets only (selection.MSTL_SEASONS). On the 359 M4 weekly series
-  (13 test weeks) it is the best single candidate: WAPE 5.71% vs STL 6.24%, ARIMA 5.94%, Theta
-  6.08%, and mean(Theta, ARIMA, MSTL) 5.32% vs mean(Theta, ARIMA, STL) 5.45%. It costs 2–5× an STL
-  fit (about 65 ms at 156 weeks, 140 ms at 260, 360 ms at 520 on this machine, under load).
+  52; `mstl_periods`). On the 359 M4 weekly series (13 test weeks) it is the best single
+  candidate: WAPE 5.71% vs STL 6.24%, ARIMA 5.94%, Theta 6.08%, and mean(Theta, ARIMA, MSTL) 5.32%
+  vs mean(Theta, ARIMA, STL) 5.45%; but in the app's procedure it did not improve the choice and
+  costs 2–5× an STL fit (about 65 ms at 156 weeks, 140 ms at 260, 360 ms at 520 on this machine,
+  under load), so no candidate set holds it by default (selection.MSTL_SEASONS).
 - `Combination`: the mean of its member models' forecasts.
 
 Intervals are value ± 1.28 σ of the one-step errors × √h; the forecast run replaces them with the

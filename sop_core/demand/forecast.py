@@ -4,7 +4,7 @@
 the forecast's periods, backtest cut-offs, overrides and exports follow it), fills missing buckets
 with zero per series (from its first sale to the last actual period, never before), gives each
 series its candidate set (selection.candidate_set: Prophet, seasonal naive, Theta, damped ETS,
-ARIMA, STL, weekly MSTL; Croston SBA, TSB, ADIDA for intermittent demand; short-history
+ARIMA, STL; Croston SBA, TSB, ADIDA for intermittent demand; short-history
 fallbacks), fits every candidate at every backtest origin, replays the choice origin by origin
 (selection.replay: each origin scored with the model or combination chosen from earlier origins
 only, the first origin informing only), fits the forward choice on the whole
@@ -74,7 +74,7 @@ from sop_core.periods import BUCKETS, PANDAS_FREQ, SEASON_LENGTH, anchor_of, buc
 from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, utcnow
 
-# 4: weeks on the data's weekday, weekly MSTL, only informed origins scored; 3: candidates and the honest
+# 4: weeks on the data's weekday, moving holidays for months, only informed origins scored; 3: candidates and the honest
 # procedure backtest (selection.py); 2: windowed tracking signal
 ENGINE_VERSION = "4"
 LEVELS: tuple[str, ...] = ("sku", "family")
