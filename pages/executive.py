@@ -266,3 +266,4 @@ if files:
 
 # -- the Share button (in the Options row), last: a snapshot link keeps every number above ------------------------
 share.share_button(state, share_box, snapshot=lambda: snapshot)
+share.compare_with_snapshot(snapshot)  # a snapshot link after "Compare with today": its numbers beside today's

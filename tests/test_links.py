@@ -406,3 +406,14 @@ def test_a_snapshot_must_be_small_and_well_formed(workspace: Workspace) -> None:
     with pytest.raises(ValueError, match="page"):
         links.save_snapshot(workspace, ViewState(), BLOCKS, "alice")
     assert workspace.scalar("SELECT count(*) FROM link_snapshots") == 0
+
+
+def test_compare_blocks_puts_the_snapshots_numbers_beside_todays() -> None:
+    then = [{"kind": "text", "text": "Outlook $32.1M", "style": "bold"}, {"kind": "text", "text": "Same", "style": "bold"},
+            {"kind": "metrics", "items": [{"label": "Units short", "value": "830"}, {"label": "Stockouts", "value": "0"}]}]
+    now = [{"kind": "text", "text": "Outlook $32.4M", "style": "bold"}, {"kind": "text", "text": "Same", "style": "bold"},
+           {"kind": "metrics", "items": [{"label": "Units short", "value": "2,593"}]}]
+    rows, texts = links.compare_blocks(then, now)
+    assert rows == [("Units short", "830", "2,593"), ("Stockouts", "0", "—")]
+    assert texts == [("Outlook $32.1M", "Outlook $32.4M")]
+    assert links.compare_blocks(then, then) == ([("Units short", "830", "830"), ("Stockouts", "0", "0")], [])

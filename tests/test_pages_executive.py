@@ -229,6 +229,10 @@ def test_a_snapshot_link_shows_the_numbers_as_of_when_it_was_made_after_a_later_
     assert not reader.exception, reader.exception
     assert [e for e in reader.expander if e.label.startswith("Snapshot as of")]
     assert "Below: today's data" in "\n".join(i.value for i in reader.info)
+    then_today = next(df.value for df in reader.dataframe if "Today" in df.value.columns)  # then and today
+    row = then_today.set_index("").loc["Units short"]
+    shown_now = [m.value for m in reader.metric if m.label == "Units short"]  # the snapshot's and today's
+    assert row.iloc[0] == before["Units short"] and row["Today"] in shown_now and row["Today"] != row.iloc[0]
 
 
 def test_a_snapshot_shows_stored_names_as_text_and_a_broken_part_as_a_note(app):

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import pandas as pd
 import streamlit as st
 
 from sop_core.escape import plain
@@ -69,6 +70,7 @@ class Visit:
     accepted: bool  # data and overrides unchanged since the link (or its snapshot) was made, or a button was pressed
     initialised: set[str] = field(default_factory=set)  # widget keys set from the link
     notes: dict[str, str] = field(default_factory=dict)  # widget key -> why the link's value was not used
+    compare_box: Any = None  # where `compare_with_snapshot` writes "then and today", above the live view
 
 
 def _params() -> dict[str, list[str]]:
@@ -209,10 +211,33 @@ def _show_snapshot(v: Visit, snap: links.Snapshot) -> None:
                         on_click=_compare, width="stretch")
             render_blocks(snap.blocks)
         st.stop()
-    with st.expander(f"Snapshot {snap.as_of_text} — the numbers the link was made with", expanded=True,
+    v.compare_box = st.container(key="snapshot_compare")
+    with st.expander(f"Snapshot {snap.as_of_text} — every number the link was made with",
                      icon=":material/photo_camera:"):
         render_blocks(snap.blocks)
-    st.info("Below: today's data and overrides — compare with the snapshot above.", icon=":material/today:")
+    st.info("Below: today's data and overrides.", icon=":material/today:")
+
+
+def compare_with_snapshot(blocks: Sequence[Mapping[str, Any]]) -> None:
+    """After "Compare with today": the snapshot's headline numbers beside today's (`blocks`: the page's snapshot
+    blocks as it would store them now), drawn above the live view. Nothing when no snapshot is being compared."""
+    v = visit()
+    if v is None or v.compare_box is None or v.status.snapshot is None or not v.accepted:
+        return
+    snap = v.status.snapshot
+    rows, texts = links.compare_blocks(snap.blocks, blocks)
+    with v.compare_box:
+        st.markdown(f"**The snapshot, {plain(snap.as_of_text)}, and today**")
+        if rows:
+            then = f"As of {snap.as_of:%d %b %Y}"
+            frame = pd.DataFrame(rows, columns=["", then, "Today"])
+            st.dataframe(frame, hide_index=True, width="stretch",
+                         column_config={then: st.column_config.TextColumn(then, alignment="right"),
+                                        "Today": st.column_config.TextColumn("Today", alignment="right")})
+        for was, now in texts:
+            st.markdown(f"As of {snap.as_of:%d %b %Y}: {plain(was)}  \n**Today: {plain(now)}**")
+        if not rows and not texts:
+            st.caption("The headline numbers read the same today.")
 
 
 def scenario() -> Scenario | None:

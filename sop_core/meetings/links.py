@@ -592,3 +592,28 @@ def get_snapshot(ws: Workspace, snapshot_id: str | None) -> Snapshot | None:
     return Snapshot(snapshot_id=str(row["snapshot_id"]), page=str(row["page"]), params=params,
                     fingerprint=str(row["fingerprint"]), as_of=pd.Timestamp(row["as_of"]).date(), created_at=created,
                     author=None if pd.isna(row["author"]) else str(row["author"]), blocks=blocks)
+
+
+def compare_blocks(then: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]],
+                   ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """What a snapshot said against what the same view says today.
+
+    Returns (metrics, texts): metrics = (label, value then, value today) for every metric label of the
+    snapshot ('—' today when the view no longer shows it); texts = (then, today) for each bold line of
+    the snapshot that reads differently today (bold lines matched in order).
+    """
+    def metrics(blocks: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for b in blocks:
+            if b.get("kind") == "metrics":
+                for item in b.get("items", []):
+                    out.setdefault(str(item.get("label", "")), str(item.get("value", "—")))
+        return out
+
+    def bold(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
+        return [str(b.get("text", "")) for b in blocks if b.get("kind") == "text" and b.get("style") == "bold"]
+
+    m_then, m_now = metrics(then), metrics(now)
+    rows = [(label, value, m_now.get(label, "—")) for label, value in m_then.items()]
+    texts = [(a, b) for a, b in zip(bold(then), bold(now)) if a != b]
+    return rows, texts
