@@ -33,24 +33,44 @@ if fresh["last_period"] is not None:
 else:
     c2.metric("Sales history through", "—", help="Load a sales file.")
 last_load = loaded["loaded_at"].max() if len(loaded) else None
-c3.metric("Last load", pd.Timestamp(last_load).strftime("%d %b, %H:%M") if last_load is not None else "—")
+if last_load is not None:  # the day as the value, the time beside it: whole at 1024 px
+    c3.metric("Last load", f"{pd.Timestamp(last_load):%-d %b}", delta=f"{pd.Timestamp(last_load):%H:%M} UTC",
+              delta_color="off", delta_arrow="off")
+else:
+    c3.metric("Last load", "—")
 n_warn = int(table_health["warnings"].map(len).sum())
 c4.metric("Warnings", f"{n_warn}", help="Warnings don't block a load: they are listed per table below.")
 
 st.subheader("Data health", anchor=False)
+
+
+def _period(first: object, last: object) -> str:
+    """'Jan 2023 – Oct 2026', one month alone, or '—' for a table without dates (products)."""
+    if first is None or last is None or pd.isna(first) or pd.isna(last):
+        return "—"
+    a, b = pd.Timestamp(first), pd.Timestamp(last)
+    return f"{a:%b %Y}" if (a.year, a.month) == (b.year, b.month) else f"{a:%b %Y} – {b:%b %Y}"
+
+
 view = table_health.assign(
     status=table_health["loaded"].map({True: "Loaded", False: "Missing"}),
-    warnings=table_health["warnings"].map(lambda w: "; ".join(w) if w else ""),
-    views_waiting=table_health["views_waiting"].map(lambda v: ", ".join(v)),
+    period=[_period(a, b) for a, b in zip(table_health["first_date"], table_health["last_date"])],
+    file_name=table_health["file_name"].fillna("—"),
+    loaded_at=[f"{pd.Timestamp(t):%-d %b %Y, %H:%M}" if t is not None and not pd.isna(t) else "—"
+               for t in table_health["loaded_at"]],
+    # what a loaded table warns about; for a missing one, the views that wait for it
+    notes=[("; ".join(w) if w else "") if ok else "Needed by " + ", ".join(v) if v else ""
+           for ok, w, v in zip(table_health["loaded"], table_health["warnings"], table_health["views_waiting"])],
 )
 st.dataframe(
-    view[["label", "status", "rows", "first_date", "last_date", "file_name", "loaded_at", "warnings", "views_waiting"]],
+    view[["label", "status", "rows", "period", "file_name", "loaded_at", "notes"]],
     hide_index=True, width="stretch",
     column_config={
         "label": "Table", "status": "Status", "rows": st.column_config.NumberColumn("Rows", format="localized"),
-        "first_date": st.column_config.DateColumn("From"), "last_date": st.column_config.DateColumn("To"),
-        "file_name": "Last file", "loaded_at": st.column_config.DatetimeColumn("Loaded", format="D MMM YYYY, HH:mm"),
-        "warnings": "Warnings", "views_waiting": "Views still waiting for it",
+        "period": "Period", "file_name": "Last file",
+        "loaded_at": st.column_config.TextColumn("Loaded (UTC)"),
+        "notes": st.column_config.TextColumn("Notes", help="Warnings of a loaded table (they don't "
+                                             "block a load); for a missing table, the views waiting for it"),
     },
 )
 

@@ -209,9 +209,10 @@ else:
         "data": ["today's data" if s.base_fingerprint == fp else "earlier data" for s in saved],
         "compared": [s.scenario_id in selected for s in saved],
     })
-    st.dataframe(table, hide_index=True, width="stretch", key="sc_saved", column_config={
-        "name": "Scenario", "changes": st.column_config.TextColumn("Changes", width="large"), "note": "Note",
-        "author": "By", "created_at": st.column_config.DatetimeColumn("Saved (UTC)", format="D MMM YYYY, HH:mm"),
+    st.dataframe(table, hide_index=True, width="stretch", key="sc_saved",
+                 column_order=["name", "changes", "author", "created_at", "data", "compared"], column_config={
+        "name": "Scenario", "changes": st.column_config.TextColumn("Changes"), "note": "Note",
+        "author": "By", "created_at": st.column_config.DatetimeColumn("Saved", format="D MMM YYYY"),
         "data": st.column_config.TextColumn("Built on", help="A scenario is a set of changes: it applies to today's "
                                             "data either way; 'earlier data' says the data changed since it was saved."),
         "compared": st.column_config.CheckboxColumn("Compared"),

@@ -118,7 +118,7 @@ st.dataframe(
         "required_hours": st.column_config.NumberColumn("Required", format="%,.0f", help="Hours (or units)"),
         "available_hours": st.column_config.NumberColumn("Available", format="%,.0f", help="Hours (or units)"),
         "over_hours": st.column_config.NumberColumn("Over capacity", format="%,.0f"),
-        "top_families": st.column_config.TextColumn("Families causing the load", width="large"),
+        "top_families": st.column_config.TextColumn("Families causing the load"),
     },
 )
 

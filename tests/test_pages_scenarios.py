@@ -17,7 +17,7 @@ from apptest_support import app, app_workspace, demo_workspace_file, metrics, op
 from sop_core import escape
 from sop_core.demand import consensus, forecast, overrides, review
 from sop_core.demand.history import demand_history
-from sop_core.formatting import money, units
+from sop_core.formatting import money, plural, units
 from sop_core.meetings import links
 from sop_core.planning import plan, scenarios
 from sop_core.planning.kpi_catalogue import MEASURES
@@ -267,7 +267,7 @@ def plan_page_numbers(page: str, r: plan.PlanResult) -> dict[str, str]:
         return {"Units short after pre-build": units(k["units_short"]),
                 "Overloaded resource-months": f"{int(k['overloaded_resource_months'])} of {len(r.utilisation)}"}
     if page == "inventory":
-        return {"Projected stockouts": f"{int(k['stockouts'])} skus",
+        return {"Projected stockouts": plural(k["stockouts"], "sku"),
                 "Revenue at risk from stockouts": money(k["revenue_at_risk"])}
     return {f"Full-year outlook {r.year}": money(k["revenue"]), f"Annual plan {r.year}": money(k["plan_revenue"])}
 

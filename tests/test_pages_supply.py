@@ -12,7 +12,7 @@ from apptest_support import APP, app, app_workspace, demo_workspace_file, metric
 from streamlit.testing.v1 import AppTest
 
 from sop_core.demand import consensus, forecast
-from sop_core.formatting import delta_money, money, pct, units
+from sop_core.formatting import delta_money, money, pct, plural, units
 from sop_core.meetings import links, pack
 from sop_core.planning import plan
 from sop_core.planning import settings as plan_settings
@@ -46,9 +46,9 @@ def inventory_headline(r: plan.PlanResult) -> dict[str, str]:
     ex = r.exceptions
     kind = ex["kind"] if len(ex) else pd.Series(dtype=object)
     return {
-        "Projected stockouts": f"{int(r.kpis['stockouts'])} skus",
+        "Projected stockouts": plural(r.kpis["stockouts"], "sku"),
         "Revenue at risk from stockouts": money(r.kpis["revenue_at_risk"]),
-        "Safety-stock breaches": f"{int((kind == 'below safety stock').sum())} skus",
+        "Safety-stock breaches": plural((kind == "below safety stock").sum(), "sku"),
         "Excess stock at cost": money(float(ex.loc[kind == "excess", "value"].sum()) if len(ex) else 0.0),
     }
 

@@ -26,7 +26,7 @@ import streamlit as st
 from pages.shell import nav
 from sop_core.demand import forecast
 from sop_core.escape import plain
-from sop_core.formatting import delta_money, delta_units, money, pct, plural, units
+from sop_core.formatting import delta_money, delta_units, money, pct, plural, pts, units
 from sop_core.meetings import charts, links
 from sop_core.meetings.exports import to_csv_bytes
 from sop_core.planning import plan, scenarios
@@ -62,16 +62,16 @@ def fmt_value(kpi: str, x: float | None) -> str:
 
 
 def fmt_delta(kpi: str, x: float | None) -> str:
-    """A change of a KPI against the baseline (+$243K, −0.02 pp, +4,215); '—' when unknown, '0' for no change."""
+    """A change of a KPI against the baseline (+$243K, −0.02 pts, +4,215); '—' when unknown, '0' for no change."""
     unit = MEASURES[kpi].unit
     if _bad(x):
         return "—"
     if abs(x) < _TOLERANCE[unit]:
-        return "$0" if unit == "money" else "0 pp" if unit in ("pct", "ratio") else "0"
+        return "$0" if unit == "money" else "0 pts" if unit in ("pct", "ratio") else "0"
     if unit == "money":
         return delta_money(x)
     if unit in ("pct", "ratio"):
-        return pct(x, 1 if abs(x) >= 5e-4 else 2, signed=True).replace("%", " pp")
+        return pts(x, 1 if abs(x) >= 5e-4 else 2)
     return delta_units(x)
 
 
@@ -84,7 +84,7 @@ def tone(kpi: str, delta: float | None) -> str | None:
     """'better', 'worse' or None (no change, unknown, or a KPI without a better direction)."""
     info = MEASURES[kpi]
     if info.better is None or not changed(kpi, delta) or (info.unit in ("pct", "ratio") and abs(delta) < 5e-4):
-        return None  # a change under 0.05 pp is shown, not highlighted
+        return None  # a change under 0.05 pts is shown, not highlighted
     return "better" if (delta > 0) == (info.better == "higher") else "worse"
 
 
@@ -259,15 +259,22 @@ def render_comparison(ws: Workspace, run: forecast.ForecastRun, scenario_ids: Se
     # the KPI table, differences highlighted
     numbers, shown = kpi_table(results)
     st.markdown("**Every KPI, side by side**")
+    config = {"KPI": st.column_config.TextColumn("KPI", pinned=True),
+              "Over": st.column_config.TextColumn("Over", help="FY: the outlook year (actuals to date + plan); "
+                                                  "otherwise every month of the plan")}
+    deltas = [plan.delta_column(n) for n in names[1:]]
+    # with several scenarios the table shows the baseline and each change (it fits at 1280 px); the values below
+    order = None if len(names) <= 2 else ["KPI", BASELINE, *deltas]
     st.dataframe(_styled(numbers, shown), hide_index=True, width="stretch", key=f"{key}_kpis",
-                 height=35 * (len(shown) + 1) + 3,
-                 column_config={"KPI": st.column_config.TextColumn("KPI", pinned=True),
-                                "Over": st.column_config.TextColumn("Over", help="FY: the outlook year (actuals to "
-                                                                    "date + plan); otherwise every month of the plan")})
+                 height=35 * (len(shown) + 1) + 3, column_config=config, column_order=order)
+    if order is not None:
+        with st.expander("Each plan's values", icon=":material/table_view:"):
+            st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_kpi_values", column_config=config,
+                         column_order=["KPI", "Over", *names])
     for cov in (base.coverage.incomplete() if base.coverage is not None else []):  # what no KPI here could see
         st.caption(f":material/visibility_off: {cov.text}")
     c = st.columns([3, 1])
-    c[0].caption("Δ = scenario − baseline; pp = percentage points. Green: better, red: worse, by each KPI's direction "
+    c[0].caption("Δ = scenario − baseline; pts = percentage points. Green: better, red: worse, by each KPI's direction "
                  "(annual plan revenue, demand and inventory have none).")
     c[1].download_button("Download the table (CSV)", to_csv_bytes(export_table(numbers, base.year)),
                          file_name="scenario_comparison.csv",
