@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -208,6 +209,33 @@ def test_the_capacity_heatmap_names_every_resource_and_month_and_is_red_above_10
         utilisation=util["utilisation"].clip(upper=0.99))}), pack.ChartImages(error="not exported"))
     quiet_page = next(p for p in PdfReader(io.BytesIO(quiet)).pages if "Capacity (rough" in (p.extract_text() or ""))
     assert red not in quiet_page.get_contents().get_data()
+
+
+def test_every_pack_page_renders_as_an_image_kept_to_look_at(content, pdf_bytes, tmp_path):
+    """Each page rasterised with poppler's pdftoppm (as a print preview would), kept in tests/browser/artefacts/
+    (or $SOP_ARTEFACTS) as pack-N.png; every page has ink inside its margins and none is blank."""
+    from PIL import Image
+
+    tool = shutil.which("pdftoppm")
+    assert tool, "pdftoppm not found: apt-get install -y poppler-utils (the README's test command does)"
+    src = tmp_path / "pack.pdf"
+    src.write_bytes(pdf_bytes)
+    out = Path(os.environ.get("SOP_ARTEFACTS") or ROOT / "tests" / "browser" / "artefacts")
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([tool, "-r", "80", "-png", str(src), str(out / "pack")], check=True, timeout=120)
+    n = len(PdfReader(io.BytesIO(pdf_bytes)).pages)
+    pngs = sorted(out.glob("pack-*.png"))[-n:]
+    assert len(pngs) == n
+    for png in pngs:
+        im = Image.open(png).convert("L")
+        w, h = im.size
+        assert abs(w - 297 / 25.4 * 80) < 2 and abs(h - 210 / 25.4 * 80) < 2, (png, w, h)  # landscape A4
+        inked = im.point(lambda v: 255 if v < 200 else 0).getbbox()
+        assert inked is not None, f"{png.name} is blank"
+        left, top, right, bottom = inked
+        # nothing drawn into the 10 mm margins (8 mm of slack for the running header and footer)
+        margin = 8 / 25.4 * 80
+        assert left >= margin and right <= w - margin and top >= margin / 2 and bottom <= h - margin / 3, (png, inked)
 
 
 def test_pdf_still_builds_without_a_browser(content, monkeypatch):
