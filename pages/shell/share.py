@@ -9,6 +9,8 @@
     state = dataclasses.replace(link, family=..., region=..., sku=...)
     share.sync_url(state)                               # the address bar is always a link to what is on screen
     share.share_button(state)                           # a popover with the full link and its copy button
+    share.share_button(state, snapshot=lambda: blocks)  # ... and a snapshot link keeping the page's numbers
+    share.compare_with_snapshot(blocks)                 # last: a snapshot link's numbers beside today's
 
 What a link can say, and how the page answers (the messages are links.py's):
 
