@@ -17,7 +17,7 @@ from sop_core.demand.overrides import OverrideInput
 from sop_core.intake import company, demo
 from sop_core.intake import load as intake
 from sop_core.intake.errors import IntakeError
-from sop_core.meetings import decisions
+from sop_core.meetings import decisions, links
 from sop_core.planning import kpis, scenarios
 from sop_core.store import backup
 from sop_core.store.workspace import Provenance, Workspace
@@ -98,8 +98,11 @@ def test_reset_returns_everything_to_the_demo_and_backs_up_first(workspace: Work
     company.reset_to_demo(workspace)
     _plan_on_demo(workspace)
     workspace.set_setting("dask_scheduler", "tcp://cluster:8786")
+    links.save_snapshot(workspace, links.ViewState(page="executive"),
+                        [{"kind": "text", "text": "2026 outlook $32.1M"}], "alice")  # a pre-read of the old company
     before_events = int(workspace.scalar("SELECT count(*) FROM audit_log"))
     saved = company.reset_to_demo(workspace, author="admin", backup_dir=tmp_path / "backups")
+    assert workspace.scalar("SELECT count(*) FROM link_snapshots") == 0
     assert saved is not None and saved.parent == tmp_path / "backups"
     assert _counts(workspace) == {"overrides": 0, "scenarios": 0, "decisions": 0}
     assert forecast.saved_settings(workspace) == forecast.ForecastSettings()  # monthly again

@@ -39,7 +39,7 @@ KEEP_SETTINGS = frozenset({"dask_scheduler"})  # where the server sends work: no
 # the planning tables holding one company's work, children before parents
 PLANNING_TABLES: tuple[str, ...] = (
     "plan_result_frames", "plan_results", "consensus", "overrides", "backtest_points", "forecast_values", "forecast_series", "forecast_runs",
-    "plan_version_lines", "decision_events", "decisions", "plan_versions", "scenarios", "loads",
+    "plan_version_lines", "decision_events", "decisions", "plan_versions", "scenarios", "loads", "link_snapshots",
 )
 
 
