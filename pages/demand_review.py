@@ -45,8 +45,10 @@ with st.expander("Forecast settings", icon=":material/tune:"):
         seasonality = c[1].selectbox("Seasonality", list(forecast.SEASONALITY_MODES),
                                      index=list(forecast.SEASONALITY_MODES).index(settings.seasonality_mode),
                                      format_func=str.capitalize)
-        country = c[2].text_input("Holidays country (ISO code, weekly bucket)", value=settings.holidays_country or "",
-                                  max_chars=3, placeholder="e.g. US")
+        country = c[2].text_input("Holidays country (ISO code)", value=settings.holidays_country or "",
+                                  max_chars=3, placeholder="e.g. US",
+                                  help="Weeks: every public holiday, in the week that contains it. Months: the "
+                                       "holidays that move between months, such as Easter.")
         inactive_after = st.number_input(
             "Inactive after (buckets without sales; 0 = 24 months or 52 weeks)", min_value=0,
             max_value=forecast.INACTIVE_RANGE[1], value=settings.inactive_after, step=1,
@@ -249,14 +251,17 @@ if may(access.setting_kind(overrides.REASONS_SETTING)):
 st.subheader("Forecast accuracy", anchor=False)
 st.caption("Held-out accuracy of the whole procedure (rolling origin): at several past cut-offs the model is chosen "
            "from earlier cut-offs only, refitted on the data up to the cut-off and scored on the buckets that followed, "
-           "against a seasonal naive forecast (same bucket last season). Error e = F − A.")
+           "against a seasonal naive forecast (same bucket last season); the first cut-off, with no earlier evidence, only "
+           "informs the choice. Error e = F − A.")
 mets = run.metrics[scope.mask(run.metrics)] if len(run.metrics) else run.metrics
-inactive = forecast.inactive_series(mets)
+inactive = forecast.inactive_series(mets, hist)
 if inactive is not None and len(inactive):
     with st.expander(f"Inactive series ({len(inactive)}): no recent sales, not fitted, forecast zero",
                      icon=":material/do_not_disturb_on:"):
-        st.dataframe(inactive[["sku", "region", "family", "reason"]], hide_index=True, width="stretch",
-                     column_config={"sku": "SKU", "region": "Region", "family": "Family", "reason": "Why"})
+        st.dataframe(inactive, hide_index=True, width="stretch",
+                     column_order=[c for c in ("sku", "region", "family", "last_sale", "reason") if c in inactive],
+                     column_config={"sku": "SKU", "region": "Region", "family": "Family", "reason": "Why",
+                                    "last_sale": st.column_config.DateColumn("Last sale", format="D MMM YYYY")})
 PCT = "%.1f%%"  # percentages with one decimal (the columns hold percent, not fractions: see `in_percent`)
 RATIOS = ["accuracy", "bias", "wape", "wape_seasonal_naive", "fva"]
 

@@ -4,8 +4,8 @@
     python -m sop_core export consensus --csv consensus.csv
 
 One row per series and period: `sku`, `region` (empty when the data has none: the app's
-history.NO_REGION), `period` (ISO date
-of the bucket start), `value`, and for the forecast `model` (the model or combination chosen for
+history.NO_REGION), `period` (ISO date of the bucket: a month's first day; a week on the data's own
+weekday), `value`, and for the forecast `model` (the model or combination chosen for
 that series). The run is the stored one for the current data and the workspace's saved forecast
 settings; nothing is fitted here (run `forecast` first). The consensus is the stored one of that
 run, or, when none is stored, the run's forecast with every active override applied (not stored).

@@ -32,7 +32,8 @@ def _configure_common(p: argparse.ArgumentParser) -> None:
                         "prophet: Prophet wherever it can fit (default auto)")
     p.add_argument("--seasonality-mode", choices=["additive", "multiplicative"], default="additive",
                    help="Prophet seasonality (default additive)")
-    p.add_argument("--holidays", metavar="COUNTRY", help="country holidays for weekly buckets, e.g. US")
+    p.add_argument("--holidays", metavar="COUNTRY", help="country holidays, e.g. US (weeks: every holiday in its week; months: Easter and the "
+                        "holidays that move between months)")
     p.add_argument("--origins", type=int, default=3, help="backtest origins (default 3)")
     p.add_argument("--inactive-after", type=int, default=0, metavar="BUCKETS",
                    help="a series without sales for this many buckets is not fitted and forecast zero "
