@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from sop_core.periods import period_start
-from sop_core.planning.supply import normalise_plan, normalise_products
+from sop_core.planning.supply import _labels, month_start, normalise_plan, normalise_products
 
 if TYPE_CHECKING:  # pragma: no cover
     from sop_core.store.workspace import Workspace
@@ -92,6 +92,23 @@ def value_plan(plan_units: pd.DataFrame, products: pd.DataFrame, units: str = "u
               "uncosted_units"]]
 
 
+def _actual_lines(actuals: pd.DataFrame, months: pd.DatetimeIndex, cut: pd.Timestamp) -> pd.DataFrame:
+    """Actuals of `months` up to `cut`: sku, family, period, units, revenue (rows filtered before they are built)."""
+    period = month_start(actuals["period"] if "period" in actuals.columns else actuals["date"])
+    keep = ((period >= np.datetime64(months[0])) & (period <= np.datetime64(months[-1]))
+            & (period <= np.datetime64(cut)))
+    act = actuals[keep]
+    sku = act["sku"].astype(str)
+    return pd.DataFrame({
+        "sku": sku.reset_index(drop=True),
+        "family": (_labels(act["family"], sku) if "family" in act.columns else sku).reset_index(drop=True),
+        "period": period[keep],
+        "units": pd.to_numeric(act["quantity"], errors="coerce").fillna(0.0).to_numpy(float),
+        "revenue": pd.to_numeric(act["revenue"], errors="coerce").to_numpy(float)
+        if "revenue" in act.columns else np.nan,
+    })
+
+
 def outlook(actuals: pd.DataFrame, plan_units: pd.DataFrame, year: int, last_actual_period: pd.Timestamp | None,
             products: pd.DataFrame, units: str = "units") -> pd.DataFrame:
     """Outlook for `year` per family × month: family, period, source ('actual' | 'plan'), units, revenue, cogs, margin, gross_margin_pct, list_revenue, unpriced_units, uncosted_units.
@@ -107,16 +124,7 @@ def outlook(actuals: pd.DataFrame, plan_units: pd.DataFrame, year: int, last_act
         else months[0] - pd.DateOffset(months=1)
     parts = []
     if actuals is not None and len(actuals):
-        a = pd.DataFrame({
-            "sku": actuals["sku"].astype(str).to_numpy(),
-            "family": (actuals["family"].astype(object).where(actuals["family"].notna(), actuals["sku"])
-                       if "family" in actuals.columns else actuals["sku"]).astype(str).to_numpy(),
-            "period": period_start(actuals["period"] if "period" in actuals.columns else actuals["date"]).to_numpy(),
-            "units": pd.to_numeric(actuals["quantity"], errors="coerce").fillna(0.0).to_numpy(float),
-            "revenue": pd.to_numeric(actuals["revenue"], errors="coerce").to_numpy(float)
-            if "revenue" in actuals.columns else np.nan,
-        })
-        a = a[(a["period"] >= months[0]) & (a["period"] <= months[-1]) & (a["period"] <= cut)]
+        a = _actual_lines(actuals, months, cut)
         a = _value_lines(a, prod, "units")
         a["revenue"] = a["revenue"].where(a["revenue"].notna(), a["list_revenue"])
         a["list_revenue"] = np.where(a["unit_price"].isna(), a["revenue"], a["list_revenue"])

@@ -167,6 +167,33 @@ def _forward_demand(demand: np.ndarray, n_months: float, tail_month: np.ndarray)
 
 
 # -- projection ------------------------------------------------------------------------------------
+def _grid(sku: Iterable, period: Iterable, values: np.ndarray, skus: pd.Index, horizon: pd.DatetimeIndex) -> np.ndarray:
+    """Values summed into a skus × horizon matrix (rows and months located by index, not one by one)."""
+    out = np.zeros((len(skus), len(horizon)))
+    i = skus.get_indexer(pd.Index(sku))
+    t = horizon.get_indexer(pd.DatetimeIndex(period))
+    if len(values) and ((i < 0).any() or (t < 0).any()):
+        raise KeyError("a sku or month outside the projection")
+    np.add.at(out, (i, t), values)
+    return out
+
+
+def _per_sku(values: pd.Series, skus: pd.Index) -> np.ndarray:
+    """Float value of each sku (0 when missing or NaN)."""
+    if not values.index.is_unique:
+        return np.array([float(values.get(s, 0.0)) if pd.notna(values.get(s, 0.0)) else 0.0 for s in skus])
+    return np.nan_to_num(pd.to_numeric(values.reindex(skus), errors="coerce").to_numpy(float), nan=0.0,
+                         posinf=np.inf, neginf=-np.inf)
+
+
+def _family_of(family: pd.Series, skus: pd.Index) -> np.ndarray:
+    """Family label of each sku as text (the sku itself when it has none)."""
+    if family.isna().any() or not family.index.is_unique:
+        return np.array([str(family.get(s, s)) for s in skus])
+    f = family.reindex(skus).astype(object)
+    return np.array(f.where(f.notna(), skus.to_series(index=skus)).astype(str).tolist())
+
+
 def project(plan: pd.DataFrame, on_hand: pd.DataFrame, receipts: pd.DataFrame | None,
             safety: pd.DataFrame | None, start_period: pd.Timestamp | None = None, months: int | None = None,
             products: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -196,16 +223,10 @@ def project(plan: pd.DataFrame, on_hand: pd.DataFrame, receipts: pd.DataFrame | 
     dem = p[(p["period"] >= horizon[0]) & (p["period"] <= horizon[-1])].groupby(["sku", "period"])["units"].sum()
     skus = sorted(set(p["sku"]) | set(oh.index) | set(rec["sku"]))
     n, T = len(skus), len(horizon)
-    pos = {s: i for i, s in enumerate(skus)}
-    tpos = {m: i for i, m in enumerate(horizon)}
-
-    D = np.zeros((n, T))
-    for (s, per), v in dem.items():
-        D[pos[s], tpos[pd.Timestamp(per)]] += v
-    R = np.zeros((n, T))
-    for s, per, q in rec[["sku", "period", "quantity"]].itertuples(index=False):
-        R[pos[s], tpos[pd.Timestamp(per)]] += q
-    opening0 = np.array([float(oh.get(s, 0.0)) for s in skus])
+    sku_index = pd.Index(skus)
+    D = _grid(dem.index.get_level_values(0), dem.index.get_level_values(1), dem.to_numpy(float), sku_index, horizon)
+    R = _grid(rec["sku"], rec["period"], rec["quantity"].to_numpy(float), sku_index, horizon)
+    opening0 = oh.reindex(sku_index, fill_value=0.0).to_numpy(float)
     closing = opening0[:, None] + np.cumsum(R - D, axis=1)
     opening = np.concatenate([opening0[:, None], closing[:, :-1]], axis=1)
 
@@ -217,7 +238,7 @@ def project(plan: pd.DataFrame, on_hand: pd.DataFrame, receipts: pd.DataFrame | 
 
     ss = (safety.assign(sku=safety["sku"].astype(str)).set_index("sku")["safety_stock_units"]
           if safety is not None and len(safety) else pd.Series(dtype=float))
-    ss_v = np.array([float(ss.get(s, 0.0)) if pd.notna(ss.get(s, 0.0)) else 0.0 for s in skus])
+    ss_v = _per_sku(ss, sku_index)
     fam = p.groupby("sku")["family"].last()
     cost = pd.Series(dtype=float)
     if products is not None and len(products):
@@ -228,7 +249,7 @@ def project(plan: pd.DataFrame, on_hand: pd.DataFrame, receipts: pd.DataFrame | 
 
     out = pd.DataFrame({
         "sku": np.repeat(skus, T),
-        "family": np.repeat([str(fam.get(s, s)) for s in skus], T),
+        "family": np.repeat(_family_of(fam, sku_index), T),
         "period": np.tile(horizon.to_numpy(), n),
         "opening": opening.ravel(),
         "receipts": R.ravel(),

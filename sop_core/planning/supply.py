@@ -56,6 +56,38 @@ UNKNOWN_MONTH = "no capacity for the month"
 
 
 # -- inputs --------------------------------------------------------------------------------------
+def _labels(col: pd.Series, fill: Any) -> pd.Series:
+    """Text labels of a key column, missing ones replaced by `fill` (a string or an aligned Series)."""
+    if isinstance(col.dtype, pd.StringDtype):  # already text: no round trip through Python objects
+        return col.where(col.notna(), fill).astype(str)
+    return col.astype(object).where(col.notna(), fill).astype(str)
+
+
+def month_start(dates: pd.Series) -> np.ndarray:
+    """`period_start(dates)` as a datetime64[us] array; plain datetime64 columns take a numpy shortcut."""
+    if isinstance(dates.dtype, np.dtype) and dates.dtype.kind == "M":
+        return dates.to_numpy().astype("datetime64[M]").astype("datetime64[us]")
+    return period_start(dates).to_numpy()
+
+
+def _sum_by_keys(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """`df.groupby(keys, as_index=False)[value].sum()`; when no key repeats, a sort of the rows (same result)."""
+    codes, sizes = [], []
+    for k in keys:
+        code, uniques = pd.factorize(df[k], sort=True, use_na_sentinel=True)
+        if (code < 0).any():  # a missing key: groupby drops the row, leave that to groupby
+            return df.groupby(keys, as_index=False)[value].sum()
+        codes.append(code)
+        sizes.append(max(len(uniques), 1))
+    if len(df) == 0 or float(np.prod(np.asarray(sizes, float))) >= 2.0 ** 62:
+        return df.groupby(keys, as_index=False)[value].sum()
+    combined = np.ravel_multi_index(codes, sizes)
+    order = np.argsort(combined, kind="stable")
+    if not (np.diff(combined[order]) > 0).all():  # repeated keys: sum them as groupby does
+        return df.groupby(keys, as_index=False)[value].sum()
+    return df.iloc[order][keys + [value]].reset_index(drop=True)
+
+
 def normalise_plan(plan: pd.DataFrame, units: str = "units") -> pd.DataFrame:
     """Plan rows (sku, region, family, period as month start, units float) summed per key; raises on missing columns.
 
@@ -69,18 +101,17 @@ def normalise_plan(plan: pd.DataFrame, units: str = "units") -> pd.DataFrame:
             f"the plan needs columns sku, region, family, period, {units}; missing: {', '.join(missing)}; "
             f"found: {', '.join(map(str, plan.columns))}"
         )
+    sku = plan["sku"].astype(str)
     df = pd.DataFrame({
-        "sku": plan["sku"].astype(str),
-        "region": plan["region"].astype(object).where(plan["region"].notna(), NO_REGION).astype(str)
-        if "region" in plan.columns else NO_REGION,
-        "family": plan["family"].astype(object).where(plan["family"].notna(), plan["sku"]).astype(str)
-        if "family" in plan.columns else plan["sku"].astype(str),
-        "period": period_start(plan["period"]).to_numpy(),
+        "sku": sku,
+        "region": _labels(plan["region"], NO_REGION) if "region" in plan.columns else NO_REGION,
+        "family": _labels(plan["family"], sku) if "family" in plan.columns else sku,
+        "period": month_start(plan["period"]),
         "units": pd.to_numeric(plan[units], errors="coerce").fillna(0.0).astype(float).to_numpy(),
     })
     if (df["units"] < 0).any():
         raise ValueError(f"the plan has {int((df['units'] < 0).sum())} rows with negative units")
-    return df.groupby(["sku", "region", "family", "period"], as_index=False)["units"].sum()
+    return _sum_by_keys(df, ["sku", "region", "family", "period"], "units")
 
 
 def normalise_products(products: pd.DataFrame) -> pd.DataFrame:
