@@ -19,7 +19,7 @@ from sop_core.demand import consensus, history
 from sop_core.intake import company
 from sop_core.periods import period_start
 from sop_core.planning import finance, inventory, plan, supply
-from sop_core.planning.finance import BUDGET_MONTHLY_COLUMNS, _finish, _value_lines, budget_by_family
+from sop_core.planning.finance import BUDGET_MONTHLY_COLUMNS, _finish, _value_lines
 from sop_core.planning.inventory import TOL, _forward_demand, forward_cover_weeks
 from sop_core.planning.supply import (
     CHECKED,
@@ -293,7 +293,7 @@ def old_budget_monthly(budget: pd.DataFrame, year: int, products: pd.DataFrame |
     if budget is None or budget.empty:
         return empty
     b = budget.assign(_month=pd.to_datetime(budget["period"]).dt.to_period("M").dt.to_timestamp())
-    parts = [budget_by_family(g.drop(columns="_month"), year, products).assign(period=m)
+    parts = [old_budget_by_family(g.drop(columns="_month"), year, products).assign(period=m)
              for m, g in b.groupby("_month") if m.year == int(year)]
     return pd.concat(parts, ignore_index=True)[cols] if parts else empty
 
@@ -430,6 +430,32 @@ def old_exceptions(projection: pd.DataFrame, products: pd.DataFrame, excess_cove
     out = out.sort_values(["value", "units", "sku"], ascending=[False, False, True], na_position="last")
     return out.reset_index(drop=True)
 
+
+
+def old_budget_by_family(budget: pd.DataFrame, year: int, products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Annual plan of `year` per family: family, volume_plan, revenue_plan, margin_plan (NaN when not given).
+
+    Rows given by sku only are mapped to the sku's family from `products` (else the sku itself).
+    """
+    cols = ["family", "volume_plan", "revenue_plan", "margin_plan"]
+    if budget is None or budget.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float if c != "family" else str) for c in cols})
+    b = budget.copy()
+    for c in ("family", "sku", "volume_plan", "revenue_plan", "margin_plan"):
+        if c not in b.columns:
+            b[c] = np.nan
+    b = b[pd.to_datetime(b["period"]).dt.year == int(year)]
+    fam = b["family"].astype(object)
+    if fam.isna().any():
+        mapping = (normalise_products(products).set_index("sku")["family"] if products is not None and len(products)
+                   else pd.Series(dtype=object))
+        sku = b["sku"].astype(object)
+        fam = fam.where(fam.notna(), sku.map(mapping)).where(lambda f: f.notna(), sku)
+    b["family"] = fam.astype(str)
+    for c in ("volume_plan", "revenue_plan", "margin_plan"):
+        b[c] = pd.to_numeric(b[c], errors="coerce").astype(float)
+    g = b.groupby("family", as_index=False)[["volume_plan", "revenue_plan", "margin_plan"]].sum(min_count=1)
+    return g[cols]
 
 
 # -- the companies ----------------------------------------------------------------------------------
@@ -603,3 +629,14 @@ def test_outlook(inputs: plan.PlanInputs) -> None:
     same(finance.outlook(odd, cons, year, last, prod), old_outlook(odd, cons, year, last, prod))
     obj = hist.assign(family=hist["family"].astype(object).where(hist.index % 4 > 0, None))
     same(finance.outlook(obj, cons, year, last, prod), old_outlook(obj, cons, year, last, prod))
+
+
+def test_budget_monthly(inputs: plan.PlanInputs) -> None:
+    b, prod = inputs.budget, inputs.products
+    for y in (2025, 2026, 2027):
+        same(finance.budget_monthly(b, y, prod), old_budget_monthly(b, y, prod))
+        same(finance.budget_monthly(b, y), old_budget_monthly(b, y))
+        same(finance.budget_by_family(b, y, prod), old_budget_by_family(b, y, prod))
+    bare = b[["period", "revenue_plan"]].assign(family=None, sku=None)  # no family, no sku, no volume
+    same(finance.budget_monthly(bare, 2026, prod), old_budget_monthly(bare, 2026, prod))
+    same(finance.budget_monthly(b.iloc[:0], 2026, prod), old_budget_monthly(b.iloc[:0], 2026, prod))

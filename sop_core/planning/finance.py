@@ -156,19 +156,12 @@ def outlook(actuals: pd.DataFrame, plan_units: pd.DataFrame, year: int, last_act
                 "list_revenue", "unpriced_units", "uncosted_units"]].reset_index(drop=True)
 
 
-def budget_by_family(budget: pd.DataFrame, year: int, products: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Annual plan of `year` per family: family, volume_plan, revenue_plan, margin_plan (NaN when not given).
-
-    Rows given by sku only are mapped to the sku's family from `products` (else the sku itself).
-    """
-    cols = ["family", "volume_plan", "revenue_plan", "margin_plan"]
-    if budget is None or budget.empty:
-        return pd.DataFrame({c: pd.Series(dtype=float if c != "family" else str) for c in cols})
+def _budget_rows(budget: pd.DataFrame, products: pd.DataFrame | None) -> pd.DataFrame:
+    """Annual plan rows with every column present, family as text (sku rows mapped to their family) and numbers as floats."""
     b = budget.copy()
     for c in ("family", "sku", "volume_plan", "revenue_plan", "margin_plan"):
         if c not in b.columns:
             b[c] = np.nan
-    b = b[pd.to_datetime(b["period"]).dt.year == int(year)]
     fam = b["family"].astype(object)
     if fam.isna().any():
         mapping = (normalise_products(products).set_index("sku")["family"] if products is not None and len(products)
@@ -178,6 +171,18 @@ def budget_by_family(budget: pd.DataFrame, year: int, products: pd.DataFrame | N
     b["family"] = fam.astype(str)
     for c in ("volume_plan", "revenue_plan", "margin_plan"):
         b[c] = pd.to_numeric(b[c], errors="coerce").astype(float)
+    return b
+
+
+def budget_by_family(budget: pd.DataFrame, year: int, products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Annual plan of `year` per family: family, volume_plan, revenue_plan, margin_plan (NaN when not given).
+
+    Rows given by sku only are mapped to the sku's family from `products` (else the sku itself).
+    """
+    cols = ["family", "volume_plan", "revenue_plan", "margin_plan"]
+    if budget is None or budget.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float if c != "family" else str) for c in cols})
+    b = _budget_rows(budget[pd.to_datetime(budget["period"]).dt.year.to_numpy() == int(year)], products)
     g = b.groupby("family", as_index=False)[["volume_plan", "revenue_plan", "margin_plan"]].sum(min_count=1)
     return g[cols]
 
@@ -292,10 +297,14 @@ def budget_monthly(budget: pd.DataFrame, year: int, products: pd.DataFrame | Non
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
     if budget is None or budget.empty:
         return empty
-    b = budget.assign(_month=pd.to_datetime(budget["period"]).dt.to_period("M").dt.to_timestamp())
-    parts = [budget_by_family(g.drop(columns="_month"), year, products).assign(period=m)
-             for m, g in b.groupby("_month") if m.year == int(year)]
-    return pd.concat(parts, ignore_index=True)[cols] if parts else empty
+    month = pd.to_datetime(budget["period"]).dt.to_period("M").dt.to_timestamp()
+    keep = (month.dt.year == int(year)).to_numpy()
+    if not keep.any():
+        return empty
+    b = _budget_rows(budget[keep], products).assign(period=month[keep].to_numpy())
+    g = b.groupby(["period", "family"], as_index=False)[["volume_plan", "revenue_plan", "margin_plan"]].sum(
+        min_count=1)
+    return g[cols].reset_index(drop=True)
 
 
 def monthly_outlook(outlook_frame: pd.DataFrame, budget_month: pd.DataFrame, family: str | None = None) -> pd.DataFrame:
