@@ -7,8 +7,8 @@ from pages.shell import plan_view as pv
 from pages.shell import share
 from pages.shell.state import page_header, workspace
 from sop_core import escape
-from sop_core.formatting import delta_money, money, pct
-from sop_core.meetings import charts
+from sop_core.formatting import delta_money, delta_money_whole, money, pct, pts
+from sop_core.meetings import agenda, charts, links
 from sop_core.planning import finance
 from sop_core.planning.kpi_catalogue import MEASURES
 
@@ -50,24 +50,22 @@ NOT_CHECKED = "Not checked"
 gap, gap_pct = (k["gap_to_plan"], k["gap_to_plan_pct"]) if compared else (float("nan"), float("nan"))
 gm, gm_plan = k["gross_margin_pct"], view.plan_margin_pct
 m = st.columns(4)
-m[0].metric(f"Full-year outlook {year}", money(k["revenue"]),
-            delta=f"{pct(gap_pct, 1, signed=True)} vs annual plan" if pd.notna(gap_pct) else None,
-            help=MEASURES["revenue"].formula, **pv.trend(gap_pct))
-m[1].metric(f"Annual plan {year}", money(k["plan_revenue"]) if compared else NOT_CHECKED,
-            help=MEASURES["plan_revenue"].formula)
-m[2].metric("Gap to annual plan", delta_money(gap) if compared else NOT_CHECKED,
-            delta=pct(gap_pct, 1, signed=True) if pd.notna(gap_pct) else None, **pv.trend(gap_pct),
-            help=MEASURES["gap_to_plan"].formula + "; % = " + MEASURES["gap_to_plan_pct"].formula)
+items: list[dict] = []  # the headline figures, as a snapshot link keeps them
+snapshot: list[dict] = [{"kind": "metrics", "items": items}]  # what a snapshot link keeps, in the page's order
+share.metric(items, m[0], f"Full-year outlook {year}", money(k["revenue"]),
+             delta=f"{pct(gap_pct, 1, signed=True)} vs annual plan" if pd.notna(gap_pct) else None,
+             help=MEASURES["revenue"].formula, **pv.trend(gap_pct))
+share.metric(items, m[1], f"Annual plan {year}", money(k["plan_revenue"]) if compared else NOT_CHECKED,
+             caption=None if compared else "Load the plan table (revenue_plan)", help=MEASURES["plan_revenue"].formula)
+share.metric(items, m[2], "Gap to annual plan", delta_money(gap) if compared else NOT_CHECKED,
+             delta=pct(gap_pct, 1, signed=True) if pd.notna(gap_pct) else None, **pv.trend(gap_pct),
+             help=MEASURES["gap_to_plan"].formula + "; % = " + MEASURES["gap_to_plan_pct"].formula)
 gm_delta = gm - gm_plan if pd.notna(gm) and pd.notna(gm_plan) else None
-m[3].metric("Gross margin %", pct(gm) if pd.notna(gm) else NOT_CHECKED,
-            delta=f"{gm_delta * 100:+.1f} pts vs plan".replace("-", "−") if gm_delta is not None else None,
-            **pv.trend(gm_delta),
-            help=MEASURES["gross_margin_pct"].formula + (f"; annual plan {pct(gm_plan)} (Σ margin_plan / "
-                                                             "Σ revenue_plan)" if pd.notna(gm_plan) else ""))
-if pd.isna(gm):
-    m[3].caption("Needs unit_cost for every sku (products table)")
-if not compared:
-    m[1].caption("Load the plan table (revenue_plan)")
+share.metric(items, m[3], "Gross margin %", pct(gm) if pd.notna(gm) else NOT_CHECKED,
+             delta=f"{pts(gm_delta)} vs plan" if gm_delta is not None else None, **pv.trend(gm_delta),
+             caption="Needs unit_cost for every sku (products table)" if pd.isna(gm) else None,
+             help=MEASURES["gross_margin_pct"].formula + (f"; annual plan {pct(gm_plan)} (Σ margin_plan / "
+                                                              "Σ revenue_plan)" if pd.notna(gm_plan) else ""))
 pv.coverage_note(annual)
 
 bridge = r.bridge.set_index("step")["value"]
@@ -77,6 +75,7 @@ if compared and pd.notna(gap) and abs(gap) >= 0.5:
     drivers = ", ".join(f"{step.lower()} {delta_money(v)}" for step, v in effects.head(3).items())
     text = (f"The outlook is **{money(abs(gap))} ({pct(abs(gap_pct), 1)})** "
             f"{'below' if gap < 0 else 'above'} the annual plan for {year}" + (f": {drivers}." if drivers else "."))
+    snapshot.append({"kind": "text", "text": text.replace("**", ""), "style": "bold"})
     if gap < 0:
         st.warning(text, icon=":material/warning:")
     elif annual.complete and prices.complete:
@@ -86,6 +85,12 @@ if compared and pd.notna(gap) and abs(gap) >= 0.5:
 
 # -- plan vs outlook by month (a fragment: the family filter redraws only this) ------------------------------
 families = sorted(r.outlook_constrained["family"].dropna().astype(str).unique())
+shown: dict[str, dict] = {}  # the monthly chart as the fragment last drew it (its family), for a snapshot link
+
+
+def blocks() -> list[dict]:
+    """The page's numbers as snapshot blocks: the headline, the monthly chart for the family shown, the rest."""
+    return snapshot[:head] + ([shown["monthly"]] if "monthly" in shown else []) + snapshot[head:]
 
 
 @st.fragment
@@ -97,17 +102,34 @@ def monthly() -> None:
     family = c[0].selectbox("Family", [pv.ALL] + families, key="fin_family")
     state = share.sync_url(dataclasses.replace(link, family=None if family == pv.ALL else family, region=None,
                                                sku=None, compare=(), horizon=None))
-    share.share_button(state, c[0])
     frame = finance.monthly_outlook(r.outlook_constrained, view.budget_monthly, None if family == pv.ALL else family)
     done = frame[frame["source"] == "actual"]
     vs = (lambda x: f" vs plan {money(x.sum())}") if compared else (lambda x: "")
     to_date = f"actual {money(done['revenue'].sum())}{vs(done['plan_revenue'])} to date; " if len(done) else ""
-    c[1].caption(f"{escape.plain(family) if family != pv.ALL else 'All families'}: {to_date}full year "
-                 f"{money(frame['revenue'].sum())}{vs(frame['plan_revenue'])}. "
+    said = (f"{family if family != pv.ALL else 'All families'}: {to_date}full year "
+            f"{money(frame['revenue'].sum())}{vs(frame['plan_revenue'])}.")
+    shown["monthly"] = {"kind": "chart", "chart": "revenue_by_month", "title": f"Revenue by month, {year}",
+                        "frame": links.frame_data(agenda.revenue_by_month(frame)), "caption": said}
+    share.share_button(state, c[0], snapshot=blocks)
+    c[1].caption(f"{escape.plain(said)} "
                  + ("Dark bars: actual months; light bars: plan months." if len(done) else "Every month is plan."))
     st.plotly_chart(charts.outlook_chart(frame), key="fin_monthly", config={"displayModeBar": False})
 
 
+head = len(snapshot)  # the monthly chart goes after the headline; the blocks below are known before it is drawn
+if compared:
+    snapshot.append({"kind": "chart", "chart": "bridge", "title": "From the annual plan to the outlook",
+                     "frame": links.frame_data(r.bridge[["step", "kind", "value"]])})
+fam = view.family_table.drop(columns="is_total")
+fam[["gap_pct", "margin_pct"]] = fam[["gap_pct", "margin_pct"]] * 100
+hidden = ([] if compared else ["plan_revenue", "gap", "gap_pct"]) + (
+    [] if fam["margin_pct"].notna().any() else ["margin_pct"])  # a column of nothing but blanks says nothing
+fam = fam.drop(columns=hidden)
+FAMILY_CELLS = {"family": ("Family", None), "outlook_revenue": (f"Outlook {year}", lambda v: money(v, compact=False)),
+                "plan_revenue": (f"Annual plan {year}", lambda v: money(v, compact=False)),
+                "gap": ("Gap ($)", delta_money_whole), "gap_pct": ("Gap %", lambda v: pct(v / 100, 1, signed=True)),
+                "margin_pct": ("Gross margin %", lambda v: pct(v / 100))}  # the table's cells as shown
+snapshot.append(share.table_block("By family", fam, {c: f for c, f in FAMILY_CELLS.items() if c in fam.columns}))
 monthly()
 
 # -- bridge -----------------------------------------------------------------------------------------------
@@ -123,11 +145,6 @@ else:
 
 # -- by family ----------------------------------------------------------------------------------------------
 st.subheader("By family", anchor=False)
-fam = view.family_table.drop(columns="is_total")
-fam[["gap_pct", "margin_pct"]] = fam[["gap_pct", "margin_pct"]] * 100
-hidden = ([] if compared else ["plan_revenue", "gap", "gap_pct"]) + (
-    [] if fam["margin_pct"].notna().any() else ["margin_pct"])  # a column of nothing but blanks says nothing
-fam = fam.drop(columns=hidden)
 if hidden:
     st.caption("Not shown: " + "; ".join(
         t for t, cols in (("the annual plan and the gap (no plan revenue for this year)", "plan_revenue"),
@@ -146,3 +163,4 @@ st.dataframe(
 )
 with st.expander("How the outlook and the bridge are computed", icon=":material/function:"):
     st.markdown(pv.rules(finance))
+share.compare_with_snapshot(blocks())  # a snapshot link after "Compare with today": its numbers beside today's

@@ -36,6 +36,7 @@ only ever written to the clipboard, never into the page.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,6 +195,60 @@ def render_blocks(blocks: Sequence[Mapping[str, Any]], key: str = "snap") -> Non
                                     config={"displayModeBar": False})
         except (ValueError, KeyError, TypeError, AttributeError):
             st.caption(":material/broken_image: This part of the snapshot can't be shown.")
+
+
+SNAPSHOT_ROWS = 40  # rows a snapshot table keeps: a view's headline table, never a fact table
+
+
+def metric(items: list[dict[str, str]], box: Any, label: str, value: str, *, delta: str | None = None,
+           caption: str | None = None, note: str | None = None, **kwargs: Any) -> None:
+    """`box.metric(label, value, delta, ...)` (and `caption` under it, as Markdown the page wrote) that also puts the
+    figure into `items`, the page's snapshot metrics (`{"kind": "metrics", "items": items}`).
+
+    note: the item's caption as plain text (the snapshot escapes it when it shows it); by default the delta, or
+    else the caption, with the page's Markdown escapes dropped.
+    """
+    box.metric(label, value, delta=delta, **kwargs)
+    if caption:
+        box.caption(caption)
+    note = note if note is not None else _unmarked(str(delta or caption or ""))
+    items.append({"label": label, "value": value} | ({"caption": note} if note else {}))
+
+
+def _unmarked(text: str) -> str:
+    """A caption as plain text: the page's own Markdown escapes and emphasis dropped (it is escaped again when shown)."""
+    return text.replace("\\", "").replace("**", "").replace("\u2060", "")
+
+
+def text_block(markdown: str, style: str = "bold") -> dict[str, str]:
+    """A snapshot text block of a line the page wrote in Markdown (its escapes and ** dropped: shown escaped)."""
+    return {"kind": "text", "text": _unmarked(markdown), "style": style}
+
+
+def table_block(title: str, frame: pd.DataFrame, columns: Mapping[str, tuple[str, Callable[[Any], str] | None]],
+                *, index: str | None = None) -> dict[str, Any]:
+    """A snapshot table of `frame` as the page shows it: `columns` maps each column kept to (its header, the
+    `sop_core.formatting` function that writes its cells; None = text as is, a blank as an em dash).
+
+    index: keep the frame's index as the first column under this header. At most SNAPSHOT_ROWS rows (the first,
+    said in the title when there are more: the page's order, largest first).
+    """
+    df = frame.head(SNAPSHOT_ROWS)
+    if len(frame) > SNAPSHOT_ROWS:
+        title = f"{title} (the first {SNAPSHOT_ROWS} of {len(frame):,} rows)"
+    if index is not None:
+        df = df.rename_axis("__index").reset_index()
+        columns = {"__index": (index, None)} | dict(columns)
+    out = pd.DataFrame({header: [_cell(v, fmt) for v in df[col]] for col, (header, fmt) in columns.items()})
+    return {"kind": "table", "title": title, "frame": links.frame_data(out)}
+
+
+def _cell(v: Any, fmt: Callable[[Any], str] | None) -> str:
+    if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+        return "—"
+    if fmt is None:
+        return f"{pd.Timestamp(v):%b %Y}" if isinstance(v, (pd.Timestamp, dt.date)) else str(v)
+    return fmt(v)
 
 
 def _show_snapshot(v: Visit, snap: links.Snapshot) -> None:
