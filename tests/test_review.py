@@ -47,3 +47,26 @@ def test_weekly_plans_reach_78_weeks_and_monthly_ones_24_months():
     assert forecast.ForecastSettings(bucket="week", horizon=78).horizon == 78
     with pytest.raises(ValueError, match="months from 6 to 24"):
         forecast.ForecastSettings(bucket="month", horizon=30)
+
+
+def test_recent_points_are_the_scorecards_twelve_months() -> None:
+    """The Demand review quotes the accuracy of the same held-out points as the scorecard's 12-month figure."""
+    import numpy as np
+
+    from sop_core.demand import metrics
+    from sop_core.planning import kpis
+
+    rng = np.random.default_rng(3)
+    periods = pd.date_range("2024-03-01", periods=30, freq="MS")
+    pts = pd.DataFrame({"series_id": np.repeat(["a", "b"], len(periods)), "period": np.tile(periods, 2),
+                        "actual": rng.integers(50, 150, 2 * len(periods)).astype(float)})
+    pts["forecast"] = pts["actual"] * rng.uniform(0.7, 1.3, len(pts))
+    pts["naive"] = pts["actual"] * rng.uniform(0.6, 1.4, len(pts))
+    recent, span = review.recent_points(pts)
+    assert span == "Sep 2025 – Aug 2026" and recent["period"].nunique() == 12
+    quoted = metrics.summarise(recent, []).iloc[0]["accuracy"]
+    assert quoted == pytest.approx(kpis.accuracy_kpis(pts)[0].value)
+    assert quoted != pytest.approx(metrics.summarise(pts, []).iloc[0]["accuracy"])  # not all 30 months
+    weekly = pts.assign(period=pts["period"] + pd.Timedelta(days=4))  # any bucket: months of the period
+    assert review.recent_points(weekly)[1] == span
+    assert review.recent_points(pts.iloc[0:0]) [1] == ""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sop_core.demand.forecast import FLAG_NAIVE_BEATS, FLAG_TS
-from sop_core.periods import next_period
+from sop_core.periods import next_period, period_start
 
 REVIEW_FLAGS: tuple[str, ...] = (FLAG_NAIVE_BEATS, FLAG_TS)
 FLAGGED_MEANING = "forecast worse than last year's pattern, or biased"
@@ -133,6 +133,25 @@ def edit_grid(consensus: pd.DataFrame, scope: Scope, periods: list[pd.Timestamp]
     c = consensus[scope.mask(consensus) & consensus["period"].isin(periods)]
     grid = c.pivot_table(index="sku", columns="period", values="consensus", aggfunc="sum").reindex(columns=periods)
     return grid.fillna(0.0).round(0)
+
+
+ACCURACY_MONTHS = 12  # the window of the accuracy every page quotes (the scorecard's 12 months)
+
+
+def recent_points(points: pd.DataFrame, months: int = ACCURACY_MONTHS) -> tuple[pd.DataFrame, str]:
+    """The held-out points whose period falls in the last `months` calendar months of the points, and that window
+    in words ('Dec 2025 – Nov 2026'): the scorecard's accuracy covers the same points (kpis.accuracy_kpis).
+
+    points: backtest points with a period column (any bucket); ('', empty) when there are none.
+    """
+    if points is None or len(points) == 0:
+        return points.iloc[0:0] if points is not None else pd.DataFrame(), ""
+    month = period_start(points["period"]).to_numpy()
+    last = pd.Timestamp(month.max())
+    first = last - pd.DateOffset(months=months - 1)
+    keep = (month >= first) & (month <= last)
+    span = f"{last:%b %Y}" if first == last else f"{first:%b %Y} – {last:%b %Y}"
+    return points[keep], span
 
 
 def flagged(metrics: pd.DataFrame) -> pd.Series:
