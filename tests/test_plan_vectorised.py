@@ -29,7 +29,6 @@ from sop_core.planning.supply import (
     NO_RESOURCE,
     NOT_IN_PRODUCTS,
     UNKNOWN_MONTH,
-    _dense,
     _measured_load,
     _top_families,
     normalise_capacity,
@@ -87,7 +86,7 @@ def old_constrained_plan(plan: pd.DataFrame, products: pd.DataFrame, capacity: p
     p = old_normalise_plan(plan)
     if p.empty:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    grid, months = _dense(p)
+    grid, months = old_dense(p)
     T = len(months)
     prod = normalise_products(products)
     load = required_load(p, prod)
@@ -458,6 +457,17 @@ def old_budget_by_family(budget: pd.DataFrame, year: int, products: pd.DataFrame
     return g[cols]
 
 
+def old_dense(plan: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """Plan on a full sku × region × month grid over the plan horizon (missing months as 0 units)."""
+    months = pd.date_range(plan["period"].min(), plan["period"].max(), freq="MS")
+    keys = plan[["sku", "region", "family"]].drop_duplicates().reset_index(drop=True)
+    grid = keys.merge(pd.DataFrame({"period": months}), how="cross")
+    grid["period"] = grid["period"].astype(plan["period"].dtype)
+    grid = grid.merge(plan, on=["sku", "region", "family", "period"], how="left")
+    grid["units"] = grid["units"].fillna(0.0)
+    return grid, months
+
+
 # -- the companies ----------------------------------------------------------------------------------
 def seasonal_naive(hist: pd.DataFrame, horizon: int = 18) -> pd.DataFrame:
     """Statistical forecast: each series' same month of the last year (0 where there was none)."""
@@ -640,3 +650,16 @@ def test_budget_monthly(inputs: plan.PlanInputs) -> None:
     bare = b[["period", "revenue_plan"]].assign(family=None, sku=None)  # no family, no sku, no volume
     same(finance.budget_monthly(bare, 2026, prod), old_budget_monthly(bare, 2026, prod))
     same(finance.budget_monthly(b.iloc[:0], 2026, prod), old_budget_monthly(b.iloc[:0], 2026, prod))
+
+
+def test_constrained_plan(inputs: plan.PlanInputs) -> None:
+    cons, prod, cap = inputs.consensus, inputs.products, inputs.capacity
+    firm = supply.production_receipts(inputs.supply)
+    for months in (0, 1, 2, 5):
+        same(supply.constrained_plan(cons, prod, cap, months, firm), old_constrained_plan(cons, prod, cap, months, firm))
+    same(supply.constrained_plan(cons, prod, cap), old_constrained_plan(cons, prod, cap))
+    same(supply.constrained_plan(cons, prod, cap.iloc[:0]), old_constrained_plan(cons, prod, cap.iloc[:0]))
+    gappy = cons.iloc[::2]  # keys with missing months
+    same(supply.constrained_plan(gappy, prod, cap, 2, inputs.supply),
+         old_constrained_plan(gappy, prod, cap, 2, inputs.supply))
+    same(supply.constrained_plan(cons.iloc[:0], prod, cap), old_constrained_plan(cons.iloc[:0], prod, cap))

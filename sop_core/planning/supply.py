@@ -308,15 +308,29 @@ def unloaded(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- constrained plan ----------------------------------------------------------------------------
-def _dense(plan: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
-    """Plan on a full sku × region × month grid over the plan horizon (missing months as 0 units)."""
+def _dense(plan: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.DatetimeIndex]:
+    """A normalised plan as (keys, units, months): keys = its sku × region × family rows in order, units = (keys, months).
+
+    Months span the plan horizon; a key's missing months hold 0 units.
+    """
     months = pd.date_range(plan["period"].min(), plan["period"].max(), freq="MS")
-    keys = plan[["sku", "region", "family"]].drop_duplicates().reset_index(drop=True)
-    grid = keys.merge(pd.DataFrame({"period": months}), how="cross")
-    grid["period"] = grid["period"].astype(plan["period"].dtype)
-    grid = grid.merge(plan, on=["sku", "region", "family", "period"], how="left")
-    grid["units"] = grid["units"].fillna(0.0)
-    return grid, months
+    key_id = plan.groupby(["sku", "region", "family"], sort=True).ngroup().to_numpy()
+    first = np.r_[True, key_id[1:] != key_id[:-1]]
+    keys = plan.loc[first, ["sku", "region", "family"]].reset_index(drop=True)
+    units = np.zeros((len(keys), len(months)))
+    units[key_id, months.get_indexer(pd.DatetimeIndex(plan["period"]))] = plan["units"].to_numpy(float)
+    return keys, units, months
+
+
+def _month_matrix(sku: pd.Series, period: pd.Series, values: np.ndarray, skus: np.ndarray,
+                  months: pd.DatetimeIndex) -> np.ndarray:
+    """Values summed into a skus × months matrix; skus not in `skus` are left out."""
+    out = np.zeros((len(skus), len(months)))
+    i = pd.Index(skus).get_indexer(pd.Index(sku))
+    t = months.get_indexer(pd.DatetimeIndex(period))
+    ok = (i >= 0) & (t >= 0)
+    np.add.at(out, (i[ok], t[ok]), values[ok])
+    return out
 
 
 def constrained_plan(plan: pd.DataFrame, products: pd.DataFrame, capacity: pd.DataFrame,
@@ -337,20 +351,15 @@ def constrained_plan(plan: pd.DataFrame, products: pd.DataFrame, capacity: pd.Da
     p = normalise_plan(plan)
     if p.empty:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    grid, months = _dense(p)
+    keys, d, months = _dense(p)
     T = len(months)
     prod = normalise_products(products)
     load = required_load(p, prod)
     cap = normalise_capacity(capacity)
     basis = resource_basis(load, cap)
-    grid = grid.merge(prod[["sku", "resource", "hours_per_unit"]].assign(_known=True), on="sku", how="left")
-    grid = grid.merge(basis, on="resource", how="left")
-    grid = grid.sort_values(["sku", "region", "family", "period"]).reset_index(drop=True)
-
-    rows = grid[grid["period"] == months[0]][["sku", "region", "family", "resource", "hours_per_unit", "_known",
-                                              "basis"]].reset_index(drop=True)
+    rows = (keys.merge(prod[["sku", "resource", "hours_per_unit"]].assign(_known=True), on="sku", how="left")
+            .merge(basis, on="resource", how="left"))
     n_rows = len(rows)
-    d = grid["units"].to_numpy(float).reshape(n_rows, T)
     factor = np.where(rows["basis"] == "hours", rows["hours_per_unit"],
                       np.where(rows["basis"] == "units", 1.0, np.nan)).astype(float)
     check = np.where(rows["_known"].isna(), NOT_IN_PRODUCTS,
@@ -361,13 +370,8 @@ def constrained_plan(plan: pd.DataFrame, products: pd.DataFrame, capacity: pd.Da
     # firm receipts: serve this month's demand of the sku, pro rata over its regions
     rec = receipts_by_month(receipts) if receipts is not None else receipts_by_month(None)
     rec = rec[(rec["period"] >= months[0]) & (rec["period"] <= months[-1])]
-    midx = {m: i for i, m in enumerate(months)}
     sku_codes, sku_of_row = np.unique(rows["sku"].to_numpy(str), return_inverse=True)
-    r_sku = np.zeros((len(sku_codes), T))
-    pos = {s: i for i, s in enumerate(sku_codes)}
-    for s, per, q in rec[["sku", "period", "quantity"]].itertuples(index=False):
-        if s in pos:
-            r_sku[pos[s], midx[pd.Timestamp(per)]] += q
+    r_sku = _month_matrix(rec["sku"], rec["period"], rec["quantity"].to_numpy(float), sku_codes, months)
     d_sku = np.zeros((len(sku_codes), T))
     np.add.at(d_sku, sku_of_row, d)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -426,7 +430,9 @@ def constrained_plan(plan: pd.DataFrame, products: pd.DataFrame, capacity: pd.Da
         check_month[idx] = np.where(unknown, UNKNOWN_MONTH, check_month[idx])
 
     constrained = np.minimum(constrained, d)
-    out = grid[["sku", "region", "family", "resource", "period", "units"]].copy()
+    out = rows[["sku", "region", "family", "resource"]].take(np.repeat(np.arange(n_rows), T)).reset_index(drop=True)
+    out["period"] = np.tile(months.to_numpy().astype(p["period"].dtype), n_rows)
+    out["units"] = d.ravel()
     out["receipt_units"] = receipt_units.ravel()
     out["constrained_units"] = constrained.ravel()
     out["prebuilt_units"] = prebuilt.ravel()
