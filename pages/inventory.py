@@ -45,33 +45,40 @@ seen = cov.state != "none"  # no sku of the plan has a stock record: no count be
 NOT_CHECKED = "Not checked"
 excess_months = view.settings["excess_cover_months"]
 m = st.columns(4)
-m[0].metric("Projected stockouts", plural(c['stockouts'], "sku") if seen else NOT_CHECKED,
-            help=MEASURES["stockouts"].formula)
-m[0].caption(cov.summary[:1].upper() + cov.summary[1:])
-m[1].metric("Revenue at risk from stockouts", money(c["revenue_at_risk"]) if seen else NOT_CHECKED,
-            help=MEASURES["revenue_at_risk"].formula)
-m[2].metric("Safety-stock breaches", plural(c['breaches'], "sku") if seen else NOT_CHECKED,
-            delta=f"{money(c['breach_value'])} at cost to restore" if c["breaches"] else None,
-            delta_color="off", delta_arrow="off",
-            help="Skus whose projected balance goes below safety stock without a stockout; value = the largest gap "
-                 "× unit_cost.")
-m[3].metric("Excess stock at cost", money(c["excess_value"]) if seen else NOT_CHECKED,
-            delta=plural(c['excess'], "sku") if c["excess"] else None, delta_color="off", delta_arrow="off",
-            help=f"Stock beyond the next {excess_months:g} months of demand, at its largest, × unit_cost.")
+items: list[dict] = []  # the headline figures, as a snapshot link keeps them
+snapshot: list[dict] = [{"kind": "metrics", "items": items}]  # what a snapshot link keeps, in the page's order
+share.metric(items, m[0], "Projected stockouts", plural(c['stockouts'], "sku") if seen else NOT_CHECKED,
+             caption=cov.summary[:1].upper() + cov.summary[1:], help=MEASURES["stockouts"].formula)
+share.metric(items, m[1], "Revenue at risk from stockouts", money(c["revenue_at_risk"]) if seen else NOT_CHECKED,
+             help=MEASURES["revenue_at_risk"].formula)
+share.metric(items, m[2], "Safety-stock breaches", plural(c['breaches'], "sku") if seen else NOT_CHECKED,
+             delta=f"{money(c['breach_value'])} at cost to restore" if c["breaches"] else None,
+             delta_color="off", delta_arrow="off",
+             help="Skus whose projected balance goes below safety stock without a stockout; value = the largest gap "
+                  "× unit_cost.")
+share.metric(items, m[3], "Excess stock at cost", money(c["excess_value"]) if seen else NOT_CHECKED,
+             delta=plural(c['excess'], "sku") if c["excess"] else None, delta_color="off", delta_arrow="off",
+             help=f"Stock beyond the next {excess_months:g} months of demand, at its largest, × unit_cost.")
 
+answer = None
 if not seen:
     pv.coverage_note(cov)
 elif c["stockouts"]:
-    st.warning(f"**{plural(c['stockouts'], 'sku')}** run out of stock in the projection: {money(c['revenue_at_risk'])} "
-               "of revenue at risk. They lead the exception list below.", icon=":material/warning:")
+    answer = (f"**{plural(c['stockouts'], 'sku')}** run out of stock in the projection: "
+              f"{escape.plain(money(c['revenue_at_risk']))} of revenue at risk.")
+    st.warning(answer + " They lead the exception list below.", icon=":material/warning:")
 elif c["breaches"]:
-    st.info(f"No stockout is projected, but {plural(c['breaches'], 'sku')} dip below safety stock.",
-            icon=":material/info:")
+    answer = f"No stockout is projected, but {plural(c['breaches'], 'sku')} dip below safety stock."
+    st.info(answer, icon=":material/info:")
 elif cov.complete:
-    st.success("No stockout and no safety-stock breach is projected.", icon=":material/check_circle:")
+    answer = "No stockout and no safety-stock breach is projected."
+    st.success(answer, icon=":material/check_circle:")
 else:  # part of the plan has no stock record: no green
-    st.info(f"No stockout and no safety-stock breach is projected for the {cov.checked:,} of {cov.total:,} skus with "
-            f"a stock record; the other {cov.total - cov.checked:,} are not checked.", icon=":material/info:")
+    answer = (f"No stockout and no safety-stock breach is projected for the {cov.checked:,} of {cov.total:,} skus "
+              f"with a stock record; the other {cov.total - cov.checked:,} are not checked.")
+    st.info(answer, icon=":material/info:")
+if answer:
+    snapshot.append(share.text_block(answer))
 if seen:
     pv.coverage_note(cov)
 
@@ -99,7 +106,7 @@ def projection() -> None:
     sku = f[1].selectbox("Sku", [pv.ALL] + skus, key="inv_sku")
     state = share.sync_url(dataclasses.replace(link, family=None if family == pv.ALL else family, region=None,
                                                sku=None if sku == pv.ALL else sku, compare=(), horizon=None))
-    share.share_button(state, f[0])
+    share.share_button(state, f[0], snapshot=lambda: snapshot)
     shown = [sku] if sku != pv.ALL else skus
     sources = safety["source"].reindex(shown).fillna("none")
     n_computed = int((sources == "computed").sum())
@@ -120,11 +127,17 @@ def projection() -> None:
                    "without safety_stock_units in the products table.")
 
 
+table = view.exception_rows
+if len(table):  # known before the chart's fragment draws the Share button: a snapshot link keeps it
+    snapshot.append(share.table_block("Exceptions, largest money first",
+                                      table.assign(first_period=pd.to_datetime(table["first_period"])), {
+        "sku": ("Sku", None), "family": ("Family", None), "kind": ("Exception", None), "first_period": ("From", None),
+        "units": ("Units", units), "value": ("Value", lambda v: money(v, compact=False)),
+        "value_basis": ("Valued as", None)}))
 projection()
 
 # -- exceptions ------------------------------------------------------------------------------------------
 st.subheader("Exceptions", anchor=False)
-table = view.exception_rows
 if table.empty and not seen:
     st.caption("Not checked: no sku of the plan has a stock record in the inventory table.")
 elif table.empty:
@@ -170,3 +183,4 @@ with st.expander("Safety stock by sku", icon=":material/shield:"):
     )
 with st.expander("How the projection works", icon=":material/function:"):
     st.markdown(pv.rules(inventory))
+share.compare_with_snapshot(snapshot)  # a snapshot link after "Compare with today": its numbers beside today's

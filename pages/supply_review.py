@@ -8,7 +8,7 @@ from pages.shell import share
 from pages.shell.state import page_header, workspace
 from sop_core import escape
 from sop_core.formatting import money, pct, plural, units
-from sop_core.meetings import charts
+from sop_core.meetings import agenda, charts, links
 from sop_core.planning import supply
 from sop_core.planning.kpi_catalogue import MEASURES
 
@@ -40,38 +40,48 @@ n_over = int(k["overloaded_resource_months"])
 short_units = k["units_short"]
 at_risk = view.shortage_revenue
 m = st.columns(4)
-m[0].metric("Overloaded resource-months", f"{n_over} of {len(util)}" if seen else NOT_CHECKED,
-            help=MEASURES["overloaded_resource_months"].formula + " (before pre-build).")
-m[1].metric("Peak utilisation", pct(peak["utilisation"]) if peak is not None and seen else "—",
-            delta=f"{escape.plain(peak['resource'])} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None and seen else None,
-            delta_color="red" if peak is not None and peak["utilisation"] > 1 else "gray", delta_arrow="off",
-            help=MEASURES["peak_utilisation"].formula)
-m[2].metric("Units short after pre-build", units(short_units) if seen else NOT_CHECKED,
-            delta=f"{pct(short_units / k['units_demand'], 1)} of demand" if short_units > 0.5 and k["units_demand"]
-            else None, delta_color="inverse", delta_arrow="off",
-            help=MEASURES["units_short"].formula + f", with {plural(view.settings['prebuild_months'], 'month')} of pre-build.")
-m[3].metric("Revenue at risk from shortage", money(at_risk) if seen else NOT_CHECKED,
-            help="Σ short units × unit_price over the plan horizon (demand revenue − constrained plan revenue).")
-m[0].caption(cov.summary[:1].upper() + cov.summary[1:])
+items: list[dict] = []  # the headline figures, as a snapshot link keeps them
+snapshot: list[dict] = [{"kind": "metrics", "items": items}]  # what a snapshot link keeps, in the page's order
+share.metric(items, m[0], "Overloaded resource-months", f"{n_over} of {len(util)}" if seen else NOT_CHECKED,
+             caption=cov.summary[:1].upper() + cov.summary[1:],
+             help=MEASURES["overloaded_resource_months"].formula + " (before pre-build).")
+peak_at = f"{peak['resource']} · {pd.Timestamp(peak['period']):%b %Y}" if peak is not None and seen else None
+share.metric(items, m[1], "Peak utilisation", pct(peak["utilisation"]) if peak is not None and seen else "—",
+             delta=escape.plain(peak_at) if peak_at else None, note=peak_at,
+             delta_color="red" if peak is not None and peak["utilisation"] > 1 else "gray", delta_arrow="off",
+             help=MEASURES["peak_utilisation"].formula)
+share.metric(items, m[2], "Units short after pre-build", units(short_units) if seen else NOT_CHECKED,
+             delta=f"{pct(short_units / k['units_demand'], 1)} of demand" if short_units > 0.5 and k["units_demand"]
+             else None, delta_color="inverse", delta_arrow="off",
+             help=MEASURES["units_short"].formula + f", with {plural(view.settings['prebuild_months'], 'month')} of pre-build.")
+share.metric(items, m[3], "Revenue at risk from shortage", money(at_risk) if seen else NOT_CHECKED,
+             help="Σ short units × unit_price over the plan horizon (demand revenue − constrained plan revenue).")
 
 if not seen:
     pv.coverage_note(cov)
 elif short_units > 0.5:
-    st.warning(f"Capacity cannot make the whole consensus: **{units(short_units)} units** "
-               f"({money(at_risk)} of revenue) are short after {plural(view.settings['prebuild_months'], 'month')} of "
-               "pre-build. The gap table below shows which families and months.", icon=":material/warning:")
+    answer = (f"Capacity cannot make the whole consensus: **{units(short_units)} units** "
+              f"({escape.plain(money(at_risk))} of revenue) are short after "
+              f"{plural(view.settings['prebuild_months'], 'month')} of pre-build. The gap table below shows which "
+              "families and months.")
+    st.warning(answer, icon=":material/warning:")
+    snapshot.append(share.text_block(answer.replace(" The gap table below shows which families and months.", "")))
 elif n_over:
-    st.info(f"{n_over} resource-months are overloaded, but pre-building in earlier months covers the whole "
-            "consensus: nothing is short.", icon=":material/info:")
+    answer = (f"{n_over} resource-months are overloaded, but pre-building in earlier months covers the whole "
+              "consensus: nothing is short.")
+    st.info(answer, icon=":material/info:")
+    snapshot.append(share.text_block(answer))
 else:
     where = f" (peak {pct(peak['utilisation'])} on {escape.plain(peak['resource'])} in {pd.Timestamp(peak['period']):%b %Y})" \
         if peak is not None else ""
     if cov.complete:
-        st.success(f"Capacity covers the consensus: no resource is overloaded in any month{where}.",
-                   icon=":material/check_circle:")
+        answer = f"Capacity covers the consensus: no resource is overloaded in any month{where}."
+        st.success(answer, icon=":material/check_circle:")
     else:  # part of the plan unseen: no green
-        st.info(f"No resource is overloaded in any month for the {cov.checked:,} of {cov.total:,} skus checked"
-                f"{where}; the other {cov.total - cov.checked:,} are not checked.", icon=":material/info:")
+        answer = (f"No resource is overloaded in any month for the {cov.checked:,} of {cov.total:,} skus checked"
+                  f"{where}; the other {cov.total - cov.checked:,} are not checked.")
+        st.info(answer, icon=":material/info:")
+    snapshot.append(share.text_block(answer))
 if seen:
     pv.coverage_note(cov)
 
@@ -102,12 +112,19 @@ elif gaps.empty:
 else:
     st.caption("Units short per family and month, after pre-build.")
     labels = {c: (pd.Timestamp(c).strftime("%b %Y") if c != "Total" else c) for c in gaps.columns}
+    snapshot.append(share.table_block("Supply gap: units short per family and month, after pre-build", gaps,
+                                      {c: (label, units) for c, label in labels.items()}, index="Family"))
     st.dataframe(gaps.rename(columns=labels), width="stretch",
                  column_config={"family": "Family"} | {v: st.column_config.NumberColumn(v, format="%,.0f")
                                                        for v in labels.values()})
 title = "Overloaded resource-months and the families causing the load" if n_over else \
     "Tightest resource-months and the families causing the load"
 st.markdown(f"**{title}**")
+snapshot.append(share.table_block(title, view.tight.assign(utilisation=lambda d: pd.to_numeric(d["utilisation"],
+                                                                                            errors="coerce")), {
+    "resource": ("Resource", None), "period": ("Month", None), "utilisation": ("Utilisation", lambda v: pct(v, 0)),
+    "required_hours": ("Required", units), "available_hours": ("Available", units), "over_hours": ("Over capacity", units),
+    "top_families": ("Families causing the load", None)}))
 st.dataframe(
     view.tight[["resource", "period", "utilisation", "required_hours", "available_hours", "over_hours", "top_families"]]
     .assign(utilisation=lambda d: pd.to_numeric(d["utilisation"], errors="coerce") * 100),
@@ -124,6 +141,13 @@ st.dataframe(
 
 # -- constrained vs unconstrained plan (a fragment: the family filter redraws only this) -----------------
 families = sorted(r.constrained["family"].dropna().astype(str).unique())
+if seen:  # the plan chart's numbers for every family at once (the chart itself shows one family at a time)
+    fam_supply = agenda.family_supply(r.constrained)
+    snapshot.append({"kind": "chart", "chart": "family_supply", "title": "Demand and supply by family",
+                     "frame": links.frame_data(fam_supply),
+                     "caption": f"Demand {units(fam_supply['demand'].sum())} units, supplied "
+                                f"{units(fam_supply['supplied'].sum())}, short {units(fam_supply['short'].sum())} "
+                                "after pre-build."})
 if "sr_family" not in st.session_state and len(gaps):  # open the chart on the family with the largest gap
     st.session_state["sr_family"] = str(gaps.index[0])
 
@@ -137,7 +161,7 @@ def plan_chart() -> None:
     family = c[0].selectbox("Family", [pv.ALL] + families, key="sr_family")
     state = share.sync_url(dataclasses.replace(link, family=None if family == pv.ALL else family, region=None,
                                                sku=None, compare=(), horizon=None))
-    share.share_button(state, c[0])
+    share.share_button(state, c[0], snapshot=lambda: snapshot)
     series = supply.constrained_series(r.constrained, None if family == pv.ALL else family)
     short = float(series["short_units"].sum())
     c[1].caption(f"{escape.plain(family) if family != pv.ALL else 'All families'}: demand {units(series['units'].sum())} units, "
@@ -167,3 +191,4 @@ with st.expander("Load vs capacity, every resource-month", icon=":material/table
     )
 with st.expander("How the capacity check works", icon=":material/function:"):
     st.markdown(pv.rules(supply))
+share.compare_with_snapshot(snapshot)  # a snapshot link after "Compare with today": its numbers beside today's

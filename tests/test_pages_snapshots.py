@@ -53,6 +53,8 @@ def shown_metrics(at: AppTest) -> dict[str, str]:
 
 PAGES = {  # page -> (the blocks its snapshot must hold, the end of the title of a table it must hold)
     "financials": ({"metrics", "revenue_by_month", "bridge"}, "By family"),
+    "supply_review": ({"metrics", "text", "family_supply"}, "resource-months and the families causing the load"),
+    "inventory": ({"metrics", "text"}, "Exceptions, largest money first"),
 }
 
 
