@@ -18,6 +18,9 @@ Run: ``python benchmarks/scale_bench.py [--skus 2000] [--regions 5] [--channels 
    - scorecard, whole tables + pandas: the scorecard inputs as they were before `kpi_sql` (orders,
      inventory read whole into pandas, `service.order_lines`, `actuals.monthly_actuals`) and `kpis.scorecard`;
    - scorecard, SQL aggregates: `kpis.inputs_from_workspace` (DuckDB) and `kpis.scorecard`;
+   - the baseline plan: `plan.PlanInputs.from_workspace` with a seasonal naive consensus (HORIZON months; no
+     forecast run is needed), `plan.evaluate`, `plan.build_view`, and the engine functions evaluate spends its
+     time in, each timed alone (normalise_plan, constrained_plan, project, the two outlooks, budget_monthly);
    - first and second AppTest run of pages/scorecard.py and pages/executive.py.
    The same steps run on the demo company (``python -m sop_core demo``) for the second column.
 """
@@ -32,6 +35,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from sop_core.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -164,11 +173,74 @@ def load(workspace: Path, files: dict[str, Path]) -> dict[str, str]:
 
 
 # -- timed steps, each in its own process -----------------------------------------------------------
+PLAN_PARTS = ("normalise_plan", "constrained_plan", "project", "outlook", "budget_monthly")
+HORIZON = 18  # months of the benchmark's consensus
+
+
+def naive_consensus(hist: pd.DataFrame) -> pd.DataFrame:
+    """A consensus without a forecast run: each series' same month of the last year, HORIZON months ahead."""
+    import pandas as pd
+
+    from sop_core.planning import plan
+    last = pd.Timestamp(hist["period"].max())
+    months = pd.date_range(last + pd.DateOffset(months=1), periods=HORIZON, freq="MS")
+    source = [m - pd.DateOffset(months=12 * ((k // 12) + 1)) for k, m in enumerate(months)]
+    keys = hist[["sku", "region", "family"]].drop_duplicates()
+    grid = keys.merge(pd.DataFrame({"period": months, "source": source}), how="cross")
+    grid["source"] = grid["source"].astype(hist["period"].dtype)
+    y = hist.groupby(["sku", "region", "period"], as_index=False)["quantity"].sum().rename(columns={"period": "source"})
+    grid = grid.merge(y, on=["sku", "region", "source"], how="left")
+    return plan.as_consensus(grid.assign(units=grid["quantity"].fillna(0.0))[["sku", "region", "family", "period",
+                                                                               "units"]])
+
+
+def plan_step(ws: Workspace) -> dict[str, float]:
+    """Seconds of the plan inputs, `plan.evaluate`, `plan.build_view` and each engine function evaluate calls (as it calls them)."""
+    import pandas as pd
+
+    from sop_core.demand.history import demand_history, last_actual_period
+    from sop_core.planning import finance, inventory, plan, supply
+
+    out: dict[str, float] = {}
+    t = time.perf_counter()
+    inputs = plan.PlanInputs.from_workspace(ws, naive_consensus(demand_history(ws)))
+    out["inputs"] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = plan.evaluate(inputs)
+    out["evaluate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    plan.build_view(inputs)
+    out["build_view"] = time.perf_counter() - t
+    cons, prod, hist = inputs.consensus, inputs.products, inputs.history
+    year, last = result.year, last_actual_period(hist)
+    firm = supply.production_receipts(inputs.supply)
+    receipts = pd.concat([result.production, supply.other_receipts(inputs.supply)], ignore_index=True)
+    calls = {
+        "normalise_plan": lambda: supply.normalise_plan(cons),
+        "constrained_plan": lambda: supply.constrained_plan(cons, prod, inputs.capacity, inputs.prebuild_months, firm),
+        "project": lambda: inventory.project(cons, result.on_hand, receipts, result.safety, products=prod),
+        "outlook": lambda: (finance.outlook(hist, cons, year, last, prod),
+                            finance.outlook(hist, result.constrained, year, last, prod, units="constrained_units")),
+        "budget_monthly": lambda: finance.budget_monthly(inputs.budget, year, prod),
+    }
+    for name, call in calls.items():
+        t = time.perf_counter()
+        call()
+        out[name] = time.perf_counter() - t
+    out["seconds"] = out["build_view"]
+    out["rows"] = float(len(cons))
+    return out
+
+
 def step(name: str, workspace: Path) -> dict[str, float]:
     """Run one step in this process; returns its seconds (and the second run's for pages) and peak MB."""
     os.environ["SOP_WORKSPACE"] = str(workspace)
     out: dict[str, float] = {}
-    if name in ("old", "new"):
+    if name == "plan":
+        from sop_core.store.workspace import Workspace
+        with Workspace(workspace) as ws:
+            out.update(plan_step(ws))
+    elif name in ("old", "new"):
         from sop_core.planning import actuals, kpis
         from sop_core.store.workspace import Workspace
         with Workspace(workspace) as ws:
@@ -228,7 +300,7 @@ def run_step(name: str, workspace: Path) -> dict[str, float]:
 def measure(workspace: Path, pages: bool, runs: int) -> dict[str, dict[str, float]]:
     """Each step `runs` times in turn (fresh processes): the median of each time, the highest peak memory."""
     import statistics
-    names = ["old", "new"] + ([p for p in PAGES] if pages else [])
+    names = ["old", "new", "plan"] + ([p for p in PAGES] if pages else [])
     got: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for _ in range(runs):
         for n in names:
@@ -250,12 +322,25 @@ def fmt(r: dict[str, float], key: str = "seconds") -> str:
     return f"{r[key]:.2f} s"
 
 
+def plan_rows(big: dict[str, float], demo: dict[str, float]) -> list[tuple[str, str, str]]:
+    """Table rows of the plan step: inputs, evaluate, build_view and each engine function."""
+    rows = [("baseline plan: inputs from the workspace (seasonal naive consensus)", fmt(big, "inputs"), fmt(demo, "inputs")),
+            ("baseline plan: plan.evaluate", fmt(big, "evaluate"), fmt(demo, "evaluate")),
+            ("baseline plan: plan.build_view (evaluate + page frames)", fmt(big, "build_view"), fmt(demo, "build_view"))]
+    rows += [(f"  {name}" + (" (unconstrained + constrained)" if name == "outlook" else ""), fmt(big, name),
+              fmt(demo, name)) for name in PLAN_PARTS]
+    rows.append(("  peak memory of that process", f"{big.get('peak_mb', 0):,.0f} MB", f"{demo.get('peak_mb', 0):,.0f} MB"))
+    return rows
+
+
 def table(big: dict, demo: dict, size: str, loads: dict[str, str], gen_s: float) -> str:
     rows = [("generate the company (Parquet)", f"{gen_s:.1f} s", "—")]
     rows += [(f"load {k}", v, "—") for k, v in loads.items()]
     labels = {"old": "scorecard: whole tables + pandas (before)", "new": "scorecard: SQL aggregates (now)"}
     for k in big:
-        if k in labels:
+        if k == "plan":
+            rows += plan_rows(big[k], demo[k])
+        elif k in labels:
             rows.append((f"{labels[k]} — inputs only", fmt(big[k], "inputs"), fmt(demo[k], "inputs")))
             rows.append((f"{labels[k]} — with the KPIs", fmt(big[k]), fmt(demo[k])))
             rows.append(("  peak memory of that process", f"{big[k].get('peak_mb', 0):,.0f} MB",

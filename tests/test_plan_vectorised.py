@@ -30,7 +30,6 @@ from sop_core.planning.supply import (
     NOT_IN_PRODUCTS,
     UNKNOWN_MONTH,
     _measured_load,
-    _top_families,
     normalise_capacity,
     normalise_products,
     receipts_by_month,
@@ -183,6 +182,19 @@ def old_constrained_plan(plan: pd.DataFrame, products: pd.DataFrame, capacity: p
     out["made_units"] = made.ravel()
     out["capacity_check"] = check_month.ravel()
     return out[cols].reset_index(drop=True)
+
+
+def _top_families(df: pd.DataFrame, n: int = 3) -> str:
+    """'Family (share%)' of the n largest contributors to one resource × period load."""
+    g = df.groupby("family")["load_qty"].sum().sort_values(ascending=False)
+    g = g[g > 0]
+    total = g.sum()
+    if total <= 0:
+        return ""
+    parts = [f"{fam} ({v / total:.0%})" for fam, v in g.head(n).items()]
+    if len(g) > n:
+        parts.append(f"+{len(g) - n} more")
+    return ", ".join(parts)
 
 
 def old_utilisation(load: pd.DataFrame, capacity: pd.DataFrame, top_families: bool = True) -> pd.DataFrame:
@@ -663,3 +675,13 @@ def test_constrained_plan(inputs: plan.PlanInputs) -> None:
     same(supply.constrained_plan(gappy, prod, cap, 2, inputs.supply),
          old_constrained_plan(gappy, prod, cap, 2, inputs.supply))
     same(supply.constrained_plan(cons.iloc[:0], prod, cap), old_constrained_plan(cons.iloc[:0], prod, cap))
+
+
+def test_utilisation(inputs: plan.PlanInputs) -> None:
+    load = supply.required_load(inputs.consensus, inputs.products)
+    same(supply.utilisation(load, inputs.capacity), old_utilisation(load, inputs.capacity))
+    same(supply.utilisation(load, inputs.capacity, top_families=False),
+         old_utilisation(load, inputs.capacity, top_families=False))
+    tied = load.assign(units=1.0, hours_per_unit=1.0, required_hours=1.0)  # equal loads: ties in the same order
+    same(supply.utilisation(tied, inputs.capacity), old_utilisation(tied, inputs.capacity))
+    same(supply.utilisation(load.iloc[:0], inputs.capacity), old_utilisation(load.iloc[:0], inputs.capacity))

@@ -231,17 +231,32 @@ def _measured_load(load: pd.DataFrame, basis: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _top_families(df: pd.DataFrame, n: int = 3) -> str:
-    """'Family (share%)' of the n largest contributors to one resource × period load."""
-    g = df.groupby("family")["load_qty"].sum().sort_values(ascending=False)
-    g = g[g > 0]
-    total = g.sum()
+def _top_text(family: np.ndarray, load: np.ndarray, n: int = 3) -> str:
+    """`_top_families` of one cell from its per-family loads (families ascending), in numpy: same order of ties and sums."""
+    idx = np.arange(len(load))
+    order = idx[::-1][load[::-1].argsort(kind="quicksort")][::-1]  # Series.sort_values(ascending=False)
+    v, f = load[order], family[order]
+    keep = v > 0
+    v, f = v[keep], f[keep]
+    total = v.sum()
     if total <= 0:
         return ""
-    parts = [f"{fam} ({v / total:.0%})" for fam, v in g.head(n).items()]
-    if len(g) > n:
-        parts.append(f"+{len(g) - n} more")
+    parts = [f"{fam} ({x / total:.0%})" for fam, x in zip(f[:n], v[:n])]
+    if len(v) > n:
+        parts.append(f"+{len(v) - n} more")
     return ", ".join(parts)
+
+
+def _top_families_by_cell(ml: pd.DataFrame, n: int = 3) -> pd.Series:
+    """`_top_families` of every resource × period of measured load (index resource, period), one groupby for all cells."""
+    g = ml.groupby(["resource", "period", "family"], as_index=False)["load_qty"].sum()
+    cell = g.groupby(["resource", "period"], sort=False).ngroup().to_numpy()
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    ends = np.r_[starts[1:], len(g)]
+    family, load = g["family"].to_numpy(object), g["load_qty"].to_numpy(float)
+    labels = [_top_text(family[a:b], load[a:b], n) for a, b in zip(starts, ends)]
+    first = g.iloc[starts]
+    return pd.Series(labels, index=pd.MultiIndex.from_arrays([first["resource"], first["period"]]), dtype=object)
 
 
 def utilisation(load: pd.DataFrame, capacity: pd.DataFrame, top_families: bool = True) -> pd.DataFrame:
@@ -261,8 +276,6 @@ def utilisation(load: pd.DataFrame, capacity: pd.DataFrame, top_families: bool =
     ml = ml[ml["basis"].isin(["hours", "units"]) & ml["load_qty"].notna()]
     req = ml.groupby(["resource", "period"], as_index=False)["load_qty"].sum().rename(
         columns={"load_qty": "required_hours"})
-    tops = (ml.groupby(["resource", "period"])[["family", "load_qty"]].apply(_top_families)
-            if len(ml) and top_families else pd.Series(dtype=object))
     cap = cap.merge(basis, on="resource", how="left")
     cap = cap[cap["basis"].isin(["hours", "units"])].copy()
     cap["available_hours"] = np.where(cap["basis"] == "hours", cap["available_hours"], cap["capacity_units"])
@@ -272,6 +285,7 @@ def utilisation(load: pd.DataFrame, capacity: pd.DataFrame, top_families: bool =
     out = req.merge(cap[["resource", "period", "available_hours"]], on=["resource", "period"], how="outer")
     out = out.merge(basis, on="resource", how="left")
     out["required_hours"] = out["required_hours"].fillna(0.0)
+    tops = _top_families_by_cell(ml) if len(ml) and top_families else pd.Series(dtype=object)
     out["top_families"] = [tops.get((r, pd.Timestamp(p)), "") for r, p in zip(out["resource"], out["period"])]
     with np.errstate(divide="ignore", invalid="ignore"):
         u = out["required_hours"].to_numpy() / out["available_hours"].to_numpy()
