@@ -685,3 +685,48 @@ def test_utilisation(inputs: plan.PlanInputs) -> None:
     tied = load.assign(units=1.0, hours_per_unit=1.0, required_hours=1.0)  # equal loads: ties in the same order
     same(supply.utilisation(tied, inputs.capacity), old_utilisation(tied, inputs.capacity))
     same(supply.utilisation(load.iloc[:0], inputs.capacity), old_utilisation(load.iloc[:0], inputs.capacity))
+
+
+def _old_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put the reference versions back where `plan.evaluate` and `plan.build_view` find them."""
+    for mod in (supply, finance, inventory):
+        monkeypatch.setattr(mod, "normalise_plan", old_normalise_plan)
+    monkeypatch.setattr(supply, "constrained_plan", old_constrained_plan)
+    monkeypatch.setattr(supply, "utilisation", old_utilisation)
+    monkeypatch.setattr(finance, "outlook", old_outlook)
+    monkeypatch.setattr(finance, "budget_monthly", old_budget_monthly)
+    monkeypatch.setattr(finance, "budget_by_family", old_budget_by_family)
+    monkeypatch.setattr(inventory, "project", old_project)
+    monkeypatch.setattr(inventory, "exceptions", old_exceptions)
+
+
+def _same_value(new: object, old: object, where: str) -> None:
+    """Equal view parts: frames as `same`, floats to 1e-12 (NaN equal to NaN), dataclasses field by field."""
+    if isinstance(new, pd.DataFrame):
+        same(new, old)
+    elif isinstance(new, dict):
+        assert new.keys() == old.keys(), where
+        for k in new:
+            _same_value(new[k], old[k], f"{where}.{k}")
+    elif isinstance(new, float):
+        assert (np.isnan(new) and np.isnan(old)) or new == pytest.approx(old, rel=1e-12, abs=1e-9), where
+    elif hasattr(new, "__dataclass_fields__"):
+        for f in new.__dataclass_fields__:
+            if f != "seconds":
+                _same_value(getattr(new, f), getattr(old, f), f"{where}.{f}")
+    else:
+        assert new == old, where
+
+
+def test_plan_view_equals_the_old_engine(inputs: plan.PlanInputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    new = plan.build_view(inputs)
+    with monkeypatch.context() as m:
+        _old_engine(m)
+        old = plan.build_view(inputs)
+    _same_value(new, old, "view")
+    scenario = {"demand": [{"family": None, "pct": 25}], "capacity": [{"resource": None, "pct": -30}]}
+    new = plan.evaluate_scenario(inputs, scenario)
+    with monkeypatch.context() as m:
+        _old_engine(m)
+        old = plan.evaluate_scenario(inputs, scenario)
+    _same_value(new, old, "scenario")
