@@ -730,3 +730,18 @@ def test_plan_view_equals_the_old_engine(inputs: plan.PlanInputs, monkeypatch: p
         _old_engine(m)
         old = plan.evaluate_scenario(inputs, scenario)
     _same_value(new, old, "scenario")
+
+
+def test_exceptions(inputs: plan.PlanInputs) -> None:
+    r = plan.evaluate(inputs)
+    skus = plan.cov_mod.checked_skus(inputs.consensus, r.on_hand)
+    for months in (0, 1, 6, 2.5):
+        same(inventory.exceptions(r.projection, inputs.products, months, skus=skus),
+             old_exceptions(r.projection, inputs.products, months, skus=skus))
+        same(inventory.exceptions(r.projection, inputs.products, months),
+             old_exceptions(r.projection, inputs.products, months))
+    same(inventory.exceptions(r.projection, None), old_exceptions(r.projection, None))
+    same(inventory.exceptions(r.projection.iloc[:0], inputs.products), old_exceptions(r.projection.iloc[:0],
+                                                                                       inputs.products))
+    calm = r.projection.assign(closing=1.0, safety_stock=0.0, demand=1.0)  # nothing to report
+    same(inventory.exceptions(calm, inputs.products), old_exceptions(calm, inputs.products))

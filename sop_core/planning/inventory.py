@@ -186,6 +186,14 @@ def _per_sku(values: pd.Series, skus: pd.Index) -> np.ndarray:
                          posinf=np.inf, neginf=-np.inf)
 
 
+def _per_sku_value(prod: pd.DataFrame, column: str, skus: list[str]) -> np.ndarray:
+    """`float(prod[column].get(sku, nan))` for every sku at once (prod indexed by sku, one row per sku)."""
+    col = prod[column]
+    if not col.index.is_unique:
+        return np.array([float(col.get(s, np.nan)) for s in skus])
+    return col.reindex(skus).to_numpy(float)
+
+
 def _family_of(family: pd.Series, skus: pd.Index) -> np.ndarray:
     """Family label of each sku as text (the sku itself when it has none)."""
     if family.isna().any() or not family.index.is_unique:
@@ -295,24 +303,30 @@ def exceptions(projection: pd.DataFrame, products: pd.DataFrame, excess_cover_mo
     fams = projection.groupby("sku")["family"].first()
     fwd = _forward_demand(demand, excess_cover_months, demand.mean(axis=1))
     excess = np.clip(closing - fwd, 0.0, None)
-    rows = []
-    for i, s in enumerate(skus):
-        price = float(prod["unit_price"].get(s, np.nan))
-        cost = float(prod["unit_cost"].get(s, np.nan))
-        short = np.clip(-closing[i], 0.0, None)
-        gap = np.clip(safety[i] - closing[i], 0.0, None)
-        if (short > TOL).any():
-            t = int(np.argmax(short > TOL))
-            rows.append((s, fams[s], "stockout", periods[i, t], short.max(), short.max() * price,
-                         "revenue at risk"))
-        elif (gap > TOL).any():
-            t = int(np.argmax(gap > TOL))
-            rows.append((s, fams[s], "below safety stock", periods[i, t], gap.max(), gap.max() * cost,
-                         "cost to restore"))
-        if (excess[i] > TOL).any():
-            t = int(np.argmax(excess[i] > TOL))
-            rows.append((s, fams[s], "excess", periods[i, t], excess[i].max(), excess[i].max() * cost,
-                         "excess at cost"))
+    price = _per_sku_value(prod, "unit_price", skus)
+    cost = _per_sku_value(prod, "unit_cost", skus)
+    short = np.clip(-closing, 0.0, None)
+    gap = np.clip(safety - closing, 0.0, None)
+    has_short = (short > TOL).any(axis=1)
+    kinds = [  # (kind, rows, first month over TOL, units, unit value, basis); per sku in this order
+        ("stockout", has_short, short, price, "revenue at risk"),
+        ("below safety stock", ~has_short & (gap > TOL).any(axis=1), gap, cost, "cost to restore"),
+        ("excess", (excess > TOL).any(axis=1), excess, cost, "excess at cost"),
+    ]
+    parts = []
+    for k, (kind, hit, amount, unit_value, basis) in enumerate(kinds):
+        i = np.flatnonzero(hit)
+        units = amount[i].max(axis=1) if len(i) else np.zeros(0)
+        t = np.argmax(amount[i] > TOL, axis=1) if len(i) else np.zeros(0, int)
+        parts.append((i, np.full(len(i), min(k, 1)), kind, periods[i, t], units, units * unit_value[i], basis))
+    order = np.lexsort((np.concatenate([p[1] for p in parts]), np.concatenate([p[0] for p in parts])))
+    sku_i = np.concatenate([p[0] for p in parts])[order]
+    fam_of = fams.reindex(skus).to_numpy(object)
+    rows = list(zip(np.asarray(skus, dtype=object)[sku_i], fam_of[sku_i],
+                    np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in parts])[order],
+                    np.concatenate([p[3] for p in parts])[order], np.concatenate([p[4] for p in parts])[order],
+                    np.concatenate([p[5] for p in parts])[order],
+                    np.concatenate([np.full(len(p[0]), p[6], dtype=object) for p in parts])[order]))
     out = pd.DataFrame(rows, columns=cols)
     if out.empty:
         return out
