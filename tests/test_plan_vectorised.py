@@ -480,6 +480,26 @@ def old_dense(plan: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
     return grid, months
 
 
+def old_resource_basis(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
+    """How each resource is measured: resource, basis ('hours' | 'units' | 'none' when absent from capacity)."""
+    cap = normalise_capacity(capacity)
+    resources = sorted(set(load["resource"].dropna().astype(str)) | set(cap["resource"]))
+    has_hours = cap.groupby("resource")["available_hours"].apply(lambda s: s.notna().any())
+    has_units = cap.groupby("resource")["capacity_units"].apply(lambda s: s.notna().any())
+    on = load[load["resource"].notna() & (load["units"] > 0)]
+    missing_hours = on.groupby("resource")["hours_per_unit"].apply(lambda s: s.isna().any())
+    rows = []
+    for r in resources:
+        h, u = bool(has_hours.get(r, False)), bool(has_units.get(r, False))
+        if h and (not bool(missing_hours.get(r, False)) or not u):
+            rows.append((r, "hours"))
+        elif u:
+            rows.append((r, "units"))
+        else:
+            rows.append((r, "none"))
+    return pd.DataFrame(rows, columns=["resource", "basis"])
+
+
 # -- the companies ----------------------------------------------------------------------------------
 def seasonal_naive(hist: pd.DataFrame, horizon: int = 18) -> pd.DataFrame:
     """Statistical forecast: each series' same month of the last year (0 where there was none)."""
@@ -693,6 +713,7 @@ def _old_engine(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(mod, "normalise_plan", old_normalise_plan)
     monkeypatch.setattr(supply, "constrained_plan", old_constrained_plan)
     monkeypatch.setattr(supply, "utilisation", old_utilisation)
+    monkeypatch.setattr(supply, "resource_basis", old_resource_basis)
     monkeypatch.setattr(finance, "outlook", old_outlook)
     monkeypatch.setattr(finance, "budget_monthly", old_budget_monthly)
     monkeypatch.setattr(finance, "budget_by_family", old_budget_by_family)
@@ -745,3 +766,10 @@ def test_exceptions(inputs: plan.PlanInputs) -> None:
                                                                                        inputs.products))
     calm = r.projection.assign(closing=1.0, safety_stock=0.0, demand=1.0)  # nothing to report
     same(inventory.exceptions(calm, inputs.products), old_exceptions(calm, inputs.products))
+
+
+def test_resource_basis(inputs: plan.PlanInputs) -> None:
+    load = supply.required_load(inputs.consensus, inputs.products)
+    same(supply.resource_basis(load, inputs.capacity), old_resource_basis(load, inputs.capacity))
+    same(supply.resource_basis(load.iloc[:0], inputs.capacity), old_resource_basis(load.iloc[:0], inputs.capacity))
+    same(supply.resource_basis(load, inputs.capacity.iloc[:0]), old_resource_basis(load, inputs.capacity.iloc[:0]))

@@ -206,11 +206,11 @@ def required_load(plan: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
 def resource_basis(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
     """How each resource is measured: resource, basis ('hours' | 'units' | 'none' when absent from capacity)."""
     cap = normalise_capacity(capacity)
-    resources = sorted(set(load["resource"].dropna().astype(str)) | set(cap["resource"]))
-    has_hours = cap.groupby("resource")["available_hours"].apply(lambda s: s.notna().any())
-    has_units = cap.groupby("resource")["capacity_units"].apply(lambda s: s.notna().any())
+    resources = sorted(set(load["resource"].dropna().astype(str).unique()) | set(cap["resource"].unique()))
+    has_hours = cap["available_hours"].notna().groupby(cap["resource"]).any()
+    has_units = cap["capacity_units"].notna().groupby(cap["resource"]).any()
     on = load[load["resource"].notna() & (load["units"] > 0)]
-    missing_hours = on.groupby("resource")["hours_per_unit"].apply(lambda s: s.isna().any())
+    missing_hours = on["hours_per_unit"].isna().groupby(on["resource"]).any()
     rows = []
     for r in resources:
         h, u = bool(has_hours.get(r, False)), bool(has_units.get(r, False))
