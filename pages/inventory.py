@@ -132,8 +132,8 @@ if len(table):  # known before the chart's fragment draws the Share button: a sn
     snapshot.append(share.table_block("Exceptions, largest money first",
                                       table.assign(first_period=pd.to_datetime(table["first_period"])), {
         "sku": ("Sku", None), "family": ("Family", None), "kind": ("Exception", None), "first_period": ("From", None),
-        "units": ("Units", units), "value": ("Value", lambda v: money(v, compact=False)),
-        "value_basis": ("Valued as", None)}))
+        "units": ("Units", units), "value": ("Value", lambda v: money(v, compact=False))},
+        caption="Stockout value = revenue at risk (unit_price); breach and excess values at unit_cost."))
 projection()
 
 # -- exceptions ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
+import pandas as pd
 import streamlit as st
 
 from pages.shell import compare, decision_log, share
@@ -9,7 +10,7 @@ from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
 from sop_core import clock, escape
 from sop_core.demand import overrides
-from sop_core.formatting import money
+from sop_core.formatting import money, pct
 from sop_core.formatting import units as fmt_units
 from sop_core.meetings import agenda, decisions, links
 from sop_core.planning import scenarios
@@ -30,28 +31,35 @@ k = result.kpis
 cov = result.coverage
 unseen = cov.incomplete()  # checks that did not see the whole plan: said in words, never "no exception"
 m = st.columns(4)
+metric_items: list[dict] = []  # the headline figures, as a snapshot link keeps them
+snapshot: list[dict] = [{"kind": "metrics", "items": metric_items}]  # what a snapshot link keeps, in the page's order
 gap, gap_pct = agenda.gap_to_plan(result) or (None, None)
-m[0].metric(f"{result.year} revenue gap to plan", money(gap) if gap is not None else "Not checked",
-            delta=None if gap_pct is None else f"{gap_pct * 100:+.1f}%",
-            help=f"{MEASURES['gap_to_plan'].formula.capitalize()}; revenue = {MEASURES['revenue'].formula}.")
-m[1].metric("Money at stake (all exceptions)",
-            money(at_stake) if (at_stake := agenda.money_at_stake(items, bool(unseen))) is not None else "Not checked",
-            help=f"Sum of the At stake column below, over mixed periods: the {result.year} full-year revenue gap, "
+share.metric(metric_items, m[0], f"{result.year} revenue gap to plan", money(gap) if gap is not None else "Not checked",
+             delta=None if gap_pct is None else f"{gap_pct * 100:+.1f}%",
+             note=None if gap_pct is None else pct(gap_pct, 1, signed=True),
+             help=f"{MEASURES['gap_to_plan'].formula.capitalize()}; revenue = {MEASURES['revenue'].formula}.")
+share.metric(metric_items, m[1], "Money at stake (all exceptions)",
+             money(at_stake) if (at_stake := agenda.money_at_stake(items, bool(unseen))) is not None else "Not checked",
+             help=f"Sum of the At stake column below, over mixed periods: the {result.year} full-year revenue gap, "
                  "then over the whole plan horizon revenue at risk from supply gaps and stockouts, the value of "
                  "large overrides, and inventory at cost (safety stock to restore, excess stock). It sizes the "
                  "agenda; it is not one period's number.")
-m[2].metric("Exceptions to decide", f"{len(items)}")
-m[3].metric("Open decisions", f"{len(open_log)}")
+share.metric(metric_items, m[2], "Exceptions to decide", f"{len(items)}")
+share.metric(metric_items, m[3], "Open decisions", f"{len(open_log)}")
 
 # -- the exceptions, ranked by money ----------------------------------------------------------------------------
 st.subheader("Exceptions that need a decision", anchor=False)
 if items.empty and not unseen:
-    st.success("No exception: the plan meets the annual plan, within capacity, with no stockout and inventory "
-               "within its limits.", icon=":material/verified:")
+    answer = ("No exception: the plan meets the annual plan, within capacity, with no stockout and inventory "
+              "within its limits.")
+    st.success(answer, icon=":material/verified:")
+    snapshot.append(share.text_block(answer))
 elif items.empty:
     st.info("No exception in what could be checked — but not everything could be:", icon=":material/visibility_off:")
+    snapshot.append(share.text_block("No exception in what could be checked — but not everything could be:"))
 if unseen:
     st.markdown("\n".join(f"- {c.text}" for c in unseen))
+    snapshot += [share.text_block(c.text, "plain") for c in unseen]
 if len(items):
     shown = items.assign(where=items["page"].map(lambda p: f"/{p}"), units=items["units"].map(fmt_units),
                          money=items["money"].map(money))
@@ -66,9 +74,17 @@ if len(items):
     # ranked by money: the money first; the long explanations in the detail below (fits at 1280 px)
     st.dataframe(shown, hide_index=True, width="stretch", column_config=config,
                  column_order=["money", "subject", "kind", "period", "units", "where"])
+    snapshot.append(share.table_block("Exceptions that need a decision, ranked by money", items, {
+        "money": ("At stake", money), "subject": ("Exception", None), "kind": ("Kind", None),
+        "period": ("From", lambda v: f"{pd.Timestamp(v):%b %Y}"), "units": ("Units", fmt_units)}))
     with st.expander("What each exception means", icon=":material/info:"):
         st.dataframe(shown, hide_index=True, width="stretch", column_config=config,
                      column_order=["money", "subject", "detail"])
+
+if len(open_log):  # the open decisions (the log itself is further down): a snapshot link keeps them too
+    snapshot.append(share.table_block("Open decisions, earliest due first", open_log, {
+        "title": ("Decision", None), "owner": ("Owner", None), "due_date": ("Due", lambda v: f"{pd.Timestamp(v):%d %b %Y}"),
+        "status": ("Status", lambda v: str(v).capitalize())}))
 
 # -- the options prepared for them -------------------------------------------------------------------------------
 st.subheader("Options prepared", anchor=False)
@@ -83,7 +99,7 @@ chosen = c[0].multiselect("Scenarios to compare with the baseline", list(known),
                           placeholder="Choose up to four scenarios (build them on the Scenarios page)")
 state = share.sync_url(dataclasses.replace(link, scenario_id=None, compare=tuple(chosen), family=None, region=None,
                                            sku=None))
-share.share_button(state, c[1])
+share_box = c[1]  # the Share button is drawn at the end, when the snapshot has every number of the page
 if chosen:
     compare.render_comparison(ws, run, chosen, key="presop")
 else:
@@ -112,3 +128,7 @@ with st.form("new_decision", clear_on_submit=True):
             st.rerun()
 
 decision_log.render(ws, "presop")
+
+# -- the Share button (in the Options row), last: a snapshot link keeps every number above ------------------------
+share.share_button(state, share_box, snapshot=lambda: snapshot)
+share.compare_with_snapshot(snapshot)  # a snapshot link after "Compare with today": its numbers beside today's

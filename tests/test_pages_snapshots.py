@@ -55,6 +55,7 @@ PAGES = {  # page -> (the blocks its snapshot must hold, the end of the title of
     "financials": ({"metrics", "revenue_by_month", "bridge"}, "By family"),
     "supply_review": ({"metrics", "text", "family_supply"}, "resource-months and the families causing the load"),
     "inventory": ({"metrics", "text"}, "Exceptions, largest money first"),
+    "pre_sop": ({"metrics"}, "Exceptions that need a decision, ranked by money"),
 }
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,10 +187,10 @@ def render_blocks(blocks: Sequence[Mapping[str, Any]], key: str = "snap") -> Non
                 if b.get("caption"):  # as the page has it: what the chart shows, above it
                     st.caption(plain(str(b["caption"])))
                 frame = links.data_frame(b.get("frame", {}))
-                if kind == "table":
+                if kind == "table":  # numbers right-aligned, text (months, names) left as the pages show it
                     st.dataframe(frame, hide_index=True, width="stretch",
                                  column_config={c: st.column_config.TextColumn(c, alignment="right")
-                                                for c in frame.columns[1:]})
+                                                for c in frame.columns[1:] if _numeric(frame[c])})
                 else:
                     st.plotly_chart(charts.from_snapshot(str(b.get("chart")), frame), key=f"{key}_chart_{i}",
                                     config={"displayModeBar": False})
@@ -226,10 +227,11 @@ def text_block(markdown: str, style: str = "bold") -> dict[str, str]:
 
 
 def table_block(title: str, frame: pd.DataFrame, columns: Mapping[str, tuple[str, Callable[[Any], str] | None]],
-                *, index: str | None = None) -> dict[str, Any]:
+                *, index: str | None = None, caption: str | None = None) -> dict[str, Any]:
     """A snapshot table of `frame` as the page shows it: `columns` maps each column kept to (its header, the
     `sop_core.formatting` function that writes its cells; None = text as is, a blank as an em dash).
 
+    caption: plain text shown above the table (what its columns mean).
     index: keep the frame's index as the first column under this header. At most SNAPSHOT_ROWS rows (the first,
     said in the title when there are more: the page's order, largest first).
     """
@@ -240,7 +242,7 @@ def table_block(title: str, frame: pd.DataFrame, columns: Mapping[str, tuple[str
         df = df.rename_axis("__index").reset_index()
         columns = {"__index": (index, None)} | dict(columns)
     out = pd.DataFrame({header: [_cell(v, fmt) for v in df[col]] for col, (header, fmt) in columns.items()})
-    return {"kind": "table", "title": title, "frame": links.frame_data(out)}
+    return {"kind": "table", "title": title, "frame": links.frame_data(out)} | ({"caption": caption} if caption else {})
 
 
 def _cell(v: Any, fmt: Callable[[Any], str] | None) -> str:
@@ -249,6 +251,15 @@ def _cell(v: Any, fmt: Callable[[Any], str] | None) -> str:
     if fmt is None:
         return f"{pd.Timestamp(v):%b %Y}" if isinstance(v, (pd.Timestamp, dt.date)) else str(v)
     return fmt(v)
+
+
+_NUMBER = re.compile(r"[+−-]?\$?[\d,.]+(%| pts|[KMB])?|—")
+
+
+def _numeric(column: pd.Series) -> bool:
+    """Whether every cell of a snapshot table's column is a number as formatted (12,345 · −$1.2M · +3.4% · —)."""
+    cells = [str(v).strip() for v in column]
+    return any(c != "—" for c in cells) and all(_NUMBER.fullmatch(c) for c in cells)
 
 
 def _show_snapshot(v: Visit, snap: links.Snapshot) -> None:
@@ -260,7 +271,7 @@ def _show_snapshot(v: Visit, snap: links.Snapshot) -> None:
         return
     if not v.accepted:
         with st.container(border=True, key="snapshot_view"):
-            c = st.columns([4, 1.3], vertical_alignment="center")
+            c = st.columns([3, 1.5], vertical_alignment="center")  # "Compare with today" whole at 1024 px
             c[0].info(f"**Snapshot {plain(snap.as_of_text)}**{who}: the numbers as they were when the link was made. "
                       "The data or the overrides changed since, so today's numbers differ.",
                       icon=":material/photo_camera:")
