@@ -38,10 +38,9 @@ for col, step in zip(cols, steps):
     with col.container(border=True):
         st.markdown(f":{COLORS[step.status]}[{ICONS[step.status]} **{cycle.STATUS_LABELS[step.status]}**]")
         spec = next((p for p in nav.all_pages() if p.url_path == step.page), None)
+        st.markdown(f"**{step.title}**")  # text wraps in a narrow card where a link's label is cut off
         if spec is not None:
-            page_link(spec.script, label=step.title, icon=spec.icon)
-        else:
-            st.markdown(f"**{step.title}**")
+            page_link(spec.script, label="Open", icon=spec.icon)
         st.caption(escape.plain(step.summary))  # the executive step names the approved version: data
         for item in step.open_items:
             st.markdown(f"- {item}")  # counts, money and coverage texts: no user data

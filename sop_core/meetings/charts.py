@@ -318,6 +318,8 @@ def utilisation_heatmap(matrix: pd.DataFrame, *, height: int | None = None) -> g
     matrix: index resource, columns month (Timestamp), values required / available (NaN = no capacity).
     """
     cols = [c.strftime("%b %y") if isinstance(c, pd.Timestamp) else str(c) for c in matrix.columns]
+    # month over year on two lines: a narrow cell (18 months in ~600 px) keeps its label upright and whole
+    ticks = [c.strftime("%b<br>%y") if isinstance(c, pd.Timestamp) else str(c) for c in matrix.columns]
     z = matrix.to_numpy(dtype=float)
     top = 1.3
     heat = go.Heatmap(
@@ -331,8 +333,10 @@ def utilisation_heatmap(matrix: pd.DataFrame, *, height: int | None = None) -> g
                                                 f"≥{top:.0%}"]),
         hovertemplate="%{y} · %{x}: %{text}<extra></extra>",
     )
-    layout = dict(height=height or 80 + 46 * max(len(matrix), 1), margin=dict(l=10, r=10, t=10, b=10),
-                  plot_bgcolor="white", xaxis=dict(showgrid=False), yaxis=dict(showgrid=False, autorange="reversed"))
+    layout = dict(height=height or 100 + 46 * max(len(matrix), 1), margin=dict(l=10, r=10, t=10, b=10),
+                  plot_bgcolor="white", yaxis=dict(showgrid=False, autorange="reversed"),
+                  xaxis=dict(showgrid=False, tickmode="array", tickvals=cols, ticktext=ticks, tickangle=0,
+                             tickfont=dict(size=10), automargin=True))
     return go.Figure(data=[heat], layout=layout)
 
 

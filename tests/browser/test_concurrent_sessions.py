@@ -6,7 +6,7 @@ import time
 import pytest
 
 pytestmark = pytest.mark.browser
-SESSIONS = 6
+SESSIONS = 10  # the room: ten people open the page together
 
 
 def test_several_sessions_open_the_demand_review_at_once(demo_server, chromium):
