@@ -10,7 +10,7 @@ from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import escape
 from sop_core.demand import consensus, dask_executor, forecast, metrics, overrides, review, selection
 from sop_core.demand.review import Scope
-from sop_core.formatting import delta_units, metric_delta, pct, units
+from sop_core.formatting import delta_units, metric_delta, pct, pts, units
 from sop_core.meetings import charts
 from sop_core.store import access
 
@@ -105,34 +105,38 @@ if link.horizon and link.horizon != settings.horizon:
                f"settings now use {settings.horizon}.")
 view = share.sync_url(dataclasses.replace(link, family=scope.family, region=scope.region, sku=scope.sku,
                                           horizon=settings.horizon))
-share.share_button(view, fc[3])
+share_box = fc[3]  # the Share button is drawn at the end, when the snapshot has every number of the page
 
 # -- the answer ---------------------------------------------------------------------------------
 head = review.headline(hist, cons, budget, run.last_actual, scope, bucket=settings.bucket, horizon=settings.horizon)
 points = backtest_points(ws, run, settings)
 acc = metrics.summarise(points[scope.mask(points)], []) if points is not None and len(points) else pd.DataFrame()
 m = st.columns(4)
-m[0].metric(f"Consensus, {head.window}", f"{units(head.next_12)} units",
-            delta=metric_delta(f"{pct(head.vs_last_12, signed=True)} vs {head.past_window}") if head.vs_last_12 is not None else None,
-            help=f"{head.past_window.capitalize()}: {units(head.last_12)} units. Statistical forecast: "
-                 f"{units(head.statistical_next_12)}.")
+items: list[dict] = []  # the headline figures, as a snapshot link keeps them
+snap_blocks: list[dict] = [{"kind": "metrics", "items": items}]  # what a snapshot link keeps, in the page's order
+vs_last = f"{pct(head.vs_last_12, signed=True)} vs {head.past_window}" if head.vs_last_12 is not None else None
+share.metric(items, m[0], f"Consensus, {head.window}", f"{units(head.next_12)} units", delta=metric_delta(vs_last),
+             note=vs_last, help=f"{head.past_window.capitalize()}: {units(head.last_12)} units. Statistical forecast: "
+                                f"{units(head.statistical_next_12)}.")
 if head.plan_next_12 is not None:
-    m[1].metric("Against the annual plan", pct(head.vs_plan, signed=True),
-                delta=metric_delta(f"{units(head.next_12 - head.plan_next_12)} units"), help=f"Volume plan: {units(head.plan_next_12)} units "
-                f"over the same {head.periods} {head.bucket}s.")
+    vs_plan = f"{delta_units(head.next_12 - head.plan_next_12)} units"
+    share.metric(items, m[1], "Against the annual plan", pct(head.vs_plan, signed=True), delta=metric_delta(vs_plan),
+                 note=vs_plan, help=f"Volume plan: {units(head.plan_next_12)} units over the same {head.periods} "
+                                    f"{head.bucket}s.")
 else:
-    m[1].metric("Against the annual plan", "—", help=f"Needs the plan table with volume_plan covering the {head.window}.")
+    share.metric(items, m[1], "Against the annual plan", "—",
+                 help=f"Needs the plan table with volume_plan covering the {head.window}.")
 if len(acc):
     a = acc.iloc[0]
-    m[2].metric("Forecast accuracy (1 − WAPE)", pct(a["accuracy"]),
-                delta=metric_delta(f"{pct(a['fva'], signed=True)} vs seasonal naive"),
-                delta_color="off" if pct(a["fva"]) == pct(0.0) else "normal",  # a tie is neither better nor worse
-                help=metrics.FORMULAS["accuracy"] + "; " + metrics.FORMULAS["wape"] + ". " + metrics.FORMULAS["held_out"]
-                + ". Delta: " + metrics.FORMULAS["fva"])
-    m[3].metric("Bias", pct(a["bias"], signed=True), help=metrics.FORMULAS["bias"])
+    vs_naive = f"{pct(a['fva'], signed=True)} vs seasonal naive"
+    share.metric(items, m[2], "Forecast accuracy (1 − WAPE)", pct(a["accuracy"]), delta=metric_delta(vs_naive),
+                 note=vs_naive, delta_color="off" if pct(a["fva"]) == pct(0.0) else "normal",  # a tie: neither way
+                 help=metrics.FORMULAS["accuracy"] + "; " + metrics.FORMULAS["wape"] + ". "
+                 + metrics.FORMULAS["held_out"] + ". Delta: " + metrics.FORMULAS["fva"])
+    share.metric(items, m[3], "Bias", pct(a["bias"], signed=True), help=metrics.FORMULAS["bias"])
 else:
-    m[2].metric("Forecast accuracy (1 − WAPE)", "—", help="Not enough history for a backtest.")
-    m[3].metric("Bias", "—")
+    share.metric(items, m[2], "Forecast accuracy (1 − WAPE)", "—", help="Not enough history for a backtest.")
+    share.metric(items, m[3], "Bias", "—")
 
 # -- chart and overrides (a fragment: a slider move redraws only this) -----------------------------
 future = sorted(stat["period"].unique())
@@ -195,6 +199,13 @@ def plan_and_overrides() -> None:
 
 st.subheader(f"Demand plan — {escape.plain(scope.label())}", anchor=False)
 plan_and_overrides()
+_, _, plan_by = review.chart_series(hist, stat, cons, scope)  # the chart's consensus, as a snapshot link keeps it
+snap_blocks.append(share.table_block(
+    f"Demand plan — {scope.label()}: consensus by {settings.bucket}",
+    plan_by.assign(change=plan_by["consensus"] - plan_by["statistical"]),
+    {"period": (settings.bucket.capitalize(),
+                lambda v: f"{pd.Timestamp(v):%b %Y}" if settings.bucket == "month" else f"{pd.Timestamp(v):%d %b %Y}"), "statistical": ("Statistical forecast", units),
+     "consensus": ("Consensus", units), "change": ("Overrides", delta_units)}))
 
 # -- unit edits per sku × period ---------------------------------------------------------------------
 with st.expander("Edit units per SKU and period", icon=":material/edit:"):
@@ -276,6 +287,9 @@ if len(mets):
     value_added = st.column_config.NumberColumn("Value added", format="%+.1f pts", help=metrics.FORMULAS["fva"])
     if fam is not None and len(fam) and scope.sku is None:
         fam = fam[scope.mask(fam)] if scope.family else fam
+        snap_blocks.append(share.table_block("Forecast accuracy by family", fam, {
+            "family": ("Family", None), "accuracy": ("Accuracy", pct), "bias": ("Bias", lambda v: pct(v, signed=True)),
+            "fva": ("Value added", pts), "wape": ("WAPE", pct), "wape_seasonal_naive": ("WAPE seasonal naive", pct)}))
         st.dataframe(in_percent(fam), hide_index=True, width="stretch",
                      column_order=["family", "accuracy", "bias", "fva", "wape", "wape_seasonal_naive", "n"],
                      column_config={
@@ -364,3 +378,7 @@ else:
             else:
                 st.toast("Override undone (recorded as a new entry)", icon=":material/undo:")
                 st.rerun()
+
+# -- the Share button (in the filters row), last: a snapshot link keeps every number above ---------------------
+share.share_button(view, share_box, snapshot=lambda: snap_blocks)
+share.compare_with_snapshot(snap_blocks)  # a snapshot link after "Compare with today": its numbers beside today's

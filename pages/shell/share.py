@@ -12,6 +12,16 @@
     share.share_button(state, snapshot=lambda: blocks)  # ... and a snapshot link keeping the page's numbers
     share.compare_with_snapshot(blocks)                 # last: a snapshot link's numbers beside today's
 
+Building a page's snapshot blocks while it draws its numbers (so a figure is written once):
+
+    items = []; blocks = [{"kind": "metrics", "items": items}]
+    share.metric(items, m[0], "Units short", units(x), delta=..., caption=...)   # st.metric + the snapshot's item
+    blocks.append(share.text_block(answer))               # a bold line the page wrote in Markdown
+    blocks.append(share.table_block("By family", frame, {"family": ("Family", None), "revenue": ("Revenue", money)}))
+
+A Share button inside a fragment (a family filter) is drawn before the rest of the page: build the
+blocks below it first, so a click (which reruns only up to the button) finds every number.
+
 What a link can say, and how the page answers (the messages are links.py's):
 
 * a malformed, tampered, repeated, oversized or unknown scenario id: "Scenario not found — showing the
@@ -177,7 +187,8 @@ def render_blocks(blocks: Sequence[Mapping[str, Any]], key: str = "snap") -> Non
                 st.caption(text) if style == "caption" else st.markdown(f"**{text}**" if style == "bold" else text)
             elif kind == "metrics":
                 items = list(b.get("items", []))
-                for col, item in zip(st.columns(max(len(items), 1)), items):
+                widths = [max(len(str(i.get("value", ""))), len(str(i.get("label", ""))) / 2, 6) for i in items]
+                for col, item in zip(st.columns(widths or 1), items):  # a long figure gets the room to show whole
                     col.metric(plain(str(item.get("label", ""))), str(item.get("value", "—")))
                     if item.get("caption"):
                         col.caption(plain(str(item["caption"])))
@@ -187,8 +198,8 @@ def render_blocks(blocks: Sequence[Mapping[str, Any]], key: str = "snap") -> Non
                 if b.get("caption"):  # as the page has it: what the chart shows, above it
                     st.caption(plain(str(b["caption"])))
                 frame = links.data_frame(b.get("frame", {}))
-                if kind == "table":  # numbers right-aligned, text (months, names) left as the pages show it
-                    st.dataframe(frame, hide_index=True, width="stretch",
+                if kind == "table":  # numbers right-aligned, text (months, names) left; every row, no scrolling
+                    st.dataframe(frame, hide_index=True, width="stretch", height=35 * (len(frame) + 1) + 3,
                                  column_config={c: st.column_config.TextColumn(c, alignment="right")
                                                 for c in frame.columns[1:] if _numeric(frame[c])})
                 else:
