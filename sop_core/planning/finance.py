@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from sop_core.periods import period_start
-from sop_core.planning.supply import _labels, month_start, normalise_plan, normalise_products
+from sop_core.planning.supply import key_labels, month_start, normalise_plan, normalise_products
 
 if TYPE_CHECKING:  # pragma: no cover
     from sop_core.store.workspace import Workspace
@@ -101,7 +101,7 @@ def _actual_lines(actuals: pd.DataFrame, months: pd.DatetimeIndex, cut: pd.Times
     sku = act["sku"].astype(str)
     return pd.DataFrame({
         "sku": sku.reset_index(drop=True),
-        "family": (_labels(act["family"], sku) if "family" in act.columns else sku).reset_index(drop=True),
+        "family": (key_labels(act["family"], sku) if "family" in act.columns else sku).reset_index(drop=True),
         "period": period[keep],
         "units": pd.to_numeric(act["quantity"], errors="coerce").fillna(0.0).to_numpy(float),
         "revenue": pd.to_numeric(act["revenue"], errors="coerce").to_numpy(float)

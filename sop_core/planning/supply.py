@@ -56,7 +56,7 @@ UNKNOWN_MONTH = "no capacity for the month"
 
 
 # -- inputs --------------------------------------------------------------------------------------
-def _labels(col: pd.Series, fill: Any) -> pd.Series:
+def key_labels(col: pd.Series, fill: Any) -> pd.Series:
     """Text labels of a key column, missing ones replaced by `fill` (a string or an aligned Series)."""
     if isinstance(col.dtype, pd.StringDtype):  # already text: no round trip through Python objects
         return col.where(col.notna(), fill).astype(str)
@@ -104,8 +104,8 @@ def normalise_plan(plan: pd.DataFrame, units: str = "units") -> pd.DataFrame:
     sku = plan["sku"].astype(str)
     df = pd.DataFrame({
         "sku": sku,
-        "region": _labels(plan["region"], NO_REGION) if "region" in plan.columns else NO_REGION,
-        "family": _labels(plan["family"], sku) if "family" in plan.columns else sku,
+        "region": key_labels(plan["region"], NO_REGION) if "region" in plan.columns else NO_REGION,
+        "family": key_labels(plan["family"], sku) if "family" in plan.columns else sku,
         "period": month_start(plan["period"]),
         "units": pd.to_numeric(plan[units], errors="coerce").fillna(0.0).astype(float).to_numpy(),
     })
