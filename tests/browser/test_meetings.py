@@ -64,6 +64,8 @@ def test_approve_on_the_executive_page_survives_a_reload(demo_server, page):
     page.reload()
     page.get_by_text("Plan of record: v1 · November 2026 S&OP").wait_for()
     wait_idle(page)
+    # the page draws its charts first: wait for the section rather than count it while the run goes on
+    page.get_by_text("What changed since the last approved plan").wait_for()
     assert page.get_by_text("What changed since the last approved plan").count() == 1
     # the decision is in the log: it is offered for a status update
     choose(page, page.get_by_label("Update a decision's status").first, "Approve overtime on ASSY-2", pick=False)
