@@ -110,12 +110,15 @@ share_box = fc[3]  # the Share button is drawn at the end, when the snapshot has
 # -- the answer ---------------------------------------------------------------------------------
 head = review.headline(hist, cons, budget, run.last_actual, scope, bucket=settings.bucket, horizon=settings.horizon)
 points = backtest_points(ws, run, settings)
-acc = metrics.summarise(points[scope.mask(points)], []) if points is not None and len(points) else pd.DataFrame()
+# the accuracy every page quotes: the held-out points of the last 12 months (the scorecard's 12-month figure)
+recent, acc_window = review.recent_points(points[scope.mask(points)]) if points is not None and len(points) \
+    else (None, "")
+acc = metrics.summarise(recent, []) if recent is not None and len(recent) else pd.DataFrame()
 m = st.columns(4)
 items: list[dict] = []  # the headline figures, as a snapshot link keeps them
 snap_blocks: list[dict] = [{"kind": "metrics", "items": items}]  # what a snapshot link keeps, in the page's order
 vs_last = f"{pct(head.vs_last_12, signed=True)} vs {head.past_window}" if head.vs_last_12 is not None else None
-share.metric(items, m[0], f"Consensus, {head.window}", f"{units(head.next_12)} units", delta=metric_delta(vs_last),
+share.metric(items, m[0], f"Consensus units, {head.window}", units(head.next_12), delta=metric_delta(vs_last),
              note=vs_last, help=f"{head.past_window.capitalize()}: {units(head.last_12)} units. Statistical forecast: "
                                 f"{units(head.statistical_next_12)}.")
 if head.plan_next_12 is not None:
@@ -128,12 +131,14 @@ else:
                  help=f"Needs the plan table with volume_plan covering the {head.window}.")
 if len(acc):
     a = acc.iloc[0]
-    vs_naive = f"{pct(a['fva'], signed=True)} vs seasonal naive"
-    share.metric(items, m[2], "Forecast accuracy (1 − WAPE)", pct(a["accuracy"]), delta=metric_delta(vs_naive),
-                 note=vs_naive, delta_color="off" if pct(a["fva"]) == pct(0.0) else "normal",  # a tie: neither way
-                 help=metrics.FORMULAS["accuracy"] + "; " + metrics.FORMULAS["wape"] + ". "
+    vs_naive = f"{pts(a['fva'])} vs seasonal naive"
+    share.metric(items, m[2], "Forecast accuracy, 12 months", pct(a["accuracy"]), delta=metric_delta(vs_naive),
+                 note=vs_naive, delta_color="off" if pts(a["fva"]) == pts(0.0) else "normal",  # a tie: neither way
+                 help=f"Held out, {acc_window}: the same points as the scorecard's 12-month figure. "
+                 + metrics.FORMULAS["accuracy"] + "; " + metrics.FORMULAS["wape"] + ". "
                  + metrics.FORMULAS["held_out"] + ". Delta: " + metrics.FORMULAS["fva"])
-    share.metric(items, m[3], "Bias", pct(a["bias"], signed=True), help=metrics.FORMULAS["bias"])
+    share.metric(items, m[3], "Bias, 12 months", pct(a["bias"], signed=True),
+                 help=f"Held out, {acc_window}. " + metrics.FORMULAS["bias"])
 else:
     share.metric(items, m[2], "Forecast accuracy (1 − WAPE)", "—", help="Not enough history for a backtest.")
     share.metric(items, m[3], "Bias", "—")

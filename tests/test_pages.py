@@ -41,7 +41,7 @@ def test_demand_review_headline_matches_engine(app):
     at = _open(app, "demand_review")
     engine = _engine_headline(at)
     m = _metrics(at)
-    assert m["Consensus, next 12 months"] == f"{engine.next_12:,.0f} units"
+    assert m["Consensus units, next 12 months"] == f"{engine.next_12:,.0f}"
     assert m["Against the annual plan"] == f"{engine.vs_plan * 100:+.1f}%".replace("-", "−")
 
 
@@ -61,12 +61,12 @@ def test_demand_review_slider_moves_consensus_and_save_persists(app):
     at.slider(key="ov_pct").set_value(10).run()
     preview = _metrics(at)["Consensus in these periods"]
     assert preview != before
-    total_before = _metrics(at)["Consensus, next 12 months"]
+    total_before = _metrics(at)["Consensus units, next 12 months"]
     at.selectbox(key="ov_reason").set_value("Promotion").run()
     at.button(key="ov_save").click().run()
     assert not at.exception
-    assert _metrics(at)["Consensus, next 12 months"] != total_before
-    assert _metrics(at)["Consensus, next 12 months"] == f"{_engine_headline(at, review.Scope('Tents')).next_12:,.0f} units"
+    assert _metrics(at)["Consensus units, next 12 months"] != total_before
+    assert _metrics(at)["Consensus units, next 12 months"] == f"{_engine_headline(at, review.Scope('Tents')).next_12:,.0f}"
 
 
 

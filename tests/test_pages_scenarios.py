@@ -160,7 +160,7 @@ def test_a_demand_review_link_opens_its_filters_and_the_same_numbers(app):
     assert at.selectbox(key="dr_region").value == "North"
     assert at.selectbox(key="dr_sku").value == "TN-1002"
     head = demand_headline(at, review.Scope("Tents", "North", "TN-1002"))
-    assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+    assert metrics(at)["Consensus units, next 12 months"] == f"{head.next_12:,.0f}"
     # the address bar is the full link to this view, stamped with the data it shows
     fp = app_workspace(at).fingerprint()
     assert at.query_params == {"family": "Tents", "region": "North", "sku": "TN-1002", "h": "18", "fp": fp}
@@ -174,7 +174,7 @@ def test_changing_a_filter_updates_the_link(app):
     assert at.query_params["family"] == "Backpacks"
     assert at.selectbox(key="dr_family").value == "Backpacks"  # the link is read once per visit, not every rerun
     head = demand_headline(at, review.Scope("Backpacks"))
-    assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+    assert metrics(at)["Consensus units, next 12 months"] == f"{head.next_12:,.0f}"
 
 
 def test_a_filter_value_the_data_lacks_falls_back_with_a_note(app):
@@ -183,7 +183,7 @@ def test_a_filter_value_the_data_lacks_falls_back_with_a_note(app):
     assert at.selectbox(key="dr_family").value == "All"
     assert "'Kayaks' is not in the data" in texts(at)
     head = demand_headline(at, review.Scope())
-    assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+    assert metrics(at)["Consensus units, next 12 months"] == f"{head.next_12:,.0f}"
 
 
 def test_a_scenarios_link_opens_the_same_comparison(app):
@@ -242,7 +242,7 @@ def test_a_tampered_scenario_link_shows_the_message_and_the_baseline(app, case, 
         assert shown_metrics(at) == headline(engine(at, []))  # the baseline
     elif page == "demand_review":
         head = demand_headline(at, review.Scope())
-        assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"
+        assert metrics(at)["Consensus units, next 12 months"] == f"{head.next_12:,.0f}"
     else:
         assert not [i for i in at.info if i.value.startswith("**Scenario:")]
         assert_plan_page(at, page, engine(at, [])[plan.BASELINE])
@@ -376,7 +376,7 @@ def test_a_link_made_before_an_override_says_the_numbers_may_differ(app):
     now = links.fingerprint(app_workspace(at))
     assert now != then and at.query_params["fp"] == now
     head = demand_headline(at, review.Scope("Tents"))
-    assert metrics(at)["Consensus, next 12 months"] == f"{head.next_12:,.0f} units"  # with the override
+    assert metrics(at)["Consensus units, next 12 months"] == f"{head.next_12:,.0f}"  # with the override
 
 
 def test_a_link_with_a_malformed_fingerprint_still_opens(app):

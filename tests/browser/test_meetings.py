@@ -19,7 +19,7 @@ def test_slider_previews_and_saves_an_override(demo_server, page):
     page.goto(f"{demo_server.url}/demand_review?family=Tents")
     page.get_by_text("Consensus in these periods").wait_for()
     wait_idle(page)
-    before_total = _metric(page, "Consensus, next 12 months")
+    before_total = _metric(page, "Consensus units, next 12 months")
     before = _metric(page, "Consensus in these periods")
     slider = page.get_by_role("slider", name="Change %")
     slider.focus()
@@ -35,8 +35,8 @@ def test_slider_previews_and_saves_an_override(demo_server, page):
     page.get_by_role("button", name="Save override").click()
     page.wait_for_function(
         "(b) => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => m.innerText.includes("
-        "'Consensus, next 12 months') && !m.innerText.includes(b))", arg=before_total)
-    after_total = _metric(page, "Consensus, next 12 months")
+        "'Consensus units, next 12 months') && !m.innerText.includes(b))", arg=before_total)
+    after_total = _metric(page, "Consensus units, next 12 months")
     assert int(re.sub(r"\D", "", after_total)) > int(re.sub(r"\D", "", before_total))
 
 
