@@ -288,11 +288,15 @@ def in_percent(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 if len(mets):
-    fam = metrics.summarise(points, ["family"]) if points is not None else None  # = forecast.accuracy_summary
+    # by family over the headline's 12 months, so the families add up to the figure quoted above
+    fam = metrics.summarise(review.recent_points(points)[0], ["family"]) if points is not None and len(points) \
+        else None
     value_added = st.column_config.NumberColumn("Value added", format="%+.1f pts", help=metrics.FORMULAS["fva"])
     if fam is not None and len(fam) and scope.sku is None:
         fam = fam[scope.mask(fam)] if scope.family else fam
-        snap_blocks.append(share.table_block("Forecast accuracy by family", fam, {
+        st.caption(f"By family, held out {acc_window}; per series below, over every scored cut-off (the evidence "
+                   "each model was chosen on).")
+        snap_blocks.append(share.table_block(f"Forecast accuracy by family, {acc_window}", fam, {
             "family": ("Family", None), "accuracy": ("Accuracy", pct), "bias": ("Bias", lambda v: pct(v, signed=True)),
             "fva": ("Value added", pts), "wape": ("WAPE", pct), "wape_seasonal_naive": ("WAPE seasonal naive", pct)}))
         st.dataframe(in_percent(fam), hide_index=True, width="stretch",

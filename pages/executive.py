@@ -9,7 +9,7 @@ from pages.shell import plan_view as pv
 from pages.shell import scorecard as sc
 from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import escape
-from sop_core.formatting import delta_money, delta_units, money, units
+from sop_core.formatting import delta_money, delta_units, money, plural, units
 from sop_core.meetings import agenda, charts, cycle, decisions, links, pack, versions
 from sop_core.planning import finance, kpis, scenarios
 from sop_core.planning.kpi_catalogue import MEASURES
@@ -80,10 +80,11 @@ m = st.columns(3)
 m[0].metric("KPIs on target", f"{len(status['green'])} of {len(cards)}",
             help="Scorecard KPIs at or better than their target; every KPI with its trend is in the full scorecard "
                  "below and on the Scorecard page.")
-off = [f":red[Off target: {escape.plain(', '.join(status['red']))}]" if status["red"] else "",
-       f":orange[Watch: {escape.plain(', '.join(status['amber']))}]" if status["amber"] else "",
-       f"Not checked: {escape.plain(', '.join(status['missing']))}" if status["missing"] else ""]
-m[0].caption(" · ".join(t for t in off if t) or "Every KPI on target")
+groups = [("red", "Off target"), ("amber", "Watch"), ("missing", "Not checked")]
+off = [f":{ {'red': 'red', 'amber': 'orange'}.get(s, 'gray')}[{word}: {escape.plain(', '.join(status[s]))}]"
+       for s, word in groups if status[s]]
+m[0].caption(" · ".join(off) or "Every KPI on target")
+kpi_caption = " · ".join(f"{word}: {', '.join(status[s])}" for s, word in groups if status[s]) or "Every KPI on target"
 cov = view.result.coverage
 unseen = cov.incomplete()  # checks that did not see the whole plan: said in words, never "nothing to decide"
 overloaded = int(k["overloaded_resource_months"]) if pd.notna(k.get("overloaded_resource_months")) else 0
@@ -91,7 +92,7 @@ capacity_seen = cov.capacity.state != "none"
 m[1].metric("Units short", units(k.get("units_short")) if capacity_seen else "Not checked",
             help="Demand the constrained plan cannot make over the plan horizon, after pre-build (Supply review): "
                  + MEASURES["units_short"].formula + ".")
-m[1].caption(f"{overloaded} overloaded resource-month{'s' if overloaded != 1 else ''}"
+m[1].caption(f"{plural(overloaded, 'overloaded resource-month')}"
              + ("" if cov.capacity.complete else f" · capacity {cov.capacity.summary}") if capacity_seen else
              cov.capacity.text)
 stockouts = k.get("stockouts")
@@ -104,7 +105,7 @@ stock_caption = (cov.inventory.text if not stock_seen else
 m[2].caption(stock_caption)
 snapshot.append({"kind": "metrics", "items": [
     {"label": "KPIs on target", "value": f"{len(status['green'])} of {len(cards)}",
-     "caption": "Off target: " + ", ".join(status["red"]) if status["red"] else "Every KPI on target"},
+     "caption": kpi_caption},  # the same groups as the screen's caption (escaped when shown)
     {"label": "Units short", "value": units(k.get("units_short")) if capacity_seen else "Not checked"},
     {"label": "Projected stockouts", "value": units(stockouts) if stock_seen else "Not checked",
      "caption": stock_caption}]})

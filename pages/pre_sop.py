@@ -10,7 +10,7 @@ from pages.shell import plan_view as pv
 from pages.shell.state import author, may, page_header, workspace
 from sop_core import clock, escape
 from sop_core.demand import overrides
-from sop_core.formatting import money, pct
+from sop_core.formatting import metric_delta, money, pct
 from sop_core.formatting import units as fmt_units
 from sop_core.meetings import agenda, decisions, links
 from sop_core.planning import scenarios
@@ -35,7 +35,7 @@ metric_items: list[dict] = []  # the headline figures, as a snapshot link keeps 
 snapshot: list[dict] = [{"kind": "metrics", "items": metric_items}]  # what a snapshot link keeps, in the page's order
 gap, gap_pct = agenda.gap_to_plan(result) or (None, None)
 share.metric(metric_items, m[0], f"{result.year} revenue gap to plan", money(gap) if gap is not None else "Not checked",
-             delta=None if gap_pct is None else f"{gap_pct * 100:+.1f}%",
+             delta=None if gap_pct is None else metric_delta(pct(gap_pct, 1, signed=True)),
              note=None if gap_pct is None else pct(gap_pct, 1, signed=True),
              help=f"{MEASURES['gap_to_plan'].formula.capitalize()}; revenue = {MEASURES['revenue'].formula}.")
 share.metric(metric_items, m[1], "Money at stake (all exceptions)",

@@ -66,6 +66,8 @@ def pts(x: float | None, digits: int = 1) -> str:
 def plural(n: float, word: str, words: str | None = None) -> str:
     """A count with its noun agreeing: 1 month, 3 months, 1,204 series (words: the irregular plural)."""
     many = words if words is not None else word + "s"
+    if _bad(n):
+        return f"— {many}"
     return f"{units(n)} {word if round(abs(float(n))) == 1 else many}"
 
 

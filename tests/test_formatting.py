@@ -49,3 +49,4 @@ def test_plural_agrees_with_the_count() -> None:
     assert f.plural(1, "month") == "1 month" and f.plural(3, "month") == "3 months"
     assert f.plural(1204, "series", "series") == "1,204 series"
     assert f.plural(0, "decision") == "0 decisions"
+    assert f.plural(float("nan"), "sku") == "— skus"

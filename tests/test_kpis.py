@@ -85,6 +85,9 @@ def test_a_bad_latest_month_is_not_hidden_by_a_good_year():
     assert pooled.status == "green" and pooled.status_basis == "over the last 12 months"
     assert pooled.latest == pytest.approx(0.942)  # still shown on the tile
     assert kpis.make_kpi("inventory_turns", 6.5, trend=trend).basis == ""  # rolling turns: the value is the latest
+    gap = trend.assign(value=values[:-1] + [float("nan")])  # no number for the last month: the one before counts
+    k = kpis.make_kpi("order_fill_rate", 0.985, trend=gap)
+    assert k.latest == pytest.approx(0.99) and k.latest_period == pd.Timestamp("2026-09-01") and k.status == "green"
 
 
 def test_targets_are_a_workspace_setting(workspace):

@@ -238,8 +238,9 @@ def make_kpi(key: str, value: float | None, targets: Mapping[str, Mapping[str, T
     tr = empty_trend() if trend is None else trend.reset_index(drop=True)
     basis = str(t.get("basis", "")) if key in LATEST_MONTH_KEYS else ""
     latest = period = None
-    if basis and v is not None and len(tr):
-        latest, period = float(tr["value"].iloc[-1]), pd.Timestamp(tr["period"].iloc[-1])
+    finite = tr[np.isfinite(pd.to_numeric(tr["value"], errors="coerce").astype(float))] if len(tr) else tr
+    if basis and v is not None and len(finite):  # the latest month with a number (no NaN from a month of zeros)
+        latest, period = float(finite["value"].iloc[-1]), pd.Timestamp(finite["period"].iloc[-1])
     k = KPI(key=key, label=label, value=v, unit=unit, formula=formula or text, target=t["green"], amber=t["amber"],
             direction=direction, status="missing", missing_table=missing_table, note=note, trend=tr, basis=basis,
             latest=latest, latest_period=period)
