@@ -157,7 +157,9 @@ def writable_controls(page) -> list[str]:
       })
       .filter(e => !e.closest('[data-testid=stSelectbox], [data-testid=stMultiSelect], [data-testid=stRadio],'
                               + '[data-testid=stSelectSlider], [data-testid=stDateInput], [data-testid=stExpander]'
-                              + ' summary, [data-testid=stDataFrame], [data-testid=stPopover]'))
+                              + ' summary, [data-testid=stDataFrame], [data-testid=stPopover],'
+                              // Streamlit's own "Stop" of a script run in progress: it stores nothing
+                              + '[data-testid=stStatusWidget]'))
       .map(e => (e.getAttribute('aria-label') || e.innerText || e.getAttribute('data-testid') || e.tagName)
                 .replace(/^[a-z_]+\\n/, '').trim())""")
     return [x for x in labels if not READ_ONLY.match(x)]
