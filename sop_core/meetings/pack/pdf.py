@@ -291,11 +291,10 @@ def _title_page(pdf: Any, c: PackContent) -> None:
         fills[(i, 4)] = STATUS_FILL.get(kp.status, STATUS_FILL["missing"])
     latest_head = f"{common:%b %Y}" if common is not None else "Latest month"
     _table(pdf, ["KPI", latest_head, "Value", "Target", "Status", "How it is measured"], rows,
-           [46, 20, 18, 22, 16, BODY_W - 122], ["LEFT", "RIGHT", "RIGHT", "LEFT", "CENTER", "LEFT"], size=8,
+           [46, 20, 18, 22, 16, BODY_W - 122], ["LEFT", "RIGHT", "RIGHT", "LEFT", "CENTER", "LEFT"], size=7.5,
            fills=fills, bold_cells=bold_cells)
-    _small(pdf, "Status against the workspace's KPI targets (green meets the target, amber is within the tolerance, "
-                "red is outside it) on the figure in bold: a monthly KPI's latest month unless its target says 12 "
-                "months. Value: over the last 12 months, or as its row says.")
+    _small(pdf, "Status against the KPI targets on the figure in bold (a monthly KPI's latest month unless its target "
+                "says 12 months); Value: the last 12 months unless its row says otherwise.")
 
 
 def _gap_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
