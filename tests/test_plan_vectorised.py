@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_plan import seasonal_naive  # the demo consensus the plan tests use
 
 from sop_core.demand import consensus, history
 from sop_core.intake import company
@@ -501,20 +502,6 @@ def old_resource_basis(load: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFra
 
 
 # -- the companies ----------------------------------------------------------------------------------
-def seasonal_naive(hist: pd.DataFrame, horizon: int = 18) -> pd.DataFrame:
-    """Statistical forecast: each series' same month of the last year (0 where there was none)."""
-    last = hist["period"].max()
-    y = hist.set_index(["sku", "region", "period"])["quantity"]
-    rows = []
-    for (sku, region, family), _ in hist.groupby(["sku", "region", "family"]):
-        for k in range(1, horizon + 1):
-            p = last + pd.DateOffset(months=k)
-            src = p - pd.DateOffset(months=12 * ((k - 1) // 12 + 1))
-            rows.append((f"{sku} | {region}", sku, region, family, p, float(y.get((sku, region, src), 0.0))))
-    stat = pd.DataFrame(rows, columns=["series_id", "sku", "region", "family", "period", "value"])
-    return stat.assign(lower=stat["value"], upper=stat["value"], model="seasonal naive")
-
-
 def awkward_inputs(skus: int = 120, regions: int = 3, seed: int = 7) -> plan.PlanInputs:
     """A generated company with every gap the engines handle (see the module docstring)."""
     rng = np.random.default_rng(seed)
