@@ -500,11 +500,15 @@ def test_a_worker_killed_mid_run_and_the_run_still_completes(cluster: Cluster, w
         pids = watcher.run(os.getpid)
 
         def kill_a_busy_worker() -> None:
-            """SIGKILL the first worker seen working on a chunk for 0.3 s (its chunk is lost mid-fit)."""
+            """SIGKILL the first worker seen working on chunks twice in a row (its chunk is lost mid-fit).
+
+            The second look comes soon: on a quiet machine a chunk can take well under a second, and a
+            worker that must stay busy longer may never be caught before the run ends.
+            """
             while not stop.is_set():
                 busy = sorted(w for w, keys in watcher.processing().items() if keys)
                 if busy:
-                    stop.wait(0.3)
+                    stop.wait(0.05)
                     if busy[0] in {w for w, keys in watcher.processing().items() if keys}:
                         os.kill(pids[busy[0]], signal.SIGKILL)
                         killed.append((busy[0], pids[busy[0]]))
