@@ -58,8 +58,11 @@ def check_all(ws) -> None:
     assert_same(kpi_sql.latest_on_hand(ws), inventory.latest_on_hand(ws.table("inventory")))
     # the scorecard from the SQL inputs equals the one from the whole tables
     sql_in = kpis.inputs_from_workspace(ws)
+    recent = actuals.normalise_history(hist)
+    recent = recent[recent["period"] > recent["period"].max() - pd.DateOffset(months=24)]
+    assert_same(kpi_sql.recent_history(ws, prod), recent.sort_values(["sku", "region", "period"]))
     whole = kpis.ScorecardInputs(orders=ws.table("orders"), inventory=ws.table("inventory"),
-                                 products=sql_in.products, history=sql_in.history, capacity=sql_in.capacity,
+                                 products=sql_in.products, history=hist, capacity=sql_in.capacity,
                                  budget=sql_in.budget, targets=sql_in.targets)
     for a, b in zip(kpis.scorecard(sql_in), kpis.scorecard(whole), strict=True):
         assert (a.key, a.status, a.note, a.missing_table) == (b.key, b.status, b.note, b.missing_table)
@@ -158,3 +161,36 @@ def test_sql_aggregates_of_missing_tables_are_empty(workspace):
     assert kpi_sql.latest_on_hand(workspace).empty
     cards = {k.key: k for k in kpis.scorecard(kpis.inputs_from_workspace(workspace))}
     assert cards["otif"].missing_table == "orders" and cards["inventory_turns"].missing_table == "inventory"
+
+
+def test_aggregates_are_computed_once_per_content_of_their_tables(workspace, monkeypatch):
+    kpi_sql.memo_clear()
+    t = awkward_company()
+    store(workspace, t)
+    calls: list[str] = []
+    for name in ("_service_query", "_actuals_query", "_history_query", "_inventory_query"):
+        real = getattr(kpi_sql, name)
+        monkeypatch.setattr(kpi_sql, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    prod = history.products(workspace)
+
+    def everything():
+        return (kpi_sql.service_by_month(workspace)[1], kpi_sql.monthly_actuals(workspace, prod),
+                kpi_sql.recent_history(workspace, prod), kpi_sql.inventory_at_cost(workspace, prod))
+
+    first = everything()
+    assert len(calls) == 4
+    first[0]["lines"] = -1  # a caller changing its copy changes nothing kept
+    again = everything()
+    assert len(calls) == 4 and (again[0]["lines"] >= 0).all()
+    # new orders: only the service aggregate is computed again, and it counts them
+    orders = t["orders"].copy()
+    orders.loc[0, "requested_qty"] += 1000
+    store(workspace, {"orders": orders})
+    after = everything()
+    assert calls[4:] == ["_service_query"]
+    assert after[0]["ordered_units"].sum() == pytest.approx(again[0]["ordered_units"].sum() + 1000)
+    # other prices: the valued aggregates again, not the order lines
+    dearer = prod.assign(unit_cost=prod["unit_cost"] * 2)
+    kpi_sql.monthly_actuals(workspace, dearer)
+    kpi_sql.service_by_month(workspace)
+    assert calls[5:] == ["_actuals_query"]

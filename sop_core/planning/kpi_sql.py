@@ -8,14 +8,22 @@ Each query gives exactly what its pandas counterpart gives from the whole table 
   per month, valued per sku × region × month as finance does.
 * `inventory_at_cost` = `actuals.inventory_at_cost(ws.table("inventory"), products)` and `latest_on_hand` =
   `inventory.latest_on_hand(ws.table("inventory"))`.
+* `recent_history` = the last months of `history.demand_history(ws)` (as `actuals.normalise_history` gives
+  them), the family taken from `products`: all the scorecard reads of the history besides `monthly_actuals`.
 
-Values go in as parameters, identifiers are quoted; `products` (one row a sku, e.g. `history.products(ws)`,
+Each result is kept in a small process-wide memo keyed by the content of the tables it reads (`Workspace.fingerprint`)
+and its arguments, so every session, and a scorecard computed again after an override, aggregates 10 M order lines
+once per data version (`memo_clear` empties it). Values go in as parameters, identifiers are quoted; `products` (one row a sku, e.g. `history.products(ws)`,
 derived from sales when none was loaded) goes in as three parameter lists, so prices and costs are exactly
 the frame the rest of the scorecard uses. A missing table gives the empty frame of the pandas function.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +46,41 @@ _PRODUCTS = """prod AS (SELECT unnest(?::VARCHAR[]) AS sku, unnest(?::DOUBLE[]) 
                                unnest(?::DOUBLE[]) AS unit_cost)"""
 
 
+MEMO_SIZE = 32  # results kept (each a few hundred rows at most)
+T = TypeVar("T")
+_memo: OrderedDict[tuple, Any] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def memo_clear() -> None:
+    """Forget every memoised aggregate."""
+    with _memo_lock:
+        _memo.clear()
+
+
+def _memoised(ws: Workspace, tables: Sequence[str], args: tuple, compute: Callable[[], T]) -> T:
+    """`compute()` once per (workspace file, content of `tables`, args); a frame is copied each call, so callers
+    may change it."""
+    key = (str(ws.path), ws.fingerprint(tables), *args)
+    with _memo_lock:
+        got = _memo.get(key)
+        if got is not None:
+            _memo.move_to_end(key)
+    if got is None:
+        got = compute()
+        with _memo_lock:
+            _memo[key] = got
+            while len(_memo) > MEMO_SIZE:
+                _memo.popitem(last=False)
+    return got.copy() if isinstance(got, pd.DataFrame) else got
+
+
+def _products_key(products: pd.DataFrame | None) -> str:
+    """Content hash of the products frame as the queries see it (sku, family, unit_price, unit_cost)."""
+    p = products_frame(products)[["sku", "family", "unit_price", "unit_cost"]]
+    return hashlib.sha256(pd.util.hash_pandas_object(p.astype(str), index=False).to_numpy().tobytes()).hexdigest()
+
+
 def _product_params(products: pd.DataFrame | None) -> list[list[Any]]:
     """sku, unit_price, unit_cost of `actuals.products_frame(products)` as parameter lists (NaN → NULL)."""
     p = products_frame(products)
@@ -57,7 +100,8 @@ def _months(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
 
 def default_as_of(ws: Workspace) -> pd.Timestamp:
     """The latest delivered_date of the order lines (the clock's today when nothing was delivered or no orders)."""
-    last = ws.scalar('SELECT max(CAST("delivered_date" AS DATE)) FROM "orders"') if ws.has_table("orders") else None
+    last = _memoised(ws, ["orders"], ("as_of",), lambda: ws.scalar(
+        'SELECT max(CAST("delivered_date" AS DATE)) FROM "orders"')) if ws.has_table("orders") else None
     return pd.Timestamp(last).normalize() if last is not None and pd.notna(last) else clock.today_ts()
 
 
@@ -73,6 +117,11 @@ def service_by_month(ws: Workspace, as_of: pd.Timestamp | None = None) -> tuple[
     if not ws.has_table("orders"):
         return as_of, pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c == "period" else float)
                                     for c in SERVICE_COLUMNS})
+    return as_of, _memoised(ws, ["orders"], ("service", as_of), lambda: _service_query(ws, as_of))
+
+
+def _service_query(ws: Workspace, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The GROUP BY of `service_by_month`."""
     df = ws.query(
         """
         WITH o AS (
@@ -80,27 +129,27 @@ def service_by_month(ws: Workspace, as_of: pd.Timestamp | None = None) -> tuple[
                    CAST("requested_qty" AS DOUBLE) AS rq, CAST("delivered_qty" AS DOUBLE) AS dq0
             FROM "orders" WHERE "requested_date" IS NOT NULL),
         j AS (
-            SELECT CAST(date_trunc('month', req) AS DATE) AS period, req, dd, rq,
+            SELECT CAST(date_trunc('month', req) AS DATE) AS period, req, dd, rq, dq0,
                    dd IS NOT NULL AS delivered,
-                   dd IS NOT NULL AND dq0 IS NULL AS assumed,
-                   CASE WHEN dd IS NOT NULL AND dq0 IS NULL THEN rq ELSE dq0 END AS dq,
-                   CASE WHEN req > $as_of THEN 'not due' WHEN dd IS NOT NULL THEN 'delivered'
-                        WHEN req < $as_of THEN 'past due' ELSE 'not due' END AS state
+                   -- not due: requested after as_of, or open and requested on as_of (booleans, not a text state:
+                   -- a third of the time over 10 M lines)
+                   req > $as_of OR (dd IS NULL AND req = $as_of) AS not_due
             FROM o)
         SELECT period,
-               count(*) FILTER (WHERE state <> 'not due') AS lines,
-               count(*) FILTER (WHERE state <> 'not due' AND delivered AND dd <= req AND dq >= rq) AS otif_lines,
-               coalesce(sum(rq) FILTER (WHERE state <> 'not due'), 0) AS ordered_units,
-               coalesce(sum(CASE WHEN rq IS NULL THEN NULL WHEN delivered THEN least(coalesce(dq, 0), rq)
-                                 ELSE 0 END) FILTER (WHERE state <> 'not due'), 0) AS delivered_units,
-               count(*) FILTER (WHERE state = 'past due') AS past_due_lines,
-               count(*) FILTER (WHERE state = 'not due') AS not_due_lines,
-               count(*) FILTER (WHERE assumed AND state <> 'not due') AS qty_assumed_lines
+               count(*) FILTER (WHERE NOT not_due) AS lines,
+               count(*) FILTER (WHERE NOT not_due AND delivered AND dd <= req AND coalesce(dq0, rq) >= rq)
+                   AS otif_lines,
+               coalesce(sum(rq) FILTER (WHERE NOT not_due), 0) AS ordered_units,
+               coalesce(sum(CASE WHEN rq IS NULL THEN NULL WHEN delivered THEN least(coalesce(dq0, rq, 0), rq)
+                                 ELSE 0 END) FILTER (WHERE NOT not_due), 0) AS delivered_units,
+               count(*) FILTER (WHERE NOT delivered AND req < $as_of) AS past_due_lines,
+               count(*) FILTER (WHERE not_due) AS not_due_lines,
+               count(*) FILTER (WHERE delivered AND dq0 IS NULL AND NOT not_due) AS qty_assumed_lines
         FROM j GROUP BY period ORDER BY period
         """,
         {"as_of": as_of.date()},
     )
-    return as_of, finish_service(_months(df, "period"))
+    return finish_service(_months(df, "period"))
 
 
 def monthly_actuals(ws: Workspace, products: pd.DataFrame | None,
@@ -115,6 +164,12 @@ def monthly_actuals(ws: Workspace, products: pd.DataFrame | None,
     if not ws.has_table("sales"):
         return pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c == "period" else float)
                              for c in ACTUALS_COLUMNS})
+    return _memoised(ws, ["sales", "products"], ("actuals", _products_key(products), months_back),
+                     lambda: _actuals_query(ws, products, months_back))
+
+
+def _actuals_query(ws: Workspace, products: pd.DataFrame | None, months_back: int | None) -> pd.DataFrame:
+    """The query of `monthly_actuals`."""
     df = ws.query(
         f"""
         WITH {_PRODUCTS},
@@ -158,6 +213,12 @@ def inventory_at_cost(ws: Workspace, products: pd.DataFrame | None) -> pd.DataFr
     locations, valued at unit_cost (skus without a cost left out of the value, counted in uncosted_units)."""
     if not ws.has_table("inventory"):
         return pd.DataFrame({c: pd.Series(dtype=float) for c in INVENTORY_COLUMNS})
+    return _memoised(ws, ["inventory", "products"], ("inventory", _products_key(products)),
+                     lambda: _inventory_query(ws, products))
+
+
+def _inventory_query(ws: Workspace, products: pd.DataFrame | None) -> pd.DataFrame:
+    """The query of `inventory_at_cost`."""
     df = ws.query(
         f"""
         WITH {_PRODUCTS},
@@ -185,6 +246,11 @@ def latest_on_hand(ws: Workspace) -> pd.DataFrame:
     if not ws.has_table("inventory"):
         return pd.DataFrame({"sku": pd.Series(dtype=str), "on_hand": pd.Series(dtype=float),
                              "as_of": pd.Series(dtype="datetime64[us]")})
+    return _memoised(ws, ["inventory"], ("on_hand",), lambda: _on_hand_query(ws))
+
+
+def _on_hand_query(ws: Workspace) -> pd.DataFrame:
+    """The query of `latest_on_hand`."""
     df = ws.query(
         """
         WITH d AS (SELECT CAST("sku" AS VARCHAR) AS sku, CAST("date" AS DATE) AS as_of,
@@ -198,3 +264,47 @@ def latest_on_hand(ws: Workspace) -> pd.DataFrame:
     )
     df["on_hand"] = df["on_hand"].astype(float)
     return _months(df, "as_of")
+
+
+HISTORY_COLUMNS: tuple[str, ...] = ("sku", "region", "family", "period", "quantity", "revenue")
+
+
+def recent_history(ws: Workspace, products: pd.DataFrame | None,
+                   months: int = 2 * WINDOW_MONTHS) -> pd.DataFrame:
+    """Sales per sku × region × month over the last `months` months of sales (HISTORY_COLUMNS).
+
+    quantity = Σ quantity (0 when none), revenue = Σ revenue (NaN when none given), family from `products`
+    (the sku when it has none): `actuals.normalise_history` of `history.demand_history(ws)` cut to those
+    months. Covers all the scorecard needs besides `monthly_actuals`: the last actual month, the load of
+    the last 12 months, the unit walk of the last 12 inventory snapshots and the outlook year's actuals.
+    """
+    if not ws.has_table("sales"):
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c == "period" else float if c in (
+            "quantity", "revenue") else str) for c in HISTORY_COLUMNS})
+    return _memoised(ws, ["sales", "products"], ("history", _products_key(products), int(months)),
+                     lambda: _history_query(ws, products, months))
+
+
+def _history_query(ws: Workspace, products: pd.DataFrame | None, months: int) -> pd.DataFrame:
+    """The query of `recent_history`."""
+    p = products_frame(products)
+    df = ws.query(
+        """
+        WITH fam AS (SELECT unnest(?::VARCHAR[]) AS sku, unnest(?::VARCHAR[]) AS family),
+        b AS (SELECT CAST(date_trunc('month', max("date")) - to_months(CAST(? AS INTEGER) - 1) AS DATE) AS first
+              FROM "sales"),
+        h AS (SELECT "sku" AS sku, coalesce("region", ?) AS region,
+                     CAST(date_trunc('month', "date") AS DATE) AS period,
+                     coalesce(sum("quantity"), 0) AS quantity, sum("revenue") AS revenue
+              FROM "sales", b WHERE "date" >= b.first GROUP BY ALL)
+        SELECT h.sku, h.region, coalesce(f.family, h.sku) AS family, h.period, h.quantity, h.revenue
+        FROM h LEFT JOIN fam f ON f.sku = h.sku
+        ORDER BY h.sku, h.region, h.period
+        """,
+        [p["sku"].astype(str).tolist(),
+         [None if pd.isna(f) else str(f) for f in p["family"]] if "family" in p.columns else [None] * len(p),
+         int(months), NO_REGION],
+    )
+    for c in ("quantity", "revenue"):
+        df[c] = df[c].astype(float)
+    return _months(df, "period")[list(HISTORY_COLUMNS)]

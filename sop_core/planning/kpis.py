@@ -677,9 +677,9 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
                           outlook: pd.DataFrame | None = None) -> ScorecardInputs:
     """ScorecardInputs from the workspace's tables and targets, plus the derived frames the caller has.
 
-    Order lines, sales and inventory are aggregated in DuckDB (`kpi_sql`): no fact table is read whole.
+    Order lines, sales and inventory are aggregated in DuckDB (`kpi_sql`): no fact table is read whole; of
+    the history only its last 2 × WINDOW_MONTHS months (`kpi_sql.recent_history`), the months `monthly_actuals` covers.
     """
-    from sop_core.demand.history import demand_history
     from sop_core.demand.history import products as load_products
     from sop_core.planning import kpi_sql
 
@@ -687,8 +687,8 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
         return ws.table(name) if ws.has_table(name) else None
 
     prod = load_products(ws)
-    hist = demand_history(ws)
     products = prod if len(prod) else None
+    hist = kpi_sql.recent_history(ws, products, 2 * WINDOW_MONTHS)
     as_of, service_months = kpi_sql.service_by_month(ws)
     return ScorecardInputs(
         products=products, history=hist if len(hist) else None, accuracy_points=accuracy_points,
