@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages.shell.state import author, page_header, workspace
 from sop_core import contract, escape
+from sop_core.demand.history import is_money
 from sop_core.formatting import plural, units
 from sop_core.intake import company, errors, health, load, readers, text_files, worker
 
@@ -40,6 +41,9 @@ else:
     c3.metric("Last load", "—")
 n_warn = int(table_health["warnings"].map(len).sum())
 c4.metric("Warnings", f"{n_warn}", help="Warnings don't block a load: they are listed per table below.")
+if is_money(ws):
+    st.caption(":material/payments: The sales history is in money (sales values, no units): forecasts and plans are "
+               "in currency; the supply review and the inventory projection need a sales file in units.")
 
 st.subheader("Data health", anchor=False)
 
@@ -85,7 +89,8 @@ uploads = st.file_uploader("Upload files", type=["csv", "txt", "tsv", "xlsx", "p
 def _options(file_id: str) -> dict:
     return st.session_state.setdefault(f"intake_opts_{file_id}", {"table": None, "mapping": None, "dayfirst": None,
                                                                  "sheet": None, "long": False, "encoding": None,
-                                                                 "delimiter": None, "decimal": None})
+                                                                 "delimiter": None, "decimal": None,
+                                                                 "money": None})
 
 
 def _prepared(upload, opts: dict) -> load.Prepared:
@@ -101,7 +106,7 @@ def _prepared(upload, opts: dict) -> load.Prepared:
             cache[key] = worker.prepare_isolated(upload.name, upload.getvalue(), opts["table"], mapping=mapping,
                                                         dayfirst=opts["dayfirst"], sheet=opts["sheet"],
                                                         encoding=opts["encoding"], delimiter=opts["delimiter"],
-                                                        decimal=opts["decimal"], ws=ws)
+                                                        decimal=opts["decimal"], money=opts["money"], ws=ws)
     return cache[key]
 
 
@@ -185,6 +190,12 @@ def render_upload(upload) -> None:
         cols[3].toggle("One column per series", value=p.wide is not None, key=f"wide_{fid}",
                        on_change=_set, args=(fid, "long", f"wide_{fid}", lambda v: not v),
                        help="Wide layout: a date column, then one column of values per series (each becomes a sku).")
+    if p.table == "sales":
+        st.checkbox("Amounts are money, not units", value=load.is_money(p), key=f"money_{fid}", on_change=_set,
+                    args=(fid, "money", f"money_{fid}"),
+                    help="A history of sales values only (revenue, no quantities): forecasts and plans are then in "
+                         "currency, and the supply and inventory views say they need units. Detected when the file "
+                         "has a revenue column and no quantity column.")
     if text_file:
         _file_options(fid, opts, p)
 

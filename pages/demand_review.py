@@ -9,8 +9,9 @@ from pages.shell.demand import backtest_points, consensus_frame, ensure_forecast
 from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import escape
 from sop_core.demand import consensus, dask_executor, forecast, metrics, overrides, review, selection
+from sop_core.demand.history import is_money, plan_in_measure
 from sop_core.demand.review import Scope
-from sop_core.formatting import delta_units, metric_delta, pct, pts, units
+from sop_core.formatting import delta_demand, demand, demand_noun, metric_delta, pct, pts
 from sop_core.meetings import charts
 from sop_core.store import access
 
@@ -74,6 +75,11 @@ with st.expander("Forecast settings", icon=":material/tune:"):
                     ws.set_setting(dask_executor.SCHEDULER_SETTING, address, author())
                 st.rerun()
 
+money = is_money(ws)  # a history in money: every demand figure below is currency, not units
+noun = demand_noun(money)
+if money:
+    st.caption(":material/payments: The sales history is in money (sales values, no units): the forecast, the "
+               "consensus and the overrides are in currency.")
 run = ensure_forecast(ws, settings, author())
 for w in run.warnings:  # they name series (skus, regions): data
     st.caption(escape.plain(w))
@@ -82,7 +88,7 @@ hist = history(ws, settings.bucket)
 stat = run.forecast
 prepared = prepared_statistical(ws, run)
 cons = consensus_frame(ws, run)
-budget = ws.table("plan") if ws.has_table("plan") else None
+budget = plan_in_measure(ws.table("plan") if ws.has_table("plan") else None, money)
 
 # -- filters -------------------------------------------------------------------------------------
 fc = st.columns([1, 1, 1, 2])
@@ -118,17 +124,20 @@ m = st.columns(4)
 items: list[dict] = []  # the headline figures, as a snapshot link keeps them
 snap_blocks: list[dict] = [{"kind": "metrics", "items": items}]  # what a snapshot link keeps, in the page's order
 vs_last = f"{pct(head.vs_last_12, signed=True)} vs {head.past_window}" if head.vs_last_12 is not None else None
-share.metric(items, m[0], f"Consensus units, {head.window}", units(head.next_12), delta=metric_delta(vs_last),
-             note=vs_last, help=f"{head.past_window.capitalize()}: {units(head.last_12)} units. Statistical forecast: "
-                                f"{units(head.statistical_next_12)}.")
+share.metric(items, m[0], f"Consensus {noun}, {head.window}", demand(head.next_12, money),
+             delta=metric_delta(vs_last), note=vs_last,
+             help=f"{head.past_window.capitalize()}: {demand(head.last_12, money, with_unit=True)}. Statistical "
+                  f"forecast: {demand(head.statistical_next_12, money)}.")
+plan_column = "revenue_plan" if money else "volume_plan"
 if head.plan_next_12 is not None:
-    vs_plan = f"{delta_units(head.next_12 - head.plan_next_12)} units"
+    vs_plan = delta_demand(head.next_12 - head.plan_next_12, money, with_unit=True)
     share.metric(items, m[1], "Against the annual plan", pct(head.vs_plan, signed=True), delta=metric_delta(vs_plan),
-                 note=vs_plan, help=f"Volume plan: {units(head.plan_next_12)} units over the same {head.periods} "
+                 note=vs_plan, help=f"{'Revenue' if money else 'Volume'} plan: "
+                                    f"{demand(head.plan_next_12, money, with_unit=True)} over the same {head.periods} "
                                     f"{head.bucket}s.")
 else:
     share.metric(items, m[1], "Against the annual plan", "—",
-                 help=f"Needs the plan table with volume_plan covering the {head.window}.")
+                 help=f"Needs the plan table with {plan_column} covering the {head.window}.")
 if len(acc):
     a = acc.iloc[0]
     vs_naive = f"{pts(a['fva'])} vs seasonal naive"
@@ -176,8 +185,8 @@ def plan_and_overrides() -> None:
         shown = consensus.preview(prepared, active, ov) if change else cons
         before = consensus.scope_total(cons, scope.family, scope.region, scope.sku, rng[0], rng[1])
         after = consensus.scope_total(shown, scope.family, scope.region, scope.sku, rng[0], rng[1])
-        st.metric("Consensus in these periods", f"{units(after)} units",
-                  delta=metric_delta(f"{delta_units(after - before)} units") if change else None)
+        st.metric("Consensus in these periods", demand(after, money, with_unit=True),
+                  delta=metric_delta(delta_demand(after - before, money, with_unit=True)) if change else None)
         if scope.family is None and scope.sku is None:
             st.caption("Choose a family or a SKU above to save an override.")
         if st.button("Save override", type="primary", key="ov_save", help="Needs a change, a reason and a family or SKU.",
@@ -199,7 +208,8 @@ def plan_and_overrides() -> None:
                 st.rerun(scope="app")
     with left:
         h, s, c = review.chart_series(hist, stat, shown, scope)
-        st.plotly_chart(charts.plan_chart(h, s, c, run.last_actual), key="plan_chart", config={"displayModeBar": False})
+        st.plotly_chart(charts.plan_chart(h, s, c, run.last_actual, units_label="Revenue" if money else "Units"),
+                        key="plan_chart", config={"displayModeBar": False})
 
 
 st.subheader(f"Demand plan — {escape.plain(scope.label())}", anchor=False)
@@ -209,15 +219,16 @@ snap_blocks.append(share.table_block(
     f"Demand plan — {scope.label()}: consensus by {settings.bucket}",
     plan_by.assign(change=plan_by["consensus"] - plan_by["statistical"]),
     {"period": (settings.bucket.capitalize(),
-                lambda v: f"{pd.Timestamp(v):%b %Y}" if settings.bucket == "month" else f"{pd.Timestamp(v):%d %b %Y}"), "statistical": ("Statistical forecast", units),
-     "consensus": ("Consensus", units), "change": ("Overrides", delta_units)}))
+                lambda v: f"{pd.Timestamp(v):%b %Y}" if settings.bucket == "month" else f"{pd.Timestamp(v):%d %b %Y}"), "statistical": ("Statistical forecast", lambda v: demand(v, money)),
+     "consensus": ("Consensus", lambda v: demand(v, money)), "change": ("Overrides", lambda v: delta_demand(v, money))}))
 
 # -- unit edits per sku × period ---------------------------------------------------------------------
-with st.expander("Edit units per SKU and period", icon=":material/edit:"):
+with st.expander(f"Edit {'amounts' if money else 'units'} per SKU and period", icon=":material/edit:"):
     edit_periods = future[:12]
     grid = review.edit_grid(cons, scope, edit_periods)  # columns: period starts, shown by their labels
-    st.caption(f"Consensus units{' in region ' + escape.plain(scope.region) if scope.region else ' (all regions)'}; "
-               "a changed cell becomes a units override, split over regions in proportion to the forecast.")
+    st.caption(f"Consensus {noun}{' in region ' + escape.plain(scope.region) if scope.region else ' (all regions)'}; "
+               f"a changed cell becomes {'an amount' if money else 'a units'} override, split over regions in "
+               "proportion to the forecast.")
     edited = st.data_editor(grid.rename(columns=labels), key="unit_grid", width="stretch",
                             column_config={labels[p]: st.column_config.NumberColumn(labels[p], min_value=0, step=1,
                                                                                     format="%d")
@@ -239,7 +250,7 @@ with st.expander("Edit units per SKU and period", icon=":material/edit:"):
                 st.error(escape.plain(f"{ov.sku} {labels[ov.period_from]}: {exc}"))
         if saved_n:
             st.session_state.pop("unit_grid", None)
-            st.toast(f"{saved_n} unit edits saved", icon=":material/check_circle:")
+            st.toast(f"{saved_n} {'amount' if money else 'unit'} edits saved", icon=":material/check_circle:")
             st.rerun()
 
 # -- the reason list (a workspace setting: shown only to roles that may save it) ------------------
@@ -361,9 +372,9 @@ else:
                                                   "set to N units: the scope's total in each period"),
             "reason": st.column_config.TextColumn("Reason", width=90),
             "before_units": st.column_config.NumberColumn("Before", format="localized", width=65,
-                                                          help="The scope's consensus units over the periods, before"),
+                                                          help=f"The scope's consensus {noun} over the periods, before"),
             "after_units": st.column_config.NumberColumn("After", format="localized", width=65,
-                                                         help="The scope's consensus units over the periods, after"),
+                                                         help=f"The scope's consensus {noun} over the periods, after"),
             "status": st.column_config.TextColumn("Status", width=65, help="In force; Undone (cancelled by a later "
                                                   "entry); Undo (the entry cancelling another)"),
             "comment": st.column_config.TextColumn("Comment", width="medium"),

@@ -7,6 +7,7 @@ from pages.shell import plan_view as pv
 from pages.shell import share
 from pages.shell.state import page_header, workspace
 from sop_core import escape
+from sop_core.demand.history import is_money
 from sop_core.formatting import delta_money, delta_money_whole, money, pct, pts
 from sop_core.meetings import agenda, charts, links
 from sop_core.planning import finance
@@ -39,7 +40,10 @@ if prices.state == "none":  # nothing of the plan has a price: no "$0" outlook
     if annual.state == "none":
         pv.coverage_note(annual)
     st.stop()
-if "products" not in data.present:
+if is_money(ws):  # the plan is in currency already: no prices to apply
+    st.caption(":material/payments: The sales history is in money: the outlook is the consensus amounts themselves; "
+               "gross margin needs unit_price and unit_cost in the products table (their ratio is the cost of sales).")
+elif "products" not in data.present:
     st.caption(":material/info: No products table: prices are derived from sales revenue and costs are unknown, "
                "so gross margin can't be computed. Load the products table on the Data page.")
 pv.coverage_note(prices)

@@ -5,17 +5,23 @@ import streamlit as st
 
 from pages.shell import plan_view as pv
 from pages.shell import share
-from pages.shell.state import page_header, workspace
+from pages.shell.state import page_header, page_link, workspace
 from sop_core import escape
+from sop_core.demand.history import is_money
 from sop_core.formatting import money, plural, units
 from sop_core.meetings import charts
 from sop_core.meetings.exports import to_csv_bytes
 from sop_core.planning import inventory
+from sop_core.planning.coverage import needs_units
 from sop_core.planning.kpi_catalogue import MEASURES
 
 page_header("inventory")
 link = share.link_state("inventory", scenario_banner=True)
 ws = workspace()
+if is_money(ws):  # capacity and stock are in units: a history in money cannot be checked against them
+    st.info(needs_units("inventory projection"), icon=":material/straighten:")
+    page_link("data.py", label="Go to Data", icon=":material/database:")
+    st.stop()
 data = pv.require_tables(ws, "inventory projection", ["sales", "products", "inventory"])
 run, cons = pv.demand_plan(ws)
 

@@ -5,16 +5,22 @@ import streamlit as st
 
 from pages.shell import plan_view as pv
 from pages.shell import share
-from pages.shell.state import page_header, workspace
+from pages.shell.state import page_header, page_link, workspace
 from sop_core import escape
+from sop_core.demand.history import is_money
 from sop_core.formatting import money, pct, plural, units
 from sop_core.meetings import agenda, charts, links
 from sop_core.planning import supply
+from sop_core.planning.coverage import needs_units
 from sop_core.planning.kpi_catalogue import MEASURES
 
 page_header("supply_review")
 link = share.link_state("supply_review", scenario_banner=True)
 ws = workspace()
+if is_money(ws):  # capacity and stock are in units: a history in money cannot be checked against them
+    st.info(needs_units("supply review"), icon=":material/straighten:")
+    page_link("data.py", label="Go to Data", icon=":material/database:")
+    st.stop()
 data = pv.require_tables(ws, "supply review", ["sales", "products", "capacity"])
 run, cons = pv.demand_plan(ws)
 

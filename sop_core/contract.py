@@ -218,6 +218,13 @@ TABLES: dict[str, Table] = {
 
 TABLE_ORDER: tuple[str, ...] = tuple(TABLES)
 
+# What the sales history measures (workspace setting BASIS_SETTING, written with each sales load):
+# UNITS, or MONEY for a history of sales values only — then `revenue` holds the amounts and
+# `quantity` the same amounts, so the forecast runs unchanged on the demand measure.
+BASIS_SETTING = "demand_basis"
+UNITS, MONEY = "units", "money"
+BASES: tuple[str, ...] = (UNITS, MONEY)
+
 
 def normalise_header(name: str) -> str:
     """Header as compared with synonyms: trimmed, lower case, separators as single spaces."""

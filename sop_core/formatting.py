@@ -97,3 +97,22 @@ def delta_money_whole(x: float | None) -> str:
     if round(float(x)) == 0:
         return money(0.0, compact=False)
     return ("+" if x > 0 else "") + money(x, compact=False)
+
+
+def demand_noun(in_money: bool = False) -> str:
+    """What a demand figure counts: 'revenue' for a history in money, else 'units'."""
+    return "revenue" if in_money else "units"
+
+
+def demand(x: float | None, in_money: bool = False, with_unit: bool = False) -> str:
+    """A demand figure in its measure: $1.23M for a history in money, else 12,345 (or '12,345 units' with_unit)."""
+    if in_money:
+        return money(x)
+    return f"{units(x)} units" if with_unit and not _bad(x) else units(x)
+
+
+def delta_demand(x: float | None, in_money: bool = False, with_unit: bool = False) -> str:
+    """A signed demand difference in its measure: +$1.2M for a history in money, else +1,234 (units with_unit)."""
+    if in_money:
+        return delta_money(x)
+    return f"{delta_units(x)} units" if with_unit and not _bad(x) else delta_units(x)

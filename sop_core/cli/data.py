@@ -13,7 +13,7 @@ from sop_core import contract
 from sop_core.cli.registry import add_command, open_workspace
 from sop_core.intake import company, health
 from sop_core.intake.errors import IntakeError
-from sop_core.intake.load import Prepared, WideSpec, append, commit
+from sop_core.intake.load import Prepared, WideSpec, append, commit, is_money
 from sop_core.intake.readers import check_path
 from sop_core.intake.storing import PERIOD_COLUMN
 from sop_core.intake.worker import WorkerLimits
@@ -46,6 +46,9 @@ def _configure_load(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoding", help="text encoding when the file is not UTF-8, e.g. cp1252")
     p.add_argument("--delimiter", help="column delimiter when detection fails, e.g. ';' or '\\t'")
     p.add_argument("--default-sku", help="sku for every row of a file without a sku column")
+    p.add_argument("--money", action="store_true", default=None,
+                   help="sales: the amounts are money (sales value), not units; forecasts and plans are then in "
+                        "currency (a file with a revenue column and no quantity column is read so without it)")
     p.add_argument("--author", help="name recorded with the load")
     p.add_argument("--dry-run", action="store_true", help="check the file without storing it")
     p.add_argument("--append", action="store_true",
@@ -91,7 +94,8 @@ def _load(args: argparse.Namespace) -> int:
         try:
             return prepare(args.file.name, None, args.table, path=args.file, keep_staged=True, worker=file_worker(),
                            mapping=overrides or None, dayfirst=args.dayfirst, sheet=args.sheet, decimal=args.decimal,
-                           wide=wide, ws=ws, encoding=args.encoding, delimiter=delimiter, default_sku=args.default_sku)
+                           wide=wide, ws=ws, encoding=args.encoding, delimiter=delimiter, default_sku=args.default_sku,
+                           money=args.money)
         except (IntakeError, OSError) as exc:  # refused or gone while copying it for the worker (it changed since)
             failed = Prepared(file_name=args.file.name, sha256="")
             failed.errors.append(exc if isinstance(exc, IntakeError) else
@@ -143,7 +147,8 @@ def _load(args: argparse.Namespace) -> int:
                   f"{'period' if done.periods == 1 else 'periods'} ({span}) replaced {done.rows_replaced:,} rows; "
                   f"{done.rows_kept:,} rows of other periods kept ({time.perf_counter() - started:.2f} s)")
         else:
-            print(f"loaded {prepared.stats['rows_kept']:,} rows into {prepared.table} from {prepared.file_name} "
+            basis = " (a history in money)" if is_money(prepared) else ""
+            print(f"loaded {prepared.stats['rows_kept']:,} rows into {prepared.table}{basis} from {prepared.file_name} "
                   f"in {time.perf_counter() - started:.2f} s")
     return 0
 

@@ -5,11 +5,17 @@ quantity, revenue. A series is one sku × region; region is 'All' when the sales
 Weekly buckets keep the sales dates' own weekday (`week_anchor`, periods.py): a file stamped on
 week-ending Fridays gives Friday periods, and so do the forecast, overrides, consensus and exports
 built on this history.
+
+A history in money (`measure(ws)` is contract.MONEY: sales values only, see sop_core.intake.load)
+has the amounts in both quantity and revenue: the demand measure is currency, and `products` prices
+one unit of demand at 1.0 so that plans valued by price are the amounts themselves.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from sop_core import contract
 from sop_core.periods import ISO_ANCHOR, WEEKLY_SHARE, check_anchor, check_bucket, sql_period
 from sop_core.store.workspace import Workspace
 
@@ -22,12 +28,45 @@ def series_id(sku: pd.Series, region: pd.Series) -> pd.Series:
     return sku.astype(str) + SERIES_SEP + region.astype(str)
 
 
+def measure(ws: Workspace) -> str:
+    """What the demand history measures: contract.UNITS, or contract.MONEY for a history of sales values."""
+    return contract.MONEY if ws.get_setting(contract.BASIS_SETTING) == contract.MONEY else contract.UNITS
+
+
+def is_money(ws: Workspace) -> bool:
+    """True when the demand history (and so the forecast and the plan) is in money, not units."""
+    return measure(ws) == contract.MONEY
+
+
+def plan_in_measure(budget: pd.DataFrame | None, in_money: bool) -> pd.DataFrame | None:
+    """The annual plan with `volume_plan` in the history's measure: its revenue_plan for a history in money."""
+    if budget is None or not in_money:
+        return budget
+    return budget.assign(volume_plan=budget["revenue_plan"])
+
+
 def products(ws: Workspace) -> pd.DataFrame:
     """The products table, or one derived from sales when none was loaded (flag column `derived`).
 
     Derived: family from the sales family column (else the sku), unit price = revenue / quantity
-    over the last 12 months of history, unit cost unknown (NULL).
+    over the last 12 months of history, unit cost unknown (NULL). For a history in money every
+    unit price is 1.0 and a unit cost is the loaded unit_cost / unit_price (the cost of a currency
+    unit of sales; NULL unless both are known).
     """
+    df = _products(ws)
+    return _per_currency_unit(df) if is_money(ws) else df
+
+
+def _per_currency_unit(df: pd.DataFrame) -> pd.DataFrame:
+    """Products priced per currency unit of sales: unit_price 1.0, unit_cost the cost ratio where known."""
+    price = pd.to_numeric(df["unit_price"], errors="coerce")
+    cost = pd.to_numeric(df["unit_cost"], errors="coerce")
+    ratio = (cost / price).where((price > 0) & np.isfinite(cost))
+    return df.assign(unit_price=1.0, unit_cost=ratio.astype(float))
+
+
+def _products(ws: Workspace) -> pd.DataFrame:
+    """The products table as loaded, or derived from sales (see `products`)."""
     if ws.has_table("products"):
         df = ws.table("products")
         df["derived"] = False

@@ -4,6 +4,11 @@ Used by both the Data page and the command line, so both give the same mapping, 
 messages. `prepare` never writes anything: it returns a `Prepared` with the canonical frame or
 the errors. `commit` stores a clean `Prepared` atomically (`Workspace.replace_table`) and
 remembers the column mapping for the file's layout.
+
+A sales file is a history in units or in money (`contract.BASES`): in money when the user says so
+(`money=True`) or when the mapping finds a revenue column and no quantity column. A money history's
+amounts are checked as the demand measure and stored in both `quantity` and `revenue`; the load
+records the basis in the workspace setting `contract.BASIS_SETTING`, in the same transaction.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from sop_core.intake.mapping import (
     find_header,
     guess_table,
     ignored_columns,
+    is_money_layout,
     layout_key,
     missing_required,
     propose_mapping,
@@ -38,7 +44,7 @@ from sop_core.intake.mapping import (
 )
 from sop_core.intake.raw_table import DEFAULT_LIMITS, MB, Limits, RawTable
 from sop_core.intake.readers import extension, read_file, sanitise_name
-from sop_core.intake.storing import PERIOD_COLUMN, Appended, append_rows, replace_rows
+from sop_core.intake.storing import PERIOD_COLUMN, Appended, append_rows, replace_rows, sql_literal
 from sop_core.intake.units import Conversions, workspace_conversions
 from sop_core.intake.validate import Validated, validate_frame
 from sop_core.store.workspace import Provenance, Workspace
@@ -113,13 +119,16 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
             dayfirst: bool | None = None, sheet: str | None = None, decimal: str | None = None,
             wide: WideSpec | bool | None = None, ws: Workspace | None = None, encoding: str | None = None,
             delimiter: str | None = None, default_sku: str | None = None, today: date | None = None,
-            limits: Limits = DEFAULT_LIMITS, conversions: Conversions | None = None) -> Prepared:
+            limits: Limits = DEFAULT_LIMITS, conversions: Conversions | None = None,
+            money: bool | None = None) -> Prepared:
     """Read, map and validate an upload; nothing is stored. Errors are returned, not raised.
 
     `mapping` overrides {canonical: original header} (None/'' unmaps); passing any mapping, even
     {}, or wide=False turns off wide-layout detection. `dayfirst`, `decimal` and the wide layout
     default to what was remembered for this layout in `ws`, when given. `conversions` (unit
     conversions per sku, see sop_core.intake.units) default to those of the products stored in `ws`.
+    `money`: a sales file's amounts are money, not units (None: as remembered for the layout, else a
+    revenue column without a quantity column is money; see the module docstring).
     """
     started = time.perf_counter()
     p = Prepared(file_name=sanitise_name(name), sha256=hashlib.sha256(data).hexdigest())
@@ -134,7 +143,7 @@ def prepare(name: str, data: bytes, table: str | None = None, *, mapping: dict[s
         return finish_prepared(p, started)
     _map_and_validate(p, table, mapping=mapping, dayfirst=dayfirst, decimal=decimal, wide=wide, ws=ws,
                       encoding=encoding, delimiter=delimiter, default_sku=default_sku, today=today,
-                      conversions=conversions)
+                      conversions=conversions, money=money)
     return finish_prepared(p, started)
 
 
@@ -165,7 +174,7 @@ def _prepare_streamed(name: str, path: Path, table: str | None, work_dir: Path, 
                       sheet: str | None = None, decimal: str | None = None, wide: WideSpec | bool | None = None,
                       ws: Workspace | None = None, encoding: str | None = None, delimiter: str | None = None,
                       default_sku: str | None = None, today: date | None = None, limits: Limits = DEFAULT_LIMITS,
-                      conversions: Conversions | None = None) -> Prepared:
+                      conversions: Conversions | None = None, money: bool | None = None) -> Prepared:
     """Read, map and check a large CSV or Parquet file in DuckDB (see prepare_file)."""
     from sop_core.intake.hardened import hardened_connection
     from sop_core.intake.staging import stage_file
@@ -188,7 +197,7 @@ def _prepare_streamed(name: str, path: Path, table: str | None, work_dir: Path, 
         stage = _Stage(con, staged, work_dir / "staged.parquet")
         _map_and_validate(p, table, mapping=mapping, dayfirst=dayfirst, decimal=decimal, wide=wide, ws=ws,
                           encoding=encoding, delimiter=delimiter, default_sku=default_sku, today=today,
-                          conversions=conversions, stage=stage)
+                          conversions=conversions, money=money, stage=stage)
     finally:
         con.close()
     return finish_prepared(p, started)
@@ -215,7 +224,8 @@ def _file_sha256(path: Path) -> str:
 def _map_and_validate(p: Prepared, table: str | None, *, mapping: dict[str, str | None] | None,
                       dayfirst: bool | None, decimal: str | None, wide: WideSpec | bool | None, ws: Workspace | None,
                       encoding: str | None, delimiter: str | None, default_sku: str | None, today: date | None,
-                      conversions: Conversions | None, stage: _Stage | None = None) -> None:
+                      conversions: Conversions | None, money: bool | None = None,
+                      stage: _Stage | None = None) -> None:
     """Choose the table and mapping of a read file, then validate it (in memory, or in SQL for a `stage`)."""
     raw = p.raw
     assert raw is not None
@@ -227,6 +237,8 @@ def _map_and_validate(p: Prepared, table: str | None, *, mapping: dict[str, str 
     dayfirst = dayfirst if dayfirst is not None else remembered_options.get("dayfirst")
     decimal = decimal or remembered_options.get("decimal") or "."
     default_sku = default_sku or remembered_options.get("default_sku")
+    if money is None and remembered_options.get("basis") == contract.MONEY:
+        money = True
     recalled_wide = _wide_from_options(remembered_options) if wide is None and mapping is None else None
     if wide is False:
         wide = None
@@ -251,13 +263,17 @@ def _map_and_validate(p: Prepared, table: str | None, *, mapping: dict[str, str 
                                                  "row per date and sku", kind="mapping"))
         return
     if wide is not None:
+        if table == "sales":
+            p.options["basis"] = contract.MONEY if money else contract.UNITS
         validated = _prepare_wide(p, raw, wide, dayfirst, decimal, today)
         p.mapping_source = "remembered" if recalled_wide is not None else "wide"
     else:
         if conversions is None:
             conversions = workspace_conversions(ws)
         validated = _prepare_long(p, raw, mapping, remembered, dayfirst, decimal, today, default_sku, conversions,
-                                  stage)
+                                  stage, money)
+    if validated is not None and validated.frame is not None and is_money(p):
+        validated.frame["revenue"] = validated.frame["quantity"]
     if validated is not None:
         p.errors += validated.errors
         p.warnings += validated.warnings
@@ -332,7 +348,8 @@ def _auto_wide(raw: RawTable, table: str | None, mapping: dict | None, p: Prepar
 
 def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | None, remembered: Remembered | None,
                   dayfirst: bool | None, decimal: str, today: date | None,
-                  default_sku: str | None, conversions: Conversions, stage: _Stage | None = None) -> Validated | None:
+                  default_sku: str | None, conversions: Conversions, stage: _Stage | None = None,
+                  money: bool | None = None) -> Validated | None:
     """Map one-row-per-record columns and validate them (in SQL for a streamed file's `stage`)."""
     table = p.table
     assert table is not None
@@ -347,7 +364,9 @@ def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | N
         if problems:
             p.errors += [IntakeError(p.file_name, f"mapping: {m}", kind="mapping") for m in problems]
             return None
-    p.mapping = dict(base)
+    if table == "sales":
+        base = _measure_mapping(p, base, money)
+    p.mapping = {("revenue" if c == "quantity" and is_money(p) else c): h for c, h in base.items()}
     p.ignored_columns = ignored_columns(raw.headers, base)
     mapped = pd.DataFrame({c: raw.data[h] for c, h in base.items()}, index=raw.data.index)
     labels = {c: h.strip() for c, h in base.items()}
@@ -372,12 +391,49 @@ def _prepare_long(p: Prepared, raw: RawTable, mapping: dict[str, str | None] | N
                                   default_sku=sku, dayfirst=dayfirst, decimal=decimal, today=today,
                                   conversions=conversions)
         if not checked.validated.errors:
+            if is_money(p):
+                _copy_measure_to_revenue(stage)
             p.staged, p.key_values = str(stage.out), checked.key_values
             p.stats["rows_kept"] = checked.rows
         return checked.validated
     src = Source(p.file_name, raw.line_numbers, excel=raw.kind == "xlsx")
     return validate_frame(mapped, contract.TABLES[table], src, labels, dayfirst=dayfirst, decimal=decimal,
                           today=today, conversions=conversions)
+
+
+def is_money(p: Prepared) -> bool:
+    """True when a prepared sales file is a money history (see the module docstring)."""
+    return p.options.get("basis") == contract.MONEY
+
+
+def _measure_mapping(p: Prepared, base: dict[str, str], money: bool | None) -> dict[str, str]:
+    """A sales mapping with its basis decided (in `p.options`): for money, the amounts column mapped as the measure.
+
+    The amounts are the revenue column, else (the user said money) the quantity column; they are
+    checked as `quantity` and copied to `revenue` after the checks.
+    """
+    if money is None:
+        money = is_money_layout(base, "sales")
+    p.options["basis"] = contract.MONEY if money else contract.UNITS
+    header = base.get("revenue") or base.get("quantity")
+    if not money or header is None:
+        return base
+    if base.get("quantity") not in (None, header):
+        p.warnings.append(f"ignored column {base['quantity'].strip()!r}: a money history's demand is the amount "
+                          f"in {header.strip()!r}")
+    p.notes.append(f"a history in money: the amounts in {header.strip()!r} are the demand, so forecasts and plans "
+                   "are in currency; capacity and inventory need a history in units")
+    out = {c: h for c, h in base.items() if c not in ("quantity", "revenue")}
+    out["quantity"] = header
+    return out
+
+
+def _copy_measure_to_revenue(stage: _Stage) -> None:
+    """Set revenue to the checked amounts (quantity) in a streamed money history's staged Parquet file."""
+    tmp = stage.out.with_name("staged_money.parquet")
+    stage.con.execute(f'COPY (SELECT * REPLACE ("quantity" AS "revenue") FROM read_parquet({sql_literal(str(stage.out))})) '
+                      f"TO {sql_literal(str(tmp))} (FORMAT parquet)")
+    os.replace(tmp, stage.out)
 
 
 def _needs_default_sku(mapping: dict[str, str], table: str) -> bool:
@@ -542,7 +598,7 @@ def commit(ws: Workspace, prepared: Prepared, author: str | None = None) -> str:
     assert prepared.table is not None
     rows = prepared.frame if prepared.frame is not None else prepared.staged
     try:
-        load_id = replace_rows(ws, prepared.table, rows, provenance)
+        load_id = replace_rows(ws, prepared.table, rows, provenance, _load_settings(ws, prepared))
     except duckdb.Error as exc:  # rolled back by the workspace: nothing stored changed
         raise _store_error(prepared, exc) from exc
     _remember(ws, prepared, author)
@@ -562,13 +618,42 @@ def append(ws: Workspace, prepared: Prepared, author: str | None = None) -> Appe
         raise IntakeError(prepared.file_name, f"{prepared.table} has no periods, so nothing can be appended to it: "
                                               f"load it whole (appending works for {', '.join(PERIOD_COLUMN)})",
                           kind="append_table")
+    _check_same_basis(ws, prepared)
     rows = prepared.frame if prepared.frame is not None else prepared.staged
     try:
-        done = append_rows(ws, prepared.table, rows, provenance)
+        done = append_rows(ws, prepared.table, rows, provenance, _load_settings(ws, prepared))
     except duckdb.Error as exc:
         raise _store_error(prepared, exc) from exc
     _remember(ws, prepared, author)
     return done
+
+
+def _basis(prepared: Prepared) -> str:
+    """The basis of a prepared sales file: contract.MONEY or contract.UNITS."""
+    return contract.MONEY if is_money(prepared) else contract.UNITS
+
+
+def _stored_basis(ws: Workspace) -> str:
+    """The basis recorded for the workspace's sales history (units when none was recorded)."""
+    return contract.MONEY if ws.get_setting(contract.BASIS_SETTING) == contract.MONEY else contract.UNITS
+
+
+def _load_settings(ws: Workspace, prepared: Prepared) -> dict[str, Any]:
+    """The settings a load writes with its table: a sales history's basis, when it changes."""
+    if prepared.table != "sales" or _basis(prepared) == _stored_basis(ws):
+        return {}
+    return {contract.BASIS_SETTING: _basis(prepared)}
+
+
+def _check_same_basis(ws: Workspace, prepared: Prepared) -> None:
+    """IntakeError when appending sales in money to a history in units, or the reverse."""
+    if prepared.table != "sales" or not ws.has_table("sales"):
+        return
+    stored, new = _stored_basis(ws), _basis(prepared)
+    if stored != new:
+        raise IntakeError(prepared.file_name, f"not appended: this file's sales are in {new} but the loaded history is "
+                                              f"in {stored}; load the whole history in one basis instead (without "
+                                              "append)", kind="append_basis")
 
 
 def _ready(ws: Workspace, prepared: Prepared, author: str | None) -> Provenance:
@@ -611,7 +696,7 @@ def _rememberable(prepared: Prepared) -> dict[str, str]:
 
 def _options_to_remember(prepared: Prepared) -> dict[str, Any]:
     """Reading options worth reusing for the same layout."""
-    keep = ("dayfirst", "decimal", "wide", "default_sku")
+    keep = ("dayfirst", "decimal", "wide", "default_sku", "basis")
     return {k: v for k, v in prepared.options.items() if k in keep and v is not None}
 
 

@@ -166,6 +166,11 @@ def missing_required(mapping: Collection[str], table: str) -> list[str]:
     return missing
 
 
+def is_money_layout(mapping: Collection[str], table: str) -> bool:
+    """True for a sales mapping with a revenue column and no quantity column: a history of sales values only."""
+    return table == "sales" and "revenue" in mapping and "quantity" not in mapping
+
+
 def guess_table(headers: Sequence[str]) -> str | None:
     """The contract table this file most likely is: all required columns matched, strongest match.
 
@@ -173,12 +178,15 @@ def guess_table(headers: Sequence[str]) -> str | None:
     with `date, sku, quantity` is sales, not inventory (where quantity is only a synonym of
     on_hand). When no table is complete, the table with at least two required columns matched
     (first in contract order on ties) is returned — e.g. a `ds, y` file is sales without a sku.
+    A sales file with revenue and no quantity (`is_money_layout`) is complete: a money history.
     """
     scored = []
     for order, name in enumerate(contract.TABLE_ORDER):
         spec = contract.TABLES[name]
         mapping = propose_mapping(headers, name)
         missing = missing_required(mapping, name)
+        if is_money_layout(mapping, name):
+            missing = [m for m in missing if m != "quantity"]
         matched_required = len(spec.required) + len(spec.one_of) - len(missing)
         strength = sum(1.0 if normalise_header(h) == normalise_header(c) else 0.5 for c, h in mapping.items())
         scored.append((not missing, strength if not missing else matched_required, strength, -order, name))

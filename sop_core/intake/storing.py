@@ -3,16 +3,18 @@
 The rows come from a pandas frame (a file read in memory) or a Parquet file (a file checked in SQL, see
 `staged_checks`), copied by DuckDB without passing through pandas. Either way one transaction holds the
 table change, its row in `loads` and its audit event (and so its ledger line): a failure leaves the table
-as it was. `append_rows` replaces only the periods (distinct dates of the period column) the file holds
+as it was; settings the load decides (a sales history's basis) are stored in that same transaction.
+`append_rows` replaces only the periods (distinct dates of the period column) the file holds
 and keeps every other row of the table.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -46,7 +48,8 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A SQL string literal of `text` (quotes doubled)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -58,7 +61,7 @@ def _source(cur: duckdb.DuckDBPyConnection, rows: pd.DataFrame | str | Path, spe
         view = f"_incoming_{new_id()}"
         cur.register(view, frame)
         return f"SELECT {select} FROM {_quote(view)}", view
-    return f"SELECT {select} FROM read_parquet({_literal(str(rows))})", None
+    return f"SELECT {select} FROM read_parquet({sql_literal(str(rows))})", None
 
 
 def content_sha256(cur: duckdb.DuckDBPyConnection, name: str, spec: contract.Table) -> str:
@@ -84,24 +87,38 @@ def _record(ws: Workspace, cur: duckdb.DuckDBPyConnection, name: str, rows: int,
     return load_id
 
 
-def replace_rows(ws: Workspace, name: str, rows: pd.DataFrame | str | Path, provenance: Provenance) -> str:
-    """Replace contract table `name` with `rows` (a frame or a Parquet file) and record the load; returns its id."""
-    if isinstance(rows, pd.DataFrame):
-        return ws.replace_table(name, rows, provenance)
+def _store_settings(ws: Workspace, cur: duckdb.DuckDBPyConnection, settings: Mapping[str, Any] | None,
+                    author: str | None) -> None:
+    """Store the load's settings inside the caller's transaction."""
+    for key, value in (settings or {}).items():
+        ws.store_setting(cur, key, value, author)
+
+
+def replace_rows(ws: Workspace, name: str, rows: pd.DataFrame | str | Path, provenance: Provenance,
+                 settings: Mapping[str, Any] | None = None) -> str:
+    """Replace contract table `name` with `rows` (a frame or a Parquet file) and record the load; returns its id.
+
+    `settings` ({key: value}) are stored in the same transaction."""
     spec = contract.TABLES[name]
     with ws.transaction() as cur:
-        select, _ = _source(cur, rows, spec)
-        cur.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
-        cur.execute(f"CREATE TABLE {_quote(name)} AS {select}")
-        count = cur.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
-        return _record(ws, cur, name, int(count), provenance)
+        if isinstance(rows, pd.DataFrame):
+            load_id = ws.store_table(cur, name, rows, provenance)
+        else:
+            select, _ = _source(cur, rows, spec)
+            cur.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
+            cur.execute(f"CREATE TABLE {_quote(name)} AS {select}")
+            count = cur.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
+            load_id = _record(ws, cur, name, int(count), provenance)
+        _store_settings(ws, cur, settings, provenance.author)
+        return load_id
 
 
-def append_rows(ws: Workspace, name: str, rows: pd.DataFrame | str | Path, provenance: Provenance) -> Appended:
+def append_rows(ws: Workspace, name: str, rows: pd.DataFrame | str | Path, provenance: Provenance,
+                settings: Mapping[str, Any] | None = None) -> Appended:
     """Add `rows` to table `name`, replacing only the periods they hold; the rest of the table is kept.
 
-    One transaction: the table change, the `loads` row and the audit event (mode 'append', the periods
-    replaced) are stored together or not at all. A table not loaded yet is created from `rows`.
+    One transaction: the table change, the `loads` row, the audit event (mode 'append', the periods
+    replaced) and `settings` are stored together or not at all. A table not loaded yet is created from `rows`.
     """
     if name not in PERIOD_COLUMN:
         raise ValueError(f"{name} has no periods to append: only {', '.join(PERIOD_COLUMN)} can be appended to")
@@ -136,4 +153,5 @@ def append_rows(ws: Workspace, name: str, rows: pd.DataFrame | str | Path, prove
         result.load_id = _record(ws, cur, name, int(added), provenance, {
             "mode": "append", "periods": result.periods, "first_period": first, "last_period": last,
             "rows_replaced": result.rows_replaced, "rows_in_table": int(total)})
+        _store_settings(ws, cur, settings, provenance.author)
     return result

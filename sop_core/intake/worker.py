@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "SYSTEMROOT", "PYTHONPATH")
 OPTIONS = ("mapping", "dayfirst", "sheet", "decimal", "wide", "encoding", "delimiter", "default_sku", "today",
-           "limits", "conversions")
+           "limits", "conversions", "money")
 CRASH_MESSAGE = "could not parse file — the file may be corrupt or too complex"
 TOO_SLOW_MESSAGE = ("too large to load here: reading it took longer than the {seconds:g} s limit — save it as CSV or "
                     "Parquet (or split it) and load that")
@@ -167,7 +167,7 @@ def prepare_isolated(name: str, data: bytes | None, table: str | None = None, *,
     with `keep_staged` as a Parquet file (`Prepared.staged`, removed when the Prepared is dropped) that
     `load.commit` copies into the workspace without pandas.
     `options` are intake.prepare's (mapping, dayfirst, sheet, decimal, wide, encoding, delimiter,
-    default_sku, today, limits, conversions); the unit conversions default to those of the products
+    default_sku, today, limits, conversions, money); the unit conversions default to those of the products
     stored in `ws`, which the worker cannot see. `entry` names the function the worker runs (see
     ENTRIES; tests use the fault injectors).
     """

@@ -21,6 +21,9 @@ horizon; the annual plan over its families):
 * annual plan — a family of the outlook is compared when the plan table gives revenue_plan for it
   in the outlook year.
 
+A plan on a history in money (`of_plan(money=True)`) checks no sku against capacity or stock: both
+need quantities in units, and the text says so.
+
 `Coverage.state` is 'none' (nothing checked, also when the plan is empty), 'partial' or 'full';
 `Coverage.text` is the sentence pages print, `Coverage.summary` the short form for a status line.
 """
@@ -55,6 +58,7 @@ NO_STOCK_RECORD = ("have no stock record in the inventory table", "inventory")
 NO_PRICE = ("have no unit_price", "products (unit_price)")
 NOT_PRICED_IN_PRODUCTS = ("are not in the products table", "products (unit_price)")
 NO_REVENUE_PLAN = ("have no revenue_plan", "plan (revenue_plan)")
+IN_MONEY = ("have a sales history in money, not units", "sales (quantity in units)")
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,21 @@ def inventory(consensus: pd.DataFrame, on_hand: pd.DataFrame, inventory_loaded: 
                  () if inventory_loaded else ("inventory",))
 
 
+def needs_units(view: str) -> str:
+    """What a units view (the supply review, the inventory projection) says on a history in money."""
+    return (f"The {view} needs a sales history in units, and the one loaded is in money (sales values only): "
+            "capacity and stock are counted in units. Load a sales file with quantities (a column like Quantity, "
+            "Qty or Units) on the Data page, or with `python -m sop_core load FILE --table sales`. The demand "
+            "review, the financials and the board pack work in currency meanwhile.")
+
+
+def in_money(check: str, consensus: pd.DataFrame) -> Coverage:
+    """A units check ('capacity' or 'inventory') of a plan in money: not checked, for want of a history in units."""
+    skus = plan_skus(consensus, positive=check == "capacity")
+    reason_of = pd.Series({s: "money" for s in skus}, dtype=object)
+    return _make(check, 0, len(skus), reason_of, {"money": IN_MONEY})
+
+
 def checked_skus(consensus: pd.DataFrame, on_hand: pd.DataFrame) -> set[str]:
     """The plan skus the stock projection can speak for: those with a stock record (see `inventory`)."""
     recorded = set(on_hand["sku"].astype(str)) if on_hand is not None and len(on_hand) else set()
@@ -302,15 +321,20 @@ def is_loaded(frame: pd.DataFrame | None) -> bool:
 
 def of_plan(consensus: pd.DataFrame, constrained: pd.DataFrame, on_hand: pd.DataFrame, products: pd.DataFrame,
             outlook: pd.DataFrame, budget: pd.DataFrame, year: int, *, capacity_frame: pd.DataFrame | None = None,
-            inventory_frame: pd.DataFrame | None = None) -> PlanCoverage:
+            inventory_frame: pd.DataFrame | None = None, money: bool = False) -> PlanCoverage:
     """Every check's coverage of one plan, from the frames `plan.evaluate` builds and its inputs.
 
     consensus (sku, consensus or units), constrained (`supply.constrained_plan`), on_hand
     (`inventory.latest_on_hand`), products (the plan's; `derived` marks one made from sales),
     outlook (`finance.outlook` of the year), budget (the plan table), capacity_frame and
-    inventory_frame (the loaded tables, to tell "not loaded" from "no row for these skus").
+    inventory_frame (the loaded tables, to tell "not loaded" from "no row for these skus"); `money`:
+    the plan is in currency (a history in money), so capacity and stock are not checked (`in_money`).
     """
     prod_loaded = is_loaded(products)
+    if money:
+        return PlanCoverage(capacity=in_money("capacity", consensus), inventory=in_money("inventory", consensus),
+                            prices=prices(consensus, products),
+                            annual_plan=annual_plan(outlook, budget, year, products, is_loaded(budget)))
     return PlanCoverage(
         capacity=capacity(constrained, is_loaded(capacity_frame) if capacity_frame is not None else True,
                           prod_loaded),

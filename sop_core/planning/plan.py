@@ -16,6 +16,11 @@ code on different inputs (`build_view` adds the tables those pages show: `PlanVi
    (unconstrained and constrained), vs_budget (constrained outlook), bridge;
 4. coverage (`sop_core.planning.coverage.of_plan`): how many skus (families) each check could see.
 
+A history in money (`history.is_money`: the consensus is in currency, products priced at 1.0 per
+currency unit) has no units to load on capacity or to stock: `from_workspace` leaves the capacity,
+inventory and supply tables out and the coverage says those checks need a history in units; the annual
+plan's volume is its revenue (`history.plan_in_measure`), so the bridge's price effect is nil.
+
 Scenario changes (`apply_scenario`, see `sop_core.planning.scenarios` for the fields and bounds), in order:
 
 1. the scenario's extra overrides, applied after the baseline consensus with the consensus engine
@@ -50,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sop_core.contract import MONEY, UNITS
 from sop_core.demand import consensus as cons_mod
 from sop_core.demand.history import last_actual_period
 from sop_core.periods import period_start
@@ -105,6 +111,7 @@ class PlanInputs:
     products, inventory, capacity, supply: the contract tables of those names
     budget: the contract table `plan` (the annual plan)
     history: demand history (history.demand_history: series_id, sku, region, family, period, quantity, revenue)
+    basis: what the demand is measured in (contract.UNITS or contract.MONEY, `history.measure`)
     """
 
     consensus: pd.DataFrame
@@ -120,6 +127,7 @@ class PlanInputs:
     fingerprint: str | None = None  # Workspace.fingerprint() of the data the inputs were read from
     scenario_id: str | None = None  # None for the baseline
     scenario_name: str = BASELINE
+    basis: str = UNITS
 
     @classmethod
     def from_workspace(cls, ws: Workspace, consensus: pd.DataFrame, *, prebuild_months: int | None = None,
@@ -128,23 +136,31 @@ class PlanInputs:
         """The baseline inputs: `consensus` plus the workspace's tables.
 
         Settings come from the arguments, else the workspace's plan settings (`settings.saved`:
-        the setting PLAN_SETTINGS, checked, over DEFAULTS).
+        the setting PLAN_SETTINGS, checked, over DEFAULTS). A history in money leaves capacity,
+        inventory and supply out (empty): they are in units.
         """
-        from sop_core.demand.history import demand_history
+        from sop_core.demand.history import demand_history, measure, plan_in_measure
         from sop_core.demand.history import products as load_products
 
         saved = saved_settings(ws)
 
+        basis = measure(ws)
+
         def setting(name: str, given: Any) -> Any:
             return given if given is not None else saved[name]
 
+        def in_units(name: str) -> pd.DataFrame:
+            frame = ws.table(name)
+            return frame.iloc[0:0] if basis == MONEY else frame
+
         return cls(
-            consensus=as_consensus(consensus), products=load_products(ws), inventory=ws.table("inventory"),
-            capacity=ws.table("capacity"), supply=ws.table("supply"), budget=ws.table("plan"),
+            consensus=as_consensus(consensus), products=load_products(ws), inventory=in_units("inventory"),
+            capacity=in_units("capacity"), supply=in_units("supply"),
+            budget=plan_in_measure(ws.table("plan"), basis == MONEY),
             history=demand_history(ws), prebuild_months=int(setting("prebuild_months", prebuild_months)),
             service_level=float(setting("service_level", service_level)),
             excess_cover_months=float(setting("excess_cover_months", excess_cover_months)),
-            fingerprint=ws.fingerprint(),
+            fingerprint=ws.fingerprint(), basis=basis,
         )
 
     def cache_key(self) -> str:
@@ -152,7 +168,7 @@ class PlanInputs:
         h = hashlib.sha256()
         for name in ("consensus", "products", "inventory", "capacity", "supply", "budget", "history"):
             h.update(f"{name}:{frame_sha256(getattr(self, name))}|".encode())
-        h.update(f"{self.prebuild_months}|{self.service_level!r}|{self.excess_cover_months!r}".encode())
+        h.update(f"{self.prebuild_months}|{self.service_level!r}|{self.excess_cover_months!r}|{self.basis}".encode())
         return h.hexdigest()
 
 
@@ -348,7 +364,8 @@ def evaluate(inputs: PlanInputs, year: int | None = None) -> PlanResult:
     )
     result.kpis = _kpis(result, inputs)
     result.coverage = cov_mod.of_plan(cons, constrained, on_hand, prod, oc, inputs.budget, year,
-                                      capacity_frame=inputs.capacity, inventory_frame=inputs.inventory)
+                                      capacity_frame=inputs.capacity, inventory_frame=inputs.inventory,
+                                      money=inputs.basis == MONEY)
     return result
 
 

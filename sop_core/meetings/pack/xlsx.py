@@ -41,13 +41,16 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
     """The workbook's frames (sheet name -> frame), number formats ({sheet: {column: format}}) and label columns
     ({sheet: how many first columns label the rows}); values only, no formulas."""
     y = content.year
-    plan_sheet = _words(content.plan_lines, PLAN_COLUMNS)
-    fs = _words(content.family_summary, {
+    # a history in money: the plan's units are currency, its revenue column says it (no units, no unit price)
+    in_units = (lambda names: names) if not content.money else \
+        (lambda names: {c: w for c, w in names.items() if c not in ("units", "unit_price")})
+    plan_sheet = _words(content.plan_lines, in_units(PLAN_COLUMNS))
+    fs = _words(content.family_summary, in_units({
         "family": "Family", "units": "Plan units (horizon)", "revenue": "Plan revenue (horizon)",
         "cogs": "Plan COGS (horizon)", "gross_margin_pct": "Gross margin %", "outlook_revenue": f"Outlook revenue {y}",
-        "plan_revenue": f"Annual plan revenue {y}", "gap": f"Gap to annual plan {y}", "gap_pct": "Gap to annual plan %"})
-    by_month = _words(content.family_plan, {"family": "Family", "period": "Month", "units": "Units",
-                                            "revenue": "Revenue", "cogs": "COGS"})
+        "plan_revenue": f"Annual plan revenue {y}", "gap": f"Gap to annual plan {y}", "gap_pct": "Gap to annual plan %"}))
+    by_month = _words(content.family_plan, in_units({"family": "Family", "period": "Month", "units": "Units",
+                                                     "revenue": "Revenue", "cogs": "COGS"}))
     b = content.bridge
     bridge = pd.DataFrame({"Step": b["step"], "Revenue": b["value"], "Running total": b["cumulative"],
                            "What it measures": [STEP_TEXT.get(s, n) for s, n in zip(b["step"], b["note"])]})
