@@ -13,6 +13,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from sop_core import config, escape
 from sop_core.demand import forecast_jobs
 from sop_core.intake import company
+from sop_core.planning import warmup
 from sop_core.store import access, identity, ledger, recovery, signin
 from sop_core.store.lock import WorkspaceReadOnly
 from sop_core.store.workspace import QueryStopped, Workspace, WorkspaceError, WorkspaceLocked
@@ -27,6 +28,7 @@ def _open(path: str) -> Workspace:
         company.ensure_demo(ws)
     ws.startup_messages = recovery.startup_check(ws)  # acknowledged saves the database lost, if any
     forecast_jobs.prefetch(ws)  # the forecast fits in the background from now (a page needing it joins)
+    warmup.kick(ws)  # then the baseline plan is evaluated and stored, before a page asks for it
     return ws
 
 
@@ -177,6 +179,8 @@ def run_app() -> None:
         log.exception("incident %s on page %s", incident, getattr(page, "url_path", "?"))
         st.error(f"Something went wrong on this page (incident {incident}). Nothing was changed by the failed step; "
                  "the details are in the server log.", icon=":material/error:")
+    finally:  # after the page is drawn (also when it stopped or reran): new data or a new run → the baseline
+        warmup.kick(ws)
 
 
 def _only(render: Any) -> None:

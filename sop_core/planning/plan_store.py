@@ -152,6 +152,11 @@ def save(ws: Workspace, key: str, view: plan.PlanView, fingerprint: str) -> None
                         [[key, i, b] for i, b in enumerate(blobs)])
 
 
+def is_stored(ws: Workspace, key: str) -> bool:
+    """Whether a view of `key` is stored."""
+    return bool(ws.scalar("SELECT count(*) FROM plan_results WHERE result_key = ?", [key]))
+
+
 def stored_count(ws: Workspace) -> int:
     """How many evaluated plans the workspace holds."""
     return int(ws.scalar("SELECT count(*) FROM plan_results") or 0)
