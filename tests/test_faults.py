@@ -293,7 +293,7 @@ def test_store_failure_is_an_intake_error_not_a_traceback(workspace: Workspace, 
     def full(*a, **k):
         raise duckdb.IOException('IO Error: Could not write file "w.duckdb": No space left on device')
 
-    monkeypatch.setattr(workspace, "replace_table", full)
+    monkeypatch.setattr(workspace, "store_table", full)  # the write of every load (in its transaction)
     with pytest.raises(IntakeError, match="could not be stored, nothing changed .*No space left on device"):
         commit(workspace, p)
     assert not workspace.has_table("products")
