@@ -105,7 +105,7 @@ def safety_stock(products: pd.DataFrame, history: pd.DataFrame,
         pd.DataFrame({"sku": pd.Series(dtype=str)}))
     md = monthly_demand(history, window_months)
     sd = md.groupby("sku")["quantity"].std(ddof=1)
-    skus = sorted(set(prod["sku"]) | set(md["sku"]))
+    skus = sorted(set(prod["sku"].unique()) | set(md["sku"].unique()))
     out = pd.DataFrame({"sku": skus}).merge(prod[["sku", "safety_stock_units", "lead_time_weeks"]], on="sku",
                                             how="left")
     out["demand_sd"] = out["sku"].map(sd).astype(float)
@@ -229,7 +229,8 @@ def project(plan: pd.DataFrame, on_hand: pd.DataFrame, receipts: pd.DataFrame | 
     oh = on_hand if on_hand is not None else pd.DataFrame({"sku": [], "on_hand": []})
     oh = oh.assign(sku=oh["sku"].astype(str)).groupby("sku")["on_hand"].sum()
     dem = p[(p["period"] >= horizon[0]) & (p["period"] <= horizon[-1])].groupby(["sku", "period"])["units"].sum()
-    skus = sorted(set(p["sku"]) | set(oh.index) | set(rec["sku"]))
+    # unique first: a set of a long text column walks every row in Python (0.3 s at 10,000 series × 18 months)
+    skus = sorted(set(p["sku"].unique()) | set(oh.index) | set(rec["sku"].unique()))
     n, T = len(skus), len(horizon)
     sku_index = pd.Index(skus)
     D = _grid(dem.index.get_level_values(0), dem.index.get_level_values(1), dem.to_numpy(float), sku_index, horizon)
