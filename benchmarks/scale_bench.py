@@ -1,7 +1,8 @@
-"""The app at a real company's size: generate one, load it, time the scorecard and two pages (issue 15, Deliver 6, a first version).
+"""The app at a real company's size: generate one, load it, forecast, time the scorecard, the plan and every page (issue 15, Deliver 6).
 
 Run: ``python benchmarks/scale_bench.py [--skus 2000] [--regions 5] [--channels 2] [--months 48]
-[--order-lines 10000000] [--keep DIR] [--no-pages]``. Prints one table, the generated company next to the demo.
+[--order-lines 10000000] [--forecast-level family] [--keep DIR] [--no-pages] [--runs 3]``. Prints one table,
+the generated company next to the demo.
 
 1. Generates a company deterministically (numpy seed 15): products (40 families, 10 resources), sales one
    row per sku × region × channel × month, month-end inventory of 24 months in two locations, capacity,
@@ -11,18 +12,29 @@ Run: ``python benchmarks/scale_bench.py [--skus 2000] [--regions 5] [--channels 
 2. Loads them into a new workspace with ``python -m sop_core load`` (timed; large files are streamed through
    DuckDB). When a file is over the CLI's caps (50,000,000 rows), the CLI loads its first 1,000 rows (so the load is
    recorded) and the whole file goes straight into the DuckDB table (``INSERT ... FROM read_parquet``);
-   the table says "direct" next to that load. No forecast is fitted (9,975 series take ~9 minutes):
-   the scorecard's accuracy, days of supply and forward utilisation show as not checked.
-3. Times, each in a fresh child process, `--runs` times (median shown; peak memory = the process's
-   VmHWM, imports included; ru_maxrss would carry the generator's peak into every child):
+   the table says "direct" next to that load.
+3. Forecasts with ``python -m sop_core forecast --level family`` (timed): per family × region (200 series), split
+   to the 10,000 sku series, so every page has a forecast run and a consensus of the full size; ``--forecast-level
+   sku`` fits every series (about 9 minutes on 2 cores). Two scenarios are stored (a family's demand +10%, a
+   resource at 80%) for the comparison and the share link.
+4. Times, each in a fresh child process (a restarted server: nothing in memory, the workspace as stored),
+   `--runs` times (median shown; peak memory = the process's VmHWM, imports included; ru_maxrss would carry the
+   generator's peak into every child):
    - scorecard, whole tables + pandas: the scorecard inputs as they were before `kpi_sql` (orders,
      inventory read whole into pandas, `service.order_lines`, `actuals.monthly_actuals`) and `kpis.scorecard`;
    - scorecard, SQL aggregates: `kpis.inputs_from_workspace` (DuckDB) and `kpis.scorecard`;
    - the baseline plan: `plan.PlanInputs.from_workspace` with a seasonal naive consensus (HORIZON months; no
      forecast run is needed), `plan.evaluate`, `plan.build_view`, and the engine functions evaluate spends its
      time in, each timed alone (normalise_plan, constrained_plan, project, the two outlooks, budget_monthly);
-   - first and second AppTest run of pages/scorecard.py and pages/executive.py.
-   The same steps run on the demo company (``python -m sop_core demo``) for the second column.
+   - the background baseline (`warmup.baseline` with the stored plans removed first: what the server does after a
+     start, a load or a forecast, before anyone opens a plan page); the two bench scenarios' plans are then
+     stored again, as their save on the Scenarios page does;
+   - first and second AppTest run of every page (the baseline stored by the step before, as on a server);
+   - a scenario save (`scenarios.create` and its plan evaluated and stored, as the Scenarios page does);
+   - a share link of the two-scenario comparison and one of a scenario on the Executive page, each the first run
+     of a fresh process (a fresh server) with the link's query parameters.
+   The same steps run on the demo company (``python -m sop_core demo``, forecast as the app does) for the second
+   column. Ten concurrent sessions are `benchmarks/sessions_bench.py`.
 """
 from __future__ import annotations
 
@@ -47,7 +59,10 @@ sys.path.insert(0, str(ROOT))
 
 CLI_PARQUET_ROWS = 50_000_000  # intake.raw_table.Limits.max_stream_rows: larger Parquet files are streamed
 SEED = 15
-PAGES = ("scorecard", "executive")
+PAGES = ("home", "data", "demand_review", "supply_review", "inventory", "financials", "scenarios", "pre_sop",
+         "executive", "scorecard")
+LINKS = ("compare", "link")  # AppTest runs of a share link (first run of a fresh process)
+SCENARIOS = ("Bench: demand +10%", "Bench: a resource at 80%")
 
 
 # -- generate -----------------------------------------------------------------------------------
@@ -172,6 +187,58 @@ def load(workspace: Path, files: dict[str, Path]) -> dict[str, str]:
     return out
 
 
+def prepare_plans(workspace: Path, level: str | None) -> float:
+    """Forecast (CLI, timed; None: the demo's own settings) and store the bench's two scenarios; seconds of the forecast."""
+    t = cli(workspace, "forecast", *(["--level", level] if level else []))
+    from sop_core.demand import forecast
+    from sop_core.planning import scenarios
+    from sop_core.store.workspace import Workspace
+    with Workspace(workspace) as ws:
+        if level:  # the pages plan on the saved settings' run: this one
+            forecast.save_settings(ws, forecast.ForecastSettings(level=level), "scale bench")
+        fams = ws.query("SELECT DISTINCT family FROM products WHERE family IS NOT NULL ORDER BY 1 LIMIT 1")
+        res = ws.query("SELECT DISTINCT resource FROM products WHERE resource IS NOT NULL ORDER BY 1 LIMIT 1")
+        known = {sc.name for sc in scenarios.list_scenarios(ws)}
+        changes = ({"demand": [{"family": str(fams.iloc[0, 0]), "pct": 10}]},
+                   {"capacity": [{"resource": str(res.iloc[0, 0]), "pct": -20}]})
+        for name, change in zip(SCENARIOS, changes, strict=True):
+            if name not in known:
+                scenarios.create(ws, name, change, "scale bench")
+    return t
+
+
+def _bench_scenarios(ws: Workspace) -> list:
+    from sop_core.planning import scenarios
+    by_name = {sc.name: sc for sc in scenarios.list_scenarios(ws)}
+    return [by_name[n] for n in SCENARIOS]
+
+
+def _baseline_consensus(ws: Workspace) -> tuple:
+    """(run, consensus) of the stored forecast run, as the pages build it."""
+    from sop_core.demand import consensus, forecast, overrides
+    run = forecast.load_run(ws, run_id=forecast.latest_run_id(ws, forecast.saved_settings(ws)))
+    return run, overrides.run_consensus(ws, run.run_key, lambda: consensus.prepare(run.forecast))
+
+
+def _apptest(page: str, params: dict[str, str] | None = None) -> dict[str, float]:
+    """First and second AppTest run of `page` (with a link's query parameters)."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
+    at.query_params.update(params or {})
+    at.switch_page(f"pages/{page}.py")
+    out: dict[str, float] = {}
+    t = time.perf_counter()
+    at.run()
+    out["seconds"] = time.perf_counter() - t
+    if at.exception:
+        out["error"] = 1.0
+        out["message"] = str(at.exception[0].message)[:300]  # type: ignore[assignment]
+    t = time.perf_counter()
+    at.run()
+    out["second"] = time.perf_counter() - t
+    return out
+
+
 # -- timed steps, each in its own process -----------------------------------------------------------
 PLAN_PARTS = ("normalise_plan", "constrained_plan", "project", "outlook", "budget_monthly")
 HORIZON = 18  # months of the benchmark's consensus
@@ -259,18 +326,41 @@ def step(name: str, workspace: Path) -> dict[str, float]:
             cards = kpis.scorecard(inputs)
             out["seconds"] = time.perf_counter() - t
             out["otif"] = next(k.value for k in cards if k.key == "otif") or float("nan")
+    elif name in ("warmup", "scenario"):
+        from sop_core.planning import plan_store, warmup
+        from sop_core.planning import settings as plan_settings
+        from sop_core.store.workspace import Workspace, frame_sha256
+        with Workspace(workspace) as ws:
+            if name == "warmup":
+                with ws.transaction() as cur:  # as after a load: no plan stored
+                    cur.execute("DELETE FROM plan_result_frames")
+                    cur.execute("DELETE FROM plan_results")
+                t = time.perf_counter()
+                warmup.baseline(ws)
+                out["seconds"] = time.perf_counter() - t
+                run, cons = _baseline_consensus(ws)  # the bench scenarios as saved on the page: evaluated, stored
+                for sc in _bench_scenarios(ws):
+                    plan_store.view(ws, cons, run.run_key, plan_settings.saved(ws), sc,
+                                    consensus_sha=frame_sha256(cons))
+            else:
+                from sop_core.planning import scenarios
+                run, cons = _baseline_consensus(ws)
+                fam = _bench_scenarios(ws)[0].changes.demand[0].family
+                t = time.perf_counter()
+                sc = scenarios.create(ws, f"Bench save {time.time_ns()}", {"demand": [{"family": fam, "pct": 5}]},
+                                      "scale bench")
+                plan_store.view(ws, cons, run.run_key, plan_settings.saved(ws), sc, consensus_sha=frame_sha256(cons))
+                out["seconds"] = time.perf_counter() - t
+                scenarios.archive(ws, sc.scenario_id, "scale bench")
+    elif name in LINKS:
+        from sop_core.store.workspace import Workspace
+        with Workspace(workspace, read_only=True) as ws:
+            ids = [sc.scenario_id for sc in _bench_scenarios(ws)]
+        page, params = (("scenarios", {"cmp": ",".join(ids)}) if name == "compare"
+                        else ("executive", {"s": ids[1]}))
+        out.update(_apptest(page, params))
     else:
-        from streamlit.testing.v1 import AppTest
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-        at.switch_page(f"pages/{name}.py")
-        t = time.perf_counter()
-        at.run()
-        out["seconds"] = time.perf_counter() - t
-        if at.exception:
-            out["error"] = 1.0
-        t = time.perf_counter()
-        at.run()
-        out["second"] = time.perf_counter() - t
+        out.update(_apptest(name))
     out["peak_mb"] = peak_mb()
     return out
 
@@ -300,7 +390,7 @@ def run_step(name: str, workspace: Path) -> dict[str, float]:
 def measure(workspace: Path, pages: bool, runs: int) -> dict[str, dict[str, float]]:
     """Each step `runs` times in turn (fresh processes): the median of each time, the highest peak memory."""
     import statistics
-    names = ["old", "new", "plan"] + ([p for p in PAGES] if pages else [])
+    names = ["old", "new", "plan", "warmup"] + ([*PAGES, "scenario", *LINKS] if pages else [])
     got: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for _ in range(runs):
         for n in names:
@@ -312,7 +402,7 @@ def measure(workspace: Path, pages: bool, runs: int) -> dict[str, dict[str, floa
             out[n] = bad[0]
             continue
         out[n] = {k: (max(r[k] for r in rs) if k == "peak_mb" else statistics.median(r[k] for r in rs))
-                  for k in rs[0]}
+                  for k in rs[0] if k != "message"}
     return out
 
 
@@ -333,9 +423,12 @@ def plan_rows(big: dict[str, float], demo: dict[str, float]) -> list[tuple[str, 
     return rows
 
 
-def table(big: dict, demo: dict, size: str, loads: dict[str, str], gen_s: float) -> str:
+def table(big: dict, demo: dict, size: str, loads: dict[str, str], gen_s: float, fits: tuple[float, float],
+          level: str) -> str:
     rows = [("generate the company (Parquet)", f"{gen_s:.1f} s", "—")]
     rows += [(f"load {k}", v, "—") for k, v in loads.items()]
+    rows.append((f"forecast (CLI; the company per {level} × region, split to skus; the demo as the app does)",
+                 f"{fits[0]:.1f} s", f"{fits[1]:.1f} s"))
     labels = {"old": "scorecard: whole tables + pandas (before)", "new": "scorecard: SQL aggregates (now)"}
     for k in big:
         if k == "plan":
@@ -345,9 +438,18 @@ def table(big: dict, demo: dict, size: str, loads: dict[str, str], gen_s: float)
             rows.append((f"{labels[k]} — with the KPIs", fmt(big[k]), fmt(demo[k])))
             rows.append(("  peak memory of that process", f"{big[k].get('peak_mb', 0):,.0f} MB",
                          f"{demo[k].get('peak_mb', 0):,.0f} MB"))
+        elif k in ("warmup", "scenario"):
+            label = {"warmup": "baseline plan evaluated and stored in the background (warmup.baseline)",
+                     "scenario": "scenario save: created, its plan evaluated and stored"}[k]
+            rows.append((label, fmt(big[k]), fmt(demo[k])))
+            rows.append(("  peak memory of that process", f"{big[k].get('peak_mb', 0):,.0f} MB",
+                         f"{demo[k].get('peak_mb', 0):,.0f} MB"))
         else:
-            rows.append((f"{k} page, first AppTest run", fmt(big[k]), fmt(demo[k])))
-            rows.append((f"{k} page, second run", fmt(big[k], "second") if "error" not in big[k] else "error",
+            what = {"compare": "share link of a two-scenario comparison (Scenarios page)",
+                    "link": "share link of a scenario (Executive page)"}.get(k, f"{k} page")
+            rows.append((f"{what}, first AppTest run" + (" on a fresh server" if k in LINKS else ""),
+                         fmt(big[k]), fmt(demo[k])))
+            rows.append((f"{what}, second run", fmt(big[k], "second") if "error" not in big[k] else "error",
                          fmt(demo[k], "second") if "error" not in demo[k] else "error"))
             rows.append(("  peak memory of that process", f"{big[k].get('peak_mb', 0):,.0f} MB",
                          f"{demo[k].get('peak_mb', 0):,.0f} MB"))
@@ -365,7 +467,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--months", type=int, default=48)
     ap.add_argument("--order-lines", type=int, default=10_000_000)
     ap.add_argument("--keep", type=Path, help="folder for the files and workspaces (default: a temporary one)")
-    ap.add_argument("--no-pages", action="store_true", help="time the scorecard only, not the AppTest pages")
+    ap.add_argument("--forecast-level", choices=("family", "sku"), default="family",
+                    help="fit per family × region and split to skus (default, ~200 series), or every sku series")
+    ap.add_argument("--no-pages", action="store_true",
+                    help="time the scorecard, the plan and the background baseline only, not the AppTest pages")
     ap.add_argument("--runs", type=int, default=3, help="runs of each timed step (the median is shown)")
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
@@ -383,11 +488,12 @@ def main(argv: list[str] | None = None) -> int:
         p.unlink(missing_ok=True)
     loads = load(big_ws, files)
     cli(demo_ws, "demo")
+    fits = (prepare_plans(big_ws, a.forecast_level), prepare_plans(demo_ws, None))
     big = measure(big_ws, not a.no_pages, a.runs)
     demo = measure(demo_ws, not a.no_pages, a.runs)
     series = a.skus * a.regions  # a series is a sku × region (channels are summed)
     size = f"{a.skus:,} skus × {a.regions} regions × {a.channels} channels ({series:,} series), {a.months} months, {a.order_lines:,} lines"
-    print(table(big, demo, size, loads, gen_s))
+    print(table(big, demo, size, loads, gen_s, fits, a.forecast_level))
     for name, r in {**{f"big {k}": v for k, v in big.items()}, **{f"demo {k}": v for k, v in demo.items()}}.items():
         if "message" in r:
             print(f"{name} failed: {r['message']}")
