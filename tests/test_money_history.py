@@ -244,7 +244,7 @@ def test_the_board_pack_of_a_money_history_shows_revenue_not_units(workspace: Wo
     assert load(workspace, "orders.csv", REVENUE_ONLY).ok
     cons = consensus.apply_overrides(seasonal_naive(history.demand_history(workspace)))
     content = pack.gather(workspace, consensus=cons)
-    assert content.money and content.measure == "Consensus revenue"
+    assert content.in_money and content.measure == "Consensus revenue"
     assert content.capacity_text.startswith("Capacity is not checked: the sales history is in money")
     sheets, formats, _ = pack.xlsx_sheets(content)
     assert "Units" not in sheets["Plan"].columns and "Revenue" in sheets["Plan"].columns

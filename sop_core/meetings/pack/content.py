@@ -68,7 +68,7 @@ class PackContent:
     `decisions.LOG_COLUMNS` (open ones and those linked to the version). needed: what the meeting
     must decide, `agenda.executive_decisions` on the current consensus, the Executive page's list
     (`agenda.NEEDED_COLUMNS`). fingerprint: `links.fingerprint` (data + overrides), the one in `link`.
-    changes: `versions.compare` by family against the previous version. money: the sales history is in
+    changes: `versions.compare` by family against the previous version. in_money: the sales history is in
     money (`history.is_money`), so the plan's "units" are currency: the pack shows revenue, not units.
     """
 
@@ -98,12 +98,12 @@ class PackContent:
     previous_label: str | None = None
     notes: list[str] = field(default_factory=list)
     needed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=agenda.NEEDED_COLUMNS))
-    money: bool = False
+    in_money: bool = False
 
     @property
     def measure(self) -> str:
         """The plan's measure in a heading: 'Consensus revenue' for a history in money, else 'Plan units'."""
-        return "Consensus revenue" if self.money else "Plan units"
+        return "Consensus revenue" if self.in_money else "Plan units"
 
     @property
     def approved(self) -> bool:
@@ -261,9 +261,9 @@ def capacity_summary(util: pd.DataFrame) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
-def _capacity_text(k: Mapping[str, float], cap: pd.DataFrame, money: bool = False) -> str:
+def _capacity_text(k: Mapping[str, float], cap: pd.DataFrame, in_money: bool = False) -> str:
     """The supply answer in one sentence, as the Supply review says it."""
-    if money:
+    if in_money:
         return ("Capacity is not checked: the sales history is in money (sales values), and capacity is counted in "
                 "units. Load a sales history in units for the supply and inventory checks.")
     short, n_over = float(k["units_short"]), int(k["overloaded_resource_months"])
@@ -370,7 +370,7 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
     from sop_core.demand.history import products as load_products
 
     products = load_products(ws)
-    money = is_money(ws)
+    in_money = is_money(ws)
     if version is not None:
         lines = versions.load_version(ws, version.version_id)
         label = (f"{version.label} (approved by {version.approved_by} on {version.approved_at:%d %b %Y})")
@@ -436,12 +436,12 @@ def gather(ws: Workspace, version_id: str | None = None, link: str | links.ViewS
         bridge=r.bridge.copy(), monthly_outlook=_monthly_outlook(r, inputs.budget),
         plan_lines=lines.assign(period=pd.to_datetime(lines["period"])), family_plan=fam,
         family_summary=_family_summary(fam, r.vs_budget), utilisation=r.utilisation, capacity=cap,
-        capacity_text=_capacity_text(k, cap, money), plan_kpis=k,
+        capacity_text=_capacity_text(k, cap, in_money), plan_kpis=k,
         decisions=_decisions(ws, version.version_id if version is not None else None, today),
         scenario=scenario, scenario_lines=scenario.describe() if scenario is not None else [],
         link=_link_text(ws, link, sid if scenario is not None else None, base_url, fingerprint), needed=needed,
         changes=changes, previous_label=previous.label if previous is not None else None, notes=notes,
-        money=money,
+        in_money=in_money,
     )
 
 

@@ -66,12 +66,12 @@ def figures(content: PackContent) -> dict[str, tuple[go.Figure, float, float]]:
         out["outlook"] = (fig, w, h)
     fp = content.family_plan
     if len(fp):
-        measure = "revenue" if content.money else "units"
+        measure = "revenue" if content.in_money else "units"
         wide = fp.pivot_table(index="period", columns="family", values=measure, aggfunc="sum").fillna(0.0)
         fams = list(wide.columns)
         w, h = CHART_SIZES["family_plan"]
         fig = charts.bars(wide.reset_index(), "period", fams, names=[str(f) for f in fams], barmode="stack",
-                          yaxis_title="Revenue" if content.money else "Units")
+                          yaxis_title="Revenue" if content.in_money else "Units")
         fig.update_layout(font=font, bargap=0.2)
         out["family_plan"] = (fig, w, h)
     return out

@@ -336,11 +336,11 @@ def _family_pages(pdf: Any, c: PackContent, images: ChartImages) -> None:
     periods = sorted(pd.to_datetime(fam["period"]).unique()) if len(fam) else []
     span = f"{month_label(periods[0])} – {month_label(periods[-1])}" if periods else "no months"
     tot = c.family_summary[c.family_summary["is_total"]]
-    planned = "" if c.money else f"{units(float(tot['units'].iloc[0]))} units, " if len(tot) else ""
-    lead = (f"{planned}{_fmt_money(tot['revenue'].iloc[0])} of {'consensus ' if c.money else ''}revenue over the "
+    planned = "" if c.in_money else f"{units(float(tot['units'].iloc[0]))} units, " if len(tot) else ""
+    lead = (f"{planned}{_fmt_money(tot['revenue'].iloc[0])} of {'consensus ' if c.in_money else ''}revenue over the "
             f"plan horizon ({span}); {c.year} outlook by family against the annual plan.") if len(tot) else None
     _heading(pdf, "Family plans", lead)
-    unit_cols = 0 if c.money else 1  # a history in money has no units: its plan is the revenue column
+    unit_cols = 0 if c.in_money else 1  # a history in money has no units: its plan is the revenue column
     rows, bold = [], set()
     for i, s in enumerate(c.family_summary.itertuples()):
         if s.is_total:
@@ -349,7 +349,7 @@ def _family_pages(pdf: Any, c: PackContent, images: ChartImages) -> None:
                      _fmt_money(s.revenue), _fmt_pct(s.gross_margin_pct),
                      _fmt_money(s.outlook_revenue), _fmt_money(s.plan_revenue), _fmt_delta(s.gap),
                      _fmt_pct(s.gap_pct, signed=True)])
-    _table(pdf, ["Family"] + ["Plan units"] * unit_cols + ["Consensus revenue" if c.money else "Plan revenue",
+    _table(pdf, ["Family"] + ["Plan units"] * unit_cols + ["Consensus revenue" if c.in_money else "Plan revenue",
                  "Gross margin %", f"Outlook {c.year}", f"Annual plan {c.year}", "Gap", "Gap %"], rows,
            [60 + 30 * (1 - unit_cols)] + [30] * unit_cols + [32, 30, 32, 32, 30, 31], ["LEFT"] + ["RIGHT"] * (6 + unit_cols),
            bold_rows=bold)
@@ -361,16 +361,16 @@ def _family_pages(pdf: Any, c: PackContent, images: ChartImages) -> None:
         y = pdf.get_y()
         pdf.set_y(y + _chart(pdf, images, "family_plan", w, h, y=y) + 2)
     if periods:
-        wide = fam.pivot_table(index="family", columns="period", values="revenue" if c.money else "units",
+        wide = fam.pivot_table(index="family", columns="period", values="revenue" if c.in_money else "units",
                                aggfunc="sum").fillna(0.0)
-        _month_tables(pdf, f"{c.measure} by month", "Family", wide, _fmt_money if c.money else units,
+        _month_tables(pdf, f"{c.measure} by month", "Family", wide, _fmt_money if c.in_money else units,
                       row_totals=True, total_row=True)
     if c.changes is not None and len(c.changes):
         if pdf.get_y() + 8 + 5.2 * (len(c.changes) + 2) > pdf.h - 14:
             pdf.add_page()
         _subheading(pdf, f"What changed since {c.previous_label}")
         ch = c.changes
-        n = 0 if c.money else 3  # a history in money: revenue only
+        n = 0 if c.in_money else 3  # a history in money: revenue only
         rows = [[str(s.family)] + [units(s.old_units), units(s.new_units), delta_units(s.d_units)][:n]
                 + [_fmt_money(s.old_revenue), _fmt_money(s.new_revenue), _fmt_delta(s.d_revenue)]
                 for s in ch.itertuples()]
@@ -413,7 +413,7 @@ def _capacity_page(pdf: Any, c: PackContent) -> None:
                                                             "RIGHT", "LEFT"], fills=fills)
         _small(pdf, "Required = planned units × hours per unit (units where capacity is given in units); before "
                     "pre-build. Hours over = required − available, summed over the overloaded months.")
-    elif not c.money:  # a history in money: the heading's sentence says why nothing is checked
+    elif not c.in_money:  # a history in money: the heading's sentence says why nothing is checked
         _small(pdf, "No capacity table is loaded, or no sku has a resource and hours per unit: capacity is not "
                     "checked.", color=INK)
 

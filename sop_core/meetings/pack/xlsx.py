@@ -42,7 +42,7 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
     ({sheet: how many first columns label the rows}); values only, no formulas."""
     y = content.year
     # a history in money: the plan's units are currency, its revenue column says it (no units, no unit price)
-    in_units = (lambda names: names) if not content.money else \
+    in_units = (lambda names: names) if not content.in_money else \
         (lambda names: {c: w for c, w in names.items() if c not in ("units", "unit_price")})
     plan_sheet = _words(content.plan_lines, in_units(PLAN_COLUMNS))
     fs = _words(content.family_summary, in_units({
