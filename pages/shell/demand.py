@@ -6,7 +6,7 @@ from typing import cast
 import pandas as pd
 import streamlit as st
 
-from sop_core.demand import consensus, forecast, forecast_jobs, overrides
+from sop_core.demand import consensus, forecast, forecast_jobs, overrides, review
 from sop_core.demand.executor import Executor
 from sop_core.demand.history import demand_history
 from sop_core.escape import plain
@@ -33,6 +33,23 @@ def backtest_points(ws: Workspace, run: forecast.ForecastRun,
                     settings: forecast.ForecastSettings) -> pd.DataFrame | None:
     """The run's held-out backtest points (`forecast.backtest_points`), read once per run and shared by reruns."""
     return _points(ws, str(ws.path), run.run_id, settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _accuracy(_ws: Workspace, path: str, run_id: str, settings: forecast.ForecastSettings,
+              scope: tuple[str | None, str | None, str | None], by: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+    return review.recent_accuracy(_points(_ws, path, run_id, settings), review.Scope(*scope), by)
+
+
+def accuracy(ws: Workspace, run: forecast.ForecastRun, settings: forecast.ForecastSettings,
+             scope: review.Scope | None = None, by: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
+    """`review.recent_accuracy` of the run's backtest points: computed once per run, scope and grouping, for every session.
+
+    The points are the statistical procedure's (overrides do not change them): a new run (new data or
+    settings) is a new key, an override is not.
+    """
+    scope = scope or review.Scope()
+    return _accuracy(ws, str(ws.path), run.run_id, settings, (scope.family, scope.region, scope.sku), tuple(by))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

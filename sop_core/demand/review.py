@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sop_core.demand import metrics
 from sop_core.demand.forecast import FLAG_NAIVE_BEATS, FLAG_TS
 from sop_core.periods import next_period, period_start
 
@@ -152,6 +153,17 @@ def recent_points(points: pd.DataFrame, months: int = ACCURACY_MONTHS) -> tuple[
     keep = (month >= first) & (month <= last)
     span = f"{last:%b %Y}" if first == last else f"{first:%b %Y} – {last:%b %Y}"
     return points[keep], span
+
+
+def recent_accuracy(points: pd.DataFrame | None, scope: Scope = Scope(),
+                    by: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
+    """The accuracy the Demand review quotes: `metrics.summarise` by `by` of the scope's held-out points of the last
+    12 months (`recent_points`), and that window in words; (empty frame, '') when there are none.
+    """
+    if points is None or len(points) == 0:
+        return pd.DataFrame(), ""
+    recent, window = recent_points(points[scope.mask(points)])
+    return (metrics.summarise(recent, list(by)) if len(recent) else pd.DataFrame()), window
 
 
 def flagged(metrics: pd.DataFrame) -> pd.Series:
