@@ -15,6 +15,7 @@ and the page evaluates the plan itself as before.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -37,6 +38,8 @@ _lock = threading.Lock()
 _warmed: dict[str, str] = {}  # workspace file -> the state (`state_key`) last warmed or being warmed
 _probed: dict[str, tuple] = {}  # workspace file -> the `probe` last looked at
 _threads: dict[str, threading.Thread] = {}
+_stopping = threading.Event()  # set at interpreter exit: a thread waiting for a fit gives up
+EXIT_WAIT_S = 30.0  # how long the exit waits for an evaluation under way (a daemon thread killed inside DuckDB aborts)
 
 
 def probe(ws: Workspace) -> tuple:
@@ -88,8 +91,12 @@ def _warm(ws: Workspace) -> None:
         with access.acting_as(access.SYSTEM):
             job = forecast_jobs.get(ws, forecast.saved_settings(ws))
             if job is not None and job.status == forecast_jobs.RUNNING:
-                ended = forecast_jobs.JOBS.wait((job.path, job.key), timeout=WAIT_S)
-                if ended is None or ended.status != forecast_jobs.DONE:
+                ended = job
+                for _ in range(int(WAIT_S)):
+                    ended = forecast_jobs.JOBS.wait((job.path, job.key), timeout=1.0)
+                    if _stopping.is_set() or ended is None or ended.status != forecast_jobs.RUNNING:
+                        break
+                if _stopping.is_set() or ended is None or ended.status != forecast_jobs.DONE:
                     return
             baseline(ws)
     except Exception:  # noqa: BLE001 - a convenience: the page evaluates the plan itself and reports errors
@@ -138,6 +145,14 @@ def join(timeout: float | None = None) -> None:
         threads = list(_threads.values())
     for t in threads:
         t.join(timeout)
+
+
+@atexit.register
+def _at_exit() -> None:
+    """Let an evaluation under way end before the interpreter stops its thread (a thread stopped inside DuckDB or
+    numpy aborts the process: 'FATAL: exception not rethrown'); a thread waiting for a fit stops waiting."""
+    _stopping.set()
+    join(EXIT_WAIT_S)
 
 
 def forget() -> None:
