@@ -416,6 +416,11 @@ class Workspace:
         """Run a read query on a fresh cursor and return a DataFrame (QueryTimeout / QueryOutOfMemory past a limit)."""
         return self._read(lambda cur: cur.execute(sql, params).df() if params is not None else cur.execute(sql).df())
 
+    def column(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[Any]:
+        """The first column of every row as Python values (blobs as bytes, without a DataFrame's copy)."""
+        return self._read(lambda cur: [r[0] for r in (cur.execute(sql, params) if params is not None
+                                                      else cur.execute(sql)).fetchall()])
+
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """First column of the first row, or None (QueryTimeout / QueryOutOfMemory past a limit)."""
         def first(cur: duckdb.DuckDBPyConnection) -> Any:
