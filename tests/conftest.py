@@ -60,4 +60,4 @@ def _no_forecast_job_outlives_its_test():
         jobs.JOBS.wait((state.path, state.key), 300)
     warm = sys.modules.get("sop_core.planning.warmup")
     if warm is not None:
-        warm.forget()  # the background baseline of the test's workspace has ended
+        warm.forget()  # the background baseline of the test's workspace is stopped

@@ -28,7 +28,8 @@ def _open(path: str) -> Workspace:
         company.ensure_demo(ws)
     ws.startup_messages = recovery.startup_check(ws)  # acknowledged saves the database lost, if any
     forecast_jobs.prefetch(ws)  # the forecast fits in the background from now (a page needing it joins)
-    warmup.kick(ws)  # then the baseline plan is evaluated and stored, before a page asks for it
+    # the baseline plan evaluated and stored in the background, after the first page is drawn
+    warmup.kick(ws, delay=forecast_jobs.PREFETCH_DELAY)
     return ws
 
 

@@ -85,8 +85,10 @@ def baseline(ws: Workspace) -> PlanView | None:
     return view
 
 
-def _warm(ws: Workspace) -> None:
-    """The thread's work: wait for a running forecast fit to end, then the baseline."""
+def _warm(ws: Workspace, delay: float) -> None:
+    """The thread's work: wait `delay` seconds and for a running forecast fit to end, then the baseline."""
+    if _stopping.wait(delay):
+        return
     try:
         with access.acting_as(access.SYSTEM):
             job = forecast_jobs.get(ws, forecast.saved_settings(ws))
@@ -103,8 +105,11 @@ def _warm(ws: Workspace) -> None:
         log.exception("could not evaluate the baseline plan in the background")
 
 
-def kick(ws: Workspace) -> threading.Thread | None:
+def kick(ws: Workspace, delay: float = 0.0) -> threading.Thread | None:
     """Start `baseline` in a background thread unless it ran, or runs, for this data and forecast run already.
+
+    delay: seconds the thread waits first (at the server's start: the first page is drawn meanwhile, and when it
+    evaluates the plan itself the thread finds it stored).
 
     Returns the thread started (None when nothing was started: same state, nothing to evaluate, a read-only workspace).
     """
@@ -133,7 +138,7 @@ def kick(ws: Workspace) -> threading.Thread | None:
             _probed.pop(path, None)  # a thread of an older state finishes first; the next page run starts this one
             return None
         _warmed[path] = key
-        thread = threading.Thread(target=_warm, args=(ws,), name="sop-baseline", daemon=True)
+        thread = threading.Thread(target=_warm, args=(ws, delay), name="sop-baseline", daemon=True)
         _threads[path] = thread
     thread.start()
     return thread
@@ -156,8 +161,10 @@ def _at_exit() -> None:
 
 
 def forget() -> None:
-    """Forget what was warmed (tests; a new server)."""
+    """Stop the threads (a waiting one at once, one evaluating when it is done) and forget what was warmed (tests)."""
+    _stopping.set()
     join()
+    _stopping.clear()
     with _lock:
         _warmed.clear()
         _probed.clear()
