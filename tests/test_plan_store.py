@@ -120,3 +120,25 @@ def test_a_failed_save_stores_nothing(demo_ws, monkeypatch):
         plan_store.view(demo_ws, cons, "run-1", SETTINGS)
     assert plan_store.stored_count(demo_ws) == 0
     assert demo_ws.scalar("SELECT count(*) FROM plan_result_frames") == 0
+
+
+def test_plan_inputs_read_the_tables_once_per_data_version(demo_ws, monkeypatch):
+    from sop_core.demand import history as history_mod
+
+    calls = []
+    real = history_mod.demand_history
+    monkeypatch.setattr(history_mod, "demand_history", lambda ws, *a, **k: calls.append(1) or real(ws, *a, **k))
+    cons = demo_consensus(demo_ws)
+    calls.clear()
+    first = plan.PlanInputs.from_workspace(demo_ws, cons)
+    second = plan.PlanInputs.from_workspace(demo_ws, cons, prebuild_months=4)
+    assert len(calls) == 1 and second.prebuild_months == 4
+    pd.testing.assert_frame_equal(first.history, second.history)
+    first.history.loc[0, "quantity"] = -1.0  # a caller's change of its frames stays its own
+    assert plan.PlanInputs.from_workspace(demo_ws, cons).history.loc[0, "quantity"] != -1.0
+    # new capacity: the tables are read again and the inputs carry the new ones
+    cap = demo_ws.table("capacity").assign(available_hours=1.0)
+    demo_ws.replace_table("capacity", cap, Provenance("capacity.csv", "test"))
+    calls.clear()
+    again = plan.PlanInputs.from_workspace(demo_ws, cons)
+    assert len(calls) == 1 and (again.capacity["available_hours"] == 1.0).all()
