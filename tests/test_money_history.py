@@ -249,6 +249,9 @@ def test_the_board_pack_of_a_money_history_shows_revenue_not_units(workspace: Wo
     sheets, formats, _ = pack.xlsx_sheets(content)
     assert "Units" not in sheets["Plan"].columns and "Revenue" in sheets["Plan"].columns
     assert "Plan units (horizon)" not in sheets["Family summary"].columns
+    bridge = sheets["Bridge"].set_index("Step")["What it measures"]
+    volume = next(bridge[s] for s in ("Volume", "Volume & mix") if s in bridge.index)
+    assert "a history in money: its volume is revenue" in volume
     pdf = pack.build_pdf(content, pack.ChartImages())
     text = re.sub(r"\s+", " ", "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf)).pages))
     assert "Consensus revenue by month" in text and "Plan units" not in text

@@ -40,6 +40,18 @@ STEP_TEXT = {
     "Supply constraint": "revenue capacity cannot make: constrained − unconstrained outlook",
     "Outlook": "actuals to date + the constrained plan for the rest of the year",
 }
+# a history in money: its volume is revenue, so the plan's price is 1 and the whole gap is volume
+MONEY_STEP_TEXT = {
+    "Volume": "outlook revenue − annual plan revenue (a history in money: its volume is revenue)",
+    "Price": "none: a history in money has no prices apart from its amounts",
+    "Mix": "none: a history in money has no prices apart from its amounts",
+    "Volume & mix": "outlook revenue − annual plan revenue (a history in money: its volume is revenue)",
+}
+
+
+def step_text(step: str, note: str, in_money: bool = False) -> str:
+    """What a bridge step measures, as the pack prints it (the engine's note for a step it does not name)."""
+    return (MONEY_STEP_TEXT if in_money else {}).get(step) or STEP_TEXT.get(step, note)
 
 
 # -- content ---------------------------------------------------------------------------------------

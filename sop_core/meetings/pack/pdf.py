@@ -14,7 +14,7 @@ import pandas as pd
 
 from sop_core.formatting import delta_money, delta_units, money, pct, units
 from sop_core.meetings import decisions
-from sop_core.meetings.pack.content import STEP_TEXT, PackContent, kpi_value_text, month_label
+from sop_core.meetings.pack.content import PackContent, kpi_value_text, month_label, step_text
 from sop_core.meetings.pack.images import CHART_SIZES, ChartImages, render_charts
 from sop_core.planning import supply
 
@@ -323,7 +323,7 @@ def _gap_page(pdf: Any, c: PackContent, images: ChartImages) -> None:
         if total:
             bold.add(i)
         rows.append([s.step, _fmt_money(s.value) if total else _fmt_delta(s.value), _fmt_money(s.cumulative),
-                     STEP_TEXT.get(s.step, s.note)])
+                     step_text(s.step, s.note, c.in_money)])
     _table(pdf, ["Step", "Effect", "Running total", "What it measures"], rows, [40, 28, 28, BODY_W - 96],
            ["LEFT", "RIGHT", "RIGHT", "LEFT"], bold_rows=bold)
     _small(pdf, "Outlook = actuals to date + the constrained plan for the rest of the year, at list prices. "

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from sop_core.meetings import exports
-from sop_core.meetings.pack.content import STEP_TEXT, PackContent
+from sop_core.meetings.pack.content import PackContent, step_text
 
 UNITS, MONEY, PRICE, PCT, HOURS = "#,##0", "$#,##0", "$#,##0.00", "0.0%", "#,##0"
 KPI_FORMATS = {"pct": PCT, "money": MONEY, "units": UNITS, "count": UNITS, "ratio": '0.0"×"',
@@ -53,7 +53,7 @@ def xlsx_sheets(content: PackContent) -> tuple[dict[str, pd.DataFrame], dict[str
                                                      "revenue": "Revenue", "cogs": "COGS"}))
     b = content.bridge
     bridge = pd.DataFrame({"Step": b["step"], "Revenue": b["value"], "Running total": b["cumulative"],
-                           "What it measures": [STEP_TEXT.get(s, n) for s, n in zip(b["step"], b["note"])]})
+                           "What it measures": [step_text(s, n, content.in_money) for s, n in zip(b["step"], b["note"])]})
     cap = _words(content.capacity, {
         "resource": "Resource", "basis": "Basis", "months": "Months", "peak_utilisation": "Peak utilisation",
         "peak_period": "Peak month", "average_utilisation": "Average utilisation",
