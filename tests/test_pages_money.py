@@ -12,10 +12,11 @@ import sys
 
 import pandas as pd
 import pytest
-from apptest_support import APP, app_workspace, metrics, texts
+from apptest_support import APP, app, app_workspace, demo_workspace_file, metrics, open_page, texts  # noqa: F401
 from apptest_support import open_copy as _open
 from conftest import shared_file
 
+from sop_core import escape
 from sop_core.demand import consensus, forecast, history
 from sop_core.formatting import money
 from sop_core.planning import coverage
@@ -122,3 +123,35 @@ def test_loaded_capacity_and_stock_are_not_checked_against_money(with_unit_table
         shown = metrics(at)
         for label in ("Inventory turns", "Days of supply (forward)", "Capacity utilisation (peak)"):
             assert shown[label] == "Not checked", (label, shown[label])
+
+
+# -- the Data page: the user says so, or the file says it -------------------------------------------------
+def _money_box(at):
+    return next(c for c in at.checkbox if c.label == "Amounts are money, not units")
+
+
+def test_data_page_loads_a_ds_y_file_as_money_when_the_box_is_ticked(app):
+    at = open_page(app, "data")
+    data = shared_file("prophet_examples/example_retail_sales.csv").read_bytes()
+    at.file_uploader(key="uploads").set_value(("example_retail_sales.csv", data, "text/csv")).run()
+    assert not at.exception and not _money_box(at).value  # `ds, y`: units unless the user says otherwise
+    _money_box(at).check().run()
+    assert not at.exception and _money_box(at).value
+    assert any("history in money" in c.value for c in at.caption), [c.value for c in at.caption]
+    next(b for b in at.button if b.label == "Start my company with this file").click().run()
+    assert not at.exception
+    ws = app_workspace(at)
+    assert history.is_money(ws)
+    stored = ws.query("SELECT quantity, revenue FROM sales")
+    assert len(stored) == 293 and stored["quantity"].equals(stored["revenue"])
+    assert "The sales history is in money" in texts(at)
+
+
+def test_data_page_ticks_the_box_for_a_file_with_sales_and_no_quantity(app):
+    at = open_page(app, "data")
+    data = b"Order Date,Product ID,Sales\n2026-01-01,TN-1001,120.5\n2026-02-01,TN-1001,99\n"
+    at.file_uploader(key="uploads").set_value(("revenue.csv", data, "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _money_box(at).value
+    _money_box(at).uncheck().run()  # the user says units: the file then lacks its quantity
+    assert any(escape.plain("missing: quantity") in e.value for e in at.error), [e.value for e in at.error]
