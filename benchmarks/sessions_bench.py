@@ -13,7 +13,7 @@ machines cost the server: N clients that fetch the files a browser fetched for t
 JavaScript and CSS chunk) and open the page over Streamlit's WebSocket protocol, timed until the
 answer's text arrived and until the page's script run finished.
 
-    python benchmarks/sessions_bench.py [--sessions 10] [--rounds 3] [--page demand_review]
+    python benchmarks/sessions_bench.py [--sessions 10] [--rounds 3] [--page demand_review] [--server-only]
 
 Goal (issue 15): 10 concurrent first opens of the Demand review on the demo, all done in 8 s or less.
 """
@@ -164,6 +164,8 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--page", choices=sorted(READY), default="demand_review")
+    ap.add_argument("--server-only", action="store_true",
+                    help="only the server-only row (one browser session still learns the page's files)")
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -197,9 +199,10 @@ def main() -> None:
                 browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
                 _open_at_once(browser, url, READY[args.page], 1, files=files, chart=chart)  # warm-up: imports, caches
                 me = os.getpid()
-                for label, n, how in (("1 session alone (baseline)", 1, "browser"),
-                                      (f"{args.sessions} sessions at once", args.sessions, "browser"),
-                                      (f"{args.sessions} at once, server only", args.sessions, "protocol")):
+                cases = [("1 session alone (baseline)", 1, "browser"),
+                         (f"{args.sessions} sessions at once", args.sessions, "browser"),
+                         (f"{args.sessions} at once, server only", args.sessions, "protocol")]
+                for label, n, how in cases[2:] if args.server_only else cases:
                     lasts, medians, chart_lasts, server_cpu, other_cpu = [], [], [], [], []
                     for _ in range(args.rounds):
                         s0, b0 = _cpu_seconds(server.pid), _tree_cpu_seconds(me) - _tree_cpu_seconds(server.pid)
