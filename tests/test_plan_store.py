@@ -142,3 +142,29 @@ def test_plan_inputs_read_the_tables_once_per_data_version(demo_ws, monkeypatch)
     calls.clear()
     again = plan.PlanInputs.from_workspace(demo_ws, cons)
     assert len(calls) == 1 and (again.capacity["available_hours"] == 1.0).all()
+
+
+def test_sessions_asking_for_the_same_plan_at_once_evaluate_it_once(demo_ws, monkeypatch):
+    import threading
+    import time
+
+    calls = []
+    real = plan.build_view
+
+    def slow(*a, **k):
+        calls.append(1)
+        time.sleep(0.3)  # long enough for every other thread to ask meanwhile
+        return real(*a, **k)
+
+    monkeypatch.setattr(plan, "build_view", slow)
+    cons = demo_consensus(demo_ws)
+    views = []
+    threads = [threading.Thread(target=lambda: views.append(plan_store.view(demo_ws, cons, "run-1", SETTINGS)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(views) == 4 and len(calls) == 1
+    for v in views[1:]:
+        assert_same_view(v, views[0])

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sop_core.planning.scenarios import Scenario
     from sop_core.store.workspace import Workspace
 
+_LOCKS = tuple(threading.Lock() for _ in range(64))  # striped by key: one evaluation of a key at a time in a process
 KEEP = 16  # stored results kept per workspace (the newest; tens of MB each at scale); older ones are evaluated again
 FORMAT = 1  # bump when PlanView/PlanResult change shape: results of another format are not read
 _CLASSES: dict[str, type] = {c.__name__: c for c in (plan.PlanView, plan.PlanResult, coverage.PlanCoverage,
@@ -168,17 +170,24 @@ def view(ws: Workspace, consensus: pd.DataFrame, run_key: str, settings: Mapping
          consensus_sha: str | None = None) -> plan.PlanView:
     """The plan view of the workspace's data with `consensus` (of forecast run `run_key`), plan `settings`
     (prebuild_months, service_level, excess_cover_months) and `scenario`: read from the store, else evaluated
-    (`plan.build_view`) and stored. A read-only workspace evaluates without storing."""
+    (`plan.build_view`) and stored, once in a process however many ask at the same time. A read-only workspace
+    evaluates without storing."""
     t0 = time.perf_counter()
     fingerprint = ws.fingerprint()
     key = result_key(fingerprint, run_key, consensus_sha or frame_sha256(consensus), settings, scenario, year)
     got = load(ws, key)
     if got is not None:
         return got
-    inputs = plan.PlanInputs.from_workspace(ws, consensus, prebuild_months=int(settings["prebuild_months"]),
-                                            service_level=float(settings["service_level"]),
-                                            excess_cover_months=float(settings["excess_cover_months"]))
-    out = plan.build_view(plan.apply_scenario(inputs, scenario), year, t0)
-    if not ws.read_only:
-        save(ws, key, out, fingerprint)
+    # sessions (and the background baseline) asking for the same plan at once: the first evaluates, the others
+    # wait for it and read what it stored
+    with _LOCKS[int(key[:8], 16) % len(_LOCKS)]:
+        got = load(ws, key)
+        if got is not None:
+            return got
+        inputs = plan.PlanInputs.from_workspace(ws, consensus, prebuild_months=int(settings["prebuild_months"]),
+                                                service_level=float(settings["service_level"]),
+                                                excess_cover_months=float(settings["excess_cover_months"]))
+        out = plan.build_view(plan.apply_scenario(inputs, scenario), year, t0)
+        if not ws.read_only:
+            save(ws, key, out, fingerprint)
     return out
