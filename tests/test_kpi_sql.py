@@ -194,3 +194,22 @@ def test_aggregates_are_computed_once_per_content_of_their_tables(workspace, mon
     kpi_sql.monthly_actuals(workspace, dearer)
     kpi_sql.service_by_month(workspace)
     assert calls[5:] == ["_actuals_query"]
+
+
+def test_a_money_history_has_no_stock_or_load_kpi_and_says_why(workspace):
+    from sop_core import contract
+
+    t = awkward_company()
+    store(workspace, t)
+    cap = pd.DataFrame({"period": [T("2026-01-01")], "resource": ["R"], "available_hours": [100.0]})
+    store(workspace, {"capacity": cap})
+    units = {k.key: k for k in kpis.scorecard(kpis.inputs_from_workspace(workspace))}
+    assert units["inventory_turns"].status != "missing"
+    workspace.set_setting(contract.BASIS_SETTING, contract.MONEY, "test")
+    inputs = kpis.inputs_from_workspace(workspace)
+    assert inputs.basis == contract.MONEY and inputs.inventory_value is None and inputs.on_hand is None
+    cards = {k.key: k for k in kpis.scorecard(inputs)}
+    for key in ("inventory_turns", "days_of_supply", "capacity_utilisation"):
+        assert cards[key].status == "missing" and cards[key].value is None
+        assert "sales history in units" in cards[key].note
+    assert cards["otif"].status == units["otif"].status  # order lines count lines, whatever the history measures

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sop_core.contract import MONEY, UNITS
 from sop_core.demand import metrics
 from sop_core.periods import period_start
 from sop_core.planning import finance, inventory, supply
@@ -188,7 +189,8 @@ class ScorecardInputs:
     Aggregated instead of whole tables (`kpi_sql`, what `inputs_from_workspace` gives): service_months (per
     month, `service.service_by_month`; with as_of), actuals (`actuals.monthly_actuals` of the history),
     inventory_value (`actuals.inventory_at_cost`), on_hand (`inventory.latest_on_hand`); each wins over
-    the whole frame it stands for.
+    the whole frame it stands for. basis: contract.MONEY for a history of sales values, whose turns, days of supply
+    and load cannot be measured (not checked, saying so).
     """
 
     orders: pd.DataFrame | None = None
@@ -210,6 +212,7 @@ class ScorecardInputs:
     actuals: pd.DataFrame | None = None
     inventory_value: pd.DataFrame | None = None
     on_hand: pd.DataFrame | None = None
+    basis: str = UNITS  # what the history measures (contract.UNITS | MONEY): in money, no stock or load KPI
 
 
 # -- targets in the workspace ---------------------------------------------------------------
@@ -610,13 +613,19 @@ def scorecard(inputs: ScorecardInputs) -> list[KPI]:
     hist = inputs.history if _blank(inputs.history) else normalise_history(inputs.history)
     act = inputs.actuals if inputs.actuals is not None or _blank(hist) else monthly_actuals(
         hist, inputs.products, max(2 * n, 24))
+    if inputs.basis == MONEY:  # stock and load are in units; this history is not
+        why = "needs a sales history in units: this one is in money (sales values)"
+        stock_and_load = [_missing(k, t, None, why) for k in ("inventory_turns", "days_of_supply",
+                                                              "capacity_utilisation")]
+    else:
+        stock_and_load = [
+            turns_kpi(inputs.inventory, hist, inputs.products, t, n, actuals=act,
+                      inventory_value=inputs.inventory_value),
+            days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, hist, t, actuals=act,
+                               inventory_value=inputs.inventory_value, on_hand=inputs.on_hand),
+            utilisation_kpi(inputs.utilisation, inputs.consensus, inputs.products, inputs.capacity, hist, t, n)]
     return with_coverage([
-        acc, bias, o, f,
-        turns_kpi(inputs.inventory, hist, inputs.products, t, n, actuals=act,
-                  inventory_value=inputs.inventory_value),
-        days_of_supply_kpi(inputs.inventory, inputs.consensus, inputs.products, hist, t, actuals=act,
-                           inventory_value=inputs.inventory_value, on_hand=inputs.on_hand),
-        utilisation_kpi(inputs.utilisation, inputs.consensus, inputs.products, inputs.capacity, hist, t, n),
+        acc, bias, o, f, *stock_and_load,
         revenue_vs_plan_kpi(inputs.budget, hist, inputs.consensus, inputs.products, inputs.outlook,
                             inputs.year, t, n, actuals=act),
         gross_margin_kpi(hist, inputs.products, t, n, actuals=act),
@@ -680,6 +689,7 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
     Order lines, sales and inventory are aggregated in DuckDB (`kpi_sql`): no fact table is read whole; of
     the history only its last 2 × WINDOW_MONTHS months (`kpi_sql.recent_history`), the months `monthly_actuals` covers.
     """
+    from sop_core.demand.history import measure
     from sop_core.demand.history import products as load_products
     from sop_core.planning import kpi_sql
 
@@ -689,6 +699,8 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
     prod = load_products(ws)
     products = prod if len(prod) else None
     hist = kpi_sql.recent_history(ws, products, 2 * WINDOW_MONTHS)
+    basis = measure(ws)
+    money = basis == MONEY  # no stock or load KPI: their tables are not read
     as_of, service_months = kpi_sql.service_by_month(ws)
     return ScorecardInputs(
         products=products, history=hist if len(hist) else None, accuracy_points=accuracy_points,
@@ -696,7 +708,8 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
         budget=table("plan"), targets=ws.get_setting(TARGETS_SETTING, {}) or {}, as_of=as_of,
         service_months=service_months,
         actuals=kpi_sql.monthly_actuals(ws, products, 2 * WINDOW_MONTHS) if len(hist) else None,
-        inventory_value=kpi_sql.inventory_at_cost(ws, products), on_hand=kpi_sql.latest_on_hand(ws),
+        inventory_value=None if money else kpi_sql.inventory_at_cost(ws, products),
+        on_hand=None if money else kpi_sql.latest_on_hand(ws), basis=basis,
     )
 
 
