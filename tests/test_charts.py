@@ -165,6 +165,21 @@ def test_actuals_end_label_sits_inside_the_plot_clear_of_the_legend():
     assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y > 1
 
 
+def test_the_demand_chart_has_the_common_layout_built_in_one_go():
+    """plan_chart builds its layout as one dict (one validation, issue 15): the same layout as `_layout` gives."""
+    import plotly.graph_objects as go
+
+    fig = charts.plan_chart(HIST, STAT, CONS, HIST["period"].iloc[-1], units_label="Revenue", height=300)
+    common = charts._layout(go.Figure(), 300, "Revenue").layout.to_plotly_json()
+    got = fig.layout.to_plotly_json()
+    assert {k: got[k] for k in common if k != "legend"} == {k: v for k, v in common.items() if k != "legend"}
+    assert got["legend"] == {**common["legend"], "traceorder": "normal"}
+    assert [s.type for s in fig.layout.shapes] == ["line"] and pd.Timestamp(fig.layout.shapes[0].x0) == HIST["period"].iloc[-1]
+    assert [t.name for t in fig.data] == [None, "80% interval", "Actuals", "Statistical", "Consensus"]
+    assert not charts.plan_chart(HIST, STAT, CONS, None).layout.shapes  # no actuals end: no line, no label
+    assert not charts.plan_chart(HIST, STAT, CONS, None).layout.annotations
+
+
 # -- the inventory chart ------------------------------------------------------------------------------
 def test_safety_stock_is_a_dashed_line_with_a_plain_legend_label():
     fig = charts.projection_chart(PROJECTION, safety_label="Safety stock (2 of 3 computed)")
