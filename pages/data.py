@@ -8,6 +8,7 @@ from sop_core import contract, escape
 from sop_core.demand.history import is_money
 from sop_core.formatting import plural, units
 from sop_core.intake import company, errors, health, load, readers, text_files, worker
+from sop_core.intake.storing import PERIOD_COLUMN
 
 page_header("data")
 ws = workspace()
@@ -18,6 +19,7 @@ ENCODINGS = {"Detect automatically": None, "UTF-8": "utf-8", "Windows-1252 (Exce
              "Latin-1 (ISO-8859-1)": "latin-1", "Latin-9 (ISO-8859-15)": "iso8859-15", "Mac Roman": "mac-roman"}
 DELIMITERS = {"Detect automatically": None} | {n.capitalize(): d for d, n in text_files.DELIMITER_NAMES.items()}
 DECIMALS = {"Point (1,234.5)": ".", "Comma (1.234,5)": ","}
+REPLACE, APPEND = "Replace the table", "Add these periods"
 
 # -- the answer first: is last month's data in and clean? ------------------------------------------
 table_health = health.table_health(ws)
@@ -235,7 +237,7 @@ def render_upload(upload) -> None:
         with st.expander(f"Preview {p.table} ({len(p.frame):,} rows)"):
             st.dataframe(p.frame.head(200), hide_index=True, width="stretch")
     if done:
-        st.success(f"Loaded into {done}.", icon=":material/check_circle:")
+        st.success(escape.plain(done), icon=":material/check_circle:")
         return
     if holder.is_demo:  # one company per workspace: the user's file starts their company
         st.info(f"This workspace holds the demo company, {escape.plain(holder.name or 'Northwind Outdoor')}. Loading your own file "
@@ -252,8 +254,16 @@ def render_upload(upload) -> None:
                 st.session_state["company_notice"] = _set_aside_note("The demo company", saved)
                 _commit(upload, fid, _prepared(upload, opts))  # read again: the demo's products no longer apply
         return
-    if st.button(f"Load into {p.table}" if p.table else "Load", key=f"load_{fid}", type="primary", disabled=not p.ok):
-        _commit(upload, fid, p)
+    mode = REPLACE
+    if p.table in PERIOD_COLUMN and p.table in set(loaded["table"]):
+        mode = st.radio(
+            "How to load", [REPLACE, APPEND], key=f"mode_{fid}", horizontal=True,
+            help=f"Replace: the file becomes the whole {p.table} table. Add: the file's periods (each distinct "
+                 f"{PERIOD_COLUMN[p.table]}) replace those periods in the table, and every other period is kept — "
+                 "for a new month of actuals. Checked the same way, and all or nothing.")
+    label = f"Add to {p.table}" if mode == APPEND else (f"Load into {p.table}" if p.table else "Load")
+    if st.button(label, key=f"load_{fid}", type="primary", disabled=not p.ok):
+        _commit(upload, fid, p, append=mode == APPEND)
 
 
 def _set_aside_note(what: str, saved) -> str:
@@ -264,20 +274,34 @@ def _set_aside_note(what: str, saved) -> str:
             "into a workspace file of its own.")
 
 
-def _commit(upload, fid: str, p: load.Prepared) -> None:
-    """Store a checked upload, then rerun the page (errors are shown in place, nothing stored changes)."""
+def _appended_text(table: str, done: load.Appended) -> str:
+    """What an append did, in a sentence: rows added for which periods, rows replaced and kept."""
+    span = done.first_period[:10] if done.first_period == done.last_period else \
+        f"{done.first_period[:10]} to {done.last_period[:10]}"
+    return (f"Added {plural(done.rows_added, 'row')} to {table} for {plural(done.periods, 'period')} ({span}); "
+            f"{plural(done.rows_replaced, 'row')} of those periods replaced, {plural(done.rows_kept, 'row')} "
+            "of other periods kept.")
+
+
+def _commit(upload, fid: str, p: load.Prepared, append: bool = False) -> None:
+    """Store a checked upload (the whole table, or `append`: its periods only), then rerun the page (errors are
+    shown in place, nothing stored changes)."""
     if not p.ok:
         for err in p.errors:
             st.error(escape.plain(err), icon=":material/error:")
         return
-    with st.spinner(f"Loading {escape.plain(p.file_name)}…"):
+    with st.spinner(f"{'Adding' if append else 'Loading'} {escape.plain(p.file_name)}…"):
         try:
-            load.commit(ws, p, author=author())
+            if append:
+                done = _appended_text(p.table, load.append(ws, p, author=author()))
+            else:
+                load.commit(ws, p, author=author())
         except (errors.IntakeError, PermissionError) as exc:
             st.error(escape.plain(exc))
             return
-    st.session_state[f"intake_loaded_{fid}"] = p.table
-    st.toast(f"{escape.plain(p.file_name)}: {len(p.frame):,} rows loaded into {p.table}", icon=":material/check_circle:")
+    st.session_state[f"intake_loaded_{fid}"] = done if append else f"Loaded into {p.table}."
+    st.toast(f"{escape.plain(p.file_name)}: {len(p.frame):,} rows {'added to' if append else 'loaded into'} {p.table}",
+             icon=":material/check_circle:")
     st.rerun()
 
 

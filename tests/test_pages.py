@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from apptest_support import app, demo_workspace_file  # noqa: F401  (fixtures)
+from apptest_support import app, app_workspace, demo_workspace_file  # noqa: F401  (fixtures)
 from streamlit.testing.v1 import AppTest
 
 from sop_core import escape
@@ -94,6 +94,34 @@ def test_data_page_upload_shows_the_validation_report_and_loads(app):
     at.file_uploader(key="uploads").set_value(("erp_sales_feb.csv", more, "text/csv")).run()
     assert not any("holds the demo company" in i.value for i in at.info)
     assert any(b.label == "Load into sales" for b in at.button)
+
+
+def test_data_page_adds_a_new_month_to_the_sales_and_replaces_only_the_periods_it_covers(app):
+    at = _open(app, "data")
+    jan = b"Order Date,Product ID,Region,Qty\n03/01/26,TN-1001,North,5\n15/01/26,TN-1002,South,7\n"
+    at.file_uploader(key="uploads").set_value(("erp_sales.csv", jan, "text/csv")).run()
+    next(b for b in at.button if b.label == "Start my company with this file").click().run()
+    feb = b"Order Date,Product ID,Region,Qty\n2026-02-03,TN-1001,North,6\n"
+    at.file_uploader(key="uploads").set_value(("erp_sales_feb.csv", feb, "text/csv")).run()
+    mode = next(r for r in at.radio if r.label == "How to load")
+    assert mode.value == "Replace the table"  # the whole table unless the planner says otherwise
+    mode.set_value("Add these periods").run()
+    add = next(b for b in at.button if b.label == "Add to sales")
+    add.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    said = escape.plain("Added 1 row to sales for 1 period (2026-02-03); 0 rows of those periods replaced, 2 rows of "
+                        "other periods kept.")
+    assert any(s.value == said for s in at.success), [s.value for s in at.success]
+    assert app_workspace(at).scalar("SELECT sum(quantity) FROM sales") == 18  # January's 12 kept, February's 6 added
+    assert _metrics(at)["Sales history through"] == "Feb 2026"
+    # February again, corrected: only that day is replaced
+    fixed = b"Order Date,Product ID,Region,Qty\n2026-02-03,TN-1001,North,9\n"
+    at.file_uploader(key="uploads").set_value(("erp_sales_feb_fixed.csv", fixed, "text/csv")).run()
+    next(r for r in at.radio if r.label == "How to load").set_value("Add these periods").run()
+    next(b for b in at.button if b.label == "Add to sales").click().run()
+    assert any(escape.plain("1 row of those periods replaced") in s.value for s in at.success), \
+        [s.value for s in at.success]
+    assert app_workspace(at).scalar("SELECT sum(quantity) FROM sales") == 21
 
 
 def test_data_page_rejects_a_bad_file_and_changes_nothing(app):
