@@ -203,7 +203,7 @@ def plan_and_overrides() -> None:
             else:
                 st.session_state.pop("ov_event", None)
                 st.session_state["_ov_reset"] = True  # widgets are reset on the rerun, before they are drawn
-                st.session_state["_ov_saved"] = overrides.saved_text(saved, settings.bucket)
+                st.session_state["_ov_saved"] = overrides.saved_text(saved, settings.bucket, money)
                 st.toast("Override saved", icon=":material/check_circle:")  # the panel says what was saved
                 st.rerun(scope="app")
     with left:
@@ -357,7 +357,7 @@ st.subheader("Override history", anchor=False)
 if snapshot.empty:
     st.caption("No overrides yet: the consensus equals the statistical forecast.")
 else:
-    shown_history = overrides.history_table(snapshot, settings.bucket)
+    shown_history = overrides.history_table(snapshot, settings.bucket, money)
     st.dataframe(
         shown_history, hide_index=True, width="stretch",
         column_order=[c for c in overrides.HISTORY_TABLE_COLUMNS if c != "override_id"],
@@ -369,7 +369,7 @@ else:
             "sku": st.column_config.TextColumn("SKU", width=70),
             "periods": st.column_config.TextColumn("Periods", width=130),
             "change": st.column_config.TextColumn("Change", width=65, help="+10%: the consensus scaled by 10%; "
-                                                  "set to N units: the scope's total in each period"),
+                                                  f"set to N {noun}: the scope's total in each period"),
             "reason": st.column_config.TextColumn("Reason", width=90),
             "before_units": st.column_config.NumberColumn("Before", format="localized", width=65,
                                                           help=f"The scope's consensus {noun} over the periods, before"),

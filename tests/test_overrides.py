@@ -231,6 +231,19 @@ def test_change_label(kind, value, bucket, text):
     assert O.change_label(kind, value, bucket) == text
 
 
+def test_a_history_in_money_says_amounts_not_units(ws, stat):
+    assert O.change_label("units", 1_250_000.0, "month", in_money=True) == "set to $1.25M/month"
+    assert O.change_label("percent", 10.0, "month", in_money=True) == "+10%"
+    a = O.save_override(ws, RUN, stat, inp(family="A", period_from=JAN, period_to=MAR, kind="percent", value=10),
+                        "alice")
+    O.save_override(ws, RUN, stat, inp(sku="b1", region="N", period_from=MAR, period_to=MAR, kind="units", value=40),
+                    "bob")
+    assert O.saved_text(a, in_money=True) == "A · Jan 2026–Mar 2026 · +10% (Promotion): $600 → $660"
+    assert O.saved_text(a) == "A · Jan 2026–Mar 2026 · +10% (Promotion): 600 → 660 units"
+    table = O.history_table(O.history(ws), in_money=True)
+    assert table["change"].tolist() == ["set to $40/month", "+10%"]
+
+
 def test_periods_label_and_a_bad_kind():
     assert O.periods_label(JAN, JAN) == "Jan 2026"
     assert O.periods_label(pd.Timestamp("2026-11-02"), pd.Timestamp("2026-11-16"), "week") == "02 Nov 2026–16 Nov 2026"

@@ -36,7 +36,7 @@ import pandas as pd
 
 from sop_core.demand import consensus as cons_mod
 from sop_core.demand.review import Scope
-from sop_core.formatting import units as fmt_units
+from sop_core.formatting import demand as fmt_demand
 from sop_core.store import access
 from sop_core.store.workspace import Workspace, new_id, retry_write, utcnow
 
@@ -173,13 +173,14 @@ def scope_label(family: Any = None, region: Any = None, sku: Any = None,
     return ", ".join(parts)
 
 
-def change_label(kind: str, value: float, bucket: str = "month") -> str:
-    """The change as a planner reads it: '+10%' / '−5%' (percent), 'set to 500 units/month' (units: the total)."""
+def change_label(kind: str, value: float, bucket: str = "month", in_money: bool = False) -> str:
+    """The change as a planner reads it: '+10%' / '−5%' (percent), 'set to 500 units/month' (units: the total;
+    'set to $1.2M/month' for a history in money)."""
     if kind == "percent":
         v = float(value)
         return ("+" if v > 0 else "−" if v < 0 else "") + f"{abs(v):,.4g}%"
     if kind == "units":
-        return f"set to {fmt_units(value)} units/{bucket}"
+        return f"set to {fmt_demand(value, in_money, with_unit=True)}/{bucket}"
     raise ValueError(f"unknown override kind {kind!r}: use one of {', '.join(KINDS)}")
 
 
@@ -191,23 +192,25 @@ def periods_label(period_from: Any, period_to: Any, bucket: str = "month") -> st
 
 
 def summary(family: Any, region: Any, sku: Any, period_from: Any, period_to: Any, kind: str, value: float,
-            reason: str, bucket: str = "month") -> str:
+            reason: str, bucket: str = "month", in_money: bool = False) -> str:
     """One line per override: 'Tents · Nov 2026–Jan 2027 · +10% (Promotion)'."""
     scope = Scope(_clean_text(family), _clean_text(region), _clean_text(sku)).label()
-    return (f"{scope} · {periods_label(period_from, period_to, bucket)} · {change_label(kind, value, bucket)}"
-            f" ({reason})")
+    return (f"{scope} · {periods_label(period_from, period_to, bucket)} · "
+            f"{change_label(kind, value, bucket, in_money)} ({reason})")
 
 
-def saved_text(entry: Override, bucket: str = "month") -> str:
-    """What a save did: 'Tents · Nov 2026–Jan 2027 · +10% (Promotion): 12,199 → 13,419 units'."""
+def saved_text(entry: Override, bucket: str = "month", in_money: bool = False) -> str:
+    """What a save did: 'Tents · Nov 2026–Jan 2027 · +10% (Promotion): 12,199 → 13,419 units' ('$1.2M → $1.3M' for
+    a history in money)."""
     text = summary(entry.family, entry.region, entry.sku, entry.period_from, entry.period_to, entry.kind,
-                   entry.value, entry.reason, bucket)
+                   entry.value, entry.reason, bucket, in_money)
     if entry.before_units is None or entry.after_units is None:
         return text
-    return f"{text}: {fmt_units(entry.before_units)} → {fmt_units(entry.after_units)} units"
+    before, after = (fmt_demand(x, in_money, with_unit=True) for x in (entry.before_units, entry.after_units))
+    return f"{text}: {before.removesuffix(' units')} → {after}"
 
 
-def history_table(history: pd.DataFrame, bucket: str = "month") -> pd.DataFrame:
+def history_table(history: pd.DataFrame, bucket: str = "month", in_money: bool = False) -> pd.DataFrame:
     """The override history (`history` frame) as the page shows it: HISTORY_TABLE_COLUMNS, same row order.
 
     family, region, sku: text; region and sku 'All' when the override covers all of them, family blank
@@ -237,7 +240,7 @@ def history_table(history: pd.DataFrame, bucket: str = "month") -> pd.DataFrame:
         "region": text("region", "All"),
         "sku": text("sku", "All"),
         "periods": [periods_label(a, b, bucket) for a, b in zip(history["period_from"], history["period_to"])],
-        "change": [change_label(k, v, bucket) for k, v in zip(history["kind"], history["value"])],
+        "change": [change_label(k, v, bucket, in_money) for k, v in zip(history["kind"], history["value"])],
         "reason": text("reason", ""),
         "before_units": whole("before_units"),
         "after_units": whole("after_units"),
