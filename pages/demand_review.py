@@ -5,7 +5,14 @@ import pandas as pd
 import streamlit as st
 
 from pages.shell import share
-from pages.shell.demand import backtest_points, consensus_frame, ensure_forecast, history, prepared_statistical
+from pages.shell.demand import (
+    accuracy,
+    backtest_points,
+    consensus_frame,
+    ensure_forecast,
+    history,
+    prepared_statistical,
+)
 from pages.shell.state import author, may, page_header, page_link, workspace
 from sop_core import escape
 from sop_core.demand import consensus, dask_executor, forecast, metrics, overrides, review, selection
@@ -117,9 +124,7 @@ share_box = fc[3]  # the Share button is drawn at the end, when the snapshot has
 head = review.headline(hist, cons, budget, run.last_actual, scope, bucket=settings.bucket, horizon=settings.horizon)
 points = backtest_points(ws, run, settings)
 # the accuracy every page quotes: the held-out points of the last 12 months (the scorecard's 12-month figure)
-recent, acc_window = review.recent_points(points[scope.mask(points)]) if points is not None and len(points) \
-    else (None, "")
-acc = metrics.summarise(recent, []) if recent is not None and len(recent) else pd.DataFrame()
+acc, acc_window = accuracy(ws, run, settings, scope)  # cached per run and scope, for every session
 m = st.columns(4)
 items: list[dict] = []  # the headline figures, as a snapshot link keeps them
 snap_blocks: list[dict] = [{"kind": "metrics", "items": items}]  # what a snapshot link keeps, in the page's order
@@ -300,8 +305,7 @@ def in_percent(frame: pd.DataFrame) -> pd.DataFrame:
 
 if len(mets):
     # by family over the headline's 12 months, so the families add up to the figure quoted above
-    fam = metrics.summarise(review.recent_points(points)[0], ["family"]) if points is not None and len(points) \
-        else None
+    fam = accuracy(ws, run, settings, by=("family",))[0] if points is not None and len(points) else None
     value_added = st.column_config.NumberColumn("Value added", format="%+.1f pts", help=metrics.FORMULAS["fva"])
     if fam is not None and len(fam) and scope.sku is None:
         fam = fam[scope.mask(fam)] if scope.family else fam
