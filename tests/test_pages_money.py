@@ -104,6 +104,7 @@ def test_every_other_page_runs_on_a_money_history(retail_money, tmp_path, monkey
     assert not at.exception
     if page == "data":
         assert "The sales history is in money" in texts(at)
+    assert "needs the products table" not in texts(at)  # valued at its amounts: no prices to load
 
 
 @pytest.mark.parametrize("page", ["home", "supply_review", "inventory", "financials", "scenarios", "pre_sop",

@@ -28,6 +28,7 @@ import streamlit as st
 
 from sop_core import contract
 from sop_core.demand import forecast
+from sop_core.demand.history import is_money
 from sop_core.escape import plain
 from sop_core.intake import demo
 from sop_core.intake.health import DataState, data_state
@@ -54,11 +55,13 @@ ALL = "All"
 # -- empty states ----------------------------------------------------------------------------------
 def require_tables(ws: Workspace, page: str, tables: Sequence[str]) -> DataState:
     """Say plainly that nothing was checked and which table the page still needs (with the demo company's file as
-    an example), and stop.
+    an example), and stop. A history in money needs no products table (its prices are 1 per currency unit).
 
     Returns the data state (tables present, content key) for the page's notes and `plan_view`.
     """
     data = data_state(ws)
+    if is_money(ws):  # a history in money is valued at its amounts: products only add families and costs
+        tables = [t for t in tables if t != "products"]
     missing = [t for t in tables if t not in data.present]
     if not missing:
         return data
