@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from conftest import shared_file
 from pypdf import PdfReader
+from test_plan import seasonal_naive  # the statistical frame the plan tests use
 
 from sop_core import contract
 from sop_core.cli import main as cli
@@ -49,20 +50,6 @@ def sales(ws: Workspace) -> pd.DataFrame:
 
 def retail_bytes() -> bytes:
     return shared_file(RETAIL).read_bytes()
-
-
-def seasonal_naive(hist: pd.DataFrame, horizon: int = 12) -> pd.DataFrame:
-    """A statistical forecast frame: each series' same month a year earlier."""
-    last = hist["period"].max()
-    y = hist.set_index(["sku", "region", "period"])["quantity"]
-    rows = []
-    for (sku, region, family), _ in hist.groupby(["sku", "region", "family"]):
-        for k in range(1, horizon + 1):
-            p = last + pd.DateOffset(months=k)
-            rows.append((f"{sku} | {region}", sku, region, family, p,
-                         float(y.get((sku, region, p - pd.DateOffset(months=12)), 0.0))))
-    stat = pd.DataFrame(rows, columns=["series_id", "sku", "region", "family", "period", "value"])
-    return stat.assign(lower=stat["value"], upper=stat["value"], model="seasonal naive")
 
 
 # -- detection and the explicit choice -------------------------------------------------------------
@@ -198,7 +185,7 @@ def test_products_in_money_cost_per_currency_unit(workspace: Workspace) -> None:
 
 
 def money_plan(ws: Workspace) -> tuple[plan.PlanInputs, plan.PlanResult]:
-    cons = consensus.apply_overrides(seasonal_naive(history.demand_history(ws)))
+    cons = consensus.apply_overrides(seasonal_naive(history.demand_history(ws), 12))
     inputs = plan.PlanInputs.from_workspace(ws, cons)
     return inputs, plan.evaluate(inputs)
 
@@ -242,7 +229,7 @@ def test_units_views_say_they_need_a_history_in_units() -> None:
 
 def test_the_board_pack_of_a_money_history_shows_revenue_not_units(workspace: Workspace) -> None:
     assert load(workspace, "orders.csv", REVENUE_ONLY).ok
-    cons = consensus.apply_overrides(seasonal_naive(history.demand_history(workspace)))
+    cons = consensus.apply_overrides(seasonal_naive(history.demand_history(workspace), 12))
     content = pack.gather(workspace, consensus=cons)
     assert content.in_money and content.measure == "Consensus revenue"
     assert content.capacity_text.startswith("Capacity is not checked: the sales history is in money")
