@@ -31,7 +31,8 @@ the generated company next to the demo.
      stored again, as their save on the Scenarios page does;
    - the first and second AppTest run of every page in a running server (the process opened another page first:
      the server's start-up, its row given once; the baseline stored by the step before, as on a server);
-   - a scenario save (`scenarios.create` and its plan evaluated and stored, as the Scenarios page does);
+   - a scenario save (`scenarios.create` and its plan evaluated and stored, as the Scenarios page does): the first
+     in the process (the plan inputs read from the workspace), then another (the inputs kept per data version);
    - a share link of the two-scenario comparison and one of a scenario on the Executive page, each the first run
      of a fresh process (a fresh server) with the link's query parameters.
    The same steps run on the demo company (``python -m sop_core demo``, forecast as the app does) for the second
@@ -354,12 +355,14 @@ def step(name: str, workspace: Path) -> dict[str, float]:
                 from sop_core.planning import scenarios
                 run, cons = _baseline_consensus(ws)
                 fam = _bench_scenarios(ws)[0].changes.demand[0].family
-                t = time.perf_counter()
-                sc = scenarios.create(ws, f"Bench save {time.time_ns()}", {"demand": [{"family": fam, "pct": 5}]},
-                                      "scale bench")
-                plan_store.view(ws, cons, run.run_key, plan_settings.saved(ws), sc, consensus_sha=frame_sha256(cons))
-                out["seconds"] = time.perf_counter() - t
-                scenarios.archive(ws, sc.scenario_id, "scale bench")
+                for key, pct in (("cold", 5), ("seconds", 7)):  # the first save after a start, then another
+                    t = time.perf_counter()
+                    sc = scenarios.create(ws, f"Bench save {time.time_ns()}",
+                                          {"demand": [{"family": fam, "pct": pct}]}, "scale bench")
+                    plan_store.view(ws, cons, run.run_key, plan_settings.saved(ws), sc,
+                                    consensus_sha=frame_sha256(cons))
+                    out[key] = time.perf_counter() - t
+                    scenarios.archive(ws, sc.scenario_id, "scale bench")
     elif name in LINKS:
         from sop_core.store.workspace import Workspace
         with Workspace(workspace, read_only=True) as ws:
@@ -447,8 +450,12 @@ def table(big: dict, demo: dict, size: str, loads: dict[str, str], gen_s: float,
             rows.append(("  peak memory of that process", f"{big[k].get('peak_mb', 0):,.0f} MB",
                          f"{demo[k].get('peak_mb', 0):,.0f} MB"))
         elif k in ("warmup", "scenario"):
+            if k == "scenario":
+                rows.append(("scenario save, the first after a start (the tables read for the plan inputs)",
+                             fmt(big[k], "cold") if "error" not in big[k] else "error",
+                             fmt(demo[k], "cold") if "error" not in demo[k] else "error"))
             label = {"warmup": "baseline plan evaluated and stored in the background (warmup.baseline)",
-                     "scenario": "scenario save: created, its plan evaluated and stored"}[k]
+                     "scenario": "scenario save in a running server: created, its plan evaluated and stored"}[k]
             rows.append((label, fmt(big[k]), fmt(demo[k])))
             rows.append(("  peak memory of that process", f"{big[k].get('peak_mb', 0):,.0f} MB",
                          f"{demo[k].get('peak_mb', 0):,.0f} MB"))
