@@ -7,13 +7,16 @@ snapshots a month, and no products table at all (prices derived from sales, no c
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
+from test_plan import seasonal_naive  # the statistical frame the plan tests use
 
-from sop_core.demand import history
+from sop_core.demand import consensus, history
 from sop_core.intake import company
-from sop_core.planning import actuals, inventory, kpi_sql, kpis, service
+from sop_core.planning import actuals, finance, inventory, kpi_sql, kpis, service
 from sop_core.store.workspace import Provenance
 
 T = pd.Timestamp
@@ -64,7 +67,25 @@ def check_all(ws) -> None:
     whole = kpis.ScorecardInputs(orders=ws.table("orders"), inventory=ws.table("inventory"),
                                  products=sql_in.products, history=hist, capacity=sql_in.capacity,
                                  budget=sql_in.budget, targets=sql_in.targets)
-    for a, b in zip(kpis.scorecard(sql_in), kpis.scorecard(whole), strict=True):
+    same_cards(sql_in, whole)
+    assert_same(kpi_sql.recent_history(ws, prod, by_region=False),
+                recent.assign(region="All").groupby(["sku", "region", "family", "period"], as_index=False)[
+                    ["quantity", "revenue"]].sum(min_count=1).sort_values(["sku", "region", "period"]))
+    # with a forward plan: the outlook built here from the history (regions kept), or given (regions summed)
+    cons = consensus.apply_overrides(seasonal_naive(hist, 12))
+    with_plan = kpis.inputs_from_workspace(ws, consensus=cons)
+    assert (with_plan.history["region"] != "All").any() or (hist["region"] == "All").all()
+    same_cards(with_plan, dataclasses.replace(whole, consensus=cons))
+    year = int((hist["period"].max() + pd.DateOffset(months=1)).year)
+    outlook = finance.outlook(hist, cons, year, hist["period"].max(), prod)
+    given = kpis.inputs_from_workspace(ws, consensus=cons, outlook=outlook)
+    assert (given.history["region"] == "All").all()
+    same_cards(given, dataclasses.replace(whole, consensus=cons, outlook=outlook))
+
+
+def same_cards(a_in: kpis.ScorecardInputs, b_in: kpis.ScorecardInputs) -> None:
+    """The two inputs give the same scorecard: keys, statuses, notes, values and trends."""
+    for a, b in zip(kpis.scorecard(a_in), kpis.scorecard(b_in), strict=True):
         assert (a.key, a.status, a.note, a.missing_table) == (b.key, b.status, b.note, b.missing_table)
         assert (a.value is None) == (b.value is None) and (a.value is None or a.value == pytest.approx(b.value))
         assert_same(a.trend, b.trend)
@@ -213,3 +234,29 @@ def test_a_money_history_has_no_stock_or_load_kpi_and_says_why(workspace):
         assert cards[key].status == "missing" and cards[key].value is None
         assert "sales history in units" in cards[key].note
     assert cards["otif"].status == units["otif"].status  # order lines count lines, whatever the history measures
+
+
+def test_an_aggregate_asked_for_at_once_is_computed_once(workspace, monkeypatch):
+    import threading
+    import time
+
+    kpi_sql.memo_clear()
+    store(workspace, awkward_company())
+    calls = []
+    real = kpi_sql._service_query
+
+    def slow(*a):
+        calls.append(1)
+        time.sleep(0.3)  # every other thread asks meanwhile
+        return real(*a)
+
+    monkeypatch.setattr(kpi_sql, "_service_query", slow)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(kpi_sql.service_by_month(workspace)[1])) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(got) == 4 and len(calls) == 1
+    for g in got[1:]:
+        pd.testing.assert_frame_equal(g, got[0])

@@ -687,7 +687,8 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
     """ScorecardInputs from the workspace's tables and targets, plus the derived frames the caller has.
 
     Order lines, sales and inventory are aggregated in DuckDB (`kpi_sql`): no fact table is read whole; of
-    the history only its last 2 × WINDOW_MONTHS months (`kpi_sql.recent_history`), the months `monthly_actuals` covers.
+    the history only its last 2 × WINDOW_MONTHS months (`kpi_sql.recent_history`), the months `monthly_actuals` covers,
+    its regions summed unless the outlook must be built from it (a consensus given without an outlook).
     """
     from sop_core.demand.history import measure
     from sop_core.demand.history import products as load_products
@@ -698,7 +699,8 @@ def inputs_from_workspace(ws: Workspace, *, consensus: pd.DataFrame | None = Non
 
     prod = load_products(ws)
     products = prod if len(prod) else None
-    hist = kpi_sql.recent_history(ws, products, 2 * WINDOW_MONTHS)
+    # regions summed unless the outlook is to be built from the history here (it values each line)
+    hist = kpi_sql.recent_history(ws, products, 2 * WINDOW_MONTHS, by_region=outlook is None and consensus is not None)
     basis = measure(ws)
     money = basis == MONEY  # no stock or load KPI: their tables are not read
     as_of, service_months = kpi_sql.service_by_month(ws)
