@@ -168,8 +168,10 @@ def prepare_lines(plan: pd.DataFrame, products: pd.DataFrame | None = None) -> p
     def text(col: str) -> np.ndarray:
         if col not in plan.columns:
             return np.full(n, None, dtype=object)
-        s = plan[col].astype(object)
-        return s.where(s.notna(), None).map(lambda v: None if v is None else str(v)).to_numpy(dtype=object)
+        s = plan[col]
+        out = s.astype(str).to_numpy(dtype=object)  # str(v) of each value, at once (0.1 s a column at 180,000 rows)
+        out[s.isna().to_numpy()] = None
+        return out
 
     def num(col: str) -> pd.Series:
         if col not in plan.columns:
@@ -371,8 +373,9 @@ def common_periods(old_lines: pd.DataFrame | None, new_lines: pd.DataFrame | Non
     """The months (period starts, sorted) both plans have lines in; [] when either is missing or empty."""
     if old_lines is None or new_lines is None or not len(old_lines) or not len(new_lines):
         return []
-    a = set(period_start(pd.to_datetime(old_lines["period"])))
-    b = set(period_start(pd.to_datetime(new_lines["period"])))
+    # the distinct periods first: a set of every line's period walks 180,000 timestamps in Python
+    a = set(period_start(pd.Series(pd.to_datetime(old_lines["period"]).unique())))
+    b = set(period_start(pd.Series(pd.to_datetime(new_lines["period"]).unique())))
     return sorted(pd.Timestamp(p) for p in a & b)
 
 
