@@ -78,7 +78,17 @@ def _tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def demo_workspace(path: Path) -> None:
+    """The demo company with its forecast fitted, written to `path` (in a child process: no fork pool left here)."""
+    script = ("import sys; from sop_core.intake import company; from sop_core.demand import forecast; "
+              "from sop_core.store.workspace import Workspace\n"
+              "with Workspace(sys.argv[1]) as ws:\n"
+              "    company.reset_to_demo(ws); forecast.run_forecast(ws, forecast.saved_settings(ws))\n")
+    subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, check=True)
+
+
 def _serve(workspace: Path, port: int) -> subprocess.Popen:
+    """`python -m sop_core serve` on `workspace` and `port`, once healthy."""
     env = dict(os.environ, SOP_WORKSPACE=str(workspace))
     proc = subprocess.Popen([sys.executable, "-m", "sop_core", "serve", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env,
@@ -174,11 +184,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "workspace.duckdb"
-        script = ("import sys; from sop_core.intake import company; from sop_core.demand import forecast; "
-                  "from sop_core.store.workspace import Workspace\n"
-                  "with Workspace(sys.argv[1]) as ws:\n"
-                  "    company.reset_to_demo(ws); forecast.run_forecast(ws, forecast.saved_settings(ws))\n")
-        subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, check=True)
+        demo_workspace(path)
         port = 8700 + os.getpid() % 200
         server = _serve(path, port)
         peak = [0.0]

@@ -16,14 +16,14 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sessions_bench import _serve, demo_workspace  # noqa: E402 - the same demo server as the sessions bench
 
 METRIC = "Consensus in these periods"
 # the figure's text in the browser, and the time the page's JavaScript clock says now
@@ -37,22 +37,6 @@ CHANGED = """([label, before]) => {
   return v && v !== before && !document.querySelector('[data-testid=stStatusWidget]') ? performance.now() : false;
 }"""
 IDLE = "() => !document.querySelector('[data-testid=stStatusWidget]')"
-
-
-def _serve(path: Path, port: int) -> subprocess.Popen:
-    """`python -m sop_core serve` on `path` and `port`, once healthy."""
-    proc = subprocess.Popen([sys.executable, "-m", "sop_core", "serve", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=dict(os.environ, SOP_WORKSPACE=str(path)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-            return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("the server did not start")
 
 
 def _moves(page, n: int) -> list[float]:
@@ -94,11 +78,7 @@ def main() -> int:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "workspace.duckdb"
-        script = ("import sys; from sop_core.intake import company; from sop_core.demand import forecast; "
-                  "from sop_core.store.workspace import Workspace\n"
-                  "with Workspace(sys.argv[1]) as ws:\n"
-                  "    company.reset_to_demo(ws); forecast.run_forecast(ws, forecast.saved_settings(ws))\n")
-        subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, check=True)
+        demo_workspace(path)
         port = 8900 + os.getpid() % 90
         server = _serve(path, port)
         try:
