@@ -4,12 +4,13 @@ aggregates computed, in a background thread of the server.
 `baseline(ws)` evaluates (or finds stored) the plan every page starts from: the consensus of the stored forecast run
 of the saved forecast settings, with the saved plan settings, no scenario, the default year. It goes through
 `plan_store.view` with the key a page computes (`plan_store.result_key`), so the first page opened after a server
-start or a data change reads the stored plan instead of evaluating it (1.8 s at 2,000 skus) while the user waits,
-and the scorecard's DuckDB aggregates over the order lines (`kpi_sql`, memoised per content) are ready too.
+start or a data change reads the stored plan instead of evaluating it (2.2 s at 10,000 series) while the user
+waits, and the scorecard's DuckDB aggregates over the order lines (`kpi_sql`, memoised per content) are ready too.
 
 `kick(ws)` starts that in the background once per data version and forecast run: the server calls it when it
-opens the workspace and after each page run (one small query when nothing changed, `probe`), so a load, a reset or a finished forecast is
-followed by the baseline without anyone asking. It never starts a forecast fit: when one is running (the
+opens the workspace (after 3 s, so the first page is drawn first) and after each page run (one small query when
+nothing changed, `probe`), so a load, a reset or a finished forecast is followed by the baseline without anyone
+asking. It never starts a forecast fit: when one is running (the
 server's start-up prefetch, or the Demand review's), the thread waits for it. Never raises: a failure is logged,
 and the page evaluates the plan itself as before.
 """
